@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`. Only Python 3.11, git and make needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+DB := instance/gridmap.db
+
+.PHONY: run test install demo bench translations clean
+
+run: $(STAMP) translations
+	@test -f $(DB) || $(BIN)/gridmap demo
+	$(BIN)/flask --app gridmap run --host 127.0.0.1 --port 5000
+
+test: $(TEST_STAMP) translations
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): setup.cfg pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+translations: $(STAMP)
+	$(BIN)/pybabel compile -q -d gridmap/translations
+
+demo: $(STAMP) translations
+	$(BIN)/gridmap demo --force
+
+bench: $(TEST_STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) instance

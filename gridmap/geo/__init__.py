@@ -1,0 +1,1 @@
+"""Pure geometry: CRS conversion, file reading and writing, validation. Knows no Flask and no database."""

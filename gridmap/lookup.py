@@ -1,0 +1,128 @@
+"""Resident lookup: a point or an address → community, grid, grid workers and party branch."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from sqlalchemy import Integer, func, or_, select
+
+from . import plans
+from .errors import InvalidInput, NotFound
+from .geo import crs as geo_crs
+from .index import EDGE_RULE, Snapshot
+from .privacy import phone_for
+from .store import models as m
+
+COORDINATE_SYSTEMS = ("wgs84", "gcj02", "bd09")
+
+
+class SnapshotCache:
+    """One Snapshot per process, rebuilt when the store's published generation moves on.
+
+    Every process polls the generation counter (one tiny query at most every
+    ``check_seconds``), so several web workers agree soon after a publish
+    without a restart or a message bus.
+    """
+
+    def __init__(self, store, check_seconds=2.0):
+        self.store = store
+        self.check_seconds = check_seconds
+        self._snapshot = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def get(self):
+        now = time.monotonic()
+        snap = self._snapshot
+        if snap is not None and now - self._checked < self.check_seconds:
+            return snap
+        with self._lock:
+            with self.store.session() as session:
+                gen = plans.generation(session)
+                if self._snapshot is None or self._snapshot.generation != gen:
+                    self._snapshot = Snapshot.from_store(session)
+            self._checked = now
+            return self._snapshot
+
+    def invalidate(self):
+        self._snapshot = None
+
+
+def parse_point(lon, lat, crs="wgs84"):
+    """Validate query-string coordinates and return WGS84 floats.
+
+    Raises InvalidInput naming the bad value: not a number, not finite, out of range,
+    lon/lat apparently swapped, or an unknown coordinate system.
+    """
+    crs = (crs or "wgs84").lower().replace("-", "")
+    if crs not in COORDINATE_SYSTEMS:
+        raise InvalidInput(f"crs {crs!r} is not supported here.", fix=f"Use one of {list(COORDINATE_SYSTEMS)}.")
+    values = {}
+    for name, raw in (("lon", lon), ("lat", lat)):
+        if raw is None or str(raw).strip() == "":
+            raise InvalidInput(f"{name} is missing.", fix="Give both lon and lat in decimal degrees, e.g. lon=121.61&lat=38.91.")
+        try:
+            values[name] = float(str(raw).strip())
+        except ValueError:
+            raise InvalidInput(f"{name}={raw!r} is not a number.", fix="Write decimal degrees, e.g. 121.6147.") from None
+        if not math.isfinite(values[name]):
+            raise InvalidInput(f"{name}={raw!r} is not a finite number.", fix="Write decimal degrees, e.g. 121.6147.")
+    x, y = values["lon"], values["lat"]
+    if abs(y) > 90 and abs(x) <= 90:
+        raise InvalidInput(f"lat={y} is out of range and lon={x} looks like a latitude: lon and lat look swapped.",
+                           fix=f"Try lon={y}&lat={x}.")
+    if abs(x) > 180 or abs(y) > 90:
+        raise InvalidInput(f"lon={x}, lat={y} is outside the globe.", fix="lon must be within ±180 and lat within ±90.")
+    if crs == "gcj02":
+        x, y = geo_crs.gcj02_to_wgs84(x, y)
+    elif crs == "bd09":
+        x, y = geo_crs.bd09_to_wgs84(x, y)
+    return float(x), float(y)
+
+
+def locate(snapshot, lon, lat, *, role=None):
+    """Everything a resident or dispatcher needs about a WGS84 point.
+
+    Raises NotFound when the point lies in no community with published grids.
+    Phones are masked unless ``role`` may see them (see ``catalog.SEES_FULL_PHONES``).
+    """
+    where = snapshot.locate(lon, lat)
+    if where["grid"] is None and where["community"] is None:
+        raise NotFound(f"({lon:.6f}, {lat:.6f}) lies in no community gridmap knows.",
+                       fix="Check the coordinates and their coordinate system (wgs84, gcj02, bd09).")
+    code = where["grid"]["code"] if where["grid"] else None
+    where["workers"] = [{"name": w["name"], "phone": phone_for(role, w["phone"])}
+                        for w in snapshot.workers.get(code, [])] if code else []
+    where["party_branch"] = snapshot.branches.get(code) if code else None
+    where["edge_rule"] = EDGE_RULE if where["on_shared_edge"] else None
+    if where["grid"] is None:
+        where["note"] = "The community has no published grid here yet; contact the community service centre."
+    return where
+
+
+def search_addresses(session, q, *, limit=10):
+    """Buildings whose address equals, starts with or contains ``q``, in that order."""
+    q = (q or "").strip()
+    if not q:
+        return []
+    if len(q) > 200:
+        raise InvalidInput("The address is longer than 200 characters.", fix="Type the street and number only.")
+    like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rank = ((m.Building.address == q).cast(Integer) * 2 +
+            (m.Building.address.like(f"{like}%", escape="\\")).cast(Integer))
+    rows = session.execute(
+        select(m.Building.id, m.Building.address, m.Building.name, m.Building.lon, m.Building.lat)
+        .where(or_(m.Building.address.like(f"%{like}%", escape="\\"), m.Building.name == q))
+        .order_by(rank.desc(), func.length(m.Building.address), m.Building.address).limit(limit)).all()
+    return [{"id": r.id, "address": r.address, "name": r.name, "lon": r.lon, "lat": r.lat} for r in rows]
+
+
+def locate_address(session, snapshot, q, *, role=None):
+    """Locate the best-matching building for an address; NotFound when nothing matches."""
+    hits = search_addresses(session, q, limit=1)
+    if not hits:
+        raise NotFound(f"No building address matches {q!r}.", fix="Type part of the street name and number, e.g. 湾里路12号.")
+    out = locate(snapshot, hits[0]["lon"], hits[0]["lat"], role=role)
+    out["address"] = hits[0]["address"]
+    return out

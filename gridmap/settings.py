@@ -1,0 +1,56 @@
+"""Every setting as data: name, default, help; read from GRIDMAP_* env or the instance config."""
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    help: str
+    type: type = str
+
+
+SETTINGS = [
+    Setting("DATABASE_URL", None,
+            "SQLAlchemy URL of the store. Default: SQLite file instance/gridmap.db. "
+            "Use postgresql+psycopg://user@host/db for PostgreSQL + PostGIS."),
+    Setting("SECRET_KEY", None,
+            "Key that signs sessions and CSRF tokens. Default: a random key kept in instance/secret_key."),
+    Setting("DEFAULT_LOCALE", "zh_CN", "Language of pages when the visitor has not chosen one (zh_CN or en)."),
+    Setting("MAP_TILES", "OpenStreetMap",
+            "Folium tile layer for maps (a provider name Folium knows, a URL template, or 'none' for offline use)."),
+    Setting("MAP_TILES_ATTRIBUTION", "",
+            "Attribution text required when MAP_TILES is a URL template."),
+    Setting("IMPORT_MAX_AREA_CHANGE", 0.01,
+            "Largest relative area change allowed when an invalid polygon is repaired on import (0.01 = 1 %).",
+            float),
+    Setting("SNAPSHOT_CHECK_SECONDS", 2.0,
+            "How often a web process checks the store for a newer published plan generation.", float),
+    Setting("CONTACT_HOUSEHOLDS_PER_MEMBER", 15,
+            "Most households one party member is linked to as contact households (党员联系户).", int),
+]
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def from_environ(environ=None):
+    """Return the settings given as GRIDMAP_<NAME> environment variables, converted to their types."""
+    environ = os.environ if environ is None else environ
+    out = {}
+    for s in SETTINGS:
+        raw = environ.get(f"GRIDMAP_{s.name}")
+        if raw is None:
+            continue
+        try:
+            out[s.name] = s.type(raw)
+        except ValueError:
+            from .errors import InvalidInput
+            raise InvalidInput(
+                f"GRIDMAP_{s.name}={raw!r} is not a valid {s.type.__name__}.",
+                fix=f"Set it to a {s.type.__name__}; {s.help}") from None
+    return out
+
+
+def defaults():
+    return {s.name: s.default for s in SETTINGS}

@@ -1,0 +1,89 @@
+"""Engines and transactions: SQLite (WAL, busy timeout, foreign keys) or PostgreSQL + PostGIS."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import InvalidInput
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Store:
+    """The database behind one app: an engine, a session factory and the migrations."""
+
+    def __init__(self, url):
+        try:
+            self.url = make_url(url)
+        except Exception:
+            raise InvalidInput(f"Database URL {url!r} cannot be parsed.",
+                               fix="Use sqlite:///path/to/file.db or postgresql+psycopg://user@host/dbname.") from None
+        if self.url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise InvalidInput(f"Database {self.url.get_backend_name()!r} is not supported.",
+                               fix="Use SQLite (default) or PostgreSQL with PostGIS.")
+        kwargs = {}
+        if self.is_sqlite:
+            database = self.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self):
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def is_postgis(self):
+        return self.url.get_backend_name() == "postgresql"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Session:
+        """A session whose work is committed together at the end, or not at all."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def upgrade(self):
+        """Create the schema or bring it up to the newest migration."""
+        from alembic import command
+        with self.engine.begin() as conn:
+            if self.is_postgis:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            command.upgrade(_alembic_config(conn), "head")
+
+    def current_revision(self):
+        from alembic.runtime.migration import MigrationContext
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def dispose(self):
+        self.engine.dispose()
+
+
+def _alembic_config(connection=None):
+    from alembic.config import Config
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

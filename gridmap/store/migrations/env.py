@@ -1,0 +1,15 @@
+"""Alembic environment: runs on the connection the Store hands over (see Store.upgrade)."""
+from alembic import context
+
+from gridmap.store.models import Base
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:
+    from sqlalchemy import create_engine
+    connection = create_engine(config.get_main_option("sqlalchemy.url")).connect()
+
+context.configure(connection=connection, target_metadata=Base.metadata,
+                  render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()

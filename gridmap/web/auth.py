@@ -1,0 +1,50 @@
+"""Log in and out."""
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from .. import accounts
+from ..extensions import login_manager
+from . import store
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    username = StringField("username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=256)])
+
+
+@login_manager.user_loader
+def _load_user(user_id):
+    with store().session() as session:
+        return accounts.load(session, user_id)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the login form and log the user in."""
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        with store().session() as session:
+            user = accounts.authenticate(session, form.username.data, form.password.data)
+        if user:
+            login_user(user)
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("resident.index"))
+        flash(_("Wrong username or password."), "error")
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    """Log out."""
+    logout_user()
+    return redirect(url_for("resident.index"))

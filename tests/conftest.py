@@ -1,0 +1,177 @@
+"""Fixtures: apps on a temporary SQLite file or a private PostGIS schema, the demo, a live server, Chromium."""
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gridmap import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+REQUIRE_ALL = os.environ.get("GRIDMAP_REQUIRE_ALL") == "1"
+PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
+
+
+def skip_or_fail(reason):
+    """Skip on a user's machine; in CI (GRIDMAP_REQUIRE_ALL=1) a missing PostGIS or browser is a failure."""
+    if REQUIRE_ALL:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def shared_data(*parts):
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the real data lives in ../shared/data beside the project)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    if not PG_URL:
+        skip_or_fail("GRIDMAP_TEST_DATABASE_URL is not set (PostgreSQL + PostGIS)")
+    return PG_URL
+
+
+def _pg_schema_url(base):
+    """A URL whose connections live in a fresh schema, so tests never see each other's rows."""
+    import sqlalchemy as sa
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    url = sa.engine.make_url(base).update_query_dict({"options": f"-csearch_path={schema},public"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def _drop_schema(base, schema):
+    import sqlalchemy as sa
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
+def make_app(tmp_path, backend="sqlite", **config):
+    """A fresh app with an upgraded, empty database. Returns (app, cleanup)."""
+    cleanup = lambda: None  # noqa: E731
+    if backend == "postgis":
+        if not PG_URL:
+            skip_or_fail("GRIDMAP_TEST_DATABASE_URL is not set (PostgreSQL + PostGIS)")
+        url, schema = _pg_schema_url(PG_URL)
+        cleanup = lambda: _drop_schema(PG_URL, schema)  # noqa: E731
+    else:
+        url = f"sqlite:///{tmp_path / 'gridmap.db'}"
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    os.environ["GRIDMAP_INSTANCE_PATH"] = str(instance)
+    try:
+        app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test", "MAP_TILES": "none",
+                          "SNAPSHOT_CHECK_SECONDS": 0.0, **config})
+    finally:
+        os.environ.pop("GRIDMAP_INSTANCE_PATH", None)
+    app.extensions["gridmap.store"].upgrade()
+    return app, cleanup
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def app(tmp_path, backend):
+    """An app with an empty, migrated store on each backend."""
+    app, cleanup = make_app(tmp_path, backend)
+    yield app
+    app.extensions["gridmap.store"].dispose()
+    cleanup()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    app, _ = make_app(tmp_path, "sqlite")
+    yield app
+    app.extensions["gridmap.store"].dispose()
+
+
+@pytest.fixture
+def store(app):
+    return app.extensions["gridmap.store"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def demo_frames():
+    from gridmap import demo
+    return demo.generate(seed=2026)
+
+
+@pytest.fixture(scope="session")
+def demo_app(tmp_path_factory, demo_frames):
+    """One app holding the Dalian demo on SQLite, shared by read-only tests."""
+    from gridmap import demo
+    app, _ = make_app(tmp_path_factory.mktemp("demo"), "sqlite")
+    demo.build(app.extensions["gridmap.store"], frames=demo_frames)
+    yield app
+    app.extensions["gridmap.store"].dispose()
+
+
+@pytest.fixture
+def demo_client(demo_app):
+    return demo_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_app):
+    """The demo app served on 127.0.0.1 at a free port, for the browser."""
+    from werkzeug.serving import make_server
+    demo_app.config["WTF_CSRF_ENABLED"] = True
+    server = make_server("127.0.0.1", 0, demo_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (browsers cannot be downloaded here)."""
+    exe = os.environ.get("GRIDMAP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        skip_or_fail("no chromium executable (apt-get install chromium, or set GRIDMAP_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    # No internet here: tile and CDN requests would only hang the page load.
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
+                  or route.request.url.startswith("data:") else route.abort())
+    page = context.new_page()
+    yield page
+    context.close()
