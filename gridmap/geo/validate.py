@@ -1,0 +1,375 @@
+"""Validate a layer once at the border: report every bad feature, repair small polygon faults, convert to WGS84."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field as dc_field
+
+import geopandas
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridmap.geo.crs import local_metric_crs, to_wgs84
+
+__all__ = ["Problem", "Prepared", "prepare", "GEOMETRY_TYPES"]
+
+# shapely type ids -> names; GeometryCollection/LinearRing are never accepted as features.
+GEOMETRY_TYPES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+_POLYGONAL = {"Polygon", "MultiPolygon"}
+_WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
+_FIELD_FIX = "swap the columns or pass --field lon=... --field lat=..."
+
+
+@dataclass
+class Problem:
+    """One reason a feature was rejected.
+
+    Attributes
+    ----------
+    row : int
+        1-based feature number in the file (for CSV, the data row under the header).
+    feature : str or None
+        A label such as the feature's code, name or address, when it has one.
+    field : str
+        ``"geometry"`` or the column at fault.
+    value : object
+        The offending value, JSON-friendly (text or numbers).
+    message : str
+        What is wrong.
+    fix : str
+        What to do about it.
+    """
+
+    row: int
+    feature: str | None
+    field: str
+    value: object
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        out = asdict(self)
+        if not isinstance(out["value"], (str, int, float, bool, type(None))):
+            out["value"] = str(out["value"])
+        return out
+
+
+@dataclass
+class Prepared:
+    """The accepted part of a layer.
+
+    Attributes
+    ----------
+    frame : geopandas.GeoDataFrame
+        WGS84 (EPSG:4326), 2-D, only the accepted rows, with an int column ``_row``
+        (the 1-based source feature number).
+    problems : list of Problem
+        Every problem found, ordered by row.
+    repaired : list of int
+        ``_row`` numbers whose polygons were repaired within the area tolerance.
+    """
+
+    frame: geopandas.GeoDataFrame
+    problems: list = dc_field(default_factory=list)
+    repaired: list = dc_field(default_factory=list)
+
+
+def prepare(
+    raw,
+    *,
+    allowed_types,
+    label_columns=("code", "name", "address", "id"),
+    max_area_change=0.01,
+) -> Prepared:
+    """Check every feature of a raw layer and return the good ones in WGS84.
+
+    Checks, in order: missing/empty geometry; NaN or infinite coordinates;
+    longitude/latitude out of range (with a hint when they look swapped);
+    geometry type; conversion to WGS84; polygon validity. Problems are collected
+    for all features, never raised; features with a problem are left out.
+    3-D geometries are silently flattened to 2-D.
+
+    Polygon repair uses :func:`shapely.make_valid`, keeping only polygonal parts,
+    and accepts the repair only if the area changes by less than
+    ``max_area_change``. The area before is the *declared* area: the shoelace
+    area of the outline as drawn (|shell| minus |holes|, summed over parts), which
+    is what the author's coordinates say. A bow-tie declares ~0 (its lobes cancel)
+    while make_valid yields two triangles, so it is rejected as ambiguous; a tiny
+    self-touching spike declares almost exactly what the repair yields, so it is
+    accepted. The change is ``|after - before| / max(before, after)``: symmetric,
+    bounded to 0-100 %, and defined even when the declared area is zero. Both
+    areas are measured in metres in a transverse Mercator centred on the feature.
+
+    Parameters
+    ----------
+    raw : RawLayer
+        From :func:`gridmap.geo.io.read_layer` (anything with ``frame``, ``crs`` and
+        ``source``).
+    allowed_types : set of str
+        Accepted geometry types, e.g. ``{"Polygon", "MultiPolygon"}``.
+    label_columns : sequence of str
+        Columns tried in order to label a feature in problem reports.
+    max_area_change : float
+        Largest accepted relative area change of a repair (0.01 = 1 %).
+
+    Returns
+    -------
+    Prepared
+    """
+    frame = raw.frame
+    n = len(frame)
+    allowed = set(allowed_types)
+    geoms = np.asarray(frame.geometry.array, dtype=object).copy()
+    if n and shapely.has_z(geoms).any():
+        geoms = shapely.force_2d(geoms)
+    problems: dict[int, list[Problem]] = {}
+    ok = np.ones(n, dtype=bool)
+    labels = _Labeler(frame, label_columns)
+
+    def report(i, field, value, message, fix):
+        problems.setdefault(int(i), []).append(
+            Problem(int(i) + 1, labels(i), field, _plain(value), message, fix)
+        )
+        ok[i] = False
+
+    # 1. missing or empty geometry; for CSV rows the reader recorded which cell failed
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        bad_cells: dict[int, list] = {}
+        for row, column, value in frame.attrs.get("bad_rows", ()):
+            bad_cells.setdefault(row - 1, []).append((column, value))
+        for i in np.flatnonzero(missing):
+            cells = bad_cells.get(int(i))
+            if not cells:
+                report(i, "geometry", None, "the feature has no geometry", "draw the feature or delete it")
+            for column, value in cells or ():
+                report(i, column, value, *_cell_problem(column, value))
+
+    # 2-3. coordinates: finite, and in range for lon/lat sources
+    present = np.flatnonzero(ok)
+    coords, owner = shapely.get_coordinates(geoms[present], return_index=True)
+    owner = present[owner]
+    finite = np.isfinite(coords).all(axis=1)
+    if not finite.all():
+        for i, k in _first_per_feature(owner, ~finite):
+            report(i, "geometry", f"{coords[k, 0]}, {coords[k, 1]}",
+                   f"the geometry has a non-finite coordinate ({coords[k, 0]}, {coords[k, 1]})",
+                   "correct the coordinate in the source data or delete the feature")
+    if raw.crs.is_geographic:
+        x, y = coords[:, 0], coords[:, 1]
+        out = finite & ((np.abs(x) > 180) | (np.abs(y) > 90))
+        for i, k in _first_per_feature(owner, out & ok[owner]):
+            _report_out_of_range(report, i, x[k], y[k], raw.crs.name)
+
+    # 4. geometry type
+    type_ids = shapely.get_type_id(geoms)
+    allowed_ids = [t for t, name in GEOMETRY_TYPES.items() if name in allowed]
+    wrong = ok & ~np.isin(type_ids, allowed_ids)
+    expected = " or ".join(sorted(allowed))
+    for i in np.flatnonzero(wrong):
+        found = GEOMETRY_TYPES.get(int(type_ids[i]), "unknown geometry")
+        report(i, "geometry", found, f"the geometry is a {found}, but this layer expects {expected}",
+               f"give {expected} features, or load this file into the layer meant for {found}s")
+
+    # 5. to WGS84
+    keep = np.flatnonzero(ok)
+    series = geopandas.GeoSeries(geoms[keep], index=frame.index[keep], crs=raw.crs.crs)
+    wgs = np.asarray(to_wgs84(series, raw.crs).array, dtype=object)
+    if not raw.crs.is_geographic and len(keep):
+        wcoords, wowner = shapely.get_coordinates(wgs, return_index=True)
+        bad = ~np.isfinite(wcoords).all(axis=1) | (np.abs(wcoords[:, 0]) > 180) | (np.abs(wcoords[:, 1]) > 90)
+        if bad.any():
+            src = shapely.get_coordinates(geoms[keep])
+            for j, k in _first_per_feature(wowner, bad):
+                report(keep[j], "geometry", f"{src[k, 0]}, {src[k, 1]}",
+                       f"the coordinates ({src[k, 0]}, {src[k, 1]}) lie outside the area where "
+                       f"{raw.crs.name} is defined",
+                       "check the coordinate system: pass --crs with the right EPSG code, "
+                       "e.g. --crs 4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E")
+    geoms_wgs = np.empty(n, dtype=object)
+    geoms_wgs[keep] = wgs
+
+    # 6. polygon validity, repair with an area check
+    repaired = []
+    poly = ok & np.isin(type_ids, [3, 6])
+    idx = np.flatnonzero(poly)
+    invalid = idx[~shapely.is_valid(geoms_wgs[idx])] if len(idx) else idx
+    for i in invalid:
+        result = _repair(geoms_wgs[i], max_area_change)
+        if result.geometry is not None:
+            geoms_wgs[i] = result.geometry
+            repaired.append(int(i) + 1)
+        else:
+            report(i, "geometry", shapely.is_valid_reason(geoms_wgs[i]), result.message, result.fix)
+
+    accepted = np.flatnonzero(ok)
+    out = frame.iloc[accepted].drop(columns=frame.geometry.name)
+    out = geopandas.GeoDataFrame(
+        out,
+        geometry=geopandas.GeoSeries(geoms_wgs[accepted], index=out.index),
+        crs="EPSG:4326",
+    )
+    out["_row"] = (accepted + 1).astype("int64")
+    out.attrs = {}
+    flat = [p for i in sorted(problems) for p in problems[i]]
+    return Prepared(frame=out, problems=flat, repaired=repaired)
+
+
+def _first_per_feature(owner, mask):
+    """Yield (feature, coordinate index) for the first flagged coordinate of each feature."""
+    hits = np.flatnonzero(mask)
+    if not len(hits):
+        return
+    features, first = np.unique(owner[hits], return_index=True)
+    for f, k in zip(features, hits[first]):
+        yield int(f), int(k)
+
+
+def _report_out_of_range(report, i, x, y, crs_name):
+    x, y = float(x), float(y)
+    value = f"lon={_num(x)}, lat={_num(y)}"
+    swapped = (abs(x) <= 90 and 90 < abs(y) <= 180) or (18 <= x <= 54 and 73 <= y <= 135)
+    if swapped:
+        report(i, "geometry", value,
+               f"longitude and latitude look swapped (got lon={_num(x)}, lat={_num(y)})",
+               _FIELD_FIX)
+    elif abs(x) > 1000 or abs(y) > 1000:
+        # Metre-sized numbers in a lon/lat file: the projection was lost or never declared.
+        report(i, "geometry", value,
+               f"coordinates (x={_num(x)}, y={_num(y)}) look like metres, not {crs_name} degrees",
+               "pass the file's projected CRS with --crs, e.g. --crs 4547 or --crs EPSG:3857")
+    else:
+        report(i, "geometry", value,
+               f"longitude/latitude out of range (got lon={_num(x)}, lat={_num(y)}); "
+               "longitude must be within -180..180 and latitude within -90..90",
+               "correct the coordinates in the source data or delete the feature")
+
+
+def _cell_problem(column, value):
+    """Message and fix for a CSV cell that gave no geometry."""
+    if value is None or value == "":
+        return f"{column} is empty", f"fill in {column} or delete the row"
+    if column.strip().lower() in _WKT_COLUMNS:
+        return (
+            f'{column} is not readable WKT: "{_short(value)}"',
+            "write the geometry as WKT, e.g. POINT (121.6445 38.9209)",
+        )
+    return (
+        f'{column} is "{value}", which is not a number',
+        f"write {column} in decimal degrees such as 121.6445, or delete the row",
+    )
+
+
+@dataclass
+class _Repair:
+    geometry: object
+    message: str = ""
+    fix: str = ""
+
+
+def _repair(geom, max_change) -> _Repair:
+    fixed = _polygonal(shapely.make_valid(geom))
+    centre = shapely.get_coordinates(geom).mean(axis=0)
+    metric = _to_metric(float(centre[0]), float(centre[1]))
+    before = _declared_area(shapely.transform(geom, metric))
+    after = float(shapely.area(shapely.transform(fixed, metric))) if fixed is not None else 0.0
+    largest = max(before, after)
+    change = abs(after - before) / largest if largest > 0 else 1.0
+    reason = shapely.is_valid_reason(geom).split("[")[0].strip().lower()
+    if fixed is None or after == 0:
+        return _Repair(None, f"invalid polygon ({reason}) with no area left after repair",
+                       "redraw the outline in a GIS")
+    if change < max_change:
+        return _Repair(fixed)
+    return _Repair(
+        None,
+        f"invalid polygon ({reason}); repairing it would change its area by "
+        f"{_pct(change)} (from {before:,.0f} m² to {after:,.0f} m²; limit {_pct(max_change)})",
+        "fix the outline in a GIS (e.g. QGIS 'Fix geometries' after checking the result)",
+    )
+
+
+def _polygonal(geom):
+    """Keep only the polygonal parts of make_valid's output (it may add lines or points)."""
+    type_id = shapely.get_type_id(geom)
+    if type_id in (3, 6):
+        return geom
+    if type_id == 7:
+        parts = shapely.get_parts(geom)
+        parts = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+        if len(parts):
+            return shapely.union_all(parts)
+    return None
+
+
+def _declared_area(geom) -> float:
+    """Shoelace area of the outline as drawn: sum over parts of |shell| - sum |holes|."""
+    total = 0.0
+    for part in shapely.get_parts(geom):
+        total += abs(_ring_area(part.exterior))
+        total -= sum(abs(_ring_area(r)) for r in part.interiors)
+    return total
+
+
+def _ring_area(ring) -> float:
+    xy = shapely.get_coordinates(ring)
+    x, y = xy[:, 0], xy[:, 1]
+    return 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
+
+
+def _to_metric(lon, lat):
+    transformer = pyproj.Transformer.from_crs("EPSG:4326", local_metric_crs(lon, lat), always_xy=True)
+
+    def func(x, y):
+        return transformer.transform(x, y)
+
+    return lambda coords: np.column_stack(func(coords[:, 0], coords[:, 1]))
+
+
+class _Labeler:
+    """Label a feature by the first non-empty label column, looked up only for bad rows."""
+
+    def __init__(self, frame, columns):
+        lower = {str(c).lower(): c for c in frame.columns}
+        self.frame = frame
+        self.columns = [lower[c.lower()] for c in columns if c.lower() in lower]
+
+    def __call__(self, i):
+        for c in self.columns:
+            value = self.frame[c].iat[i]
+            if not pd.api.types.is_scalar(value) or pd.isna(value):
+                continue
+            text = str(value).strip()
+            if text:
+                return text
+        return None
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _num(v: float) -> str:
+    return f"{v:.6f}".rstrip("0").rstrip(".")
+
+
+def _pct(v: float) -> str:
+    return f"{v * 100:.0f} %" if v >= 0.01 else f"{v * 100:.2g} %"
+
+
+def _short(text, limit=60) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
