@@ -342,7 +342,7 @@ def _convert_fields(spec, frame):
             for i in np.flatnonzero(bad.to_numpy()):
                 rng = f" between {f.low:g} and {f.high:g}" if f.low is not None else ""
                 problems.append(_problem(rows[i], labels[i], f.name, col.iloc[i],
-                                         f"{f.name} {col.iloc[i]!r} is not a valid {f.type}{rng}",
+                                         f"{f.name} {_show(col.iloc[i])} is not a valid {f.type}{rng}",
                                          f"Write a number{rng}."))
             if f.type == "int":
                 frame[f.name] = [None if pd.isna(v) else int(v) for v in num] if f.default is None \
@@ -354,7 +354,7 @@ def _convert_fields(spec, frame):
             bad = ~low.isin(_TRUE | _FALSE)
             for i in np.flatnonzero(bad.to_numpy()):
                 problems.append(_problem(rows[i], labels[i], f.name, col.iloc[i],
-                                         f"{f.name} {col.iloc[i]!r} is not yes/no", "Write true or false."))
+                                         f"{f.name} {_show(col.iloc[i])} is not yes/no", "Write true or false."))
             frame[f.name] = np.where(low == "", bool(f.default), low.isin(_TRUE))
         elif f.type in ("code12", "code15"):
             n = 12 if f.type == "code12" else 15
@@ -362,14 +362,14 @@ def _convert_fields(spec, frame):
             bad = (text != "") & ~text.str.fullmatch(rf"\d{{{n}}}")
             for i in np.flatnonzero(bad.to_numpy()):
                 problems.append(_problem(rows[i], labels[i], f.name, col.iloc[i],
-                                         f"{f.name} {col.iloc[i]!r} is not a {n}-digit code",
+                                         f"{f.name} {_show(col.iloc[i])} is not a {n}-digit code",
                                          f"Write the {n}-digit code, digits only."))
             frame[f.name] = text
         elif f.type == "choice":
             bad = (text != "") & ~text.isin(f.choices)
             for i in np.flatnonzero(bad.to_numpy()):
                 problems.append(_problem(rows[i], labels[i], f.name, col.iloc[i],
-                                         f"{f.name} {col.iloc[i]!r} is not known",
+                                         f"{f.name} {_show(col.iloc[i])} is not known",
                                          f"Use one of {list(f.choices)}."))
             frame[f.name] = text
         elif f.type == "list":
@@ -390,6 +390,11 @@ def _labels(frame):
 def _problem(row, label, fieldname, value, message, fix):
     return geo_validate.Problem(row=int(row), feature=None if label in (None, "") else str(label),
                                 field=fieldname, value=_plain(value), message=message, fix=fix)
+
+
+def _show(value):
+    value = _plain(value)
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def _plain(value):
@@ -507,12 +512,12 @@ def _write_party_members(session, frame, dry_run, progress=None, **_):
         problems = []
         by_address = dict(session.execute(select(m.Building.address, m.Building.id)).all())
         ids = []
-        for r in frame.itertuples(index=False):
-            if r.building_address and r.building_address not in by_address:
-                problems.append(_problem(r._row, r.name, "building_address", r.building_address,
-                                         f"no building has the address {r.building_address!r}",
+        for r in frame.to_dict("records"):
+            if r["building_address"] and r["building_address"] not in by_address:
+                problems.append(_problem(r["_row"], r["name"], "building_address", r["building_address"],
+                                         f"no building has the address {r['building_address']!r}",
                                          "Import the buildings first, or correct the address."))
-            ids.append(by_address.get(r.building_address))
+            ids.append(by_address.get(r["building_address"]))
         frame["building_id"] = ids
         return frame, problems
     rows = pd.DataFrame({"name": frame["name"], "phone": frame["phone"], "building_id": frame["building_id"],
@@ -526,10 +531,10 @@ def _write_workers(session, frame, dry_run, **_):
     if dry_run:
         frame = frame.copy()
         problems = [] if frame.geometry.isna().all() else _resolve_community(session, frame, by="point", required=False)
-        for r in frame.itertuples(index=False):
-            for code in filter(None, r.grids.split(";")):
+        for r in frame.to_dict("records"):
+            for code in filter(None, r["grids"].split(";")):
                 if len(code) != 15 or not code.isdigit():
-                    problems.append(_problem(r._row, r.name, "grids", code, f"grid code {code!r} is not 15 digits",
+                    problems.append(_problem(r["_row"], r["name"], "grids", code, f"grid code {code!r} is not 15 digits",
                                              "List 15-digit grid codes separated by ';'."))
         return frame, problems
     for r in frame.itertuples(index=False):

@@ -72,6 +72,14 @@ class Store:
         self.engine.dispose()
 
 
+POSTGIS_TABLES = frozenset({"spatial_ref_sys", "geometry_columns", "geography_columns"})
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Keep PostGIS's own tables out of autogenerate, which would otherwise drop them."""
+    return not (type_ == "table" and reflected and compare_to is None and name in POSTGIS_TABLES)
+
+
 def _alembic_config(connection=None):
     from alembic.config import Config
     cfg = Config()
