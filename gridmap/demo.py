@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def generate(seed=2026):
                            fix="Run gridmap from a checkout of the project (make run installs it in place).")
     spec = importlib.util.spec_from_file_location("gridmap_geodata_dalian", GENERATOR)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
     return module.build(seed=seed)
 
@@ -53,6 +55,8 @@ def build(store, *, seed=2026, force=False, frames=None):
             raw = RawLayer(frame=frame.copy(), crs=wgs84, source=f"demo:{kind}")
             summary = importer.import_layer(session, kind, raw, publish=(kind == "grids"))
             report.append(f"{kind}: {summary.imported}" + (f" ({'; '.join(summary.notes)})" if summary.notes else ""))
+            if kind == "communities":
+                _courtyards(session, frames["courtyards"])
         _households(session, frames["households"], frames["residents"])
         _party(session, frames["party_orgs"], frames["party_members"])
         for username, role, name in DEMO_USERS:
@@ -71,6 +75,11 @@ def _clear(session):
                   m.Grid, m.GridPlan, m.Community, m.Street, m.District, m.Meta]:
         session.execute(delete(model))
     session.execute(delete(m.grid_worker_grid))
+
+
+def _courtyards(session, courtyards):
+    session.execute(insert(m.Courtyard), [{"community_code": r.community_code, "name": r.name, "geom": r.geometry}
+                                          for r in courtyards.itertuples(index=False)])
 
 
 def _households(session, households, residents):
