@@ -31,7 +31,7 @@ $(TEST_STAMP): $(STAMP)
 	touch $@
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile -q -d gridmap/translations
+	$(BIN)/pybabel -q compile -d gridmap/translations
 
 demo: $(STAMP) translations
 	$(BIN)/gridmap demo --force

@@ -40,7 +40,9 @@ def init_extensions(app):
     @app.context_processor
     def _languages():
         from flask_babel import get_locale
-        return {"LANGUAGES": LANGUAGES, "current_locale": str(get_locale())}
+        # Babel normalises zh_CN to zh_Hans_CN; templates compare against LANGUAGES keys.
+        lang = get_locale().language if get_locale() else "zh"
+        return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN"}
 
     @app.before_request
     def _lang_cookie():

@@ -19,7 +19,7 @@ DEFAULT_ASSETS = "/static/vendor/leaflet"
 NO_TILES = {"none", "", "off"}
 
 
-def base_map(bounds, tiles="none", attribution="", *, assets=DEFAULT_ASSETS, **options):
+def base_map(bounds, tiles="none", attribution="", *, assets=DEFAULT_ASSETS, padding=((8, 8), (8, 8)), **options):
     """A map fitted to ``bounds`` that references no CDN.
 
     Parameters
@@ -33,6 +33,8 @@ def base_map(bounds, tiles="none", attribution="", *, assets=DEFAULT_ASSETS, **o
         Required for a URL template (tile licences demand credit).
     assets : str
         URL of the folder holding leaflet.js, leaflet.css and images/.
+    padding : ((left, top), (right, bottom))
+        Pixels kept free around ``bounds``, e.g. for labels drawn beside points.
 
     Raises
     ------
@@ -41,8 +43,11 @@ def base_map(bounds, tiles="none", attribution="", *, assets=DEFAULT_ASSETS, **o
     """
     minx, miny, maxx, maxy = (float(v) for v in bounds)
     tiles = (tiles or "none").strip()
+    # zoomSnap 0.25: a community is a few hundred metres across, and whole zoom steps often
+    # leave it at a quarter of a phone-sized map.
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=15, tiles=None,
-                   control_scale=True, **options)
+                   zoom_snap=0.25, **options)
+    m.add_child(_MetricScale())
     # Folium's defaults pull Leaflet, jQuery, Bootstrap and Font Awesome from CDNs; grid offices
     # often run on intranets, so the map must work with the vendored Leaflet alone. New lists,
     # because folium's add_js_link mutates the class-level defaults in place.
@@ -55,7 +60,7 @@ def base_map(bounds, tiles="none", attribution="", *, assets=DEFAULT_ASSETS, **o
                                    "or MAP_TILES=none for a map without tiles.")
         folium.TileLayer(tiles, attr=attribution or None, max_zoom=19).add_to(m)
     if maxx > minx and maxy > miny:
-        m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(8, 8))
+        m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=padding[0], padding_bottom_right=padding[1])
     return m
 
 
@@ -104,6 +109,38 @@ class _Bound(MacroElement):
         self.method = method
         self.html = js_string(html)
         self.options = options
+
+
+class _MetricScale(MacroElement):
+    """A scale bar in metres only: the users are in China, where feet mean nothing."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
+
+
+class ZoomOnClick(MacroElement):
+    """Zoom the map to ``bounds`` ([[south, west], [north, east]]) when the parent layer is clicked."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.on("click", function (e) {
+                L.DomEvent.stopPropagation(e);  // a zoom, not a tap on the map to look up
+                {{ this._parent._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {padding: [8, 8]});
+            });
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds):
+        super().__init__()
+        self._name = "ZoomOnClick"
+        self.bounds = [[float(v) for v in corner] for corner in bounds]
 
 
 class PostClicks(MacroElement):

@@ -4,15 +4,15 @@ from __future__ import annotations
 import folium
 import shapely
 
-from .base import DEFAULT_ASSETS, PostClicks, add_popup, add_tooltip, base_map
+from .base import DEFAULT_ASSETS, PostClicks, ZoomOnClick, add_popup, add_tooltip, base_map
 
 OUTLINE = {"color": "#2563eb", "weight": 2, "fillColor": "#2563eb", "fillOpacity": 0.04}
 HIGHLIGHT = {"color": "#c2410c", "weight": 3, "fillColor": "#f97316", "fillOpacity": 0.35}
 POINT = {"radius": 8, "color": "#ffffff", "weight": 3, "fill": True, "fill_color": "#dc2626", "fill_opacity": 1.0}
 
 
-def grid_map(grids, highlight=None, point=None, *, tiles="none", attribution="", assets=DEFAULT_ASSETS,
-             labels=None):
+def grid_map(grids, highlight=None, point=None, *, communities=None, tiles="none", attribution="",
+             assets=DEFAULT_ASSETS, labels=None):
     """Build the resident's map.
 
     Parameters
@@ -22,8 +22,11 @@ def grid_map(grids, highlight=None, point=None, *, tiles="none", attribution="",
     highlight : str, optional
         Code of the grid to fill (the resident's grid).
     point : (lon, lat), optional
-        The located point, drawn as a circle marker; the view is fitted to the highlighted
-        grid and the point when given, else to every grid.
+        The located point, drawn as a circle marker. The view fits every grid and the point:
+        a resident sees their grid among its neighbours and can tap a neighbour.
+    communities : DataFrame, optional
+        ``code`` and ``name`` of communities. When ``grids`` span several communities (the
+        overview before any lookup), each gets a named label; tapping it zooms to the community.
     tiles, attribution : str
         The ``MAP_TILES`` and ``MAP_TILES_ATTRIBUTION`` settings.
     assets : str
@@ -38,8 +41,12 @@ def grid_map(grids, highlight=None, point=None, *, tiles="none", attribution="",
     """
     labels = {"grid": "Grid", "you_are_here": "You are here", **(labels or {})}
     focus = grids[grids["code"] == highlight] if highlight is not None else grids.iloc[0:0]
-    bounds = _bounds(focus if len(focus) else grids, point)
-    m = base_map(bounds, tiles, attribution, assets=assets)
+    overview = (communities is not None and "community_code" in grids.columns
+                and grids["community_code"].nunique() > 1)
+    bounds = _bounds(grids, point)
+    # Room on the right and below for the community labels drawn beside their dots.
+    padding = ((24, 24), (110, 40)) if overview else ((8, 8), (8, 8))
+    m = base_map(bounds, tiles, attribution, assets=assets, padding=padding)
 
     outlines = folium.FeatureGroup(name="grids").add_to(m)
     for row in grids.itertuples():
@@ -62,8 +69,26 @@ def grid_map(grids, highlight=None, point=None, *, tiles="none", attribution="",
         add_popup(marker, title, rows)
         marker.add_to(m)
 
+    if overview:
+        _community_labels(m, grids, communities)
+
     m.add_child(PostClicks())
     return m
+
+
+def _community_labels(m, grids, communities):
+    """A named, tappable dot per community: at city scale its grids are specks a thumb cannot aim at."""
+    names = dict(zip(communities["code"], communities["name"]))
+    for code, own in grids.groupby("community_code"):
+        minx, miny, maxx, maxy = own.total_bounds
+        centre = own.geometry.union_all().representative_point()
+        # bubblingMouseEvents off: tapping a label zooms in, it does not ask for a lookup there.
+        dot = folium.CircleMarker([centre.y, centre.x], radius=9, color="#1d4ed8", weight=2, fill=True,
+                                  fill_color="#ffffff", fill_opacity=1.0, bubbling_mouse_events=False)
+        add_tooltip(dot, names.get(code) or code, permanent=True, direction="right", interactive=True,
+                    className="community-label")
+        dot.add_child(ZoomOnClick([[miny, minx], [maxy, maxx]]))
+        dot.add_to(m)
 
 
 def _bounds(frame, point):

@@ -26,7 +26,7 @@ def grid_map():
     """Render the resident's map of a community, its highlighted grid and a located point."""
     snap = snapshot()
     grids, grid, point = _map_args(request.args, snap.grids)
-    m = resident_maps.grid_map(grids, highlight=grid, point=point,
+    m = resident_maps.grid_map(grids, highlight=grid, point=point, communities=snap.communities,
                                tiles=current_app.config["MAP_TILES"],
                                attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
