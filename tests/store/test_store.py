@@ -60,9 +60,9 @@ def test_geometries_round_trip_exactly(store):
         assert s.scalar(select(m.Camera.geom)) == Point(121.605, 38.905)
 
 
+@pytest.mark.postgis
+@pytest.mark.parametrize("backend", ["postgis"])
 def test_postgis_columns_are_real_geometries_with_srid_4326_and_gist(store):
-    if not store.is_postgis:
-        pytest.skip("PostGIS only")
     with store.transaction() as s:
         _community(s)
     with store.engine.connect() as conn:
@@ -77,9 +77,8 @@ def test_postgis_columns_are_real_geometries_with_srid_4326_and_gist(store):
         assert inside is True
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_enforces_foreign_keys_and_uses_wal(store):
-    if not store.is_sqlite:
-        pytest.skip("SQLite only")
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
