@@ -520,10 +520,7 @@ def _write_party_members(session, frame, dry_run, progress=None, **_):
             ids.append(by_address.get(r["building_address"]))
         frame["building_id"] = ids
         return frame, problems
-    rows = pd.DataFrame({"name": frame["name"], "phone": frame["phone"], "building_id": frame["building_id"],
-                         "in_service": frame["in_service"], "employer": frame["employer"],
-                         "geom": encode_many(frame.geometry.values, session.bind.dialect.name)})
-    _bulk_insert(session, m.PartyMember, rows, progress)
+    _insert_frame(session, m.PartyMember, frame, ["name", "phone", "building_id", "in_service", "employer"], progress)
     return []
 
 
@@ -552,20 +549,14 @@ def _write_volunteers(session, frame, dry_run, progress=None, **_):
     if dry_run:
         frame = frame.copy()
         return frame, _resolve_community(session, frame, by="point", required=False)
-    rows = pd.DataFrame({"name": frame["name"], "phone": frame["phone"], "skills": frame["skills"],
-                         "available": frame["available"], "community_code": frame["community_code"].replace("", None),
-                         "geom": encode_many(frame.geometry.values, session.bind.dialect.name)})
-    _bulk_insert(session, m.Volunteer, rows, progress)
+    _insert_frame(session, m.Volunteer, frame, ["name", "phone", "skills", "available", "community_code"], progress)
     return []
 
 
 def _write_responders(session, frame, dry_run, progress=None, **_):
     if dry_run:
         return frame, []
-    rows = pd.DataFrame({"name": frame["name"], "kind": frame["kind"], "phone": frame["phone"],
-                         "skills": frame["skills"], "available": frame["available"],
-                         "geom": encode_many(frame.geometry.values, session.bind.dialect.name)})
-    _bulk_insert(session, m.Responder, rows, progress)
+    _insert_frame(session, m.Responder, frame, ["name", "kind", "phone", "skills", "available"], progress)
     return []
 
 
@@ -574,22 +565,28 @@ def _write_cameras(session, frame, dry_run, progress=None, **_):
         frame = frame.copy()
         return frame, _resolve_community(session, frame, by="point", required=False)
     courtyards = _courtyard_ids(session, frame)
-    rows = pd.DataFrame({"name": frame["name"], "channel": frame["channel"],
-                         "community_code": frame["community_code"].replace("", None),
-                         "courtyard_id": [courtyards.get((c, y)) for c, y in zip(frame["community_code"], frame["courtyard"])],
-                         "bearing": frame["bearing"] % 360.0, "fov": frame["fov"], "range_m": frame["range_m"],
-                         "geom": encode_many(frame.geometry.values, session.bind.dialect.name)})
-    _bulk_insert(session, m.Camera, rows, progress)
+    _insert_frame(session, m.Camera, frame, ["name", "channel", "community_code", "fov", "range_m"], progress,
+                  courtyard_id=[courtyards.get((c, y)) for c, y in zip(frame["community_code"], frame["courtyard"])],
+                  bearing=frame["bearing"] % 360.0)
     return []
 
 
 def _write_roads(session, frame, dry_run, progress=None, **_):
     if dry_run:
         return frame, []
-    rows = pd.DataFrame({"name": frame["name"], "kind": frame["kind"],
-                         "geom": encode_many(frame.geometry.values, session.bind.dialect.name)})
-    _bulk_insert(session, m.Road, rows, progress)
+    _insert_frame(session, m.Road, frame, ["name", "kind"], progress)
     return []
+
+
+def _insert_frame(session, model, frame, columns, progress=None, **computed):
+    """Bulk-insert ``frame``'s ``columns`` plus ``computed`` ones and the encoded geometry."""
+    rows = frame[columns].copy()
+    if "community_code" in rows:
+        rows["community_code"] = rows["community_code"].replace("", None)
+    for name, values in computed.items():
+        rows[name] = list(values) if not isinstance(values, pd.Series) else values.to_numpy()
+    rows["geom"] = encode_many(frame.geometry.values, session.bind.dialect.name)
+    _bulk_insert(session, model, rows.reset_index(drop=True), progress)
 
 
 _EXPORTS = {
@@ -669,10 +666,10 @@ def _resolve_community(session, frame, *, by, required=True):
         if by == "point":
             probe = shapely.point_on_surface(geoms)
             g_idx, t_idx = tree.query(probe, predicate="intersects")
-            # lowest community code wins on a shared boundary, the same rule as grids
-            order = np.lexsort((np.array(codes, dtype=object)[t_idx].astype(str), g_idx))
-            for gi, ti in zip(g_idx[order][::-1], t_idx[order][::-1]):
-                found[gi] = codes[ti]
+            hits = pd.DataFrame({"g": g_idx, "code": np.asarray(codes, dtype=object)[t_idx]})
+            # on a shared boundary the lowest community code wins, the same rule as for grids
+            first = hits.sort_values(["g", "code"]).drop_duplicates("g")
+            found[first["g"].to_numpy()] = first["code"].to_numpy()
         else:
             g_idx, t_idx = tree.query(geoms, predicate="intersects")
             areas = shapely.area(shapely.intersection(geoms[g_idx], np.array(list(known.values()))[t_idx]))
