@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import insert, select
+from sqlalchemy import Integer, insert, select
 
 from . import plans
 from .catalog import RESPONDER_KINDS
@@ -616,6 +616,11 @@ def _bulk_insert(session, model, rows, progress=None, chunk=50_000):
     """
     table = model.__table__
     cols = list(rows.columns)
+    rows = rows.copy()
+    for c in cols:
+        # ids with gaps arrive as floats (NaN for None); PostgreSQL's COPY refuses "1.0" for an integer
+        if isinstance(table.c[c].type, Integer) and rows[c].dtype.kind == "f":
+            rows[c] = rows[c].astype("Int64")
     rows = rows.astype(object).where(rows.notna(), None)
     conn = session.connection()
     if conn.dialect.name == "postgresql":

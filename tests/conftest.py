@@ -175,3 +175,10 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+def head_revision():
+    """The newest migration, so tests need no edit when one is added."""
+    from alembic.script import ScriptDirectory
+    from gridmap.store.db import _alembic_config
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()

@@ -11,6 +11,8 @@ from gridmap.errors import InvalidInput
 from gridmap.privacy import mask_phone, phone_for
 from gridmap.store import models as m
 
+from conftest import head_revision
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -136,4 +138,23 @@ def test_cli_locate_and_export(demo_app, demo_frames, tmp_path):
 
 def test_cli_init_db_reports_the_revision(sqlite_app):
     out = sqlite_app.test_cli_runner().invoke(args=["init-db"])
-    assert out.exit_code == 0 and "revision 0001" in out.output
+    assert out.exit_code == 0 and f"revision {head_revision()}" in out.output
+
+
+def test_the_demo_builds_alike_on_both_backends(app, demo_frames):
+    from gridmap import demo
+    store = app.extensions["gridmap.store"]
+    demo.build(store, frames=demo_frames)
+    with store.session() as s:
+        counts = {model.__tablename__: s.scalar(select(func.count()).select_from(model))
+                  for model in (m.Community, m.Grid, m.Building, m.Household, m.Resident, m.PartyMember,
+                                m.Camera, m.Courtyard)}
+        linked = s.scalar(select(func.count()).select_from(m.Camera).where(m.Camera.courtyard_id.is_not(None)))
+        members_in_branches = s.scalar(select(func.count()).select_from(m.PartyMember)
+                                       .where(m.PartyMember.organization_id.is_not(None)))
+    assert counts == {"community": 5, "grid": 58, "building": len(demo_frames["buildings"]),
+                      "household": len(demo_frames["households"]), "resident": len(demo_frames["residents"]),
+                      "party_member": len(demo_frames["party_members"]), "camera": len(demo_frames["cameras"]),
+                      "courtyard": len(demo_frames["courtyards"])}
+    assert linked == (demo_frames["cameras"]["courtyard"] != "").sum()
+    assert members_in_branches == (demo_frames["party_members"]["org_key"] != "").sum()
