@@ -129,7 +129,56 @@ def locate_command(lon, lat, crs):
     click.echo(json.dumps(out, ensure_ascii=False, indent=2))
 
 
-COMMANDS = [init_db_command, import_command, export_command, demo_command, create_user_command, locate_command]
+# Columns of the assign summary table: (heading, summary key).
+_ASSIGN_COLUMNS = [("community", "community"), ("grids", "grids"), ("buildings", "buildings"),
+                   ("split", "split_buildings"), ("households", "households"), ("members", "members"),
+                   ("outside", "outside_members"), ("links", "contact_links"),
+                   ("unlinked", "unlinked_households"), ("cameras", "cameras"),
+                   ("max load", "workers_max_load")]
+
+
+@click.command("assign")
+@click.option("--community", help="12-digit code of the community whose published plan to assign.")
+@click.option("--all", "all_", is_flag=True, help="Assign every community's published plan.")
+@with_appcontext
+def assign_command(community, all_):
+    """Assign buildings, party members, contact households, cameras, volunteers and responders to grids."""
+    from . import assign
+    if bool(community) == all_:
+        _fail(GridmapError("Say which communities to assign.", fix="Pass --community CODE or --all."))
+    try:
+        _store().upgrade()
+        with _store().transaction() as session, \
+                click.progressbar(length=len(assign.RUN_STEPS), label="Assigning", file=sys.stderr) as bar:
+            summaries = assign.run(session, community=community,
+                                   capacity=current_app.config["CONTACT_HOUSEHOLDS_PER_MEMBER"],
+                                   progress=lambda _step: bar.update(1))
+    except GridmapError as err:
+        _fail(err)
+    _print_assign_table(summaries)
+
+
+def _print_assign_table(summaries):
+    rows = [[str(s[key]) for _, key in _ASSIGN_COLUMNS] for s in summaries]
+    if len(summaries) > 1:
+        rows.append(["total"] + [str(sum(s[key] for s in summaries)) if key != "workers_max_load"
+                                 else str(max(s[key] for s in summaries)) for _, key in _ASSIGN_COLUMNS[1:]])
+    heads = [h for h, _ in _ASSIGN_COLUMNS]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(heads)]
+    click.echo("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(heads, widths))))
+    for r in rows:
+        click.echo("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    for s in summaries:
+        for d in s["group_mismatches"]:
+            click.echo(f"  {s['community']}: party group {d['group_id']} sits under {d['parent_id']}, "
+                       f"but its building's grid branch is {d['expected_branch_id']}")
+    if summaries:
+        click.echo(f"Assigned {len(summaries)} plan(s) in {summaries[0]['seconds']:.2f} s "
+                   f"(up to {summaries[0]['contact_capacity']} contact households per member).")
+
+
+COMMANDS = [init_db_command, import_command, export_command, demo_command, create_user_command, locate_command,
+            assign_command]
 
 
 def register_commands(app):

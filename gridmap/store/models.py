@@ -253,3 +253,72 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(String(256))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow,
                                                     server_default=func.now())
+
+
+# --- Assignments: answers of gridmap.assign, stored per plan generation ----------------------
+# Every row carries the plan it was computed against, so a retired plan keeps its answers
+# ("who was this member's branch under last year's grids") and re-running a plan replaces
+# only that plan's rows. No geometry here: positions live on the entities themselves.
+
+
+class BuildingGrid(Base):
+    """The one grid a building belongs to under a plan (largest overlap of its footprint).
+
+    One row per building, not one per (building, grid) share: the primary key then
+    guarantees a building (and its households) is counted in exactly one grid, and
+    "buildings of grid G" is a plain ``WHERE grid_code = G`` nobody can get wrong by
+    forgetting a "primary share" filter. Buildings cut by a boundary carry every share
+    ≥ 0.1 % in ``shares`` (JSON text ``{"grid code": share}``), which is read for
+    display, never queried.
+    """
+    __tablename__ = "building_grid"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plan.id", ondelete="CASCADE"), primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id", ondelete="CASCADE"), primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(15))
+    share: Mapped[float] = mapped_column(Float)  # of the footprint inside grid_code; 1.0 for point buildings
+    split: Mapped[bool] = mapped_column(Boolean, default=False)
+    shares: Mapped[str] = mapped_column(Text, default="")  # JSON {code: share} when split, else ""
+    __table_args__ = (Index("ix_building_grid_plan_grid", "plan_id", "grid_code"),)
+
+
+class MemberGrid(Base):
+    """The grid party branch a party member is enrolled in under a plan ("enrolled where they live")."""
+    __tablename__ = "member_grid"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plan.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("party_member.id", ondelete="CASCADE"), primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(15))
+    branch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("party_organization.id", ondelete="SET NULL"))
+    distance_m: Mapped[float] = mapped_column(Float, default=0.0)  # home to the grid polygon; 0 inside
+    outside: Mapped[bool] = mapped_column(Boolean, default=False)  # lives outside every grid
+    __table_args__ = (Index("ix_member_grid_plan_grid", "plan_id", "grid_code"),)
+
+
+class ContactLink(Base):
+    """党员联系户: a household and the party member who looks in on it, under a plan.
+
+    The primary key (plan_id, household_id) is the rule "every household has at most one member".
+    """
+    __tablename__ = "contact_link"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plan.id", ondelete="CASCADE"), primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("party_member.id", ondelete="CASCADE"))
+    distance_m: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_contact_link_plan_member", "plan_id", "member_id"),)
+
+
+class EntityGrid(Base):
+    """The grid a camera, volunteer or responder stands in under a plan (kind + id: no FK, several tables)."""
+    __tablename__ = "entity_grid"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plan.id", ondelete="CASCADE"), primary_key=True)
+    entity_kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # camera | volunteer | responder
+    entity_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(15))
+    __table_args__ = (Index("ix_entity_grid_plan_grid", "plan_id", "grid_code"),)
+
+
+class AssignmentRun(Base):
+    """When a plan's assignments were last computed, and the summary figures of that run (JSON text)."""
+    __tablename__ = "assignment_run"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plan.id", ondelete="CASCADE"), primary_key=True)
+    ran_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    summary: Mapped[str] = mapped_column(Text, default="{}")
