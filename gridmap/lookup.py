@@ -126,3 +126,53 @@ def locate_address(session, snapshot, q, *, role=None):
     out = locate(snapshot, hits[0]["lon"], hits[0]["lat"], role=role)
     out["address"] = hits[0]["address"]
     return out
+
+
+def parse_grid_code(code):
+    if not (isinstance(code, str) and len(code) == 15 and code.isdigit()):
+        raise InvalidInput(f"Grid code {code!r} is not 15 digits.",
+                           fix="Use a code from /api/v1/grids, e.g. 210213013004001.")
+    return code
+
+
+def parse_nearest_query(args):
+    """Validate /nearest's query string: lon, lat, crs, kind, skill, k, radius, available."""
+    from .catalog import RESPONDER_KINDS
+    lon, lat = parse_point(args.get("lon"), args.get("lat"), args.get("crs"))
+    kinds = sorted(RESPONDER_KINDS) + ["volunteer"]
+    kind = (args.get("kind") or "").strip() or None
+    if kind is not None and kind not in kinds:
+        raise InvalidInput(f"kind={kind!r} is not known.", fix=f"Use one of {kinds}.")
+    k = _bounded_number(args, "k", int, default=5, low=1, high=50)
+    radius = _bounded_number(args, "radius", float, default=None, low=1, high=50_000)
+    available = (args.get("available") or "").strip().lower()
+    if available not in ("", "true", "false", "1", "0"):
+        raise InvalidInput(f"available={available!r} is not true or false.", fix="Use available=true or leave it out.")
+    skill = (args.get("skill") or "").strip() or None
+    if skill is not None and len(skill) > 32:
+        raise InvalidInput("skill is longer than 32 characters.", fix="Name one skill, e.g. skill=维修.")
+    return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius,
+            "available": None if available == "" else available in ("true", "1")}
+
+
+def _bounded_number(args, name, cast, *, default, low, high):
+    raw = (args.get(name) or "").strip()
+    if raw == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        value = None
+    if value is None or not (low <= value <= high) or (cast is float and not math.isfinite(value)):
+        raise InvalidInput(f"{name}={raw!r} is not a number between {low} and {high}.",
+                           fix=f"Use e.g. {name}={default or low}.")
+    return value
+
+
+def nearest(snapshot, *, lon, lat, kind=None, skill=None, k=5, radius_m=None, available=None, role=None):
+    """The nearest entities as the API returns them: phones masked unless ``role`` may see them."""
+    found = snapshot.nearest(lon, lat, k=k, kind=kind, skill=skill, available=available, radius_m=radius_m)
+    for item in found:
+        if "phone" in item:
+            item["phone"] = phone_for(role, item["phone"])
+    return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius_m, "results": found}
