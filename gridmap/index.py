@@ -1,84 +1,250 @@
-"""Snapshot: the published grids and located entities in memory, answering point → grid and nearest-in-metres."""
+"""Snapshot: published grids and located entities in compact arrays: point → grid, nearest in metres, cameras."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
+import sys
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Transformer
+from scipy.spatial import cKDTree
 from sqlalchemy import select
 
+from .errors import InvalidInput
 from .geo.crs import local_metric_crs
+from .geo.pointindex import PolygonIndex
 from .store import models as m
 
 EDGE_RULE = ("A point on an edge or vertex shared by several grids belongs to the one with the "
              "lowest grid code; the same rule picks the community.")
 
+_COMMUNITY_COLUMNS = ("code", "name", "street_code", "street_name", "district_code", "district_name",
+                      "service_centre", "service_address", "service_phone")
+_DALIAN = (121.6, 38.9)  # centre of the metric CRS when the store holds no grid yet
+# one point at a time costs the same at any raster size; a coarser raster halves the index's memory
+_CELLS_PER_GRID_SIDE = 8
 
-@dataclass
+
 class _Layer:
-    """Polygons with a spatial tree; ``pick`` applies the shared-edge rule."""
-    codes: np.ndarray
-    geoms: np.ndarray
-    tree: shapely.STRtree
+    """Coded polygons sorted by code; ``pick`` applies :data:`EDGE_RULE`.
+
+    Kept for callers that locate one shapely point at a time; for many points use
+    :func:`gridmap.geo.pointindex.points_to_grids`.
+    """
+
+    def __init__(self, codes, index):
+        self.codes = codes
+        self.index = index
 
     @classmethod
     def build(cls, codes, geoms):
         codes = np.asarray(codes, dtype=object)
         geoms = np.asarray(geoms, dtype=object)
         order = np.argsort(codes.astype(str), kind="stable")
-        codes, geoms = codes[order], geoms[order]
-        shapely.prepare(geoms)
-        return cls(codes, geoms, shapely.STRtree(geoms))
+        return cls(codes[order], PolygonIndex(geoms[order]))
 
     def covering(self, point):
         """Positions of every polygon covering ``point`` (boundary included), lowest code first."""
-        if not len(self.codes):
-            return np.array([], dtype=int)
-        return np.sort(self.tree.query(point, predicate="intersects"))
+        return np.asarray(self.index.covering(point.x, point.y), dtype=int)
 
     def pick(self, point):
-        hits = self.covering(point)
-        return int(hits[0]) if len(hits) else -1
+        return self.index.lookup_one(point.x, point.y)
+
+
+class _Entities:
+    """Responders and volunteers as parallel arrays, with a k-d tree in metres per kind."""
+
+    def __init__(self, frame, to_metric):
+        n = len(frame)
+        geom = frame.geometry.values
+        self.lon, self.lat = shapely.get_x(geom), shapely.get_y(geom)
+        x, y = to_metric.transform(self.lon, self.lat)
+        self.xy = np.column_stack([x, y])
+        self.ids = _column(frame, "id", np.arange(n))
+        self.names = _column(frame, "name", [""] * n)
+        self.phones = _column(frame, "phone", [""] * n)
+        kinds = np.asarray(_column(frame, "kind", ["responder"] * n), dtype=str)
+        self.kinds, kind_code = np.unique(kinds, return_inverse=True)
+        self.kind_code = kind_code.astype(np.int16)
+        self.kind_names = [str(k) for k in self.kinds]
+        self.available = _booleans(frame["available"]) if "available" in frame.columns else np.ones(n, bool)
+        # parse each distinct skills value once: a city has a few hundred combinations, not 250,000
+        raw = frame["skills"] if "skills" in frame.columns else None
+        if raw is None:
+            codes, distinct = np.zeros(n, dtype=np.int64), [()]
+        else:
+            try:
+                codes, distinct = pd.factorize(raw, use_na_sentinel=False)
+            except TypeError:  # lists are unhashable
+                codes, distinct = pd.factorize(raw.map(lambda v: tuple(v) if isinstance(v, (list, np.ndarray)) else v),
+                                               use_na_sentinel=False)
+        lists = [_skill_list(v) for v in distinct]
+        self.skill_names = sorted({s for lst in lists for s in lst})
+        bit = {s: i for i, s in enumerate(self.skill_names)}
+        words = max(1, (len(self.skill_names) + 63) // 64)
+        masks = np.zeros((max(len(lists), 1), words), dtype=np.uint64)
+        for i, lst in enumerate(lists):
+            for s in lst:
+                masks[i, bit[s] // 64] |= np.uint64(1 << (bit[s] % 64))
+        self.skills = masks[np.asarray(codes, dtype=np.int64)]
+        self.combo = np.asarray(codes, dtype=np.int32)  # which distinct skills value each row has
+        self.combo_skills = lists or [[]]
+        self._bit = bit
+        self.tree = cKDTree(self.xy)
+        self.by_kind = {}
+        for c, name in enumerate(self.kind_names):
+            members = np.flatnonzero(self.kind_code == c)
+            self.by_kind[name] = (cKDTree(self.xy[members]), members)
+
+    def __len__(self):
+        return len(self.xy)
+
+    def skill_mask(self, rows, skill):
+        b = self._bit[skill]
+        return (self.skills[rows, b // 64] & np.uint64(1 << (b % 64))) != 0
+
+    def record(self, i, dist):
+        i = int(i)
+        return {"id": _py(self.ids[i]), "name": self.names[i], "kind": self.kind_names[self.kind_code[i]],
+                "skills": list(self.combo_skills[self.combo[i]]), "available": bool(self.available[i]),
+                "phone": self.phones[i], "lon": float(self.lon[i]), "lat": float(self.lat[i]),
+                "distance_m": round(float(dist), 1)}
+
+    def nbytes(self):
+        trees = [self.tree] + [t for t, _ in self.by_kind.values()]
+        return (self.lon.nbytes + self.lat.nbytes + self.xy.nbytes + self.kind_code.nbytes + self.available.nbytes
+                + self.skills.nbytes + self.combo.nbytes + sum(_tree_nbytes(t) for t in trees)
+                + sum(members.nbytes for _, members in self.by_kind.values())
+                + _objects_nbytes(self.ids) + _objects_nbytes(self.names) + _objects_nbytes(self.phones))
+
+
+class _Cameras:
+    """Cameras as arrays (metres, bearing, field of view, range) with one k-d tree."""
+
+    def __init__(self, frame, to_metric):
+        n = len(frame)
+        geom = frame.geometry.values
+        self.lon, self.lat = shapely.get_x(geom), shapely.get_y(geom)
+        x, y = to_metric.transform(self.lon, self.lat)
+        self.xy = np.column_stack([x, y])
+        self.ids = _column(frame, "id", np.arange(n))
+        self.names = _column(frame, "name", [""] * n)
+        for col in ("bearing", "fov", "range_m"):
+            if col not in frame.columns:
+                raise InvalidInput(f"cameras lack the column {col!r}.",
+                                   fix="Give every camera bearing (degrees clockwise from north), fov (degrees) "
+                                       "and range_m (metres).")
+        self.bearing = np.asarray(frame["bearing"], dtype=np.float64) % 360.0
+        self.fov = np.asarray(frame["fov"], dtype=np.float64)
+        self.range_m = np.asarray(frame["range_m"], dtype=np.float64)
+        self.max_range = float(np.nanmax(self.range_m)) if n else 0.0
+        self.tree = cKDTree(self.xy)
+        # plain Python lists: a query touches a handful of cameras, where list indexing beats numpy
+        self._x, self._y = self.xy[:, 0].tolist(), self.xy[:, 1].tolist()
+        self._b, self._f, self._r = self.bearing.tolist(), self.fov.tolist(), self.range_m.tolist()
+
+    def seeing(self, x, y):
+        out = []
+        for i in self.tree.query_ball_point((x, y), self.max_range):
+            dx, dy = x - self._x[i], y - self._y[i]
+            d = math.hypot(dx, dy)
+            if d > self._r[i] + 1e-9:
+                continue
+            if d > 0 and self._f[i] < 360:
+                off = abs((math.degrees(math.atan2(dx, dy)) - self._b[i] + 180.0) % 360.0 - 180.0)
+                if off > self._f[i] / 2 + 1e-9:
+                    continue
+            out.append((d, i))
+        out.sort()
+        return [{"id": _py(self.ids[i]), "name": self.names[i], "distance_m": round(d, 1),
+                 "bearing": self._b[i], "fov": self._f[i], "range_m": self._r[i]} for d, i in out]
+
+    def nbytes(self):
+        arrays = (self.lon, self.lat, self.xy, self.bearing, self.fov, self.range_m)
+        return (sum(a.nbytes for a in arrays) + _tree_nbytes(self.tree) + 5 * 8 * len(self._x)
+                + _objects_nbytes(self.ids) + _objects_nbytes(self.names))
 
 
 class Snapshot:
     """What lookups need, built once per published generation.
 
-    Build with :meth:`from_store` (the web app) or :meth:`from_frames` (tools and tests).
+    Build with :meth:`from_store` (the web app) or :meth:`from_frames` (tools, tests, benchmarks).
+    Grids and communities are sorted by code, so a point on a shared edge goes to the lowest code
+    (:data:`EDGE_RULE`); distances are metres in a local transverse Mercator CRS.
     """
+
+    workers: dict = {}
+    branches: dict = {}
 
     def __init__(self, grids, communities=None, responders=None, cameras=None, generation=0):
         self.generation = generation
-        self.grids = grids.reset_index(drop=True)
-        self._grids = _Layer.build(self.grids["code"], self.grids.geometry.values)
-        self._grid_row = {c: i for i, c in enumerate(self.grids["code"])}
-        self.communities = communities.reset_index(drop=True) if communities is not None else None
-        if self.communities is not None:
-            self._communities = _Layer.build(self.communities["code"], self.communities.geometry.values)
-            self._community_row = {c: i for i, c in enumerate(self.communities["code"])}
+        self.built_at = dt.datetime.now()
+        grids = _wgs84(grids)
+        for col, default in (("name", None), ("community_code", None)):
+            if col not in grids.columns:
+                grids = grids.assign(**{col: grids["code"] if col == "name" else default})
+        order = np.argsort(grids["code"].astype(str).to_numpy(), kind="stable")
+        self.grids = grids.iloc[order].reset_index(drop=True)
+        self._grid_index = PolygonIndex(self.grids.geometry.values, cells_per_side=_CELLS_PER_GRID_SIDE)
+        self._grid_codes = self.grids["code"].tolist()
+        self._grid_names = self.grids["name"].tolist()
+        self._grid_community = self.grids["community_code"].tolist()
+
+        if communities is not None:
+            communities = _wgs84(communities)
+            order = np.argsort(communities["code"].astype(str).to_numpy(), kind="stable")
+            communities = communities.iloc[order].reset_index(drop=True)
+        self.communities = communities
+        self._community_index = None
+        self._community_info = {}
+        self._community_codes = []
+        if communities is not None and len(communities):
+            self._community_index = PolygonIndex(communities.geometry.values, cells_per_side=_CELLS_PER_GRID_SIDE)
+            self._community_codes = communities["code"].tolist()
+            self._community_info = {row["code"]: _community_parts(row) for row in
+                                    communities.drop(columns=communities.geometry.name).to_dict("records")}
+
         centre = _centre(self.grids if len(self.grids) else communities)
         self.metric_crs = local_metric_crs(*centre)
         self._to_metric = Transformer.from_crs(4326, self.metric_crs, always_xy=True)
-        self.responders = self._points(responders)
-        self.cameras = self._points(cameras)
+        responders = _wgs84(responders) if responders is not None and len(responders) else None
+        cameras = _wgs84(cameras) if cameras is not None and len(cameras) else None
+        self._entities = _Entities(responders, self._to_metric) if responders is not None else None
+        self._cameras = _Cameras(cameras, self._to_metric) if cameras is not None else None
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
-    def from_frames(cls, grids, *, responders=None, cameras=None, communities=None):
-        """A snapshot over GeoDataFrames in WGS84: ``grids`` with ``code`` (and optional ``name``,
-        ``community_code``); ``responders`` with ``kind`` and optional ``skills``, ``available``;
-        ``cameras`` with ``bearing``, ``fov``, ``range_m``."""
-        grids = grids.to_crs(4326) if grids.crs is not None else grids
-        if "name" not in grids.columns:
-            grids = grids.assign(name=grids["code"])
-        return cls(grids, communities=communities, responders=responders, cameras=cameras)
+    def from_frames(cls, grids, *, responders=None, cameras=None, communities=None, volunteers=None,
+                    generation=0):
+        """A snapshot over GeoDataFrames in WGS84.
+
+        Parameters
+        ----------
+        grids : GeoDataFrame
+            ``code`` and optional ``name``, ``community_code``.
+        responders : GeoDataFrame, optional
+            Points with ``kind`` and optional ``id``, ``name``, ``phone``, ``skills`` (a ';'-separated
+            string or a list) and ``available``.
+        cameras : GeoDataFrame, optional
+            Points with ``bearing`` (degrees clockwise from north), ``fov`` (degrees), ``range_m``.
+        communities : GeoDataFrame, optional
+            ``code``, ``name`` and optionally street, district and service-centre columns.
+        volunteers : GeoDataFrame, optional
+            Like ``responders``; their kind is ``"volunteer"``.
+        """
+        if volunteers is not None and len(volunteers):
+            volunteers = _wgs84(volunteers).assign(kind="volunteer")
+            responders = volunteers if responders is None or not len(responders) else \
+                gpd.GeoDataFrame(_concat([_wgs84(responders), volunteers]), crs=4326)
+        return cls(grids, communities=communities, responders=responders, cameras=cameras, generation=generation)
 
     @classmethod
     def from_store(cls, session, *, on=None):
-        """The published grids (or those valid on ``on``) with their communities, workers and branches."""
+        """The published grids (or those valid on ``on``) with their communities, responders, volunteers,
+        cameras, grid workers and grid party branches."""
         from . import plans
         gen = plans.generation(session)
         q = select(m.Grid.code, m.Grid.name, m.Grid.geom, m.GridPlan.community_code).join(m.GridPlan)
@@ -99,85 +265,239 @@ class Snapshot:
             .join(m.Street, m.Community.street_code == m.Street.code)
             .join(m.District, m.Street.district_code == m.District.code)).all()
         communities = gpd.GeoDataFrame([{k: v for k, v in r._mapping.items() if k != "geom"} for r in crows],
+                                       columns=list(_COMMUNITY_COLUMNS),
                                        geometry=[r.geom for r in crows], crs=4326)
-        if communities.empty:
-            communities = gpd.GeoDataFrame({"code": []}, geometry=[], crs=4326)
-        responders = _frame(session.execute(select(m.Responder.id, m.Responder.name, m.Responder.kind,
-                                                   m.Responder.skills, m.Responder.available, m.Responder.geom)).all())
-        snap = cls(grids, communities=communities, responders=responders, generation=gen)
+        responders = _frame(session.execute(select(
+            m.Responder.id, m.Responder.name, m.Responder.kind, m.Responder.phone, m.Responder.skills,
+            m.Responder.available, m.Responder.geom)).all())
+        volunteers = _frame(session.execute(select(
+            m.Volunteer.id, m.Volunteer.name, m.Volunteer.phone, m.Volunteer.skills, m.Volunteer.available,
+            m.Volunteer.geom)).all())
+        cameras = _frame(session.execute(select(
+            m.Camera.id, m.Camera.name, m.Camera.bearing, m.Camera.fov, m.Camera.range_m, m.Camera.geom)).all())
+        snap = cls.from_frames(grids, responders=responders, volunteers=volunteers, cameras=cameras,
+                               communities=communities, generation=gen)
         snap.workers = _workers(session)
         snap.branches = dict(session.execute(
             select(m.PartyOrganization.grid_code, m.PartyOrganization.name)
             .where(m.PartyOrganization.kind == "grid_branch")).all())
-        snap.built_at = dt.datetime.now()
         return snap
 
-    workers: dict = {}
-    branches: dict = {}
-
-    # -- questions --------------------------------------------------------------------------
+    # -- where a point lies -----------------------------------------------------------------
     def grid_at(self, lon, lat):
-        """Position of the grid containing (lon, lat) by :data:`EDGE_RULE`, or -1."""
-        return self._grids.pick(shapely.Point(lon, lat))
+        """Position in :attr:`grids` of the grid containing (lon, lat) by :data:`EDGE_RULE`, or -1."""
+        return self._grid_index.lookup_one(lon, lat)
 
     def grids_at(self, lon, lat):
         """Codes of every grid whose closure contains the point (more than one on a shared edge)."""
-        return [self._grids.codes[i] for i in self._grids.covering(shapely.Point(lon, lat))]
+        return [self._grid_codes[i] for i in self._grid_index.covering(lon, lat)]
 
     def locate(self, lon, lat):
-        """Where (lon, lat) lies: ``grid`` (code, name) or None, ``community``, ``street``, ``district``."""
-        point = shapely.Point(lon, lat)
-        gi = self._grids.pick(point)
-        out = {"lon": lon, "lat": lat, "grid": None, "community": None, "street": None, "district": None,
-               "on_shared_edge": False}
-        if gi >= 0:
-            code = self._grids.codes[gi]
-            row = self.grids.iloc[self._grid_row[code]]
-            out["grid"] = {"code": code, "name": row["name"]}
-            out["on_shared_edge"] = len(self._grids.covering(point)) > 1
-        if self.communities is not None and len(self.communities):
-            ci = self._communities.pick(point)
-            if ci < 0 and gi >= 0 and "community_code" in self.grids.columns:
-                code = self.grids.iloc[self._grid_row[out["grid"]["code"]]]["community_code"]
-                ci = int(np.flatnonzero(self._communities.codes == code)[0]) if code in self._community_row else -1
+        """Where (lon, lat) lies: ``grid`` ({code, name} or None), ``community``, ``street``, ``district``,
+        ``service_centre``, ``on_shared_edge``, ``lon``, ``lat``."""
+        out = {"lon": float(lon), "lat": float(lat), "grid": None, "community": None, "street": None, "district": None,
+               "service_centre": None, "on_shared_edge": False}
+        cover = self._grid_index.covering(lon, lat)
+        community = None
+        if cover:
+            gi = cover[0]
+            out["grid"] = {"code": self._grid_codes[gi], "name": self._grid_names[gi]}
+            out["on_shared_edge"] = len(cover) > 1
+            community = self._grid_community[gi]
+        if self._community_index is not None:
+            ci = self._community_index.lookup_one(lon, lat)
             if ci >= 0:
-                c = self.communities.iloc[self._community_row[self._communities.codes[ci]]]
-                out["community"] = {"code": c["code"], "name": c.get("name")}
-                if "street_code" in c:
-                    out["street"] = {"code": c["street_code"], "name": c["street_name"]}
-                    out["district"] = {"code": c["district_code"], "name": c["district_name"]}
-                    out["service_centre"] = {"name": c["service_centre"], "address": c["service_address"],
-                                             "phone": c["service_phone"]}
+                community = self._community_codes[ci]
+        if community is not None:
+            parts = self._community_info.get(community)
+            if parts is None:
+                out["community"] = {"code": community, "name": None}
+            else:
+                out.update({k: (dict(v) if v is not None else None) for k, v in parts.items()})
         return out
 
-    def nearest(self, lon, lat, k=5, kind=None):
-        """The ``k`` nearest responders (optionally of ``kind``), each with ``id`` and ``distance_m``."""
-        pts = self.responders
-        if pts is None or not len(pts["frame"]):
-            return []
-        mask = np.ones(len(pts["frame"]), bool) if kind is None else (pts["frame"]["kind"] == kind).to_numpy()
-        idx = np.flatnonzero(mask)
+    def locate_full(self, lon, lat, k=5):
+        """:meth:`locate` plus the ``k`` nearest responders (``nearest``) and the cameras seeing the
+        point (``cameras``): what a dispatcher's click needs."""
+        out = self.locate(lon, lat)
         x, y = self._to_metric.transform(lon, lat)
-        d = np.hypot(pts["x"][idx] - x, pts["y"][idx] - y)
-        best = idx[np.argsort(d, kind="stable")[:k]]
-        dist = np.hypot(pts["x"][best] - x, pts["y"][best] - y)
-        frame = pts["frame"]
-        cols = [c for c in frame.columns if c != frame.geometry.name]
-        return [{**{c: _py(frame.iloc[i][c]) for c in cols}, "id": _py(frame.iloc[i].get("id", i)),
-                 "distance_m": round(float(dd), 1)} for i, dd in zip(best, dist)]
+        out["nearest"] = self._nearest_xy(x, y, k, None, None, None, None)
+        out["cameras"] = self._cameras.seeing(x, y) if self._cameras is not None else []
+        return out
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _points(self, frame):
-        if frame is None or not len(frame):
-            return None
-        frame = frame.to_crs(4326).reset_index(drop=True) if frame.crs is not None else frame.reset_index(drop=True)
-        x, y = self._to_metric.transform(shapely.get_x(frame.geometry.values), shapely.get_y(frame.geometry.values))
-        return {"frame": frame, "x": np.asarray(x), "y": np.asarray(y)}
+    # -- who is near ------------------------------------------------------------------------
+    def nearest(self, lon, lat, k=5, kind=None, skill=None, available=None, radius_m=None):
+        """The ``k`` nearest responders or volunteers, in metres, optionally filtered.
+
+        Parameters
+        ----------
+        lon, lat : float
+            WGS84 degrees.
+        k : int
+            How many to return at most.
+        kind, skill : str, optional
+            Keep only this kind (``"police"``, ``"volunteer"`` …) / only those with this skill.
+        available : bool, optional
+            Keep only those available (True) or unavailable (False).
+        radius_m : float, optional
+            Keep only those within this many metres.
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``name``, ``kind``, ``skills``, ``available``, ``phone`` (raw: the web layer masks it),
+            ``lon``, ``lat``, ``distance_m`` (0.1 m), nearest first: exactly the k nearest that match.
+        """
+        if k is None or int(k) < 1:
+            raise InvalidInput(f"k={k!r} is not a positive whole number.", fix="Use e.g. k=5.")
+        x, y = self._to_metric.transform(lon, lat)
+        return self._nearest_xy(x, y, int(k), kind, skill, available, radius_m)
+
+    def within(self, lon, lat, radius_m, kind=None, skill=None, available=None, limit=None):
+        """Every responder or volunteer within ``radius_m`` metres (filters as :meth:`nearest`), nearest first."""
+        if radius_m is None or not radius_m >= 0:
+            raise InvalidInput(f"radius_m={radius_m!r} is not a distance in metres.", fix="Use e.g. radius_m=500.")
+        ents = self._entities
+        if ents is None:
+            return []
+        x, y = self._to_metric.transform(lon, lat)
+        tree, members = self._tree_for(kind)
+        if tree is None:
+            return []
+        found = np.asarray(tree.query_ball_point((x, y), float(radius_m)), dtype=np.int64)
+        rows = members[found] if members is not None else found
+        rows = rows[self._matches(rows, skill, available)]
+        d = np.hypot(ents.xy[rows, 0] - x, ents.xy[rows, 1] - y)
+        order = np.lexsort((rows, d))[:limit]
+        return [ents.record(rows[i], d[i]) for i in order]
+
+    def cameras_seeing(self, lon, lat):
+        """Cameras whose view sector (apex at the camera, ``bearing`` ± ``fov``/2, out to ``range_m``)
+        contains the point, nearest first; a plain sector test, no occlusion."""
+        if self._cameras is None:
+            return []
+        return self._cameras.seeing(*self._to_metric.transform(lon, lat))
+
+    def nbytes(self):
+        """Estimated bytes held by the snapshot: indexes, arrays, trees and the grids frame."""
+        total = self._grid_index.nbytes + _frame_nbytes(self.grids)
+        if self._community_index is not None:
+            total += self._community_index.nbytes + _frame_nbytes(self.communities)
+        if self._entities is not None:
+            total += self._entities.nbytes()
+        if self._cameras is not None:
+            total += self._cameras.nbytes()
+        return int(total)
+
+    # -- internals --------------------------------------------------------------------------
+    def _tree_for(self, kind):
+        ents = self._entities
+        if kind is None:
+            return ents.tree, None
+        return ents.by_kind.get(kind, (None, None))
+
+    def _matches(self, rows, skill, available):
+        ents = self._entities
+        keep = np.ones(len(rows), dtype=bool)
+        if skill is not None:
+            if skill not in ents._bit:
+                return np.zeros(len(rows), dtype=bool)
+            keep &= ents.skill_mask(rows, skill)
+        if available is not None:
+            keep &= ents.available[rows] == bool(available)
+        return keep
+
+    def _nearest_xy(self, x, y, k, kind, skill, available, radius_m):
+        ents = self._entities
+        if ents is None:
+            return []
+        tree, members = self._tree_for(kind)
+        if tree is None:
+            return []
+        n = tree.n
+        bound = float(radius_m) if radius_m is not None else np.inf
+        filtered = skill is not None or available is not None
+        kk = min(n, k if not filtered else max(4 * k, 32))
+        while True:
+            if kk >= n // 4 and filtered:
+                # few matches far away: a scan of the (kind's) rows is cheaper than ever-larger queries
+                rows = members if members is not None else np.arange(n)
+                rows = rows[self._matches(rows, skill, available)]
+                d = np.hypot(ents.xy[rows, 0] - x, ents.xy[rows, 1] - y)
+                keep = d <= bound
+                rows, d = rows[keep], d[keep]
+                order = np.lexsort((rows, d))[:k]
+                return [ents.record(rows[i], d[i]) for i in order]
+            d, i = tree.query((x, y), k=kk, distance_upper_bound=bound)
+            if not filtered:
+                # the common case: plain lists beat numpy for a handful of rows
+                pairs = [(dd, ii) for dd, ii in zip(np.atleast_1d(d).tolist(), np.atleast_1d(i).tolist())
+                         if dd != math.inf]
+                if members is not None:
+                    pairs = [(dd, int(members[ii])) for dd, ii in pairs]
+                pairs.sort()
+                return [ents.record(ii, dd) for dd, ii in pairs]
+            d, i = np.atleast_1d(d), np.atleast_1d(i)
+            hit = np.isfinite(d)
+            d, i = d[hit], i[hit]
+            rows = members[i] if members is not None else i
+            if filtered:
+                keep = self._matches(rows, skill, available)
+                enough = keep.sum() >= k or len(d) < kk or kk >= n
+                if not enough:
+                    kk = min(n, kk * 4)
+                    continue
+                rows, d = rows[keep], d[keep]
+            order = np.lexsort((rows, d))[:k]
+            return [ents.record(rows[j], d[j]) for j in order]
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _wgs84(frame):
+    if frame.crs is None:
+        return frame.set_crs(4326)
+    return frame.to_crs(4326) if not frame.crs.equals(4326) else frame
+
+
+def _concat(frames):
+    return pd.concat(frames, ignore_index=True)
+
+
+def _column(frame, name, default):
+    if name in frame.columns:
+        return frame[name].to_numpy(dtype=object if frame[name].dtype == object else None)
+    return np.asarray(default, dtype=object) if not isinstance(default, np.ndarray) else default
+
+
+def _booleans(series):
+    if series.dtype == bool:
+        return series.to_numpy()
+    # missing means available: a volunteer nobody marked unavailable is available
+    return np.array([True if v is None or v != v else bool(v) for v in series], dtype=bool)
+
+
+def _skill_list(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(";") if s.strip()]
+    return [str(s).strip() for s in value if str(s).strip()]
+
+
+def _community_parts(row):
+    def part(code, name):
+        return {"code": row.get(code), "name": row.get(name)} if row.get(code) is not None else None
+    centre = None
+    if row.get("service_centre") is not None or row.get("service_phone") is not None:
+        centre = {"name": row.get("service_centre"), "address": row.get("service_address"),
+                  "phone": row.get("service_phone")}
+    return {"community": {"code": row["code"], "name": row.get("name")}, "street": part("street_code", "street_name"),
+            "district": part("district_code", "district_name"), "service_centre": centre}
 
 
 def _centre(frame):
     if frame is None or not len(frame):
-        return (121.6, 38.9)  # Dalian, for an empty store
+        return _DALIAN
     minx, miny, maxx, maxy = frame.total_bounds
     return ((minx + maxx) / 2, (miny + maxy) / 2)
 
@@ -202,3 +522,26 @@ def _workers(session):
 
 def _py(v):
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _tree_nbytes(tree):
+    # cKDTree keeps a copy of the data, an index array and ~n / leafsize * 2 nodes of ~72 bytes
+    return tree.data.nbytes + tree.indices.nbytes + (2 * tree.n // 16 + 1) * 72
+
+
+def _objects_nbytes(values):
+    values = np.asarray(values)
+    if values.dtype != object:
+        return values.nbytes
+    if not len(values):
+        return 0
+    sample = values[:: max(1, len(values) // 1000)]
+    return values.nbytes + int(np.mean([sys.getsizeof(v) for v in sample]) * len(values))
+
+
+def _frame_nbytes(frame):
+    if frame is None:
+        return 0
+    geom = frame.geometry.values
+    attrs = frame.drop(columns=frame.geometry.name).memory_usage(deep=True).sum()
+    return int(attrs + shapely.get_num_coordinates(geom).sum() * 16 + len(frame) * 200)
