@@ -37,7 +37,9 @@ demo: $(STAMP) translations
 	$(BIN)/gridmap demo --force
 
 bench: $(TEST_STAMP)
-	$(PY) bench/run.py
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/import_bench.py
+	$(PY) bench/engine_bench.py
 
 clean:
 	rm -rf $(VENV) instance

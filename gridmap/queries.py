@@ -1,8 +1,12 @@
 """Read-only views of the store shaped for the API: communities, published grids as GeoJSON."""
 import re
 
+import geopandas as gpd
+import numpy as np
 import shapely
 from sqlalchemy import func, select
+
+from .geo.pointindex import points_to_grids
 
 from . import plans
 from .errors import InvalidInput, NotFound
@@ -36,19 +40,33 @@ def grids_geojson(session, community=None):
 
 
 def _households_by_grid(session, rows):
-    # Until assignment jobs store building → grid, count by each building's representative point.
+    """Households per grid code: from the stored assignment where a plan has one, else by point.
+
+    The assignment puts a building cut by a boundary where most of its footprint lies;
+    before a plan is assigned, each building's representative point decides.
+    """
     if not rows:
         return {}
-    from .index import _Layer
-    layer = _Layer.build([g.code for g, _ in rows], [g.geom for g, _ in rows])
-    codes = sorted({cc for _, cc in rows})
-    b = session.execute(select(m.Building.lon, m.Building.lat, m.Building.households)
-                        .where(m.Building.community_code.in_(codes))).all()
     out = {}
-    for lon, lat, hh in b:
-        i = layer.pick(shapely.Point(lon, lat))
-        if i >= 0:
-            out[layer.codes[i]] = out.get(layer.codes[i], 0) + (hh or 0)
+    plan_ids = {g.plan_id for g, _ in rows}
+    assigned = set(session.scalars(select(m.AssignmentRun.plan_id).where(m.AssignmentRun.plan_id.in_(plan_ids))))
+    for code, hh in session.execute(
+            select(m.BuildingGrid.grid_code, func.sum(m.Building.households))
+            .join(m.Building, m.Building.id == m.BuildingGrid.building_id)
+            .where(m.BuildingGrid.plan_id.in_(assigned)).group_by(m.BuildingGrid.grid_code)):
+        out[code] = int(hh or 0)
+    pending = [(g, cc) for g, cc in rows if g.plan_id not in assigned]
+    if pending:
+        grids = gpd.GeoDataFrame({"code": [g.code for g, _ in pending]}, geometry=[g.geom for g, _ in pending], crs=4326)
+        b = session.execute(select(m.Building.lon, m.Building.lat, m.Building.households)
+                            .where(m.Building.community_code.in_(sorted({cc for _, cc in pending})))).all()
+        if b:
+            xy = np.array([(lon, lat) for lon, lat, _ in b], dtype=float)
+            hh = np.array([h or 0 for _, _, h in b], dtype=np.int64)
+            pos = points_to_grids(xy, grids)
+            sums = np.bincount(pos[pos >= 0], weights=hh[pos >= 0], minlength=len(grids))
+            for code, total in zip(grids["code"], sums):
+                out[code] = int(total)
     return out
 
 

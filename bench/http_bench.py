@@ -1,0 +1,280 @@
+"""HTTP benchmark: GET /api/v1/locate under a real WSGI server on loopback, driven open-loop at a fixed rate.
+
+    .venv/bin/python bench/http_bench.py [--scale 1.0] [--server gunicorn|waitress] [--rate 200] [--duration 20]
+
+The store is a SQLite file loaded with the synthetic city's communities, grids (published) and
+responders through gridmap's own import border (cached in bench/out/ beside the city). The server
+runs the real app (`gridmap:create_app()`) with 2 workers (gunicorn, sync) or 2 threads
+(waitress). The load generator schedules request i at t0 + i/rate whatever happened before
+(open loop), so a slow answer delays nothing else and shows up as latency; latency is measured
+from the scheduled time ("as the caller waited") and from the actual send ("service"). It fires
+rate × duration requests at most, gives up `duration + 15` s after starting, and talks only to
+127.0.0.1. Client and server share the machine's 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+HOST = "127.0.0.1"  # loopback only, never anything else
+STORE_FORMAT = 1
+
+
+def prepare_store(city, *, verbose=True):
+    """A SQLite store holding the city's communities, published grids and responders; cached."""
+    import synthetic_city
+    folder = synthetic_city.cache_dir(city.scale, city.seed)
+    path = folder / f"store-v{STORE_FORMAT}.db"
+    url = f"sqlite:///{path}"
+    done = folder / f"store-v{STORE_FORMAT}.ok"
+    if done.exists() and path.exists():
+        return url, json.loads(done.read_text())
+    from gridmap import importer
+    from gridmap.geo.crs import parse_crs
+    from gridmap.geo.io import RawLayer
+    from gridmap.store import Store
+
+    path.unlink(missing_ok=True)
+    store = Store(url)
+    store.upgrade()
+    seconds = {}
+    layers = [("communities", city.communities),
+              ("grids", city.grids[["code", "name", "community_code", "geometry"]]),
+              ("responders", city.responders[["name", "kind", "skills", "available", "geometry"]])]
+    with store.transaction() as session:
+        for kind, frame in layers:
+            t0 = time.perf_counter()
+            frame = frame.copy()
+            if "kind" in frame:
+                frame["kind"] = frame["kind"].astype(str)
+            raw = RawLayer(frame=frame, crs=parse_crs(4326), source=f"synthetic:{kind}")
+            summary = importer.import_layer(session, kind, raw, publish=(kind == "grids"))
+            seconds[kind] = round(time.perf_counter() - t0, 1)
+            if verbose:
+                print(f"  store: {summary.imported:,} {kind} in {seconds[kind]} s", flush=True)
+    store.dispose()
+    info = {"grids": len(city.grids), "communities": len(city.communities), "responders": len(city.responders),
+            "seconds": seconds}
+    done.write_text(json.dumps(info))
+    return url, info
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def hello_app(environ, start_response):
+    """The floor: a WSGI app that does nothing, served and driven exactly like gridmap."""
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "11")])
+    return [b'{"ok":true}']
+
+
+def start_server(url, *, server="gunicorn", workers=2, port=None, app="gridmap:create_app()"):
+    """Start ``app`` under ``server`` on 127.0.0.1; returns (process, port)."""
+    port = port or free_port()
+    bindir = Path(sys.executable).parent
+    instance = ROOT / "bench" / "out" / "instance"
+    instance.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_INSTANCE_PATH": str(instance),
+           "GRIDMAP_SECRET_KEY": "bench-only-secret"}
+    if server == "gunicorn":
+        cmd = [str(bindir / "gunicorn"), "--workers", str(workers), "--bind", f"{HOST}:{port}",
+               "--timeout", "300", "--log-level", "warning", app]
+        if Path("/dev/shm").is_dir():  # gunicorn's advice: heartbeat files on disk can stall a worker
+            cmd[1:1] = ["--worker-tmp-dir", "/dev/shm"]
+    elif server == "waitress":
+        factory = app.endswith("()")
+        cmd = [str(bindir / "waitress-serve"), f"--threads={workers}", f"--listen={HOST}:{port}"] + \
+            (["--call", app[:-2]] if factory else [app])
+    else:
+        raise SystemExit(f"--server {server!r} is not known; use gunicorn or waitress")
+    log = open(ROOT / "bench" / "out" / f"http-{server}.log", "a")
+    proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT / "bench"), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return proc, port
+
+
+def stop_server(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the group this script started: the server and its workers
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _get(port, path, timeout=30.0):
+    """One GET on a fresh connection, written by hand: http.client's own overhead (~0.5 ms of
+    Python a request) would otherwise sit inside every latency measured here."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if b"chunked" in head.lower():
+        body = _dechunk(body)
+    return int(head[9:12]), body
+
+
+def _dechunk(body):
+    out, i = [], 0
+    while True:
+        j = body.index(b"\r\n", i)
+        size = int(body[i:j].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[j + 2:j + 2 + size])
+        i = j + 2 + size + 2
+
+
+def warm_up(port, paths, *, limit_s=600.0, proc=None):
+    """Wait until the server answers and every worker has built its snapshot (40 fast answers in a row)."""
+    t_end = time.monotonic() + limit_s
+    fast, i, first = 0, 0, None
+    while time.monotonic() < t_end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("the server exited during warm-up; see bench/out/http-*.log")
+        t0 = time.perf_counter()
+        try:
+            status, body = _get(port, paths[i % len(paths)], timeout=300)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        dt = time.perf_counter() - t0
+        if status != 200:
+            raise RuntimeError(f"warm-up request answered {status}: {body[:300]!r}")
+        first = first or dt
+        fast = fast + 1 if dt < 0.05 else 0
+        i += 1
+        if fast >= 40:
+            return {"warm_up_requests": i, "first_request_s": round(first, 2)}
+    raise RuntimeError(f"the server was not warm after {limit_s:.0f} s")
+
+
+def open_loop(port, paths, *, rate=200.0, duration=20.0, threads=16):
+    """Fire GET paths[i] at t0 + i/rate for ``duration`` seconds; bounded, stops by itself."""
+    n = int(rate * duration)
+    jobs = queue.Queue()
+    results = np.full((n, 3), np.nan)  # scheduled, sent, done (perf_counter seconds)
+    status = np.zeros(n, dtype=np.int32)
+    hard_stop = time.perf_counter() + duration + 15.0
+
+    def worker():
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            i, sched = job
+            if time.perf_counter() > hard_stop:
+                continue
+            t_send = time.perf_counter()
+            try:
+                code, _ = _get(port, paths[i % len(paths)], timeout=10)
+            except OSError:
+                code = -1
+            results[i] = (sched, t_send, time.perf_counter())
+            status[i] = code
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    t0 = time.perf_counter() + 0.05
+    for i in range(n):
+        sched = t0 + i / rate
+        delay = sched - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        jobs.put((i, sched))
+    for _ in pool:
+        jobs.put(None)
+    for t in pool:
+        t.join(max(0.0, hard_stop - time.perf_counter()))
+    done = ~np.isnan(results[:, 2])
+    wait_ms = (results[done, 2] - results[done, 0]) * 1000
+    service_ms = (results[done, 2] - results[done, 1]) * 1000
+    span = results[done, 2].max() - t0 if done.any() else float("nan")
+    return {"scheduled": n, "completed": int(done.sum()), "ok": int((status == 200).sum()),
+            "errors": int(((status != 200) & done).sum()), "achieved_rps": round(done.sum() / span, 1),
+            "p50_ms": float(np.percentile(wait_ms, 50)), "p90_ms": float(np.percentile(wait_ms, 90)),
+            "p99_ms": float(np.percentile(wait_ms, 99)), "max_ms": float(wait_ms.max()),
+            "service_p50_ms": float(np.percentile(service_ms, 50)),
+            "service_p99_ms": float(np.percentile(service_ms, 99))}
+
+
+def run(city, *, server="gunicorn", workers=2, rate=200.0, duration=20.0, threads=16, floor_s=10.0, verbose=True):
+    """Prepare the store, start the server, warm it, drive it, stop it; then the same for the
+    do-nothing ``hello_app`` for ``floor_s`` seconds (what server, client and machine cost alone)."""
+    t0 = time.perf_counter()
+    url, info = prepare_store(city, verbose=verbose)
+    store_s = time.perf_counter() - t0
+    pts = city.random_points(4000, seed=11)
+    paths = [f"/api/v1/locate?lon={x:.7f}&lat={y:.7f}" for x, y in pts]
+    proc, port = start_server(url, server=server, workers=workers)
+    try:
+        t1 = time.perf_counter()
+        warm = warm_up(port, paths[::-1], proc=proc)
+        warm["warm_s"] = round(time.perf_counter() - t1, 1)
+        status, body = _get(port, paths[0])
+        sample = json.loads(body)
+        out = open_loop(port, paths, rate=rate, duration=duration, threads=threads)
+    finally:
+        stop_server(proc)
+    floor = None
+    if floor_s:
+        proc, port = start_server(url, server=server, workers=workers, app="http_bench:hello_app")
+        try:
+            warm_up(port, ["/"], proc=proc)
+            floor = open_loop(port, ["/"], rate=rate, duration=floor_s, threads=threads)
+        finally:
+            stop_server(proc)
+    out["floor"] = floor
+    out.update(warm)
+    out.update({"server": server, "workers": workers, "rate": rate, "duration": duration,
+                "store": info, "store_ready_s": round(store_s, 1),
+                "sample_grid": (sample.get("grid") or {}).get("code")})
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--server", default="gunicorn", choices=("gunicorn", "waitress"))
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers or waitress threads")
+    ap.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    ap.add_argument("--floor", type=float, default=10.0, help="seconds of the do-nothing app (0: skip)")
+    args = ap.parse_args()
+    import synthetic_city
+    city = synthetic_city.load(args.scale, args.seed)
+    r = run(city, server=args.server, workers=args.workers, rate=args.rate, duration=args.duration,
+            floor_s=args.floor)
+    print(json.dumps(r, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
