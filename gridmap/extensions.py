@@ -1,5 +1,5 @@
 """Flask extensions, created unbound and attached to each app in init_extensions."""
-from flask import g, request, session
+from flask import request, session
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -12,19 +12,17 @@ csrf = CSRFProtect()
 
 
 def select_locale():
-    """?lang= (remembered in the session), else the session, else the browser, else the default."""
+    """?lang= (remembered in the session), else the session's choice, else DEFAULT_LOCALE.
+
+    The browser's Accept-Language is not consulted: the service's language is a setting
+    of the deployment (Chinese by default), and the switch on every page is one tap.
+    """
+    from flask import current_app
     wanted = request.args.get("lang")
     if wanted in LANGUAGES:
         session["lang"] = wanted
     lang = session.get("lang")
-    if lang in LANGUAGES:
-        return lang
-    from flask import current_app
-    default = current_app.config["DEFAULT_LOCALE"]
-    best = request.accept_languages.best_match(["zh", "en"]) if request.accept_languages else None
-    if best == "en" and "lang" not in session and request.headers.get("Accept-Language", "").lower().startswith("en"):
-        return "en"
-    return default
+    return lang if lang in LANGUAGES else current_app.config["DEFAULT_LOCALE"]
 
 
 def init_extensions(app):
@@ -43,7 +41,3 @@ def init_extensions(app):
         # Babel normalises zh_CN to zh_Hans_CN; templates compare against LANGUAGES keys.
         lang = get_locale().language if get_locale() else "zh"
         return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN"}
-
-    @app.before_request
-    def _lang_cookie():
-        g.lang = session.get("lang")
