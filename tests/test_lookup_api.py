@@ -172,6 +172,7 @@ import sys
 import geopandas as gpd
 from shapely.geometry import box
 from gridmap import plans
+from gridmap.store import Store
 store = Store(sys.argv[1])
 with store.transaction() as s:
     plans.publish(s, plans.create_plan(s, "210213013004", gpd.GeoDataFrame(
