@@ -229,6 +229,14 @@ def test_non_point_geometries_and_bad_arrays_are_refused_with_a_fix(three_by_thr
         PolygonIndex([box(0, 0, 1, 1), shapely.LineString([(0, 0), (1, 1)])])
 
 
+def test_a_non_point_deep_in_a_large_frame_is_refused_by_its_own_position(three_by_three):
+    # points are read in chunks of 65,536: the message still counts from the frame's first row
+    geoms = np.array(shapely.points(np.full((70_000, 2), 0.5)), dtype=object)
+    geoms[68_000] = shapely.LineString([(0, 0), (1, 1)])
+    with pytest.raises(InvalidInput, match="LineString at position 68000"):
+        points_to_grids(gpd.GeoSeries(geoms, crs=3857), three_by_three)
+
+
 # -- random and real tilings ------------------------------------------------------------------
 @pytest.mark.parametrize("crs,origin,side", [(32651, (500_000.0, 4_300_000.0), 3000.0),
                                              (4326, (121.58, 38.88), 0.04)])
