@@ -37,11 +37,13 @@ def init_db_command():
 @click.option("--field", "fields", multiple=True, metavar="NAME=COLUMN", help="Take field NAME from column COLUMN.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid features and report the rest.")
 @click.option("--publish", is_flag=True, help="grids: publish the new plan at once.")
+@click.option("--department", help="department-grids: the department that drew them, e.g. 综治, 公安, 民政.")
 @with_appcontext
-def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publish):
+def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publish, department):
     """Import KIND (communities, buildings, grids, party-members, workers, volunteers, responders,
-    cameras, roads) from PATH (GeoJSON, GeoPackage, Shapefile or zip, CSV with lon/lat, OSM .osm/.pbf)."""
-    from . import importer
+    cameras, roads, department-grids) from PATH (GeoJSON, GeoPackage, Shapefile or zip, CSV with
+    lon/lat, OSM .osm/.pbf)."""
+    from . import importer, plans
     try:
         field_map = importer.parse_field_map(fields)
         _store().upgrade()
@@ -52,7 +54,8 @@ def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publi
             summary = importer.import_file(
                 _store(), kind, path, layer=layer, crs=crs, encoding=encoding, fields=field_map,
                 skip_invalid=skip_invalid, publish=publish,
-                max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"], progress=progress)
+                max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"], progress=progress,
+                department=department, limits=plans.Limits.from_config(current_app.config))
     except GridmapError as err:
         _fail(err)
     _print_summary(summary)
@@ -193,3 +196,159 @@ def _create_app():
 
 main = FlaskGroup(create_app=_create_app, add_default_commands=True,
                   help="gridmap: grids, residents, party members, cameras and incidents on maps.")
+
+
+# --- plans: list, validate, copy, publish, diff, export; the department-grid crosswalk ------------
+
+@click.group("plan")
+def plan_group():
+    """Grid plans: list, validate, copy, publish, diff and export."""
+
+
+def _plan_limits():
+    from . import plans
+    return plans.Limits.from_config(current_app.config)
+
+
+def _print_rows(rows, columns):
+    cells = [[str(r.get(c, "") if r.get(c) is not None else "") for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+@plan_group.command("list")
+@click.option("--community", help="12-digit code of the community whose plans to list.")
+@with_appcontext
+def plan_list_command(community):
+    """List plans (drafts, published, retired), newest first per community."""
+    from . import plans
+    try:
+        with _store().session() as session:
+            rows = plans.list_plans(session, community)
+    except GridmapError as err:
+        _fail(err)
+    _print_rows(rows, ["id", "community", "status", "valid_from", "valid_to", "version", "grids", "name"])
+
+
+@plan_group.command("validate")
+@click.argument("plan_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON with their GeoJSON geometry.")
+@with_appcontext
+def plan_validate_command(plan_id, as_json):
+    """List every validation finding of PLAN_ID; exit status 1 when any is an error."""
+    from . import plans
+    try:
+        with _store().session() as session:
+            findings = plans.validate(session, plan_id, limits=_plan_limits())
+    except GridmapError as err:
+        _fail(err)
+    errors = sum(f.severity == "error" for f in findings)
+    if as_json:
+        click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        for f in findings:
+            click.echo(f"{f.severity:7}  {f.kind:14}  {','.join(f.grid_codes):33}  {f.message}")
+        click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)")
+    if errors:
+        sys.exit(1)
+
+
+@plan_group.command("copy")
+@click.argument("plan_id")
+@click.option("--name", help="Name of the new draft.")
+@with_appcontext
+def plan_copy_command(plan_id, name):
+    """Copy PLAN_ID (of any status) into a new draft."""
+    from . import plans
+    try:
+        with _store().transaction() as session:
+            new = plans.plan_summary(plans.copy_plan(session, plan_id, name=name))
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"Draft plan {new['id']} of {new['community']} with {new['grids']} grids")
+
+
+@plan_group.command("publish")
+@click.argument("plan_id")
+@click.option("--on", "on", help="First day the plan is valid, YYYY-MM-DD (default today).")
+@click.option("--version", "version", type=int, help="Publish only if the plan is still at this version.")
+@with_appcontext
+def plan_publish_command(plan_id, on, version):
+    """Validate and publish draft PLAN_ID; the community's current plan is retired the same day."""
+    from . import plans
+    try:
+        day = plans.parse_day(on, name="--on") if on is not None else None
+        with _store().transaction() as session:
+            out = plans.publish_plan(session, plan_id, expected_version=version, on=day, limits=_plan_limits())
+    except GridmapError as err:
+        _fail(err)
+    current_app.extensions["gridmap.snapshots"].invalidate()
+    click.echo(f"Published plan {out['id']} of {out['community']} from {out['valid_from']}")
+
+
+@plan_group.command("diff")
+@click.argument("plan_a")
+@click.argument("plan_b")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the table to this CSV file.")
+@with_appcontext
+def plan_diff_command(plan_a, plan_b, out):
+    """Buildings, households, party members and grid workers that change grid from PLAN_A to PLAN_B."""
+    from . import plans
+    try:
+        with _store().session() as session:
+            result = plans.diff(session, plan_a, plan_b, personal=True)
+    except GridmapError as err:
+        _fail(err)
+    rows = plans.diff_rows(result)
+    s = result["summary"]
+    _print_rows(rows[:50], ["kind", "id", "label", "households", "from", "to"])
+    if len(rows) > 50:
+        click.echo(f"… and {len(rows) - 50} more rows")
+    click.echo(f"{s['buildings']} buildings ({s['households']} households), {s['members']} party members and "
+               f"{s['workers']} grid workers change grid")
+    if out:
+        import pandas as pd
+        pd.DataFrame(rows, columns=["kind", "id", "label", "households", "from", "to"]).to_csv(
+            out, index=False, encoding="utf-8-sig")
+        click.echo(f"Wrote {len(rows)} rows to {out}")
+
+
+@plan_group.command("export")
+@click.argument("plan_id")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def plan_export_command(plan_id, path):
+    """Write PLAN_ID's grids with households, workers and party branch to PATH (.geojson .gpkg .zip .shp .csv)."""
+    from . import plans
+    try:
+        with _store().session() as session:
+            n = plans.export_plan(session, plan_id, path)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"Wrote {n} grids of plan {plan_id} to {path}")
+
+
+@click.command("crosswalk")
+@click.argument("community")
+@click.option("--plan", "plan_id", help="Unified plan to compare with (default: the published one).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the crosswalk table to this CSV file.")
+@with_appcontext
+def crosswalk_command(community, plan_id, out):
+    """Department grids of COMMUNITY against its unified grids: area and household shares."""
+    from . import crosswalk
+    try:
+        with _store().session() as session:
+            result = crosswalk.crosswalk(session, community, plan_id)
+    except GridmapError as err:
+        _fail(err)
+    if out:
+        n = crosswalk.write_csv(result, out)
+        click.echo(f"Wrote {n} rows to {out}")
+    else:
+        _print_rows(result["rows"], ["department", "department_code", "grid_code", "area_share_of_department_grid",
+                                     "area_share_of_grid", "households", "household_share_of_department_grid"])
+
+
+COMMANDS += [plan_group, crosswalk_command]

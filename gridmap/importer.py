@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Integer, insert, select
+from sqlalchemy import Integer, delete, insert, select
 
 from . import plans
 from .catalog import RESPONDER_KINDS
-from .errors import InvalidInput
+from .errors import Conflict, InvalidInput
 from .geo import io as geo_io
 from .geo import validate as geo_validate
 from .geo.crs import parse_crs
@@ -105,6 +105,12 @@ KINDS = {k.name: k for k in [
     Kind("roads", frozenset(LINEAR), (
         Field("name"), Field("kind"),
     ), "_write_roads", help="roads and paths (barriers for partitioning, network for routing)"),
+    Kind("department-grids", frozenset(POLYGONAL), (
+        Field("community_code", "code12", help="the community the grid belongs to; found by overlap when absent"),
+        Field("code", help="the department's own grid code, kept as given"),
+        Field("name"),
+    ), "_write_department_grids",
+        help="one department's legacy grids (--department NAME), kept beside the unified plans for the crosswalk"),
 ]}
 
 # OSM tags and common spellings map onto our fields without --field.
@@ -169,20 +175,29 @@ def read(kind, path, *, layer=None, crs=None, encoding=None, fields=None):
 
 
 def import_file(store, kind, path, *, layer=None, crs=None, encoding=None, fields=None,
-                skip_invalid=False, publish=False, max_area_change=0.01, progress=None):
-    """Import one file. Raises InvalidInput listing every bad feature unless ``skip_invalid``."""
+                skip_invalid=False, publish=False, max_area_change=0.01, progress=None, department=None,
+                limits=None):
+    """Import one file. Raises InvalidInput listing every bad feature unless ``skip_invalid``.
+
+    ``department`` names the department whose grids a ``department-grids`` file holds;
+    ``limits`` (:class:`gridmap.plans.Limits`) are what ``publish`` validates grids against.
+    """
     t0 = time.perf_counter()
+    _check_department(kind, department)
     raw = read(kind, path, layer=layer, crs=crs, encoding=encoding, fields=fields)
     with store.transaction() as session:
         summary = import_layer(session, kind, raw, skip_invalid=skip_invalid, publish=publish,
-                               max_area_change=max_area_change, progress=progress)
+                               max_area_change=max_area_change, progress=progress, department=department,
+                               limits=limits)
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_area_change=0.01, progress=None):
+def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_area_change=0.01, progress=None,
+                 department=None, limits=None):
     """Validate ``raw`` (a RawLayer) as ``kind`` and write it with ``session`` (the caller commits)."""
     spec = _kind(kind)
+    department = _check_department(kind, department)
     t0 = time.perf_counter()
     _check_required_columns(spec, raw)
     summary = Summary(kind, raw.source)
@@ -196,7 +211,7 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     frame, field_problems = _convert_fields(spec, frame)
     problems += field_problems
     writer = globals()[spec.writer]
-    frame, ref_problems = writer(session, frame, dry_run=True)
+    frame, ref_problems = writer(session, frame, dry_run=True, department=department)
     problems += ref_problems
     summary.repaired = list(repaired)
     summary.rejected = [p.to_dict() for p in sorted(problems, key=lambda p: (p.row, p.field))]
@@ -208,7 +223,8 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     if frame.empty and len(raw.frame):
         raise InvalidInput(f"No feature of {raw.source} could be imported as {kind}.",
                            fix="See the listed problems.", details={"problems": summary.rejected[:50]})
-    notes = writer(session, frame, dry_run=False, publish=publish, progress=progress)
+    notes = writer(session, frame, dry_run=False, publish=publish, progress=progress, department=department,
+                   limits=limits)
     summary.imported = len(frame)
     summary.notes = notes or []
     summary.seconds = time.perf_counter() - t0
@@ -244,6 +260,20 @@ def export_frame(store, kind):
 
 # --------------------------------------------------------------------------------------------
 # reading helpers
+
+def _check_department(kind, department):
+    """The department name a department-grids import needs (stripped), and None for every other kind."""
+    if kind != "department-grids":
+        if department is not None:
+            raise InvalidInput(f"--department {department!r} applies only to department-grids, not {kind}.",
+                               fix="Leave --department out, or import department-grids.")
+        return None
+    name = (department or "").strip()
+    if not name or len(name) > 64:
+        raise InvalidInput(f"--department {department!r} must name the department in 1–64 characters.",
+                           fix="Pass e.g. --department 综治 (or 公安, 民政, 城管 …).")
+    return name
+
 
 def _kind(kind):
     try:
@@ -457,7 +487,7 @@ def _write_communities(session, frame, dry_run, **_):
     return [f"{len(frame)} communities in {len({_pad12(c[:9]) for c in frame['code']})} streets"]
 
 
-def _write_grids(session, frame, dry_run, publish=False, progress=None, **_):
+def _write_grids(session, frame, dry_run, publish=False, progress=None, limits=None, **_):
     if dry_run:
         frame = frame.copy()
         problems = _resolve_community(session, frame, by="overlap")
@@ -480,7 +510,15 @@ def _write_grids(session, frame, dry_run, publish=False, progress=None, **_):
     for code, part in frame.groupby("community_code", sort=True):
         plan = plans.create_plan(session, code, part, name=f"import {dt.date.today().isoformat()}")
         if publish:
-            plans.publish(session, plan)
+            # Validated like any publish, no bypass for legacy files: a gap or an overlap makes
+            # "which grid is this address in" wrong for residents. The whole import is refused.
+            try:
+                plans.publish(session, plan, limits=limits)
+            except Conflict as err:
+                raise Conflict(err.message.replace(f"Plan {plan.id} has", f"The grids of {code} have", 1),
+                               fix="Nothing was written. Import without --publish to keep them as a draft "
+                                   "(gridmap plan validate PLAN then lists each finding with its place), "
+                                   "or fix the file and import again.", details=err.details) from None
         notes.append(f"{code}: plan {plan.id} with {len(part)} grids{' published' if publish else ' (draft)'}")
     return notes
 
@@ -578,6 +616,26 @@ def _write_roads(session, frame, dry_run, progress=None, **_):
     return []
 
 
+def _write_department_grids(session, frame, dry_run, department=None, **_):
+    if dry_run:
+        frame = frame.copy()
+        return frame, _resolve_community(session, frame, by="overlap")
+    # A department's new file replaces its earlier grids in the communities the file covers: its
+    # legacy layer is one snapshot, and a second import of it must not count every grid twice.
+    communities = sorted(set(frame["community_code"]))
+    replaced = session.execute(delete(m.DepartmentGrid).where(
+        m.DepartmentGrid.department == department,
+        m.DepartmentGrid.community_code.in_(communities))).rowcount
+    # the ORM, not a bulk insert: a department draws tens of grids per community, not millions
+    session.add_all([m.DepartmentGrid(department=department, community_code=r.community_code, code=r.code,
+                                      name=r.name, geom=_multi(r.geometry)) for r in frame.itertuples(index=False)])
+    session.flush()
+    notes = [f"{department}: {n} grids in {c}" for c, n in frame.groupby("community_code").size().items()]
+    if replaced:
+        notes.append(f"replaced {replaced} earlier {department} grids")
+    return notes
+
+
 def _insert_frame(session, model, frame, columns, progress=None, **computed):
     """Bulk-insert ``frame``'s ``columns`` plus ``computed`` ones and the encoded geometry."""
     rows = frame[columns].copy()
@@ -599,6 +657,7 @@ _EXPORTS = {
     "responders": (m.Responder, ["id", "name", "kind", "phone", "skills", "available"]),
     "cameras": (m.Camera, ["id", "name", "channel", "bearing", "fov", "range_m", "community_code"]),
     "roads": (m.Road, ["id", "name", "kind"]),
+    "department-grids": (m.DepartmentGrid, ["id", "department", "community_code", "code", "name"]),
 }
 
 

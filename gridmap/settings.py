@@ -29,6 +29,13 @@ SETTINGS = [
             "How often a web process checks the store for a newer published plan generation.", float),
     Setting("CONTACT_HOUSEHOLDS_PER_MEMBER", 15,
             "Most households one party member is linked to as contact households (党员联系户).", int),
+    Setting("GRID_MAX_HOUSEHOLDS", 500,
+            "Most households a grid may hold; a plan with a grid above it cannot be published (0 = no limit).", int),
+    Setting("GRID_MIN_HOUSEHOLDS", 100,
+            "Fewest households a grid should hold; a grid below it is reported as a warning (0 = no limit).", int),
+    Setting("GRID_SLIVER_M2", 1.0,
+            "Gaps, overlaps and parts outside the community smaller than this many square metres are drawing "
+            "noise, not findings, when a plan is validated.", float),
 ]
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -322,3 +322,22 @@ class AssignmentRun(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plan.id", ondelete="CASCADE"), primary_key=True)
     ran_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     summary: Mapped[str] = mapped_column(Text, default="{}")
+
+
+# --- Department grids: the legacy grids each department drew before they were unified ----------
+# Kept beside the unified plans, never merged into them: the crosswalk (gridmap.crosswalk) reads
+# both to tell a community which old grids each new grid replaces.
+
+
+class DepartmentGrid(Base):
+    """One grid as one department (综治, 公安, 民政 …) drew it, in the community it overlaps most."""
+    __tablename__ = "department_grid"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department: Mapped[str] = mapped_column(String(64), index=True)
+    # CASCADE: department grids describe a community; they go when it goes (demo --force clears communities).
+    community_code: Mapped[str] = mapped_column(ForeignKey("community.code", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(64), default="")  # the department's own code, kept as given
+    name: Mapped[str] = mapped_column(String(128), default="")
+    geom = mapped_column(Geometry("MULTIPOLYGON"), nullable=False)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (_gist("department_grid"),)
