@@ -225,6 +225,7 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
                            fix="See the listed problems.", details={"problems": summary.rejected[:50]})
     notes = writer(session, frame, dry_run=False, publish=publish, progress=progress, department=department,
                    limits=limits)
+    plans.bump_generation(session)  # web processes rebuild their snapshots with the new data
     summary.imported = len(frame)
     summary.notes = notes or []
     summary.seconds = time.perf_counter() - t0

@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Integer, String, cast, func, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -130,13 +130,16 @@ def published_grids(session, community_code=None):
 
 
 def bump_generation(session):
-    """Move the published-plan generation on: every web process rebuilds its snapshot when it sees it."""
-    row = session.get(m.Meta, GENERATION_KEY)
-    if row is None:
+    """Move the snapshot generation on: every web process rebuilds its snapshot when it sees it.
+
+    Publishing a plan and importing anything a snapshot holds (responders, cameras, buildings…)
+    both call this. The increment is one UPDATE so two writers cannot both write N + 1.
+    """
+    done = session.execute(update(m.Meta).where(m.Meta.key == GENERATION_KEY).values(
+        value=cast(cast(m.Meta.value, Integer) + 1, String), updated_at=m.utcnow()))
+    if done.rowcount == 0:
         session.add(m.Meta(key=GENERATION_KEY, value="1"))
-    else:
-        session.execute(update(m.Meta).where(m.Meta.key == GENERATION_KEY)
-                        .values(value=str(int(row.value) + 1), updated_at=m.utcnow()))
+        session.flush()
 
 
 def generation(session):

@@ -221,3 +221,17 @@ def test_parse_point_converts_bd09_back_to_wgs84():
     with pytest.raises(InvalidInput):
         lookup.parse_point("121.6", "inf")
     assert bd09_to_wgs84(x, y) == pytest.approx((121.6, 38.9), abs=1e-7)
+
+
+def test_newly_imported_responders_are_found_without_restart(tmp_path):
+    from conftest import make_app
+
+    from gridmap import importer
+    app, _ = make_app(tmp_path)
+    client = app.test_client()
+    assert client.get("/api/v1/nearest?lon=121.61&lat=38.91").get_json()["results"] == []
+    path = tmp_path / "r.csv"
+    path.write_text("name,kind,phone,lon,lat\n湾里派出所,police,13812341234,121.612,38.91\n", encoding="utf-8")
+    importer.import_file(app.extensions["gridmap.store"], "responders", path)
+    got = client.get("/api/v1/nearest?lon=121.61&lat=38.91").get_json()["results"]
+    assert [r["name"] for r in got] == ["湾里派出所"] and got[0]["phone"] == "138****1234"
