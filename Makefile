@@ -40,6 +40,8 @@ bench: $(TEST_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/import_bench.py
 	$(PY) bench/engine_bench.py
+	$(PY) bench/routing_bench.py
+	$(PY) bench/partition_bench.py
 
 clean:
 	rm -rf $(VENV) instance

@@ -341,3 +341,26 @@ def test_denver_blocks_into_40_grids_name_the_detached_piece_and_balance_the_res
     assert [f["kind"] for f in report["infeasible"]] == ["part_too_small"]
     assert list(report["contiguous"].values()).count(False) == 1
     assert report["tiling"]["exact"]
+
+
+def test_the_partition_command_makes_a_draft_of_the_demo_community(tmp_path, demo_frames):
+    """城志社区's 3,600 households into 12 grids: a draft that tiles the community and validates."""
+    from conftest import make_app
+
+    from gridmap import demo, plans
+    from gridmap.store import models as m
+    app, _ = make_app(tmp_path)
+    store = app.extensions["gridmap.store"]
+    demo.build(store, frames=demo_frames)
+    out = app.test_cli_runner().invoke(args=["partition", "210213013004", "--grids", "12", "--seed", "3"])
+    assert out.exit_code == 0, out.output
+    assert "12 grids" in out.output and "tiling exact" in out.output
+    plan_id = int(out.output.split("Draft plan ")[1].split()[0])
+    with store.session() as s:
+        plan = s.get(m.GridPlan, plan_id)
+        assert plan.status == "draft" and len(plan.grids) == 12
+        assert [g.code for g in plan.grids] == [f"210213013004{i:03d}" for i in range(1, 13)]
+        errors = [f for f in plans.validate(s, plan_id) if f.severity == "error"]
+    assert errors == []
+    bad = app.test_cli_runner().invoke(args=["partition", "210213013999", "--grids", "3"])
+    assert bad.exit_code == 2 and "210213013999" in bad.output
