@@ -1,4 +1,5 @@
-"""Rules that vary, as data: responder kinds, volunteer skills, roles and who may see what."""
+"""Rules that vary, as data: responder kinds, volunteer skills, roles, who may see what, incident categories."""
+from dataclasses import dataclass, field
 
 # kind → (中文, English). Dispatch and the import border both read this table.
 RESPONDER_KINDS = {
@@ -18,3 +19,127 @@ VOLUNTEER_SKILLS = ("理发", "磨刀", "维修", "义诊", "家电维修", "法
 # callers) sees 138****1234. Residents' and party members' records are never shown to them.
 SEES_FULL_PHONES = frozenset({"admin", "dispatcher", "grid_worker"})
 SEES_PERSONAL_DATA = frozenset({"admin", "grid_worker"})
+
+
+# --- Incidents: categories, levels, the community's work-item list ---------------------------
+# "Small matters stay in the grid, big ones in the community": every category names the level
+# that answers for it and the department that owns it when the community may not take it.
+
+LEVELS = ("grid", "community", "street", "department")  # escalation order, lowest first
+LEVEL_NAMES = {"grid": ("网格", "Grid"), "community": ("社区", "Community"),
+               "street": ("街道", "Street office"), "department": ("职能部门", "Department")}
+
+# Hours to settle an incident once it reaches a level, unless a category says otherwise.
+DEADLINE_HOURS = {"grid": 24, "community": 72, "street": 120, "department": 168}
+# Hours a department has to report (报到) after the community blows the whistle (吹哨).
+WHISTLE_REPORT_HOURS = 24
+
+
+@dataclass(frozen=True)
+class Category:
+    """One kind of incident and the rules that route it.
+
+    ``level`` is where it is handled when the community takes it; ``department`` is where
+    it goes when the community's work-item list does not include it (the veto), and where a
+    department-level category always goes. ``deadlines`` overrides :data:`DEADLINE_HOURS`.
+    """
+
+    code: str
+    zh: str
+    en: str
+    level: str
+    department: str
+    responders: tuple = ()
+    skills: tuple = ()
+    priority: bool = False
+    deadlines: dict = field(default_factory=dict, hash=False)
+    whistle_hours: int = WHISTLE_REPORT_HOURS
+    public: bool = True  # False: reports name vulnerable people; kept out of Open311 and public maps
+
+    def deadline_hours(self, level):
+        return self.deadlines.get(level, DEADLINE_HOURS[level])
+
+
+INCIDENT_CATEGORIES = (
+    Category("noise", "噪音扰民", "Noise nuisance", "grid", "公安分局",
+             responders=("police", "mediator"), skills=("心理疏导",)),
+    Category("street_vending", "占道经营", "Street vending on the roadway", "community", "城市管理综合执法局",
+             responders=("auxiliary_police",)),
+    Category("corridor_clutter", "楼道堆物", "Belongings stacked in stairwells", "grid", "消防救援大队",
+             responders=("property_management", "fire")),
+    Category("street_light", "路灯损坏", "Broken street light", "department", "市政路灯管理处",
+             responders=("utility",), skills=("维修",)),
+    Category("water_leak", "水管漏水", "Leaking water pipe", "grid", "自来水公司",
+             responders=("utility", "property_management"), skills=("维修",)),
+    Category("neighbour_dispute", "邻里纠纷", "Dispute between neighbours", "grid", "司法所",
+             responders=("mediator", "legal"), skills=("心理疏导", "法律咨询")),
+    Category("falling_objects", "高空抛物", "Objects thrown from height", "community", "公安分局",
+             responders=("police",)),
+    Category("elderly_help", "独居老人求助", "Elderly person living alone asks for help", "grid", "民政局",
+             responders=("medical",), skills=("助老", "义诊"), priority=True,
+             deadlines={"grid": 1, "community": 2, "street": 4, "department": 8}, whistle_hours=2, public=False),
+    Category("fire_hazard", "消防隐患", "Fire hazard", "community", "消防救援大队",
+             responders=("fire", "property_management"), deadlines={"grid": 12, "community": 24}),
+    Category("illegal_building", "违章建筑", "Illegal construction", "street", "城市管理综合执法局",
+             responders=("auxiliary_police",)),
+    Category("gas_leak", "燃气泄漏", "Gas leak", "department", "燃气公司",
+             responders=("utility", "fire"), priority=True,
+             deadlines={"grid": 1, "community": 1, "street": 1, "department": 2}, whistle_hours=1),
+    Category("appliance_repair", "家电维修求助", "Household appliance repair for those in need", "grid", "民政局",
+             skills=("家电维修", "维修")),
+    Category("sanitation", "环境卫生", "Litter and sanitation", "grid", "环境卫生管理处",
+             responders=("property_management",)),
+)
+
+CATEGORIES = {c.code: c for c in INCIDENT_CATEGORIES}
+CATEGORY_BY_NAME = {c.zh: c for c in INCIDENT_CATEGORIES}
+SOS_CATEGORY = "elderly_help"  # what a wearable's alarm becomes
+
+# 社区工作事项清单: the categories a community takes itself. The default list left
+# enforcement (street vending) to the 城管 department: a community has no power to fine.
+DEFAULT_WORK_ITEMS = frozenset({"noise", "corridor_clutter", "water_leak", "neighbour_dispute", "falling_objects",
+                                "elderly_help", "fire_hazard", "appliance_repair", "sanitation"})
+# Per-community lists that differ from the default: {community code: frozenset of category codes}.
+COMMUNITY_WORK_ITEMS = {}
+
+
+def category(code_or_name):
+    """The Category with this code or Chinese name; InvalidInput naming the known codes otherwise."""
+    from .errors import InvalidInput
+    if isinstance(code_or_name, Category):
+        return code_or_name
+    found = CATEGORIES.get(code_or_name) or CATEGORY_BY_NAME.get(code_or_name)
+    if found is None:
+        raise InvalidInput(f"category={code_or_name!r} is not in the incident catalogue.",
+                           fix=f"Use one of {sorted(CATEGORIES)} (or its Chinese name).",
+                           details={"category": code_or_name, "allowed": sorted(CATEGORIES)})
+    return found
+
+
+def work_items(community_code, lists=None):
+    """The category codes ``community_code`` takes itself: its own list, else the default."""
+    lists = COMMUNITY_WORK_ITEMS if lists is None else lists
+    return frozenset(lists.get(community_code, DEFAULT_WORK_ITEMS))
+
+
+def load_work_items(path):
+    """Read per-community work-item lists from a JSON file ``{"210213013004": ["noise", …], …}``.
+
+    Every code is checked against the catalogue, so a typo fails at load, not at dispatch.
+    """
+    import json
+    from pathlib import Path
+
+    from .errors import InvalidInput
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path} does not hold a JSON object of community code → category codes.",
+                           fix='Write {"210213013004": ["noise", "water_leak"]}.')
+    out = {}
+    for community, codes in data.items():
+        unknown = sorted(set(codes) - set(CATEGORIES))
+        if unknown:
+            raise InvalidInput(f"{path}: community {community} lists unknown categories {unknown}.",
+                               fix=f"Use codes from {sorted(CATEGORIES)}.")
+        out[str(community)] = frozenset(codes)
+    return out

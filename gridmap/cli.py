@@ -352,3 +352,84 @@ def crosswalk_command(community, plan_id, out):
 
 
 COMMANDS += [plan_group, crosswalk_command]
+
+
+# --- API keys for Open311 clients and SOS gateways --------------------------------------------
+
+@click.group("api-key")
+def api_key_group():
+    """API keys for Open311 clients and SOS gateways: create, list, revoke."""
+
+
+@api_key_group.command("create")
+@click.argument("name")
+@with_appcontext
+def api_key_create_command(name):
+    """Create a key for client NAME and print it once: only its hash is stored."""
+    from . import apikeys
+    try:
+        _store().upgrade()
+        with _store().transaction() as session:
+            key, _ = apikeys.create(session, name)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(key)
+    click.echo(f"API key {name!r} created. Keep it now: it cannot be shown again.", err=True)
+
+
+@api_key_group.command("list")
+@with_appcontext
+def api_key_list_command():
+    """List the keys by name, with the first characters of each and whether it is active."""
+    from . import apikeys
+    with _store().session() as session:
+        _print_rows(apikeys.list_keys(session), ["name", "prefix", "active", "created_at"])
+
+
+@api_key_group.command("revoke")
+@click.argument("name")
+@with_appcontext
+def api_key_revoke_command(name):
+    """Deactivate the key named NAME."""
+    from . import apikeys
+    try:
+        with _store().transaction() as session:
+            apikeys.revoke(session, name)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"API key {name!r} revoked.")
+
+
+COMMANDS += [api_key_group]
+
+
+# --- automatic partition -------------------------------------------------------------------------
+
+@click.command("partition")
+@click.argument("community")
+@click.option("--grids", "n_grids", type=int, help="Number of grids to make.")
+@click.option("--households-per-grid", "target", type=int, help="Households per grid to aim for.")
+@click.option("--tolerance", default=0.05, show_default=True, help="Allowed deviation from the mean households.")
+@click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same plan.")
+@click.option("--no-roads", is_flag=True, help="Ignore imported roads as barriers.")
+@with_appcontext
+def partition_command(community, n_grids, target, tolerance, seed, no_roads):
+    """Partition COMMUNITY's buildings into a new draft plan of balanced, contiguous, compact grids."""
+    from . import plans
+    try:
+        with _store().transaction() as session:
+            plan, report = plans.draft_from_partition(session, community, n_grids=n_grids, target_households=target,
+                                                      tolerance=tolerance, seed=seed, use_roads=not no_roads)
+            plan_id, n = plan.id, len(plan.grids)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"Draft plan {plan_id} for {community}: {n} grids, max deviation "
+               f"{report.get('max_deviation_pct', float('nan')):.1f} %, mean Polsby-Popper "
+               f"{report.get('mean_polsby_popper', float('nan')):.2f}, tiling "
+               f"{'exact' if report.get('tiling', {}).get('exact') else 'NOT exact'}")
+    for finding in report.get("infeasible", []):
+        click.echo(f"  {finding.get('kind')}: {finding.get('message')}")
+    click.echo(f"Check it with `gridmap plan validate {plan_id}`, publish with `gridmap plan publish {plan_id}`.")
+
+
+COMMANDS += [partition_command]

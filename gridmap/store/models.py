@@ -217,9 +217,15 @@ class Road(Base):
 
 
 class Incident(Base):
+    """A reported problem, routed by the catalogue (gridmap.catalog) and moved on by gridmap.dispatch.
+
+    ``level`` is who answers for it now (grid › community › street › department); ``deadline_at``
+    is when that level must have settled it. Grid and community are located once, at report time,
+    so a later re-gridding does not move old incidents.
+    """
     __tablename__ = "incident"
     id: Mapped[int] = mapped_column(primary_key=True)
-    category: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))  # a catalog.CATEGORIES code
     status: Mapped[str] = mapped_column(String(16), default="reported")
     description: Mapped[str] = mapped_column(Text, default="")
     reporter_name: Mapped[str] = mapped_column(String(64), default="")
@@ -231,7 +237,22 @@ class Incident(Base):
     resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     geom = mapped_column(Geometry("POINT"), nullable=False)
-    __table_args__ = (_gist("incident"),)
+    # 0004: routing, deadlines, duplicates, provenance
+    level: Mapped[str] = mapped_column(String(16), default="grid")
+    department: Mapped[str] = mapped_column(String(64), default="")
+    vetoed: Mapped[bool] = mapped_column(Boolean, default=False)  # not on the community's work-item list
+    priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    deadline_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    duplicate_of: Mapped[Optional[int]] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # api | open311 | sos
+    reporter_email: Mapped[str] = mapped_column(String(128), default="")
+    address: Mapped[str] = mapped_column(String(256), default="")
+    resident_id: Mapped[Optional[int]] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"))
+    # lon/lat beside geom: a plain B-tree box prefilter for duplicates on both backends
+    lon: Mapped[Optional[float]] = mapped_column(Float)
+    lat: Mapped[Optional[float]] = mapped_column(Float)
+    __table_args__ = (_gist("incident"), Index("ix_incident_category_reported", "category", "reported_at"),
+                      Index("ix_incident_status_level", "status", "level"))
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -341,3 +362,71 @@ class DepartmentGrid(Base):
     geom = mapped_column(Geometry("MULTIPOLYGON"), nullable=False)
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     __table_args__ = (_gist("department_grid"),)
+
+
+# --- Incidents: audit trail, whistle tasks; volunteers' ledger; SOS devices; Open311 keys -----
+
+
+class IncidentEvent(Base):
+    """One audited step of an incident: who did what, when, from which state and level to which."""
+    __tablename__ = "incident_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(16), default="")
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[Optional[str]] = mapped_column(String(16))  # None for the report itself
+    to_status: Mapped[str] = mapped_column(String(16))
+    from_level: Mapped[Optional[str]] = mapped_column(String(16))
+    to_level: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class WhistleTask(Base):
+    """吹哨报到: the community blew the whistle; ``department`` must report by ``report_by``."""
+    __tablename__ = "whistle_task"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    department: Mapped[str] = mapped_column(String(64))
+    blown_by: Mapped[str] = mapped_column(String(64), default="")
+    blown_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    report_by: Mapped[dt.datetime] = mapped_column(DateTime)
+    reported_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ServiceRecord(Base):
+    """One line of a volunteer's service ledger (台账): who served whom, how, for how long."""
+    __tablename__ = "service_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id", ondelete="CASCADE"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    resident_id: Mapped[Optional[int]] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"))
+    household_id: Mapped[Optional[int]] = mapped_column(ForeignKey("household.id", ondelete="SET NULL"))
+    incident_id: Mapped[Optional[int]] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"), index=True)
+    skill: Mapped[str] = mapped_column(String(32))
+    hours: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SosDevice(Base):
+    """A registered wearable (e.g. an elderly resident's alarm watch); only these may raise an SOS."""
+    __tablename__ = "sos_device"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """A key for Open311 clients and SOS gateways. Only the SHA-256 of the key is kept."""
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12), default="")  # first characters, to tell keys apart in lists
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

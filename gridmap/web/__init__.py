@@ -19,10 +19,14 @@ def current_role():
 
 
 def register_blueprints(app):
-    from . import api, auth, resident
+    from ..extensions import csrf
+    from . import api, auth, open311, resident
     app.register_blueprint(auth.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(api.bp)
+    # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send
+    csrf.exempt(open311.bp)
+    app.register_blueprint(open311.bp)
 
     @app.errorhandler(GridmapError)
     def _gridmap_error(err):

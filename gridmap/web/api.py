@@ -1,8 +1,9 @@
-"""JSON API v1: locate (also as of a day), grids, communities, address search, plans, crosswalk."""
+"""JSON API v1: locate (also as of a day), grids, communities, address search, plans, crosswalk, incidents, SOS."""
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
 from .. import lookup, plans, queries
+from ..extensions import csrf
 from . import current_role, snapshot, store
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -127,3 +128,128 @@ def crosswalk():
     from .. import crosswalk as cw
     with store().session() as session:
         return jsonify(cw.crosswalk(session, request.args.get("community"), request.args.get("plan")))
+
+
+# --- incidents, whistles, volunteers' ledger, SOS, statistics -----------------------------------
+
+def _actor():
+    from ..dispatch import Actor
+    return Actor(current_user.username, current_user.role) if current_user.is_authenticated else Actor()
+
+
+@bp.post("/incidents")
+def incident_report():
+    """Report an incident: {category, lon, lat, crs?, description, reporter_name, reporter_phone, address}."""
+    from .. import dispatch
+    args = dispatch.parse_report(request.get_json(silent=True))
+    with store().transaction() as session:
+        out = dispatch.submit(session, snapshot(), actor=_actor(), **args)
+    return jsonify(out), 201
+
+
+@bp.get("/incidents")
+def incident_list():
+    """Incidents by status (or open/closed), level, community, grid, category, overdue; staff only."""
+    from .. import dispatch
+    dispatch.require_staff(current_role())
+    q = dispatch.parse_list_query(request.args)
+    with store().session() as session:
+        return jsonify(dispatch.list_incidents(session, **q, role=current_role()))
+
+
+@bp.get("/incidents/<incident_id>")
+def incident_detail(incident_id):
+    """One incident with its audited history and whistle tasks; staff only."""
+    from .. import dispatch
+    dispatch.require_staff(current_role())
+    with store().session() as session:
+        return jsonify(dispatch.incident_detail(session, incident_id, role=current_role()))
+
+
+@bp.post("/incidents/<incident_id>/transition")
+def incident_transition(incident_id):
+    """Move an incident on: {action, version, note?, duplicate_of?}; 409 names the allowed actions or the current version."""
+    from .. import dispatch
+    args = dispatch.parse_transition(request.get_json(silent=True))
+    with store().transaction() as session:
+        inc = dispatch.transition(session, incident_id, actor=_actor(), **args)
+        out = dispatch.incident_dict(inc, role=current_role())
+    return jsonify(out)
+
+
+@bp.post("/incidents/<incident_id>/whistle")
+def incident_whistle(incident_id):
+    """The community blows the whistle (吹哨): {department?, note?} → a department task with a report-by deadline."""
+    from .. import dispatch
+    args = dispatch.parse_whistle(request.get_json(silent=True))
+    with store().transaction() as session:
+        task = dispatch.whistle(session, incident_id, actor=_actor(), **args)
+        out = dispatch.whistles(session, task.incident_id)[-1]
+    return jsonify(out), 201
+
+
+@bp.post("/whistles/<int:task_id>/report")
+def whistle_report(task_id):
+    """The department reports in (报到) on a whistle task."""
+    from .. import dispatch
+    dispatch.require_staff(current_role(), "whistle tasks")
+    with store().transaction() as session:
+        task = dispatch.report_in(session, task_id, actor=_actor())
+        out = [w for w in dispatch.whistles(session, task.incident_id) if w["id"] == task.id][0]
+    return jsonify(out)
+
+
+@bp.get("/incidents/<incident_id>/duplicates")
+def incident_duplicates(incident_id):
+    """Reports of the same category within 50 m and 24 h of this one, nearest first."""
+    from .. import dispatch
+    dispatch.require_staff(current_role())
+    with store().session() as session:
+        return jsonify(dispatch.duplicates(session, incident_id))
+
+
+@bp.get("/incidents/<incident_id>/responders")
+def incident_responders(incident_id):
+    """Whom to send: the grid's workers, nearest responders of the category's kinds, volunteers by skill."""
+    from .. import dispatch
+    dispatch.require_staff(current_role())
+    with store().session() as session:
+        inc = dispatch.get_incident(session, incident_id)
+    return jsonify(dispatch.propose(snapshot(), inc, role=current_role()))
+
+
+@bp.route("/volunteers/<int:volunteer_id>/services", methods=["GET", "POST"])
+def volunteer_services(volunteer_id):
+    """A volunteer's service ledger (台账); POST {day, skill, hours, resident_id|household_id|incident_id, note?} adds a line."""
+    from .. import dispatch
+    dispatch.require_staff(current_role(), "the service ledger")
+    if request.method == "GET":
+        with store().session() as session:
+            return jsonify(dispatch.ledger(session, volunteer_id))
+    args = dispatch.parse_service(request.get_json(silent=True))
+    with store().transaction() as session:
+        dispatch.record_service(session, volunteer_id, actor=_actor(), **args)
+        out = dispatch.ledger(session, volunteer_id)
+    return jsonify(out), 201
+
+
+@bp.post("/sos")
+@csrf.exempt  # devices have no session; they send X-Api-Key instead
+def sos():
+    """A registered wearable's alarm: {device_id, lon, lat, time} with header X-Api-Key → a priority incident."""
+    from .. import apikeys, dispatch
+    with store().transaction() as session:
+        key = apikeys.check(session, request.headers.get("X-Api-Key"), what="an SOS")
+        args = dispatch.parse_sos(request.get_json(silent=True))
+        inc, proposal = dispatch.sos(session, snapshot(), **args, actor=dispatch.Actor(f"api_key:{key.name}", "device"))
+        out = {"incident": dispatch.incident_dict(inc, role="device"), "proposal": proposal}
+    return jsonify(out), 201
+
+
+@bp.get("/stats")
+def incident_stats():
+    """Resolution rate, hours to resolve, open by level, overdue, by grid/community/period, heatmap points."""
+    from .. import dispatch
+    q = dispatch.parse_stats_query(request.args)
+    with store().session() as session:
+        return jsonify(dispatch.statistics(session, **q, private=current_role() in dispatch.STAFF))
