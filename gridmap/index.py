@@ -182,6 +182,8 @@ class Snapshot:
     def __init__(self, grids, communities=None, responders=None, cameras=None, generation=0):
         self.generation = generation
         self.built_at = dt.datetime.now()
+        self.roads = None  # a routing.RoadGraph when roads are imported (from_store)
+        self.addresses = None  # a geocode.AddressIndex over the building register (from_store)
         grids = _wgs84(grids)
         for col, default in (("name", None), ("community_code", None)):
             if col not in grids.columns:
@@ -281,6 +283,8 @@ class Snapshot:
         snap.branches = dict(session.execute(
             select(m.PartyOrganization.grid_code, m.PartyOrganization.name)
             .where(m.PartyOrganization.kind == "grid_branch")).all())
+        snap.roads = _road_graph(session)
+        snap.addresses = _address_index(session)
         return snap
 
     # -- where a point lies -----------------------------------------------------------------
@@ -545,3 +549,24 @@ def _frame_nbytes(frame):
     geom = frame.geometry.values
     attrs = frame.drop(columns=frame.geometry.name).memory_usage(deep=True).sum()
     return int(attrs + shapely.get_num_coordinates(geom).sum() * 16 + len(frame) * 200)
+
+
+def _road_graph(session):
+    # Built once per generation and reused by every request: rebuilding per query would cost seconds.
+    from .routing import RoadGraph
+    rows = session.execute(select(m.Road.name, m.Road.kind, m.Road.geom)).all()
+    if not rows:
+        return None
+    roads = gpd.GeoDataFrame({"name": [r.name for r in rows], "kind": [r.kind for r in rows]},
+                             geometry=[r.geom for r in rows], crs=4326)
+    return RoadGraph.from_lines(roads)
+
+
+def _address_index(session):
+    from .geocode import AddressIndex
+    rows = session.execute(select(m.Building.id, m.Building.address, m.Building.name, m.Building.lon,
+                                  m.Building.lat, m.Building.community_code)).all()
+    if not rows:
+        return None
+    return AddressIndex.from_records({"building_id": r.id, "address": r.address, "name": r.name, "lon": r.lon,
+                                      "lat": r.lat, "community_code": r.community_code} for r in rows)

@@ -151,8 +151,15 @@ def parse_nearest_query(args):
     skill = (args.get("skill") or "").strip() or None
     if skill is not None and len(skill) > 32:
         raise InvalidInput("skill is longer than 32 characters.", fix="Name one skill, e.g. skill=维修.")
+    by = (args.get("by") or "line").strip()
+    if by not in ("line", "road"):
+        raise InvalidInput(f"by={by!r} is not known.", fix="Use by=road for road distances, or leave it out.")
+    mode = (args.get("mode") or "car").strip()
+    from .routing import SPEEDS_MPS
+    if mode not in SPEEDS_MPS:
+        raise InvalidInput(f"mode={mode!r} is not known.", fix=f"Use one of {sorted(SPEEDS_MPS)}.")
     return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius,
-            "available": None if available == "" else available in ("true", "1")}
+            "available": None if available == "" else available in ("true", "1"), "by": by, "mode": mode}
 
 
 def _bounded_number(args, name, cast, *, default, low, high):
@@ -169,10 +176,41 @@ def _bounded_number(args, name, cast, *, default, low, high):
     return value
 
 
-def nearest(snapshot, *, lon, lat, kind=None, skill=None, k=5, radius_m=None, available=None, role=None):
-    """The nearest entities as the API returns them: phones masked unless ``role`` may see them."""
+def nearest(snapshot, *, lon, lat, kind=None, skill=None, k=5, radius_m=None, available=None, by="line",
+            mode="car", role=None):
+    """The nearest entities as the API returns them: phones masked unless ``role`` may see them.
+
+    ``by="road"`` keeps the straight-line k nearest and adds ``road_distance_m`` and ``eta_s``
+    over the imported roads; without roads, or where a responder cannot be reached by road,
+    those are None and ``distance_basis`` says "straight line", so a dispatcher is never shown a
+    road distance that is really a crow's-flight one.
+    """
+    from .routing import eta_s
     found = snapshot.nearest(lon, lat, k=k, kind=kind, skill=skill, available=available, radius_m=radius_m)
     for item in found:
         if "phone" in item:
             item["phone"] = phone_for(role, item["phone"])
-    return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius_m, "results": found}
+    basis = "straight line"
+    if by == "road" and found:
+        if snapshot.roads is not None:
+            road = snapshot.roads.distances_m(lon, lat, [(r["lon"], r["lat"]) for r in found])
+            for item, d in zip(found, road):
+                ok = math.isfinite(d)
+                item["road_distance_m"] = round(float(d), 1) if ok else None
+                item["eta_s"] = round(float(eta_s(d, mode)), 0) if ok else None
+            basis = "road"
+        else:
+            for item in found:
+                item["road_distance_m"] = item["eta_s"] = None
+    return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius_m, "by": by,
+            "distance_basis": basis, "results": found}
+
+
+def geocode(snapshot, q, *, community=None, limit=10):
+    """Ranked building candidates for a loosely typed address (offline, fuzzy)."""
+    if community is not None and not (len(community) == 12 and community.isdigit()):
+        raise InvalidInput(f"community={community!r} is not a 12-digit community code.",
+                           fix="Use a code from /api/v1/communities, e.g. 210213013004.")
+    if snapshot.addresses is None:
+        return []
+    return snapshot.addresses.search(q, community=community, limit=limit)

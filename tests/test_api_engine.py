@@ -126,3 +126,67 @@ def test_members_of_a_malformed_or_unknown_grid_are_named(assigned_app):
     assert "not 15 digits" in client.get("/api/v1/grids/123/members").get_json()["message"]
     r = client.get("/api/v1/grids/210213013004999/members")
     assert r.status_code == 404 and "210213013004999" in r.get_json()["message"]
+
+
+def test_geocode_finds_a_demo_address_typed_loosely(demo_client, demo_frames):
+    b = demo_frames["buildings"]
+    row = b[b["community_code"] == CHENGZHI].iloc[3]
+    loose = row["address"].replace("大连市金州区湾里街道", "").replace("号", "號")
+    hits = demo_client.get("/api/v1/geocode", query_string={"q": loose}).get_json()
+    assert hits[0]["address"] == row["address"] and hits[0]["score"] >= 90
+    assert set(hits[0]) >= {"address", "building_id", "lon", "lat", "score"}
+    only = demo_client.get("/api/v1/geocode", query_string={"q": loose, "community": "210203010006"}).get_json()
+    assert all(h["address"] != row["address"] for h in only)
+    assert demo_client.get("/api/v1/geocode", query_string={"q": "x", "community": "12"}).status_code == 400
+    assert demo_client.get("/api/v1/geocode", query_string={"q": ""}).status_code == 400
+
+
+def test_nearest_by_road_adds_road_distances_matching_networkx(demo_app, demo_frames):
+    """The oracle: networkx over the demo roads, noded at shared vertices, ends snapped by the test itself."""
+    import networkx as nx
+    import shapely
+    from pyproj import Transformer
+
+    snap = demo_app.extensions["gridmap.snapshots"].get()
+    lon, lat = 121.735, 39.058
+    body = demo_app.test_client().get(f"/api/v1/nearest?lon={lon}&lat={lat}&kind=police&k=3&by=road").get_json()
+    assert body["distance_basis"] == "road" and body["results"]
+    to_m = Transformer.from_crs(4326, snap.roads.crs, always_xy=True)
+    graph, lines = nx.Graph(), []
+    for geom in demo_frames["roads"].geometry:
+        for part in getattr(geom, "geoms", [geom]):
+            xy = [tuple(round(v, 3) for v in to_m.transform(x, y)) for x, y in part.coords]
+            lines.append(shapely.LineString(xy))
+            for a, b in zip(xy, xy[1:]):
+                graph.add_edge(a, b, weight=float(np.hypot(a[0] - b[0], a[1] - b[1])))
+
+    def attach(x, y, name):
+        p = shapely.Point(x, y)
+        line = min(lines, key=lambda ln: ln.distance(p))
+        q = line.interpolate(line.project(p))
+        coords = list(line.coords)
+        best = min(range(len(coords) - 1), key=lambda i: shapely.LineString(coords[i:i + 2]).distance(q))
+        a, b = coords[best], coords[best + 1]
+        graph.add_edge(name, a, weight=p.distance(q) + q.distance(shapely.Point(a)))
+        graph.add_edge(name, b, weight=p.distance(q) + q.distance(shapely.Point(b)))
+
+    attach(*to_m.transform(lon, lat), "incident")
+    for r in body["results"]:
+        attach(*to_m.transform(r["lon"], r["lat"]), f"r{r['id']}")
+        expected = nx.shortest_path_length(graph, "incident", f"r{r['id']}", weight="weight")
+        assert r["road_distance_m"] == pytest.approx(expected, abs=1.5)
+        assert r["road_distance_m"] >= r["distance_m"] - 0.5  # never shorter than the straight line
+        assert r["eta_s"] == pytest.approx(r["road_distance_m"] / 8.0, abs=1)
+        graph.remove_node(f"r{r['id']}")
+
+
+def test_nearest_by_road_without_roads_says_it_is_a_straight_line(tmp_path):
+    from gridmap import importer
+    app, _ = make_app(tmp_path)
+    path = tmp_path / "r.csv"
+    path.write_text("name,kind,lon,lat\n所,police,121.612,38.91\n", encoding="utf-8")
+    importer.import_file(app.extensions["gridmap.store"], "responders", path)
+    body = app.test_client().get("/api/v1/nearest?lon=121.61&lat=38.91&by=road").get_json()
+    assert body["distance_basis"] == "straight line"
+    assert body["results"][0]["road_distance_m"] is None and body["results"][0]["distance_m"] > 0
+    assert app.test_client().get("/api/v1/nearest?lon=121.61&lat=38.91&by=air").status_code == 400

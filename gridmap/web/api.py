@@ -44,6 +44,14 @@ def addresses():
         return jsonify(lookup.search_addresses(session, request.args.get("q", ""), limit=limit))
 
 
+@bp.get("/geocode")
+def geocode():
+    """Ranked buildings for a loosely typed address: address, building_id, lon, lat, score."""
+    limit = queries.parse_limit(request.args.get("limit"), default=10, most=50)
+    return jsonify(lookup.geocode(snapshot(), request.args.get("q", ""), community=request.args.get("community"),
+                                  limit=limit))
+
+
 @bp.get("/nearest")
 def nearest():
     """The k nearest responders or volunteers to a point, in metres, filtered by kind, skill, availability."""
