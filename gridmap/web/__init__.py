@@ -20,8 +20,9 @@ def current_role():
 
 def register_blueprints(app):
     from ..extensions import csrf
-    from . import api, auth, open311, resident
+    from . import api, auth, open311, planner, resident
     app.register_blueprint(auth.bp)
+    app.register_blueprint(planner.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(api.bp)
     # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send

@@ -1,0 +1,787 @@
+"""Edit a draft plan's grids — redraw, move buildings, split, merge, restore — keeping the tiling exact.
+
+Every edit takes the plan version the client loaded and answers with the plan's new state:
+metrics per grid, validation findings, and the ``undo`` / ``redo`` mappings (the touched
+grids' polygons before and after) that the client keeps as its undo stack and replays through
+:func:`set_grids`. The server keeps no edit log: a new table is not on the schema's path yet,
+and an undo stack per browser tab is what a planner expects anyway.
+
+Geometry is cut and joined in WGS84 lon/lat, where it is stored: a boundary two grids share
+then stays bit-identical on both sides (a round trip through metres would perturb every vertex
+by a few ulps and leave nanometre slivers). Areas, lengths and thresholds are in metres.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import geopandas as gpd
+import numpy as np
+import shapely
+import shapely.ops
+from pyproj import Transformer
+from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import plans
+from .errors import Conflict, InvalidInput, NotFound
+from .geo.crs import local_metric_crs
+from .store import models as m
+
+#: Pieces smaller than this (m²) are drawing noise: they follow their neighbours silently.
+SLIVER_M2 = 1.0
+#: Two grids sharing less boundary than this (m) do not count as neighbours (a corner is not an edge).
+ADJACENT_M = 1.0
+#: An edit may not make gaps, overlaps or parts outside grow by more than this (m²), or this share of
+#: the community's area if larger: float noise only (a straight edge in metres sags by millimetres
+#: in lon/lat, so two layers converted apart differ by that much).
+TILING_EPS_M2 = 0.01
+TILING_EPS_SHARE = 1e-6
+#: Largest drawn geometry accepted, in vertices (a hand-drawn grid has tens).
+MAX_VERTICES = 5000
+#: Most buildings moved in one edit.
+MAX_BUILDINGS = 1000
+# Boundaries shared by two grids are compared within this distance (degrees, ~1 cm): imported
+# grids need not share vertices bit for bit.
+_TOUCH_DEG = 1e-7
+# Overlays snap to this grid (degrees, ~0.01 mm): snap-rounding joins pieces that touch along a
+# computed edge, where plain floating point leaves them a few ulps apart and "in two pieces".
+_GRID_DEG = 1e-10
+# Strips thinner than twice this (degrees, ~5 cm) are drawing noise: a drawn edge running along
+# an existing one a millimetre off must not join two real pieces by a hair.
+_HAIR_DEG = 5e-7
+_GRID_CODE = re.compile(r"\d{15}")
+
+
+# ============================================================================================
+# The edits
+# ============================================================================================
+
+def redraw(session, plan_id, grid_code, polygon, version, *, limits=None):
+    """Give grid ``grid_code`` the drawn ``polygon`` (clipped to the community).
+
+    Neighbours lose what the grid takes; each piece the grid gives up goes to the neighbour
+    sharing the longest boundary with it. A piece touching no neighbour, a neighbour cut in two
+    or swallowed whole, or a drawing falling apart inside the community is a :class:`Conflict`
+    whose ``details["geometry"]`` locates the problem; nothing is written then.
+    """
+    def change(ed):
+        old = ed.grid(grid_code)
+        drawn = _largest(_i(shapely.make_valid(polygon), ed.community), ed,
+                         what=f"The boundary drawn for grid {grid_code}")
+        after = {grid_code: drawn}
+        for code, geom in ed.grids.items():
+            if code != grid_code and shapely.intersects(geom, drawn):
+                after[code] = _d(geom, drawn)
+        loose = []
+        for code in list(after):
+            if code != grid_code:
+                after[code], strays = _main_part(after[code], code, ed, cause=f"the boundary drawn for {grid_code}")
+                loose += strays  # slivers: anybody may take them, the redrawn grid included
+        given, slivers = _cores(_d(old, drawn), ed)
+        _hand_out(ed, after, given, exclude={grid_code}, giver=grid_code)
+        loose += slivers
+        _hand_out(ed, after, loose, exclude=set(), giver=grid_code)
+        return after, {}
+    return _edit(session, plan_id, version, change, limits)
+
+
+def move_buildings(session, plan_id, building_ids, to_grid, version, *, limits=None):
+    """Move buildings into grid ``to_grid``; the grids' shapes follow.
+
+    Each moving building takes its cell — its grid tessellated by the grid's buildings (a
+    Voronoi diagram of their representative points clipped to the grid, as
+    :mod:`gridmap.partition` builds its cells for a community) — plus its whole footprint,
+    minus the footprints of buildings that stay: whole buildings change grid, nothing else
+    does. Cells per grid rather than for the whole community: the building nearest a grid's
+    edge then reaches that edge, wherever the old boundary runs.
+    """
+    ids = sorted({int(i) for i in building_ids})
+
+    def change(ed):
+        target = ed.grid(to_grid)
+        frame = ed.buildings()
+        missing = [i for i in ids if i not in frame.index]
+        if missing:
+            raise NotFound(f"Building(s) {missing} are not in community {ed.plan.community_code}.",
+                           fix="Pick buildings on the planner map.", details={"buildings": missing})
+        from .assign import buildings_to_grids
+        current = buildings_to_grids(frame, ed.grids_frame())["grid_code"]
+        moving = [i for i in ids if current[i] != to_grid]
+        if not moving:
+            raise InvalidInput(f"Building(s) {ids} are in grid {to_grid} already.",
+                               fix="Select buildings of another grid.", details={"buildings": ids})
+        cells = {}
+        for code in {current[i] for i in moving if current[i] is not None}:
+            cells.update(_cells(frame[(current == code).to_numpy()], ed.grids[code]))
+        staying = shapely.union_all([g for i, g in frame.geometry.items()
+                                     if i not in moving and shapely.get_type_id(g) in (3, 6)])
+        pieces = []
+        for i in moving:
+            footprint = frame.geometry[i]
+            region = _i(footprint, ed.community)
+            if i in cells:
+                region = _u(cells[i], region)
+            region = _d(region, staying)
+            # A staying footprint can cut the cell; the part away from the building stays put.
+            touch = footprint if shapely.get_type_id(footprint) in (3, 6) else shapely.buffer(footprint, _TOUCH_DEG)
+            parts = [p for p in _polygons(region) if shapely.intersects(p, touch)]
+            pieces += parts
+        moved = shapely.union_all(pieces, grid_size=_GRID_DEG)
+        after = {to_grid: _u(target, moved)}
+        for code, geom in ed.grids.items():
+            if code != to_grid and ed.area(_i(geom, moved)) > 0:
+                rest = _d(geom, moved)
+                if ed.area(rest) <= SLIVER_M2:
+                    raise Conflict(f"Moving these buildings would leave grid {code} empty.",
+                                   fix=f"Merge grid {code} into {to_grid} instead.",
+                                   details={"grid": code, "geometry": _geojson(geom)})
+                after[code], strays = _main_part(rest, code, ed, cause="moving these buildings")
+                _hand_out(ed, after, strays, exclude=set(), giver=code)
+        if len(_polygons(after[to_grid], ed)) > 1:
+            far = _polygons(after[to_grid], ed)[1:]
+            raise Conflict(f"Building(s) {moving} do not border grid {to_grid}: the grid would fall into pieces.",
+                           fix="Move the buildings between them too, or choose a neighbouring grid.",
+                           details={"grid": to_grid, "buildings": moving,
+                                    "geometry": _geojson(shapely.union_all(far))})
+        return after, {}
+    if not ids:
+        raise InvalidInput("No building was given to move.", fix="Select one or more buildings.")
+    return _edit(session, plan_id, version, change, limits)
+
+
+def split(session, plan_id, grid_code, line, version, *, limits=None):
+    """Cut grid ``grid_code`` in two along the drawn ``line`` (it must cross the grid once).
+
+    Buildings the line cuts go wholly to the side holding most of their footprint. The side
+    with more households (then the larger) keeps the code, so its worker and party branch stay
+    with most of its residents; the other gets the next sequence number never used in the
+    community (a retired code would bring back the workers still listed under it).
+    """
+    def change(ed):
+        geom = ed.grid(grid_code)
+        cut = _polygons(shapely.ops.split(geom, line))
+        big = [p for p in cut if ed.area(p) > SLIVER_M2]
+        if len(big) != 2:
+            raise Conflict(f"The line cuts grid {grid_code} into {len(big)} piece(s), not two.",
+                           fix="Draw a line that crosses the grid once, from one edge to the other, "
+                               "starting and ending outside it.",
+                           details={"grid": grid_code, "pieces": len(big), "geometry": _geojson(line)})
+        small = [p for p in cut if ed.area(p) <= SLIVER_M2]
+        a, b = big
+        for s in small:  # slivers along the cut join the side they touch most
+            if _shared(s, a) >= _shared(s, b):
+                a = _u(a, s)
+            else:
+                b = _u(b, s)
+        a, b = _whole_buildings(ed, a, b)
+        hh = _households_in(ed, [a, b])
+        keep, new = (a, b) if (hh[0], ed.area(a)) >= (hh[1], ed.area(b)) else (b, a)
+        code = _next_code(session, ed.plan)
+        community = session.get(m.Community, ed.plan.community_code)
+        return {grid_code: keep, code: new}, {code: f"{community.name}第{int(code[-3:])}网格"}
+    return _edit(session, plan_id, version, change, limits)
+
+
+def merge(session, plan_id, code_a, code_b, version, *, limits=None):
+    """Join grid ``code_b`` into grid ``code_a`` (they must share a boundary); ``code_a`` keeps its code."""
+    def change(ed):
+        if code_a == code_b:
+            raise InvalidInput(f"Grid {code_a} cannot be merged with itself.", fix="Select two different grids.",
+                               details={"grids": [code_a, code_b]})
+        a, b = ed.grid(code_a), ed.grid(code_b)
+        if ed.length(_shared(a, b, raw=True)) < ADJACENT_M:
+            raise Conflict(f"Grids {code_a} and {code_b} do not share a boundary; only neighbours can be merged.",
+                           fix="Select two grids that touch along an edge.",
+                           details={"grids": [code_a, code_b], "geometry": _geojson(b)})
+        return {code_a: _u(a, b), code_b: None}, {}
+    return _edit(session, plan_id, version, change, limits)
+
+
+def set_grids(session, plan_id, grids, version, *, names=None, limits=None):
+    """Set the listed grids' polygons (``None`` removes a grid, a new code adds one): undo and redo.
+
+    The same checks as every edit apply: no gap, overlap or part outside may grow, each grid
+    stays one piece.
+    """
+    names = dict(names or {})
+
+    def change(ed):
+        for code in grids:
+            if not code.startswith(ed.plan.community_code):
+                raise InvalidInput(f"Grid code {code} does not belong to community {ed.plan.community_code}.",
+                                   fix="Send codes of this plan's grids.", details={"grid": code})
+            if grids[code] is None and code not in ed.grids:
+                raise NotFound(f"Grid {code} is not in plan {ed.plan.id}.", fix="Reload the plan.",
+                               details={"grid": code})
+        after = {code: (shapely.make_valid(g) if g is not None else None) for code, g in grids.items()}
+        community = session.get(m.Community, ed.plan.community_code)
+        new_names = {c: names.get(c) or f"{community.name}第{int(c[-3:])}网格" for c in after if c not in ed.grids}
+        return after, new_names
+    return _edit(session, plan_id, version, change, limits)
+
+
+def plan_state(session, plan_id, *, limits=None, buildings=True):
+    """A plan as the planner page shows it: summary, metrics per grid, findings, buildings.
+
+    Returns
+    -------
+    dict
+        ``plan`` (summary), ``grids`` (per grid: code, name, households, buildings, area_m2,
+        polsby_popper, deviation and its GeoJSON ``geometry``), ``findings`` (validation, errors
+        first) and, with ``buildings``, ``buildings`` (id, address, households, lon, lat, grid).
+    """
+    plan = plans.get_plan(session, plan_id)
+    table = plans.grid_table(session, plan, limits=limits)
+    out = {"plan": plans.plan_summary(plan), "grids": _metrics(table),
+           "findings": [f.to_dict() for f in plans.validate(session, plan, limits=limits)]}
+    if buildings:
+        frame = _community_buildings(session, plan.community_code)
+        if len(frame):
+            from .assign import buildings_to_grids
+            codes = buildings_to_grids(frame, table[["code", "geometry"]])["grid_code"] if len(table) else \
+                {i: None for i in frame.index}
+            pts = shapely.point_on_surface(np.asarray(frame.geometry.values, dtype=object))
+            out["buildings"] = [{"id": int(i), "address": a, "households": int(h), "lon": round(p.x, 7),
+                                 "lat": round(p.y, 7), "grid": codes[i]}
+                                for i, a, h, p in zip(frame.index, frame["address"], frame["households"], pts)]
+        else:
+            out["buildings"] = []
+    return out
+
+
+# ============================================================================================
+# Request bodies: checked before anything is read or written
+# ============================================================================================
+
+def parse_edit(kind, body):
+    """Check an edit request's JSON body; returns the keyword arguments of the edit function.
+
+    ``kind`` is one of :data:`EDITS`. Raises InvalidInput naming the bad field and value.
+    """
+    if kind not in EDITS:
+        raise InvalidInput(f"Edit {kind!r} is not known.", fix=f"Use one of {sorted(EDITS)}.")
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body is not a JSON object.",
+                           fix="Send a JSON object with Content-Type: application/json.")
+    fields = EDITS[kind]
+    unknown = sorted(set(body) - set(fields) - {"version"})
+    if unknown:
+        raise InvalidInput(f"Unknown field(s) {unknown} in the {kind} request.",
+                           fix=f"Send only version and {', '.join(fields)}.", details={"unknown": unknown})
+    out = {"version": _version(body.get("version"))}
+    for name, parse in fields.items():
+        out[name] = parse(body.get(name), name)
+    return out
+
+
+def _version(v):
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise InvalidInput(f"version={v!r} is not a positive whole number.",
+                           fix="Send the plan version you loaded.", details={"version": v})
+    return v
+
+
+def _code(v, name):
+    if not (isinstance(v, str) and _GRID_CODE.fullmatch(v)):
+        raise InvalidInput(f"{name}={v!r} is not a 15-digit grid code.", fix="Select a grid on the map.",
+                           details={name: v})
+    return v
+
+
+def _codes_pair(v, name):
+    if not (isinstance(v, list) and len(v) == 2):
+        raise InvalidInput(f"{name}={v!r} is not a list of two grid codes.", fix="Select two grids.",
+                           details={name: v})
+    return [_code(c, name) for c in v]
+
+
+def _geometry(kinds):
+    def parse(v, name):
+        if not isinstance(v, dict) or v.get("type") not in kinds:
+            got = v.get("type") if isinstance(v, dict) else type(v).__name__
+            raise InvalidInput(f"{name} is a {got!r}, not a GeoJSON {' or '.join(kinds)}.",
+                               fix=f"Draw a {' or '.join(kinds).lower()} on the map.", details={name: got})
+        coords = v.get("coordinates")
+        flat = _flatten(coords, depth=2 if v["type"] == "Polygon" else 1, name=name)
+        if len(flat) > MAX_VERTICES:
+            raise InvalidInput(f"{name} has {len(flat)} vertices, more than {MAX_VERTICES}.",
+                               fix="Draw a simpler shape.", details={name: len(flat)})
+        for x, y in flat:
+            if not (-180 <= x <= 180 and -90 <= y <= 90):
+                raise InvalidInput(f"{name} has the point ({x}, {y}), which is not WGS84 lon/lat.",
+                                   fix="Send longitude, latitude in degrees.", details={name: [x, y]})
+        try:
+            geom = shapely.geometry.shape(v)
+        except (ValueError, TypeError, AttributeError) as err:
+            raise InvalidInput(f"{name} is not a valid {v['type']}: {err}.", fix="Draw the shape again.",
+                               details={name: v["type"]}) from None
+        if geom.is_empty or (v["type"] == "Polygon" and geom.area == 0) or (v["type"] == "LineString"
+                                                                            and geom.length == 0):
+            raise InvalidInput(f"{name} is an empty {v['type']}.", fix="Draw the shape again.",
+                               details={name: v["type"]})
+        return geom
+    return parse
+
+
+def _flatten(coords, depth, name):
+    """Positions of a GeoJSON coordinates array ``depth`` levels deep, each checked to be two finite numbers."""
+    level = [coords]
+    for _ in range(depth):
+        nxt = []
+        for item in level:
+            if not isinstance(item, list) or not item:
+                raise InvalidInput(f"{name} has malformed coordinates.", fix="Send GeoJSON coordinates.",
+                                   details={name: "coordinates"})
+            nxt += item
+        level = nxt
+    out = []
+    for p in level:
+        if not (isinstance(p, list) and len(p) in (2, 3) and all(
+                isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in p)):
+            raise InvalidInput(f"{name} has the position {p!r}, not [lon, lat].", fix="Send GeoJSON coordinates.",
+                               details={name: repr(p)[:80]})
+        out.append((float(p[0]), float(p[1])))
+    return out
+
+
+def _building_ids(v, name):
+    if not isinstance(v, list) or not v or len(v) > MAX_BUILDINGS or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v):
+        raise InvalidInput(f"{name}={str(v)[:80]} is not a list of 1–{MAX_BUILDINGS} building ids.",
+                           fix="Select buildings on the map.", details={name: str(v)[:80]})
+    return v
+
+
+def _grid_mapping(v, name):
+    if not isinstance(v, dict) or not v or len(v) > 999:
+        raise InvalidInput(f"{name} is not an object of grid code → GeoJSON Polygon or null.",
+                           fix="Send the undo or redo mapping the last edit returned.", details={name: str(v)[:80]})
+    poly = _geometry(("Polygon",))
+    return {_code(code, f"{name} key"): (None if g is None else poly(g, f"{name}[{code}]")) for code, g in v.items()}
+
+
+def _names(v, name):
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(n, str) and 0 < len(n) <= 128
+                                          for k, n in v.items()):
+        raise InvalidInput(f"{name} is not an object of grid code → name (1–128 characters).",
+                           fix="Send the names the last edit returned.", details={name: str(v)[:80]})
+    return v
+
+
+#: The edits the planner page can ask for, and how each field of their body is checked.
+EDITS = {
+    "redraw": {"grid_code": _code, "polygon": _geometry(("Polygon",))},
+    "move": {"building_ids": _building_ids, "to_grid": _code},
+    "split": {"grid_code": _code, "line": _geometry(("LineString",))},
+    "merge": {"codes": _codes_pair},
+    "set_grids": {"grids": _grid_mapping, "names": _names},
+}
+
+
+def apply_edit(session, plan_id, kind, args, *, limits=None):
+    """Run the parsed edit ``kind`` (see :func:`parse_edit`) on plan ``plan_id``."""
+    a = dict(args)
+    version = a.pop("version")
+    if kind == "redraw":
+        return redraw(session, plan_id, a["grid_code"], a["polygon"], version, limits=limits)
+    if kind == "move":
+        return move_buildings(session, plan_id, a["building_ids"], a["to_grid"], version, limits=limits)
+    if kind == "split":
+        return split(session, plan_id, a["grid_code"], a["line"], version, limits=limits)
+    if kind == "merge":
+        return merge(session, plan_id, a["codes"][0], a["codes"][1], version, limits=limits)
+    return set_grids(session, plan_id, a["grids"], version, names=a["names"], limits=limits)
+
+
+# ============================================================================================
+# The frame every edit runs in: lock, check version and status, change, check tiling, write
+# ============================================================================================
+
+class _Editor:
+    """The plan being edited: its grids by code (WGS84), the community, metres for measuring."""
+
+    def __init__(self, session, plan):
+        self.session, self.plan = session, plan
+        self.rows = {g.code: g for g in plan.grids}
+        self.grids = {code: g.geom for code, g in sorted(self.rows.items())}
+        self.community = shapely.make_valid(session.get(m.Community, plan.community_code).geom)
+        c = self.community.centroid
+        self._to_m = Transformer.from_crs(4326, local_metric_crs(c.x, c.y), always_xy=True)
+        self._buildings = None
+
+    def grid(self, code):
+        if code not in self.grids:
+            raise NotFound(f"Grid {code} is not in plan {self.plan.id}.",
+                           fix=f"Use one of {sorted(self.grids)[:5]}{' …' if len(self.grids) > 5 else ''}.",
+                           details={"grid": code})
+        return self.grids[code]
+
+    def metric(self, g):
+        return shapely.transform(g, lambda xy: np.column_stack(self._to_m.transform(xy[:, 0], xy[:, 1])))
+
+    def area(self, g):
+        return 0.0 if g is None or g.is_empty else float(shapely.area(self.metric(g)))
+
+    def length(self, g):
+        return 0.0 if g is None or g.is_empty else float(shapely.length(self.metric(g)))
+
+    def grids_frame(self):
+        return gpd.GeoDataFrame({"code": list(self.grids)}, geometry=list(self.grids.values()), crs=4326)
+
+    def buildings(self):
+        if self._buildings is None:
+            self._buildings = _community_buildings(self.session, self.plan.community_code)
+        return self._buildings
+
+
+def _edit(session, plan_id, version, change, limits):
+    plan = _lock(session, plan_id)
+    if plan.version != version:
+        raise Conflict(f"Plan {plan.id} is at version {plan.version}, not {version}: someone else saved first.",
+                       fix="Reload the plan and make the edit again.", details={"version": plan.version})
+    if plan.status != "draft":
+        raise Conflict(f"Plan {plan.id} is {plan.status}; a published or retired plan is never edited in place.",
+                       fix="Make a new draft from it (copy) and edit that.", details={"status": plan.status})
+    ed = _Editor(session, plan)
+    after, new_names = change(ed)
+    after = {code: _clean(g) for code, g in after.items()}
+    _check(ed, after)
+    before = {code: ed.grids.get(code) for code in after}
+    undo = {"grids": {c: _geojson(g) for c, g in before.items()},
+            "names": {c: ed.rows[c].name for c in before if c in ed.rows}}
+    redo = {"grids": {c: _geojson(g) for c, g in after.items()},
+            "names": {c: (ed.rows[c].name if c in ed.rows else new_names[c]) for c, g in after.items()
+                      if g is not None}}
+    for code, geom in after.items():
+        if geom is None:
+            plan.grids.remove(ed.rows[code])
+        elif code in ed.rows:
+            ed.rows[code].geom = geom
+        else:
+            plan.grids.append(m.Grid(code=code, name=new_names[code], geom=geom))
+    flag_modified(plan, "name")  # every edit moves the plan's version on, even one touching grids only
+    try:
+        session.flush()
+    except StaleDataError:  # another writer committed between our read and our write
+        session.rollback()
+        fresh = session.get(m.GridPlan, plan.id)
+        raise Conflict(f"Plan {plan.id} was changed by someone else while this edit was saved.",
+                       fix="Reload the plan and make the edit again.",
+                       details={"version": fresh.version if fresh else None}) from None
+    session.expire(plan, ["grids"])
+    state = plan_state(session, plan, limits=limits, buildings=False)
+    state.update({"touched": sorted(after), "undo": undo, "redo": redo})
+    return state
+
+
+def _lock(session, plan_id):
+    """The plan re-read under a row lock (PostgreSQL), so the version compared is the committed one."""
+    plan = plans.get_plan(session, plan_id)
+    session.execute(select(m.GridPlan).where(m.GridPlan.id == plan.id).with_for_update()
+                    .execution_options(populate_existing=True))
+    return plan
+
+
+def _clean(g):
+    """Polygonal part of an overlay result, as one Polygon when it is one piece."""
+    if g is None:
+        return None
+    parts = _polygons(g)
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
+def _check(ed, after):
+    """Refuse an edit that would leave a grid empty or in pieces, or let gaps, overlaps or outside parts grow."""
+    for code, g in after.items():
+        if g is None:
+            continue
+        if ed.area(g) <= SLIVER_M2:
+            raise Conflict(f"Grid {code} would be empty after this edit.", fix="Merge it into a neighbour instead.",
+                           details={"grid": code, "geometry": _geojson(ed.grids.get(code))})
+        parts = _polygons(g, ed)
+        if len(parts) > 1:
+            raise Conflict(f"Grid {code} would be {len(parts)} separate pieces after this edit.",
+                           fix="Draw the boundary so the grid stays in one piece.",
+                           details={"grid": code, "geometry": _geojson(shapely.MultiPolygon(parts[1:]))})
+    before_all = dict(ed.grids)
+    after_all = {**before_all, **after}
+    b_over, b_cover, b_out = _tiling(ed, [g for g in before_all.values()])
+    a_over, a_cover, a_out = _tiling(ed, [g for g in after_all.values() if g is not None])
+    eps = max(TILING_EPS_M2, TILING_EPS_SHARE * ed.area(ed.community))
+    problems = []
+    if a_over > b_over + eps:
+        problems.append(f"overlaps grow by {a_over - b_over:.2f} m²")
+    if a_cover < b_cover - eps:
+        problems.append(f"{b_cover - a_cover:.2f} m² would lie in no grid")
+    if a_out > b_out + eps:
+        problems.append(f"{a_out - b_out:.2f} m² would lie outside the community")
+    if problems:
+        raise Conflict(f"This edit would break the tiling: {'; '.join(problems)}.",
+                       fix="Undo to the last good state, or redraw the grids involved.",
+                       details={"grids": sorted(after)})
+
+
+def _tiling(ed, geoms):
+    """(overlap, covered, outside) areas in m² of grids ``geoms`` against the community."""
+    geoms = [g for g in geoms if g is not None and not g.is_empty]
+    union = shapely.union_all(geoms)
+    overlap = sum(ed.area(g) for g in geoms) - ed.area(union)
+    return overlap, ed.area(shapely.intersection(union, ed.community)), ed.area(shapely.difference(union, ed.community))
+
+
+# ============================================================================================
+# Geometry helpers
+# ============================================================================================
+
+def _polygons(g, ed=None):
+    """The polygon parts of ``g``, largest first; with ``ed``, parts of a sliver or less left out."""
+    if g is None or g.is_empty:
+        return []
+    parts = [p for p in shapely.get_parts(shapely.get_parts(g)) if isinstance(p, shapely.Polygon) and not p.is_empty]
+    parts.sort(key=lambda p: -p.area)
+    if ed is not None:
+        big = [p for p in parts if ed.area(p) > SLIVER_M2]
+        parts = big or parts[:1]
+    return parts
+
+
+def _largest(g, ed, *, what):
+    parts = _polygons(g)
+    big = [p for p in parts if ed.area(p) > SLIVER_M2]
+    if not big:
+        raise InvalidInput(f"{what} lies outside the community.", fix="Draw it inside the community boundary.")
+    if len(big) > 1:
+        raise Conflict(f"{what} falls into {len(big)} pieces inside the community.",
+                       fix="Draw one connected shape.", details={"geometry": _geojson(shapely.MultiPolygon(big))})
+    return big[0]
+
+
+def _u(a, b):
+    return shapely.union(a, b, grid_size=_GRID_DEG)
+
+
+def _d(a, b):
+    return shapely.difference(a, b, grid_size=_GRID_DEG)
+
+
+def _i(a, b):
+    return shapely.intersection(a, b, grid_size=_GRID_DEG)
+
+
+def _cores(g, ed):
+    """(real pieces, slivers) of ``g``: pieces joined only by hair-thin necks come apart.
+
+    Opening (shrink, then grow back by :data:`_HAIR_DEG`) finds the cores; what is left are
+    hair-thin strips and specks, handed out as slivers so the tiling stays exact.
+    """
+    if g is None or g.is_empty:
+        return [], []
+    opened = shapely.buffer(shapely.buffer(g, -_HAIR_DEG, join_style="mitre"), _HAIR_DEG, join_style="mitre")
+    cores = [p for p in _polygons(_i(opened, g)) if ed.area(p) > SLIVER_M2]
+    if len(cores) <= 1 and len(_polygons(g)) <= 1:
+        return ([g] if ed.area(g) > 0 else []), []  # nothing to cut: keep the exact shape
+    rest = _polygons(_d(g, shapely.union_all(cores))) if cores else _polygons(g)
+    return cores, [p for p in rest if ed.area(p) > 0]
+
+
+def _main_part(g, code, ed, *, cause):
+    """A neighbour keeps its largest part; sliver parts come back as loose pieces, real ones are a Conflict."""
+    parts, slivers = _cores(g, ed)
+    parts.sort(key=lambda p: -p.area)
+    if not parts or ed.area(parts[0]) <= SLIVER_M2:
+        raise Conflict(f"Grid {code} would vanish: {cause} covers it whole.",
+                       fix=f"Merge grid {code} into a neighbour instead, or draw a smaller boundary.",
+                       details={"grid": code, "geometry": _geojson(ed.grids.get(code))})
+    cut_off = [p for p in parts[1:] if ed.area(p) > SLIVER_M2]
+    if cut_off:
+        raise Conflict(f"Grid {code} would be cut into {len(cut_off) + 1} pieces by {cause}.",
+                       fix=f"Draw the boundary so that it does not cross grid {code}, or merge it first.",
+                       details={"grid": code, "geometry": _geojson(shapely.MultiPolygon(cut_off))})
+    return parts[0], slivers
+
+
+def _shared(a, b, raw=False):
+    """Length (in degrees, for comparing only) of boundary ``a`` shares with ``b``; ``raw`` gives the line."""
+    line = shapely.intersection(shapely.boundary(a), shapely.buffer(b, _TOUCH_DEG))
+    return line if raw else float(shapely.length(line))
+
+
+def _hand_out(ed, after, pieces, *, exclude, giver):
+    """Union each piece into the grid (after this edit) sharing the longest boundary with it."""
+    for piece in pieces:
+        best, best_len = None, 0.0
+        for code in sorted(set(ed.grids) | set(after)):
+            geom = after.get(code, ed.grids.get(code))
+            if code in exclude or geom is None or not shapely.intersects(shapely.buffer(piece, _TOUCH_DEG), geom):
+                continue
+            shared = ed.length(_shared(piece, geom, raw=True))
+            if shared > best_len:
+                best, best_len = code, shared
+        if best is None or best_len < (ADJACENT_M if ed.area(piece) > SLIVER_M2 else 0.0):
+            if ed.area(piece) <= SLIVER_M2 and giver in after:
+                best = giver  # a speck nobody borders stays where it was
+            else:
+                raise Conflict(f"{ed.area(piece):,.0f} m² that grid {giver} gives up touch no other grid, "
+                               "so no neighbour can take them.",
+                               fix="Draw the boundary out to the community edge or to a neighbour, "
+                                   "so the area stays in a grid.",
+                               details={"grid": giver, "area_m2": round(ed.area(piece), 1),
+                                        "geometry": _geojson(piece)})
+        after[best] = _u(after.get(best, ed.grids.get(best)), piece)
+
+
+def _cells(frame, community):
+    """Building id → its cell: the Voronoi diagram of representative points clipped to ``community``.
+
+    Built in metres (Voronoi distances in degrees would stretch east–west) and brought back.
+    Buildings on one spot share a cell.
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    pts = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
+    c = community.centroid
+    sx, sy = 111_320.0 * math.cos(math.radians(c.y)), 110_574.0
+    fwd = lambda g: shapely.transform(g, lambda xy: np.column_stack(((xy[:, 0] - c.x) * sx, (xy[:, 1] - c.y) * sy)))  # noqa: E731
+    back = lambda g: shapely.transform(g, lambda xy: np.column_stack((xy[:, 0] / sx + c.x, xy[:, 1] / sy + c.y)))  # noqa: E731
+    xy = shapely.get_coordinates(fwd(pts))
+    key = np.round(xy, 3)
+    uniq, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if len(uniq) == 1:
+        return {i: community for i in frame.index}
+    sites = shapely.points(xy[first])
+    diagram = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(sites), extend_to=fwd(community),
+                                                         ordered=True))
+    if len(diagram) != len(sites):  # degenerate input on old GEOS: match cells to sites by containment
+        tree = shapely.STRtree(diagram)
+        s_idx, d_idx = tree.query(sites, predicate="intersects")
+        order = np.zeros(len(sites), dtype=np.int64)
+        order[s_idx[::-1]] = d_idx[::-1]
+        diagram = diagram[order]
+    cells = shapely.intersection(back(diagram), community)
+    return {i: cells[inverse[k]] for k, i in enumerate(frame.index)}
+
+
+def _whole_buildings(ed, a, b):
+    """Move each building the cut crosses wholly to the side holding most of its footprint."""
+    frame = ed.buildings()
+    if not len(frame):
+        return a, b
+    for g in frame.geometry:
+        if shapely.get_type_id(g) not in (3, 6) or not (shapely.intersects(g, a) and shapely.intersects(g, b)):
+            continue
+        in_a, in_b = ed.area(_i(g, a)), ed.area(_i(g, b))
+        if min(in_a, in_b) <= 0.01:
+            continue
+        if in_a >= in_b:
+            a, b = _u(a, _i(g, b)), _d(b, g)
+        else:
+            a, b = _d(a, g), _u(b, _i(g, a))
+    return _clean(a), _clean(b)
+
+
+def _households_in(ed, geoms):
+    from .assign import buildings_to_grids
+    frame = ed.buildings()
+    if not len(frame):
+        return [0] * len(geoms)
+    grids = gpd.GeoDataFrame({"code": [str(k) for k in range(len(geoms))]}, geometry=list(geoms), crs=4326)
+    where = buildings_to_grids(frame, grids)["grid_code"]
+    return [int(frame["households"][where == str(k)].sum()) for k in range(len(geoms))]
+
+
+def _next_code(session, plan):
+    """The lowest grid sequence never used by any plan of the community."""
+    used = set(session.scalars(select(m.Grid.code).join(m.GridPlan)
+                               .where(m.GridPlan.community_code == plan.community_code)).all())
+    used |= {g.code for g in plan.grids}
+    seqs = {int(c[-3:]) for c in used if c and c[-3:].isdigit()}
+    for s in range(1, 1000):
+        if s not in seqs:
+            return plans.grid_code(plan.community_code, s)
+    raise Conflict(f"Community {plan.community_code} has used all 999 grid numbers.",
+                   fix="Merge grids instead of splitting.")
+
+
+def _community_buildings(session, community_code):
+    rows = session.execute(select(m.Building.id, m.Building.address, m.Building.households, m.Building.geom)
+                           .where(m.Building.community_code == community_code).order_by(m.Building.id)).all()
+    import pandas as pd
+    return gpd.GeoDataFrame({"address": [r.address for r in rows],
+                             "households": np.array([r.households or 0 for r in rows], dtype=np.int64)},
+                            geometry=[r.geom for r in rows], crs=4326,
+                            index=pd.Index([r.id for r in rows], name="building_id", dtype=np.int64))
+
+
+def _metrics(table):
+    """Per grid: households, area m², Polsby-Popper (4πA/P²) and deviation from the mean households."""
+    if not len(table):
+        return []
+    c = table.geometry.union_all().centroid
+    metric = table.to_crs(local_metric_crs(c.x, c.y))
+    area, perim = metric.area.to_numpy(), metric.length.to_numpy()
+    hh = table["households"].to_numpy(dtype=float)
+    mean = hh.mean() if len(hh) else 0.0
+    out = []
+    for k, row in enumerate(table.itertuples()):
+        out.append({"code": row.code, "name": row.name, "households": int(row.households),
+                    "buildings": int(row.buildings), "area_m2": round(float(area[k]), 1),
+                    "polsby_popper": round(float(4 * math.pi * area[k] / perim[k] ** 2), 3) if perim[k] else 0.0,
+                    "deviation": round(float((hh[k] - mean) / mean), 4) if mean else 0.0,
+                    "workers": row.workers, "party_branch": row.party_branch,
+                    "geometry": _geojson(row.geometry)})
+    return out
+
+
+def _geojson(g):
+    return shapely.geometry.mapping(g) if g is not None and not g.is_empty else None
+
+
+# ============================================================================================
+# What the planner page and its map show
+# ============================================================================================
+
+def planner_choices(session, community=None, plan=None):
+    """Communities, the chosen community's drafts and published plan, and the chosen plan's id.
+
+    Without a choice the first community and its published plan (else its newest draft) are shown.
+    """
+    communities = [{"code": c.code, "name": c.name}
+                   for c in session.scalars(select(m.Community).order_by(m.Community.code)).all()]
+    chosen_plan = plans.get_plan(session, plan) if plan not in (None, "") else None
+    code = chosen_plan.community_code if chosen_plan else (community or None)
+    if code is None and communities:
+        code = communities[0]["code"]
+    listed = [p for p in plans.list_plans(session, code) if p["status"] in ("draft", "published")] if code else []
+    if chosen_plan is None and listed:
+        published = [p for p in listed if p["status"] == "published"]
+        chosen_plan = plans.get_plan(session, (published or listed)[0]["id"])
+    published_id = next((p["id"] for p in listed if p["status"] == "published"), None)
+    return {"communities": communities, "community": code, "plans": listed,
+            "plan": plans.plan_summary(chosen_plan) if chosen_plan else None, "published": published_id}
+
+
+def map_layers(session, plan_id, *, diff_with=None, department=False, limits=None):
+    """The data of the planner's map: grids with metrics, building footprints, findings, overlays.
+
+    ``diff_with`` is another plan's id (usually the published one); ``department`` adds the
+    community's department grids when it has any (an empty overlay otherwise).
+    """
+    plan = plans.get_plan(session, plan_id)
+    state = plan_state(session, plan, limits=limits, buildings=False)
+    out = {"grids": state["grids"], "findings": state["findings"],
+           "buildings": _community_buildings(session, plan.community_code), "diff": None, "department": None}
+    if diff_with not in (None, "") and plans.get_plan(session, diff_with).id != plan.id:
+        out["diff"] = plans.diff(session, diff_with, plan.id)["geojson"]
+    if department:
+        from . import crosswalk
+        try:
+            out["department"] = crosswalk.crosswalk(session, plan.community_code, plan.id)["department_features"]
+        except NotFound:
+            out["department"] = {"type": "FeatureCollection", "features": []}
+    return out

@@ -1,0 +1,264 @@
+"""The planner's map: grids coloured by household deviation, buildings, findings, diff and department overlays, a draw toolbar."""
+from __future__ import annotations
+
+import folium
+import shapely
+from branca.element import MacroElement
+from folium.plugins import Draw
+from folium.template import Template
+
+from .base import DEFAULT_ASSETS, add_tooltip, base_map
+
+DRAW_ASSETS = "/static/vendor/leaflet-draw"
+
+BUILDING = {"color": "#475569", "weight": 1, "fillColor": "#94a3b8", "fillOpacity": 0.8}
+FINDING = {"error": {"color": "#dc2626", "weight": 3, "fillColor": "#dc2626", "fillOpacity": 0.35, "dashArray": None},
+           "warning": {"color": "#ea580c", "weight": 2, "fillColor": "#fb923c", "fillOpacity": 0.2, "dashArray": "4 4"}}
+DEPARTMENT = {"color": "#7c3aed", "weight": 2, "fill": False, "dashArray": "6 4"}
+DIFF_AREA = {"color": "#0f766e", "weight": 1, "fillColor": "#14b8a6", "fillOpacity": 0.45}
+DIFF_BUILDING = {"color": "#0f766e", "weight": 2, "fillColor": "#0f766e", "fillOpacity": 0.9}
+
+# Deviation from the mean households → fill colour: under-full grids blue, over-full red, balanced
+# near white; the steps are the tolerances planners talk in (±5 %, ±15 %, ±30 %).
+DEVIATION_STEPS = [(-0.30, "#2563eb"), (-0.15, "#60a5fa"), (-0.05, "#bfdbfe"), (0.05, "#f8fafc"),
+                   (0.15, "#fecaca"), (0.30, "#f87171"), (float("inf"), "#dc2626")]
+
+
+def deviation_colour(dev):
+    """Fill colour of a grid ``dev`` (a share, e.g. -0.1 for 10 % under the mean) from the mean."""
+    for upper, colour in DEVIATION_STEPS:
+        if dev < upper:
+            return colour
+    return DEVIATION_STEPS[-1][1]
+
+
+def planner_map(grids, buildings=None, *, findings=(), department=None, diff=None, view=None, tiles="none",
+                attribution="", assets=DEFAULT_ASSETS, draw_assets=DRAW_ASSETS, editable=True, labels=None):
+    """Build the planner's map.
+
+    Parameters
+    ----------
+    grids : list of dict
+        Per grid: ``code``, ``name``, ``households``, ``deviation`` and a GeoJSON ``geometry``
+        (as :func:`gridmap.editing.plan_state` gives them).
+    buildings : GeoDataFrame, optional
+        WGS84 footprints indexed by building id, with ``address`` and ``households``.
+    findings : list of dict
+        Validation findings (``kind``, ``severity``, ``message``, GeoJSON ``geometry``): the red layer.
+    department : dict, optional
+        A GeoJSON FeatureCollection of department grids (``department``, ``code``, ``name``): a dashed overlay.
+    diff : dict, optional
+        A plan diff's GeoJSON (features of ``kind`` area / building with ``from`` and ``to``).
+    view : (lat, lon, zoom), optional
+        Where to open instead of fitting the grids: the page keeps the planner's view across reloads.
+    editable : bool
+        Add the draw toolbar (polygon and polyline only).
+    labels : dict, optional
+        Translated words: grid, households, deviation, finding, department, changed, layers names.
+
+    Returns
+    -------
+    folium.Map
+        Clicks on grids and buildings, and each drawn shape, are posted to the parent window
+        (``gridmap:pick`` and ``gridmap:drawn``); the parent may post ``gridmap:select``,
+        ``gridmap:problem`` and ``gridmap:clear`` back.
+    """
+    t = {"grid": "Grid", "households": "Households", "deviation": "Deviation", "building": "Building",
+         "findings": "Findings", "department": "Department grids", "diff": "Changes", "from": "from", "to": "to",
+         "buildings": "Buildings", "grids": "Grids", **(labels or {})}
+    bounds = _bounds(grids)
+    m = base_map(bounds, tiles, attribution, assets=assets)
+    m.add_child(_Registry())
+    if view is not None:
+        m.add_child(_SetView(*view))
+
+    layer = folium.FeatureGroup(name=t["grids"]).add_to(m)
+    for g in grids:
+        style = {"color": "#1e3a8a", "weight": 2, "fillColor": deviation_colour(g["deviation"]), "fillOpacity": 0.55}
+        gj = folium.GeoJson(g["geometry"], style_function=lambda _f, s=style: s)
+        add_tooltip(gj, g.get("name") or g["code"], [(t["grid"], g["code"]), (t["households"], g["households"]),
+                                                    (t["deviation"], f"{g['deviation']:+.1%}")], sticky=True)
+        gj.add_child(_Pick("grid", g["code"]))
+        gj.add_to(layer)
+
+    # Findings lie under the buildings: a building cut by a boundary is itself a finding's
+    # shape, and it must stay clickable to be moved.
+    if findings:
+        flayer = folium.FeatureGroup(name=t["findings"]).add_to(m)
+        for f in findings:
+            if not f.get("geometry"):
+                continue
+            style = FINDING.get(f["severity"], FINDING["warning"])
+            gj = folium.GeoJson(f["geometry"], style_function=lambda _f, s=style: s)
+            add_tooltip(gj, f["kind"], [("", f["message"])], sticky=True)
+            gj.add_to(flayer)
+
+    if buildings is not None and len(buildings):
+        blayer = folium.FeatureGroup(name=t["buildings"]).add_to(m)
+        for bid, row in buildings.iterrows():
+            gj = folium.GeoJson(shapely.geometry.mapping(row.geometry), style_function=lambda _f: BUILDING)
+            add_tooltip(gj, row["address"] or f"#{bid}", [(t["households"], int(row["households"]))])
+            gj.add_child(_Pick("building", int(bid)))
+            gj.add_to(blayer)
+
+    if diff:
+        dlayer = folium.FeatureGroup(name=t["diff"]).add_to(m)
+        for f in diff.get("features", []):
+            kind = f["properties"].get("kind")
+            if kind not in ("area", "building") or not f.get("geometry"):
+                continue  # party members' homes are personal data: not on a planning map
+            style = DIFF_AREA if kind == "area" else DIFF_BUILDING
+            gj = folium.GeoJson(f["geometry"], style_function=lambda _f, s=style: s)
+            p = f["properties"]
+            add_tooltip(gj, t["diff"], [(t["from"], p.get("from") or "—"), (t["to"], p.get("to") or "—"),
+                                        (t["households"], p.get("households"))])
+            gj.add_to(dlayer)
+
+    if department:
+        olayer = folium.FeatureGroup(name=t["department"]).add_to(m)
+        for f in department.get("features", []):
+            p = f["properties"]
+            gj = folium.GeoJson(f["geometry"], style_function=lambda _f: DEPARTMENT)
+            add_tooltip(gj, p.get("name") or p.get("code") or "", [(t["department"], p.get("department")),
+                                                                 ("", p.get("code"))], sticky=True)
+            gj.add_to(olayer)
+
+    if editable:
+        sketch = folium.FeatureGroup(name="sketch", control=False).add_to(m)
+        draw = Draw(feature_group=sketch, show_geometry_on_click=False, position="topleft",
+                    draw_options={"polyline": {"shapeOptions": {"color": "#c2410c", "weight": 4}},
+                                  "polygon": {"allowIntersection": False, "showArea": False,
+                                              "shapeOptions": {"color": "#c2410c", "weight": 3}},
+                                  "rectangle": False, "circle": False, "marker": False, "circlemarker": False},
+                    edit_options={"edit": False, "remove": True})
+        # Folium's Draw links a CDN copy; the vendored one keeps the map working on an intranet.
+        draw.default_js = [("leaflet_draw_js", f"{draw_assets}/leaflet.draw.js")]
+        draw.default_css = [("leaflet_draw_css", f"{draw_assets}/leaflet.draw.css")]
+        draw.add_to(m)
+        m.add_child(_DrawBridge(sketch))
+    folium.LayerControl(collapsed=True).add_to(m)
+    return m
+
+
+def _bounds(grids):
+    if not grids:
+        return (121.55, 38.85, 121.70, 38.95)
+    b = shapely.union_all([shapely.geometry.shape(g["geometry"]) for g in grids]).bounds
+    return b
+
+
+class _Registry(MacroElement):
+    """``window.gridmapPlanner``: layers by grid code and building id, a same-origin ``post`` and a
+    selection layer the page's ``gridmap:select`` messages redraw."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var origin = window.location.origin;
+            var reg = window.gridmapPlanner = {map: map, grid: {}, building: {},
+                post: function (msg) { if (window.parent !== window) window.parent.postMessage(msg, origin); }};
+            var selection = L.featureGroup().addTo(map), problem = L.featureGroup().addTo(map);
+            var SELECT = {grid: {color: "#f59e0b", weight: 5, fill: false, interactive: false},
+                          building: {color: "#b91c1c", weight: 2, fillColor: "#ef4444", fillOpacity: 0.9, interactive: false}};
+            reg.select = function (kind, keys) {
+                keys.forEach(function (k) {
+                    var layer = reg[kind][k];
+                    if (layer) selection.addLayer(L.geoJSON(layer.toGeoJSON(), {style: SELECT[kind], interactive: false}));
+                });
+            };
+            window.addEventListener("message", function (event) {
+                // Only the page that embeds this map (same origin, our parent) may steer it.
+                if (event.origin !== origin || event.source !== window.parent) return;
+                var d = event.data || {};
+                if (d.type === "gridmap:select") {
+                    selection.clearLayers();
+                    reg.select("grid", d.grids || []);
+                    reg.select("building", d.buildings || []);
+                } else if (d.type === "gridmap:problem") {
+                    problem.clearLayers();
+                    if (d.geometry) problem.addLayer(L.geoJSON(d.geometry, {style: {color: "#dc2626", weight: 4,
+                        dashArray: "2 6", fillColor: "#dc2626", fillOpacity: 0.5}, interactive: false}));
+                } else if (d.type === "gridmap:clear" && reg.clearSketch) {
+                    reg.clearSketch();
+                    problem.clearLayers();
+                }
+            });
+            map.on("moveend", function () {
+                var c = map.getCenter();
+                reg.post({type: "gridmap:view", lat: c.lat, lng: c.lng, zoom: map.getZoom()});
+            });
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "PlannerRegistry"
+
+
+class _Pick(MacroElement):
+    """Register the parent layer under (kind, key) and post ``gridmap:pick`` when it is clicked."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (layer, kind, key) {
+            window.gridmapPlanner[kind][key] = layer;
+            layer.on("click", function (e) {
+                L.DomEvent.stopPropagation(e);
+                window.gridmapPlanner.post({type: "gridmap:pick", kind: kind, key: key});
+            });
+        })({{ this._parent.get_name() }}, {{ this.kind|tojson }}, {{ this.key|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, kind, key):
+        super().__init__()
+        self._name = "Pick"
+        self.kind, self.key = kind, key
+
+
+class _DrawBridge(MacroElement):
+    """Keep one sketch at a time and post each as ``gridmap:drawn`` (GeoJSON geometry, or null when deleted).
+
+    ``gridmapPlanner.sketch(geometry)`` does what the toolbar does, for scripts and tests.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map, sketch) {
+            var reg = window.gridmapPlanner;
+            function show(layer) {
+                sketch.clearLayers();
+                sketch.addLayer(layer);
+                reg.post({type: "gridmap:drawn", geometry: layer.toGeoJSON().geometry});
+            }
+            map.on(L.Draw.Event.CREATED, function (e) { show(e.layer); });
+            map.on(L.Draw.Event.DELETED, function () {
+                if (!sketch.getLayers().length) reg.post({type: "gridmap:drawn", geometry: null});
+            });
+            reg.clearSketch = function () { sketch.clearLayers(); };
+            reg.sketch = function (geometry) {
+                var layer = L.geoJSON(geometry, {style: {color: "#c2410c", weight: 3}}).getLayers()[0];
+                show(layer);
+            };
+        })({{ this._parent.get_name() }}, {{ this.sketch.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, sketch):
+        super().__init__()
+        self._name = "DrawBridge"
+        self.sketch = sketch
+
+
+class _SetView(MacroElement):
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.setView([{{ this.lat }}, {{ this.lon }}], {{ this.zoom }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, lat, lon, zoom):
+        super().__init__()
+        self._name = "SetView"
+        self.lat, self.lon, self.zoom = float(lat), float(lon), float(zoom)

@@ -1,0 +1,279 @@
+/* The planner page: select grids and buildings on the map, draw, edit, undo/redo, validate, publish.
+   The map lives in an iframe (/planner/map, a Folium page) and talks to this page by postMessage,
+   as the resident's map does; the page holds the state (version, selection, undo stack). */
+(function () {
+  "use strict";
+  var configEl = document.getElementById("planner-config");
+  if (!configEl) return;
+  var config = JSON.parse(configEl.textContent), T = config.text;
+  var $ = function (id) { return document.getElementById(id); };
+  var frame = $("map"), statusEl = $("status");
+  var communitySel = $("community"), planSel = $("plan");
+
+  communitySel.addEventListener("change", function () {
+    window.location = config.urls.page + "?" + new URLSearchParams({community: communitySel.value});
+  });
+  if (planSel) planSel.addEventListener("change", function () {
+    window.location = config.urls.page + "?" + new URLSearchParams({plan: planSel.value});
+  });
+  if (!config.plan) return;
+
+  var plan = config.plan;            // {id, version, status, …}
+  var grids = [], buildings = {}, findings = [];
+  var selGrids = [], selBuildings = [], drawn = null, view = null;
+  var undoStack = [], redoStack = [], busy = false;
+
+  function fmt(s, vals) { return s.replace(/\{(\w+)\}/g, function (_, k) { return vals[k] != null ? vals[k] : ""; }); }
+  function say(text, isError) {
+    statusEl.textContent = text || "";
+    statusEl.classList.toggle("error", !!isError);
+  }
+  function el(tag, props, text) {
+    var node = document.createElement(tag);
+    Object.keys(props || {}).forEach(function (k) { node.setAttribute(k, props[k]); });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function request(method, url, body) {
+    var opts = {method: method, credentials: "same-origin",
+                headers: {Accept: "application/json", "X-CSRFToken": config.csrf}};
+    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+    return fetch(url, opts).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
+    });
+  }
+  function toMap(msg) { if (frame.contentWindow) frame.contentWindow.postMessage(msg, window.location.origin); }
+  var editable = function () { return plan.status === "draft"; };
+
+  /* ---- state and panel ---- */
+  function load() {
+    say(T.loading);
+    return request("GET", config.urls.state + plan.id).then(function (r) {
+      if (r.status !== 200) { say(r.body.message || T.failed, true); return; }
+      plan = r.body.plan;
+      buildings = {};
+      r.body.buildings.forEach(function (b) { buildings[b.id] = b; });
+      show(r.body);
+      say(editable() ? "" : T.readOnly);
+      reloadMap();
+    }, function () { say(T.failed, true); });
+  }
+  function show(state) {
+    grids = state.grids; findings = state.findings;
+    var codes = grids.map(function (g) { return g.code; });
+    selGrids = selGrids.filter(function (c) { return codes.indexOf(c) >= 0; });
+    var body = $("metrics").querySelector("tbody");
+    body.textContent = "";
+    grids.forEach(function (g) {
+      var tr = el("tr", {"data-code": g.code});
+      var name = el("td", {title: g.code + " " + g.name}, g.code.slice(-3));
+      var dev = el("td", {"class": g.deviation > 0.05 ? "over" : g.deviation < -0.05 ? "under" : ""},
+                   (g.deviation >= 0 ? "+" : "") + (g.deviation * 100).toFixed(1) + "%");
+      [name, el("td", {"class": "households"}, String(g.households)), el("td", {}, Math.round(g.area_m2).toLocaleString()),
+       el("td", {}, g.polsby_popper.toFixed(2)), dev].forEach(function (td) { tr.appendChild(td); });
+      tr.addEventListener("click", function () { pickGrid(g.code); });
+      body.appendChild(tr);
+    });
+    var target = $("target"), keep = target.value;
+    target.textContent = "";
+    grids.forEach(function (g) { target.appendChild(el("option", {value: g.code}, g.code.slice(-3) + " " + g.name)); });
+    if (codes.indexOf(keep) >= 0) target.value = keep;
+    showFindings(findings);
+    refresh();
+  }
+  function showFindings(list) {
+    var ul = $("findings"), errors = 0;
+    ul.textContent = "";
+    list.forEach(function (f) {
+      if (f.severity === "error") errors++;
+      ul.appendChild(el("li", {"class": f.severity, "data-kind": f.kind}, f.message));
+    });
+    ul.insertBefore(el("li", {"class": "summary"}, list.length ? fmt(T.findings, {e: errors, w: list.length - errors}) : T.valid),
+                    ul.firstChild);
+  }
+  function refresh() {
+    var hasPoly = drawn && drawn.type === "Polygon", hasLine = drawn && drawn.type === "LineString";
+    var can = editable() && !busy;
+    $("redraw").disabled = !(can && selGrids.length === 1 && hasPoly);
+    $("split").disabled = !(can && selGrids.length === 1 && hasLine);
+    $("merge").disabled = !(can && selGrids.length === 2);
+    $("lasso").disabled = !(can && hasPoly);
+    $("move").disabled = !(can && selBuildings.length > 0);
+    $("undo").disabled = !(can && undoStack.length);
+    $("redo").disabled = !(can && redoStack.length);
+    $("publish").disabled = !can;
+    $("copy").disabled = busy;
+    var names = selBuildings.map(function (id) { return buildings[id] ? buildings[id].address : "#" + id; });
+    $("selection").textContent = fmt(T.selected, {g: selGrids.join(", ") || T.none, b: names.join("；") || T.none});
+    Array.prototype.forEach.call($("metrics").querySelectorAll("tbody tr"), function (tr) {
+      tr.classList.toggle("selected", selGrids.indexOf(tr.getAttribute("data-code")) >= 0);
+    });
+    var link = $("board-link");
+    link.hidden = selGrids.length !== 1;
+    if (selGrids.length === 1) {
+      link.href = config.urls.boards.replace("000000000000000", selGrids[0]) + "?" + new URLSearchParams({plan: plan.id});
+    }
+    toMap({type: "gridmap:select", grids: selGrids, buildings: selBuildings});
+  }
+
+  /* ---- the map ---- */
+  function reloadMap() {
+    var params = {plan: plan.id};
+    if ($("show-diff").checked && config.published && config.published !== plan.id) params.diff = config.published;
+    if ($("show-department").checked) params.department = 1;
+    if (view) params.view = [view.lat, view.lng, view.zoom].join(",");
+    drawn = null;
+    frame.src = config.urls.map + "?" + new URLSearchParams(params);
+  }
+  frame.addEventListener("load", function () { refresh(); });
+  $("show-diff").addEventListener("change", reloadMap);
+  $("show-department").addEventListener("change", reloadMap);
+
+  function pickGrid(code) {
+    var i = selGrids.indexOf(code);
+    if (i >= 0) selGrids.splice(i, 1);
+    else { selGrids.push(code); if (selGrids.length > 2) selGrids.shift(); }  // merge needs two; keep the last two
+    refresh();
+  }
+  function pickBuilding(id) {
+    var i = selBuildings.indexOf(id);
+    if (i >= 0) selBuildings.splice(i, 1); else selBuildings.push(id);
+    refresh();
+  }
+  window.addEventListener("message", function (event) {
+    // Only our own map: same origin and the very iframe on this page.
+    if (event.origin !== window.location.origin || event.source !== frame.contentWindow) return;
+    var d = event.data || {};
+    if (d.type === "gridmap:pick" && d.kind === "grid" && typeof d.key === "string") pickGrid(d.key);
+    else if (d.type === "gridmap:pick" && d.kind === "building" && typeof d.key === "number") pickBuilding(d.key);
+    else if (d.type === "gridmap:drawn") {
+      drawn = d.geometry && (d.geometry.type === "Polygon" || d.geometry.type === "LineString") ? d.geometry : null;
+      if (drawn) say(T.drawn);
+      refresh();
+    } else if (d.type === "gridmap:view" && isFinite(d.lat) && isFinite(d.lng) && isFinite(d.zoom)) {
+      view = {lat: d.lat, lng: d.lng, zoom: d.zoom};
+    }
+  });
+
+  /* ---- edits ---- */
+  function answer(r, record) {
+    busy = false;
+    if (r.status === 200) {
+      plan = r.body.plan;
+      if (record) { undoStack.push({undo: r.body.undo, redo: r.body.redo}); redoStack = []; }
+      selBuildings = [];
+      show(r.body);
+      say(fmt(T.saved, {v: plan.version}));
+      reloadMap();
+      return true;
+    }
+    if (r.status === 409 && r.body.details && r.body.details.version != null && !r.body.details.errors) {
+      say(fmt(T.stale, {v: r.body.details.version}), true);
+      $("reload").hidden = false;
+    } else if (r.status === 409 && r.body.details && r.body.details.errors) {
+      say(fmt(T.publishErrors, {m: r.body.details.errors.map(function (e) { return e.message; }).join(" ")}), true);
+    } else if (r.status === 409 || r.status === 400 || r.status === 404) {
+      say(fmt(T.conflict, {m: (r.body.message || "") + (r.body.fix ? " " + r.body.fix : "")}), true);
+      if (r.body.details && r.body.details.geometry) toMap({type: "gridmap:problem", geometry: r.body.details.geometry});
+    } else {
+      say(r.body.message || T.failed, true);
+    }
+    refresh();
+    return false;
+  }
+  function edit(kind, body, record) {
+    if (busy) return Promise.resolve(false);
+    busy = true;
+    refresh();
+    body.version = plan.version;
+    return request("POST", config.urls.state + plan.id + "/" + kind, body)
+      .then(function (r) { return answer(r, record); }, function () { busy = false; say(T.failed, true); refresh(); });
+  }
+  $("redraw").addEventListener("click", function () {
+    if (!drawn || drawn.type !== "Polygon") { say(T.drawPolygon, true); return; }
+    edit("redraw", {grid_code: selGrids[0], polygon: drawn}, true);
+  });
+  $("split").addEventListener("click", function () {
+    if (!drawn || drawn.type !== "LineString") { say(T.drawLine, true); return; }
+    edit("split", {grid_code: selGrids[0], line: drawn}, true);
+  });
+  $("merge").addEventListener("click", function () { edit("merge", {codes: selGrids.slice(0, 2)}, true); });
+  $("move").addEventListener("click", function () {
+    edit("move", {building_ids: selBuildings.slice(), to_grid: $("target").value}, true);
+  });
+  $("lasso").addEventListener("click", function () {
+    if (!drawn || drawn.type !== "Polygon") { say(T.drawPolygon, true); return; }
+    var ring = drawn.coordinates[0];
+    selBuildings = Object.keys(buildings).map(Number).filter(function (id) {
+      return inside(buildings[id].lon, buildings[id].lat, ring);
+    });
+    say(fmt(T.lassoed, {n: selBuildings.length}));
+    toMap({type: "gridmap:clear"});
+    drawn = null;
+    refresh();
+  });
+  function inside(x, y, ring) {  // even-odd rule; the drawn ring is small enough to treat lon/lat as flat
+    var hit = false;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+      if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) hit = !hit;
+    }
+    return hit;
+  }
+  $("undo").addEventListener("click", function () {
+    var entry = undoStack.pop();
+    if (!entry) return;
+    edit("set-grids", {grids: entry.undo.grids, names: entry.undo.names}, false).then(function (ok) {
+      if (ok) redoStack.push(entry); else undoStack.push(entry);
+      refresh();
+    });
+  });
+  $("redo").addEventListener("click", function () {
+    var entry = redoStack.pop();
+    if (!entry) return;
+    edit("set-grids", {grids: entry.redo.grids, names: entry.redo.names}, false).then(function (ok) {
+      if (ok) undoStack.push(entry); else redoStack.push(entry);
+      refresh();
+    });
+  });
+  $("reload").addEventListener("click", function () {
+    window.location = config.urls.page + "?" + new URLSearchParams({plan: plan.id});
+  });
+
+  /* ---- validate, publish, copy ---- */
+  $("validate").addEventListener("click", function () {
+    request("GET", config.urls.api + "/" + plan.id + "/validation").then(function (r) {
+      if (r.status !== 200) { say(r.body.message || T.failed, true); return; }
+      findings = r.body;
+      showFindings(findings);
+      say(findings.length ? fmt(T.findings, {e: findings.filter(function (f) { return f.severity === "error"; }).length,
+                                             w: findings.filter(function (f) { return f.severity !== "error"; }).length})
+                          : T.valid);
+    }, function () { say(T.failed, true); });
+  });
+  $("publish").addEventListener("click", function () {
+    busy = true; refresh();
+    request("POST", config.urls.api + "/" + plan.id + "/publish", {version: plan.version}).then(function (r) {
+      if (r.status === 200) {
+        busy = false;
+        plan = r.body;
+        config.published = plan.id;
+        undoStack = []; redoStack = [];
+        say(T.published);
+        refresh();
+        reloadMap();
+        return;
+      }
+      answer(r, false);
+    }, function () { busy = false; say(T.failed, true); refresh(); });
+  });
+  $("copy").addEventListener("click", function () {
+    request("POST", config.urls.api + "/" + plan.id + "/copy", {}).then(function (r) {
+      if (r.status !== 201) { say(r.body.message || T.failed, true); return; }
+      say(fmt(T.copied, {id: r.body.id}));
+      window.location = config.urls.page + "?" + new URLSearchParams({plan: r.body.id});
+    }, function () { say(T.failed, true); });
+  });
+
+  load();
+})();
