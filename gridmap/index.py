@@ -13,7 +13,7 @@ from pyproj import Transformer
 from scipy.spatial import cKDTree
 from sqlalchemy import select
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .geo.crs import local_metric_crs
 from .geo.pointindex import PolygonIndex
 from .store import models as m
@@ -26,6 +26,8 @@ _COMMUNITY_COLUMNS = ("code", "name", "street_code", "street_name", "district_co
 _DALIAN = (121.6, 38.9)  # centre of the metric CRS when the store holds no grid yet
 # one point at a time costs the same at any raster size; a coarser raster halves the index's memory
 _CELLS_PER_GRID_SIDE = 8
+# Beyond ~1,000 km a city-centred transverse Mercator distorts distances by several per cent.
+_MAX_METRIC_M = 1_000_000
 
 
 class _Layer:
@@ -287,6 +289,18 @@ class Snapshot:
         snap.addresses = _address_index(session)
         return snap
 
+    def _metric(self, lon, lat):
+        """(lon, lat) in the snapshot's local metric CRS; NotFound where that CRS cannot reach.
+
+        A transverse Mercator centred on the city diverges far from it (the other side of the
+        globe projects to infinity), and a distance measured there would be meaningless anyway.
+        """
+        x, y = self._to_metric.transform(lon, lat)
+        if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > _MAX_METRIC_M:
+            raise NotFound(f"({lon}, {lat}) is too far from the area this gridmap serves to measure distances.",
+                               fix="Give a point within a few hundred kilometres of its communities.")
+        return x, y
+
     # -- where a point lies -----------------------------------------------------------------
     def grid_at(self, lon, lat):
         """Position in :attr:`grids` of the grid containing (lon, lat) by :data:`EDGE_RULE`, or -1."""
@@ -324,7 +338,7 @@ class Snapshot:
         """:meth:`locate` plus the ``k`` nearest responders (``nearest``) and the cameras seeing the
         point (``cameras``): what a dispatcher's click needs."""
         out = self.locate(lon, lat)
-        x, y = self._to_metric.transform(lon, lat)
+        x, y = self._metric(lon, lat)
         out["nearest"] = self._nearest_xy(x, y, k, None, None, None, None)
         out["cameras"] = self._cameras.seeing(x, y) if self._cameras is not None else []
         return out
@@ -354,7 +368,7 @@ class Snapshot:
         """
         if k is None or int(k) < 1:
             raise InvalidInput(f"k={k!r} is not a positive whole number.", fix="Use e.g. k=5.")
-        x, y = self._to_metric.transform(lon, lat)
+        x, y = self._metric(lon, lat)
         return self._nearest_xy(x, y, int(k), kind, skill, available, radius_m)
 
     def within(self, lon, lat, radius_m, kind=None, skill=None, available=None, limit=None):
@@ -364,7 +378,7 @@ class Snapshot:
         ents = self._entities
         if ents is None:
             return []
-        x, y = self._to_metric.transform(lon, lat)
+        x, y = self._metric(lon, lat)
         tree, members = self._tree_for(kind)
         if tree is None:
             return []
@@ -380,7 +394,7 @@ class Snapshot:
         contains the point, nearest first; a plain sector test, no occlusion."""
         if self._cameras is None:
             return []
-        return self._cameras.seeing(*self._to_metric.transform(lon, lat))
+        return self._cameras.seeing(*self._metric(lon, lat))
 
     def nbytes(self):
         """Estimated bytes held by the snapshot: indexes, arrays, trees and the grids frame."""

@@ -107,7 +107,8 @@ def search_addresses(session, q, *, limit=10):
     if not q:
         return []
     if len(q) > 200:
-        raise InvalidInput("The address is longer than 200 characters.", fix="Type the street and number only.")
+        raise InvalidInput(f"q is {len(q)} characters long; an address search takes at most 200.",
+                           fix="Type the street and number only, e.g. q=湾里路12号.")
     like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rank = ((m.Building.address == q).cast(Integer) * 2 +
             (m.Building.address.like(f"{like}%", escape="\\")).cast(Integer))

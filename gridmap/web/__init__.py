@@ -21,10 +21,12 @@ def current_role():
 def register_blueprints(app):
     from ..extensions import csrf
     from . import api, auth, open311, planner, resident
+    from . import dispatch as dispatch_pages
     app.register_blueprint(auth.bp)
     app.register_blueprint(planner.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(dispatch_pages.bp)
     # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send
     csrf.exempt(open311.bp)
     app.register_blueprint(open311.bp)

@@ -261,3 +261,10 @@ def incident_stats():
     q = dispatch.parse_stats_query(request.args)
     with store().session() as session:
         return jsonify(dispatch.statistics(session, **q, private=current_role() in dispatch.STAFF))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API."""
+    from .. import openapi as doc
+    return jsonify(doc.document(server_url=request.script_root + bp.url_prefix))

@@ -1,0 +1,276 @@
+/* The dispatcher's page: locate (address type-ahead, coordinates, map clicks), the point's panel,
+   reporting, and moving incidents on through the JSON API with optimistic versions.
+   Every value from the server goes in with textContent: names and notes are user data. */
+(function () {
+  "use strict";
+  var configEl = document.getElementById("dispatch-config");
+  if (!configEl) return;
+  var config = JSON.parse(configEl.textContent), T = config.text;
+  var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
+  var $ = function (id) { return document.getElementById(id); };
+  var frame = $("map"), input = $("address"), list = $("address-options");
+  var here = null, current = null, candidates = [], timer = null, seq = 0;
+
+  function fmt(s, vals) { return s.replace(/\{(\w+)\}/g, function (_, k) { return vals[k] != null ? vals[k] : ""; }); }
+  function el(tag, props, text) {
+    var node = document.createElement(tag);
+    Object.keys(props || {}).forEach(function (k) { node.setAttribute(k, props[k]); });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function say(node, text, isError) { node.textContent = text || ""; node.classList.toggle("error", !!isError); }
+  function request(method, url, body) {
+    var opts = {method: method, credentials: "same-origin",
+                headers: {Accept: "application/json", "X-CSRFToken": config.csrf}};
+    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+    return fetch(url, opts).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
+    });
+  }
+  function metres(d) { return d == null ? "—" : d >= 1000 ? (d / 1000).toFixed(2) + " km" : Math.round(d) + " m"; }
+  function minutes(s) { return s == null ? "—" : Math.max(1, Math.round(s / 60)) + " min"; }
+  function kindName(kind) {
+    if (kind === "volunteer") return T.volunteer;
+    var k = config.kinds[kind]; return k ? (zh ? k[0] : k[1]) : kind;
+  }
+  function phoneLink(phone) {
+    return el("a", {"class": "phone", href: "tel:" + String(phone).replace(/[^\d+]/g, "")}, phone);
+  }
+
+  /* ---- address type-ahead over /api/v1/geocode ---- */
+  function closeList() { list.hidden = true; input.setAttribute("aria-expanded", "false"); }
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    var q = input.value.trim();
+    if (!q) { closeList(); return; }
+    timer = setTimeout(function () {
+      var mine = ++seq;
+      say($("status"), T.searching);
+      request("GET", config.urls.geocode + "?" + new URLSearchParams({q: q, limit: 8})).then(function (r) {
+        if (mine !== seq) return;  // a later keystroke's answer wins
+        list.textContent = "";
+        candidates = r.status === 200 ? r.body : [];
+        say($("status"), candidates.length ? "" : T.noMatch, !candidates.length);
+        candidates.forEach(function (c, i) {
+          var li = el("li", {role: "option", id: "addr-" + i, "aria-selected": "false"}, c.address);
+          li.appendChild(el("small", {}, T.score + " " + Number(c.score).toFixed(1)));
+          li.addEventListener("mousedown", function (e) { e.preventDefault(); choose(i); });
+          list.appendChild(li);
+        });
+        list.hidden = !candidates.length;
+        input.setAttribute("aria-expanded", String(!list.hidden));
+      }, function () { say($("status"), T.failed, true); });
+    }, 150);
+  });
+  input.addEventListener("keydown", function (e) {
+    var items = list.querySelectorAll("[role=option]"), at = -1;
+    items.forEach(function (li, i) { if (li.getAttribute("aria-selected") === "true") at = i; });
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      if (!items.length) return;
+      at = e.key === "ArrowDown" ? Math.min(items.length - 1, at + 1) : Math.max(0, at - 1);
+      items.forEach(function (li, i) { li.setAttribute("aria-selected", String(i === at)); });
+      input.setAttribute("aria-activedescendant", "addr-" + at);
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      if (items.length) choose(at < 0 ? 0 : at);
+    } else if (e.key === "Escape") { closeList(); }
+  });
+  function choose(i) {
+    var c = candidates[i];
+    if (!c) return;
+    input.value = c.address;
+    closeList();
+    locate(c.lon, c.lat, "wgs84", c.address);
+  }
+
+  /* ---- coordinates and map clicks ---- */
+  $("coords").addEventListener("submit", function (e) {
+    e.preventDefault();
+    locate($("lon").value.trim(), $("lat").value.trim(), $("crs").value, null);
+  });
+  window.addEventListener("message", function (event) {
+    if (event.origin !== window.location.origin || event.source !== frame.contentWindow) return;
+    var d = event.data;
+    if (!d || d.type !== "gridmap:click" || !isFinite(d.lat) || !isFinite(d.lng)) return;
+    locate(d.lng, d.lat, "wgs84", null);
+  });
+
+  /* ---- the panel ---- */
+  function locate(lon, lat, crs, address) {
+    say($("status"), T.locating);
+    request("GET", config.urls.panel + "?" + new URLSearchParams({lon: lon, lat: lat, crs: crs})).then(function (r) {
+      if (r.status !== 200) { say($("status"), r.body.message || T.failed, true); return; }
+      say($("status"), "");
+      here = r.body;
+      show(here, address);
+      // the panel answers in WGS84 whatever the dispatcher typed, so the map needs no crs
+      frame.src = config.urls.map + "?" + new URLSearchParams({lon: here.lon, lat: here.lat});
+    }, function () { say($("status"), T.failed, true); });
+  }
+  function show(w, address) {
+    $("where").hidden = false;
+    $("w-address").hidden = !address; $("w-address").textContent = address || "";
+    var parts = [w.district, w.street, w.community, w.grid].filter(Boolean).map(function (p) { return p.name || p.code; });
+    $("w-path").textContent = parts.join(" › ");
+    $("w-grid-code").textContent = w.grid ? w.grid.code : "";
+    var near = w.near_other_grids || [];
+    $("w-near").hidden = !near.length;
+    $("w-near").textContent = fmt(T.near, {grids: near.map(function (g) {
+      return g.name + " (" + g.code + ", " + metres(g.distance_m) + ")"; }).join("; ")});
+    $("w-branch").textContent = w.party_branch || T.none;
+    $("w-cameras").textContent = (w.cameras || []).map(function (c) {
+      return (c.name || c.id) + " (" + metres(c.distance_m) + ")"; }).join("; ") || T.none;
+    var ul = $("w-workers"); ul.textContent = "";
+    (w.workers || []).forEach(function (wk) {
+      var li = el("li", {}, wk.name + " "); li.appendChild(phoneLink(wk.phone)); ul.appendChild(li);
+    });
+    if (!ul.children.length) ul.appendChild(el("li", {}, T.none));
+    $("w-basis").textContent = w.distance_basis === "road" ? T.road : T.straight;
+    var body = $("w-responders"); body.textContent = "";
+    Object.keys(w.responders || {}).forEach(function (kind) {
+      (w.responders[kind] || []).slice(0, 1).forEach(function (p) {
+        var tr = el("tr", {"data-kind": kind});
+        tr.appendChild(el("td", {}, kindName(kind)));
+        tr.appendChild(el("td", {}, p.name));
+        var td = el("td"); td.appendChild(phoneLink(p.phone)); tr.appendChild(td);
+        tr.appendChild(el("td", {"class": "num"}, metres(p.distance_m)));
+        tr.appendChild(el("td", {"class": "num"}, metres(p.road_distance_m)));
+        tr.appendChild(el("td", {"class": "num"}, minutes(p.eta_s)));
+        body.appendChild(tr);
+      });
+    });
+    $("duplicates").hidden = true;
+  }
+
+  /* ---- reporting ---- */
+  $("report").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!here) return;
+    request("POST", config.urls.incidents, {category: $("category").value, lon: here.lon, lat: here.lat,
+                                            description: $("description").value, address: input.value})
+      .then(function (r) {
+        if (r.status !== 201) { say($("status"), r.body.message || T.failed, true); return; }
+        say($("status"), fmt(T.reported, {id: r.body.incident.id}));
+        var dup = $("duplicates"); dup.textContent = "";
+        if (r.body.possible_duplicates.length) {
+          dup.appendChild(el("p", {"class": "warning"}, T.duplicates));
+          var ul = el("ul");
+          r.body.possible_duplicates.forEach(function (d) {
+            var li = el("li"); var a = el("a", {href: "#"}, "#" + d.id + " " + d.category_name + " · " + metres(d.distance_m));
+            a.addEventListener("click", function (ev) { ev.preventDefault(); select(d.id); });
+            li.appendChild(a); ul.appendChild(li);
+          });
+          dup.appendChild(ul);
+        }
+        dup.hidden = !dup.children.length;
+        loadList();
+        select(r.body.incident.id);
+      }, function () { say($("status"), T.failed, true); });
+  });
+
+  /* ---- the incident list ---- */
+  function loadList() {
+    var q = {};
+    if ($("f-status").value) q.status = $("f-status").value;
+    if ($("f-level").value) q.level = $("f-level").value;
+    if ($("f-overdue").checked) q.overdue = "true";
+    return request("GET", config.urls.incidents + "?" + new URLSearchParams(q)).then(function (r) {
+      var body = $("incidents"); body.textContent = "";
+      (r.status === 200 ? r.body : []).forEach(function (inc) {
+        var tr = el("tr", {"data-id": inc.id, tabindex: "0", "class": inc.overdue ? "overdue" : ""});
+        [String(inc.id), zh ? inc.category_name : inc.category_name_en, inc.status, inc.level, inc.grid_code || "—",
+         (inc.deadline_at || "").replace("T", " ").slice(0, 16) + (inc.overdue ? " · " + T.overdue : "")]
+          .forEach(function (v) { tr.appendChild(el("td", {}, v)); });
+        tr.addEventListener("click", function () { select(inc.id); });
+        body.appendChild(tr);
+      });
+    });
+  }
+  ["f-status", "f-level", "f-overdue"].forEach(function (id) { $(id).addEventListener("change", loadList); });
+
+  /* ---- one incident: actions and history ---- */
+  function select(id) {
+    return request("GET", config.urls.incidents + "/" + id).then(function (r) {
+      if (r.status !== 200) { say($("i-status"), r.body.message || T.failed, true); return; }
+      current = r.body;
+      showIncident(current);
+    });
+  }
+  function showIncident(inc) {
+    $("incident").hidden = false;
+    $("i-title").textContent = "#" + inc.id + " " + (zh ? inc.category_name : inc.category_name_en);
+    $("i-meta").textContent = [T.status + ": " + inc.status, T.level + ": " + inc.level,
+      inc.department, T.deadline + ": " + (inc.deadline_at || "—").replace("T", " ").slice(0, 16),
+      inc.overdue ? T.overdue : "", inc.address].filter(Boolean).join(" · ");
+    var actions = $("i-actions"); actions.textContent = "";
+    var possible = (inc.allowed_actions || []).slice();
+    var open = ["reported", "accepted", "dispatched", "in_progress"].indexOf(inc.status) >= 0;
+    if (open && (inc.level === "grid" || inc.level === "community")) possible.push("whistle");
+    possible.filter(function (a) { return a !== "link_duplicate"; }).forEach(function (a) {
+      var b = el("button", {type: "button", "class": "button", "data-action": a}, T.actions[a] || a);
+      b.addEventListener("click", function () { act(a); });
+      actions.appendChild(b);
+    });
+    var box = $("i-dispatch");
+    box.hidden = possible.indexOf("dispatch") < 0;
+    if (!box.hidden) loadCandidates(inc.id);
+    var ol = $("i-history"); ol.textContent = "";
+    (inc.history || []).forEach(function (h) {
+      ol.appendChild(el("li", {"data-action": h.action}, (h.at || "").replace("T", " ").slice(0, 19) + " · " + h.actor +
+        " · " + h.action + " · " + (h.from_status || "—") + " → " + h.to_status +
+        (h.from_level && h.from_level !== h.to_level ? " (" + h.from_level + " → " + h.to_level + ")" : "") +
+        (h.note ? " · " + h.note : "")));
+    });
+  }
+  function loadCandidates(id) {
+    request("GET", config.urls.incidents + "/" + id + "/responders").then(function (r) {
+      var ul = $("i-candidates"); ul.textContent = "";
+      if (r.status !== 200) return;
+      var people = r.body.grid_workers.map(function (w) { return {name: w.name, kind: T.gridWorker, phone: w.phone}; });
+      Object.keys(r.body.responders).forEach(function (kind) {
+        r.body.responders[kind].forEach(function (p) { people.push({name: p.name, kind: kindName(kind), phone: p.phone, d: p.distance_m}); });
+      });
+      r.body.volunteers.forEach(function (v) { people.push({name: v.name, kind: T.volunteer, phone: v.phone, d: v.distance_m}); });
+      people.forEach(function (p, i) {
+        var li = el("li"), label = el("label");
+        var box = el("input", {type: "checkbox", value: p.name + " (" + p.kind + ")", id: "cand-" + i});
+        label.appendChild(box);
+        label.appendChild(document.createTextNode(" " + p.name + " · " + p.kind + " · " + p.phone +
+          (p.d != null ? " · " + metres(p.d) : "")));
+        li.appendChild(label); ul.appendChild(li);
+      });
+    });
+  }
+  function act(action) {
+    var note = $("i-note").value.trim(), url, body;
+    if (action === "dispatch") {
+      var chosen = Array.prototype.map.call($("i-candidates").querySelectorAll("input:checked"), function (b) { return b.value; });
+      if (!chosen.length) { say($("i-status"), T.pickOne, true); return; }
+      // the lifecycle records whom in the audited note: the transition table has no responder field
+      note = T.dispatchTo + " " + chosen.join(", ") + (note ? "; " + note : "");
+    }
+    if (action === "whistle") {
+      url = config.urls.incidents + "/" + current.id + "/whistle"; body = {note: note};
+    } else {
+      url = config.urls.incidents + "/" + current.id + "/transition";
+      body = {action: action, version: current.version, note: note};
+    }
+    request("POST", url, body).then(function (r) {
+      if (r.status === 409 && r.body.details && r.body.details.current_version != null) {
+        say($("i-status"), T.conflict, true);
+        var b = el("button", {type: "button", "class": "link-button"}, T.reload);
+        b.addEventListener("click", function () { select(current.id); say($("i-status"), ""); });
+        $("i-status").appendChild(document.createTextNode(" ")); $("i-status").appendChild(b);
+        return;
+      }
+      if (r.status >= 300) { say($("i-status"), (r.body.message || T.failed) + (r.body.fix ? " " + r.body.fix : ""), true); return; }
+      say($("i-status"), fmt(T.done, {action: T.actions[action] || action}));
+      $("i-note").value = "";
+      loadList();
+      select(current.id);
+    }, function () { say($("i-status"), T.failed, true); });
+  }
+
+  loadList();
+})();
