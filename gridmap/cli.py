@@ -433,3 +433,29 @@ def partition_command(community, n_grids, target, tolerance, seed, no_roads):
 
 
 COMMANDS += [partition_command]
+
+
+# --- camera coverage -----------------------------------------------------------------------------
+
+@click.command("coverage")
+@click.argument("name")
+@with_appcontext
+def coverage_command(name):
+    """Report camera coverage of the public space of a courtyard (by name) or a community (code or name)."""
+    from . import coverage
+    try:
+        with _store().session() as session:
+            report = coverage.report_for(session, name, min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2"))
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"{report['kind']} {report['name']}: {report['cameras']} cameras, public area "
+               f"{report['public_m2']:.0f} m², coverage {report['percent']:.1f} %")
+    click.echo(f"  blind spots ≥ {report['min_blind_m2']:g} m²: {report['blind_count']}, "
+               f"{report['blind_m2']:.0f} m² in all")
+    if report["largest_blind"]:
+        lon, lat, area = report["largest_blind"]
+        click.echo(f"  largest blind spot: {area:.0f} m² around {lon:.6f}, {lat:.6f}")
+    click.echo("  cameras per part: " + ", ".join(f"{c}: {a:.0f} m²" for c, a in report["overlap"]))
+
+
+COMMANDS += [coverage_command]

@@ -36,6 +36,9 @@ SETTINGS = [
     Setting("GRID_SLIVER_M2", 1.0,
             "Gaps, overlaps and parts outside the community smaller than this many square metres are drawing "
             "noise, not findings, when a plan is validated.", float),
+    Setting("BLIND_SPOT_MIN_M2", 4.0,
+            "Camera blind spots smaller than this many square metres are left out of the list of blind spots "
+            "(they still count against the coverage percentage).", float),
 ]
 
 _BY_NAME = {s.name: s for s in SETTINGS}
