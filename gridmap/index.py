@@ -56,17 +56,23 @@ class _Layer:
         return self.index.lookup_one(point.x, point.y)
 
 
+def _located(target, frame, to_metric):
+    """Set lon, lat, metric xy, ids and names of ``frame``'s points on ``target``; return the count."""
+    n = len(frame)
+    geom = frame.geometry.values
+    target.lon, target.lat = shapely.get_x(geom), shapely.get_y(geom)
+    x, y = to_metric.transform(target.lon, target.lat)
+    target.xy = np.column_stack([x, y])
+    target.ids = _column(frame, "id", np.arange(n))
+    target.names = _column(frame, "name", [""] * n)
+    return n
+
+
 class _Entities:
     """Responders and volunteers as parallel arrays, with a k-d tree in metres per kind."""
 
     def __init__(self, frame, to_metric):
-        n = len(frame)
-        geom = frame.geometry.values
-        self.lon, self.lat = shapely.get_x(geom), shapely.get_y(geom)
-        x, y = to_metric.transform(self.lon, self.lat)
-        self.xy = np.column_stack([x, y])
-        self.ids = _column(frame, "id", np.arange(n))
-        self.names = _column(frame, "name", [""] * n)
+        n = _located(self, frame, to_metric)
         self.phones = _column(frame, "phone", [""] * n)
         kinds = np.asarray(_column(frame, "kind", ["responder"] * n), dtype=str)
         self.kinds, kind_code = np.unique(kinds, return_inverse=True)
@@ -127,13 +133,7 @@ class _Cameras:
     """Cameras as arrays (metres, bearing, field of view, range) with one k-d tree."""
 
     def __init__(self, frame, to_metric):
-        n = len(frame)
-        geom = frame.geometry.values
-        self.lon, self.lat = shapely.get_x(geom), shapely.get_y(geom)
-        x, y = to_metric.transform(self.lon, self.lat)
-        self.xy = np.column_stack([x, y])
-        self.ids = _column(frame, "id", np.arange(n))
-        self.names = _column(frame, "name", [""] * n)
+        n = _located(self, frame, to_metric)
         for col in ("bearing", "fov", "range_m"):
             if col not in frame.columns:
                 raise InvalidInput(f"cameras lack the column {col!r}.",

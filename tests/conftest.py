@@ -1,4 +1,5 @@
 """Fixtures: apps on a temporary SQLite file or a private PostGIS schema, the demo, a live server, Chromium."""
+import contextlib
 import os
 import shutil
 import threading
@@ -136,16 +137,34 @@ def demo_client(demo_app):
     return demo_app.test_client()
 
 
+@contextlib.contextmanager
+def serving(app):
+    """Serve ``app`` on 127.0.0.1 at a free port for the browser; yields the base URL."""
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def writable_demo_app(tmp_dir, frames):
+    """A demo app of a test module's own (its flow writes), with CSRF checks on as in production."""
+    from gridmap import demo
+    app, _ = make_app(tmp_dir, "sqlite")
+    demo.build(app.extensions["gridmap.store"], frames=frames)
+    app.config["WTF_CSRF_ENABLED"] = True
+    return app
+
+
 @pytest.fixture(scope="session")
 def live_server(demo_app):
     """The demo app served on 127.0.0.1 at a free port, for the browser."""
-    from werkzeug.serving import make_server
     demo_app.config["WTF_CSRF_ENABLED"] = True
-    server = make_server("127.0.0.1", 0, demo_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(demo_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

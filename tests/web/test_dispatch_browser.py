@@ -1,6 +1,5 @@
 """The dispatcher's day in real (headless) Chromium: find an address, see who answers, report, dispatch, escalate."""
 import re
-import threading
 
 import pytest
 
@@ -12,17 +11,10 @@ SCREENSHOT = "/tmp/gridmap-dispatch.png"
 @pytest.fixture(scope="module")
 def dispatch_server(tmp_path_factory, demo_frames):
     """A demo app of this module's own (the flow writes incidents), served with CSRF checks on."""
-    from werkzeug.serving import make_server
-
-    from conftest import make_app
-    from gridmap import demo
-    app, _ = make_app(tmp_path_factory.mktemp("dispatch-browser"), "sqlite")
-    demo.build(app.extensions["gridmap.store"], frames=demo_frames)
-    app.config["WTF_CSRF_ENABLED"] = True
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    from conftest import serving, writable_demo_app
+    app = writable_demo_app(tmp_path_factory.mktemp("dispatch-browser"), demo_frames)
+    with serving(app) as url:
+        yield app, url
     app.extensions["gridmap.store"].dispose()
 
 

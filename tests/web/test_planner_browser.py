@@ -1,12 +1,10 @@
 """The planner's flow in real (headless) Chromium: draft, draw a boundary, move a building, publish; a stale tab gets 409."""
 import re
-import threading
 
 import pytest
 import shapely
 from sqlalchemy import select
 
-from conftest import make_app
 from gridmap import editing, plans
 from gridmap.store import models as m
 
@@ -20,17 +18,10 @@ SCREENSHOT = "/tmp/gridmap-planner.png"
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory, demo_frames):
     """A demo app of this module's own on a free port, CSRF on: the flow writes plans."""
-    from werkzeug.serving import make_server
-
-    from gridmap import demo
-    app, _ = make_app(tmp_path_factory.mktemp("planner-browser"), "sqlite")
-    demo.build(app.extensions["gridmap.store"], frames=demo_frames)
-    app.config["WTF_CSRF_ENABLED"] = True
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    from conftest import serving, writable_demo_app
+    app = writable_demo_app(tmp_path_factory.mktemp("planner-browser"), demo_frames)
+    with serving(app) as url:
+        yield app, url
     app.extensions["gridmap.store"].dispose()
 
 
