@@ -6,6 +6,10 @@
   var configEl = document.getElementById("dispatch-config");
   if (!configEl) return;
   var config = JSON.parse(configEl.textContent), T = config.text;
+  // codes stay in data attributes (and the API); people read the names
+  function statusName(s) { return (T.statuses && T.statuses[s]) || s; }
+  function levelName(l) { return (T.levels && T.levels[l]) || l; }
+  function actionName(a) { return (T.history && T.history[a]) || a; }
   var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
   var $ = function (id) { return document.getElementById(id); };
   var frame = $("map"), input = $("address"), list = $("address-options");
@@ -179,7 +183,7 @@
       var body = $("incidents"); body.textContent = "";
       (r.status === 200 ? r.body : []).forEach(function (inc) {
         var tr = el("tr", {"data-id": inc.id, tabindex: "0", "class": inc.overdue ? "overdue" : ""});
-        [String(inc.id), zh ? inc.category_name : inc.category_name_en, inc.status, inc.level, inc.grid_code || "—",
+        [String(inc.id), zh ? inc.category_name : inc.category_name_en, statusName(inc.status), levelName(inc.level), inc.grid_code || "—",
          (inc.deadline_at || "").replace("T", " ").slice(0, 16) + (inc.overdue ? " · " + T.overdue : "")]
           .forEach(function (v) { tr.appendChild(el("td", {}, v)); });
         tr.addEventListener("click", function () { select(inc.id); });
@@ -200,7 +204,7 @@
   function showIncident(inc) {
     $("incident").hidden = false;
     $("i-title").textContent = "#" + inc.id + " " + (zh ? inc.category_name : inc.category_name_en);
-    $("i-meta").textContent = [T.status + ": " + inc.status, T.level + ": " + inc.level,
+    $("i-meta").textContent = [T.status + ": " + statusName(inc.status), T.level + ": " + levelName(inc.level),
       inc.department, T.deadline + ": " + (inc.deadline_at || "—").replace("T", " ").slice(0, 16),
       inc.overdue ? T.overdue : "", inc.address].filter(Boolean).join(" · ");
     var actions = $("i-actions"); actions.textContent = "";
@@ -218,8 +222,9 @@
     var ol = $("i-history"); ol.textContent = "";
     (inc.history || []).forEach(function (h) {
       ol.appendChild(el("li", {"data-action": h.action}, (h.at || "").replace("T", " ").slice(0, 19) + " · " + h.actor +
-        " · " + h.action + " · " + (h.from_status || "—") + " → " + h.to_status +
-        (h.from_level && h.from_level !== h.to_level ? " (" + h.from_level + " → " + h.to_level + ")" : "") +
+        " · " + actionName(h.action) + " · " + (h.from_status ? statusName(h.from_status) : "—") + " → " +
+        statusName(h.to_status) +
+        (h.from_level && h.from_level !== h.to_level ? " (" + levelName(h.from_level) + " → " + levelName(h.to_level) + ")" : "") +
         (h.note ? " · " + h.note : "")));
     });
   }

@@ -91,8 +91,9 @@ def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser,
         assert actions == ["report", "accept", "dispatch", "escalate"]
         assert all(" · dispatcher · " in h for h in history)
         assert chosen in history[2]
-        assert "(grid → community)" in history[3]
-        assert "community" in page.locator("#i-meta").inner_text()
+        assert "(网格 → 社区)" in history[3]  # names for people; the codes stay in data-action
+        assert "社区" in page.locator("#i-meta").inner_text() and "community" not in page.locator("#i-meta").inner_text()
+        assert "已派遣" in history[2] and "已上报" in history[3]
         page.screenshot(path=SCREENSHOT, full_page=True)
     finally:
         context.close()
