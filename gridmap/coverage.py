@@ -722,22 +722,20 @@ def _ilp(A, w, open_, need, time_limit, upper):
 _MARGIN_DEG = 0.01
 
 
-def report_for(session, name, *, min_blind_m2=None):
-    """Coverage report of a courtyard (by name) or a community (by code or name) from the store.
+@dataclass
+class Place:
+    """A courtyard or community loaded from the store for coverage work, in a local metric CRS."""
+    kind: str  # "courtyard" or "community"
+    name: str  # label shown to people
+    crs: object  # the local metric CRS of everything below
+    area: object  # shapely geometry, metres
+    footprints: gpd.GeoSeries  # building footprints near the area, metres
+    cameras: gpd.GeoDataFrame  # id, name, bearing, fov, range_m; points in metres
+    records: list  # the Camera rows, in ``cameras`` order
 
-    Parameters
-    ----------
-    session : sqlalchemy.orm.Session
-    name : str
-        Courtyard name, community code or community name.
-    min_blind_m2 : float, optional
-        Smallest blind spot listed; default the ``BLIND_SPOT_MIN_M2`` setting.
 
-    Returns
-    -------
-    dict
-        ``kind``, ``name``, ``cameras``, ``public_m2``, ``percent``, ``blind_count``, ``blind_m2``,
-        ``min_blind_m2``, ``largest_blind`` ``(lon, lat, m2)`` or None, ``overlap`` ``[(count, m2)]``.
+def load_place(session, name):
+    """Load a courtyard (by name) or a community (by code or name) with its buildings and cameras.
 
     Raises
     ------
@@ -773,16 +771,44 @@ def report_for(session, name, *, min_blind_m2=None):
     area = gpd.GeoSeries([area_ll], crs=4326).to_crs(crs).iloc[0]
     footprints = gpd.GeoSeries(list(rows), crs=4326).to_crs(crs) if rows else gpd.GeoSeries([], crs=crs)
     footprints = footprints[footprints.intersects(area.buffer(200))] if len(footprints) else footprints
-    cameras = gpd.GeoDataFrame({"bearing": [c.bearing for c in cams], "fov": [c.fov for c in cams],
+    cameras = gpd.GeoDataFrame({"id": [c.id for c in cams], "name": [c.name for c in cams],
+                                "bearing": [c.bearing for c in cams], "fov": [c.fov for c in cams],
                                 "range_m": [c.range_m for c in cams]},
                                geometry=[c.geom for c in cams], crs=4326).to_crs(crs)
-    r = coverage(cameras, area, footprints, min_blind_m2=min_blind_m2)
+    return Place(kind, label, crs, area, footprints, cameras, list(cams))
+
+
+def report_for(session, name, *, min_blind_m2=None):
+    """Coverage report of a courtyard (by name) or a community (by code or name) from the store.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+    name : str
+        Courtyard name, community code or community name.
+    min_blind_m2 : float, optional
+        Smallest blind spot listed; default the ``BLIND_SPOT_MIN_M2`` setting.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``name``, ``cameras``, ``public_m2``, ``percent``, ``blind_count``, ``blind_m2``,
+        ``min_blind_m2``, ``largest_blind`` ``(lon, lat, m2)`` or None, ``overlap`` ``[(count, m2)]``.
+
+    Raises
+    ------
+    NotFound
+        When no courtyard or community has that name or code.
+    """
+    place = load_place(session, name)
+    crs = place.crs
+    r = coverage(place.cameras, place.area, place.footprints, min_blind_m2=min_blind_m2)
     largest = None
     if r["blind_spots"]:
         spot = r["blind_spots"][0]
         c = gpd.GeoSeries([spot.centroid], crs=crs).to_crs(4326).iloc[0]
         largest = (c.x, c.y, spot.area)
-    return {"kind": kind, "name": label, "cameras": len(cams), "public_m2": r["public_m2"], "percent": r["percent"],
-            "blind_count": len(r["blind_spots"]), "blind_m2": r["blind_m2"],
+    return {"kind": place.kind, "name": place.name, "cameras": len(place.cameras), "public_m2": r["public_m2"],
+            "percent": r["percent"], "blind_count": len(r["blind_spots"]), "blind_m2": r["blind_m2"],
             "min_blind_m2": _default_min_blind() if min_blind_m2 is None else float(min_blind_m2),
             "largest_blind": largest, "overlap": [(c, a) for c, a, _ in r["overlap"]]}
