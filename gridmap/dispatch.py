@@ -263,6 +263,12 @@ def _link(session, inc, now, *, note, duplicate_of, **_):
         original = get_incident(session, original.duplicate_of)
     if original.id == inc.id:
         raise InvalidInput(f"Incident {inc.id} cannot be a duplicate of itself.", fix="Give the earlier report's id.")
+    if original.category != inc.category:  # a noise report is no duplicate of a leak at the same door
+        raise InvalidInput(f"Incident {inc.id} is {inc.category!r} but incident {original.id} is "
+                           f"{original.category!r}; only a report of the same category can be its duplicate.",
+                           fix=f"Link it to an earlier {inc.category!r} report, or handle it on its own.",
+                           details={"field": "duplicate_of", "category": inc.category,
+                                    "duplicate_of_category": original.category})
     inc.duplicate_of = original.id
     inc.resolved_at = now
     return f"duplicate of {original.id}" + (f": {note}" if note else "")
@@ -495,6 +501,36 @@ def propose(snapshot, inc, *, k=3, role=None):
     for item in [r for rs in responders.values() for r in rs] + volunteers:
         item["phone"] = phone_for(role, item["phone"])
     return {"grid_workers": workers, "responders": responders, "volunteers": volunteers}
+
+
+def with_stations(session, inc, proposal):
+    """``proposal`` (from :func:`propose`) with each grid worker's station: ``lon``, ``lat`` and the
+    geodesic ``distance_m`` from the incident, all None for a worker with no station on record.
+
+    The snapshot keeps workers by grid without positions (a locate needs none); a map that
+    draws whom to send does, and a proposal names only a grid's few workers.
+    """
+    ids = [w["id"] for w in proposal["grid_workers"]]
+    where = {} if not ids else dict(session.execute(
+        select(m.GridWorker.id, m.GridWorker.geom).where(m.GridWorker.id.in_(ids))).all())
+    workers = []
+    for w in proposal["grid_workers"]:
+        p = where.get(w["id"])
+        if p is None or p.is_empty:
+            workers.append({**w, "lon": None, "lat": None, "distance_m": None})
+            continue
+        _, _, d = _GEOD.inv(inc.lon, inc.lat, p.x, p.y)
+        workers.append({**w, "lon": float(p.x), "lat": float(p.y), "distance_m": round(float(d), 1)})
+    return {**proposal, "grid_workers": workers}
+
+
+def incident_panel(session, snapshot, incident_id, *, role=None, now=None):
+    """What the dispatcher sees on opening an incident: :func:`incident_detail`, the suggested
+    ``duplicates`` and, while it is open, whom to send (``proposal``, workers with stations; None once closed)."""
+    detail = incident_detail(session, incident_id, role=role, now=now)
+    inc = get_incident(session, detail["id"])
+    proposal = with_stations(session, inc, propose(snapshot, inc, role=role)) if inc.status in OPEN_STATUSES else None
+    return {"incident": detail, "duplicates": duplicates(session, inc.id), "proposal": proposal}
 
 
 # --- the service ledger (台账) -------------------------------------------------------------------

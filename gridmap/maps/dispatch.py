@@ -1,8 +1,11 @@
-"""The dispatcher's maps: grids with the located point, grids near it and open incidents; the incident heat layer."""
+"""The dispatcher's maps: grids with the located point, grids near it, open incidents and whom to send to one;
+the incident heat layer."""
 from __future__ import annotations
 
 import folium
 import shapely
+from branca.element import Element
+from markupsafe import Markup
 
 from .base import DEFAULT_ASSETS, PostClicks, add_tooltip, base_map
 from .resident import _bounds
@@ -13,12 +16,25 @@ NEAR = {"color": "#b91c1c", "weight": 3, "dashArray": "6 4", "fillColor": "#fca5
 POINT = {"radius": 8, "color": "#ffffff", "weight": 3, "fill": True, "fill_color": "#dc2626", "fill_opacity": 1.0}
 INCIDENT = {"radius": 5, "color": "#7c2d12", "weight": 1, "fill": True, "fill_color": "#facc15", "fill_opacity": 0.9}
 PRIORITY = {**INCIDENT, "fill_color": "#dc2626", "radius": 6}
+SELECTED = {"radius": 10, "color": "#ffffff", "weight": 3, "fill": True, "fill_color": "#dc2626", "fill_opacity": 1.0,
+            "class_name": "selected-incident"}  # the incident opened: larger than the others, drawn above its lines
+# Whom to send, one colour per kind (grid workers blue, volunteers green, each responder kind its own),
+# with the kind's first character in the badge: colour alone fails the colour-blind.
+PROPOSAL_COLOURS = {"grid_worker": "#1d4ed8", "volunteer": "#15803d", "police": "#1e3a8a",
+                    "auxiliary_police": "#0369a1", "mediator": "#7c3aed", "property_management": "#a16207",
+                    "utility": "#0f766e", "medical": "#be123c", "legal": "#4d7c0f", "fire": "#c2410c"}
+OTHER_COLOUR = "#475569"
+_BADGE_CSS = Markup("""<style>
+.proposal-icon span { display: block; width: 22px; height: 22px; line-height: 20px; border-radius: 50%;
+  border: 2px solid #fff; box-shadow: 0 0 3px rgba(0,0,0,.6); color: #fff; text-align: center;
+  font: bold 12px/20px sans-serif; box-sizing: border-box; }
+</style>""")
 # Cell colours from few to many incidents (ColorBrewer YlOrRd, 5 classes: readable on no tiles).
 HEAT_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 
 
-def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), tiles="none", attribution="",
-                 assets=DEFAULT_ASSETS, labels=None):
+def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident=None, proposal=None,
+                 tiles="none", attribution="", assets=DEFAULT_ASSETS, labels=None, kind_labels=None):
     """Build the dispatcher's map.
 
     Parameters
@@ -33,13 +49,39 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), tiles="n
         Codes of other grids within the warning distance (dashed red).
     incidents : iterable of dict
         Open incidents with ``id``, ``lon``, ``lat``, ``category_name``, ``status``, ``priority``.
+    incident : dict, optional
+        The incident the dispatcher opened (keys as in ``incidents``): drawn larger, and the map
+        is fitted to it and the nearest person of each kind in ``proposal``.
+    proposal : dict, optional
+        Whom to send to ``incident``, as ``dispatch.with_stations`` gives it: ``grid_workers``,
+        ``responders`` (kind → list) and ``volunteers``, each person with ``name``, ``phone``
+        (already masked for the role), ``lon``, ``lat``, ``distance_m``. Each person with a
+        position gets a badge of its kind and a line from the incident.
     labels : dict, optional
-        Translated words: ``grid``, ``point``, ``incident``, ``status``.
+        Translated words: ``grid``, ``point``, ``incident``, ``status``, ``category``, ``kind``, ``phone``,
+        ``distance``.
+    kind_labels : dict, optional
+        Translated kind names ("grid_worker", "volunteer" and the responder kinds) for badges and tooltips.
     """
-    labels = {"grid": "Grid", "point": "Located point", "incident": "Incident", "status": "Status", **(labels or {})}
+    labels = {"grid": "Grid", "point": "Located point", "incident": "Incident", "status": "Status",
+              "category": "Category", "kind": "Kind", "phone": "Phone", "distance": "Distance", **(labels or {})}
     near = set(near)
-    shown = grids[grids["code"].isin(near | {own})] if point is not None and own else grids
-    m = base_map(_bounds(shown, point), tiles, attribution, assets=assets)
+    people = _people(proposal) if incident is not None and proposal else []
+    if incident is not None:
+        # open on the incident and the nearest of each kind: the third medical team may be 20 km off,
+        # and fitting it too would shrink the street around the incident to a dot; the farther
+        # people lie at the end of their lines
+        nearest = {}
+        for kind, p in sorted(people, key=lambda kp: kp[1]["distance_m"], reverse=True):
+            nearest[kind] = p  # the last one written, the nearest, stays
+        focus = [(incident["lon"], incident["lat"])] + [(p["lon"], p["lat"]) for p in nearest.values()]
+        xs, ys = [x for x, _ in focus], [y for _, y in focus]
+        pad = 0.0005  # about 50 m, so a badge on the edge is not cut in half
+        bounds = (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+    else:
+        shown = grids[grids["code"].isin(near | {own})] if point is not None and own else grids
+        bounds = _bounds(shown, point)
+    m = base_map(bounds, tiles, attribution, assets=assets)
     layer_grids = folium.FeatureGroup(name="grids").add_to(m)
     for row in grids.itertuples():
         style = OWN if row.code == own else NEAR if row.code in near else OUTLINE
@@ -52,8 +94,10 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), tiles="n
         dot = folium.CircleMarker([inc["lat"], inc["lon"]], bubbling_mouse_events=False,
                                   **(PRIORITY if inc.get("priority") else INCIDENT))
         add_tooltip(dot, f"{labels['incident']} #{inc['id']}",
-                    [("", inc.get("category_name")), (labels["status"], inc.get("status"))])
+                    [(labels["category"], inc.get("category_name")), (labels["status"], inc.get("status"))])
         dot.add_to(layer_incidents)
+    if incident is not None:
+        _add_proposal(m, incident, people, labels, kind_labels or {})
     if point is not None:
         lon, lat = point
         marker = folium.CircleMarker([lat, lon], **POINT)
@@ -61,6 +105,47 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), tiles="n
         marker.add_to(m)
     m.add_child(PostClicks())
     return m
+
+
+def _people(proposal):
+    """(kind, person) for everyone proposed who has a position, grid workers first, as the panel lists them."""
+    out = [("grid_worker", w) for w in proposal.get("grid_workers", ())]
+    out += [(kind, r) for kind, rs in proposal.get("responders", {}).items() for r in rs]
+    out += [("volunteer", v) for v in proposal.get("volunteers", ())]
+    return [(kind, p) for kind, p in out
+            if p.get("lon") is not None and p.get("lat") is not None and p.get("distance_m") is not None]
+
+
+def _add_proposal(m, incident, people, labels, kind_labels):
+    m.get_root().header.add_child(Element(_BADGE_CSS), name="proposal_css")
+    layer = folium.FeatureGroup(name="proposal").add_to(m)
+    start = [incident["lat"], incident["lon"]]
+    for kind, p in people:
+        colour = PROPOSAL_COLOURS.get(kind, OTHER_COLOUR)
+        kind_name = kind_labels.get(kind, kind)
+        rows = [(labels["kind"], kind_name), (labels["distance"], _metres(p.get("distance_m"))),
+                (labels["phone"], p.get("phone"))]
+        line = folium.PolyLine([start, [p["lat"], p["lon"]]], color=colour, weight=2, dash_array="5 4", opacity=0.9,
+                               class_name=f"proposal-line proposal-line-{kind}", bubbling_mouse_events=False)
+        add_tooltip(line, p["name"], rows, sticky=True)
+        line.add_to(layer)
+        # the name rides in aria-label, so a screen reader (and a test) can tell the badges apart
+        badge = Markup('<span role="img" aria-label="{}" data-kind="{}" style="background:{}">{}</span>').format(
+            f"{kind_name} {p['name']}", kind, colour, (kind_name or "?")[:1])
+        marker = folium.Marker([p["lat"], p["lon"]], icon=folium.DivIcon(
+            html=str(badge), icon_size=(22, 22), icon_anchor=(11, 11), class_name=f"proposal-icon proposal-{kind}"))
+        add_tooltip(marker, p["name"], rows)
+        marker.add_to(layer)
+    dot = folium.CircleMarker(start, bubbling_mouse_events=False, **SELECTED)
+    add_tooltip(dot, f"{labels['incident']} #{incident['id']}",
+                [(labels["category"], incident.get("category_name")), (labels["status"], incident.get("status"))])
+    dot.add_to(layer)
+
+
+def _metres(d):
+    if d is None:
+        return None
+    return f"{d / 1000:.2f} km" if d >= 1000 else f"{round(d)} m"
 
 
 def heat_map(grids, cells, *, tiles="none", attribution="", assets=DEFAULT_ASSETS, labels=None):

@@ -2,6 +2,7 @@
 from functools import wraps
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -47,15 +48,23 @@ def index():
     """Show the dispatcher's page."""
     return render_template("dispatch/index.html", categories=catalog.INCIDENT_CATEGORIES,
                            kinds=catalog.RESPONDER_KINDS, statuses=dispatch.STATUSES, levels=catalog.LEVELS,
-                           level_names=catalog.LEVEL_NAMES)
+                           level_names=catalog.LEVEL_NAMES, colours=dispatch_maps.PROPOSAL_COLOURS)
+
+
+def _kind_labels():
+    """Kind names as the map's badges and tooltips show them, in the page's language."""
+    zh = (get_locale().language if get_locale() else "zh") != "en"
+    return {"grid_worker": _("grid worker"), "volunteer": _("Volunteer"),
+            **{kind: names[0] if zh else names[1] for kind, names in catalog.RESPONDER_KINDS.items()}}
 
 
 @bp.get("/map")
 @roles
 def locate_map():
-    """Render the grids, the located point, grids within 30 m of it and the open incidents."""
+    """Render the grids, the located point, grids within 30 m of it and the open incidents; with
+    ``incident=<id>``, that incident and whom to send there, a line to each."""
     snap = snapshot()
-    point, own, near = None, None, ()
+    point, own, near, incident, proposal = None, None, (), None, None
     if request.args.get("lon") is not None or request.args.get("lat") is not None:
         point = lookup.parse_point(request.args.get("lon"), request.args.get("lat"), request.args.get("crs"))
         where = snap.locate(*point)
@@ -63,10 +72,24 @@ def locate_map():
         near = [g["code"] for g in dispatchview.near_other_grids(snap, *point)]
     with store().session() as session:
         incidents = dispatch.list_incidents(session, status="open", limit=500, role=current_user.role)
+        if request.args.get("incident") is not None:
+            opened = dispatch.incident_panel(session, snap, request.args["incident"], role=current_user.role)
+            incident, proposal = opened["incident"], opened["proposal"]
     m = dispatch_maps.dispatch_map(snap.grids, point=point, own=own, near=near, incidents=incidents,
-                                   labels={"grid": _("Grid"), "point": _("Located point"),
-                                           "incident": _("Incident"), "status": _("Status")}, **_map_settings())
+                                   incident=incident, proposal=proposal, kind_labels=_kind_labels(),
+                                   labels={"grid": _("Grid"), "point": _("Located point"), "incident": _("Incident"),
+                                           "status": _("Status"), "category": _("Category"), "kind": _("Kind"),
+                                           "phone": _("Phone"), "distance": _("Distance")},
+                                   **_map_settings())
     return _html(m)
+
+
+@bp.get("/incidents/<incident_id>")
+@roles
+def incident_panel(incident_id):
+    """One incident for the panel, as JSON: history and whistle tasks, suggested duplicates, whom to send."""
+    with store().session() as session:
+        return jsonify(dispatch.incident_panel(session, snapshot(), incident_id, role=current_user.role))
 
 
 @bp.get("/panel")

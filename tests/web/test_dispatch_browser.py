@@ -97,3 +97,188 @@ def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser,
         page.screenshot(path=SCREENSHOT, full_page=True)
     finally:
         context.close()
+
+
+# --- the opened incident: duplicates, the whistle, whom to send ---------------------------------
+
+GRID_A, GRID_B = "210213013004005", "210213013004006"  # 城志 grids the flow above does not touch
+
+
+def _login(browser, base):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
+                  or route.request.url.startswith("data:") else route.abort())
+    page = context.new_page()
+    page.set_default_timeout(8000)
+    page.goto(base + "/login?next=/dispatch/")
+    page.fill("#username", "dispatcher")
+    page.fill("#password", "gridmap-demo")
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/dispatch/$"))
+    return context, page
+
+
+def _inside(app, code, east_m=0.0):
+    from pyproj import Geod
+
+    from gridmap.web import snapshot
+    with app.app_context():
+        p = snapshot().grids.set_index("code").geometry[code].representative_point()
+    lon, lat, _ = Geod(ellps="WGS84").fwd(p.x, p.y, 90.0, east_m)
+    return lon, lat
+
+
+def _report_on_page(page, lon, lat, category, description):
+    page.fill("#lon", f"{lon:.7f}")
+    page.fill("#lat", f"{lat:.7f}")
+    page.locator("#coords button[type=submit]").click()
+    page.locator("#where").wait_for()
+    page.wait_for_function(f"document.getElementById('map').getAttribute('src').includes('lon={lon:.7f}'.slice(0, 12))")
+    page.select_option("#category", category)
+    page.fill("#description", description)
+    page.locator("#report button[type=submit]").click()
+    page.locator("#status", has_text="已上报事件").wait_for()
+    text = page.locator("#status").inner_text()
+    return int(re.search(r"#(\d+)", text).group(1))
+
+
+def _detail(app, iid):
+    from gridmap import dispatch
+    with app.extensions["gridmap.store"].session() as s:
+        return dispatch.incident_detail(s, iid, role="dispatcher")
+
+
+def _on_the_side(app, call):
+    """Change the store behind the page's back, as another dispatcher would."""
+    from gridmap import dispatch
+    from gridmap.web import snapshot
+    with app.app_context(), app.extensions["gridmap.store"].transaction() as s:
+        return call(dispatch, s, snapshot())
+
+
+def test_a_dispatcher_links_a_duplicate_blows_the_whistle_and_sees_the_department_report_in(browser, dispatch_server):
+    app, base = dispatch_server
+    context, page = _login(browser, base)
+    try:
+        first = _report_on_page(page, *_inside(app, GRID_A), "corridor_clutter", "楼道堆满纸箱")
+        page.locator("#i-title", has_text=f"#{first} ").wait_for()
+        second = _report_on_page(page, *_inside(app, GRID_A, 12), "corridor_clutter", "三楼楼道纸箱")
+        page.locator("#i-title", has_text=f"#{second} ").wait_for()
+
+        # the earlier report is suggested, at its distance, with a button to link to it
+        suggestion = page.locator(f"#i-duplicates li[data-id='{first}']")
+        suggestion.wait_for()
+        assert re.search(r"· 1[12] m ·", suggestion.inner_text())
+        assert page.locator("#i-duplicates li").count() == 1
+        suggestion.locator(f"button[data-duplicate-of='{first}']").click()
+        page.locator("#i-history li[data-action=link_duplicate]").wait_for()
+        link = page.locator("#i-history li[data-action=link_duplicate]").inner_text()
+        assert f"duplicate of {first}" in link and "已上报 → 已合并（重复）" in link
+        assert "已合并（重复）" in page.locator("#i-meta").inner_text()
+        page.locator("#i-duplicates button").wait_for(state="detached")  # merged: nothing more to link
+        assert page.locator("#i-link").is_hidden() and page.locator(f"#i-duplicates li[data-id='{first}']").count() == 1
+        assert (_detail(app, second)["status"], _detail(app, second)["duplicate_of"]) == ("merged", first)
+
+        # the first report: blow the whistle, the department reports in
+        page.locator(f"#incidents tr[data-id='{first}']").click()
+        page.locator("#i-title", has_text=f"#{first} ").wait_for()
+        page.locator("#i-actions [data-action=whistle]").click()
+        row = page.locator("#i-whistles tr").first
+        row.locator("button[data-task]").wait_for()
+        [task] = _detail(app, first)["whistles"]
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == "消防救援大队"
+        assert cells[2] == task["report_by"].replace("T", " ")[:16] and cells[3] == "尚未报到"
+        # the list filtered to closed matters no longer holds the incident: reporting in still reloads it
+        page.select_option("#f-status", "closed")
+        page.locator(f"#incidents tr[data-id='{first}']").wait_for(state="detached")
+        row.locator("button[data-task]").click()
+        page.locator("#i-history li[data-action=report_in]").wait_for()
+        assert page.locator("#f-status").input_value() == ""  # all, so the incident's row is there to open
+        page.locator("#i-whistles button[data-task]").wait_for(state="detached")
+        reported = _detail(app, first)["whistles"][0]["reported_at"]
+        assert reported is not None
+        assert page.locator("#i-whistles tr").first.locator("td").nth(3).inner_text() == reported.replace("T", " ")[:16]
+        assert "消防救援大队 已报到" in page.locator("#i-status").inner_text()
+        assert "报到" in page.locator("#i-history li[data-action=report_in]").inner_text()
+
+        # wrong links are refused with the reason shown, and nothing changes
+        page.fill("#i-link-id", str(first))
+        page.locator("#i-link button[type=submit]").click()
+        page.locator("#i-status.error", has_text="cannot be a duplicate of itself").wait_for()
+        noise = _on_the_side(app, lambda d, s, snap: d.report(s, snap, category="noise", lon=_inside(app, GRID_A, 5)[0],
+                                                              lat=_inside(app, GRID_A, 5)[1]).id)
+        page.fill("#i-link-id", str(noise))
+        page.locator("#i-link button[type=submit]").click()
+        page.locator("#i-status.error", has_text="only a report of the same category").wait_for()
+        assert _detail(app, first)["status"] == "reported"
+
+        # someone else accepts it meanwhile: the link is a conflict, and Reload shows their change
+        _on_the_side(app, lambda d, s, snap: d.transition(s, first, "accept", actor=d.Actor("other", "dispatcher"),
+                                                          version=_detail(app, first)["version"]))
+        page.fill("#i-link-id", str(second))
+        page.locator("#i-link button[type=submit]").click()
+        page.locator("#i-status.error", has_text="他人已修改此事件").wait_for()
+        page.locator("#i-status button", has_text="重新加载").click()
+        page.locator("#i-meta", has_text="已受理").wait_for()
+        assert _detail(app, first)["status"] == "accepted"
+        page.screenshot(path="/tmp/gridmap-dispatch-incident.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_an_sos_shows_its_grid_worker_and_volunteers_on_the_dispatchers_map(browser, dispatch_server):
+    from sqlalchemy import select
+
+    from gridmap import apikeys, dispatch
+    from gridmap.store import models as m
+    app, base = dispatch_server
+    with app.extensions["gridmap.store"].transaction() as s:
+        key, _ = apikeys.create(s, "watch-gateway")
+        rid, lon, lat = s.execute(
+            select(m.Resident.id, m.Building.lon, m.Building.lat)
+            .join(m.Household, m.Household.id == m.Resident.household_id)
+            .join(m.Building, m.Building.id == m.Household.building_id)
+            .where(m.Resident.vulnerable.is_(True)).order_by(m.Resident.id.desc()).limit(1)).one()
+        dispatch.register_device(s, "W-BROWSER-1", rid)
+    r = app.test_client().post("/api/v1/sos", headers={"X-Api-Key": key}, json={
+        "device_id": "W-BROWSER-1", "lon": lon, "lat": lat, "time": "2026-05-04T16:00:00+08:00"})
+    assert r.status_code == 201, r.get_json()
+    iid = r.get_json()["incident"]["id"]
+    with app.app_context(), app.extensions["gridmap.store"].session() as s:
+        from gridmap.web import snapshot
+        proposal = dispatch.incident_panel(s, snapshot(), iid, role="dispatcher")["proposal"]
+    people = [("网格员", w) for w in proposal["grid_workers"]]
+    people += [("医疗", x) for x in proposal["responders"]["medical"]] + [("志愿者", v) for v in proposal["volunteers"]]
+    assert proposal["grid_workers"] and proposal["volunteers"]
+
+    context, page = _login(browser, base)
+    try:
+        page.locator(f"#incidents tr[data-id='{iid}']").click()
+        page.wait_for_function(f"document.getElementById('map').getAttribute('src').endsWith('incident={iid}')")
+        listed = page.locator("#i-proposal li")
+        listed.first.wait_for()
+        assert listed.count() == len(people)
+        worker = proposal["grid_workers"][0]
+        assert worker["name"] in listed.first.inner_text() and worker["phone"] in listed.first.inner_text()
+
+        frame = page.frame_locator("#map")
+        badges = frame.locator(".proposal-icon [aria-label]")
+        badges.first.wait_for()
+        labels = badges.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+        assert sorted(labels) == sorted(f"{kind} {p['name']}" for kind, p in people)
+        assert frame.locator("path.proposal-line").count() == len(people)
+        assert frame.locator("path.proposal-line-grid_worker").count() == len(proposal["grid_workers"])
+        assert frame.locator("path.proposal-line-volunteer").count() == len(proposal["volunteers"])
+        farthest = max((p for _, p in people), key=lambda p: p["distance_m"])
+        # responders of one station share a spot, one badge over another: point at it as Leaflet hears a hover
+        frame.locator(f".proposal-icon:has([aria-label$='{farthest['name']}'])").dispatch_event("mouseover")
+        tip = frame.locator(".leaflet-tooltip", has_text=farthest["name"])
+        tip.wait_for()
+        d = farthest["distance_m"]
+        assert (f"{d / 1000:.2f} km" if d >= 1000 else f"{round(d)} m") in tip.inner_text()
+        assert farthest["phone"] in tip.inner_text()
+        frame.locator(".leaflet-container:not(.leaflet-zoom-anim)").wait_for()  # the fit's zoom has settled
+        page.screenshot(path="/tmp/gridmap-dispatch-sos.png", full_page=True)
+    finally:
+        context.close()

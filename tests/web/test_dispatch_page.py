@@ -1,9 +1,11 @@
 """The dispatcher's page, panel, maps and statistics through the Flask test client."""
+import datetime as dt
+import json
 import re
 
 import pytest
 import shapely
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 
 from gridmap import dispatchview
 
@@ -52,7 +54,8 @@ def _expected_near(grids, to_m, lon, lat, own):
     return {code: g.distance(p) for code, g in grids.items() if code != own and g.distance(p) <= 30}
 
 
-@pytest.mark.parametrize("path", ["/dispatch/", "/dispatch/map", "/dispatch/stats", "/dispatch/stats/map"])
+@pytest.mark.parametrize("path", ["/dispatch/", "/dispatch/map", "/dispatch/stats", "/dispatch/stats/map",
+                                  "/dispatch/map?incident=1", "/dispatch/incidents/1"])
 def test_anonymous_visitors_are_sent_to_the_login_page(demo_client, path):
     r = demo_client.get(path)
     assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
@@ -69,10 +72,12 @@ def test_planners_and_grid_workers_may_not_dispatch(demo_app, username):
     try:
         page = client.get("/dispatch/")
         panel = client.get("/dispatch/panel?lon=121.7&lat=39.0", headers={"Accept": "application/json"})
+        incident = client.get("/dispatch/incidents/1", headers={"Accept": "application/json"})
     finally:
         demo_app.config["WTF_CSRF_ENABLED"] = True
     assert page.status_code == 403
     assert panel.status_code == 403 and panel.get_json()["details"]["allowed_roles"] == ["dispatcher", "admin"]
+    assert incident.status_code == 403 and incident.get_json()["details"]["allowed_roles"] == ["dispatcher", "admin"]
 
 
 def test_the_dispatcher_page_loads_only_local_scripts_and_lists_the_catalogue(dispatcher):
@@ -167,3 +172,282 @@ def test_the_statistics_page_shows_the_rate_and_the_heat_cells_count_every_publi
     assert cells.to_crs(snap.metric_crs).area.round(3).tolist() == [10000.0]
     assert client.get("/dispatch/stats/map").status_code == 200
     app.extensions["gridmap.store"].dispose()
+
+
+# --- the opened incident: duplicates, whistle tasks, whom to send ------------------------------
+
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory, demo_frames):
+    """A demo app of this module's own, for tests that report and link (a dispatcher's client, no CSRF).
+
+    Each test reports in its own grid: the grids are far more than 50 m across, so no test's
+    reports are another's duplicates.
+    """
+    from conftest import writable_demo_app
+    app = writable_demo_app(tmp_path_factory.mktemp("dispatch-desk"), demo_frames)
+    client = _client(app, "dispatcher")
+    yield app, client
+    app.extensions["gridmap.store"].dispose()
+
+
+def _spot(app, code, east_m=0.0):
+    """A point inside grid ``code``, moved ``east_m`` metres east on the ellipsoid."""
+    p = _snap(app).grids.set_index("code").geometry[code].representative_point()
+    lon, lat, _ = GEOD.fwd(p.x, p.y, 90.0, east_m) if east_m else (p.x, p.y, None)
+    return lon, lat
+
+
+def _report(client, category, lon, lat):
+    r = client.post("/api/v1/incidents", json={"category": category, "lon": lon, "lat": lat})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["incident"]["id"]
+
+
+def _opened(client, iid):
+    r = client.get(f"/dispatch/incidents/{iid}", headers={"Accept": "application/json"})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def _people(proposal):
+    out = [("grid_worker", w) for w in proposal["grid_workers"]]
+    out += [(kind, x) for kind, xs in proposal["responders"].items() for x in xs]
+    return out + [("volunteer", v) for v in proposal["volunteers"]]
+
+
+def test_opening_an_incident_suggests_reports_of_its_category_within_50_m_only(desk):
+    app, client = desk
+    lon, lat = _spot(app, f"{CHENGZHI}003")
+    first = _report(client, "noise", lon, lat)
+    near = _report(client, "noise", *_spot(app, f"{CHENGZHI}003", 30))
+    far = _report(client, "noise", *_spot(app, f"{CHENGZHI}003", 80))
+    other = _report(client, "water_leak", *_spot(app, f"{CHENGZHI}003", 5))
+
+    opened = _opened(client, near)
+    assert opened["incident"]["id"] == near and opened["incident"]["history"][0]["action"] == "report"
+    assert [d["id"] for d in opened["duplicates"]] == [first]
+    assert opened["duplicates"][0]["distance_m"] == pytest.approx(30.0, abs=0.1)  # metres on the ellipsoid
+    assert "link_duplicate" in opened["incident"]["allowed_actions"]
+    assert [d["id"] for d in _opened(client, first)["duplicates"]] == [near]  # far is 80 m away
+    assert _opened(client, far)["duplicates"] == [] and _opened(client, other)["duplicates"] == []
+
+
+def test_linking_an_opened_incident_merges_it_and_its_history_names_the_first_report(desk):
+    app, client = desk
+    first = _report(client, "corridor_clutter", *_spot(app, f"{CHENGZHI}004"))
+    second = _report(client, "corridor_clutter", *_spot(app, f"{CHENGZHI}004", 12))
+    version = _opened(client, second)["incident"]["version"]
+    r = client.post(f"/api/v1/incidents/{second}/transition",
+                    json={"action": "link_duplicate", "version": version, "duplicate_of": first, "note": "同一楼道"})
+    assert r.status_code == 200
+    opened = _opened(client, second)
+    assert (opened["incident"]["status"], opened["incident"]["duplicate_of"]) == ("merged", first)
+    last = opened["incident"]["history"][-1]
+    assert (last["action"], last["from_status"], last["to_status"], last["actor"]) == \
+        ("link_duplicate", "reported", "merged", "dispatcher")
+    assert last["note"] == f"duplicate of {first}: 同一楼道"
+    assert opened["proposal"] is None  # a closed matter sends nobody
+    assert opened["incident"]["allowed_actions"] == []
+
+
+@pytest.mark.parametrize("target,status,words", [
+    ("itself", 400, "cannot be a duplicate of itself"),
+    ("other category", 400, "'water_leak' but incident"),
+    ("unknown", 404, "does not exist"),
+])
+def test_a_wrong_link_is_refused_with_a_reason_and_changes_nothing(desk, target, status, words):
+    app, client = desk
+    code = {"itself": "005", "other category": "006", "unknown": "007"}[target]
+    iid = _report(client, "water_leak", *_spot(app, CHENGZHI + code))
+    noise = _report(client, "noise", *_spot(app, CHENGZHI + code, 3))
+    to = {"itself": iid, "other category": noise, "unknown": 10 ** 6}[target]
+    before = _opened(client, iid)["incident"]
+    r = client.post(f"/api/v1/incidents/{iid}/transition",
+                    json={"action": "link_duplicate", "version": before["version"], "duplicate_of": to})
+    assert r.status_code == status and words in r.get_json()["message"] and r.get_json()["fix"]
+    after = _opened(client, iid)["incident"]
+    assert (after["status"], after["version"], after["duplicate_of"], len(after["history"])) == \
+        ("reported", before["version"], None, len(before["history"]))
+
+
+def test_linking_with_a_stale_version_is_a_conflict_that_names_the_current_one(desk):
+    app, client = desk
+    first = _report(client, "noise", *_spot(app, f"{CHENGZHI}008"))
+    second = _report(client, "noise", *_spot(app, f"{CHENGZHI}008", 10))
+    seen = _opened(client, second)["incident"]["version"]
+    assert client.post(f"/api/v1/incidents/{second}/transition",
+                       json={"action": "accept", "version": seen}).status_code == 200  # someone else, first
+    r = client.post(f"/api/v1/incidents/{second}/transition",
+                    json={"action": "link_duplicate", "version": seen, "duplicate_of": first})
+    assert r.status_code == 409 and r.get_json()["details"]["current_version"] == seen + 1
+    assert _opened(client, second)["incident"]["status"] == "accepted"
+
+
+def test_whistle_tasks_show_their_deadline_and_the_time_the_department_reported_in(desk):
+    from gridmap import catalog, dispatch
+    app, client = desk
+    iid = _report(client, "corridor_clutter", *_spot(app, f"{CHENGZHI}009"))
+    r = client.post(f"/api/v1/incidents/{iid}/whistle", json={"note": "楼道堆满纸箱"})
+    assert r.status_code == 201
+    [task] = _opened(client, iid)["incident"]["whistles"]
+    blown = dt.datetime.fromisoformat(task["blown_at"].rstrip("Z"))
+    assert task["department"] == catalog.category("corridor_clutter").department == "消防救援大队"
+    assert task["report_by"] == (blown + dt.timedelta(hours=catalog.WHISTLE_REPORT_HOURS)).isoformat() + "Z"
+    assert (task["reported_at"], task["overdue"]) == (None, False)
+    with app.extensions["gridmap.store"].session() as s:  # a day and a minute later, unreported: overdue
+        late = dispatch.incident_panel(s, _snap(app), iid, role="dispatcher",
+                                       now=blown + dt.timedelta(hours=24, minutes=1))
+    assert late["incident"]["whistles"][0]["overdue"] is True
+
+    assert client.post(f"/api/v1/whistles/{task['id']}/report").status_code == 200
+    opened = _opened(client, iid)["incident"]
+    reported = opened["whistles"][0]["reported_at"]
+    assert reported is not None and task["blown_at"] <= reported < task["report_by"]
+    assert opened["whistles"][0]["overdue"] is False
+    assert [h["action"] for h in opened["history"]] == ["report", "whistle", "report_in"]
+    again = client.post(f"/api/v1/whistles/{task['id']}/report")
+    assert again.status_code == 409 and "already" in again.get_json()["message"]
+
+
+@pytest.fixture(scope="module")
+def sos(desk):
+    """An SOS from a wearable registered to the first vulnerable demo resident: (incident id, (lon, lat))."""
+    return _registered_sos(*desk)
+
+
+def _registered_sos(app, client):
+    from sqlalchemy import select
+
+    from gridmap import apikeys, dispatch
+    from gridmap.store import models as m
+    with app.extensions["gridmap.store"].transaction() as s:
+        key, _ = apikeys.create(s, "watch-gateway")
+        rid, lon, lat = s.execute(
+            select(m.Resident.id, m.Building.lon, m.Building.lat)
+            .join(m.Household, m.Household.id == m.Resident.household_id)
+            .join(m.Building, m.Building.id == m.Household.building_id)
+            .where(m.Resident.vulnerable.is_(True)).order_by(m.Resident.id).limit(1)).one()
+        dispatch.register_device(s, "W-DESK-1", rid)
+    r = client.post("/api/v1/sos", headers={"X-Api-Key": key},
+                    json={"device_id": "W-DESK-1", "lon": lon, "lat": lat, "time": "2026-05-04T16:00:00+08:00"})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["incident"]["id"], (lon, lat)
+
+
+def _nearest_oracle(frame, lon, lat, k, keep):
+    """The k nearest rows of a WGS84 frame passing ``keep``, by geodesic distance: (name, metres)."""
+    rows = [r for r in frame.itertuples() if keep(r)]
+    d = GEOD.inv([lon] * len(rows), [lat] * len(rows), [r.geometry.x for r in rows], [r.geometry.y for r in rows])[2]
+    return sorted(zip(d, [r.name for r in rows]))[:k]
+
+
+def test_an_sos_proposes_its_grid_worker_at_the_station_and_the_nearest_volunteers_with_full_phones(
+        desk, sos, demo_frames):
+    from gridmap import catalog
+    app, client = desk
+    iid, (lon, lat) = sos
+    opened = _opened(client, iid)
+    inc, proposal = opened["incident"], opened["proposal"]
+    assert (inc["category"], inc["priority"], inc["source"]) == ("elderly_help", True, "sos")
+
+    staff = demo_frames["workers"][demo_frames["workers"]["grids"].str.split(";").apply(lambda g: inc["grid_code"] in g)]
+    assert len(staff) >= 1
+    assert [w["name"] for w in proposal["grid_workers"]] == staff["name"].tolist()
+    assert [w["phone"] for w in proposal["grid_workers"]] == staff["phone"].tolist()  # whole, for a dispatcher
+    for w, station in zip(proposal["grid_workers"], staff.geometry):
+        assert (w["lon"], w["lat"]) == pytest.approx((station.x, station.y), abs=1e-9)
+        assert w["distance_m"] == pytest.approx(GEOD.inv(lon, lat, station.x, station.y)[2], abs=0.1)
+
+    skills = set(catalog.category("elderly_help").skills)
+    volunteers = demo_frames["volunteers"]
+    expected = _nearest_oracle(volunteers, lon, lat, 3,
+                               lambda r: r.available and skills & set(r.skills.split(";")))
+    assert [v["name"] for v in proposal["volunteers"]] == [name for _, name in expected]
+    # the snapshot measures in a local metric CRS; the ellipsoid agrees to well under a metre here
+    assert [v["distance_m"] for v in proposal["volunteers"]] == pytest.approx([d for d, _ in expected], abs=0.5)
+    assert all(re.fullmatch(r"1\d{10}", v["phone"]) for v in proposal["volunteers"])
+    medical = _nearest_oracle(demo_frames["responders"], lon, lat, 3, lambda r: r.kind == "medical" and r.available)
+    assert [r["name"] for r in proposal["responders"]["medical"]] == [name for _, name in medical]
+
+
+def _map_layers(html):
+    """From a rendered dispatcher map: proposal lines as {kind: [[lat, lon], [lat, lon]]…} and the badges' aria-labels."""
+    lines = [(json.loads(coords), json.loads(opts)) for coords, opts in
+             re.findall(r"L\.polyline\(\s*(\[\[.*?\]\]),\s*(\{.*?\})\s*\)", html)]
+    lines = [(opts["className"].split()[-1].removeprefix("proposal-line-"), coords) for coords, opts in lines
+             if "proposal-line" in opts["className"]]
+    icons = [json.loads(f'"{h}"') for h in re.findall(r'L\.divIcon\(\{\s*"html": "((?:[^"\\]|\\.)*)"', html)]
+    labels = [re.search(r'aria-label="([^"]*)"', h).group(1) for h in icons]
+    return lines, labels
+
+
+def test_the_map_of_an_sos_draws_a_badge_and_a_line_from_the_incident_to_each_proposed_person(desk, sos):
+    app, client = desk
+    iid, _ = sos
+    opened = _opened(client, iid)
+    inc, people = opened["incident"], _people(opened["proposal"])
+    html = client.get(f"/dispatch/map?incident={iid}").get_data(as_text=True)
+    lines, labels = _map_layers(html)
+    assert sorted((kind, [[inc["lat"], inc["lon"]], [p["lat"], p["lon"]]]) for kind, p in people) == sorted(lines)
+    names = {"grid_worker": "网格员", "volunteer": "志愿者", "medical": "医疗"}
+    assert sorted(labels) == sorted(f"{names[kind]} {p['name']}" for kind, p in people)
+    assert {kind for kind, _ in people} == {"grid_worker", "medical", "volunteer"}
+    assert html.count('"className": "selected-incident"') == 1
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", html)
+    en = client.get(f"/dispatch/map?incident={iid}&lang=en").get_data(as_text=True)
+    assert f"Volunteer {opened['proposal']['volunteers'][0]['name']}" in _map_layers(en)[1]
+
+
+@pytest.mark.parametrize("query,status,words", [
+    ("incident=abc", 400, "Incident id &#39;abc&#39; is not a whole number"),
+    ("incident=999999", 404, "Incident 999999 does not exist"),
+])
+def test_a_bad_incident_on_the_map_is_a_clear_error_page_not_a_crash(dispatcher, query, status, words):
+    r = dispatcher.get(f"/dispatch/map?{query}")
+    assert r.status_code == status and words in r.get_data(as_text=True)
+
+
+def test_the_panel_of_an_unknown_incident_answers_json_404(dispatcher):
+    r = dispatcher.get("/dispatch/incidents/424242", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.get_json()["message"] == "Incident 424242 does not exist."
+
+
+def test_the_proposal_map_escapes_names_skips_the_unplaced_and_opens_on_the_nearest_of_each_kind():
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from gridmap.maps import dispatch as maps
+    grids = gpd.GeoDataFrame({"code": ["210213013004001"], "name": ["第1网格"]},
+                             geometry=[box(121.60, 38.90, 121.61, 38.91)], crs=4326)
+    evil = '<img src=x onerror=alert(1)>"'
+    proposal = {"grid_workers": [{"name": evil, "phone": "13900000001", "lon": 121.601, "lat": 38.901, "distance_m": 120.4}],
+                "responders": {"police": [{"name": "民警甲", "phone": "139****0002", "lon": 121.602, "lat": 38.902,
+                                           "distance_m": 1534.0},
+                                          {"name": "民警乙", "phone": "139****0003", "lon": 121.80, "lat": 38.99,
+                                           "distance_m": 19500.0}]},
+                "volunteers": [{"name": "无位置", "phone": "", "lon": None, "lat": None, "distance_m": None}]}
+    incident = {"id": 7, "lon": 121.605, "lat": 38.905, "category_name": "噪音扰民", "status": "reported"}
+    html = maps.dispatch_map(grids, incident=incident, proposal=proposal,
+                             kind_labels={"grid_worker": "网格员", "police": "民警"}).get_root().render()
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    lines, labels = _map_layers(html)
+    assert [kind for kind, _ in lines] == ["grid_worker", "police", "police"]  # nobody without a position is drawn
+    assert labels == ["网格员 &lt;img src=x onerror=alert(1)&gt;&#34;", "民警 民警甲", "民警 民警乙"]
+    assert "Distance: 1.53 km" in html and "Distance: 120 m" in html and "Distance: 19.50 km" in html
+    # the map opens on the incident and the nearest of each kind (50 m spare), not on the police 20 km off
+    [bounds] = re.findall(r"fitBounds\(\s*(\[\[.*?\]\])", html)
+    assert sum(json.loads(bounds), []) == pytest.approx([38.901 - 0.0005, 121.601 - 0.0005, 38.905 + 0.0005, 121.605 + 0.0005])
+
+
+def test_the_page_carries_the_new_sections_and_their_words(dispatcher):
+    html = dispatcher.get("/dispatch/").get_data(as_text=True)
+    for section in ('id="i-duplicates-box"', 'id="i-whistles-box"', 'id="i-proposal-box"', 'id="i-link"'):
+        assert section in html
+    config = json.loads(re.search(r'<script type="application/json" id="dispatch-config">(.*?)</script>', html, re.S).group(1))
+    assert config["urls"]["incidentPanel"] == "/dispatch/incidents/ID"
+    assert config["urls"]["whistleReport"] == "/api/v1/whistles/0/report"
+    assert (config["text"]["reportIn"], config["text"]["history"]["report_in"]) == ("报到", "报到")
+    assert config["colours"]["volunteer"] == "#15803d"
