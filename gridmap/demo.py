@@ -71,7 +71,7 @@ def build(store, *, seed=2026, force=False, frames=None):
 
 def _clear(session):
     for model in [m.Incident, m.User, m.Resident, m.Household, m.PartyMember, m.PartyOrganization,
-                  m.Camera, m.Responder, m.Volunteer, m.GridWorker, m.Road, m.Building, m.Courtyard,
+                  m.CameraView, m.Camera, m.Responder, m.Volunteer, m.GridWorker, m.Road, m.Building, m.Courtyard,
                   m.Grid, m.GridPlan, m.Community, m.Street, m.District, m.Meta]:
         session.execute(delete(model))
     session.execute(delete(m.grid_worker_grid))

@@ -225,6 +225,14 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
                            fix="See the listed problems.", details={"problems": summary.rejected[:50]})
     notes = writer(session, frame, dry_run=False, publish=publish, progress=progress, department=department,
                    limits=limits)
+    if spec.name in ("cameras", "buildings") and len(frame):
+        # a camera's view is cut by the footprints around it: new cameras need theirs, new buildings
+        # may hide what nearby cameras saw; computed here so views and footprints commit together
+        from . import coverage
+        bounds = tuple(frame.total_bounds) if spec.name == "buildings" else None
+        views = coverage.refresh_views(session, changed_bounds=bounds)
+        if views:
+            notes = list(notes or []) + [f"{views} camera views computed"]
     plans.bump_generation(session)  # web processes rebuild their snapshots with the new data
     summary.imported = len(frame)
     summary.notes = notes or []

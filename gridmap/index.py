@@ -147,6 +147,30 @@ class _Cameras:
         # plain Python lists: a query touches a handful of cameras, where list indexing beats numpy
         self._x, self._y = self.xy[:, 0].tolist(), self.xy[:, 1].tolist()
         self._b, self._f, self._r = self.bearing.tolist(), self.fov.tolist(), self.range_m.tolist()
+        self._views = self._metric_views(frame, to_metric, n)
+
+    @staticmethod
+    def _metric_views(frame, to_metric, n):
+        """Stored view polygons (WGS84 column ``view``) in metres, prepared; None where a camera has none.
+
+        The view is the sector minus what buildings hide, so a camera whose view is known sees a
+        point only when the view holds it; one without (never computed, or stale) falls back to
+        the plain sector.
+        """
+        if "view" not in frame.columns:
+            return [None] * n
+        geoms = np.asarray(frame["view"].to_numpy(), dtype=object)
+        geoms = np.array([g if isinstance(g, shapely.Geometry) else None for g in geoms], dtype=object)
+        have = np.flatnonzero(np.array([g is not None for g in geoms], dtype=bool))
+        out = [None] * n
+        if have.size:
+            def project(xy):
+                return np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))
+            metric = shapely.transform(geoms[have], project)
+            shapely.prepare(metric)
+            for i, g in zip(have.tolist(), metric):
+                out[i] = g
+        return out
 
     def seeing(self, x, y):
         out = []
@@ -159,6 +183,11 @@ class _Cameras:
                 off = abs((math.degrees(math.atan2(dx, dy)) - self._b[i] + 180.0) % 360.0 - 180.0)
                 if off > self._f[i] / 2 + 1e-9:
                     continue
+            view = self._views[i]
+            # the view lies inside the sector, so the sector test above only saves GEOS calls; the
+            # apex survives a round trip through lon/lat only to a nanometre, hence the 1 cm
+            if view is not None and d > 0.01 and (view.is_empty or not shapely.intersects_xy(view, x, y)):
+                continue
             out.append((d, i))
         out.sort()
         return [{"id": _py(self.ids[i]), "name": self.names[i], "distance_m": round(d, 1),
@@ -166,7 +195,8 @@ class _Cameras:
 
     def nbytes(self):
         arrays = (self.lon, self.lat, self.xy, self.bearing, self.fov, self.range_m)
-        return (sum(a.nbytes for a in arrays) + _tree_nbytes(self.tree) + 5 * 8 * len(self._x)
+        views = sum(int(shapely.get_num_coordinates(v)) * 16 + 200 for v in self._views if v is not None)
+        return (sum(a.nbytes for a in arrays) + _tree_nbytes(self.tree) + 5 * 8 * len(self._x) + views
                 + _objects_nbytes(self.ids) + _objects_nbytes(self.names))
 
 
@@ -232,7 +262,9 @@ class Snapshot:
             Points with ``kind`` and optional ``id``, ``name``, ``phone``, ``skills`` (a ';'-separated
             string or a list) and ``available``.
         cameras : GeoDataFrame, optional
-            Points with ``bearing`` (degrees clockwise from north), ``fov`` (degrees), ``range_m``.
+            Points with ``bearing`` (degrees clockwise from north), ``fov`` (degrees), ``range_m``
+            and optionally ``view``: the camera's view polygon in WGS84 (``coverage.refresh_views``
+            stores them), None where unknown.
         communities : GeoDataFrame, optional
             ``code``, ``name`` and optionally street, district and service-centre columns.
         volunteers : GeoDataFrame, optional
@@ -277,7 +309,9 @@ class Snapshot:
             m.Volunteer.id, m.Volunteer.name, m.Volunteer.phone, m.Volunteer.skills, m.Volunteer.available,
             m.Volunteer.geom)).all())
         cameras = _frame(session.execute(select(
-            m.Camera.id, m.Camera.name, m.Camera.bearing, m.Camera.fov, m.Camera.range_m, m.Camera.geom)).all())
+            m.Camera.id, m.Camera.name, m.Camera.bearing, m.Camera.fov, m.Camera.range_m, m.Camera.geom,
+            m.CameraView.geom.label("view"))
+            .outerjoin(m.CameraView, m.CameraView.camera_id == m.Camera.id)).all())
         snap = cls.from_frames(grids, responders=responders, volunteers=volunteers, cameras=cameras,
                                communities=communities, generation=gen)
         snap.workers = _workers(session)
@@ -389,8 +423,13 @@ class Snapshot:
         return [ents.record(rows[i], d[i]) for i in order]
 
     def cameras_seeing(self, lon, lat):
-        """Cameras whose view sector (apex at the camera, ``bearing`` ± ``fov``/2, out to ``range_m``)
-        contains the point, nearest first; a plain sector test, no occlusion."""
+        """Cameras that see the point, nearest first.
+
+        A camera with a stored view (``view`` column: its sector minus what buildings hide,
+        computed by ``coverage.refresh_views``) sees the point when the view holds it; one
+        without, when its sector (apex at the camera, ``bearing`` ± ``fov``/2, out to
+        ``range_m``) does.
+        """
         if self._cameras is None:
             return []
         return self._cameras.seeing(*self._metric(lon, lat))

@@ -207,6 +207,19 @@ class Camera(Base):
     __table_args__ = (_gist("camera"),)
 
 
+class CameraView(Base):
+    """What a camera sees: its sector minus what building footprints hide (gridmap.coverage).
+
+    Stored, not computed per request: a view costs about a millisecond, a locate must cost less
+    than that in all. A camera without a row here has a stale or missing view (its buildings
+    changed); ``coverage.refresh_views`` computes those.
+    """
+    __tablename__ = "camera_view"
+    camera_id: Mapped[int] = mapped_column(ForeignKey("camera.id", ondelete="CASCADE"), primary_key=True)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    geom = mapped_column(Geometry("GEOMETRY"), nullable=False)  # may be empty: a camera facing a wall
+
+
 class Road(Base):
     __tablename__ = "road"
     id: Mapped[int] = mapped_column(primary_key=True)
