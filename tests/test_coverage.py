@@ -331,3 +331,236 @@ def test_the_coverage_command_refuses_an_unknown_name_with_exit_2(demo_app):
     result = demo_app.test_cli_runner().invoke(args=["coverage", "没有这个院"])
     assert result.exit_code == 2
     assert 'No courtyard or community is called "没有这个院"' in result.output
+
+
+# --- the report's geometries (for maps and pages) --------------------------------------------------
+
+def test_report_geometries_are_each_cameras_line_of_sight_view_in_wgs84(demo_app, demo_frames):
+    """The WGS84 views of report_for, projected back, hold the points a line of sight reaches from each camera."""
+    with demo_app.extensions["gridmap.store"].session() as s:
+        plain = cv.report_for(s, "和合大院")
+        full = cv.report_for(s, "和合大院", geometries=True)
+    assert {k: full[k] for k in plain} == plain  # the figures do not change with geometries
+    cams = demo_frames["cameras"]
+    cams = cams[cams["courtyard"] == "和合大院"].set_index("name")
+    assert [v["name"] for v in full["views"]] == sorted(cams.index) and len(full["views"]) == 25
+    yard = demo_frames["courtyards"].set_index("name").geometry["和合大院"]
+    crs = local_metric_crs(*yard.centroid.coords[0])
+    footprints = demo_frames["buildings"].to_crs(crs).geometry
+    footprints = footprints[footprints.intersects(gpd.GeoSeries([yard], crs=4326).to_crs(crs).iloc[0].buffer(100))]
+    for v in full["views"]:
+        cam = cams.loc[v["name"]]
+        assert (v["bearing"], v["fov"], v["range_m"]) == (cam["bearing"], cam["fov"], cam["range_m"])
+        assert (v["lon"], v["lat"]) == pytest.approx((cam.geometry.x, cam.geometry.y), abs=1e-9)
+        p = gpd.GeoSeries([cam.geometry], crs=4326).to_crs(crs).iloc[0]
+        view = gpd.GeoSeries([shapely.geometry.shape(v["geometry"])], crs=4326).to_crs(crs).iloc[0]
+        # points inside the sector's disc, away from the view's edge where a chord and an arc differ
+        disc = p.buffer(cam["range_m"]).difference(footprints.union_all())
+        pts = _grid_points(disc, 1.0)
+        pts = pts[~shapely.intersects_xy(view.boundary.buffer(0.3), pts[:, 0], pts[:, 1])]
+        seen = _los_seen((p.x, p.y, cam["bearing"], cam["fov"], cam["range_m"]), pts, list(footprints))
+        inside = shapely.contains_xy(view, pts[:, 0], pts[:, 1])
+        assert seen.sum() > 0 and np.mean(seen == inside) > 0.99, v["name"]
+
+
+def test_report_blind_spots_in_wgs84_have_the_reported_areas_and_centres(demo_app):
+    with demo_app.extensions["gridmap.store"].session() as s:
+        r = cv.report_for(s, "和合大院", geometries=True)
+    spots = r["blind_spots"]
+    assert len(spots) == r["blind_count"] == 7
+    crs = local_metric_crs(spots[0]["lon"], spots[0]["lat"])
+    shapes = gpd.GeoSeries([shapely.geometry.shape(b["geometry"]) for b in spots], crs=4326)
+    assert list(shapes.to_crs(crs).area) == pytest.approx([b["m2"] for b in spots], rel=1e-4)
+    assert sum(b["m2"] for b in spots) == pytest.approx(r["blind_m2"])
+    assert [b["m2"] for b in spots] == sorted((b["m2"] for b in spots), reverse=True)
+    assert (spots[0]["lon"], spots[0]["lat"], spots[0]["m2"]) == pytest.approx(r["largest_blind"])
+    # no blind spot overlaps a view: they are what no camera sees
+    views = gpd.GeoSeries([shapely.geometry.shape(v["geometry"]) for v in r["views"] if v["geometry"]], crs=4326)
+    seen = views.to_crs(crs).make_valid().union_all()
+    assert all(spot.intersection(seen).area < 1e-3 * spot.area for spot in shapes.to_crs(crs).make_valid())
+
+
+def test_place_views_come_in_camera_order_and_feed_the_coverage(demo_app):
+    with demo_app.extensions["gridmap.store"].session() as s:
+        place = cv.load_place(s, "和合大院")
+    assert all(g is not None for g in place.stored_views)  # the import stored them
+    views = cv._place_views(place)
+    assert list(views.index) == list(place.cameras.index) and views.crs == place.crs
+    for (_, cam), view in zip(place.cameras.iterrows(), views):
+        alone = cv.view_polygon(cam.geometry.x, cam.geometry.y, cam["bearing"], cam["fov"], cam["range_m"],
+                                place.footprints)
+        # stored views were cut in another local CRS and travelled through lon/lat: millimetres apart
+        assert view.symmetric_difference(alone).area < 1e-4 * max(alone.area, 1.0)
+
+
+def test_place_choices_list_every_courtyard_and_community_with_its_cameras(demo_app, demo_frames):
+    with demo_app.extensions["gridmap.store"].session() as s:
+        choices = cv.place_choices(s)
+    cams = demo_frames["cameras"]
+    assert {y["name"]: y["cameras"] for y in choices["courtyards"]} == \
+        {n: int((cams["courtyard"] == n).sum()) for n in demo_frames["courtyards"]["name"]}
+    assert {c["code"]: c["cameras"] for c in choices["communities"]} == \
+        {c: int((cams["community_code"] == c).sum()) for c in demo_frames["communities"]["code"]}
+    names = dict(zip(demo_frames["communities"]["code"], demo_frames["communities"]["name"]))
+    assert {c["code"]: c["name"] for c in choices["communities"]} == names
+    assert next(y for y in choices["courtyards"] if y["name"] == "和合大院")["cameras"] == 25
+
+
+# --- placement from the store --------------------------------------------------------------------
+
+def _awkward_cameras(footprints, n, seed):
+    """Cameras in the open, hung on walls and corners, a hair inside a wall, deep indoors; some domes and
+    some with a minimum range: every branch of the view computation, in one frame."""
+    rng = np.random.default_rng(seed)
+    obs = cv.Obstacles(footprints)
+    x0, y0, x1, y1 = shapely.total_bounds(np.asarray(footprints, dtype=object))
+    k = rng.integers(0, len(obs.a), n)
+    ab = obs.b[k] - obs.a[k]
+    normal = np.column_stack([ab[:, 1], -ab[:, 0]]) / np.hypot(*ab.T)[:, None]
+    t = rng.choice([0.0, 0.3, 0.5, 1.0], n)[:, None]
+    off = rng.choice([-3.0, -0.2, -0.01, 0.0, 0.03, 0.3, 2.0], n)[:, None]
+    on_walls = obs.a[k] + t * ab + off * normal
+    anywhere = np.column_stack([rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)])
+    xy = np.where((rng.random(n) < 0.5)[:, None], on_walls, anywhere)
+    fov = rng.choice([20.0, 60.0, 90.0, 179.0, 250.0, 360.0], n)
+    r = rng.uniform(10, 60, n)
+    return gpd.GeoDataFrame({"bearing": rng.uniform(0, 360, n), "fov": fov, "range_m": r,
+                             "min_range_m": np.where(rng.random(n) < 0.2, rng.uniform(0, 5, n), 0.0)},
+                            geometry=shapely.points(xy))
+
+
+def test_views_of_a_whole_frame_equal_each_camera_computed_alone():
+    # view_polygons computes a thousand cameras per call (and per worker): no camera may get another's
+    # footprints, apex or shadows, so each view must be the very polygon its camera gets alone
+    footprints = _lattice(8, seed=5)
+    cams = _awkward_cameras(footprints, 1300, seed=6)
+    obs = cv.Obstacles(footprints)
+    together = cv.view_polygons(cams, obs).values
+    in_two = cv.view_polygons(cams, obs, processes=2).values
+    alone = [cv.view_polygon(p.x, p.y, b, f, r, obs, r0) for p, b, f, r, r0 in
+             zip(cams.geometry, cams["bearing"], cams["fov"], cams["range_m"], cams["min_range_m"])]
+    empty = shapely.is_empty(np.asarray(alone, dtype=object))
+    assert 10 < empty.sum() < len(cams) - 100  # the frame has indoor cameras and seeing ones
+    for a, b, c in zip(alone, together, in_two):
+        assert (a.is_empty and b.is_empty and c.is_empty) or (a.equals_exact(b, 0) and a.equals_exact(c, 0))
+
+
+def test_obstacle_edges_list_every_ring_edge_of_their_owner():
+    holed = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(4, 4), (6, 4), (6, 6), (4, 6)]])
+    obs = cv.Obstacles([shapely.box(20, 0, 25, 5), shapely.MultiPolygon([holed, shapely.box(30, 30, 31, 32)])])
+    assert len(obs) == 3 and list(np.diff(obs.edge_start)) == [4, 8, 4]
+    for i, g in enumerate(obs.geoms):
+        a, b = obs.edges_of([i])
+        rings = [g.exterior, *g.interiors]
+        want = {tuple(map(tuple, seg)) for ring in rings
+                for seg in zip(np.asarray(ring.coords)[:-1], np.asarray(ring.coords)[1:])}
+        assert {(tuple(p), tuple(q)) for p, q in zip(a, b)} == want
+    a, b = obs.edges_of([2, 0])
+    assert len(a) == 8 and tuple(a[0]) in {tuple(c) for c in obs.geoms[2].exterior.coords}
+
+
+def _hehe_metric(demo_frames):
+    """和合大院, its footprints and its 25 cameras from the demo generator's frames, in metres."""
+    courtyards = demo_frames["courtyards"]
+    yard = courtyards[courtyards["name"] == "和合大院"]
+    lon, lat = yard.geometry.iloc[0].centroid.coords[0]
+    crs = local_metric_crs(lon, lat)
+    area = yard.to_crs(crs).geometry.iloc[0]
+    buildings = demo_frames["buildings"].to_crs(crs)
+    footprints = buildings.geometry[buildings.intersects(area.buffer(60))].tolist()
+    cameras = demo_frames["cameras"]
+    cams = cameras[cameras["courtyard"] == "和合大院"].to_crs(crs)[["bearing", "fov", "range_m", "geometry"]]
+    return crs, area, footprints, cams
+
+
+@pytest.fixture(scope="module")
+def hehe_placement(demo_app):
+    with demo_app.extensions["gridmap.store"].session() as s:
+        return cv.placement_for(s, "和合大院", target_percent=90, fov=90, range_m=40)
+
+
+def test_placement_for_hehe_courtyard_reaches_the_target_as_coverage_and_line_of_sight_recount_it(
+        hehe_placement, demo_frames):
+    r = hehe_placement
+    print(f"\n和合大院 to 90 %: {len(r['sites'])} new cameras, {r['percent_before']:.1f} → {r['percent']:.1f} % "
+          f"(cells {r['percent_cells']:.1f} %), {r['method']}, {r['seconds']:.1f} s")
+    assert r["cameras"] == 25 and r["reached"] and r["method"] in ("ilp", "greedy")
+    assert r["percent_before"] < 90 <= r["percent"] and 0 < len(r["sites"]) == len(r["frame"])
+    assert {s["mount"] for s in r["sites"]} <= set(cv.SITE_KINDS)
+    # recount from the generator's frames, not the store, with the new sites from their WGS84 positions
+    crs, area, footprints, cams = _hehe_metric(demo_frames)
+    new = r["frame"].to_crs(crs)[["bearing", "fov", "range_m", "geometry"]]
+    assert np.allclose(new[["bearing"]].to_numpy().ravel(), [s["bearing"] for s in r["sites"]])
+    import pandas as pd
+    both = gpd.GeoDataFrame(pd.concat([cams, new], ignore_index=True), geometry="geometry", crs=crs)
+    check = cv.coverage(both, area, footprints)
+    assert check["percent"] == pytest.approx(r["percent"], abs=0.05)
+    before = cv.coverage(cams, area, footprints)
+    assert before["percent"] == pytest.approx(r["percent_before"], abs=0.05)
+    # the solver's count on its cells of r["cell_m"] (2.8 m here, views tens of metres) is within a point
+    assert r["cell_m"] < 4 and abs(check["percent"] - r["percent_cells"]) < 1.0
+    # and the target holds by direct line of sight too, every new site standing in the open
+    public = area.difference(shapely.union_all(footprints))
+    assert not shapely.intersects(new.geometry.values, shapely.union_all(footprints)).any()
+    assert shapely.contains_xy(area.buffer(1e-6), *shapely.get_coordinates(new.geometry.values).T).all()
+    oracle = _oracle_percent([(p.x, p.y, b, f, rr) for p, b, f, rr in
+                              zip(both.geometry, both["bearing"], both["fov"], both["range_m"])],
+                             public, footprints, step=1.0)
+    assert abs(check["percent"] - oracle) < 1.0
+
+
+def test_placement_for_needs_none_when_the_target_is_already_met(demo_app):
+    with demo_app.extensions["gridmap.store"].session() as s:
+        r = cv.placement_for(s, "和合大院", target_percent=40, fov=90, range_m=40, bearings=4)
+    assert r["percent_before"] > 40 and r["sites"] == [] and len(r["frame"]) == 0 and r["reached"]
+    assert r["percent"] == r["percent_before"] and r["bearings"] == (0.0, 90.0, 180.0, 270.0)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"target_percent": 0}, "target was 0"), ({"target_percent": 100.5}, "target was 100.5"),
+    ({"fov": 0}, "fov was 0"), ({"fov": 361}, "fov was 361"), ({"range_m": -1}, "range was -1"),
+    ({"range_m": float("inf")}, "range was inf"), ({"bearings": 0}, "bearings was 0"),
+])
+def test_placement_for_refuses_options_out_of_range_naming_the_value(demo_app, kw, message):
+    from gridmap.errors import InvalidInput
+    args = {"target_percent": 90, "fov": 90, "range_m": 40, **kw}
+    with demo_app.extensions["gridmap.store"].session() as s, pytest.raises(InvalidInput, match=message) as err:
+        cv.placement_for(s, "和合大院", **args)
+    assert err.value.fix
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".csv"])
+def test_suggested_sites_import_as_cameras_of_the_courtyard_and_bring_its_report_to_the_target(
+        demo_app, hehe_placement, tmp_path, suffix):
+    from sqlalchemy import func, select
+
+    from gridmap import importer
+    from gridmap.store import models as m
+    r = hehe_placement
+    path = cv.write_sites(r["frame"], tmp_path / f"sites{suffix}")
+    raw = importer.read("cameras", path)
+    store = demo_app.extensions["gridmap.store"]
+    with store.session() as s:
+        try:
+            summary = importer.import_layer(s, "cameras", raw)
+            assert summary.imported == len(r["sites"]) and not summary.rejected
+            report = cv.report_for(s, "和合大院")  # the courtyard's cameras now include the new ones
+            assert report["cameras"] == 25 + len(r["sites"])
+            assert report["percent"] == pytest.approx(r["percent"], abs=0.05)
+            got = s.execute(select(m.Camera.name, m.Camera.bearing, m.Camera.fov, m.Camera.range_m, m.Camera.geom)
+                            .where(m.Camera.name.like("和合大院 新增%")).order_by(m.Camera.name)).all()
+            assert [(g.bearing, g.fov, g.range_m) for g in got] == \
+                [(pytest.approx(x["bearing"]), 90.0, 40.0) for x in r["sites"]]
+            assert [(g.geom.x, g.geom.y) for g in got] == [(pytest.approx(x["lon"], abs=1e-7),
+                                                            pytest.approx(x["lat"], abs=1e-7)) for x in r["sites"]]
+        finally:
+            s.rollback()
+    with store.session() as s:  # the shared demo is as it was
+        assert s.scalar(select(func.count()).select_from(m.Camera).where(m.Camera.name.like("%新增%"))) == 0
+
+
+def test_write_sites_refuses_a_format_the_importer_does_not_read(hehe_placement, tmp_path):
+    from gridmap.errors import InvalidInput
+    with pytest.raises(InvalidInput, match="ends in '.txt'") as err:
+        cv.write_sites(hehe_placement["frame"], tmp_path / "sites.txt")
+    assert ".geojson or .csv" in err.value.fix and not (tmp_path / "sites.txt").exists()

@@ -1,4 +1,5 @@
-"""The planner's map: grids coloured by household deviation, buildings, findings, diff and department overlays, a draw toolbar."""
+"""The planner's map: grids coloured by household deviation, buildings, findings, diff and department overlays,
+cameras and blind spots, a draw toolbar."""
 from __future__ import annotations
 
 import folium
@@ -8,6 +9,7 @@ from folium.plugins import Draw
 from folium.template import Template
 
 from .base import DEFAULT_ASSETS, add_tooltip, base_map
+from .cameras import add_camera_layer
 
 DRAW_ASSETS = "/static/vendor/leaflet-draw"
 
@@ -32,8 +34,9 @@ def deviation_colour(dev):
     return DEVIATION_STEPS[-1][1]
 
 
-def planner_map(grids, buildings=None, *, findings=(), department=None, diff=None, view=None, tiles="none",
-                attribution="", assets=DEFAULT_ASSETS, draw_assets=DRAW_ASSETS, editable=True, labels=None):
+def planner_map(grids, buildings=None, *, findings=(), department=None, diff=None, cameras=None, view=None,
+                tiles="none", attribution="", assets=DEFAULT_ASSETS, draw_assets=DRAW_ASSETS, editable=True,
+                labels=None):
     """Build the planner's map.
 
     Parameters
@@ -49,12 +52,17 @@ def planner_map(grids, buildings=None, *, findings=(), department=None, diff=Non
         A GeoJSON FeatureCollection of department grids (``department``, ``code``, ``name``): a dashed overlay.
     diff : dict, optional
         A plan diff's GeoJSON (features of ``kind`` area / building with ``from`` and ``to``).
+    cameras : dict, optional
+        The community's ``views`` and ``blind_spots``, as ``coverage.report_for(..., geometries=True)``
+        gives them: two layers, off when the map opens (a community's blind space is most of it,
+        and its hatching would hide the grids' colours), toggled in the layer control.
     view : (lat, lon, zoom), optional
         Where to open instead of fitting the grids: the page keeps the planner's view across reloads.
     editable : bool
         Add the draw toolbar (polygon and polyline only).
     labels : dict, optional
-        Translated words: grid, households, deviation, finding, department, changed, layers names.
+        Translated words: grid, households, deviation, finding, department, changed, layers names,
+        and the camera layer's (:func:`gridmap.maps.cameras.camera_labels`).
 
     Returns
     -------
@@ -122,6 +130,9 @@ def planner_map(grids, buildings=None, *, findings=(), department=None, diff=Non
             add_tooltip(gj, p.get("name") or p.get("code") or "", [(t["department"], p.get("department")),
                                                                  ("", p.get("code"))], sticky=True)
             gj.add_to(olayer)
+
+    if cameras:
+        add_camera_layer(m, cameras.get("views", []), cameras.get("blind_spots", []), labels=labels, show=False)
 
     if editable:
         sketch = folium.FeatureGroup(name="sketch", control=False).add_to(m)

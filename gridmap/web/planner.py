@@ -1,4 +1,4 @@
-"""The planner's page: edit draft plans on a map, validate, publish; printable grid notice boards."""
+"""The planner's page: edit draft plans on a map, validate, publish; printable grid notice boards; camera coverage."""
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
@@ -6,15 +6,19 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from .. import boards, editing, plans
-from ..errors import Forbidden, GridmapError, InvalidInput
+from .. import boards, coverage, editing, plans
+from ..errors import Forbidden, GridmapError, InvalidInput, NotFound
 from ..extensions import login_manager
+from ..maps import cameras as camera_maps
 from ..maps import planner as planner_maps
 from . import store
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
 
 BOARD_ROLES = ("admin", "planner", "grid_worker")  # grid workers print their own grid's board
+# Camera positions are not personal data, but not for the public either: those who plan and dispatch.
+COVERAGE_ROLES = ("admin", "planner", "dispatcher")
+PLACE_NAME_MAX = 128  # the longest courtyard name the store holds
 
 
 def _api():
@@ -71,17 +75,19 @@ def index():
 @bp.get("/map")
 @roles(plans.PLANNING_ROLES)
 def plan_map():
-    """Render a plan's map: grids by deviation, buildings, findings, optional diff and department overlays."""
+    """Render a plan's map: grids by deviation, buildings, findings, optional overlays, the community's cameras."""
     view = _view(request.args.get("view"))
     with store().session() as session:
         layers = editing.map_layers(session, request.args.get("plan"), diff_with=request.args.get("diff"),
                                     department=request.args.get("department") == "1", limits=_limits())
-        editable = plans.get_plan(session, request.args.get("plan")).status == "draft"
-    m = planner_maps.planner_map(**layers, view=view, editable=editable, tiles=current_app.config["MAP_TILES"],
+        plan = plans.get_plan(session, request.args.get("plan"))
+        cams = coverage.report_for(session, plan.community_code, min_blind_m2=_min_blind(), geometries=True)
+    m = planner_maps.planner_map(**layers, view=view, editable=plan.status == "draft", cameras=cams,
+                                 tiles=current_app.config["MAP_TILES"],
                                  attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                  assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
                                  draw_assets=url_for("static", filename="vendor/leaflet-draw").rstrip("/"),
-                                 labels=_map_labels())
+                                 labels={**_map_labels(), **camera_maps.camera_labels(_)})
     return m.get_root().render(), 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -115,6 +121,57 @@ def board(grid_code, fmt):
     mime = "image/png" if fmt == "png" else "application/pdf"
     return Response(data, mimetype=mime,
                     headers={"Content-Disposition": f'inline; filename="grid-{grid_code}.{fmt}"'})
+
+
+@bp.get("/coverage")
+@roles(COVERAGE_ROLES)
+def coverage_page():
+    """Show a courtyard's or community's camera coverage: figures, blind spots, cameras and the map."""
+    name, report, error = request.args.get("name"), None, None
+    with store().session() as session:
+        choices = coverage.place_choices(session)
+        try:
+            name = _place_name(name, required=False)
+            if name:
+                report = coverage.report_for(session, name, min_blind_m2=_min_blind(), geometries=True)
+        except (InvalidInput, NotFound) as err:
+            error = err  # shown above the form, so the fix can be acted on at once
+    page = render_template("planner/coverage.html", choices=choices, name=name, report=report, error=error,
+                           map_url=url_for("planner.coverage_map", name=name) if report else None,
+                           camera_colour=camera_maps.camera_colour)
+    return page, error.status if error else 200
+
+
+@bp.get("/coverage/map")
+@roles(COVERAGE_ROLES)
+def coverage_map():
+    """Render a place's outline, its cameras' view sectors and its hatched blind spots."""
+    name = _place_name(request.args.get("name"), required=True)
+    with store().session() as session:
+        report = coverage.report_for(session, name, min_blind_m2=_min_blind(), geometries=True)
+    m = camera_maps.coverage_map(report, tiles=current_app.config["MAP_TILES"],
+                                 attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
+                                 assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
+                                 labels=camera_maps.camera_labels(_))
+    return m.get_root().render(), 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _min_blind():
+    return current_app.config.get("BLIND_SPOT_MIN_M2")
+
+
+def _place_name(raw, *, required):
+    """A courtyard name, community code or name from the query; None when absent and not required."""
+    name = (raw or "").strip()
+    if not name:
+        if required:
+            raise InvalidInput("name is missing.", fix="Send ?name= with a courtyard name, a community code or name.")
+        return None
+    if len(name) > PLACE_NAME_MAX or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InvalidInput(f"name={name[:40]!r} is not a courtyard or community name.",
+                           fix=f"Pick a place from the list (names are at most {PLACE_NAME_MAX} printable characters).",
+                           details={"name": name[:PLACE_NAME_MAX]})
+    return name
 
 
 def _view(raw):

@@ -230,3 +230,34 @@ def test_a_board_of_an_unknown_grid_is_404_and_a_dispatcher_may_not_print(planne
     assert client.get(f"/planner/boards/{CHENGZHI}999.png").status_code == 404
     other, _ = login(planner_app, "disp2")
     assert other.get(f"/planner/boards/{CHENGZHI}007.png").status_code == 403
+
+
+# --- the camera layer ------------------------------------------------------------------------------
+
+def test_the_plan_map_carries_the_communitys_cameras_and_blind_spots_as_layers_off_at_first(planner_app):
+    from gridmap import coverage
+    from gridmap.maps import cameras as camera_maps
+    with planner_app.extensions["gridmap.store"].session() as s:
+        report = coverage.report_for(s, CHENGZHI, geometries=True)
+    client, _ = login(planner_app, "planner")
+    body = client.get(f"/planner/map?plan={PUBLISHED}").get_data(as_text=True)
+    overlays = {json.loads(f'"{name}"'): var for name, var in
+                re.findall(r'^\s*"([^"]+)" : (feature_group_\w+),$', body, re.M)}
+    assert {"摄像头", "盲区"} <= set(overlays)  # toggled in the layer control, in the page's language
+    for name in ("摄像头", "盲区"):
+        assert f"{overlays[name]}.addTo(map_" not in body  # off when the map opens
+    # one sector per camera of the community, each in its camera's colour, and its blind spots hatched
+    colours = re.findall(r'return \{"className": "gridmap-camera-view", "color": "[^"]+", "fillColor": "([^"]+)"', body)
+    assert colours == [camera_maps.camera_colour(v["id"]) for v in report["views"] if v["geometry"]]
+    assert len(colours) == report["cameras"] == 8
+    assert body.count('"className": "gridmap-blind-spot"') == report["blind_count"] >= 1
+    # the grids stay pickable and on by default
+    assert f"{overlays['网格']}.addTo(map_" in body and body.count('"grid", "210213013004') == 18
+
+
+def test_the_planner_page_links_to_the_communitys_camera_coverage(planner_app):
+    client, _ = login(planner_app, "planner")
+    body = client.get(f"/planner?community={CHENGZHI}").get_data(as_text=True)
+    assert f'id="coverage-link" href="/planner/coverage?name={CHENGZHI}"' in body
+    page = client.get(f"/planner/coverage?name={CHENGZHI}")
+    assert page.status_code == 200 and "城志社区 (210213013004)" in page.get_data(as_text=True)
