@@ -439,15 +439,47 @@ COMMANDS += [partition_command]
 
 @click.command("coverage")
 @click.argument("name")
+@click.option("--place", "place", is_flag=True,
+              help="Suggest where new cameras go to reach --target (cameras already there count).")
+@click.option("--target", type=float, help="With --place: coverage to reach, percent of the public space [95].")
+@click.option("--fov", type=float, help="With --place: the new cameras' field of view, degrees [90].")
+@click.option("--range", "range_m", type=float, help="With --place: how far the new cameras see, metres [40].")
+@click.option("--bearings", type=int, help="With --place: directions tried at each site, evenly spaced [8].")
+@click.option("--no-roads", is_flag=True, help="With --place: no poles along the imported roads.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="With --place: write the suggested cameras to this .geojson or .csv file "
+                   "(`gridmap import cameras FILE` reads it).")
 @with_appcontext
-def coverage_command(name):
-    """Report camera coverage of the public space of a courtyard (by name) or a community (code or name)."""
+def coverage_command(name, place, target, fov, range_m, bearings, no_roads, output):
+    """Report camera coverage of the public space of a courtyard (by name) or a community (code or name);
+    with --place, suggest the fewest new cameras that reach a target coverage."""
     from . import coverage
+    from .errors import InvalidInput
+    given = {"--target": target, "--fov": fov, "--range": range_m, "--bearings": bearings, "--output": output,
+             "--no-roads": no_roads or None}
     try:
-        with _store().session() as session:
-            report = coverage.report_for(session, name, min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2"))
+        if not place:
+            extra = [k for k, v in given.items() if v is not None]
+            if extra:
+                raise InvalidInput(f"{', '.join(extra)} only apply to a placement.",
+                                   fix=f"Add --place: gridmap coverage {name} --place {' '.join(extra)} …")
+            with _store().session() as session:
+                report = coverage.report_for(session, name, min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2"))
+        else:
+            if output:
+                coverage.check_sites_path(output)
+            with _store().session() as session:
+                result = coverage.placement_for(
+                    session, name, target_percent=95.0 if target is None else target,
+                    fov=90.0 if fov is None else fov, range_m=40.0 if range_m is None else range_m,
+                    bearings=bearings, roads=not no_roads)
+            if output:
+                coverage.write_sites(result["frame"], output)
     except GridmapError as err:
         _fail(err)
+    if place:
+        _print_placement(result, output)
+        return
     click.echo(f"{report['kind']} {report['name']}: {report['cameras']} cameras, public area "
                f"{report['public_m2']:.0f} m², coverage {report['percent']:.1f} %")
     click.echo(f"  blind spots ≥ {report['min_blind_m2']:g} m²: {report['blind_count']}, "
@@ -456,6 +488,39 @@ def coverage_command(name):
         lon, lat, area = report["largest_blind"]
         click.echo(f"  largest blind spot: {area:.0f} m² around {lon:.6f}, {lat:.6f}")
     click.echo("  cameras per part: " + ", ".join(f"{c}: {a:.0f} m²" for c, a in report["overlap"]))
+
+
+def _print_placement(r, output):
+    from .coverage import SITE_KINDS
+    click.echo(f"{r['kind']} {r['name']}: {r['cameras']} cameras, public area {r['public_m2']:.0f} m², "
+               f"coverage {r['percent_before']:.1f} %")
+    click.echo(f"placement to {r['target']:g} %: {r['candidate_sites']} candidate sites × "
+               f"{len(r['bearings'])} bearings ({r['candidates']} that add something), "
+               f"public space in {r['cells']} cells of {r['cell_m']:.1f} m")
+    if not r["sites"]:
+        click.echo("  no new camera needed" if r["reached"] else "  no candidate site adds coverage")
+    else:
+        fov, range_m = r["sites"][0]["fov"], r["sites"][0]["range_m"]
+        click.echo(f"  {len(r['sites'])} new cameras (fov {fov:g}°, range {range_m:g} m), lon, lat in WGS84:")
+        for i, s in enumerate(r["sites"], 1):
+            near = f"  {s['near']}" if s["near"] else ""
+            click.echo(f"  {i:3d}  {s['lon']:.6f}, {s['lat']:.6f}  bearing {s['bearing']:5.1f}°  "
+                       f"{SITE_KINDS[s['mount']]}{near}")
+    status = "reached" if r["reached"] else "NOT reached"
+    click.echo(f"  coverage reached {r['percent']:.1f} % (target {r['target']:g} % {status}; the solver counted "
+               f"{r['percent_cells']:.1f} % of its cells"
+               + (f", asked for {r['cell_target']:.2f} % on them" if r["cell_target"] > r["target"] else "") + ")")
+    if not r["reached"]:
+        if r["percent_cells"] < r["target"]:
+            click.echo(f"  every candidate that adds something is used: these sites cannot see {r['target']:g} %; "
+                       "widen --fov or --range, try more --bearings, or lower --target")
+        else:
+            click.echo(f"  the solver's {r['cell_m']:.1f} m cells hide the shortfall: "
+                       "ask for a slightly higher --target")
+    click.echo(f"  method {r['method']}: {r['bound']}")
+    click.echo(f"  {r['seconds']:.1f} s")
+    if output:
+        click.echo(f"  written to {output}: `gridmap import cameras {output}` adds them")
 
 
 COMMANDS += [coverage_command]
