@@ -1,4 +1,4 @@
-"""The `gridmap` command: init-db, import, export, demo, create-user, locate."""
+"""The `gridmap` command: init-db, import, export, demo, create-user, locate, plans, coverage, camera views."""
 import json
 import sys
 
@@ -26,6 +26,38 @@ def init_db_command():
     """Create the database schema, or upgrade it to the newest migration."""
     _store().upgrade()
     click.echo(f"Database at revision {_store().current_revision()}: {_store().url.render_as_string(hide_password=True)}")
+    # cameras imported before views were stored (migration 0005) get theirs now
+    computed = _refresh_views(everything=False)
+    if computed:
+        click.echo(f"{computed} camera views computed")
+
+
+def _refresh_views(everything):
+    from sqlalchemy import select
+
+    from . import coverage, plans
+    from .store import models as m
+    with _store().transaction() as session:
+        ids = session.execute(select(m.Camera.id)).scalars().all() if everything else None
+        computed = coverage.refresh_views(session, camera_ids=ids)
+        if computed:
+            plans.bump_generation(session)  # running web processes pick the new views up
+    return computed
+
+
+@click.command("camera-views")
+@click.option("--all", "everything", is_flag=True, help="Recompute every camera's view, not only missing ones.")
+@with_appcontext
+def camera_views_command(everything):
+    """Compute the stored view (sector minus what buildings hide) of cameras that lack one.
+
+    Imports keep views current; use --all after changing cameras or buildings by other means
+    (SQL, another tool).
+    """
+    import time
+    t0 = time.perf_counter()
+    computed = _refresh_views(everything)
+    click.echo(f"{computed} camera views computed in {time.perf_counter() - t0:.1f} s")
 
 
 @click.command("import")
@@ -523,4 +555,4 @@ def _print_placement(r, output):
         click.echo(f"  written to {output}: `gridmap import cameras {output}` adds them")
 
 
-COMMANDS += [coverage_command]
+COMMANDS += [coverage_command, camera_views_command]

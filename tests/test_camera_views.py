@@ -14,6 +14,7 @@ from gridmap import importer
 from gridmap.geo.crs import local_metric_crs, parse_crs
 from gridmap.geo.io import RawLayer
 from gridmap.index import Snapshot
+from gridmap.plans import GENERATION_KEY
 from gridmap.store import models as m
 from test_coverage import _los_seen
 
@@ -160,3 +161,29 @@ def test_refresh_views_recomputes_what_it_is_told_and_nothing_else(store):
         ids = sorted(cv.stored_views(s))
         assert cv.refresh_views(s, camera_ids=[ids[1]]) == 1
         assert sorted(cv.stored_views(s)) == ids
+
+
+def test_camera_views_command_fills_missing_views_and_recomputes_all_on_request(store, app):
+    with store.transaction() as s:
+        _import(s, "buildings", _buildings([SQUARE]))
+        _import(s, "cameras", _cameras([CAMERA, (100.0, 0.0, 90.0, 60.0, 30.0)]))
+        s.execute(m.CameraView.__table__.delete())  # as after upgrading a store that predates views
+    with store.session() as s:
+        generation = s.scalar(select(m.Meta.value).where(m.Meta.key == GENERATION_KEY))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0 and "2 camera views computed" in result.output
+    with store.session() as s:
+        views = cv.stored_views(s)
+        stamps = dict(s.execute(select(m.CameraView.camera_id, m.CameraView.computed_at)).all())
+        assert s.scalar(select(m.Meta.value).where(m.Meta.key == GENERATION_KEY)) != generation
+    metric = {i: gpd.GeoSeries([g], crs=4326).to_crs(CRS).iloc[0] for i, g in views.items()}
+    expected = cv.view_polygon(*CAMERA, obstacles=[SQUARE])
+    assert metric[min(metric)].symmetric_difference(expected).area < 1e-3 * expected.area
+
+    assert "0 camera views computed" in runner.invoke(args=["camera-views"]).output
+    result = runner.invoke(args=["camera-views", "--all"])
+    assert result.exit_code == 0 and "2 camera views computed" in result.output
+    with store.session() as s:
+        again = dict(s.execute(select(m.CameraView.camera_id, m.CameraView.computed_at)).all())
+    assert set(again) == set(stamps) and all(again[i] >= stamps[i] for i in again)
