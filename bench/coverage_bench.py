@@ -1,14 +1,22 @@
 """Camera coverage benchmarks: view polygons among city buildings, cameras seeing a point, placement vs spopt MCLP.
 
-    .venv/bin/python bench/coverage_bench.py                       # 50,000 cameras, measured (1–2 min)
-    .venv/bin/python bench/coverage_bench.py --cameras 5000 --repeat 1 --skip-mclp   # a quick look
+    .venv/bin/python bench/coverage_bench.py                       # 50,000 cameras, measured (3–4 min)
+    .venv/bin/python bench/coverage_bench.py --cameras 5000 --repeat 1 --skip-mclp --skip-store   # a quick look
+    .venv/bin/python bench/coverage_bench.py --only-demo           # placement in the demo (和合大院, 城志社区)
 
 Buildings are a jittered lattice of rotated rectangular footprints (8–25 m sides, 35 m pitch,
 Dalian-like block density), 1.2 per camera; cameras hang 0.3 m off a random wall looking roughly
 outward (fov 50–110°, range 20–60 m). The views of all cameras are computed with ``--processes``
 workers (best of ``--repeat``: other work shares the 2 cores) and once in one process; the two
 answers are compared. "Cameras seeing a point" is timed per call over ``--points`` points, half
-inside some view and half anywhere. Results also go to ``bench/out/coverage-bench.json``.
+inside some view and half anywhere: on the metric ``CameraViews`` index, and through what the
+dispatcher uses, ``Snapshot.from_frames(grids, cameras=...)`` over WGS84 cameras with their
+stored views in a ``view`` column (and without it: plain sectors). The city is placed on the
+ground at 121.6E 38.9N through ``local_metric_crs`` for that. The store part imports the
+buildings and the cameras into a fresh SQLite file with ``importer.import_layer`` (which computes
+and stores every view) and times ``coverage.refresh_views`` of all of them. ``--demo`` (or
+``--only-demo``) builds the demo in a scratch SQLite file and times ``placement_for`` on its
+courtyard 和合大院 and its community 城志社区. Results also go to ``bench/out/coverage-bench.json``.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,23 +131,8 @@ def bench_views(n_cameras, processes, repeat, single=True):
 def bench_seeing(cams, views, n_queries=100_000, repeat=3):
     t_build, index = best_of(1, lambda: cv.CameraViews(views, shapely.get_coordinates(cams.geometry.values),
                                                         cams.index))
-    x0, y0, x1, y1 = shapely.total_bounds(views.values)
-    rng = np.random.default_rng(4)
-    # half the queries where a camera looks (a view's inner point), half anywhere
-    inner = shapely.get_coordinates(shapely.point_on_surface(views.values[~shapely.is_empty(views.values)]))
-    pts = np.vstack([inner[rng.integers(0, len(inner), n_queries // 2)],
-                     np.column_stack([rng.uniform(x0, x1, n_queries - n_queries // 2),
-                                      rng.uniform(y0, y1, n_queries - n_queries // 2)])])
-    rng.shuffle(pts)
-    best = None
-    for _ in range(repeat):
-        lat = np.empty(len(pts))
-        for i, (x, y) in enumerate(pts.tolist()):
-            t0 = time.perf_counter()
-            index.seeing(x, y)
-            lat[i] = time.perf_counter() - t0
-        p = np.percentile(lat, [50, 99]) * 1000
-        best = p if best is None or p[1] < best[1] else best
+    pts = query_points(views, n_queries)
+    best = latency(index.seeing, pts, repeat)
     hits = np.mean([len(index.seeing(x, y)) for x, y in pts[:5000].tolist()])
     print(f"CameraViews.seeing over {len(index):,} views ({len(pts):,} points, index built in {t_build:.2f} s): "
           f"p50 {best[0]:.3f} ms, p99 {best[1]:.3f} ms (best p99 of {repeat}; mean {hits:.2f} cameras per answer)")
@@ -190,6 +184,183 @@ def bench_placement(repeat, skip_mclp):
                                           "percent": 100 * s.weight[seen].sum() / s.weight.sum()}
 
 
+# Where the metric city is put on the ground for the parts that need lon/lat (Dalian, as synthetic_city.py).
+ANCHOR = (121.6, 38.9)
+
+
+def on_the_ground(cams, views, footprints):
+    """The city in WGS84: centred on ANCHOR in ``local_metric_crs(*ANCHOR)``, a shift and nothing else.
+
+    Returns the cameras (with ``id``, ``name`` and ``view``, each camera's view polygon in WGS84, as
+    the store hands them to the snapshot), the footprints, the metric CRS and the shift (metres).
+    """
+    from gridmap.geo.crs import local_metric_crs
+
+    crs = local_metric_crs(*ANCHOR)
+    x0, y0, x1, y1 = shapely.total_bounds(np.asarray(footprints, dtype=object))
+    shift = np.array([-(x0 + x1) / 2, -(y0 + y1) / 2])
+
+    def wgs84(geoms):
+        return gpd.GeoSeries(shapely.transform(np.asarray(geoms, dtype=object), lambda xy: xy + shift),
+                             crs=crs).to_crs(4326).values
+
+    cams_ll = gpd.GeoDataFrame({"id": np.arange(len(cams)), "name": [f"cam {i:05d}" for i in range(len(cams))],
+                                "bearing": cams["bearing"].to_numpy(), "fov": cams["fov"].to_numpy(),
+                                "range_m": cams["range_m"].to_numpy()},
+                               geometry=wgs84(cams.geometry.values), crs=4326)
+    cams_ll["view"] = pd.Series(np.asarray(wgs84(views.values), dtype=object), index=cams_ll.index, dtype=object)
+    return cams_ll, wgs84(footprints), crs, shift
+
+
+def lattice_grids(footprints_ll, side=10):
+    """``side`` × ``side`` square grids over the city, WGS84, with 15-digit codes."""
+    x0, y0, x1, y1 = shapely.total_bounds(footprints_ll)
+    xs, ys = np.linspace(x0, x1, side + 1), np.linspace(y0, y1, side + 1)
+    boxes = [shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]) for j in range(side) for i in range(side)]
+    return gpd.GeoDataFrame({"code": [f"210202001001{k:03d}" for k in range(len(boxes))]}, geometry=boxes, crs=4326)
+
+
+def query_points(views, n_queries, seed=4):
+    """Half of them a view's inner point, half anywhere over the views (metres), shuffled."""
+    x0, y0, x1, y1 = shapely.total_bounds(views.values)
+    rng = np.random.default_rng(seed)
+    inner = shapely.get_coordinates(shapely.point_on_surface(views.values[~shapely.is_empty(views.values)]))
+    pts = np.vstack([inner[rng.integers(0, len(inner), n_queries // 2)],
+                     np.column_stack([rng.uniform(x0, x1, n_queries - n_queries // 2),
+                                      rng.uniform(y0, y1, n_queries - n_queries // 2)])])
+    rng.shuffle(pts)
+    return pts
+
+
+def latency(fn, pts, repeat):
+    """p50 and p99 (ms) of ``fn(x, y)`` timed call by call; the run with the best p99 of ``repeat``."""
+    best = None
+    for _ in range(repeat):
+        lat = np.empty(len(pts))
+        for i, (x, y) in enumerate(pts.tolist()):
+            t0 = time.perf_counter()
+            fn(x, y)
+            lat[i] = time.perf_counter() - t0
+        p = np.percentile(lat, [50, 99]) * 1000
+        best = p if best is None or p[1] < best[1] else best
+    return best
+
+
+def bench_snapshot(cams, views, footprints, n_queries=100_000, repeat=3):
+    """``Snapshot.cameras_seeing(lon, lat)``: the dispatcher's own path, with stored views and without."""
+    from pyproj import Transformer
+
+    from gridmap.index import Snapshot
+
+    t0 = time.perf_counter()
+    cams_ll, footprints_ll, crs, shift = on_the_ground(cams, views, footprints)
+    grids = lattice_grids(footprints_ll)
+    t_ground = time.perf_counter() - t0
+    pts = query_points(views, n_queries)
+    to_ll = Transformer.from_crs(crs, 4326, always_xy=True)
+    lon, lat = to_ll.transform(pts[:, 0] + shift[0], pts[:, 1] + shift[1])
+    lonlat = np.column_stack([lon, lat])
+    plain_index = cv.CameraViews(views, shapely.get_coordinates(cams.geometry.values), cams.index)
+    print(f"Snapshot.cameras_seeing over {len(cams_ll):,} WGS84 cameras ({len(pts):,} points; "
+          f"city put at {ANCHOR[0]}E {ANCHOR[1]}N and converted in {t_ground:.1f} s):")
+    RESULTS["snapshot"] = {"cameras": len(cams_ll), "points": len(pts), "to_wgs84_s": t_ground}
+    for label, frame in (("with views", cams_ll), ("sectors only", cams_ll.drop(columns="view"))):
+        t_build, snap = best_of(1, lambda: Snapshot.from_frames(grids, cameras=frame))
+        p = latency(snap.cameras_seeing, lonlat, repeat)
+        sample = lonlat[:5000].tolist()
+        answers = [{c["id"] for c in snap.cameras_seeing(x, y)} for x, y in sample]
+        hits = np.mean([len(a) for a in answers])
+        # the metric CameraViews index over the same views is the reference answer
+        same = sum(a == {i for i, _ in plain_index.seeing(x, y)} for a, (x, y) in zip(answers, pts[:5000].tolist()))
+        print(f"  {label:12s}: p50 {p[0]:.3f} ms, p99 {p[1]:.3f} ms (best p99 of {repeat}; built in {t_build:.1f} s; "
+              f"mean {hits:.2f} cameras per answer; {same:,} of {len(sample):,} answers = CameraViews.seeing)")
+        RESULTS["snapshot"]["views" if label == "with views" else "sectors"] = {
+            "p50_ms": float(p[0]), "p99_ms": float(p[1]), "build_s": t_build, "mean_cameras": float(hits),
+            "same_as_cameraviews": int(same), "compared": len(sample)}
+
+
+def bench_store(cams, views, footprints):
+    """Import the buildings and the cameras into a fresh SQLite store (views computed and stored), refresh all."""
+    import tempfile
+
+    from sqlalchemy import func, select
+
+    from gridmap import importer
+    from gridmap.geo.crs import parse_crs
+    from gridmap.geo.io import RawLayer
+    from gridmap.store import Store
+    from gridmap.store import models as m
+
+    cams_ll, footprints_ll, crs, shift = on_the_ground(cams, views, footprints)
+    buildings = gpd.GeoDataFrame({"address": [f"城志路{i + 1}号" for i in range(len(footprints_ll))],
+                                  "households": 24}, geometry=footprints_ll, crs=4326)
+    row = {"buildings": len(buildings), "cameras": len(cams_ll), "cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="coverage-bench-") as folder:
+        store = Store(f"sqlite:///{folder}/store.db")
+        store.upgrade()
+        with store.transaction() as session:
+            for kind, frame in (("buildings", buildings),
+                                ("cameras", cams_ll[["name", "bearing", "fov", "range_m", "geometry"]])):
+                t0 = time.perf_counter()
+                raw = RawLayer(frame=frame.copy(), crs=parse_crs(4326), source=f"synthetic:{kind}")
+                summary = importer.import_layer(session, kind, raw)
+                row[f"import_{kind}_s"] = time.perf_counter() - t0
+                print(f"store: import {summary.imported:,} {kind} in {row[f'import_{kind}_s']:.1f} s "
+                      f"({'; '.join(summary.notes)})", flush=True)
+            stored = session.scalar(select(func.count()).select_from(m.CameraView))
+            ids = session.scalars(select(m.Camera.id)).all()
+            t0 = time.perf_counter()
+            n = cv.refresh_views(session, camera_ids=ids)
+            row["refresh_all_s"] = time.perf_counter() - t0
+            print(f"  refresh_views of all {n:,} cameras: {row['refresh_all_s']:.1f} s "
+                  f"({stored:,} views stored by the import; default processes: {os.cpu_count()} cores)")
+            # the stored views against the bench's own (each tile has its CRS, so not to the bit)
+            by_name = dict(session.execute(select(m.Camera.name, m.CameraView.geom)
+                                           .join(m.CameraView, m.CameraView.camera_id == m.Camera.id)).all())
+        store.dispose()
+    k = min(2000, len(cams_ll))
+    back = gpd.GeoSeries([by_name[nm] for nm in cams_ll["name"][:k]], crs=4326).to_crs(crs).values
+    mine = shapely.transform(views.values[:k], lambda xy: xy + shift)
+    area = np.maximum(shapely.area(mine), 1e-9)
+    share = shapely.area(shapely.symmetric_difference(back, mine)) / area
+    print(f"  stored views vs the bench's (first {k:,}): area differing median {100 * np.median(share):.4f} %, "
+          f"max {100 * share.max():.4f} %")
+    row.update({"stored": stored, "refreshed": n, "diff_median_pct": float(100 * np.median(share)),
+                "diff_max_pct": float(100 * share.max())})
+    RESULTS["store"] = row
+
+
+DEMO_PLACEMENTS = (("和合大院", 90.0), ("和合大院", 95.0), ("城志社区", 90.0))
+
+
+def bench_demo_placement():
+    """``placement_for`` on the demo (fov 90°, range 40 m, 8 bearings), as `gridmap coverage NAME --place`."""
+    import tempfile
+
+    from gridmap import demo
+    from gridmap.store import Store
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="coverage-demo-") as folder:
+        store = Store(f"sqlite:///{folder}/demo.db")
+        t0 = time.perf_counter()
+        demo.build(store)
+        print(f"demo placement (demo built in {time.perf_counter() - t0:.0f} s):")
+        for name, target in DEMO_PLACEMENTS:
+            with store.session() as session:
+                r = cv.placement_for(session, name, target_percent=target, fov=90, range_m=40)
+            print(f"  {name} to {target:g} %: {len(r['sites'])} cameras, {r['percent']:.2f} % on the polygons "
+                  f"({r['percent_cells']:.2f} % of the cells, asked {r['cell_target']:.2f} %), {r['method']} "
+                  f"(exact: {r['exact']}), {r['seconds']:.1f} s [{r['cells']:,} cells, {r['candidate_sites']:,} "
+                  f"sites, {r['candidates']:,} candidates]", flush=True)
+            rows.append({"name": name, "target": target, "cameras": len(r["sites"]), "percent": r["percent"],
+                         "percent_cells": r["percent_cells"], "cell_target": r["cell_target"],
+                         "method": r["method"], "exact": r["exact"], "seconds": r["seconds"],
+                         "cells": r["cells"], "candidates": r["candidates"]})
+        store.dispose()
+    RESULTS["demo_placement"] = rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cameras", type=int, default=50_000, help="cameras (buildings: 1.2 per camera)")
@@ -198,14 +369,25 @@ def main(argv=None):
     ap.add_argument("--points", type=int, default=100_000, help="points for cameras-seeing-a-point")
     ap.add_argument("--skip-single", action="store_true", help="no one-process run of the views")
     ap.add_argument("--skip-mclp", action="store_true", help="no spopt MCLP peer (needs spopt and pulp)")
+    ap.add_argument("--skip-snapshot", action="store_true", help="no Snapshot.cameras_seeing part")
+    ap.add_argument("--skip-store", action="store_true", help="no SQLite import and refresh of the views")
+    ap.add_argument("--demo", action="store_true", help="also placement_for on the demo's 和合大院 and 城志社区 (≈ 1 min)")
+    ap.add_argument("--only-demo", action="store_true", help="only the demo placement")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"load average at the start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(other work slows every figure)")
     RESULTS["load_start"] = os.getloadavg()[0]
-    cams, views, _ = bench_views(args.cameras, args.processes, args.repeat, single=not args.skip_single)
-    bench_seeing(cams, views, n_queries=args.points, repeat=args.repeat)
-    bench_placement(args.repeat, args.skip_mclp)
+    if not args.only_demo:
+        cams, views, footprints = bench_views(args.cameras, args.processes, args.repeat, single=not args.skip_single)
+        bench_seeing(cams, views, n_queries=args.points, repeat=args.repeat)
+        if not args.skip_snapshot:
+            bench_snapshot(cams, views, footprints, n_queries=args.points, repeat=args.repeat)
+        bench_placement(args.repeat, args.skip_mclp)
+        if not args.skip_store:
+            bench_store(cams, views, footprints)
+    if args.demo or args.only_demo:
+        bench_demo_placement()
     RESULTS["args"] = vars(args)
     RESULTS["total_s"] = time.perf_counter() - t0
     RESULTS["load_end"] = os.getloadavg()[0]

@@ -478,17 +478,20 @@ COMMANDS += [partition_command]
 @click.option("--range", "range_m", type=float, help="With --place: how far the new cameras see, metres [40].")
 @click.option("--bearings", type=int, help="With --place: directions tried at each site, evenly spaced [8].")
 @click.option("--no-roads", is_flag=True, help="With --place: no poles along the imported roads.")
+@click.option("--time-limit", type=float,
+              help="With --place: seconds the exact solver may take before the greedy answer stands [20]; "
+                   "0 skips it (a whole community is beyond it).")
 @click.option("--output", type=click.Path(dir_okay=False),
               help="With --place: write the suggested cameras to this .geojson or .csv file "
                    "(`gridmap import cameras FILE` reads it).")
 @with_appcontext
-def coverage_command(name, place, target, fov, range_m, bearings, no_roads, output):
+def coverage_command(name, place, target, fov, range_m, bearings, no_roads, output, time_limit):
     """Report camera coverage of the public space of a courtyard (by name) or a community (code or name);
     with --place, suggest the fewest new cameras that reach a target coverage."""
     from . import coverage
     from .errors import InvalidInput
     given = {"--target": target, "--fov": fov, "--range": range_m, "--bearings": bearings, "--output": output,
-             "--no-roads": no_roads or None}
+             "--no-roads": no_roads or None, "--time-limit": time_limit}
     try:
         if not place:
             extra = [k for k, v in given.items() if v is not None]
@@ -500,11 +503,14 @@ def coverage_command(name, place, target, fov, range_m, bearings, no_roads, outp
         else:
             if output:
                 coverage.check_sites_path(output)
+            if time_limit is not None and not (0 <= time_limit <= 3600):
+                raise InvalidInput(f"--time-limit was {time_limit:g} but must be from 0 to 3600 seconds.",
+                                   fix="Give e.g. --time-limit 20, or 0 to take the greedy answer at once.")
             with _store().session() as session:
                 result = coverage.placement_for(
                     session, name, target_percent=95.0 if target is None else target,
                     fov=90.0 if fov is None else fov, range_m=40.0 if range_m is None else range_m,
-                    bearings=bearings, roads=not no_roads)
+                    bearings=bearings, roads=not no_roads, time_limit=20.0 if time_limit is None else time_limit)
             if output:
                 coverage.write_sites(result["frame"], output)
     except GridmapError as err:
@@ -550,6 +556,8 @@ def _print_placement(r, output):
             click.echo(f"  the solver's {r['cell_m']:.1f} m cells hide the shortfall: "
                        "ask for a slightly higher --target")
     click.echo(f"  method {r['method']}: {r['bound']}")
+    if r.get("exact") == "time limit":
+        click.echo("  the exact solver ran out of time (--time-limit); the greedy answer stands")
     click.echo(f"  {r['seconds']:.1f} s")
     if output:
         click.echo(f"  written to {output}: `gridmap import cameras {output}` adds them")

@@ -18,6 +18,7 @@ sees out from that wall. A camera already farther outside than that keeps its po
 """
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from dataclasses import dataclass
@@ -808,14 +809,21 @@ def place_cameras(area, obstacles, candidates, *, target_percent, fov, range_m, 
         Largest number of (cell class × candidate) incidences solved exactly with an integer
         programme (:func:`scipy.optimize.milp`); above it, or when the solver does not prove an
         optimum within ``time_limit`` seconds, the greedy answer is returned.
+    time_limit : float
+        Wall-clock seconds the exact attempt may take in all: merging cells, building the
+        programme, the solver's presolve and its search. Where the platform can fork, the solver
+        runs in a child process that is stopped at the deadline whatever it is doing (HiGHS looks
+        at its own limit only between presolve passes, which at community scale last longer than
+        the limit); elsewhere it runs here with the time left as its own limit.
 
     Returns
     -------
     dict
         ``sites``: GeoDataFrame of the chosen cameras (``bearing``, ``fov``, ``range_m``, point
         geometry); ``percent`` reached on the cells; ``reached`` (bool); ``cameras`` (count);
-        ``method`` ``"ilp"`` or ``"greedy"``; ``bound``: what is guaranteed; ``seconds``;
-        ``cells``, ``candidates``.
+        ``method`` ``"ilp"`` or ``"greedy"``; ``bound``: what is guaranteed; ``exact``: how the
+        exact attempt ended (``"optimal"``, ``"time limit"``, ``"no optimum"``, ``"too large"``,
+        ``"no candidates"``); ``seconds``; ``cells``, ``candidates``.
 
     Notes
     -----
@@ -825,35 +833,70 @@ def place_cameras(area, obstacles, candidates, *, target_percent, fov, range_m, 
     covers at least (1 − 1/e) of the best k-camera coverage (Nemhauser, Wolsey & Fisher 1978).
     """
     t0 = time.perf_counter()
+    problem = _placement_problem(area, obstacles, candidates, fov=fov, range_m=range_m, bearings=bearings,
+                                 existing=existing, cell_m=cell_m, target_percent=target_percent)
+    out = _choose(problem, target_percent, max_exact=max_exact, time_limit=time_limit)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+@dataclass
+class _Problem:
+    """A placement's cells and candidates, built once and solved for one target or several."""
+    A: sparse.csr_matrix
+    samples: _Samples
+    seen0: np.ndarray
+    sites: list
+    fov: float
+    range_m: float
+
+
+def _placement_problem(area, obstacles, candidates, *, fov, range_m, bearings, existing, cell_m, target_percent=None):
+    """Public space, cells and candidate matrix of :func:`place_cameras` (which see for the parameters)."""
     obs = obstacles if isinstance(obstacles, Obstacles) else Obstacles(obstacles)
     blocked = shapely.union_all(obs.geoms) if len(obs) else shapely.Polygon()
     public = _polygonal(shapely.make_valid(shapely.difference(area, blocked)))
     if public.is_empty:
         raise InvalidInput("The area has no public space left once buildings are removed.",
                            fix="Pass the courtyard or grid polygon, not a building footprint.")
-    if not 0 < target_percent <= 100:
+    if target_percent is not None and not 0 < target_percent <= 100:
         raise InvalidInput(f"target_percent was {target_percent!r} but must be in (0, 100].",
                            fix="Give a percentage of the public space, e.g. 95.")
     A, s, seen0, sites = candidate_matrix(public, obs, candidates, fov=fov, range_m=range_m, bearings=bearings,
                                           existing=existing, cell_m=cell_m)
+    return _Problem(A, s, seen0, sites, float(fov), float(range_m))
+
+
+def _choose(problem, target_percent, *, max_exact, time_limit, exact=True):
+    """Greedy, then the exact programme within ``time_limit``; the :func:`place_cameras` answer without ``seconds``.
+
+    ``exact=False`` skips the programme (``exact`` then says ``"skipped"``).
+    """
+    A, s, seen0, sites = problem.A, problem.samples, problem.seen0, problem.sites
     total = s.weight.sum()
     need = target_percent / 100.0 * total
     base = s.weight[seen0].sum()
     chosen, method, bound = _greedy(A, s.weight, ~seen0, need - base)
-    if A.nnz <= max_exact and len(sites):
-        exact = _ilp(A, s.weight, ~seen0, need - base, time_limit, upper=len(chosen))
-        if exact is not None:
-            chosen, method, bound = exact, "ilp", "optimal for the cells (integer programme solved to optimality)"
+    if not exact:
+        status = "skipped"
+    elif not len(sites):
+        status = "no candidates"
+    elif A.nnz > max_exact:
+        status = "too large"
+    else:
+        found, status = _ilp(A, s.weight, ~seen0, need - base, time_limit, upper=len(chosen))
+        if found is not None:
+            chosen, method, bound = found, "ilp", "optimal for the cells (integer programme solved to optimality)"
     seen = seen0.copy()
     if chosen:
         seen |= np.asarray(A[:, chosen].sum(axis=1)).ravel() > 0
     pct = 100.0 * s.weight[seen].sum() / total
     frame = gpd.GeoDataFrame({"bearing": [float(sites[j][2]) for j in chosen],
-                              "fov": float(fov), "range_m": float(range_m)},
+                              "fov": problem.fov, "range_m": problem.range_m},
                              geometry=[shapely.Point(sites[j][0], sites[j][1]) for j in chosen])
     return {"sites": frame, "percent": pct, "reached": bool(pct >= target_percent - 1e-9),
-            "cameras": len(chosen), "method": method, "bound": bound,
-            "seconds": time.perf_counter() - t0, "cells": len(s.weight), "candidates": len(sites)}
+            "cameras": len(chosen), "method": method, "bound": bound, "exact": status,
+            "cells": len(s.weight), "candidates": len(sites)}
 
 
 def candidate_matrix(public, obstacles, candidates, *, fov, range_m, bearings=DEFAULT_BEARINGS, existing=None,
@@ -866,33 +909,63 @@ def candidate_matrix(public, obstacles, candidates, *, fov, range_m, bearings=DE
         ``(A, samples, seen0, sites)``: sparse cells × candidates 0/1 matrix (cells already seen by
         ``existing`` are left out of every column), the samples (``xy``, ``weight`` = public m² of
         the cell), the boolean mask of cells seen by ``existing``, and ``(x, y, bearing)`` per column.
-        Candidates that would add nothing are dropped.
+        Candidates that would add nothing are dropped; columns are in site order, bearings in the
+        order given within a site.
+
+    Notes
+    -----
+    The views of all candidates are computed in one batched call (:func:`view_polygons`); each is
+    as :func:`view_polygon` would draw it alone. An STRtree over the cells' points gives the cells
+    inside each view's box, and only those are tested (``contains_xy`` on the prepared view, the
+    test a cell has always been counted by), so the matrix is that of testing every cell.
     """
     obs = obstacles if isinstance(obstacles, Obstacles) else Obstacles(obstacles)
     if cell_m is None:
         cell_m = max(0.5, math.sqrt(public.area / 4000.0))
     s = _samples(public, cell_m)
+    tree = shapely.STRtree(shapely.points(s.xy))
     seen0 = np.zeros(len(s.weight), dtype=bool)
     if existing is not None and len(existing):
-        for v in view_polygons(existing, obs).values:
-            seen0 |= shapely.contains_xy(v, s.xy[:, 0], s.xy[:, 1])
+        seen0[_cells_in(view_polygons(existing, obs).values, s.xy, tree)[1]] = True
     cand = _as_xy(candidates)
-    rows, cols, sites = [], [], []
-    for i, (cx, cy) in enumerate(cand):
-        for bearing in bearings:
-            v = _view(obs, float(cx), float(cy), float(bearing), float(fov), float(range_m), 0.0)
-            if v.is_empty:
-                continue
-            hit = np.flatnonzero(shapely.contains_xy(v, s.xy[:, 0], s.xy[:, 1]) & ~seen0)
-            if hit.size == 0:
-                continue
-            rows.append(hit)
-            cols.append(np.full(hit.size, len(sites)))
-            sites.append((cx, cy, bearing))
-    A = sparse.csr_matrix((np.ones(sum(map(len, rows))), (np.concatenate(rows) if rows else [],
-                                                         np.concatenate(cols) if cols else [])),
-                          shape=(len(s.weight), len(sites)), dtype=np.float64)
+    bearings = tuple(bearings)
+    # one row per (site, bearing), site-major: the order in which columns are numbered
+    site_of = np.repeat(np.arange(len(cand)), len(bearings))
+    bearing_of = np.tile(np.arange(len(bearings)), len(cand))
+    views = np.empty(0, dtype=object)
+    if len(site_of):
+        trial = gpd.GeoDataFrame({"bearing": np.asarray(bearings, dtype=float)[bearing_of],
+                                  "fov": float(fov), "range_m": float(range_m)},
+                                 geometry=shapely.points(cand[site_of]))
+        views = view_polygons(trial, obs).values
+    view, cell = _cells_in(views, s.xy, tree)
+    keep = ~seen0[cell]
+    view, cell = view[keep], cell[keep]
+    # a candidate adding nothing gets no column; the others are numbered in row order
+    used = np.unique(view)
+    col = np.searchsorted(used, view)
+    sites = [(cand[site_of[k]][0], cand[site_of[k]][1], bearings[bearing_of[k]]) for k in used.tolist()]
+    A = sparse.csr_matrix((np.ones(len(cell)), (cell, col)), shape=(len(s.weight), len(sites)), dtype=np.float64)
     return A, s, seen0, sites
+
+
+def _cells_in(views, xy, tree):
+    """(view, cell) pairs, sorted by view then cell, of the cell points strictly inside each view.
+
+    ``tree`` is the STRtree of the points ``xy``: only the points in a view's box are tested.
+    """
+    views = np.asarray(views, dtype=object)
+    if not len(views) or not len(xy):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    view, cell = tree.query(views)
+    shapely.prepare(views)
+    try:
+        inside = shapely.contains_xy(views[view], xy[cell, 0], xy[cell, 1])
+    finally:
+        shapely.destroy_prepared(views)
+    view, cell = view[inside], cell[inside]
+    order = np.lexsort((cell, view))
+    return view[order].astype(np.int64), cell[order].astype(np.int64)
 
 
 def _as_xy(candidates):
@@ -903,30 +976,48 @@ def _as_xy(candidates):
 
 
 def _greedy(A, w, open_, need):
-    """Greedy partial cover; returns (chosen columns, "greedy", bound text)."""
+    """Greedy partial cover; returns (chosen columns, "greedy", bound text).
+
+    Each step takes the column adding the most uncovered weight, the lowest of equals. A column's
+    gain only shrinks as cells get covered, so a gain counted earlier bounds it from above (lazy
+    greedy, Minoux 1978): only a column reaching the top of the heap is counted again. Its cells
+    are added one by one in index order, as the sparse product that counts all gains at the start
+    adds them, so every step takes the very column a full recount would.
+    """
     A = A.tocsc()
     uncovered = open_.copy()
+    open_w = w * uncovered
     got, chosen = 0.0, []
     delta = int(np.diff(A.indptr).max()) if A.shape[1] else 0
-    while got < need - 1e-9:
-        gain = A.T @ (w * uncovered)
-        j = int(np.argmax(gain)) if len(gain) else -1
-        if j < 0 or gain[j] <= 1e-12:
+    heap = [(-g, j) for j, g in enumerate((A.T @ open_w).tolist())]
+    heapq.heapify(heap)
+    while got < need - 1e-9 and heap:
+        _, j = heapq.heappop(heap)
+        cells = A.indices[A.indptr[j]:A.indptr[j + 1]]
+        gain = float(np.cumsum(open_w[cells])[-1]) if cells.size else 0.0  # cumsum: in order, no pairing
+        if heap and (-gain, j) > heap[0]:
+            heapq.heappush(heap, (-gain, j))  # another may now add more: look again
+            continue
+        if gain <= 1e-12:
             break
         chosen.append(j)
-        cells = A.indices[A.indptr[j]:A.indptr[j + 1]]
         got += w[cells][uncovered[cells]].sum()
         uncovered[cells] = False
+        open_w[cells] = 0.0
     h = sum(1.0 / k for k in range(1, delta + 1)) if delta else 1.0
     return chosen, "greedy", (f"at most H(Δ) = {h:.2f} × the optimal number of cameras (Δ = {delta} cells); "
                               f"a fixed number of greedy cameras covers ≥ (1 − 1/e) of the best coverage")
 
 
 def _ilp(A, w, open_, need, time_limit, upper):
-    """Fewest columns whose cells weigh at least ``need``; None when not proven optimal."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    """Fewest columns whose cells weigh at least ``need``, within ``time_limit`` wall seconds in all.
+
+    Returns ``(columns, "optimal")``, or ``(None, why)`` when no optimum was proven in time.
+    """
+    from scipy.optimize import Bounds, LinearConstraint
+    deadline = time.monotonic() + float(time_limit)
     if need <= 1e-9:
-        return []
+        return [], "optimal"
     A = A.tocsr()[open_]
     w = w[open_]
     # cells seen by the same candidates are interchangeable: merge them and add their weights
@@ -948,11 +1039,58 @@ def _ilp(A, w, open_, need, time_limit, upper):
     cons = [LinearConstraint(link, -np.inf, 0), LinearConstraint(target, need - 1e-9, np.inf)]
     if upper:
         cons.append(LinearConstraint(sparse.csr_matrix(np.r_[np.ones(n), np.zeros(m)][None, :]), 0, upper))
-    res = milp(c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(m)], bounds=Bounds(0, 1),
-               options={"time_limit": time_limit, "disp": False})
-    if res.status != 0 or res.x is None:
+    res = _milp_until(deadline, c=c, constraints=cons, integrality=np.r_[np.ones(n), np.zeros(m)],
+                      bounds=Bounds(0, 1))
+    if res is None:
+        return None, "time limit"
+    status, x = res
+    if status != 0 or x is None:
+        return None, "time limit" if status == 1 else "no optimum"  # 1: HiGHS's own limit
+    return [int(j) for j in np.flatnonzero(x[:n] > 0.5)], "optimal"
+
+
+def _milp_until(deadline, **problem):
+    """``(status, x)`` of :func:`scipy.optimize.milp` on ``problem``, or None when ``deadline`` passed first.
+
+    ``deadline`` is on :func:`time.monotonic`. HiGHS is given the time left as its own limit, but
+    it looks at that limit only now and then, never inside a presolve pass or the root LP (at
+    community scale a limit of 20 s ended after 31 s, one of 150 s after 186 s): with fork, it
+    runs in a child process that is killed at the deadline; without, here, trusting its limit.
+    A child that dies without an answer gives status -1.
+    """
+    import multiprocessing as mp
+
+    left = deadline - time.monotonic()
+    if left <= 0:
         return None
-    return [int(j) for j in np.flatnonzero(res.x[:n] > 0.5)]
+    problem["options"] = {"time_limit": left, "disp": False}
+    if "fork" not in mp.get_all_start_methods():
+        from scipy.optimize import milp
+        res = milp(**problem)
+        return res.status, res.x
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_milp_child, args=(send, problem), name="gridmap-placement-milp")
+    child.start()
+    send.close()
+    try:
+        if not recv.poll(max(0.0, deadline - time.monotonic())):
+            return None
+        return recv.recv()
+    except (EOFError, OSError):
+        return -1, None  # the child died without an answer (its traceback went to stderr)
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        recv.close()
+
+
+def _milp_child(conn, problem):
+    from scipy.optimize import milp
+    res = milp(**problem)
+    conn.send((res.status, res.x))
+    conn.close()
 
 
 # --- report from the store ---------------------------------------------------------------------
@@ -1142,6 +1280,8 @@ SITE_FORMATS = (".geojson", ".csv")
 # Largest shortfall (percentage points) of the exact coverage below the solver's that is put down
 # to the cells and asked for again on top of the target.
 _TOP_UP_MAX = 3.0
+# place_cameras's default max_exact: the largest candidate matrix handed to the exact solver.
+_MAX_EXACT = 400_000
 
 
 def _check_placement(target_percent, fov, range_m, bearings):
@@ -1209,9 +1349,12 @@ def placement_for(session, name, *, target_percent, fov, range_m, bearings=None,
         Distance between poles along a road or the boundary.
     cell_m : float, optional
         Cell size of the discretised public space (:func:`place_cameras`); default that of
-        4,000 cells over it, but no more than an eighth of ``range_m``. A community takes minutes.
+        4,000 cells over it, but no more than an eighth of ``range_m``. A courtyard takes a few
+        seconds; a community (tens of thousands of cells) about half a minute, mostly ``time_limit``.
     time_limit : float
-        Seconds given to the exact solver before the greedy answer is taken.
+        Wall-clock seconds given to each exact attempt, presolve included, before the greedy answer
+        is taken (see :func:`place_cameras`); after one runs out of time the top-up asks go
+        straight to greedy.
 
     Returns
     -------
@@ -1222,8 +1365,9 @@ def placement_for(session, name, *, target_percent, fov, range_m, bearings=None,
         building's address or the road's name, "" when unknown); ``frame``: the same as a WGS84
         GeoDataFrame that :func:`write_sites` writes for ``gridmap import cameras``; ``percent``
         (after, on the exact polygons), ``reached`` (``percent`` ≥ ``target``), ``percent_cells``
-        (what the solver counted on its cells), ``target``, ``method`` (``ilp`` or ``greedy``) and
-        ``bound`` (its guarantee, for the cells),
+        (what the solver counted on its cells), ``target``, ``method`` (``ilp`` or ``greedy``),
+        ``bound`` (its guarantee, for the cells), ``exact`` (how the exact attempt of the answer
+        ended, as in :func:`place_cameras`; ``skipped`` when an earlier ask had run out of time),
         ``cell_target`` (the target asked of the solver on its cells: above ``target`` when the
         first answer fell short on the exact polygons), ``cell_m``, ``cells``, ``candidate_sites``,
         ``candidates`` (sites × bearings that add something), ``seconds``.
@@ -1281,10 +1425,14 @@ def placement_for(session, name, *, target_percent, fov, range_m, bearings=None,
     # The solver counts cells, a cell seen when its inner point is: the exact polygons can fall a
     # little short of the target it met. Then it is asked once or twice more for the shortfall on
     # top, so that the coverage report after import says what was asked for.
-    ask, best = target, None
+    # The cells and candidates do not depend on the target: they are made once for every ask. An
+    # exact programme that ran out of time is not tried again for a higher target on the same cells.
+    problem = _placement_problem(place.area, obs, sites, fov=fov, range_m=range_m, bearings=bearing_list,
+                                 existing=place.cameras, cell_m=cell_m)
+    ask, best, exact = target, None, True
     for _ in range(3):
-        r = place_cameras(place.area, obs, sites, target_percent=ask, fov=fov, range_m=range_m,
-                          bearings=bearing_list, existing=place.cameras, cell_m=cell_m, time_limit=time_limit)
+        r = _choose(problem, ask, max_exact=_MAX_EXACT, time_limit=time_limit, exact=exact)
+        exact = exact and r["exact"] != "time limit"
         new = r["sites"].set_crs(crs, allow_override=True)
         after = _coverage_with(place, obs, views0, new, before)
         if best is None or after["percent"] > best[2]["percent"]:
@@ -1321,8 +1469,8 @@ def placement_for(session, name, *, target_percent, fov, range_m, bearings=None,
     return {"kind": place.kind, "name": place.name, "cameras": len(place.cameras), "public_m2": before["public_m2"],
             "percent_before": before["percent"], "sites": out_sites, "frame": frame,
             "percent": after["percent"], "percent_cells": float(r["percent"]), "target": target,
-            "reached": bool(after["percent"] >= target - 1e-9), "method": r["method"], "bound": r["bound"], "cell_target": cell_target,
-            "cell_m": float(cell_m),
+            "reached": bool(after["percent"] >= target - 1e-9), "method": r["method"], "bound": r["bound"],
+            "exact": r["exact"], "cell_target": cell_target, "cell_m": float(cell_m),
             "cells": r["cells"], "candidate_sites": len(sites), "candidates": r["candidates"],
             "bearings": bearing_list, "seconds": time.perf_counter() - t0}
 

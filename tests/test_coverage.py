@@ -564,3 +564,182 @@ def test_write_sites_refuses_a_format_the_importer_does_not_read(hehe_placement,
     with pytest.raises(InvalidInput, match="ends in '.txt'") as err:
         cv.write_sites(hehe_placement["frame"], tmp_path / "sites.txt")
     assert ".geojson or .csv" in err.value.fix and not (tmp_path / "sites.txt").exists()
+
+
+# --- the candidate matrix and the solver's time ---------------------------------------------------
+
+def _matrix_by_hand(public, footprints, candidates, *, fov, range_m, bearings, existing, cell_m):
+    """The candidate matrix the plain way: every candidate's view alone, tested against every cell."""
+    s = cv._samples(public, cell_m)
+    x, y = s.xy[:, 0], s.xy[:, 1]
+    seen0 = np.zeros(len(x), dtype=bool)
+    for p, b, f, r in zip(existing.geometry, existing["bearing"], existing["fov"], existing["range_m"]):
+        seen0 |= shapely.contains_xy(cv.view_polygon(p.x, p.y, b, f, r, footprints), x, y)
+    columns, sites = [], []
+    for cx, cy in np.asarray(candidates, dtype=float):
+        for b in bearings:
+            hit = shapely.contains_xy(cv.view_polygon(cx, cy, b, fov, range_m, footprints), x, y) & ~seen0
+            if hit.any():
+                columns.append(hit)
+                sites.append((cx, cy, b))
+    dense = np.column_stack(columns) if columns else np.zeros((len(x), 0), dtype=bool)
+    return dense, s, seen0, sites
+
+
+def test_candidate_matrix_is_every_candidate_alone_tested_against_every_cell():
+    # the matrix is built from one batched view call and a tree over the cells; this is what that
+    # must equal, entry for entry: no candidate's view may leak into another's, no cell be missed
+    footprints = _lattice(4, seed=7)
+    area = shapely.box(-8, -8, 128, 128)
+    public = area.difference(shapely.union_all(footprints))
+    walls = cv.candidate_sites(footprints, area)[::2]
+    # sites in the open, on a wall and deep inside a building (which sees nothing and gets no column)
+    inside = shapely.get_coordinates(shapely.point_on_surface(footprints[0]))
+    candidates = np.vstack([walls, [(-5, -5), (60, 60), (125, 3)], inside])
+    existing = _frame([(-7, -7, 45, 90, 40), (120, 120, 225, 60, 30)])
+    kw = dict(fov=75, range_m=35, bearings=(0, 45, 100, 270), cell_m=3.0)
+    A, s, seen0, sites = cv.candidate_matrix(public, footprints, candidates, existing=existing, **kw)
+    dense, s_hand, seen_hand, sites_hand = _matrix_by_hand(public, footprints, candidates, existing=existing, **kw)
+    assert np.array_equal(s.xy, s_hand.xy) and np.array_equal(s.weight, s_hand.weight)
+    assert np.array_equal(seen0, seen_hand) and 0 < seen0.sum() < len(seen0) // 2
+    assert sites == sites_hand
+    assert A.shape == dense.shape and np.array_equal(A.toarray(), dense.astype(float))
+    # the case is not trivial: candidates were dropped (the indoor one among them) and columns overlap
+    assert len(sites) < len(candidates) * 4 and tuple(inside[0]) not in {(x, y) for x, y, _ in sites}
+    assert A.nnz > 1000 and (np.asarray(A.sum(axis=1)).ravel() > 1).any()
+    # a sparse matrix in canonical form, as scipy builds it from (row, column) pairs
+    assert A.format == "csr" and A.has_canonical_format
+
+
+def test_candidate_matrix_takes_sites_as_points_and_survives_no_candidates():
+    footprints = _lattice(2, seed=8)
+    area = shapely.box(-8, -8, 60, 60)
+    public = area.difference(shapely.union_all(footprints))
+    xy = cv.candidate_sites(footprints, area)[:6]
+    kw = dict(fov=90, range_m=30, bearings=(0, 180), cell_m=4.0)
+    A, _, _, sites = cv.candidate_matrix(public, footprints, xy, **kw)
+    B, _, _, sites_b = cv.candidate_matrix(public, footprints, shapely.points(xy), **kw)
+    assert sites == sites_b and (A != B).nnz == 0 and A.nnz > 0
+    C, s, seen0, none = cv.candidate_matrix(public, footprints, np.empty((0, 2)), **kw)
+    assert C.shape == (len(s.weight), 0) and none == [] and not seen0.any()
+
+
+def _slow_milp(*args, **kwargs):
+    """A solver that would answer, wrongly, long after any deadline: its answer must never be used."""
+    import time as _time
+    _time.sleep(120)
+    raise AssertionError("the solver was waited for past the deadline")
+
+
+def test_an_exact_solver_past_its_deadline_is_stopped_and_greedy_answers(monkeypatch):
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("the solver is stopped at the deadline only where it runs in a forked child")
+    monkeypatch.setattr("scipy.optimize.milp", _slow_milp)
+    footprints = _lattice(4)
+    area = shapely.box(-5, -5, 125, 125)
+    candidates = cv.candidate_sites(footprints, area)[::3]
+    kw = dict(target_percent=80, fov=90, range_m=40, bearings=(0, 90, 180, 270))
+    stopped = cv.place_cameras(area, footprints, candidates, time_limit=0.5, **kw)
+    greedy = cv.place_cameras(area, footprints, candidates, max_exact=0, **kw)
+    assert stopped["method"] == "greedy" and stopped["exact"] == "time limit" and greedy["exact"] == "too large"
+    assert stopped["reached"] and stopped["cameras"] == greedy["cameras"]
+    assert stopped["sites"].geometry.equals(greedy["sites"].geometry)
+    assert list(stopped["sites"]["bearing"]) == list(greedy["sites"]["bearing"])
+
+
+def _dying_milp(*args, **kwargs):
+    import os
+    os._exit(3)
+
+
+def test_an_exact_solver_that_dies_without_an_answer_leaves_the_greedy_answer(monkeypatch):
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("the solver runs in a child process only where it can fork")
+    monkeypatch.setattr("scipy.optimize.milp", _dying_milp)
+    footprints = _lattice(4)
+    area = shapely.box(-5, -5, 125, 125)
+    candidates = cv.candidate_sites(footprints, area)[::3]
+    r = cv.place_cameras(area, footprints, candidates, target_percent=80, fov=90, range_m=40,
+                         bearings=(0, 90, 180, 270))
+    assert r["method"] == "greedy" and r["exact"] == "no optimum" and r["reached"]
+
+
+def test_a_time_limit_spent_before_the_solver_starts_leaves_the_greedy_answer():
+    footprints = _lattice(4)
+    area = shapely.box(-5, -5, 125, 125)
+    candidates = cv.candidate_sites(footprints, area)[::3]
+    r = cv.place_cameras(area, footprints, candidates, target_percent=80, fov=90, range_m=40,
+                         bearings=(0, 90, 180, 270), time_limit=0)
+    assert r["method"] == "greedy" and r["exact"] == "time limit" and r["reached"]
+
+
+def test_without_fork_the_exact_solver_runs_in_process_with_the_same_answer(monkeypatch):
+    area, building = _l_yard()
+    candidates = [(0, 0), (5, 5), (50, 5), (5, 50), (95, 5), (5, 95)]
+    kw = dict(target_percent=99.9, fov=80, range_m=120, bearings=(0, 40, 50, 90, 180, 270))
+    forked = cv.place_cameras(area, building, candidates, **kw)
+    monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: ["spawn"])
+    here = cv.place_cameras(area, building, candidates, **kw)
+    for r in (forked, here):
+        assert r["method"] == "ilp" and r["exact"] == "optimal" and r["cameras"] == 2
+    assert list(here["sites"]["bearing"]) == list(forked["sites"]["bearing"]) == [40.0, 50.0]
+
+
+def test_placement_for_builds_the_cells_once_and_stops_asking_the_solver_after_it_ran_out_of_time(
+        demo_app, monkeypatch):
+    # 99 % of 和合大院 falls a little short on the exact polygons, so the solver is asked again on top
+    matrices, asks, ilp_calls = [], [], []
+    real_matrix, real_choose = cv.candidate_matrix, cv._choose
+
+    def counting_matrix(*a, **k):
+        matrices.append(1)
+        return real_matrix(*a, **k)
+
+    def recording_choose(problem, target, **k):
+        asks.append((target, k["exact"]))
+        return real_choose(problem, target, **k)
+
+    def timed_out(*a, **k):
+        ilp_calls.append(1)
+        return None, "time limit"
+
+    monkeypatch.setattr(cv, "candidate_matrix", counting_matrix)
+    monkeypatch.setattr(cv, "_choose", recording_choose)
+    monkeypatch.setattr(cv, "_ilp", timed_out)
+    with demo_app.extensions["gridmap.store"].session() as s:
+        r = cv.placement_for(s, "和合大院", target_percent=99, fov=90, range_m=40)
+    assert len(asks) >= 2 and asks[0] == (99.0, True) and all(not e for _, e in asks[1:])
+    assert len(ilp_calls) == 1 and len(matrices) == 1
+    assert r["method"] == "greedy" and r["cell_target"] in [a for a, _ in asks] and r["cell_target"] >= 99
+
+
+def _greedy_by_hand(A, w, open_, need):
+    """Greedy the plain way: every gain counted again at every step, the first of equal gains taken."""
+    A = A.tocsc()
+    uncovered, got, chosen = open_.copy(), 0.0, []
+    while got < need - 1e-9:
+        gain = A.T @ (w * uncovered)
+        j = int(np.argmax(gain)) if len(gain) else -1
+        if j < 0 or gain[j] <= 1e-12:
+            break
+        chosen.append(j)
+        cells = A.indices[A.indptr[j]:A.indptr[j + 1]]
+        got += w[cells][uncovered[cells]].sum()
+        uncovered[cells] = False
+    return chosen
+
+
+def test_greedy_takes_the_columns_a_full_recount_would_take_ties_included():
+    from scipy import sparse
+    rng = np.random.default_rng(11)
+    for k in range(200):
+        m, n = int(rng.integers(5, 80)), int(rng.integers(1, 40))
+        A = sparse.random(m, n, density=rng.uniform(0.05, 0.5), random_state=int(rng.integers(2**31)), format="csr")
+        A.data[:] = 1.0
+        # whole cells weigh the same: equal gains are the rule, and the lowest column must win them
+        w = rng.choice([25.0, 25.0, 12.5, 3.1], m) if k % 2 else rng.uniform(0, 3, m)
+        open_ = rng.random(m) < 0.8
+        need = rng.uniform(0, 1.1) * w[open_].sum()
+        assert cv._greedy(A, w, open_, need)[0] == _greedy_by_hand(A, w, open_, need)

@@ -78,6 +78,7 @@ def test_the_written_geojson_imports_through_the_import_command(demo_app, tmp_pa
     (["--range", "5000"], "range was 5000.0", "--range 40"),  # the importer would refuse the sites file
     (["--fov", "0.5"], "fov was 0.5", "--fov 90"),
     (["--bearings", "0"], "bearings was 0", "--bearings 8"),
+    (["--time-limit", "-1"], "--time-limit was -1", "--time-limit 20"),
     (["--output", "sites.txt"], "ends in '.txt'", ".geojson or .csv"),
     (["--output", "no/such/dir/sites.csv"], "does not exist", "Create the folder"),
 ])
@@ -113,3 +114,13 @@ def test_an_unreachable_target_is_said_with_what_to_change(demo_app):
     assert 55.9 < reached < 100
     assert "cannot see 100 %" in result.output and "widen --fov or --range" in result.output
     assert "method greedy: at most H(Δ)" in result.output
+
+
+def test_a_zero_time_limit_takes_the_greedy_answer_with_its_bound(demo_app):
+    result = demo_app.test_cli_runner().invoke(args=["coverage", "和合大院", "--place", "--target", "90",
+                                                     "--time-limit", "0"])
+    assert result.exit_code == 0, result.output
+    assert "method greedy: at most H(Δ)" in result.output and "target 90 % reached" in result.output
+    exact = demo_app.test_cli_runner().invoke(args=["coverage", "和合大院", "--place", "--target", "90"])
+    n = lambda out: int(re.search(r"(\d+) new cameras", out).group(1))  # noqa: E731
+    assert "method ilp" in exact.output and n(exact.output) <= n(result.output)
