@@ -717,24 +717,34 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
                    hours=(df["resolved_at"] - df["reported_at"]).dt.total_seconds() / 3600.0)
     hours = df.loc[resolved, "hours"].to_numpy(dtype=float)
     df["period"] = _period_labels(df["reported_at"], period)
-
-    def groups(key):
-        out = []
-        for value, g in df.groupby(key, dropna=False, sort=True):
-            out.append({key: None if pd.isna(value) else value, "total": int(len(g)), "resolved": int(g["resolved"].sum()),
-                        "open": int(g["open"].sum()), "overdue": int(g["overdue"].sum()),
-                        "resolution_rate": _rate(g["resolved"].sum(), len(g))})
-        return out
+    open_levels = df.loc[open_, "level"].value_counts()
 
     return {"filters": {"community": community, "grid": grid, "period": period,
                         "start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
             "total": int(len(df)), "resolved": int(resolved.sum()), "open": int(open_.sum()),
             "duplicates": int(merged.sum()), "resolution_rate": _rate(resolved.sum(), len(df)),
             "hours_to_resolve": {"median": _pct(hours, 50), "p90": _pct(hours, 90), "count": int(len(hours))},
-            "open_by_level": {lv: int((open_ & (df["level"] == lv)).sum()) for lv in catalog.LEVELS},
+            "open_by_level": {lv: int(open_levels.get(lv, 0)) for lv in catalog.LEVELS},
             "overdue": int(df["overdue"].sum()),
-            "by_community": groups("community"), "by_grid": groups("grid"), "by_period": groups("period"),
+            "by_community": _groups(df, "community"), "by_grid": _groups(df, "grid"),
+            "by_period": _groups(df, "period"),
             "heatmap": _heatmap(df, private)}
+
+
+def _groups(df, key):
+    """Counts and the resolution rate per value of ``key``, sorted, a missing value last.
+
+    One ``groupby.agg`` for all the groups: a city has 15,000 grids, and a Python loop over
+    the groups (a sub-frame each) took seconds where this takes milliseconds.
+    """
+    agg = df.groupby(key, dropna=False, sort=True).agg(
+        total=("resolved", "size"), resolved=("resolved", "sum"), open=("open", "sum"), overdue=("overdue", "sum"))
+    missing = agg.index.isna()
+    keys = [None if gone else value for value, gone in zip(agg.index.tolist(), missing.tolist())]
+    return [{key: value, "total": int(total), "resolved": int(resolved), "open": int(open_), "overdue": int(overdue),
+             "resolution_rate": _rate(resolved, total)}
+            for value, total, resolved, open_, overdue in zip(keys, agg["total"].tolist(), agg["resolved"].tolist(),
+                                                               agg["open"].tolist(), agg["overdue"].tolist())]
 
 
 def _heatmap(df, private):

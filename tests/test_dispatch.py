@@ -413,6 +413,106 @@ def test_statistics_of_an_empty_store_are_empty_not_an_error(sqlite_world):
     assert (st["total"], st["resolution_rate"], st["hours_to_resolve"]["median"], st["heatmap"]) == (0, None, None, [])
 
 
+OTHER_COMMUNITIES = ("210213013005", "210213013006")
+
+
+def _random_incidents(app, n=400, seed=11):
+    """``n`` incidents with random statuses, levels, times and places, written straight to the store.
+
+    Three communities, five grid codes and None (a community's incidents without a grid), reports
+    over the 40 days from ``T0`` (to microseconds), resolution 0–100 h after the report for resolved
+    and merged ones, deadlines (a tenth missing) 2 h to 10 days after it, so that they fall on both
+    sides of the tests' now (``T0 + 30 days``). Returns plain dicts of what was stored.
+    """
+    from shapely.geometry import MultiPolygon, Point, box
+    rng = np.random.default_rng(seed)
+    grids = (G1, G2, w.COMMUNITY + "003", OTHER_COMMUNITIES[0] + "001", OTHER_COMMUNITIES[1] + "001", None)
+    rows = []
+    with app.extensions["gridmap.store"].transaction() as s:
+        for i, code in enumerate(OTHER_COMMUNITIES):
+            s.add(m.Community(code=code, street_code="210213013000", name=f"社区{i}",
+                              geom=MultiPolygon([w.lonlat(box(500 + 500 * i, 0, 900 + 500 * i, 200))])))
+        s.flush()
+        for _ in range(n):
+            grid = grids[rng.integers(len(grids))]
+            community = grid[:12] if grid else (w.COMMUNITY, *OTHER_COMMUNITIES)[rng.integers(3)]
+            status = dispatch.STATUSES[rng.integers(len(dispatch.STATUSES))]
+            reported = T0 + dt.timedelta(seconds=int(rng.integers(0, 40 * 86400)),
+                                         microseconds=int(rng.integers(10**6)))
+            resolved = reported + dt.timedelta(seconds=float(rng.uniform(0, 100 * 3600))) \
+                if status in dispatch.CLOSED_STATUSES else None
+            deadline = None if rng.random() < 0.1 else reported + dt.timedelta(hours=int(rng.choice([2, 24, 240])))
+            lon, lat = at(*rng.uniform(0, 200, 2))
+            row = {"category": "noise", "status": status, "level": catalog.LEVELS[rng.integers(len(catalog.LEVELS))],
+                   "community_code": community, "grid_code": grid, "reported_at": reported,
+                   "updated_at": reported, "resolved_at": resolved, "deadline_at": deadline, "lon": lon, "lat": lat}
+            s.add(m.Incident(**row, geom=Point(lon, lat)))
+            rows.append(row)
+    return rows
+
+
+def _oracle(rows, *, period, now, community=None, start=None, end=None):
+    """The figures statistics() gives (but the heatmap), counted one incident at a time."""
+    import statistics as pystats
+    rows = [r for r in rows if (community is None or r["community_code"] == community)
+            and (start is None or r["reported_at"].date() >= start) and (end is None or r["reported_at"].date() <= end)]
+    kept = [r for r in rows if r["status"] != "merged"]
+
+    def label(t):
+        if period == "day":
+            return t.strftime("%Y-%m-%d")
+        if period == "month":
+            return t.strftime("%Y-%m")
+        return (t.date() - dt.timedelta(days=t.weekday())).isoformat()
+
+    def is_open(r):
+        return r["status"] in dispatch.OPEN_STATUSES
+
+    def is_overdue(r):
+        return is_open(r) and r["deadline_at"] is not None and r["deadline_at"] < now
+
+    def figures(group):
+        total, done = len(group), sum(r["status"] == "resolved" for r in group)
+        return {"total": total, "resolved": done, "open": sum(map(is_open, group)),
+                "overdue": sum(map(is_overdue, group)), "resolution_rate": round(done / total, 4) if total else None}
+
+    def by(key, name):
+        keys = sorted({key(r) for r in kept}, key=lambda k: (k is None, k or ""))
+        return [{name: k, **figures([r for r in kept if key(r) == k])} for k in keys]
+
+    hours = [(r["resolved_at"] - r["reported_at"]).total_seconds() / 3600 for r in kept if r["status"] == "resolved"]
+    # "inclusive" interpolates between order statistics at (n - 1) q, as numpy.percentile does
+    p90 = pystats.quantiles(hours, n=10, method="inclusive")[8] if len(hours) > 1 else (hours or [None])[0]
+    return {**figures(kept), "duplicates": sum(r["status"] == "merged" for r in rows),
+            "hours_to_resolve": {"median": round(pystats.median(hours), 2) if hours else None,
+                                 "p90": None if p90 is None else round(p90, 2), "count": len(hours)},
+            "open_by_level": {lv: sum(is_open(r) and r["level"] == lv for r in kept) for lv in catalog.LEVELS},
+            "by_community": by(lambda r: r["community_code"], "community"),
+            "by_grid": by(lambda r: r["grid_code"], "grid"),
+            "by_period": by(lambda r: label(r["reported_at"]), "period")}
+
+
+@pytest.mark.parametrize("period,community,days", [
+    ("day", None, None), ("week", None, None), ("month", None, None),
+    ("week", w.COMMUNITY, None), ("day", OTHER_COMMUNITIES[0], (3, 20)),
+])
+def test_statistics_agree_with_counting_random_incidents_one_by_one(world, period, community, days):
+    rows = _random_incidents(world)
+    now = T0 + dt.timedelta(days=30)
+    start, end = (None, None) if days is None else (T0.date() + dt.timedelta(days=days[0]),
+                                                    T0.date() + dt.timedelta(days=days[1]))
+    with world.extensions["gridmap.store"].session() as s:
+        st = dispatch.statistics(s, period=period, community=community, start=start, end=end, now=now, private=True)
+    expected = _oracle(rows, period=period, now=now, community=community, start=start, end=end)
+    assert expected["total"] > 20 and expected["by_grid"][-1]["grid"] is None  # the draw covers the cases
+    assert {k: st[k] for k in expected if k != "hours_to_resolve"} == \
+        {k: v for k, v in expected.items() if k != "hours_to_resolve"}
+    assert st["hours_to_resolve"]["count"] == expected["hours_to_resolve"]["count"]
+    for q in ("median", "p90"):  # times in and out of the database: equal to the microsecond, so to 0.01 h
+        assert st["hours_to_resolve"][q] == pytest.approx(expected["hours_to_resolve"][q], abs=0.0051)
+    assert len(st["heatmap"]) == expected["total"]
+
+
 # --- SOS ---------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import json
 
 import folium
 from branca.element import MacroElement
+from folium.map import FitBounds
 from folium.template import Template
 from markupsafe import Markup, escape
 
@@ -60,7 +61,10 @@ def base_map(bounds, tiles="none", attribution="", *, assets=DEFAULT_ASSETS, pad
                                    "or MAP_TILES=none for a map without tiles.")
         folium.TileLayer(tiles, attr=attribution or None, max_zoom=19).add_to(m)
     if maxx > minx and maxy > miny:
-        m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=padding[0], padding_bottom_right=padding[1])
+        # no animation: the map opens already fitted, so a screenshot or a test never catches it half-zoomed
+        fit = FitBounds([[miny, minx], [maxy, maxx]], padding_top_left=padding[0], padding_bottom_right=padding[1])
+        fit.options["animate"] = False
+        m.add_child(fit)
     return m
 
 
@@ -68,10 +72,12 @@ def popup_html(title, rows=()):
     """Popup/tooltip HTML from a title and (label, value) rows, every value escaped.
 
     Leaflet sets popup strings as innerHTML, so a grid named ``<img onerror=...>`` would run
-    script; Markup + escape keep user data as text whatever it contains.
+    script; Markup + escape keep user data as text whatever it contains. A row without a label
+    shows its value alone, and a row without a value is left out.
     """
     parts = [Markup("<strong>{}</strong>").format(title)]
-    parts += [Markup("<br>{}: {}").format(label, value) for label, value in rows if value not in (None, "")]
+    parts += [Markup("<br>{}: {}").format(label, value) if label not in (None, "") else Markup("<br>{}").format(value)
+              for label, value in rows if value not in (None, "")]
     return Markup("").join(parts)
 
 

@@ -1,19 +1,22 @@
-"""The dispatcher's maps: grids with the located point, grids near it, open incidents and whom to send to one;
-the incident heat layer."""
+"""The dispatcher's maps: grids with the located point, grids near it, open incidents, whom to send to one
+and the cameras around the spot; the incident heat layer."""
 from __future__ import annotations
 
 import folium
 import shapely
-from branca.element import Element
+from branca.element import Element, MacroElement
+from folium.template import Template
 from markupsafe import Markup
 
 from .base import DEFAULT_ASSETS, PostClicks, add_tooltip, base_map
+from .cameras import add_camera_layer
 from .resident import _bounds
 
 OUTLINE = {"color": "#2563eb", "weight": 1.5, "fillColor": "#2563eb", "fillOpacity": 0.03}
 OWN = {"color": "#c2410c", "weight": 3, "fillColor": "#f97316", "fillOpacity": 0.25}
 NEAR = {"color": "#b91c1c", "weight": 3, "dashArray": "6 4", "fillColor": "#fca5a5", "fillOpacity": 0.2}
-POINT = {"radius": 8, "color": "#ffffff", "weight": 3, "fill": True, "fill_color": "#dc2626", "fill_opacity": 1.0}
+POINT = {"radius": 8, "color": "#ffffff", "weight": 3, "fill": True, "fill_color": "#dc2626", "fill_opacity": 1.0,
+         "class_name": "located-point"}
 INCIDENT = {"radius": 5, "color": "#7c2d12", "weight": 1, "fill": True, "fill_color": "#facc15", "fill_opacity": 0.9}
 PRIORITY = {**INCIDENT, "fill_color": "#dc2626", "radius": 6}
 SELECTED = {"radius": 10, "color": "#ffffff", "weight": 3, "fill": True, "fill_color": "#dc2626", "fill_opacity": 1.0,
@@ -29,12 +32,19 @@ _BADGE_CSS = Markup("""<style>
   border: 2px solid #fff; box-shadow: 0 0 3px rgba(0,0,0,.6); color: #fff; text-align: center;
   font: bold 12px/20px sans-serif; box-sizing: border-box; }
 </style>""")
+# The views of the cameras that see the spot: a dark outline over their coloured sector, and a ring
+# round the camera. Not interactive, so the sector's tooltip underneath still answers a hover.
+SEEING = {"color": "#111827", "weight": 3, "opacity": 1.0, "fill": False, "interactive": False,
+          "className": "gridmap-camera-seeing"}
+SEEING_RING = {"radius": 8, "color": "#111827", "weight": 2.5, "fill": False, "interactive": False,
+               "class_name": "gridmap-camera-seeing-ring"}
 # Cell colours from few to many incidents (ColorBrewer YlOrRd, 5 classes: readable on no tiles).
 HEAT_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 
 
 def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident=None, proposal=None,
-                 tiles="none", attribution="", assets=DEFAULT_ASSETS, labels=None, kind_labels=None):
+                 cameras=None, seeing=(), tiles="none", attribution="", assets=DEFAULT_ASSETS, labels=None,
+                 kind_labels=None, status_labels=None):
     """Build the dispatcher's map.
 
     Parameters
@@ -57,15 +67,24 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident
         ``responders`` (kind → list) and ``volunteers``, each person with ``name``, ``phone``
         (already masked for the role), ``lon``, ``lat``, ``distance_m``. Each person with a
         position gets a badge of its kind and a line from the incident.
+    cameras : dict, optional
+        The camera layer of the spot's community, as ``coverage.report_for(..., geometries=True)``
+        gives it (``views``, ``blind_spots``): drawn off, to be switched on in the layer control.
+    seeing : iterable of int
+        Ids of the cameras that see the spot (``Snapshot.cameras_seeing``): their views are
+        outlined and their markers ringed inside the camera layer.
     labels : dict, optional
         Translated words: ``grid``, ``point``, ``incident``, ``status``, ``category``, ``kind``, ``phone``,
-        ``distance``.
+        ``distance``, and the camera layer's (:func:`gridmap.maps.cameras.camera_labels`).
     kind_labels : dict, optional
         Translated kind names ("grid_worker", "volunteer" and the responder kinds) for badges and tooltips.
+    status_labels : dict, optional
+        Translated status names (code → name) for the incidents' tooltips; a code without a name shows as is.
     """
     labels = {"grid": "Grid", "point": "Located point", "incident": "Incident", "status": "Status",
               "category": "Category", "kind": "Kind", "phone": "Phone", "distance": "Distance", **(labels or {})}
     near = set(near)
+    statuses = status_labels or {}
     people = _people(proposal) if incident is not None and proposal else []
     if incident is not None:
         # open on the incident and the nearest of each kind: the third medical team may be 20 km off,
@@ -82,29 +101,57 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident
         shown = grids[grids["code"].isin(near | {own})] if point is not None and own else grids
         bounds = _bounds(shown, point)
     m = base_map(bounds, tiles, attribution, assets=assets)
-    layer_grids = folium.FeatureGroup(name="grids").add_to(m)
+    # only the camera layers are for switching: grids, incidents and whom to send stay out of the control
+    layer_grids = folium.FeatureGroup(name="grids", control=False).add_to(m)
     for row in grids.itertuples():
         style = OWN if row.code == own else NEAR if row.code in near else OUTLINE
         layer = folium.GeoJson(shapely.geometry.mapping(row.geometry), style_function=lambda _f, s=style: s)
         add_tooltip(layer, getattr(row, "name", None) or row.code, [(labels["grid"], row.code)], sticky=True)
         layer.add_to(layer_grids)
-    layer_incidents = folium.FeatureGroup(name="incidents").add_to(m)
+    if cameras:
+        _add_cameras(m, cameras, set(seeing), labels)
+    layer_incidents = folium.FeatureGroup(name="incidents", control=False).add_to(m)
     for inc in incidents:
         # bubbling off: clicking an incident reads its tooltip, it does not relocate the panel
         dot = folium.CircleMarker([inc["lat"], inc["lon"]], bubbling_mouse_events=False,
                                   **(PRIORITY if inc.get("priority") else INCIDENT))
         add_tooltip(dot, f"{labels['incident']} #{inc['id']}",
-                    [(labels["category"], inc.get("category_name")), (labels["status"], inc.get("status"))])
+                    [(labels["category"], inc.get("category_name")),
+                     (labels["status"], statuses.get(inc.get("status"), inc.get("status")))])
         dot.add_to(layer_incidents)
+    on_top = [layer_incidents]
     if incident is not None:
-        _add_proposal(m, incident, people, labels, kind_labels or {})
+        on_top.append(_add_proposal(m, incident, people, labels, kind_labels or {}, statuses))
     if point is not None:
         lon, lat = point
         marker = folium.CircleMarker([lat, lon], **POINT)
         add_tooltip(marker, labels["point"], [(labels["grid"], own)])
         marker.add_to(m)
+        on_top.append(marker)
+    if cameras:
+        m.add_child(_KeepOnTop(on_top))
+        folium.LayerControl(collapsed=False).add_to(m)
     m.add_child(PostClicks())
     return m
+
+
+def _add_cameras(m, report, seeing, labels):
+    """The community's camera layer (off), the views of the cameras in ``seeing`` outlined inside it."""
+    layer, _blind = add_camera_layer(m, report.get("views", []), report.get("blind_spots", []), labels=labels,
+                                     show=False)
+    for cam in report.get("views", []):
+        if cam.get("id") not in seeing:
+            continue
+        # the camera's id in a class of its own, so the page (and a test) can tell which view this is
+        if cam.get("geometry") is not None:
+            style = {**SEEING, "className": f"{SEEING['className']} gridmap-camera-{int(cam['id'])}"}
+            folium.GeoJson(_mapping(cam["geometry"]), style_function=lambda _f, s=style: s).add_to(layer)
+        if cam.get("lat") is not None and cam.get("lon") is not None:
+            folium.CircleMarker([cam["lat"], cam["lon"]], **SEEING_RING).add_to(layer)
+
+
+def _mapping(geometry):
+    return shapely.geometry.mapping(geometry) if hasattr(geometry, "geom_type") else geometry
 
 
 def _people(proposal):
@@ -116,9 +163,9 @@ def _people(proposal):
             if p.get("lon") is not None and p.get("lat") is not None and p.get("distance_m") is not None]
 
 
-def _add_proposal(m, incident, people, labels, kind_labels):
+def _add_proposal(m, incident, people, labels, kind_labels, statuses):
     m.get_root().header.add_child(Element(_BADGE_CSS), name="proposal_css")
-    layer = folium.FeatureGroup(name="proposal").add_to(m)
+    layer = folium.FeatureGroup(name="proposal", control=False).add_to(m)
     start = [incident["lat"], incident["lon"]]
     for kind, p in people:
         colour = PROPOSAL_COLOURS.get(kind, OTHER_COLOUR)
@@ -138,14 +185,39 @@ def _add_proposal(m, incident, people, labels, kind_labels):
         marker.add_to(layer)
     dot = folium.CircleMarker(start, bubbling_mouse_events=False, **SELECTED)
     add_tooltip(dot, f"{labels['incident']} #{incident['id']}",
-                [(labels["category"], incident.get("category_name")), (labels["status"], incident.get("status"))])
+                [(labels["category"], incident.get("category_name")),
+                 (labels["status"], statuses.get(incident.get("status"), incident.get("status")))])
     dot.add_to(layer)
+    return layer
 
 
 def _metres(d):
     if d is None:
         return None
     return f"{d / 1000:.2f} km" if d >= 1000 else f"{round(d)} m"
+
+
+class _KeepOnTop(MacroElement):
+    """Bring the incidents, whom to send and the located point back above a camera layer switched on.
+
+    Leaflet draws a layer added later above the ones before it, and the camera layers are added
+    when switched on: their sectors would cover the incident dots and swallow their hovers.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.on("overlayadd", function () {
+                {%- for name in this.names %}
+                {{ name }}.bringToFront();
+                {%- endfor %}
+            });
+        {% endmacro %}
+    """)
+
+    def __init__(self, layers):
+        super().__init__()
+        self._name = "KeepOnTop"
+        self.names = [layer.get_name() for layer in layers]
 
 
 def heat_map(grids, cells, *, tiles="none", attribution="", assets=DEFAULT_ASSETS, labels=None):

@@ -1,6 +1,8 @@
 /* The dispatcher's page: locate (address type-ahead, coordinates, map clicks), the point's panel,
-   reporting, and moving incidents on through the JSON API with optimistic versions.
-   Every value from the server goes in with textContent: names and notes are user data. */
+   reporting, and the opened incident: moving it on through the JSON API with optimistic versions,
+   its suggested duplicates (link one), whistle tasks (report in) and whom to send (listed here,
+   drawn on the map). Every value from the server goes in with textContent: names and notes are
+   user data. Times arrive as UTC ISO strings and are shown in the viewer's time zone. */
 (function () {
   "use strict";
   var configEl = document.getElementById("dispatch-config");
@@ -13,7 +15,7 @@
   var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
   var $ = function (id) { return document.getElementById(id); };
   var frame = $("map"), input = $("address"), list = $("address-options");
-  var here = null, current = null, candidates = [], timer = null, seq = 0;
+  var here = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0;
 
   function fmt(s, vals) { return s.replace(/\{(\w+)\}/g, function (_, k) { return vals[k] != null ? vals[k] : ""; }); }
   function el(tag, props, text) {
@@ -34,12 +36,63 @@
   function metres(d) { return d == null ? "—" : d >= 1000 ? (d / 1000).toFixed(2) + " km" : Math.round(d) + " m"; }
   function minutes(s) { return s == null ? "—" : Math.max(1, Math.round(s / 60)) + " min"; }
   function kindName(kind) {
+    if (kind === "grid_worker") return T.gridWorker;
     if (kind === "volunteer") return T.volunteer;
     var k = config.kinds[kind]; return k ? (zh ? k[0] : k[1]) : kind;
   }
   function phoneLink(phone) {
     return el("a", {"class": "phone", href: "tel:" + String(phone).replace(/[^\d+]/g, "")}, phone);
   }
+  // a node, or text for a string; nothing for empty parts; " · " between them
+  function fill(node, parts) {
+    node.textContent = "";
+    parts.filter(function (p) { return p != null && p !== ""; }).forEach(function (p, i) {
+      if (i) node.appendChild(document.createTextNode(" · "));
+      node.appendChild(typeof p === "string" ? document.createTextNode(p) : p);
+    });
+    return node;
+  }
+  // "Label: value", the value a node or text
+  function labelled(label, value) {
+    var span = el("span", {}, label + ": ");
+    span.appendChild(typeof value === "string" ? document.createTextNode(value) : value);
+    return span;
+  }
+
+  /* ---- times: the API speaks UTC; people read their own clock, in the page's language ---- */
+  var locale = document.documentElement.lang || undefined, clocks = {};
+  function clock(seconds) {
+    var key = seconds ? "s" : "m";
+    if (!clocks[key]) {
+      var opts = {year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"};
+      if (seconds) opts.second = "2-digit";
+      try { clocks[key] = new Intl.DateTimeFormat(locale, opts); } catch (e) { clocks[key] = new Intl.DateTimeFormat(undefined, opts); }
+    }
+    return clocks[key];
+  }
+  // <time datetime data-utc title> holding the local time; the UTC original stays in the attributes
+  function when(iso, seconds) {
+    if (!iso) return "—";
+    var utc = /(Z|[+-]\d\d:?\d\d)$/.test(iso) ? iso : iso + "Z";  // the API's times are UTC, always
+    var d = new Date(utc);
+    if (isNaN(d.getTime())) return iso;
+    return el("time", {datetime: utc, "data-utc": utc, title: "UTC " + utc.replace("T", " ").replace(/Z$/, "")},
+              clock(seconds).format(d));
+  }
+  // text whose UTC ISO times (the audit writes "report by 2026-05-04T08:00:00Z" into notes) read as local times
+  function withTimes(text) {
+    var out = document.createDocumentFragment(), re = /\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z/g, at = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      out.appendChild(document.createTextNode(text.slice(at, m.index)));
+      var t = when(m[0], !!m[1]);
+      out.appendChild(typeof t === "string" ? document.createTextNode(t) : t);
+      at = m.index + m[0].length;
+    }
+    out.appendChild(document.createTextNode(text.slice(at)));
+    return out;
+  }
+  var zone = (Intl.DateTimeFormat().resolvedOptions() || {}).timeZone;
+  if (zone && $("time-zone")) $("time-zone").textContent = fmt(T.timeZone, {zone: zone});
 
   /* ---- address type-ahead over /api/v1/geocode ---- */
   function closeList() { list.hidden = true; input.setAttribute("aria-expanded", "false"); }
@@ -161,7 +214,8 @@
           dup.appendChild(el("p", {"class": "warning"}, T.duplicates));
           var ul = el("ul");
           r.body.possible_duplicates.forEach(function (d) {
-            var li = el("li"); var a = el("a", {href: "#"}, "#" + d.id + " " + d.category_name + " · " + metres(d.distance_m));
+            var li = el("li"); var a = el("a", {href: "#"}, "#" + d.id + " " + (zh ? d.category_name : d.category_name_en) +
+                                          " · " + metres(d.distance_m));
             a.addEventListener("click", function (ev) { ev.preventDefault(); select(d.id); });
             li.appendChild(a); ul.appendChild(li);
           });
@@ -183,30 +237,42 @@
       var body = $("incidents"); body.textContent = "";
       (r.status === 200 ? r.body : []).forEach(function (inc) {
         var tr = el("tr", {"data-id": inc.id, tabindex: "0", "class": inc.overdue ? "overdue" : ""});
-        [String(inc.id), zh ? inc.category_name : inc.category_name_en, statusName(inc.status), levelName(inc.level), inc.grid_code || "—",
-         (inc.deadline_at || "").replace("T", " ").slice(0, 16) + (inc.overdue ? " · " + T.overdue : "")]
+        [String(inc.id), zh ? inc.category_name : inc.category_name_en, statusName(inc.status), levelName(inc.level), inc.grid_code || "—"]
           .forEach(function (v) { tr.appendChild(el("td", {}, v)); });
+        tr.appendChild(fill(el("td"), [inc.deadline_at ? when(inc.deadline_at) : "", inc.overdue ? T.overdue : ""]));
         tr.addEventListener("click", function () { select(inc.id); });
+        tr.addEventListener("keydown", function (e) { if (e.key === "Enter") select(inc.id); });
         body.appendChild(tr);
       });
     });
   }
   ["f-status", "f-level", "f-overdue"].forEach(function (id) { $(id).addEventListener("change", loadList); });
 
-  /* ---- one incident: actions and history ---- */
+  /* ---- one incident: actions, history, duplicates, whistle tasks, whom to send ---- */
+  // Opens (or reloads) an incident: one answer carries the incident with its history and whistle
+  // tasks, the suggested duplicates and whom to send; the map then shows that incident.
   function select(id) {
-    return request("GET", config.urls.incidents + "/" + id).then(function (r) {
+    var mine = ++openSeq;
+    return request("GET", config.urls.incidentPanel.replace("ID", encodeURIComponent(id))).then(function (r) {
+      if (mine !== openSeq) return;  // a later opening's answer wins
       if (r.status !== 200) { say($("i-status"), r.body.message || T.failed, true); return; }
-      current = r.body;
+      current = r.body.incident;
       showIncident(current);
-    });
+      showProposal(r.body.proposal);
+      showDuplicates(current, r.body.duplicates || []);
+      showWhistles(current.whistles || []);
+      var src = config.urls.map + "?" + new URLSearchParams({incident: current.id});
+      if (frame.getAttribute("src") !== src) frame.src = src;
+    }, function () { if (mine === openSeq) say($("i-status"), T.failed, true); });
   }
+  // after a change: the list (its status filter may now show or hide the incident) and the incident itself
+  function changed() { loadList(); return select(current.id); }
   function showIncident(inc) {
     $("incident").hidden = false;
     $("i-title").textContent = "#" + inc.id + " " + (zh ? inc.category_name : inc.category_name_en);
-    $("i-meta").textContent = [T.status + ": " + statusName(inc.status), T.level + ": " + levelName(inc.level),
-      inc.department, T.deadline + ": " + (inc.deadline_at || "—").replace("T", " ").slice(0, 16),
-      inc.overdue ? T.overdue : "", inc.address].filter(Boolean).join(" · ");
+    fill($("i-meta"), [T.status + ": " + statusName(inc.status), T.level + ": " + levelName(inc.level), inc.department,
+      labelled(T.deadline, when(inc.deadline_at)),
+      inc.overdue ? T.overdue : "", inc.address]);
     var actions = $("i-actions"); actions.textContent = "";
     var possible = (inc.allowed_actions || []).slice();
     var open = ["reported", "accepted", "dispatched", "in_progress"].indexOf(inc.status) >= 0;
@@ -221,11 +287,10 @@
     if (!box.hidden) loadCandidates(inc.id);
     var ol = $("i-history"); ol.textContent = "";
     (inc.history || []).forEach(function (h) {
-      ol.appendChild(el("li", {"data-action": h.action}, (h.at || "").replace("T", " ").slice(0, 19) + " · " + h.actor +
-        " · " + actionName(h.action) + " · " + (h.from_status ? statusName(h.from_status) : "—") + " → " +
-        statusName(h.to_status) +
-        (h.from_level && h.from_level !== h.to_level ? " (" + levelName(h.from_level) + " → " + levelName(h.to_level) + ")" : "") +
-        (h.note ? " · " + h.note : "")));
+      ol.appendChild(fill(el("li", {"data-action": h.action}), [when(h.at, true), h.actor, actionName(h.action),
+        (h.from_status ? statusName(h.from_status) : "—") + " → " + statusName(h.to_status) +
+        (h.from_level && h.from_level !== h.to_level ? " (" + levelName(h.from_level) + " → " + levelName(h.to_level) + ")" : ""),
+        h.note ? withTimes(h.note) : ""]));
     });
   }
   function loadCandidates(id) {
@@ -247,6 +312,18 @@
       });
     });
   }
+  // A refusal shown with its reason and fix; a stale version offers to reload. True when refused.
+  function refused(r) {
+    if (r.status === 409 && r.body.details && r.body.details.current_version != null) {
+      say($("i-status"), T.conflict, true);
+      var b = el("button", {type: "button", "class": "link-button"}, T.reload);
+      b.addEventListener("click", function () { say($("i-status"), ""); changed(); });
+      $("i-status").appendChild(document.createTextNode(" ")); $("i-status").appendChild(b);
+      return true;
+    }
+    if (r.status >= 300) { say($("i-status"), (r.body.message || T.failed) + (r.body.fix ? " " + r.body.fix : ""), true); return true; }
+    return false;
+  }
   function act(action) {
     var note = $("i-note").value.trim(), url, body;
     if (action === "dispatch") {
@@ -262,19 +339,103 @@
       body = {action: action, version: current.version, note: note};
     }
     request("POST", url, body).then(function (r) {
-      if (r.status === 409 && r.body.details && r.body.details.current_version != null) {
-        say($("i-status"), T.conflict, true);
-        var b = el("button", {type: "button", "class": "link-button"}, T.reload);
-        b.addEventListener("click", function () { select(current.id); say($("i-status"), ""); });
-        $("i-status").appendChild(document.createTextNode(" ")); $("i-status").appendChild(b);
-        return;
-      }
-      if (r.status >= 300) { say($("i-status"), (r.body.message || T.failed) + (r.body.fix ? " " + r.body.fix : ""), true); return; }
+      if (refused(r)) return;
       say($("i-status"), fmt(T.done, {action: T.actions[action] || action}));
       $("i-note").value = "";
-      loadList();
-      select(current.id);
+      changed();
     }, function () { say($("i-status"), T.failed, true); });
+  }
+
+  /* ---- whom to send: listed here, drawn on the map with a line to each ---- */
+  function showProposal(p) {
+    $("i-proposal-box").hidden = !p;
+    var ul = $("i-proposal"); ul.textContent = "";
+    if (!p) return;
+    var people = p.grid_workers.map(function (w) { return ["grid_worker", w]; });
+    Object.keys(p.responders).forEach(function (kind) {
+      p.responders[kind].forEach(function (r) { people.push([kind, r]); });
+    });
+    p.volunteers.forEach(function (v) { people.push(["volunteer", v]); });
+    people.forEach(function (pair) {
+      var kind = pair[0], person = pair[1], li = el("li", {"data-kind": kind});
+      li.appendChild(el("span", {"class": "kind", style: "background:" + (config.colours[kind] || "#475569")}, kindName(kind)));
+      li.appendChild(el("strong", {}, person.name));
+      li.appendChild(phoneLink(person.phone));
+      li.appendChild(el("span", {"class": "num"}, metres(person.distance_m)));
+      if (person.matched_skills && person.matched_skills.length) li.appendChild(el("small", {}, person.matched_skills.join("、")));
+      ul.appendChild(li);
+    });
+    if (!people.length) ul.appendChild(el("li", {}, T.nobody));
+  }
+
+  /* ---- suggested duplicates: link one, or type the number of the earlier report ---- */
+  function showDuplicates(inc, dups) {
+    var canLink = (inc.allowed_actions || []).indexOf("link_duplicate") >= 0;
+    $("i-duplicates-box").hidden = !canLink && !dups.length;
+    $("i-link").hidden = !canLink;
+    $("i-link").querySelector("button").disabled = false;  // disabled while a link was on its way
+    var ul = $("i-duplicates"); ul.textContent = "";
+    dups.forEach(function (d) {
+      var li = el("li", {"data-id": d.id});
+      li.appendChild(fill(el("span"), ["#" + d.id + " " + (zh ? d.category_name : d.category_name_en),
+        metres(d.distance_m), when(d.reported_at), statusName(d.status)]));
+      if (canLink) {
+        var b = el("button", {type: "button", "class": "button", "data-duplicate-of": d.id}, fmt(T.linkTo, {id: d.id}));
+        b.addEventListener("click", function () { link(d.id); });
+        li.appendChild(b);
+      }
+      ul.appendChild(li);
+    });
+    if (!dups.length) ul.appendChild(el("li", {}, T.noDuplicates));
+  }
+  $("i-link").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var raw = $("i-link-id").value.trim().replace(/^#/, "");
+    if (!/^\d+$/.test(raw)) { say($("i-status"), T.linkId, true); $("i-link-id").focus(); return; }
+    link(Number(raw));
+  });
+  function link(target) {
+    if (!current) return;
+    var inc = current, buttons = document.querySelectorAll("#i-duplicates button, #i-link button");
+    buttons.forEach(function (b) { b.disabled = true; });  // one link per click, until the incident reloads
+    request("POST", config.urls.incidents + "/" + inc.id + "/transition",
+            {action: "link_duplicate", version: inc.version, duplicate_of: target, note: $("i-note").value.trim()})
+      .then(function (r) {
+        if (refused(r)) { buttons.forEach(function (b) { b.disabled = false; }); return; }
+        say($("i-status"), fmt(T.done, {action: T.actions.link_duplicate}));
+        $("i-note").value = ""; $("i-link-id").value = "";
+        changed();
+      }, function () { buttons.forEach(function (b) { b.disabled = false; }); say($("i-status"), T.failed, true); });
+  }
+
+  /* ---- whistle tasks and reporting in (报到) ---- */
+  function showWhistles(tasks) {
+    $("i-whistles-box").hidden = !tasks.length;
+    var body = $("i-whistles"); body.textContent = "";
+    tasks.forEach(function (t) {
+      var tr = el("tr", {"data-id": t.id, "class": t.overdue ? "overdue" : ""});
+      tr.appendChild(el("td", {}, t.department));
+      tr.appendChild(fill(el("td"), [when(t.blown_at), t.blown_by]));
+      tr.appendChild(fill(el("td"), [when(t.report_by)]));
+      var late = t.reported_at && t.reported_at > t.report_by;  // ISO UTC strings sort as times do
+      tr.appendChild(fill(el("td", {"class": t.overdue || late ? "overdue" : ""}), t.reported_at ?
+        [when(t.reported_at), late ? T.late : ""] : [t.overdue ? T.overdue : T.notYet]));
+      var td = el("td");
+      if (!t.reported_at) {
+        var b = el("button", {type: "button", "class": "button", "data-task": t.id}, T.reportIn);
+        b.addEventListener("click", function () { b.disabled = true; reportIn(t, b); });
+        td.appendChild(b);
+      }
+      tr.appendChild(td);
+      body.appendChild(tr);
+    });
+  }
+  function reportIn(task, button) {
+    request("POST", config.urls.whistleReport.replace(/\/0\/report$/, "/" + task.id + "/report")).then(function (r) {
+      if (refused(r)) { button.disabled = false; return; }
+      say($("i-status"), fmt(T.reportedIn, {department: task.department}));
+      changed();
+    }, function () { button.disabled = false; say($("i-status"), T.failed, true); });
   }
 
   loadList();

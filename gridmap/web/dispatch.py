@@ -6,9 +6,10 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import catalog, dispatch, dispatchview, lookup
+from .. import catalog, coverage, dispatch, dispatchview, lookup
 from ..errors import Forbidden
 from ..extensions import login_manager
+from ..maps import cameras as camera_maps
 from ..maps import dispatch as dispatch_maps
 from . import snapshot, store
 
@@ -47,8 +48,15 @@ def _html(m):
 def index():
     """Show the dispatcher's page."""
     return render_template("dispatch/index.html", categories=catalog.INCIDENT_CATEGORIES,
-                           kinds=catalog.RESPONDER_KINDS, statuses=dispatch.STATUSES, levels=catalog.LEVELS,
-                           level_names=catalog.LEVEL_NAMES, colours=dispatch_maps.PROPOSAL_COLOURS)
+                           kinds=catalog.RESPONDER_KINDS, statuses=dispatch.STATUSES, status_labels=_status_labels(),
+                           levels=catalog.LEVELS, level_names=catalog.LEVEL_NAMES,
+                           colours=dispatch_maps.PROPOSAL_COLOURS)
+
+
+def _status_labels():
+    """Status names in the page's language, for the page and the map's tooltips; the codes stay in the API."""
+    return {"reported": _("reported"), "accepted": _("accepted"), "dispatched": _("dispatched"),
+            "in_progress": _("in progress"), "resolved": _("resolved"), "merged": _("merged as duplicate")}
 
 
 def _kind_labels():
@@ -62,7 +70,8 @@ def _kind_labels():
 @roles
 def locate_map():
     """Render the grids, the located point, grids within 30 m of it and the open incidents; with
-    ``incident=<id>``, that incident and whom to send there, a line to each."""
+    ``incident=<id>``, that incident and whom to send there, a line to each. With a point or an
+    incident, the cameras of its community too (off), those that see the spot outlined."""
     snap = snapshot()
     point, own, near, incident, proposal = None, None, (), None, None
     if request.args.get("lon") is not None or request.args.get("lat") is not None:
@@ -75,13 +84,31 @@ def locate_map():
         if request.args.get("incident") is not None:
             opened = dispatch.incident_panel(session, snap, request.args["incident"], role=current_user.role)
             incident, proposal = opened["incident"], opened["proposal"]
+        spot = point if point is not None else (incident["lon"], incident["lat"]) if incident else None
+        cameras, seeing = _cameras_at(session, snap, *spot) if spot and None not in spot else (None, ())
     m = dispatch_maps.dispatch_map(snap.grids, point=point, own=own, near=near, incidents=incidents,
-                                   incident=incident, proposal=proposal, kind_labels=_kind_labels(),
+                                   incident=incident, proposal=proposal, cameras=cameras, seeing=seeing,
+                                   kind_labels=_kind_labels(), status_labels=_status_labels(),
                                    labels={"grid": _("Grid"), "point": _("Located point"), "incident": _("Incident"),
                                            "status": _("Status"), "category": _("Category"), "kind": _("Kind"),
-                                           "phone": _("Phone"), "distance": _("Distance")},
+                                           "phone": _("Phone"), "distance": _("Distance"),
+                                           **camera_maps.camera_labels(_)},
                                    **_map_settings())
     return _html(m)
+
+
+def _cameras_at(session, snap, lon, lat):
+    """The camera layer of the community the spot lies in and the ids of the cameras that see the spot.
+
+    A community's report costs about 0.1 s: it is made for a map of one spot (a click), never
+    for the map of all incidents.
+    """
+    where = snap.locate(lon, lat)
+    if where["community"] is None:
+        return None, ()
+    report = coverage.report_for(session, where["community"]["code"],
+                                 min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2"), geometries=True)
+    return report, [c["id"] for c in snap.cameras_seeing(lon, lat)]
 
 
 @bp.get("/incidents/<incident_id>")

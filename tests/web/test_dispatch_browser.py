@@ -1,4 +1,9 @@
-"""The dispatcher's day in real (headless) Chromium: find an address, see who answers, report, dispatch, escalate."""
+"""The dispatcher's day in real (headless) Chromium: find an address, see who answers, report, dispatch, escalate.
+
+Browsers run in Asia/Shanghai (UTC+8 all year: China keeps no summer time), as the dispatchers do,
+so a time shown as it is stored (UTC) would be eight hours off.
+"""
+import datetime as dt
 import re
 
 import pytest
@@ -36,7 +41,7 @@ def _staffed_address(app):
 def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser, dispatch_server):
     app, base = dispatch_server
     typed, address, where = _staffed_address(app)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id="Asia/Shanghai")
     context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
                   or route.request.url.startswith("data:") else route.abort())
     page = context.new_page()
@@ -104,8 +109,8 @@ def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser,
 GRID_A, GRID_B = "210213013004005", "210213013004006"  # 城志 grids the flow above does not touch
 
 
-def _login(browser, base):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+def _login(browser, base, timezone_id="Asia/Shanghai"):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id=timezone_id)
     context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
                   or route.request.url.startswith("data:") else route.abort())
     page = context.new_page()
@@ -140,6 +145,12 @@ def _report_on_page(page, lon, lat, category, description):
     page.locator("#status", has_text="已上报事件").wait_for()
     text = page.locator("#status").inner_text()
     return int(re.search(r"#(\d+)", text).group(1))
+
+
+def _local(iso, offset_hours=8, seconds=False):
+    """A UTC ISO time of the API as zh-CN's Intl clock shows it ``offset_hours`` east of UTC."""
+    t = dt.datetime.fromisoformat(iso.removesuffix("Z")) + dt.timedelta(hours=offset_hours)
+    return t.strftime("%Y/%m/%d %H:%M:%S" if seconds else "%Y/%m/%d %H:%M")
 
 
 def _detail(app, iid):
@@ -188,17 +199,21 @@ def test_a_dispatcher_links_a_duplicate_blows_the_whistle_and_sees_the_departmen
         [task] = _detail(app, first)["whistles"]
         cells = row.locator("td").all_inner_texts()
         assert cells[0] == "消防救援大队"
-        assert cells[2] == task["report_by"].replace("T", " ")[:16] and cells[3] == "尚未报到"
-        # the list filtered to closed matters no longer holds the incident: reporting in still reloads it
+        assert cells[1] == f"{_local(task['blown_at'])} · dispatcher"
+        assert cells[2] == _local(task["report_by"]) and cells[3] == "尚未报到"
+        assert row.locator("td").nth(2).locator("time").get_attribute("data-utc") == task["report_by"]
+        # the list filtered to closed matters no longer holds the incident: reporting in still reloads it,
+        # and the dispatcher's filter stays as it was
         page.select_option("#f-status", "closed")
         page.locator(f"#incidents tr[data-id='{first}']").wait_for(state="detached")
         row.locator("button[data-task]").click()
         page.locator("#i-history li[data-action=report_in]").wait_for()
-        assert page.locator("#f-status").input_value() == ""  # all, so the incident's row is there to open
+        assert page.locator("#f-status").input_value() == "closed"
+        assert page.locator(f"#incidents tr[data-id='{first}']").count() == 0
         page.locator("#i-whistles button[data-task]").wait_for(state="detached")
         reported = _detail(app, first)["whistles"][0]["reported_at"]
         assert reported is not None
-        assert page.locator("#i-whistles tr").first.locator("td").nth(3).inner_text() == reported.replace("T", " ")[:16]
+        assert page.locator("#i-whistles tr").first.locator("td").nth(3).inner_text() == _local(reported)
         assert "消防救援大队 已报到" in page.locator("#i-status").inner_text()
         assert "报到" in page.locator("#i-history li[data-action=report_in]").inner_text()
 
@@ -280,5 +295,87 @@ def test_an_sos_shows_its_grid_worker_and_volunteers_on_the_dispatchers_map(brow
         assert farthest["phone"] in tip.inner_text()
         frame.locator(".leaflet-container:not(.leaflet-zoom-anim)").wait_for()  # the fit's zoom has settled
         page.screenshot(path="/tmp/gridmap-dispatch-sos.png", full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("zone,offset", [("Asia/Shanghai", 8), ("UTC", 0)])
+def test_deadlines_history_and_whistle_times_are_shown_in_the_viewers_time_zone(browser, dispatch_server, zone, offset):
+    app, base = dispatch_server
+    lon, lat = _inside(app, "210213013004007")
+
+    def report_and_whistle(d, s, snap):
+        inc = d.report(s, snap, category="corridor_clutter", lon=lon, lat=lat, actor=d.Actor("dispatcher", "dispatcher"))
+        d.whistle(s, inc.id, actor=d.Actor("dispatcher", "dispatcher"))
+        return inc.id
+
+    iid = _on_the_side(app, report_and_whistle)
+    detail = _detail(app, iid)
+    context, page = _login(browser, base, timezone_id=zone)
+    try:
+        assert zone in page.locator("#time-zone").inner_text()
+        row = page.locator(f"#incidents tr[data-id='{iid}']")
+        deadline = row.locator("td").nth(5).locator("time")
+        assert (deadline.get_attribute("data-utc"), deadline.inner_text()) == \
+            (detail["deadline_at"], _local(detail["deadline_at"], offset))
+        assert deadline.get_attribute("datetime") == detail["deadline_at"]
+        row.click()
+        page.locator("#i-whistles tr").first.wait_for()
+
+        meta = page.locator("#i-meta time")
+        assert (meta.get_attribute("data-utc"), meta.inner_text()) == (detail["deadline_at"],
+                                                                      _local(detail["deadline_at"], offset))
+        shown = page.locator("#i-history li > time:first-child").evaluate_all(
+            "els => els.map(e => [e.dataset.utc, e.textContent])")
+        assert shown == [[h["at"], _local(h["at"], offset, seconds=True)] for h in detail["history"]]
+        [task] = detail["whistles"]
+        # the audit's note names the deadline in UTC ("消防救援大队 to report by …Z"): it reads as a local time too
+        assert f"to report by {task['report_by']}" in detail["history"][-1]["note"]
+        note = page.locator("#i-history li[data-action=whistle] time").nth(1)
+        assert (note.get_attribute("data-utc"), note.inner_text()) == \
+            (task["report_by"], _local(task["report_by"], offset, seconds=True))
+        assert task["report_by"] not in page.locator("#i-history").inner_text()
+        times = page.locator("#i-whistles tr").first.locator("time").evaluate_all(
+            "els => els.map(e => [e.dataset.utc, e.textContent])")
+        assert times == [[task["blown_at"], _local(task["blown_at"], offset)],
+                         [task["report_by"], _local(task["report_by"], offset)]]
+        assert page.locator("#incident time:not([data-utc])").count() == 0
+    finally:
+        context.close()
+
+
+def test_switching_on_the_cameras_outlines_the_views_that_see_the_located_point_under_the_point(browser, dispatch_server):
+    from gridmap import coverage
+    from gridmap.web import snapshot
+    app, base = dispatch_server
+    with app.app_context(), app.extensions["gridmap.store"].session() as s:
+        report = coverage.report_for(s, "210213013004", geometries=True)
+        view = next(v for v in report["views"] if v["geometry"] is not None)
+        import shapely
+        p = shapely.geometry.shape(view["geometry"]).representative_point()
+        seeing = {c["id"] for c in snapshot().cameras_seeing(p.x, p.y)}
+    drawn = [v for v in report["views"] if v["geometry"] is not None]
+    context, page = _login(browser, base)
+    try:
+        page.fill("#lon", f"{p.x:.7f}")
+        page.fill("#lat", f"{p.y:.7f}")
+        page.locator("#coords button[type=submit]").click()
+        page.wait_for_function("document.getElementById('map').getAttribute('src').includes('lon=')")
+        frame = page.frame_locator("#map")
+        frame.locator("path.located-point").wait_for()
+        assert frame.locator("path.gridmap-camera-view").count() == 0  # off until switched on
+        frame.locator(".leaflet-control-layers label", has_text="摄像头").locator("input").check()
+        frame.locator("path.gridmap-camera-view").first.wait_for()
+        assert frame.locator("path.gridmap-camera-view").count() == len(drawn)
+        outlined = frame.locator("path.gridmap-camera-seeing").evaluate_all(
+            "els => els.map(e => Number([...e.classList].find(c => /^gridmap-camera-\\d+$/.test(c)).split('-').pop()))")
+        assert sorted(outlined) == sorted(seeing & {v["id"] for v in drawn}) and view["id"] in outlined
+        # the sectors came last, yet the located point is drawn above them and still answers a hover
+        order = frame.locator("svg path").evaluate_all("els => els.map(e => e.getAttribute('class') || '')")
+        last_view = max(i for i, c in enumerate(order) if "gridmap-camera-" in c)
+        assert order.index(next(c for c in order if "located-point" in c)) > last_view
+        frame.locator("path.located-point").hover(force=True)
+        frame.locator(".leaflet-tooltip", has_text="定位点").wait_for()
+        page.screenshot(path="/tmp/gridmap-dispatch-cameras.png", full_page=True)
     finally:
         context.close()

@@ -451,3 +451,101 @@ def test_the_page_carries_the_new_sections_and_their_words(dispatcher):
     assert config["urls"]["whistleReport"] == "/api/v1/whistles/0/report"
     assert (config["text"]["reportIn"], config["text"]["history"]["report_in"]) == ("报到", "报到")
     assert config["colours"]["volunteer"] == "#15803d"
+
+
+# --- the map's words, fit and camera layer ----------------------------------------------------
+
+def _overlays(html):
+    """The layer control's overlays of a rendered map: {name: folium variable}."""
+    block = re.search(r"overlays\s*:\s*\{(.*?)\}", html, re.S)
+    pairs = re.findall(r'("(?:[^"\\]|\\.)*")\s*:\s*(\w+)', block.group(1)) if block else []
+    return {json.loads(name): var for name, var in pairs}  # names are JSON strings, \uXXXX-escaped
+
+
+def _seen_spot(app):
+    """A point inside the first demo camera view of 城志社区 that sees anything: (lon, lat, ids seeing it)."""
+    from gridmap import coverage
+    snap = _snap(app)
+    with app.extensions["gridmap.store"].session() as s:
+        report = coverage.report_for(s, CHENGZHI, geometries=True)
+    for view in report["views"]:
+        if view["geometry"] is not None:
+            p = shapely.geometry.shape(view["geometry"]).representative_point()
+            seeing = [c["id"] for c in snap.cameras_seeing(p.x, p.y)]
+            assert view["id"] in seeing  # the snapshot and the report agree on this camera
+            return p.x, p.y, seeing, report
+    raise AssertionError("no camera of 城志社区 sees anything")
+
+
+def _camera_map_facts(html):
+    overlays = _overlays(html)
+    outlined = sorted(int(i) for i in re.findall(r'"className": "gridmap-camera-seeing gridmap-camera-(\d+)"', html))
+    return overlays, outlined
+
+
+@pytest.mark.parametrize("via", ["point", "incident"])
+def test_the_map_of_a_spot_has_its_communitys_cameras_off_with_the_views_seeing_it_outlined(desk, via):
+    app, client = desk
+    lon, lat, seeing, report = _seen_spot(app)
+    url = f"/dispatch/map?lon={lon}&lat={lat}" if via == "point" else \
+        f"/dispatch/map?incident={_report(client, 'sanitation', lon, lat)}"
+    en = client.get(url + "&lang=en").get_data(as_text=True)
+    assert set(_overlays(en)) == {"Cameras", "Blind spots"}
+    html = client.get(url + "&lang=zh_CN").get_data(as_text=True)
+    overlays, outlined = _camera_map_facts(html)
+    # only the camera layers are in the control, and both start switched off
+    assert set(overlays) == {"摄像头", "盲区"}
+    assert not any(f"{var}.addTo(" in html for var in overlays.values())
+    # every camera of the community is drawn; those that see the spot are outlined, no other
+    assert html.count('"className": "gridmap-camera-view"') == sum(v["geometry"] is not None for v in report["views"])
+    with_views = {v["id"] for v in report["views"] if v["geometry"] is not None}
+    assert outlined == sorted(set(seeing) & with_views) and outlined
+    assert html.count("gridmap-camera-seeing-ring") == len([v for v in report["views"] if v["id"] in seeing])
+    assert "bringToFront()" in html  # switched on, the sectors do not cover the incidents and the point
+
+
+def test_the_map_of_open_incidents_alone_computes_no_camera_layer(dispatcher, monkeypatch):
+    from gridmap.web import dispatch as web_dispatch
+    calls = []
+    monkeypatch.setattr(web_dispatch.coverage, "report_for", lambda *a, **k: calls.append(a) or {})
+    html = dispatcher.get("/dispatch/map").get_data(as_text=True)
+    assert calls == [] and _overlays(html) == {} and "gridmap-camera-view" not in html
+
+
+def test_incident_tooltips_on_the_map_name_the_status_in_the_pages_language(desk):
+    app, client = desk
+    iid = _report(client, "sanitation", *_spot(app, f"{CHENGZHI}010"))
+    for lang, word in (("en", "Status: reported"), ("zh_CN", "状态: 已上报")):
+        html = client.get(f"/dispatch/map?lang={lang}").get_data(as_text=True)
+        # the tooltip is a JS string in which no "<" survives (maps.base.js_string)
+        [tip] = re.findall(rf'"\\u003cstrong>[^"]*#{iid}\\u003c/strong>[^"]*"', html)
+        assert word in tip
+    opened = client.get(f"/dispatch/map?incident={iid}").get_data(as_text=True)
+    assert f"事件 #{iid}\\u003c/strong>\\u003cbr>类别: 环境卫生\\u003cbr>状态: 已上报" in opened
+    assert "状态: reported" not in opened
+
+
+def test_a_tooltip_row_without_a_label_shows_its_value_alone_and_an_empty_value_not_at_all():
+    from gridmap.maps.base import popup_html
+    html = popup_html("<b>", [("", "出入口<1>"), ("Code", "210213013004001"), ("Note", None), (None, "x")])
+    assert str(html) == "<strong>&lt;b&gt;</strong><br>出入口&lt;1&gt;<br>Code: 210213013004001<br>x"
+
+
+def test_maps_open_already_fitted_without_a_zoom_animation():
+    from gridmap.maps.base import base_map
+    html = base_map((121.60, 38.90, 121.61, 38.91)).get_root().render()
+    [(bounds, options)] = re.findall(r"fitBounds\(\s*(\[\[.*?\]\]),\s*(\{.*?\})\s*\)", html, re.S)
+    assert json.loads(bounds) == [[38.90, 121.60], [38.91, 121.61]]
+    assert json.loads(options) == {"animate": False, "paddingTopLeft": [8, 8], "paddingBottomRight": [8, 8]}
+
+
+def test_the_page_and_the_map_name_every_status(dispatcher):
+    from gridmap import dispatch
+    from gridmap.web.dispatch import _status_labels
+    html = dispatcher.get("/dispatch/").get_data(as_text=True)
+    config = json.loads(re.search(r'<script type="application/json" id="dispatch-config">(.*?)</script>', html, re.S).group(1))
+    assert set(config["text"]["statuses"]) == set(dispatch.STATUSES)
+    assert config["text"]["statuses"]["merged"] == "已合并（重复）" and config["text"]["statuses"]["in_progress"] != "in_progress"
+    assert '<option value="in_progress">' in html
+    with dispatcher.application.test_request_context("/?lang=en"):
+        assert set(_status_labels()) == set(dispatch.STATUSES)
