@@ -196,6 +196,39 @@ def page(browser):
     context.close()
 
 
+DEMO_PASSWORD = "gridmap-demo"
+
+
+def login_client(app, username, password=DEMO_PASSWORD):
+    """A test client signed in as ``username`` (CSRF is switched off for the sign-in and left off:
+    the callers' fixtures switch it back on)."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    r = client.post("/login", data={"username": username, "password": password})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return client
+
+
+def staff_page(browser, base, username, next_path, *, timezone_id=None, timeout=10000):
+    """A desktop-sized Chromium page signed in through the real login form at ``base``; returns
+    (context, page) — close the context when done. Nothing but ``base`` is reachable."""
+    import re
+    options = {"viewport": {"width": 1400, "height": 1000}, "locale": "zh-CN"}
+    if timezone_id:
+        options["timezone_id"] = timezone_id
+    context = browser.new_context(**options)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                  or route.request.url.startswith("data:") else route.abort())
+    page = context.new_page()
+    page.set_default_timeout(timeout)
+    page.goto(f"{base}/login?next={next_path}")
+    page.fill("#username", username)
+    page.fill("#password", DEMO_PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(re.escape(next_path) + "$"))
+    return context, page
+
+
 def head_revision():
     """The newest migration, so tests need no edit when one is added."""
     from alembic.script import ScriptDirectory

@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from conftest import staff_page
 from gridmap import coverage
 from gridmap.maps import cameras as camera_maps
 
@@ -29,17 +30,8 @@ def _paths(frame, cls):
 
 
 def test_a_dispatcher_sees_the_figures_one_sector_per_camera_and_hatched_blind_spots(browser, live_server, expected):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(live_server)
-                  or route.request.url.startswith("data:") else route.abort())
-    page = context.new_page()
-    page.set_default_timeout(10000)
+    context, page = staff_page(browser, live_server, "dispatcher", "/planner/coverage")
     try:
-        page.goto(live_server + "/login?next=/planner/coverage")
-        page.fill("#username", "dispatcher")
-        page.fill("#password", "gridmap-demo")
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(re.compile(r"/planner/coverage$"))
         # the place is chosen in the form, as a person would
         page.select_option("#place", YARD)
         page.get_by_role("button", name="显示").click()

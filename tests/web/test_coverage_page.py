@@ -8,7 +8,7 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from conftest import make_app
+from conftest import login_client, make_app
 from gridmap import coverage
 from gridmap.geo.crs import local_metric_crs
 from gridmap.maps import cameras as camera_maps
@@ -18,16 +18,9 @@ YARD = "和合大院"
 HUSHAN = "210202012001"  # 虎山社区, around 和合大院
 
 
-def _client(app, username):
-    app.config["WTF_CSRF_ENABLED"] = False
-    client = app.test_client()
-    assert client.post("/login", data={"username": username, "password": "gridmap-demo"}).status_code == 302
-    return client
-
-
 @pytest.fixture
 def dispatcher(demo_app):
-    yield _client(demo_app, "dispatcher")
+    yield login_client(demo_app, "dispatcher")
     demo_app.config["WTF_CSRF_ENABLED"] = True
 
 
@@ -147,7 +140,7 @@ def test_a_camera_named_like_markup_is_escaped_on_the_page_and_the_map(tmp_path,
         cam = s.scalars(select(m.Camera).join(m.Courtyard, m.Camera.courtyard_id == m.Courtyard.id)
                         .where(m.Courtyard.name == YARD).order_by(m.Camera.id)).first()
         cam.name = evil
-    client = _client(app, "planner")
+    client = login_client(app, "planner")
     page = client.get("/planner/coverage", query_string={"name": YARD}).get_data(as_text=True)
     assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert _rows(page, "cameras")[0][0] == evil  # shown as text, not run
@@ -162,7 +155,7 @@ def test_a_camera_named_like_markup_is_escaped_on_the_page_and_the_map(tmp_path,
 
 @pytest.mark.parametrize("username", ["planner", "admin", "dispatcher"])
 def test_planners_admins_and_dispatchers_may_see_the_page_and_the_map(demo_app, username):
-    client = _client(demo_app, username)
+    client = login_client(demo_app, username)
     try:
         page = client.get("/planner/coverage", query_string={"name": YARD})
         assert page.status_code == 200 and _text(page.get_data(as_text=True), "f-cameras") == "25"
@@ -177,7 +170,7 @@ def test_planners_admins_and_dispatchers_may_see_the_page_and_the_map(demo_app, 
 def test_a_grid_worker_gets_403_and_an_anonymous_visitor_the_login_page(demo_app, url):
     anonymous = demo_app.test_client().get(url)
     assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/login?next=")
-    worker = _client(demo_app, "worker")
+    worker = login_client(demo_app, "worker")
     try:
         r = worker.get(url)
         body = r.get_data(as_text=True)
@@ -225,7 +218,7 @@ def test_on_each_backend_an_empty_store_offers_nothing_and_bad_names_never_reach
     from gridmap import accounts
     with app.extensions["gridmap.store"].transaction() as s:
         accounts.create_user(s, "planner", "gridmap-demo", "planner")
-    client = _client(app, "planner")
+    client = login_client(app, "planner")
     empty = client.get("/planner/coverage", query_string={"lang": "en"})
     assert empty.status_code == 200 and "<option" not in empty.get_data(as_text=True)
     assert "Choose a courtyard or a community" in empty.get_data(as_text=True)

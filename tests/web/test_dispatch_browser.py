@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from conftest import staff_page
+
 pytestmark = pytest.mark.browser
 
 SCREENSHOT = "/tmp/gridmap-dispatch.png"
@@ -41,18 +43,8 @@ def _staffed_address(app):
 def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser, dispatch_server):
     app, base = dispatch_server
     typed, address, where = _staffed_address(app)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id="Asia/Shanghai")
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
-                  or route.request.url.startswith("data:") else route.abort())
-    page = context.new_page()
-    page.set_default_timeout(8000)
+    context, page = staff_page(browser, base, "dispatcher", "/dispatch/", timezone_id="Asia/Shanghai", timeout=8000)
     try:
-        page.goto(base + "/login?next=/dispatch/")
-        page.fill("#username", "dispatcher")
-        page.fill("#password", "gridmap-demo")
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(re.compile(r"/dispatch/$"))
-
         page.locator("#address").press_sequentially(typed, delay=15)
         page.locator("[role=option]", has_text=address).first.wait_for()
         assert re.search(r"\d+\.\d", page.locator("[role=option]").first.locator("small").inner_text())
@@ -110,17 +102,7 @@ GRID_A, GRID_B = "210213013004005", "210213013004006"  # 城志 grids the flow a
 
 
 def _login(browser, base, timezone_id="Asia/Shanghai"):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id=timezone_id)
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
-                  or route.request.url.startswith("data:") else route.abort())
-    page = context.new_page()
-    page.set_default_timeout(8000)
-    page.goto(base + "/login?next=/dispatch/")
-    page.fill("#username", "dispatcher")
-    page.fill("#password", "gridmap-demo")
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/dispatch/$"))
-    return context, page
+    return staff_page(browser, base, "dispatcher", "/dispatch/", timezone_id=timezone_id, timeout=8000)
 
 
 def _inside(app, code, east_m=0.0):

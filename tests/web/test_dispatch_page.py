@@ -7,22 +7,16 @@ import pytest
 import shapely
 from pyproj import Geod, Transformer
 
+from conftest import login_client
 from gridmap import dispatchview
 
 CHENGZHI = "210213013004"
 A, B = f"{CHENGZHI}001", f"{CHENGZHI}002"  # two demo grids sharing an edge
 
 
-def _client(app, username):
-    app.config["WTF_CSRF_ENABLED"] = False
-    client = app.test_client()
-    assert client.post("/login", data={"username": username, "password": "gridmap-demo"}).status_code == 302
-    return client
-
-
 @pytest.fixture
 def dispatcher(demo_app):
-    yield _client(demo_app, "dispatcher")
+    yield login_client(demo_app, "dispatcher")
     demo_app.config["WTF_CSRF_ENABLED"] = True
 
 
@@ -68,7 +62,7 @@ def test_the_panel_answers_an_anonymous_json_caller_with_401(demo_client):
 
 @pytest.mark.parametrize("username", ["planner", "worker"])
 def test_planners_and_grid_workers_may_not_dispatch(demo_app, username):
-    client = _client(demo_app, username)
+    client = login_client(demo_app, username)
     try:
         page = client.get("/dispatch/")
         panel = client.get("/dispatch/panel?lon=121.7&lat=39.0", headers={"Accept": "application/json"})
@@ -149,7 +143,7 @@ def test_the_statistics_page_shows_the_rate_and_the_heat_cells_count_every_publi
     from gridmap import demo
     app, _ = make_app(tmp_path)
     demo.build(app.extensions["gridmap.store"], frames=demo_frames)
-    client = _client(app, "dispatcher")
+    client = login_client(app, "dispatcher")
     snap = _snap(app)
     p = snap.grids.set_index("code").geometry[A].representative_point()
     for category in ("noise", "noise", "sanitation"):
@@ -188,7 +182,7 @@ def desk(tmp_path_factory, demo_frames):
     """
     from conftest import writable_demo_app
     app = writable_demo_app(tmp_path_factory.mktemp("dispatch-desk"), demo_frames)
-    client = _client(app, "dispatcher")
+    client = login_client(app, "dispatcher")
     yield app, client
     app.extensions["gridmap.store"].dispose()
 

@@ -5,6 +5,7 @@ import pytest
 import shapely
 from sqlalchemy import select
 
+from conftest import staff_page
 from gridmap import editing, plans
 from gridmap.store import models as m
 
@@ -26,17 +27,7 @@ def own_server(tmp_path_factory, demo_frames):
 
 
 def _context(browser, base):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-                  or route.request.url.startswith("data:") else route.abort())
-    page = context.new_page()
-    page.set_default_timeout(10000)
-    page.goto(base + "/login?next=/planner")
-    page.fill("#username", "planner")
-    page.fill("#password", "gridmap-demo")
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(re.compile(r"/planner"))
-    return context, page
+    return staff_page(browser, base, "planner", "/planner")
 
 
 def _map_frame(page):
