@@ -4,7 +4,8 @@
     .venv/bin/python bench/routing_bench.py --segments 20000 --addresses 5000   # a quick look
 
 Routing: a jittered lattice of streets over 30 × 30 km centred on 121.6E 38.9N (≈ 200,000
-segments, 5 % of them removed so routes detour), 20,000 responders at random. One incident =
+segments, 5 % of them removed so routes detour; ``synthetic_city.lattice_roads``, the same roads
+the HTTP benchmark imports at scale 1), 20,000 responders at random. One incident =
 its k = 10 straight-line-nearest responders (k-d tree in metres, as the Snapshot does), then
 their road distances from :meth:`RoadGraph.distances_m` and ETAs. The peer runs networkx's
 ``single_source_dijkstra_path_length`` from the incident's snap segment's two ends on the same
@@ -28,22 +29,21 @@ import sys
 import time
 from pathlib import Path
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
-import shapely
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gridmap.geo.crs import local_metric_crs  # noqa: E402
 from gridmap.geocode import AddressIndex  # noqa: E402
 from gridmap.routing import RoadGraph, eta_s  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+import synthetic_city  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
-CENTRE = (121.6, 38.9)
 SIDE_M = 30_000.0
 
 
@@ -60,22 +60,10 @@ def pct(values, q):
 
 # -- routing -----------------------------------------------------------------------------------
 def lattice_roads(segments, seed):
-    """Streets of a jittered lattice: ~``segments`` two-point lines, 5 % removed, in WGS84."""
-    rng = np.random.default_rng(seed)
-    n = int(round(math.sqrt(segments / 2 / 0.95))) + 1
-    step = SIDE_M / (n - 1)
-    gx, gy = np.meshgrid(np.arange(n) * step - SIDE_M / 2, np.arange(n) * step - SIDE_M / 2)
-    xy = np.column_stack([gx.ravel(), gy.ravel()]) + rng.normal(0, step * 0.15, size=(n * n, 2))
-    ids = np.arange(n * n).reshape(n, n)
-    edges = np.vstack([np.column_stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()]),
-                       np.column_stack([ids[:-1, :].ravel(), ids[1:, :].ravel()])])
-    edges = edges[rng.random(len(edges)) >= 0.05]
-    to_wgs = Transformer.from_crs(local_metric_crs(*CENTRE), 4326, always_xy=True)
-    lon, lat = to_wgs.transform(xy[:, 0], xy[:, 1])
-    ll = np.column_stack([lon, lat])
-    lines = shapely.linestrings(ll[edges.ravel()].reshape(-1, 2, 2))
-    kinds = rng.choice(["primary", "secondary", "residential"], size=len(lines), p=[0.1, 0.2, 0.7])
-    return gpd.GeoDataFrame({"kind": kinds}, geometry=lines, crs=4326), xy
+    """Streets of a jittered lattice over the city's 30 × 30 km: ~``segments`` segments, 5 % removed,
+    drawn as one LineString per unbroken street (``synthetic_city.lattice_roads``, the roads the
+    HTTP benchmark imports), WGS84."""
+    return synthetic_city.lattice_roads(SIDE_M, segments, seed)
 
 
 def bench_routing(args):

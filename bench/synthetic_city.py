@@ -8,6 +8,10 @@ At scale 1: 15,000 contiguous irregular grids (Voronoi cells of a jittered latti
 250,000 responders and 50,000 cameras near buildings. ``--scale s`` multiplies every count and
 the area by ``s`` (the side by √s), so densities stay Dalian-like.
 
+Made on demand from the same seed and not cached (they leave the cached arrays and ``FORMAT``
+alone): :func:`volunteers` (20,000), :func:`roads` (a jittered street lattice of ≈ 200,000
+segments, the graph ``routing_bench.py`` times) and :func:`workers` (one grid worker a grid).
+
 Everything is made in a local transverse Mercator CRS in metres and converted to WGS84 once;
 a vertex shared by two grids converts to the same lon/lat in both, so the grids stay contiguous
 (checked: their areas add up to the square's and no two overlap).
@@ -31,14 +35,14 @@ from pyproj import Transformer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gridmap.catalog import RESPONDER_KINDS  # noqa: E402
+from gridmap.catalog import RESPONDER_KINDS, VOLUNTEER_SKILLS  # noqa: E402
 from gridmap.geo.crs import local_metric_crs  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 CENTRE = (121.6, 38.9)
 FORMAT = 2  # bump when the generator changes, so stale caches are rebuilt
 FULL = {"grids": 15_000, "buildings": 60_000, "households": 3_000_000, "responders": 250_000,
-        "cameras": 50_000, "side_m": 30_000.0}
+        "cameras": 50_000, "side_m": 30_000.0, "volunteers": 20_000, "road_segments": 200_000}
 GRIDS_PER_COMMUNITY_SIDE = 5  # 5 × 5 lattice cells → ~25 grids a community
 DISTRICTS = ("210202", "210203", "210204", "210211")  # 中山区, 西岗区, 沙河口区, 甘井子区
 HOUSEHOLD_RADIUS_M = 20.0
@@ -46,6 +50,8 @@ KIND_WEIGHTS = {"police": 8, "auxiliary_police": 12, "mediator": 10, "property_m
                 "utility": 15, "medical": 12, "legal": 5, "fire": 8}
 RESPONDER_SKILLS = ("急救", "驾驶", "心理疏导", "维修", "法律咨询", "外语", "消防", "调解")
 CAMERA_FOVS = (60.0, 90.0, 120.0)
+ROAD_GAPS = 0.05  # share of lattice street segments removed, so that routes detour
+ROAD_KINDS = {0: "primary", 4: "secondary"}  # every 8th street primary, the 4th between secondary
 
 
 @dataclass
@@ -240,6 +246,99 @@ def _pack(wkbs):
 def _unpack(blob, offsets):
     raw = blob.tobytes()
     return shapely.from_wkb(np.array([raw[a:b] for a, b in zip(offsets[:-1], offsets[1:])], dtype=object))
+
+
+# -- made on demand (not cached) ------------------------------------------------------------------
+
+def _near_buildings(city, n, rng):
+    """``n`` WGS84 points ~30 m (normal σ) from random buildings, at least 1 m inside the square."""
+    to_metric = Transformer.from_crs(4326, city.metric_crs, always_xy=True)
+    bx, by = to_metric.transform(city.buildings[:, 0], city.buildings[:, 1])
+    inner = (city.square_m[2] - city.square_m[0]) / 2 - 1.0
+    at = rng.integers(0, len(city.buildings), n)
+    x = np.clip(np.asarray(bx)[at] + rng.normal(0, 30, n), -inner, inner)
+    y = np.clip(np.asarray(by)[at] + rng.normal(0, 30, n), -inner, inner)
+    lon, lat = Transformer.from_crs(city.metric_crs, 4326, always_xy=True).transform(x, y)
+    return np.asarray(lon), np.asarray(lat)
+
+
+def volunteers(city):
+    """The city's volunteers (20,000 at scale 1): name, phone, skills (1–2 of
+    ``catalog.VOLUNTEER_SKILLS``, ';'-joined), available (85 %), near buildings; WGS84."""
+    n = sizes(city.scale)["volunteers"]
+    rng = np.random.default_rng([city.seed, 101])
+    lon, lat = _near_buildings(city, n, rng)
+    nskills = rng.integers(1, 3, n)
+    picks = rng.random((n, len(VOLUNTEER_SKILLS))).argsort(axis=1)
+    skills = [";".join(VOLUNTEER_SKILLS[j] for j in sorted(picks[i, :nskills[i]])) for i in range(n)]
+    return gpd.GeoDataFrame({
+        "name": [f"V{i}" for i in range(1, n + 1)], "phone": [f"137{i:08d}" for i in range(1, n + 1)],
+        "skills": skills, "available": rng.random(n) < 0.85}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+
+
+def workers(city):
+    """One grid worker a grid: name, phone, grids (its code), community_code; no position."""
+    codes = city.grids["code"].to_numpy(dtype=object)
+    return gpd.GeoDataFrame({
+        "name": [f"网格员{c[-6:]}" for c in codes], "phone": [f"139{i:08d}" for i in range(1, len(codes) + 1)],
+        "grids": codes, "community_code": city.grids["community_code"].to_numpy(dtype=object)},
+        geometry=gpd.GeoSeries([None] * len(codes)), crs=4326)
+
+
+def roads(city):
+    """The city's streets: :func:`lattice_roads` over its square with ``road_segments`` segments."""
+    side = city.square_m[2] - city.square_m[0]
+    return lattice_roads(side, sizes(city.scale)["road_segments"], city.seed, metric_crs=city.metric_crs)[0]
+
+
+def lattice_roads(side_m, segments, seed, *, metric_crs=None, merge=True):
+    """Streets of a jittered lattice centred on :data:`CENTRE`, ``ROAD_GAPS`` of its segments removed.
+
+    A square lattice of junctions ``side_m`` wide with ≈ ``segments`` segments between
+    neighbours, each junction moved by a normal jitter of 0.15 lattice steps; 5 % of the segments
+    are removed so that routes detour. With ``merge`` the surviving segments of each lattice row
+    and column are joined into one LineString per unbroken run (as streets are drawn, sharing the
+    junction vertex with the crossing streets); without it each segment is its own two-point
+    line. Both give the same road graph.
+
+    Returns
+    -------
+    (GeoDataFrame, numpy.ndarray)
+        ``name``, ``kind`` and WGS84 LineStrings; the junctions in metres, (n², 2).
+    """
+    rng = np.random.default_rng(seed)
+    n = int(round(math.sqrt(segments / 2 / (1 - ROAD_GAPS)))) + 1
+    step = side_m / (n - 1)
+    gx, gy = np.meshgrid(np.arange(n) * step - side_m / 2, np.arange(n) * step - side_m / 2)
+    xy = np.column_stack([gx.ravel(), gy.ravel()]) + rng.normal(0, step * 0.15, size=(n * n, 2))
+    ids = np.arange(n * n).reshape(n, n)
+    rows = np.column_stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()])
+    cols = np.column_stack([ids[:-1, :].ravel(), ids[1:, :].ravel()])
+    kept = rng.random(len(rows) + len(cols)) >= ROAD_GAPS
+    to_wgs = Transformer.from_crs(metric_crs or local_metric_crs(*CENTRE), 4326, always_xy=True)
+    ll = np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1]))
+    if not merge:
+        edges = np.vstack([rows, cols])[kept]
+        lines = shapely.linestrings(ll[edges.ravel()].reshape(-1, 2, 2))
+        return gpd.GeoDataFrame({"name": [""] * len(lines), "kind": ["residential"] * len(lines)},
+                                geometry=lines, crs=4326), xy
+    # street s (rows first, then columns) runs through junctions line_ids[s]; its edge i joins i, i+1
+    line_ids = np.vstack([ids, ids.T])
+    kept = np.vstack([kept[: len(rows)].reshape(n, n - 1), kept[len(rows):].reshape(n - 1, n).T])
+    names, kinds, parts = [], [], []
+    for s in range(2 * n):
+        label = f"合成{'东西' if s < n else '南北'}{s % n + 1}路"
+        kind = ROAD_KINDS.get((s % n) % 8, "residential")
+        edges = kept[s]
+        # an unbroken run of kept edges a..b-1 is one line through junctions a..b
+        change = np.diff(np.r_[0, edges.astype(np.int8), 0])
+        for a, b in zip(np.flatnonzero(change == 1), np.flatnonzero(change == -1)):
+            parts.append(line_ids[s, a:b + 1])
+            names.append(label)
+            kinds.append(kind)
+    lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+    lines = shapely.linestrings(ll[np.concatenate(parts)], indices=np.repeat(np.arange(len(parts)), lengths))
+    return gpd.GeoDataFrame({"name": names, "kind": kinds}, geometry=lines, crs=4326), xy
 
 
 # -- reading the cache -----------------------------------------------------------------------------

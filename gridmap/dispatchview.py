@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 
 import geopandas as gpd
 import numpy as np
@@ -11,7 +13,6 @@ from pyproj import Transformer
 from . import catalog, lookup
 
 NEAR_GRID_RADIUS_M = 30.0  # closer than this to another grid, a dispatcher should check which grid answers
-_M_PER_DEG_LAT = 110_574.0  # the smallest metres per degree of latitude: a box that is never too small
 
 
 def near_other_grids(snapshot, lon, lat, radius_m=NEAR_GRID_RADIUS_M):
@@ -26,29 +27,57 @@ def near_other_grids(snapshot, lon, lat, radius_m=NEAR_GRID_RADIUS_M):
     list of dict
         ``code``, ``name``, ``community_code``, ``distance_m`` (0.1 m), nearest first.
     """
-    grids = snapshot.grids
-    if not len(grids):
+    if not len(snapshot.grids):
         return []
+    grids = _metric_grids(snapshot)
+    x, y = grids.to_metric.transform(lon, lat)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return []  # a transverse Mercator cannot reach the point: no grid is anywhere near it
+    point = shapely.Point(x, y)
+    hits = grids.tree.query(point, predicate="dwithin", distance=radius_m)
     own = snapshot.grid_at(lon, lat)
-    # A lon/lat box a little larger than the circle picks candidates; metres decide.
-    dlat = radius_m / _M_PER_DEG_LAT * 1.01
-    dlon = dlat / max(math.cos(math.radians(abs(lat) + dlat)), 1e-6)
-    box = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-    hits = grids.sindex.query(box, predicate="intersects")
-    hits = [int(i) for i in hits if int(i) != own]
-    if not hits:
+    hits = hits[hits != own]
+    if not len(hits):
         return []
-    to_metric = Transformer.from_crs(4326, snapshot.metric_crs, always_xy=True)
-    point = shapely.Point(*to_metric.transform(lon, lat))
-    out = []
-    for i in hits:
-        row = grids.iloc[i]
-        d = shapely.transform(row.geometry, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
-        dist = float(d.distance(point))
-        if dist <= radius_m:
-            out.append({"code": row["code"], "name": row.get("name") or row["code"],
-                        "community_code": row.get("community_code"), "distance_m": round(dist, 1)})
+    dist = shapely.distance(grids.geoms[hits], point)
+    out = [{"code": grids.codes[i], "name": grids.names[i] or grids.codes[i],
+            "community_code": grids.communities[i], "distance_m": round(d, 1)}
+           for i, d in zip(hits.tolist(), dist.tolist()) if d <= radius_m]
     return sorted(out, key=lambda g: (g["distance_m"], g["code"]))
+
+
+class _MetricGrids:
+    """The snapshot's grids projected once into its metric CRS, with an STRtree in metres.
+
+    Projecting the candidates per request cost a pyproj ``Transformer`` (~20 ms to build) and a
+    pandas row each; a snapshot lives for a whole published generation, so this is built once.
+    """
+
+    def __init__(self, snapshot):
+        self.to_metric = Transformer.from_crs(4326, snapshot.metric_crs, always_xy=True)
+        grids = snapshot.grids
+        wgs = np.asarray(grids.geometry.values, dtype=object)
+        self.geoms = shapely.transform(wgs, lambda xy: np.column_stack(self.to_metric.transform(xy[:, 0], xy[:, 1])))
+        self.tree = shapely.STRtree(self.geoms)
+        self.codes = grids["code"].tolist()
+        self.names = grids["name"].tolist()
+        self.communities = grids["community_code"].tolist()
+
+
+# Keyed by the snapshot itself: a new published generation is a new snapshot, and the old one's
+# entry goes with it.
+_METRIC_GRIDS = weakref.WeakKeyDictionary()
+_METRIC_GRIDS_LOCK = threading.Lock()
+
+
+def _metric_grids(snapshot):
+    found = _METRIC_GRIDS.get(snapshot)
+    if found is None:
+        with _METRIC_GRIDS_LOCK:
+            found = _METRIC_GRIDS.get(snapshot)
+            if found is None:
+                found = _METRIC_GRIDS[snapshot] = _MetricGrids(snapshot)
+    return found
 
 
 def panel(snapshot, lon, lat, *, role=None, k=3, mode="car"):
@@ -65,13 +94,9 @@ def panel(snapshot, lon, lat, *, role=None, k=3, mode="car"):
     out["cameras"] = [{key: c.get(key) for key in ("id", "name", "distance_m", "bearing")}
                       for c in snapshot.cameras_seeing(lon, lat)]
     kinds = list(catalog.RESPONDER_KINDS) + ["volunteer"]
-    out["responders"] = {}
-    basis = "straight line"
-    for kind in kinds:
-        found = lookup.nearest(snapshot, lon=lon, lat=lat, kind=kind, k=k, by="road", mode=mode, role=role)
-        out["responders"][kind] = found["results"]
-        if found["distance_basis"] == "road":
-            basis = "road"
+    # one road search from the point serves every kind's candidates (not one search a kind)
+    out["responders"], basis = lookup.nearest_by_kind(snapshot, lon=lon, lat=lat, kinds=kinds, k=k, by="road",
+                                                      mode=mode, role=role)
     out["distance_basis"] = basis
     out["near_other_grids"] = near_other_grids(snapshot, lon, lat)
     return out

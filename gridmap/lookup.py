@@ -186,25 +186,61 @@ def nearest(snapshot, *, lon, lat, kind=None, skill=None, k=5, radius_m=None, av
     those are None and ``distance_basis`` says "straight line", so a dispatcher is never shown a
     road distance that is really a crow's-flight one.
     """
+    found = _nearest_masked(snapshot, lon, lat, kind=kind, skill=skill, k=k, radius_m=radius_m,
+                            available=available, role=role)
+    basis = add_road_distances(snapshot, lon, lat, [found], mode=mode) if by == "road" else "straight line"
+    return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius_m, "by": by,
+            "distance_basis": basis, "results": found}
+
+
+def nearest_by_kind(snapshot, *, lon, lat, kinds, k=3, by="line", mode="car", role=None):
+    """The ``k`` nearest of each of ``kinds``, as :func:`nearest` gives them one kind at a time.
+
+    With ``by="road"`` every kind's results get their road distances from one bounded search
+    from (lon, lat) (:meth:`RoadGraph.distances_m` over all of them at once), not one search a
+    kind: the distances are the same, the search is shared.
+
+    Returns
+    -------
+    (dict, str)
+        Kind → results (as :func:`nearest`'s ``results``), and the ``distance_basis``: "road" when
+        roads exist and some kind has a result, else "straight line".
+    """
+    found = {kind: _nearest_masked(snapshot, lon, lat, kind=kind, k=k, role=role) for kind in kinds}
+    basis = add_road_distances(snapshot, lon, lat, list(found.values()), mode=mode) if by == "road" \
+        else "straight line"
+    return found, basis
+
+
+def add_road_distances(snapshot, lon, lat, groups, *, mode="car"):
+    """Set ``road_distance_m`` and ``eta_s`` on every item of ``groups`` (lists of results with
+    ``lon``/``lat``), all from one road search from (lon, lat); return the distance basis.
+
+    Without roads both are None and the basis is "straight line"; an item no road reaches gets
+    None. The basis is "road" when roads exist and there was any item.
+    """
     from .routing import eta_s
+    items = [item for group in groups for item in group]
+    if not items:
+        return "straight line"
+    if snapshot.roads is None:
+        for item in items:
+            item["road_distance_m"] = item["eta_s"] = None
+        return "straight line"
+    road = snapshot.roads.distances_m(lon, lat, [(r["lon"], r["lat"]) for r in items])
+    for item, d, t in zip(items, road.tolist(), eta_s(road, mode).tolist()):
+        ok = math.isfinite(d)
+        item["road_distance_m"] = round(d, 1) if ok else None
+        item["eta_s"] = round(t, 0) if ok else None
+    return "road"
+
+
+def _nearest_masked(snapshot, lon, lat, *, kind=None, skill=None, k=5, radius_m=None, available=None, role=None):
     found = snapshot.nearest(lon, lat, k=k, kind=kind, skill=skill, available=available, radius_m=radius_m)
     for item in found:
         if "phone" in item:
             item["phone"] = phone_for(role, item["phone"])
-    basis = "straight line"
-    if by == "road" and found:
-        if snapshot.roads is not None:
-            road = snapshot.roads.distances_m(lon, lat, [(r["lon"], r["lat"]) for r in found])
-            for item, d in zip(found, road):
-                ok = math.isfinite(d)
-                item["road_distance_m"] = round(float(d), 1) if ok else None
-                item["eta_s"] = round(float(eta_s(d, mode)), 0) if ok else None
-            basis = "road"
-        else:
-            for item in found:
-                item["road_distance_m"] = item["eta_s"] = None
-    return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius_m, "by": by,
-            "distance_basis": basis, "results": found}
+    return found
 
 
 def geocode(snapshot, q, *, community=None, limit=10):

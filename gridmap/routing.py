@@ -18,21 +18,26 @@ transverse Mercator CRS, then everything is metres) and kept for the life of a s
 
 Queries snap each point to the nearest point on the nearest segment (a
 :class:`shapely.STRtree` over the segments), walk the straight line to it, go along the
-partial segment to either of its end nodes, and run :func:`scipy.sparse.csgraph.dijkstra` on a
-CSR matrix from those ends. The search is bounded by ``limit`` and widened only when a target
-lies beyond it, so one incident's responders nearby cost a few thousand settled nodes,
-not the whole city (see ``bench/routing_bench.py``).
+partial segment to either of its end nodes, and run Dijkstra over the CSR adjacency from those
+ends. The search stops as soon as every target's end nodes are settled, so one incident's
+responders nearby cost the few hundred nodes around it, not the whole city; and it touches only
+those: its distance array lives with the graph (one per thread) and only the entries it set are
+reset afterwards, where :func:`scipy.sparse.csgraph.dijkstra` allocates and fills arrays the
+size of the whole graph on every call (~0.3 ms at city size, more than the search itself). The
+loop is compiled by numba on first use and cached on disk like ``geo.pointindex``'s kernels
+(see ``bench/routing_bench.py``).
 """
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from pyproj import Transformer
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .errors import InvalidInput
@@ -53,10 +58,6 @@ SPEEDS_MPS = {"walk": 1.2, "ebike": 4.0, "car": 8.0}
 
 DEFAULT_SNAP_M = 0.5
 DEFAULT_MIN_ISLAND_M = 300.0
-# The first bounded search reaches this multiple of the farthest straight-line distance: road
-# networks rarely detour more than 1.5× (a lattice's worst is √2), so one search usually suffices.
-_DETOUR = 1.6
-_MIN_LIMIT_M = 200.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class RoadGraph:
         self._csr = csr                # symmetric, float64 weights, int32 indices
         self._labels = labels          # connected component per node
         self._tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
-        self._total_m = float(seg_len.sum())
+        self._scratch = threading.local()  # the search's working arrays, one set per thread
         self.n_nodes = int(csr.shape[0])
         self.n_edges = int(csr.nnz // 2)
 
@@ -248,7 +249,14 @@ class RoadGraph:
     # -- internals --------------------------------------------------------------------------
     def _snap(self, lon, lat):
         x, y = self._to_metric.transform(lon, lat)
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
+        far = ~(np.isfinite(x) & np.isfinite(y))
+        if far.any():
+            # the STRtree finds nothing for such a point, and the answers of the others would shift
+            i = np.flatnonzero(far)[0]
+            lon_i, lat_i = np.atleast_1d(lon)[i], np.atleast_1d(lat)[i]
+            raise InvalidInput(f"Point lon={lon_i}, lat={lat_i} is too far from the roads to measure a distance.",
+                               fix="Give points in the area whose roads were imported.")
         pairs = self._tree.query_nearest(shapely.points(x, y))
         # equidistant segments all come back; the first per point is as good as any
         _, first = np.unique(pairs[0], return_index=True)
@@ -265,7 +273,7 @@ class RoadGraph:
     def _from_snap(self, snap):
         """Distances from snap point 0 to snap points 1..n."""
         s, tseg = snap.seg[0], snap.seg[1:]
-        src_nodes = np.array([self._seg_u[s], self._seg_v[s]])
+        src_nodes = np.array([self._seg_u[s], self._seg_v[s]], dtype=np.int32)
         src_off = np.array([snap.frac[0], 1.0 - snap.frac[0]]) * self._seg_len[s]
         dst_nodes = np.column_stack([self._seg_u[tseg], self._seg_v[tseg]])           # (n, 2)
         dst_off = np.column_stack([snap.frac[1:], 1.0 - snap.frac[1:]]) * self._seg_len[tseg, None]
@@ -276,23 +284,31 @@ class RoadGraph:
         same = tseg == s
         along[same] = np.abs(snap.frac[1:][same] - snap.frac[0]) * self._seg_len[s]
         if reachable.any():
-            straight = np.hypot(snap.x[1:] - snap.x[0], snap.y[1:] - snap.y[0])[reachable]
-            limit = max(_MIN_LIMIT_M, _DETOUR * float(straight.max()))
-            pending = reachable.copy()
-            while pending.any():
-                unbounded = limit >= self._total_m
-                dist = dijkstra(self._csr, directed=True, indices=src_nodes,
-                                limit=np.inf if unbounded else limit)
-                # best over (source end e, target end f): off_e + D[e, f] + off_f
-                d = dist[:, dst_nodes[pending]]                                     # (2, p, 2)
-                best = (src_off[:, None, None] + d + dst_off[pending][None]).min(axis=(0, 2))
-                # a path found within the limit is exact; anything longer may hide a shorter one
-                done = (best <= limit) | unbounded
-                idx = np.flatnonzero(pending)
-                along[idx[done]] = np.minimum(along[idx[done]], best[done])
-                pending[idx[done]] = False
-                limit *= 4
+            d = self._node_distances(src_nodes, dst_nodes[reachable])                 # (2, p, 2)
+            # best over (source end e, target end f): off_e + D[e, f] + off_f
+            best = (src_off[:, None, None] + d + dst_off[reachable][None]).min(axis=(0, 2))
+            along[reachable] = np.minimum(along[reachable], best)
         return snap.walk[0] + along + snap.walk[1:]
+
+    def _node_distances(self, sources, targets):
+        """Shortest distances from each source node to each target node (all in one component).
+
+        Returns an array of shape ``sources.shape + targets.shape``; one Dijkstra search a source,
+        stopped once every target is settled.
+        """
+        work = self._scratch.__dict__.get("arrays")
+        if work is None:
+            n, m = self.n_nodes, len(self._csr.indices)
+            # the heap holds at most one entry per edge relaxed plus the source; untouched pages of
+            # np.empty cost no memory
+            work = self._scratch.arrays = (np.full(n, np.inf), np.zeros(n, dtype=np.uint8),
+                                           np.empty(n, dtype=np.int32), np.empty(m + 1),
+                                           np.empty(m + 1, dtype=np.int32))
+        flat = np.ascontiguousarray(targets, dtype=np.int32).ravel()
+        src = np.ascontiguousarray(sources, dtype=np.int32).ravel()
+        out = np.empty((len(src), len(flat)))
+        _search_kernel()(self._csr.indptr, self._csr.indices, self._csr.data, src, flat, *work, out)
+        return out.reshape(np.shape(sources) + np.shape(targets))
 
 
 def eta_s(distance_m, mode="walk"):
@@ -425,3 +441,99 @@ def _symmetric_csr(u, v, length, n):
     csr.indices = csr.indices.astype(np.int32)
     csr.indptr = csr.indptr.astype(np.int32)
     return csr
+
+
+# -- compiled search ----------------------------------------------------------------------------
+# numba is imported on first use and compiles once per machine: the machine code is cached beside
+# this file (``cache=True``), so a new process only loads it.
+_KERNEL = None
+_KERNEL_LOCK = threading.Lock()
+
+
+def _search_kernel():
+    global _KERNEL
+    if _KERNEL is None:
+        with _KERNEL_LOCK:
+            if _KERNEL is None:
+                import numba
+
+                _KERNEL = numba.njit(cache=True, nogil=True)(_dijkstra_to_targets)
+    return _KERNEL
+
+
+def _dijkstra_to_targets(indptr, indices, weights, sources, targets, dist, mark, touched, heap_d, heap_n, out):
+    """``out[i, j]`` = shortest distance from ``sources[i]`` to ``targets[j]`` (compiled by numba).
+
+    Dijkstra with a binary heap and lazy deletion, one search a source, stopped when every target
+    is settled or nothing is left to settle (unreachable targets stay ``inf``). ``dist`` (all
+    ``inf``), ``mark`` (all 0), ``touched``, ``heap_d`` and ``heap_n`` are working arrays sized
+    for the graph; ``dist`` and ``mark`` are handed back as they came. A node's distance is its
+    best predecessor's plus the edge weight, the same sums in the same order as scipy's Dijkstra,
+    so the results are identical to it.
+    """
+    inf = np.inf
+    for i in range(len(sources)):
+        remaining = 0
+        for t in targets:
+            if mark[t] == 0:
+                mark[t] = 1
+                remaining += 1
+        s = sources[i]
+        dist[s] = 0.0
+        touched[0] = s
+        n_touched = 1
+        heap_d[0] = 0.0
+        heap_n[0] = s
+        size = 1
+        while size > 0 and remaining > 0:
+            d = heap_d[0]
+            u = heap_n[0]
+            # pop: move the last entry to the root and sift it down
+            size -= 1
+            if size > 0:
+                ld, ln = heap_d[size], heap_n[size]
+                k = 0
+                while True:
+                    c = 2 * k + 1
+                    if c >= size:
+                        break
+                    if c + 1 < size and heap_d[c + 1] < heap_d[c]:
+                        c += 1
+                    if heap_d[c] >= ld:
+                        break
+                    heap_d[k] = heap_d[c]
+                    heap_n[k] = heap_n[c]
+                    k = c
+                heap_d[k] = ld
+                heap_n[k] = ln
+            if d > dist[u]:
+                continue  # a stale entry: u was reached more cheaply since
+            if mark[u] == 1:
+                mark[u] = 2
+                remaining -= 1
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                nd = d + weights[e]
+                if nd < dist[v]:
+                    if dist[v] == inf:
+                        touched[n_touched] = v
+                        n_touched += 1
+                    dist[v] = nd
+                    # push: append and sift up
+                    k = size
+                    size += 1
+                    while k > 0:
+                        p = (k - 1) // 2
+                        if heap_d[p] <= nd:
+                            break
+                        heap_d[k] = heap_d[p]
+                        heap_n[k] = heap_n[p]
+                        k = p
+                    heap_d[k] = nd
+                    heap_n[k] = v
+        for j in range(len(targets)):
+            out[i, j] = dist[targets[j]]
+        for j in range(n_touched):
+            dist[touched[j]] = inf
+        for t in targets:
+            mark[t] = 0

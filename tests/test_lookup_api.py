@@ -235,3 +235,56 @@ def test_newly_imported_responders_are_found_without_restart(tmp_path):
     importer.import_file(app.extensions["gridmap.store"], "responders", path)
     got = client.get("/api/v1/nearest?lon=121.61&lat=38.91").get_json()["results"]
     assert [r["name"] for r in got] == ["湾里派出所"] and got[0]["phone"] == "138****1234"
+
+
+def _demo_snapshot(demo_app):
+    from gridmap.web import snapshot
+    with demo_app.app_context():
+        return snapshot()
+
+
+@pytest.mark.parametrize("role", [None, "dispatcher"])
+def test_the_nearest_of_every_kind_share_one_road_search_and_match_each_kind_asked_alone(demo_app, role):
+    from gridmap import catalog
+    snap = _demo_snapshot(demo_app)
+    assert snap.roads is not None
+    kinds = list(catalog.RESPONDER_KINDS) + ["volunteer"]
+    searches = []
+    real = snap.roads.distances_m
+    for p in snap.grids.geometry.representative_point().iloc[::7]:
+        alone = {kind: lookup.nearest(snap, lon=p.x, lat=p.y, kind=kind, k=3, by="road", mode="walk", role=role)
+                 for kind in kinds}
+        snap.roads.distances_m = lambda *a: searches.append(a) or real(*a)
+        try:
+            found, basis = lookup.nearest_by_kind(snap, lon=p.x, lat=p.y, kinds=kinds, k=3, by="road", mode="walk",
+                                                  role=role)
+        finally:
+            del snap.roads.distances_m
+        assert len(searches) == 1 and len(searches.pop()[2]) == sum(len(v) for v in found.values())
+        assert found == {kind: alone[kind]["results"] for kind in kinds}
+        assert basis == "road" == next(a["distance_basis"] for a in alone.values() if a["results"])
+        items = [r for v in found.values() for r in v]
+        assert items and all(r["road_distance_m"] is None or r["road_distance_m"] >= r["distance_m"] - 1.0
+                             for r in items)
+        # walking at 1.2 m/s; both figures are rounded (0.1 m, 1 s)
+        assert all(r["road_distance_m"] is None or abs(r["eta_s"] - r["road_distance_m"] / 1.2) <= 0.55
+                   for r in items)
+        assert all(MASKED.match(r["phone"]) for r in items if r.get("phone")) == (role is None)
+
+
+def test_the_nearest_of_every_kind_without_roads_are_straight_line_answers():
+    grids = gpd.GeoDataFrame({"code": ["001"]}, geometry=[box(121.60, 38.90, 121.61, 38.91)], crs=4326)
+    responders = gpd.GeoDataFrame({"id": [1, 2, 3], "kind": ["police", "police", "medical"],
+                                   "phone": ["13812345678"] * 3},
+                                  geometry=gpd.points_from_xy([121.601, 121.605, 121.609], [38.905] * 3), crs=4326)
+    snap = Snapshot.from_frames(grids, responders=responders)
+    found, basis = lookup.nearest_by_kind(snap, lon=121.6, lat=38.905, kinds=["police", "medical", "fire"], k=1,
+                                          by="road")
+    assert basis == "straight line"
+    assert [r["id"] for r in found["police"]] == [1] and [r["id"] for r in found["medical"]] == [3]
+    assert found["fire"] == []
+    assert found["police"][0]["road_distance_m"] is None and found["police"][0]["eta_s"] is None
+    assert found["police"][0]["phone"] == "138****5678"
+    # asked by straight line, nothing about roads is added
+    found, basis = lookup.nearest_by_kind(snap, lon=121.6, lat=38.905, kinds=["police"], k=1)
+    assert basis == "straight line" and "road_distance_m" not in found["police"][0]

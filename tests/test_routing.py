@@ -342,3 +342,134 @@ def test_demo_roads_give_road_distances_no_shorter_than_the_straight_line(demo_f
     # the road is never shorter than the straight line (0.5 % for haversine's sphere)
     assert np.all(d[finite] >= straight[finite] * 0.995)
     assert g.nbytes() > 0
+
+
+# -- one search for many targets, snapping and the search's working arrays ----------------------
+
+def _lattice(n=12, step=100.0, seed=1, gaps=0.1):
+    """A jittered n × n street lattice drawn in metres around CENTRE, ``gaps`` of its blocks' sides
+    removed, each side its own two-point road (so snapping has many equidistant ends to choose from)."""
+    rng = np.random.default_rng(seed)
+    xy = np.stack(np.meshgrid(np.arange(n) * step, np.arange(n) * step), axis=-1).reshape(-1, 2)
+    xy = xy + rng.normal(0, step * 0.1, size=xy.shape)
+    ids = np.arange(n * n).reshape(n, n)
+    edges = np.vstack([np.column_stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()]),
+                       np.column_stack([ids[:-1, :].ravel(), ids[1:, :].ravel()])])
+    edges = edges[rng.random(len(edges)) >= gaps]
+    return roads(*[[tuple(xy[a]), tuple(xy[b])] for a, b in edges]), xy
+
+
+def test_one_search_to_many_targets_equals_each_pair_alone_and_networkx():
+    """distances_m from one incident to 40 targets (one search) gives what distance_m gives
+    for each pair on its own, and what the test's own networkx graph gives."""
+    frame, xy = _lattice()
+    g = RoadGraph.from_lines(frame, min_island_m=0)
+    graph, _, _, segments = _reference(frame, g.crs)
+    rng = np.random.default_rng(3)
+    source = rng.uniform(0, 1100, 2)
+    targets = rng.uniform(-50, 1150, size=(40, 2))
+    many = g.distances_m(*lonlat(*source), [lonlat(*t) for t in targets])
+    one_by_one = [g.distance_m(*lonlat(*source), *lonlat(*t)) for t in targets]
+    # the reference works in the graph's own metric CRS (centred on the roads, not on CENTRE)
+    to_metric = Transformer.from_crs(4326, g.crs, always_xy=True)
+    in_graph_crs = [np.array(to_metric.transform(*lonlat(*p))) for p in [source, *targets]]
+    expected = [_reference_point_to_point(graph, segments, in_graph_crs[0], t) for t in in_graph_crs[1:]]
+    assert np.isfinite(many).sum() >= 30
+    assert many.tolist() == pytest.approx(one_by_one, rel=1e-12)
+    for got, want in zip(many, expected):
+        if math.isinf(want):
+            assert math.isinf(got)
+        else:
+            assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_answers_do_not_depend_on_the_queries_asked_before():
+    """The search keeps its working arrays between queries; each query must find them clean."""
+    frame, _ = _lattice(seed=4)
+    g = RoadGraph.from_lines(frame, min_island_m=0)
+    rng = np.random.default_rng(5)
+    queries = [(lonlat(*rng.uniform(0, 1100, 2)), [lonlat(*t) for t in rng.uniform(0, 1100, (15, 2))])
+               for _ in range(6)]
+    fresh = [RoadGraph.from_lines(frame, min_island_m=0).distances_m(*s, t) for s, t in queries]
+    for _ in range(2):
+        for (s, t), want in zip(queries, fresh):
+            assert g.distances_m(*s, t).tolist() == want.tolist()
+
+
+def test_threads_querying_one_graph_get_the_answers_of_one_thread():
+    from concurrent.futures import ThreadPoolExecutor
+    frame, _ = _lattice(seed=6)
+    g = RoadGraph.from_lines(frame, min_island_m=0)
+    rng = np.random.default_rng(7)
+    queries = [(lonlat(*rng.uniform(0, 1100, 2)), [lonlat(*t) for t in rng.uniform(0, 1100, (10, 2))])
+               for _ in range(40)]
+    alone = [g.distances_m(*s, t).tolist() for s, t in queries]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda q: g.distances_m(*q[0], q[1]).tolist(), queries * 3))
+    assert together == alone * 3
+
+
+def test_snapping_finds_the_nearest_road_near_and_far_from_the_network():
+    """The walk to the road equals the distance to the nearest road (shapely, in metres) for
+    points on the streets, between them and kilometres away."""
+    frame, xy = _lattice(seed=8)
+    g = RoadGraph.from_lines(frame, min_island_m=0)
+    to_metric = Transformer.from_crs(4326, g.crs, always_xy=True)
+    metric = frame.to_crs(g.crs).geometry.values
+    rng = np.random.default_rng(9)
+    pts = np.vstack([rng.uniform(-100, 1200, (200, 2)), xy[:20],                  # around and at junctions
+                     rng.uniform(-5000, 6000, (40, 2))])                           # far off
+    for x, y in pts:
+        lon, lat = lonlat(x, y)
+        snapped = g.snap(lon, lat)
+        p = shapely.Point(*to_metric.transform(lon, lat))
+        assert snapped["walk_m"] == pytest.approx(float(shapely.distance(metric, p).min()), abs=1e-6)
+
+
+def test_a_point_equidistant_from_two_roads_snaps_to_the_same_one_every_time():
+    """
+        y=100  A -------------- B
+                      * (50, 50): 50 m from both roads
+        y=0    C -------------- D
+    """
+    g = RoadGraph.from_lines(roads([(0, 100), (100, 100)], [(0, 0), (100, 0)]), min_island_m=0)
+    first = g.snap(*lonlat(50, 50))
+    assert first["walk_m"] == pytest.approx(50.0, rel=1e-6)
+    assert all(g.snap(*lonlat(50, 50)) == first for _ in range(5))
+
+
+def test_a_point_the_metric_crs_cannot_reach_is_refused():
+    g = RoadGraph.from_lines(roads([(0, 0), (100, 0)]), min_island_m=0)
+    with pytest.raises(InvalidInput, match="too far from the roads"):
+        g.distance_m(31.6, 0.0, *lonlat(0, 0))
+
+
+def test_the_search_goes_on_until_every_end_of_the_target_road_is_settled():
+    """
+        V (50,100)           the target T (50,90) lies on U–V, 10 m from V and 90 m from U;
+        |  \\                 U is settled first (50 m from S), but the shortest way to T runs
+        T   M (25,50)        S → M → V → T = 1 + 111.8 + 10 m, not S → U → T = 1 + 50 + 90 m
+        |     \\
+        U ----- S            the source (1, -0.5) is 0.5 m south of the road S–U
+       (50,0)  (0,0)
+    """
+    g = RoadGraph.from_lines(roads([(0, 0), (50, 0)], [(50, 0), (50, 100)], [(0, 0), (25, 50), (50, 100)]),
+                             min_island_m=0)
+    assert dist(g, (1, -0.5), (50, 90)) == pytest.approx(0.5 + 1 + math.hypot(50, 100) + 10, rel=1e-9)
+
+
+def test_a_long_road_is_found_behind_a_ring_of_short_ones():
+    """A 1 km road starts 10 m north of P; 24 one-metre paths south of P point at it from
+    19.5–20.5 m. Many short roads are close to P, and their vertices nearer than the long road's:
+    the long road must still win (walk 10 m), not a path (walk 19.5 m).
+
+                   ======== y=10, x = 0 … 1000 ========
+                  ·    P    ·
+                    '  ·  '        (half a ring of radius 20 m)
+    """
+    ring = []
+    for a in np.linspace(np.pi, 2 * np.pi, 24):
+        c, s = math.cos(a), math.sin(a)
+        ring.append([(19.5 * c, 19.5 * s), (20.5 * c, 20.5 * s)])
+    g = RoadGraph.from_lines(roads([(0, 10), (1000, 10)], *ring), min_island_m=0)
+    assert g.snap(*lonlat(0, 0))["walk_m"] == pytest.approx(10.0, abs=1e-6)
