@@ -206,7 +206,9 @@ def nearest_by_kind(snapshot, *, lon, lat, kinds, k=3, by="line", mode="car", ro
         Kind → results (as :func:`nearest`'s ``results``), and the ``distance_basis``: "road" when
         roads exist and some kind has a result, else "straight line".
     """
-    found = {kind: _nearest_masked(snapshot, lon, lat, kind=kind, k=k, role=role) for kind in kinds}
+    found = snapshot.nearest_each(lon, lat, kinds, k=k)
+    for group in found.values():
+        _mask(group, role)
     basis = add_road_distances(snapshot, lon, lat, list(found.values()), mode=mode) if by == "road" \
         else "straight line"
     return found, basis
@@ -236,7 +238,11 @@ def add_road_distances(snapshot, lon, lat, groups, *, mode="car"):
 
 
 def _nearest_masked(snapshot, lon, lat, *, kind=None, skill=None, k=5, radius_m=None, available=None, role=None):
-    found = snapshot.nearest(lon, lat, k=k, kind=kind, skill=skill, available=available, radius_m=radius_m)
+    return _mask(snapshot.nearest(lon, lat, k=k, kind=kind, skill=skill, available=available, radius_m=radius_m),
+                 role)
+
+
+def _mask(found, role):
     for item in found:
         if "phone" in item:
             item["phone"] = phone_for(role, item["phone"])

@@ -36,6 +36,10 @@ SETTINGS = [
     Setting("GRID_SLIVER_M2", 1.0,
             "Gaps, overlaps and parts outside the community smaller than this many square metres are drawing "
             "noise, not findings, when a plan is validated.", float),
+    Setting("LOGIN_CACHE_SECONDS", 5.0,
+            "How long a web process trusts a signed-in user's role before reading it from the store again: "
+            "a role change or a deleted account takes effect within this time (0 reads it on every request).",
+            float),
     Setting("BLIND_SPOT_MIN_M2", 4.0,
             "Camera blind spots smaller than this many square metres are left out of the list of blind spots "
             "(they still count against the coverage percentage).", float),

@@ -11,7 +11,7 @@ from gridmap.errors import InvalidInput
 from gridmap.privacy import mask_phone, phone_for
 from gridmap.store import models as m
 
-from conftest import head_revision
+from conftest import head_revision, login_client
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -98,6 +98,30 @@ def test_accounts_refuse_bad_roles_short_passwords_and_duplicates(sqlite_app):
             accounts.create_user(s, "a", "long-enough-pw", "admin")
         assert accounts.authenticate(s, "a", "long-enough-pw").role == "admin"
         assert accounts.authenticate(s, "nobody", "long-enough-pw") is None
+
+
+@pytest.mark.parametrize("ttl", [0.0, 30.0])
+def test_a_role_change_reaches_a_signed_in_user_within_the_login_cache_time(sqlite_app, monkeypatch, ttl):
+    from sqlalchemy import update
+
+    from gridmap import accounts
+    from gridmap.web import auth
+    sqlite_app.config["LOGIN_CACHE_SECONDS"] = ttl
+    store = sqlite_app.extensions["gridmap.store"]
+    with store.transaction() as s:
+        accounts.create_user(s, "zhao", "long-enough-pw", "dispatcher")
+    client = login_client(sqlite_app, "zhao", "long-enough-pw")
+    assert client.get("/dispatch/", headers={"Accept": "text/html"}).status_code == 200
+    with store.transaction() as s:
+        s.execute(update(m.User).where(m.User.username == "zhao").values(role="planner"))
+    # the page is refused as soon as the role is read again: at once without a cache, after the
+    # cache time with one (the clock is moved on, not waited for)
+    clock = [auth.time.monotonic()]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    expected_now = 403 if ttl == 0 else 200
+    assert client.get("/dispatch/", headers={"Accept": "text/html"}).status_code == expected_now
+    clock[0] += ttl + 1
+    assert client.get("/dispatch/", headers={"Accept": "text/html"}).status_code == 403
 
 
 # ---- command line ----------------------------------------------------------------------------

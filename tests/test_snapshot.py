@@ -293,3 +293,16 @@ def test_the_store_snapshot_holds_responders_volunteers_and_cameras(demo_app, de
     assert sum(e["kind"] == "volunteer" for e in everyone) == len(volunteers)
     assert any(c["name"] == cameras["name"].iloc[0] for c in snap.cameras_seeing(lon, lat))
     assert snap.generation >= 1 and snap.grids["code"].is_monotonic_increasing
+
+
+def test_nearest_each_equals_nearest_asked_one_kind_at_a_time(snap, people):
+    rng = np.random.default_rng(11)
+    kinds = sorted(set(people["kind"])) + ["no-such-kind"]
+    for lon, lat in zip(rng.uniform(121.58, 121.63, 20), rng.uniform(38.89, 38.92, 20)):
+        each = snap.nearest_each(lon, lat, kinds, k=3)
+        assert list(each) == kinds
+        for kind in kinds:
+            assert each[kind] == snap.nearest(lon, lat, k=3, kind=kind)
+    assert each["no-such-kind"] == []
+    with pytest.raises(InvalidInput, match="k=0"):
+        snap.nearest_each(121.6, 38.9, kinds, k=0)

@@ -1,5 +1,7 @@
 """Log in and out."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import time
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
@@ -20,8 +22,21 @@ class LoginForm(FlaskForm):
 
 @login_manager.user_loader
 def _load_user(user_id):
+    # Reading the user costs a session and a query on every request (a fifth of a dispatcher's
+    # click, measured); a role read a few seconds ago is still the role, so keep it that long.
+    ttl = current_app.config["LOGIN_CACHE_SECONDS"]
+    cache = current_app.extensions.setdefault("gridmap.users", {})
+    now = time.monotonic()
+    hit = cache.get(user_id)
+    if hit is not None and now - hit[1] < ttl:
+        return hit[0]
     with store().session() as session:
-        return accounts.load(session, user_id)
+        user = accounts.load(session, user_id)
+    if ttl > 0:
+        if len(cache) > 10_000:  # user ids come from signed cookies, but stay bounded anyway
+            cache.clear()
+        cache[user_id] = (user, now)
+    return user
 
 
 @bp.route("/login", methods=["GET", "POST"])
