@@ -187,3 +187,32 @@ def test_camera_views_command_fills_missing_views_and_recomputes_all_on_request(
     with store.session() as s:
         again = dict(s.execute(select(m.CameraView.camera_id, m.CameraView.computed_at)).all())
     assert set(again) == set(stamps) and all(again[i] >= stamps[i] for i in again)
+
+
+def test_area_per_camera_count_adds_up_to_the_views_with_stored_and_fresh_views(demo_app):
+    # sum over k of k × (area seen by exactly k cameras) = the sum of the views' public areas; stored
+    # views (a nanometre off after lon/lat) once broke the face split and failed this by 550 m²
+    with demo_app.extensions["gridmap.store"].session() as s:
+        place = cv.load_place(s, "和合大院")
+    public = place.area.difference(shapely.union_all(place.footprints.values))
+    results = {}
+    for name, views in (("stored", cv._place_views(place)), ("fresh", cv.view_polygons(place.cameras, place.footprints))):
+        r = cv.coverage(place.cameras, place.area, place.footprints, views=views)
+        seen = sum(v.intersection(public).area for v in views)
+        assert sum(c * a for c, a, _ in r["overlap"]) == pytest.approx(seen, rel=1e-6), name
+        results[name] = {c: a for c, a, _ in r["overlap"]}
+    assert results["stored"].keys() == results["fresh"].keys()
+    for c in results["fresh"]:
+        assert results["stored"][c] == pytest.approx(results["fresh"][c], abs=1.0)
+
+
+def test_two_views_a_nanometre_apart_count_as_two_everywhere():
+    base = cv.view_polygon(0.0, 0.0, 0.0, 90.0, 30.0)
+    twin = shapely.affinity.translate(base, 1e-9, -1e-9)
+    area = shapely.box(-40, -5, 40, 40)
+    cams = gpd.GeoDataFrame({"bearing": [0.0, 0.0], "fov": [90.0, 90.0], "range_m": [30.0, 30.0]},
+                            geometry=[shapely.Point(0, 0), shapely.Point(1e-9, -1e-9)])
+    r = cv.coverage(cams, area, views=gpd.GeoSeries([base, twin]))
+    by_count = {c: a for c, a, _ in r["overlap"]}
+    assert by_count[2] == pytest.approx(base.area, rel=1e-6)
+    assert by_count.get(1, 0.0) < 1e-3
