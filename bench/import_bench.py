@@ -1,10 +1,12 @@
 """Import benchmark: gridmap's validated, one-transaction import beside a bare geopandas load, same run.
 
-    .venv/bin/python bench/import_bench.py [--rows 1000000] [--postgis URL]
+    .venv/bin/python bench/import_bench.py [--rows 1000000] [--postgis URL] [--city-scale 1]
 
-Cases: the 10,149 Denver census blocks (EPSG:2232 polygons → WGS84) as buildings, and a
-generated CSV of N points. Peer: geopandas read → to_crs → to_postgis / to_file(GPKG),
-which validates nothing; the difference is the price of the border.
+Cases: the 10,149 Denver census blocks (EPSG:2232 polygons → WGS84) as buildings, a
+generated CSV of N points, and the synthetic city's grids (15,000 at scale 1, in 625
+communities) imported and published, each community's plan validated as any publish is.
+Peer: geopandas read → to_crs → to_postgis / to_file(GPKG), which validates nothing; the
+difference is the price of the border.
 """
 import argparse
 import os
@@ -72,10 +74,39 @@ def peer_geopandas(path, target, kind, fields=None):
     return len(gdf)
 
 
+def import_city_grids(store, city):
+    """The city's communities (not timed), then its grids imported and published in one transaction (timed)."""
+    from gridmap.geo.crs import parse_crs
+    from gridmap.geo.io import RawLayer
+    with store.transaction() as s:
+        importer.import_layer(s, "communities", RawLayer(frame=city.communities.copy(), crs=parse_crs(4326),
+                                                         source="synthetic:communities"))
+    raw = RawLayer(frame=city.grids[["code", "name", "community_code", "geometry"]].copy(), crs=parse_crs(4326),
+                   source="synthetic:grids")
+    t0 = time.perf_counter()
+    with store.transaction() as s:
+        summary = importer.import_layer(s, "grids", raw, publish=True)
+    return time.perf_counter() - t0, summary
+
+
+def peer_city_grids(city, target, kind):
+    """The same grids written by geopandas: no numbering, no plans, no validation."""
+    gdf = city.grids[["code", "name", "community_code", "geometry"]]
+    if kind == "sqlite":
+        gdf.to_file(target, driver="GPKG")
+    else:
+        engine = sa.create_engine(target)
+        gdf.to_postgis("peer_load", engine, schema="bench", if_exists="replace", chunksize=50_000)
+        engine.dispose()
+    return len(gdf)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--postgis", default=os.environ.get("GRIDMAP_TEST_DATABASE_URL"))
+    ap.add_argument("--city-scale", type=float, default=1.0,
+                    help="synthetic city whose grids are imported and published (bench/synthetic_city.py); 0 skips")
     args = ap.parse_args()
     backends = ["sqlite"] + (["postgis"] if args.postgis else [])
     rows = []
@@ -97,12 +128,26 @@ def main():
                     fresh_store(backend, tmp, args.postgis).dispose()
                 psecs, n = timed(lambda: peer_geopandas(path, target, backend, fields))
                 rows.append((label, backend, summary.imported, secs, n, psecs))
+        if args.city_scale:
+            sys.path.insert(0, str(ROOT / "bench"))
+            import synthetic_city
+            city = synthetic_city.load(args.city_scale, 3)
+            for backend in backends:
+                store = fresh_store(backend, tmp, args.postgis)
+                secs, summary = import_city_grids(store, city)
+                store.dispose()
+                target = str(Path(tmp) / "peer-grids.gpkg") if backend == "sqlite" else args.postgis
+                psecs, n = timed(lambda: peer_city_grids(city, target, backend))
+                rows.append(("city grids", backend, summary.imported, secs, n, psecs))
     print(f"\n{'case':15} {'store':8} {'rows':>9} {'gridmap s':>10} {'rows/s':>10} "
           f"{'geopandas s':>12} {'ratio':>6}")
     for label, backend, n, secs, pn, psecs in rows:
         print(f"{label:15} {backend:8} {n:9d} {secs:10.2f} {n / secs:10.0f} {psecs:12.2f} {secs / psecs:6.2f}")
     print("\ngridmap: read + validate every feature + convert CRS + one transaction; "
           "geopandas: read + to_crs + to_file(GPKG) / to_postgis, no validation.")
+    if args.city_scale:
+        print("city grids: numbered, one plan a community, each validated (gaps, overlaps, households …) "
+              "and published; geopandas writes the frame as it is.")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from sqlalchemy import Integer, String, cast, func, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .geo.crs import local_metric_crs
+from .geo.crs import local_metric_crs, local_metric_transformers, transform_geometries
 from .geo.numbering import number_west_east_north_south
 from .store import models as m
 
@@ -369,8 +369,10 @@ def _gaps(data):
     if data.community is None:
         return
     union = shapely.union_all(np.asarray(data.grids.geometry.values, dtype=object))
-    filled = [shapely.Polygon(p.exterior) for g in data.grids.geometry for p in shapely.get_parts(g)]
-    for part in _parts(shapely.difference(data.community, union), data.limits.sliver_m2):
+    parts = _parts(shapely.difference(data.community, union), data.limits.sliver_m2)
+    # the grids' outlines with holes filled, built only when there is a gap to compare with
+    filled = [shapely.Polygon(p.exterior) for g in data.grids.geometry for p in shapely.get_parts(g)] if parts else []
+    for part in parts:
         # an uncovered hole inside one grid is reported once, as that grid's "hole"
         if any(_area(shapely.intersection(f, part)) >= 0.99 * part.area for f in filled):
             continue
@@ -385,11 +387,14 @@ def _overlaps(data):
     geoms = np.asarray(data.grids.geometry.values, dtype=object)
     codes = data.grids["code"].tolist()
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
-    for i, j in zip(left, right):
-        if i >= j:
-            continue
-        shared = shapely.intersection(geoms[i], geoms[j])
-        for part in _parts(shared, data.limits.sliver_m2):
+    keep = left < right
+    left, right = left[keep], right[keep]
+    shared = shapely.intersection(geoms[left], geoms[right])
+    # Neighbours mostly share an edge or a corner, which has no area and so no parts: only pairs
+    # sharing an area go through _parts, one by one, in the same order as before.
+    areal = shapely.area(shared) > 0
+    for i, j, g in zip(left[areal], right[areal], shared[areal]):
+        for part in _parts(g, data.limits.sliver_m2):
             yield ([codes[i], codes[j]], part, round(part.area, 1),
                    f"Grids {codes[i]} and {codes[j]} overlap by {_m2(part.area)}.",
                    "Cut the shared area out of one of the two grids.")
@@ -398,8 +403,11 @@ def _overlaps(data):
 def _outside(data):
     if data.community is None:
         return
-    for code, g in zip(data.grids["code"], data.grids.geometry):
-        for part in _parts(shapely.difference(g, data.community), data.limits.sliver_m2):
+    beyond = shapely.difference(np.asarray(data.grids.geometry.values, dtype=object), data.community)
+    # Most grids lie inside their community: nothing left, no parts.
+    areal = shapely.area(beyond) > 0
+    for code, g in zip(data.grids["code"].to_numpy()[areal], beyond[areal]):
+        for part in _parts(g, data.limits.sliver_m2):
             yield ([code], part, round(part.area, 1),
                    f"{_m2(part.area)} of grid {code} lie outside the community.",
                    "Clip the grid to the community boundary.")
@@ -524,13 +532,13 @@ def check_plan(community, grids, buildings=None, *, workers=None, branches=None,
         Errors before warnings, then in rule order and by grid code; geometry in WGS84.
     """
     data = _plan_data(community, grids, buildings, workers or {}, branches or {}, limits or Limits.from_config())
-    back = lambda geoms: gpd.GeoSeries(geoms, crs=data.crs).to_crs(4326).values  # noqa: E731
     raw = []
     for rule in RULES:
         for codes, geom, value, message, fix in rule.check(data):
             raw.append(Finding(rule.kind, rule.severity, list(codes), message, geom, value, fix))
     if raw:
-        for f, g in zip(raw, back([f.geometry for f in raw])):
+        _, to_wgs84 = local_metric_transformers(data.crs)
+        for f, g in zip(raw, transform_geometries([f.geometry for f in raw], to_wgs84)):
             f.geometry = g
     return sorted(raw, key=lambda f: (f.severity != "error", _RULE_ORDER[f.kind], f.grid_codes))
 
@@ -555,10 +563,21 @@ def _plan_data(community, grids, buildings, workers, branches, limits):
                          buildings=grids["code"].map(per_grid["size"]).fillna(0).astype(int).to_numpy())
     bounds = grids.total_bounds if len(grids) else (community.bounds if community is not None else (121.6, 38.9) * 2)
     crs = local_metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-    metric = grids.to_crs(crs)
-    comm = gpd.GeoSeries([community], crs=4326).to_crs(crs).iloc[0] if community is not None else None
-    return PlanData(community=comm, grids=metric, buildings=buildings.to_crs(crs), workers=workers,
+    # One pair of transformers per plan, built from the CRS's pipeline: GeoDataFrame.to_crs would
+    # spend ~25 ms a community looking the same operations up in the PROJ database.
+    to_metric, _ = local_metric_transformers(crs)
+    comm = transform_geometries([community], to_metric)[0] if community is not None else None
+    return PlanData(community=comm, grids=_to_metric(grids, crs, to_metric),
+                    buildings=_to_metric(buildings, crs, to_metric), workers=workers,
                     branches=branches, limits=limits, crs=crs)
+
+
+def _to_metric(frame, crs, transformer):
+    """``frame.to_crs(crs)`` (a WGS84 frame) through an already built ``transformer``."""
+    out = frame.copy()
+    out[frame.geometry.name] = gpd.GeoSeries(transform_geometries(frame.geometry.values, transformer),
+                                             index=frame.index, crs=crs)
+    return out
 
 
 def _load(session, plan):

@@ -657,3 +657,39 @@ def test_the_demo_plans_validate_without_errors(demo_app):
     # one demo grid (虎山 003, 83 households) is below the default GRID_MIN_HOUSEHOLDS = 100
     assert [(f.kind, f.grid_codes, f.value) for fs in found.values() for f in fs] == \
         [("under_limit", ["210202012001003"], 83)]
+
+
+def test_findings_through_the_cached_transformers_equal_those_through_proj_look_ups(demo_app, monkeypatch):
+    """Validation projects each plan through transformers built once per local CRS from its PROJ
+    pipeline; PROJ's own operation search (what GeoDataFrame.to_crs does) must give the same findings,
+    geometry included, on the demo plans as they are and with grids moved into overlaps, parts
+    outside and gaps."""
+    def looked_up(crs):
+        return (Transformer.from_crs(4326, crs, always_xy=True), Transformer.from_crs(crs, 4326, always_xy=True))
+
+    def key(findings):
+        return [(f.kind, f.severity, f.grid_codes, f.message, f.value, shapely.to_wkb(f.geometry))
+                for f in findings]
+
+    seen = set()
+    with demo_app.extensions["gridmap.store"].session() as s:
+        for plan in s.scalars(select(m.GridPlan).order_by(m.GridPlan.id)).all():
+            community, frame, houses, people = plans._load(s, plan)
+            grown = np.asarray(frame.geometry.values, dtype=object).copy()
+            grown[0] = shapely.buffer(grown[0], 0.0003)          # over its neighbours and the boundary
+            grown[-1] = shapely.buffer(grown[-1], -0.0003)        # leaves a gap
+            for grid_frame in (frame, frame.set_geometry(gpd.GeoSeries(grown, index=frame.index, crs=4326))):
+                args = (community, grid_frame, houses)
+                kw = {"workers": people["workers"], "branches": people["branches"]}
+                fast = plans.check_plan(*args, **kw)
+                with monkeypatch.context() as mp:
+                    mp.setattr(plans, "local_metric_transformers", looked_up)
+                    slow = plans.check_plan(*args, **kw)
+                assert key(fast) == key(slow)
+                seen |= {f.kind for f in fast}
+            data = plans._plan_data(community, frame, houses, {}, {}, plans.Limits())
+            assert np.array_equal(shapely.get_coordinates(data.grids.geometry.values),
+                                  shapely.get_coordinates(frame.to_crs(data.crs).geometry.values))
+            assert np.array_equal(shapely.get_coordinates(data.buildings.geometry.values),
+                                  shapely.get_coordinates(houses.to_crs(data.crs).geometry.values))
+    assert {"gap", "overlap", "outside", "under_limit"} <= seen
