@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, func, or_, select
 
 from .catalog import SEES_PERSONAL_DATA
 from .errors import Forbidden, InvalidInput, NotFound
-from .geo.crs import local_metric_crs
+from .geo.crs import local_metric_crs, local_metric_transformers, transform_geometries
 from .geo.pointindex import points_to_grids  # noqa: F401  (public name outside tools rely on)
 from .privacy import mask_phone
 from .settings import defaults as _setting_defaults
@@ -75,8 +75,8 @@ def buildings_to_grids(buildings, grids, *, sliver=SLIVER_SHARE):
         return out
     codes = grids["code"].to_numpy(dtype=object)
     crs = _metric_crs(grids)
-    bm = np.asarray(buildings.geometry.to_crs(crs).values, dtype=object)
-    gm = np.asarray(grids.geometry.to_crs(crs).values, dtype=object)
+    bm = _to_metric(buildings.geometry, crs)
+    gm = _to_metric(grids.geometry, crs)
     area = shapely.area(bm)
     is_poly = np.isin(shapely.get_type_id(bm), (3, 6)) & (area > 0)
 
@@ -160,8 +160,8 @@ def members_to_grids(members, grids):
         away = np.flatnonzero((grid < 0) & has_home)
         if len(away):
             crs = _metric_crs(grids)
-            gm = np.asarray(grids.geometry.to_crs(crs).values, dtype=object)
-            pm = np.asarray(gpd.GeoSeries(geoms[away], crs=members.crs).to_crs(crs).values, dtype=object)
+            gm = _to_metric(grids.geometry, crs)
+            pm = _to_metric(gpd.GeoSeries(geoms[away], crs=members.crs), crs)
             with_branch = (grids["branch_id"].notna().to_numpy() if "branch_id" in grids
                            else np.ones(len(grids), dtype=bool))
             if not with_branch.any():
@@ -564,8 +564,17 @@ def _contact_links(plans, grids, members, buildings, households, capacity):
 
 
 def _project(lon, lat, crs):
-    from pyproj import Transformer
-    return Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
+    to_metric, _ = local_metric_transformers(crs)
+    return to_metric.transform(lon, lat)
+
+
+def _to_metric(series, crs):
+    """``series.to_crs(crs).values`` for WGS84 input, with the community's cached transformer:
+    building one per community cost ~25 ms, more than the assignment itself in a small one."""
+    if series.crs is not None and series.crs.equals("EPSG:4326"):
+        to_metric, _ = local_metric_transformers(crs)
+        return np.asarray(transform_geometries(series.values, to_metric), dtype=object)
+    return np.asarray(series.to_crs(crs).values, dtype=object)
 
 
 def _entities(session, grids):
