@@ -586,6 +586,7 @@ _M_PER_DEG = 110_574.0  # metres per degree of latitude, the smallest: margins n
 _FOOTPRINT_REACH_M = 300.0
 # Below this many views a second process costs more to start than it saves.
 _PARALLEL_FROM = 2000
+_VIEWS_LOCK_KEY = 0x6772_6964_7669_6577  # "gridview": the advisory lock that queues view refreshes
 
 
 def refresh_views(session, *, changed_bounds=None, camera_ids=None, processes=None, now=None):
@@ -613,12 +614,17 @@ def refresh_views(session, *, changed_bounds=None, camera_ids=None, processes=No
     import datetime as dt
     import os
 
-    from sqlalchemy import delete, func, select
+    from sqlalchemy import delete, select, text
     from sqlalchemy import insert as sql_insert
 
     from .store import models as m
     from .store.types import encode_many
 
+    if session.bind.dialect.name == "postgresql":
+        # Buildings imported in one transaction and cameras in another, at once, would each cut
+        # views without the other's rows. Queued here, the second reads the first's committed rows
+        # (READ COMMITTED: each statement sees what has committed); SQLite has one writer anyway.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _VIEWS_LOCK_KEY})
     stale = set(camera_ids or ())
     if changed_bounds is not None:
         x0, y0, x1, y1 = changed_bounds
@@ -1136,6 +1142,10 @@ def load_place(session, name):
 
     yard = session.execute(select(m.Courtyard).where(m.Courtyard.name == name).order_by(m.Courtyard.id)).scalars().first()
     if yard is not None:
+        if yard.geom is None or yard.geom.is_empty:
+            raise InvalidInput(f'Courtyard "{yard.name}" has no outline, so its coverage cannot be measured.',
+                               fix="Import the courtyard's boundary, or ask for its community's coverage "
+                                   "(its 12-digit code).")
         kind, label, area_ll = "courtyard", yard.name, yard.geom
         cam_filter = m.Camera.courtyard_id == yard.id
     else:
@@ -1267,8 +1277,10 @@ def place_choices(session):
                                    .group_by(m.Camera.community_code)).all())
     comms = session.execute(select(m.Community.code, m.Community.name).order_by(m.Community.code)).all()
     names = dict(comms)
+    # a courtyard the importer made from a building's or camera's `courtyard` field has no outline
+    # until one is imported: there is no area to report on, so it is not offered
     yards = session.execute(select(m.Courtyard.id, m.Courtyard.name, m.Courtyard.community_code)
-                            .order_by(m.Courtyard.id)).all()
+                            .where(m.Courtyard.geom.is_not(None)).order_by(m.Courtyard.id)).all()
     first = {}
     for yid, yname, code in yards:
         first.setdefault(yname, (yid, code or ""))

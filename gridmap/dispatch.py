@@ -338,6 +338,8 @@ def get_incident(session, incident_id, *, lock=False):
         iid = int(incident_id)
     except (TypeError, ValueError):
         raise InvalidInput(f"Incident id {incident_id!r} is not a whole number.", fix="Use an id from /api/v1/incidents.") from None
+    if not 1 <= iid < 2 ** 63:  # beyond any id a database hands out (and beyond its integers)
+        raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
     q = select(m.Incident).where(m.Incident.id == iid)
     if lock:  # PostgreSQL: two dispatchers acting at once queue here instead of both passing the version check
         q = q.with_for_update()

@@ -49,10 +49,10 @@ def parse_query(args, *, now=None):
     now = now or dispatch.utcnow()
     ids = _list(args, "service_request_id")
     if ids:
-        bad = [i for i in ids if not i.isdigit()]
+        bad = [i for i in ids if _request_id(i) is None]
         if bad:
             raise InvalidInput(f"service_request_id {bad[0]!r} is not a request id.", fix="Send ids like 42 or 42,43.")
-        return {"ids": [int(i) for i in ids]}
+        return {"ids": [_request_id(i) for i in ids]}
     codes = _list(args, "service_code")
     unknown = [c for c in codes if c not in PUBLIC_CODES]
     if unknown:
@@ -94,10 +94,21 @@ def find_requests(session, *, ids=None, codes=(), statuses=(), start=None, end=N
     return [request_dict(r, notes.get(r.id)) for r in rows]
 
 
+def _request_id(text):
+    """The id in ``text`` (ASCII digits, within a database integer), else None."""
+    text = str(text)
+    # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value < 2 ** 63 else None
+
+
 def get_request(session, request_id):
-    if not str(request_id).isdigit():
+    iid = _request_id(request_id)
+    if iid is None:
         raise InvalidInput(f"service_request_id {request_id!r} is not a request id.", fix="Use the id you were given.")
-    inc = session.get(m.Incident, int(request_id))
+    inc = session.get(m.Incident, iid)
     if inc is None or inc.category not in PUBLIC_CODES:
         raise NotFound(f"Service request {request_id} does not exist.", fix="Use the id you were given.")
     return [request_dict(inc, _last_notes(session, [inc.id]).get(inc.id))]

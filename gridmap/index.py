@@ -129,6 +129,11 @@ class _Entities:
                 + _objects_nbytes(self.ids) + _objects_nbytes(self.names) + _objects_nbytes(self.phones))
 
 
+# How far a stored view may reach past its camera's surveyed position plus range: the wall snap
+# of gridmap.coverage (WALL_SNAP_M 0.5 m + APEX_OFFSET_M 0.05 m), with room to spare.
+_VIEW_REACH_M = 0.6
+
+
 class _Cameras:
     """Cameras as arrays (metres, bearing, field of view, range) with one k-d tree."""
 
@@ -174,20 +179,26 @@ class _Cameras:
 
     def seeing(self, x, y):
         out = []
-        for i in self.tree.query_ball_point((x, y), self.max_range):
+        for i in self.tree.query_ball_point((x, y), self.max_range + _VIEW_REACH_M):
             dx, dy = x - self._x[i], y - self._y[i]
             d = math.hypot(dx, dy)
+            view = self._views[i]
+            if view is not None:
+                # The stored view decides. It is not inside the surveyed sector: a camera surveyed
+                # just inside its wall looks out from the wall, its apex moved up to half a metre.
+                # The apex survives a round trip through lon/lat only to a nanometre: hence 1 cm.
+                if view.is_empty or d > self._r[i] + _VIEW_REACH_M:
+                    continue
+                if d > 0.01 and not shapely.intersects_xy(view, x, y):
+                    continue
+                out.append((d, i))
+                continue
             if d > self._r[i] + 1e-9:
                 continue
             if d > 0 and self._f[i] < 360:
                 off = abs((math.degrees(math.atan2(dx, dy)) - self._b[i] + 180.0) % 360.0 - 180.0)
                 if off > self._f[i] / 2 + 1e-9:
                     continue
-            view = self._views[i]
-            # the view lies inside the sector, so the sector test above only saves GEOS calls; the
-            # apex survives a round trip through lon/lat only to a nanometre, hence the 1 cm
-            if view is not None and d > 0.01 and (view.is_empty or not shapely.intersects_xy(view, x, y)):
-                continue
             out.append((d, i))
         out.sort()
         return [{"id": _py(self.ids[i]), "name": self.names[i], "distance_m": round(d, 1),

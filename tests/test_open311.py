@@ -207,6 +207,8 @@ def test_get_requests_filters_by_code_status_dates_and_ids(world, fmt):
     ({"start_date": "2026-05-01T00:00:00"}, "with a time zone"),
     ({"status": "pending"}, "status 'pending' is not open or closed"),
     ({"service_request_id": "7;drop"}, "'7;drop' is not a request id"),
+    ({"service_request_id": "7,²"}, "'²' is not a request id"),  # a digit to str.isdigit, not to int()
+    ({"service_request_id": "99999999999999999999999"}, "is not a request id"),  # past any database integer
 ])
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_bad_get_filters_are_400_in_the_error_format(world, fmt, query, words):
@@ -231,5 +233,8 @@ def test_get_requests_returns_at_most_1000_by_default(world):
 def test_an_unknown_request_and_an_unknown_format(world):
     r, doc = get(world, "requests/424242", "xml")
     assert r.status_code == 404 and doc.find("error/code").text == "404"
+    for bad in ("99999999999999999999999", "²"):
+        r, doc = get(world, f"requests/{bad}", "json")
+        assert r.status_code == 400 and "is not a request id" in doc[0]["description"]
     r = world.test_client().get("/open311/v2/services.csv")
     assert r.status_code == 400 and ET.fromstring(r.get_data()).find("error/description").text.startswith("Format 'csv'")

@@ -253,7 +253,7 @@
   // tasks, the suggested duplicates and whom to send; the map then shows that incident.
   function select(id) {
     var mine = ++openSeq;
-    return request("GET", config.urls.incidentPanel.replace("ID", encodeURIComponent(id))).then(function (r) {
+    return request("GET", config.urls.incidentPanel.replace(/\/0$/, "/" + encodeURIComponent(id))).then(function (r) {
       if (mine !== openSeq) return;  // a later opening's answer wins
       if (r.status !== 200) { say($("i-status"), r.body.message || T.failed, true); return; }
       current = r.body.incident;

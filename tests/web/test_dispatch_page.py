@@ -398,15 +398,18 @@ def test_the_map_of_an_sos_draws_a_badge_and_a_line_from_the_incident_to_each_pr
 @pytest.mark.parametrize("query,status,words", [
     ("incident=abc", 400, "Incident id &#39;abc&#39; is not a whole number"),
     ("incident=999999", 404, "Incident 999999 does not exist"),
+    ("incident=99999999999999999999999", 404, "Incident 99999999999999999999999 does not exist"),  # past int64
+    ("incident=-3", 404, "Incident -3 does not exist"),
 ])
 def test_a_bad_incident_on_the_map_is_a_clear_error_page_not_a_crash(dispatcher, query, status, words):
     r = dispatcher.get(f"/dispatch/map?{query}")
     assert r.status_code == status and words in r.get_data(as_text=True)
 
 
-def test_the_panel_of_an_unknown_incident_answers_json_404(dispatcher):
-    r = dispatcher.get("/dispatch/incidents/424242", headers={"Accept": "application/json"})
-    assert r.status_code == 404 and r.get_json()["message"] == "Incident 424242 does not exist."
+@pytest.mark.parametrize("iid", ["424242", "99999999999999999999999"])
+def test_the_panel_of_an_unknown_incident_answers_json_404(dispatcher, iid):
+    r = dispatcher.get(f"/dispatch/incidents/{iid}", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.get_json()["message"] == f"Incident {iid} does not exist."
 
 
 def test_the_proposal_map_escapes_names_skips_the_unplaced_and_opens_on_the_nearest_of_each_kind():
@@ -441,7 +444,7 @@ def test_the_page_carries_the_new_sections_and_their_words(dispatcher):
     for section in ('id="i-duplicates-box"', 'id="i-whistles-box"', 'id="i-proposal-box"', 'id="i-link"'):
         assert section in html
     config = json.loads(re.search(r'<script type="application/json" id="dispatch-config">(.*?)</script>', html, re.S).group(1))
-    assert config["urls"]["incidentPanel"] == "/dispatch/incidents/ID"
+    assert config["urls"]["incidentPanel"] == "/dispatch/incidents/0"  # the page puts the id in place of /0
     assert config["urls"]["whistleReport"] == "/api/v1/whistles/0/report"
     assert (config["text"]["reportIn"], config["text"]["history"]["report_in"]) == ("报到", "报到")
     assert config["colours"]["volunteer"] == "#15803d"

@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-11-28 10:00:00
 
 Written by hand to match gridmap/store/models.py (checked with compare_metadata on SQLite and PostGIS).
-Existing cameras get their views on the next `gridmap coverage-refresh` or import of cameras or
+Existing cameras get their views from `gridmap init-db` (or `gridmap camera-views`) or the next import of cameras or
 buildings; until then the snapshot falls back to the plain sector for them.
 """
 from alembic import op
