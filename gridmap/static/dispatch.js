@@ -79,6 +79,27 @@
     return el("time", {datetime: utc, "data-utc": utc, title: "UTC " + utc.replace("T", " ").replace(/Z$/, "")},
               clock(seconds).format(d));
   }
+  // The audit writes its own notes in English for the API ("duplicate of 3", "消防救援大队 to report by
+  // …Z"); the page says them in its language. What follows ": " is the person's own note, kept as typed.
+  var NOTES = [
+    [/^duplicate of (\d+)(: [\s\S]*)?$/, function (m) { return fmt(T.notes.duplicateOf, {id: m[1]}) + (m[2] || ""); }],
+    [/^(.+?) to report by (\S+Z)(: [\s\S]*)?$/, function (m) {
+      return fmt(T.notes.reportBy, {department: m[1], time: m[2]}) + (m[3] || ""); }],
+    [/^(.+) reported late$/, function (m) { return fmt(T.notes.reportedLate, {department: m[1]}); }],
+    [/^(.+) reported$/, function (m) { return fmt(T.notes.reportedIn, {department: m[1]}); }],
+    [/^vetoed: not on the community's work-item list, sent to (.+)$/, function (m) {
+      return fmt(T.notes.vetoed, {department: m[1]}); }]
+  ];
+  function noteText(action, note) {
+    var own = {link_duplicate: 0, whistle: 1, report_in: 2, report: 4}[action];
+    if (own === undefined) return note;
+    var rules = action === "report_in" ? NOTES.slice(2, 4) : [NOTES[own]];
+    for (var i = 0; i < rules.length; i++) {
+      var m = rules[i][0].exec(note);
+      if (m) return rules[i][1](m);
+    }
+    return note;
+  }
   // text whose UTC ISO times (the audit writes "report by 2026-05-04T08:00:00Z" into notes) read as local times
   function withTimes(text) {
     var out = document.createDocumentFragment(), re = /\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z/g, at = 0, m;
@@ -290,7 +311,7 @@
       ol.appendChild(fill(el("li", {"data-action": h.action}), [when(h.at, true), h.actor, actionName(h.action),
         (h.from_status ? statusName(h.from_status) : "—") + " → " + statusName(h.to_status) +
         (h.from_level && h.from_level !== h.to_level ? " (" + levelName(h.from_level) + " → " + levelName(h.to_level) + ")" : ""),
-        h.note ? withTimes(h.note) : ""]));
+        h.note ? withTimes(noteText(h.action, h.note)) : ""]));
     });
   }
   function loadCandidates(id) {

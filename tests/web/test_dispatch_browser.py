@@ -166,7 +166,8 @@ def test_a_dispatcher_links_a_duplicate_blows_the_whistle_and_sees_the_departmen
         suggestion.locator(f"button[data-duplicate-of='{first}']").click()
         page.locator("#i-history li[data-action=link_duplicate]").wait_for()
         link = page.locator("#i-history li[data-action=link_duplicate]").inner_text()
-        assert f"duplicate of {first}" in link and "已上报 → 已合并（重复）" in link
+        # the audit's English note ("duplicate of N") is said in the page's language
+        assert f"与事件 #{first} 重复" in link and "duplicate of" not in link and "已上报 → 已合并（重复）" in link
         assert "已合并（重复）" in page.locator("#i-meta").inner_text()
         page.locator("#i-duplicates button").wait_for(state="detached")  # merged: nothing more to link
         assert page.locator("#i-link").is_hidden() and page.locator(f"#i-duplicates li[data-id='{first}']").count() == 1
@@ -197,7 +198,8 @@ def test_a_dispatcher_links_a_duplicate_blows_the_whistle_and_sees_the_departmen
         assert reported is not None
         assert page.locator("#i-whistles tr").first.locator("td").nth(3).inner_text() == _local(reported)
         assert "消防救援大队 已报到" in page.locator("#i-status").inner_text()
-        assert "报到" in page.locator("#i-history li[data-action=report_in]").inner_text()
+        reported_in = page.locator("#i-history li[data-action=report_in]").inner_text()
+        assert "消防救援大队 已报到" in reported_in and " reported" not in reported_in
 
         # wrong links are refused with the reason shown, and nothing changes
         page.fill("#i-link-id", str(first))
@@ -317,6 +319,8 @@ def test_deadlines_history_and_whistle_times_are_shown_in_the_viewers_time_zone(
         assert (note.get_attribute("data-utc"), note.inner_text()) == \
             (task["report_by"], _local(task["report_by"], offset, seconds=True))
         assert task["report_by"] not in page.locator("#i-history").inner_text()
+        whistled = page.locator("#i-history li[data-action=whistle]").inner_text()
+        assert f"{task['department']} 须于 " in whistled and " 前报到" in whistled and "to report by" not in whistled
         times = page.locator("#i-whistles tr").first.locator("time").evaluate_all(
             "els => els.map(e => [e.dataset.utc, e.textContent])")
         assert times == [[task["blown_at"], _local(task["blown_at"], offset)],
