@@ -34,7 +34,7 @@ from .errors import InvalidInput
 __all__ = [
     "view_polygon", "view_polygons", "coverage", "CameraViews", "place_cameras", "candidate_sites",
     "Obstacles", "report_for", "candidate_matrix", "place_choices", "refresh_views", "stored_views",
-    "placement_for", "write_sites",
+    "placement_for", "write_sites", "camera_views_of",
     "ARC_STEP_DEG", "WALL_SNAP_M", "APEX_OFFSET_M",
 ]
 
@@ -1256,6 +1256,28 @@ def _report_geometries(place, views, r):
     blind = [{"geometry": mapping(g), "m2": float(p.area), "lon": float(c.x), "lat": float(c.y)}
              for g, p, c in zip(ll_spots, spots, centres)]
     return {"views": cams, "blind_spots": blind, "area": mapping(wgs84([place.area])[0])}
+
+
+def camera_views_of(session, camera_ids):
+    """Cameras by id with their stored views, shaped like ``report_for(..., geometries=True)["views"]``.
+
+    For a map that must show particular cameras whatever place they belong to (the dispatcher's
+    spot seen by a neighbour community's camera). A camera without a stored view comes without
+    ``geometry``.
+    """
+    from shapely.geometry import mapping
+    from sqlalchemy import select
+
+    from .store import models as m
+    ids = sorted({int(i) for i in camera_ids})
+    if not ids:
+        return []
+    rows = session.execute(select(m.Camera).where(m.Camera.id.in_(ids)).order_by(m.Camera.id)).scalars().all()
+    views = stored_views(session, ids)
+    return [{"id": c.id, "name": c.name, "bearing": float(c.bearing), "fov": float(c.fov), "range_m": float(c.range_m),
+             "lon": float(c.geom.x), "lat": float(c.geom.y),
+             "geometry": mapping(views[c.id]) if views.get(c.id) is not None and not views[c.id].is_empty else None}
+            for c in rows]
 
 
 def place_choices(session):

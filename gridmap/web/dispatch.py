@@ -108,7 +108,11 @@ def _cameras_at(session, snap, lon, lat):
         return None, ()
     report = coverage.report_for(session, where["community"]["code"],
                                  min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2"), geometries=True)
-    return report, [c["id"] for c in snap.cameras_seeing(lon, lat)]
+    seeing = [c["id"] for c in snap.cameras_seeing(lon, lat)]
+    # a camera of the neighbouring community can see across the boundary: draw it too
+    drawn = {v["id"] for v in report["views"]}
+    report["views"] = report["views"] + coverage.camera_views_of(session, [i for i in seeing if i not in drawn])
+    return report, seeing
 
 
 @bp.get("/incidents/<incident_id>")

@@ -501,6 +501,40 @@ def test_the_map_of_a_spot_has_its_communitys_cameras_off_with_the_views_seeing_
     assert "bringToFront()" in html  # switched on, the sectors do not cover the incidents and the point
 
 
+def test_a_neighbour_communitys_camera_that_sees_the_spot_is_drawn_and_outlined(desk, monkeypatch):
+    from sqlalchemy import select
+
+    from gridmap import coverage
+    from gridmap.index import Snapshot
+    from gridmap.store import models as m
+    app, client = desk
+    lon, lat, seeing, report = _seen_spot(app)
+    with app.extensions["gridmap.store"].session() as s:
+        other = s.scalars(select(m.Camera.id).where(m.Camera.community_code != CHENGZHI).order_by(m.Camera.id)).first()
+        expected = coverage.camera_views_of(s, [other])
+    assert other not in {v["id"] for v in report["views"]} and expected[0]["geometry"] is not None
+    # as if that camera, across the boundary, saw the spot too
+    real = Snapshot.cameras_seeing
+    monkeypatch.setattr(Snapshot, "cameras_seeing",
+                        lambda self, x, y: real(self, x, y) + [{"id": other, "name": expected[0]["name"]}])
+    html = client.get(f"/dispatch/map?lon={lon}&lat={lat}").get_data(as_text=True)
+    _, outlined = _camera_map_facts(html)
+    assert other in outlined and set(seeing) & {v["id"] for v in report["views"]} <= set(outlined)
+    assert html.count('"className": "gridmap-camera-view"') == sum(v["geometry"] is not None for v in report["views"]) + 1
+
+
+def test_camera_views_of_gives_each_asked_camera_with_its_stored_view_once(demo_app):
+    from gridmap import coverage
+    with demo_app.extensions["gridmap.store"].session() as s:
+        stored = coverage.stored_views(s)
+        ids = sorted(stored)[:3]
+        got = coverage.camera_views_of(s, ids + ids[:1])
+        assert coverage.camera_views_of(s, []) == []
+    assert [v["id"] for v in got] == ids
+    for v in got:
+        assert shapely.geometry.shape(v["geometry"]).equals(stored[v["id"]])
+
+
 def test_the_map_of_open_incidents_alone_computes_no_camera_layer(dispatcher, monkeypatch):
     from gridmap.web import dispatch as web_dispatch
     calls = []
