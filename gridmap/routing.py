@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 
 from .errors import InvalidInput
 from .geo.crs import local_metric_crs
+from .geo.jit import compiled
 
 __all__ = ["EXCLUDED_KINDS", "SPEEDS_MPS", "RoadGraph", "eta_s"]
 
@@ -444,21 +445,9 @@ def _symmetric_csr(u, v, length, n):
 
 
 # -- compiled search ----------------------------------------------------------------------------
-# numba is imported on first use and compiles once per machine: the machine code is cached beside
-# this file (``cache=True``), so a new process only loads it.
-_KERNEL = None
-_KERNEL_LOCK = threading.Lock()
-
 
 def _search_kernel():
-    global _KERNEL
-    if _KERNEL is None:
-        with _KERNEL_LOCK:
-            if _KERNEL is None:
-                import numba
-
-                _KERNEL = numba.njit(cache=True, nogil=True)(_dijkstra_to_targets)
-    return _KERNEL
+    return compiled(_dijkstra_to_targets)[0]
 
 
 def _dijkstra_to_targets(indptr, indices, weights, sources, targets, dist, mark, touched, heap_d, heap_n, out):

@@ -52,6 +52,7 @@ import numpy as np
 import shapely
 
 from gridmap.errors import InvalidInput
+from gridmap.geo.jit import compiled
 
 __all__ = ["PolygonIndex", "points_to_grids"]
 
@@ -433,23 +434,10 @@ def _ragged(starts, counts):
 
 
 # -- compiled kernels ---------------------------------------------------------------------------
-# numba is imported on first use (it takes ~0.5 s to import) and compiles once per machine: the
-# machine code is cached beside this file (``cache=True``), so a new process only loads it (~0.1 s).
-_COMPILED = None
-_COMPILE_LOCK = threading.Lock()
-
 
 def _kernels():
     """(build, lookup): the compiled kernels below."""
-    global _COMPILED
-    if _COMPILED is None:
-        with _COMPILE_LOCK:
-            if _COMPILED is None:
-                import numba
-
-                jit = numba.njit(cache=True, nogil=True)
-                _COMPILED = (jit(_build_kernel), jit(_lookup_kernel))
-    return _COMPILED
+    return compiled(_build_kernel, _lookup_kernel)
 
 
 def _build_kernel(ax, ay, bx, by, owner, x0, y0, w, inv, nc, nr, eps):
