@@ -65,6 +65,10 @@ def peer_geopandas(path, target, kind, fields=None):
         gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs=4326)
     else:
         gdf = gpd.read_file(path).to_crs(4326)
+    return _peer_write(gdf, target, kind)
+
+
+def _peer_write(gdf, target, kind):
     if kind == "sqlite":
         gdf.to_file(target, driver="GPKG")
     else:
@@ -91,14 +95,7 @@ def import_city_grids(store, city):
 
 def peer_city_grids(city, target, kind):
     """The same grids written by geopandas: no numbering, no plans, no validation."""
-    gdf = city.grids[["code", "name", "community_code", "geometry"]]
-    if kind == "sqlite":
-        gdf.to_file(target, driver="GPKG")
-    else:
-        engine = sa.create_engine(target)
-        gdf.to_postgis("peer_load", engine, schema="bench", if_exists="replace", chunksize=50_000)
-        engine.dispose()
-    return len(gdf)
+    return _peer_write(city.grids[["code", "name", "community_code", "geometry"]], target, kind)
 
 
 def main():

@@ -624,6 +624,13 @@ def test_candidate_matrix_takes_sites_as_points_and_survives_no_candidates():
     assert C.shape == (len(s.weight), 0) and none == [] and not seen0.any()
 
 
+def _solver_block():
+    """A 4 × 4 block of buildings and a third of its wall sites: big enough to give the solver work."""
+    footprints = _lattice(4)
+    area = shapely.box(-5, -5, 125, 125)
+    return area, footprints, cv.candidate_sites(footprints, area)[::3]
+
+
 def _slow_milp(*args, **kwargs):
     """A solver that would answer, wrongly, long after any deadline: its answer must never be used."""
     import time as _time
@@ -636,9 +643,7 @@ def test_an_exact_solver_past_its_deadline_is_stopped_and_greedy_answers(monkeyp
     if "fork" not in mp.get_all_start_methods():
         pytest.skip("the solver is stopped at the deadline only where it runs in a forked child")
     monkeypatch.setattr("scipy.optimize.milp", _slow_milp)
-    footprints = _lattice(4)
-    area = shapely.box(-5, -5, 125, 125)
-    candidates = cv.candidate_sites(footprints, area)[::3]
+    area, footprints, candidates = _solver_block()
     kw = dict(target_percent=80, fov=90, range_m=40, bearings=(0, 90, 180, 270))
     stopped = cv.place_cameras(area, footprints, candidates, time_limit=0.5, **kw)
     greedy = cv.place_cameras(area, footprints, candidates, max_exact=0, **kw)
@@ -658,18 +663,14 @@ def test_an_exact_solver_that_dies_without_an_answer_leaves_the_greedy_answer(mo
     if "fork" not in mp.get_all_start_methods():
         pytest.skip("the solver runs in a child process only where it can fork")
     monkeypatch.setattr("scipy.optimize.milp", _dying_milp)
-    footprints = _lattice(4)
-    area = shapely.box(-5, -5, 125, 125)
-    candidates = cv.candidate_sites(footprints, area)[::3]
+    area, footprints, candidates = _solver_block()
     r = cv.place_cameras(area, footprints, candidates, target_percent=80, fov=90, range_m=40,
                          bearings=(0, 90, 180, 270))
     assert r["method"] == "greedy" and r["exact"] == "no optimum" and r["reached"]
 
 
 def test_a_time_limit_spent_before_the_solver_starts_leaves_the_greedy_answer():
-    footprints = _lattice(4)
-    area = shapely.box(-5, -5, 125, 125)
-    candidates = cv.candidate_sites(footprints, area)[::3]
+    area, footprints, candidates = _solver_block()
     r = cv.place_cameras(area, footprints, candidates, target_percent=80, fov=90, range_m=40,
                          bearings=(0, 90, 180, 270), time_limit=0)
     assert r["method"] == "greedy" and r["exact"] == "time limit" and r["reached"]
