@@ -102,6 +102,29 @@ def panel(snapshot, lon, lat, *, role=None, k=3, mode="car"):
     return out
 
 
+def cameras_at(session, snapshot, lon, lat, *, min_blind_m2=None):
+    """The camera layer of the community a spot lies in, and the ids of the cameras that see the spot.
+
+    The layer is ``coverage.report_for(..., geometries=True)`` of the spot's community, plus any
+    camera of a neighbouring community that sees across the boundary. A community's report costs
+    about 0.05 s: it is made for a map of one spot (a click), never for the map of all incidents.
+
+    Returns
+    -------
+    (dict or None, list of int)
+        The report (None outside every community) and the seeing cameras' ids, nearest first.
+    """
+    from . import coverage
+    where = snapshot.locate(lon, lat)
+    if where["community"] is None:
+        return None, []
+    report = coverage.report_for(session, where["community"]["code"], min_blind_m2=min_blind_m2, geometries=True)
+    seeing = [c["id"] for c in snapshot.cameras_seeing(lon, lat)]
+    drawn = {v["id"] for v in report["views"]}
+    report["views"] = report["views"] + coverage.camera_views_of(session, [i for i in seeing if i not in drawn])
+    return report, seeing
+
+
 def heat_cells(heatmap, metric_crs, *, cell_m=100.0):
     """Incident counts on a square grid of ``cell_m`` metres, as WGS84 polygons.
 

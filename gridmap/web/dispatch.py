@@ -6,7 +6,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import catalog, coverage, dispatch, dispatchview, lookup
+from .. import catalog, dispatch, dispatchview, lookup
 from ..errors import Forbidden
 from ..extensions import login_manager
 from ..maps import cameras as camera_maps
@@ -85,7 +85,9 @@ def locate_map():
             opened = dispatch.incident_panel(session, snap, request.args["incident"], role=current_user.role)
             incident, proposal = opened["incident"], opened["proposal"]
         spot = point if point is not None else (incident["lon"], incident["lat"]) if incident else None
-        cameras, seeing = _cameras_at(session, snap, *spot) if spot and None not in spot else (None, ())
+        cameras, seeing = dispatchview.cameras_at(session, snap, *spot,
+                                                  min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2")) \
+            if spot and None not in spot else (None, ())
     m = dispatch_maps.dispatch_map(snap.grids, point=point, own=own, near=near, incidents=incidents,
                                    incident=incident, proposal=proposal, cameras=cameras, seeing=seeing,
                                    kind_labels=_kind_labels(), status_labels=_status_labels(),
@@ -95,24 +97,6 @@ def locate_map():
                                            **camera_maps.camera_labels(_)},
                                    **_map_settings())
     return _html(m)
-
-
-def _cameras_at(session, snap, lon, lat):
-    """The camera layer of the community the spot lies in and the ids of the cameras that see the spot.
-
-    A community's report costs about 0.1 s: it is made for a map of one spot (a click), never
-    for the map of all incidents.
-    """
-    where = snap.locate(lon, lat)
-    if where["community"] is None:
-        return None, ()
-    report = coverage.report_for(session, where["community"]["code"],
-                                 min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2"), geometries=True)
-    seeing = [c["id"] for c in snap.cameras_seeing(lon, lat)]
-    # a camera of the neighbouring community can see across the boundary: draw it too
-    drawn = {v["id"] for v in report["views"]}
-    report["views"] = report["views"] + coverage.camera_views_of(session, [i for i in seeing if i not in drawn])
-    return report, seeing
 
 
 @bp.get("/incidents/<incident_id>")

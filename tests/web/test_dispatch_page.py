@@ -536,9 +536,9 @@ def test_camera_views_of_gives_each_asked_camera_with_its_stored_view_once(demo_
 
 
 def test_the_map_of_open_incidents_alone_computes_no_camera_layer(dispatcher, monkeypatch):
-    from gridmap.web import dispatch as web_dispatch
+    from gridmap import coverage
     calls = []
-    monkeypatch.setattr(web_dispatch.coverage, "report_for", lambda *a, **k: calls.append(a) or {})
+    monkeypatch.setattr(coverage, "report_for", lambda *a, **k: calls.append(a) or {})
     html = dispatcher.get("/dispatch/map").get_data(as_text=True)
     assert calls == [] and _overlays(html) == {} and "gridmap-camera-view" not in html
 
