@@ -13,7 +13,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.geo.numbering import number_west_east_north_south
+from gridmap.geo.codes import number_west_east_north_south
 
 __all__ = ["build", "load_config", "CONFIG_PATH", "COLUMNS"]
 

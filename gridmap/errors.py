@@ -1,44 +1,12 @@
-"""Typed errors that say what went wrong and what to do about it."""
+"""Typed errors that say what went wrong and what to do about it.
 
+The base vocabulary (``GridmapError``, ``InvalidInput``, ``NotFound``) lives in
+:mod:`gridmap.geo.errors`, the bottom layer, so that the pure geometry code raises the same
+errors as everything above it; this module re-exports it and adds the errors of the services.
+"""
+from .geo.errors import GridmapError, InvalidInput, NotFound
 
-class GridmapError(Exception):
-    """Base of every error gridmap raises on purpose.
-
-    ``status`` is the HTTP status the web layer answers with; ``details``
-    carries machine-readable specifics (e.g. the list of rejected features).
-    """
-
-    status = 500
-    code = "error"
-
-    def __init__(self, message, *, fix=None, details=None):
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-        self.details = details or {}
-
-    def to_dict(self):
-        out = {"error": self.code, "message": self.message}
-        if self.fix:
-            out["fix"] = self.fix
-        if self.details:
-            out["details"] = self.details
-        return out
-
-    def __str__(self):
-        return f"{self.message} {self.fix}" if self.fix else self.message
-
-
-class InvalidInput(GridmapError, ValueError):
-    """The caller sent something we cannot use; nothing was written."""
-
-    status = 400
-    code = "invalid_input"
-
-
-class NotFound(GridmapError, LookupError):
-    status = 404
-    code = "not_found"
+__all__ = ["GridmapError", "InvalidInput", "NotFound", "Conflict", "Forbidden"]
 
 
 class Conflict(GridmapError):

@@ -14,7 +14,7 @@ from pyproj.crs import GeographicCRS, ProjectedCRS
 from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 from pyproj.exceptions import CRSError
 
-from gridmap.errors import InvalidInput
+from .errors import InvalidInput
 
 __all__ = [
     "CrsSpec",
@@ -26,12 +26,12 @@ __all__ = [
     "bd09_to_gcj02",
     "wgs84_to_bd09",
     "bd09_to_wgs84",
-    "transform_xy",
     "to_wgs84",
     "local_metric_crs",
     "local_metric_transformers",
     "transform_geometries",
-    "haversine_m",
+    "Metric",
+    "metric_for",
 ]
 
 ACCEPTED_FORMS = (
@@ -380,40 +380,6 @@ def _transformer(src: pyproj.CRS, dst: pyproj.CRS) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(src, dst, always_xy=True)
 
 
-def transform_xy(x, y, src, dst="wgs84"):
-    """Transform coordinates between any two CRSs, Chinese web-map datums included.
-
-    Parameters
-    ----------
-    x, y : float or array_like
-        Coordinates in ``src`` (longitude first for geographic systems).
-    src, dst : CrsSpec or anything :func:`parse_crs` accepts
-        Source and target. GCJ-02 and BD-09 go through WGS84.
-
-    Returns
-    -------
-    tuple of float or numpy.ndarray
-        ``(x, y)`` in ``dst``.
-    """
-    src, dst = parse_crs(src), parse_crs(dst)
-    scalar = np.ndim(x) == 0 and np.ndim(y) == 0
-    x, y = _as_arrays(x, y)
-    if src.kind == "epsg" and dst.kind == "epsg":
-        if not src.crs.equals(dst.crs):
-            x, y = _transformer(src.crs, dst.crs).transform(x, y)
-    else:
-        if src.kind in _TO_WGS84:
-            x, y = _TO_WGS84[src.kind](x, y)
-        elif not src.crs.equals(_EPSG_4326):
-            x, y = _transformer(src.crs, _EPSG_4326).transform(x, y)
-        if dst.kind in _FROM_WGS84:
-            x, y = _FROM_WGS84[dst.kind](x, y)
-        elif not dst.crs.equals(_EPSG_4326):
-            x, y = _transformer(_EPSG_4326, dst.crs).transform(x, y)
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    return _shape_back(x, scalar), _shape_back(y, scalar)
-
-
 def to_wgs84(data, src=None):
     """Return a GeoDataFrame or GeoSeries converted to WGS84 (EPSG:4326).
 
@@ -596,27 +562,98 @@ def transform_geometries(geoms, transformer: pyproj.Transformer) -> np.ndarray:
     return out
 
 
-_EARTH_RADIUS_M = 6371008.8  # IUGG mean radius
+# --- the one metric frame ------------------------------------------------------------
 
 
-def haversine_m(lon1, lat1, lon2, lat2):
-    """Great-circle distance in metres between WGS84 points.
+@dataclass(frozen=True)
+class Metric:
+    """A local metric frame: a transverse Mercator ``crs`` in metres and the transformers to it and back.
+
+    Get one with :func:`metric_for`; every distance, area and buffer gridmap measures is measured
+    in one of these, never in degrees.
+    """
+
+    crs: pyproj.CRS
+    to_metric: pyproj.Transformer
+    to_wgs84: pyproj.Transformer
+
+    def xy(self, lon, lat):
+        """WGS84 lon/lat (scalars or arrays) → metric x, y."""
+        return self.to_metric.transform(lon, lat)
+
+    def lonlat(self, x, y):
+        """Metric x, y → WGS84 lon, lat."""
+        return self.to_wgs84.transform(x, y)
+
+    def project(self, geoms) -> np.ndarray:
+        """WGS84 geometries → metric geometries (an object array; None stays None)."""
+        return transform_geometries(geoms, self.to_metric)
+
+    def unproject(self, geoms) -> np.ndarray:
+        """Metric geometries → WGS84 geometries."""
+        return transform_geometries(geoms, self.to_wgs84)
+
+    def frame(self, gdf):
+        """A WGS84 GeoDataFrame or GeoSeries in this frame's CRS (what ``.to_crs(self.crs)`` gives)."""
+        geoms = geopandas.GeoSeries(self.project(gdf.geometry.array), index=gdf.index, crs=self.crs)
+        if isinstance(gdf, geopandas.GeoDataFrame):
+            return gdf.set_geometry(geoms.rename(gdf.geometry.name), crs=self.crs)
+        return geoms.rename(gdf.name)
+
+    def back(self, gdf):
+        """A GeoDataFrame or GeoSeries in this frame's CRS, back in WGS84."""
+        geoms = geopandas.GeoSeries(self.unproject(gdf.geometry.array), index=gdf.index, crs=_EPSG_4326)
+        if isinstance(gdf, geopandas.GeoDataFrame):
+            return gdf.set_geometry(geoms.rename(gdf.geometry.name), crs=_EPSG_4326)
+        return geoms.rename(gdf.name)
+
+
+def metric_for(where) -> Metric:
+    """The local metric frame centred on ``where``: the one CRS every metre is measured in.
 
     Parameters
     ----------
-    lon1, lat1, lon2, lat2 : float or array_like
-        Degrees; arrays broadcast.
+    where : (lon, lat), (minx, miny, maxx, maxy), shapely geometry, array of geometries, GeoSeries
+        or GeoDataFrame
+        WGS84 positions; the frame is centred on the middle of their bounds. A GeoSeries or
+        GeoDataFrame in another CRS is measured by its bounds converted to WGS84.
 
     Returns
     -------
-    float or numpy.ndarray
-        Distance in metres on a sphere of the mean Earth radius (error < 0.5 %).
+    Metric
+        Frames for the same neighbourhood (to ~100 m) are the same object, transformers included.
+
+    Raises
+    ------
+    InvalidInput
+        For an empty extent or one that is not WGS84 degrees.
     """
-    scalar = all(np.ndim(v) == 0 for v in (lon1, lat1, lon2, lat2))
-    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=float)) for v in (lon1, lat1, lon2, lat2))
-    h = (
-        np.sin((lat2 - lat1) / 2) ** 2
-        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    )
-    d = 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-    return float(d) if scalar else d
+    x0, y0, x1, y1 = _bounds_of(where)
+    return _metric(local_metric_crs((x0 + x1) / 2, (y0 + y1) / 2))
+
+
+def _bounds_of(where):
+    if isinstance(where, (geopandas.GeoSeries, geopandas.GeoDataFrame)):
+        if where.crs is not None and not where.crs.equals(_EPSG_4326):
+            where = where.to_crs(_EPSG_4326)
+        bounds = where.total_bounds
+    elif isinstance(where, shapely.Geometry):
+        bounds = where.bounds
+    else:
+        arr = np.asarray(where, dtype=object)
+        if arr.ndim == 1 and len(arr) in (2, 4) and all(isinstance(v, (int, float, np.number)) for v in arr):
+            values = [float(v) for v in arr]
+            bounds = values * 2 if len(values) == 2 else values
+        else:
+            geoms = arr.ravel()
+            bounds = shapely.total_bounds(geoms[~shapely.is_missing(geoms)]) if geoms.size else (np.nan,) * 4
+    bounds = tuple(float(v) for v in bounds)
+    if not all(np.isfinite(bounds)):
+        raise InvalidInput("There is nothing to measure: the extent is empty.",
+                           fix="Give WGS84 coordinates or geometries with at least one point.")
+    return bounds
+
+
+@lru_cache(maxsize=256)
+def _metric(crs: pyproj.CRS) -> Metric:
+    return Metric(crs, *local_metric_transformers(crs))

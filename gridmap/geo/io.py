@@ -11,13 +11,14 @@ from pathlib import Path
 
 import geopandas
 import numpy as np
+import osmium
 import pandas as pd
 import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from gridmap.errors import InvalidInput
-from gridmap.geo.crs import WGS84, CrsSpec, parse_crs, to_wgs84
+from .errors import InvalidInput
+from .crs import WGS84, CrsSpec, parse_crs, to_wgs84
 
 __all__ = ["RawLayer", "read_layer", "write_layer", "SUPPORTED_READ", "SUPPORTED_WRITE"]
 
@@ -321,8 +322,6 @@ def _read_osm(path: Path, source: str, layer) -> geopandas.GeoDataFrame:
             fix="Choose --layer buildings or --layer roads.",
             details={"path": source, "layers": list(_OSM_LAYERS)},
         )
-    import osmium  # imported here: only OSM input needs it
-
     factory = osmium.geom.WKBFactory()
     records, wkbs = [], []
     try:

@@ -51,8 +51,8 @@ import threading
 import numpy as np
 import shapely
 
-from gridmap.errors import InvalidInput
-from gridmap.geo.jit import compiled
+from .errors import InvalidInput
+from .jit import compiled
 
 __all__ = ["PolygonIndex", "points_to_grids"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.geo.crs import local_metric_crs, to_wgs84
+from .crs import metric_for, to_wgs84
 
 __all__ = ["Problem", "Prepared", "prepare", "GEOMETRY_TYPES"]
 
@@ -281,9 +281,9 @@ class _Repair:
 def _repair(geom, max_change) -> _Repair:
     fixed = _polygonal(shapely.make_valid(geom))
     centre = shapely.get_coordinates(geom).mean(axis=0)
-    metric = _to_metric(float(centre[0]), float(centre[1]))
-    before = _declared_area(shapely.transform(geom, metric))
-    after = float(shapely.area(shapely.transform(fixed, metric))) if fixed is not None else 0.0
+    metric = metric_for((float(centre[0]), float(centre[1])))
+    before = _declared_area(metric.project([geom])[0])
+    after = float(shapely.area(metric.project([fixed])[0])) if fixed is not None else 0.0
     largest = max(before, after)
     change = abs(after - before) / largest if largest > 0 else 1.0
     reason = shapely.is_valid_reason(geom).split("[")[0].strip().lower()
@@ -326,15 +326,6 @@ def _ring_area(ring) -> float:
     xy = shapely.get_coordinates(ring)
     x, y = xy[:, 0], xy[:, 1]
     return 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
-
-
-def _to_metric(lon, lat):
-    transformer = pyproj.Transformer.from_crs("EPSG:4326", local_metric_crs(lon, lat), always_xy=True)
-
-    def func(x, y):
-        return transformer.transform(x, y)
-
-    return lambda coords: np.column_stack(func(coords[:, 0], coords[:, 1]))
 
 
 class _Labeler:

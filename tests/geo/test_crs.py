@@ -1,5 +1,6 @@
 """Tests for gridmap.geo.crs: CRS parsing, GCJ-02/BD-09 conversions, metric helpers."""
 
+import math
 from pathlib import Path
 
 import geopandas
@@ -7,6 +8,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from conftest import geodesic_m
 
 from gridmap.errors import InvalidInput
 from gridmap.geo.crs import (
@@ -15,11 +17,10 @@ from gridmap.geo.crs import (
     bd09_to_wgs84,
     gcj02_to_bd09,
     gcj02_to_wgs84,
-    haversine_m,
     local_metric_crs,
+    metric_for,
     parse_crs,
     to_wgs84,
-    transform_xy,
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
@@ -51,14 +52,14 @@ def test_gcj02_to_bd09_matches_the_published_coordtransform_vector():
 
 def test_bd09_to_gcj02_is_within_five_centimetres_of_the_published_closed_form():
     lon, lat = bd09_to_gcj02(116.404, 39.915)
-    assert haversine_m(lon, lat, *REF_BD09_TO_GCJ02_CLOSED_FORM) < 0.05
+    assert geodesic_m(lon, lat, *REF_BD09_TO_GCJ02_CLOSED_FORM) < 0.05
 
 
 def test_gcj02_to_wgs84_inverts_the_forward_offset_exactly_unlike_the_one_step_formula():
     lon, lat = gcj02_to_wgs84(116.404, 39.915)
     assert wgs84_to_gcj02(lon, lat) == pytest.approx((116.404, 39.915), abs=1e-9)
     # The published one-step inverse is close, but metres off; the iteration improves on it.
-    assert 0.01 < haversine_m(lon, lat, *REF_GCJ02_TO_WGS84_ONE_STEP) < 5
+    assert 0.01 < geodesic_m(lon, lat, *REF_GCJ02_TO_WGS84_ONE_STEP) < 5
 
 
 def test_wgs84_to_bd09_composes_the_two_published_steps():
@@ -67,17 +68,17 @@ def test_wgs84_to_bd09_composes_the_two_published_steps():
 
 def test_round_trip_through_gcj02_is_under_half_a_metre_across_china():
     back = gcj02_to_wgs84(*wgs84_to_gcj02(LON, LAT))
-    assert haversine_m(LON, LAT, *back).max() < 0.5
-    assert haversine_m(LON, LAT, *back).max() < 0.001  # in fact under a millimetre
+    assert geodesic_m(LON, LAT, *back).max() < 0.5
+    assert geodesic_m(LON, LAT, *back).max() < 0.001  # in fact under a millimetre
 
 
 def test_round_trip_through_bd09_is_under_half_a_metre_across_china():
     back = bd09_to_wgs84(*wgs84_to_bd09(LON, LAT))
-    assert haversine_m(LON, LAT, *back).max() < 0.5
+    assert geodesic_m(LON, LAT, *back).max() < 0.5
 
 
 def test_gcj02_offset_is_hundreds_of_metres_inside_china():
-    moved = haversine_m(LON, LAT, *wgs84_to_gcj02(LON, LAT))
+    moved = geodesic_m(LON, LAT, *wgs84_to_gcj02(LON, LAT))
     assert moved.min() > 20 and moved.max() < 1500
 
 
@@ -136,20 +137,12 @@ def test_parse_crs_rejects_unknown_values_naming_them_and_the_accepted_forms(spe
     assert "4326 (WGS84) or 4490 (CGCS2000)" in text and "gcj02 / bd09" in text
 
 
-def test_transform_xy_goes_through_wgs84_between_any_two_systems():
-    x, y = transform_xy(121.6442, 38.9208, "wgs84", 4549)  # CGCS2000 3-degree Gauss-Kruger CM 120E
-    assert 100_000 < x < 900_000 and transform_xy(x, y, 4549, "wgs84") == pytest.approx((121.6442, 38.9208), abs=1e-9)
-    gx, gy = transform_xy(121.6442, 38.9208, 4326, "gcj02")
-    assert (gx, gy) == pytest.approx(wgs84_to_gcj02(121.6442, 38.9208), abs=1e-12)
-    bx, by = transform_xy(gx, gy, "gcj02", "bd09")
-    assert (bx, by) == pytest.approx(gcj02_to_bd09(gx, gy), abs=1e-9)
-
-
 def test_to_wgs84_reprojects_a_projected_geoseries_with_pyproj():
     series = geopandas.GeoSeries([shapely.Point(500000.0, 4300000.0)], crs=4547)
     out = to_wgs84(series, 4547)
     assert out.crs.to_epsg() == 4326
-    assert (out.x.iloc[0], out.y.iloc[0]) == pytest.approx(transform_xy(500000.0, 4300000.0, 4547), abs=1e-9)
+    expected = pyproj.Transformer.from_crs(4547, 4326, always_xy=True).transform(500000.0, 4300000.0)
+    assert (out.x.iloc[0], out.y.iloc[0]) == pytest.approx(expected, abs=1e-9)
 
 
 def test_to_wgs84_trusts_the_declared_gcj02_over_the_frames_claimed_crs():
@@ -173,9 +166,26 @@ def test_local_metric_crs_measures_a_known_square_in_metres():
     assert y2 - y == pytest.approx(1110.0, rel=0.01)
 
 
-def test_haversine_gives_the_length_of_one_degree_of_latitude():
-    assert haversine_m(0.0, 0.0, 0.0, 1.0) == pytest.approx(111195.0, rel=1e-4)
-    assert haversine_m(np.zeros(3), np.zeros(3), np.zeros(3), np.ones(3)).shape == (3,)
+def test_metric_for_centres_one_frame_on_any_extent_and_measures_true_metres():
+    square = shapely.box(121.64, 38.92, 121.65, 38.93)
+    by_bounds, by_geometry = metric_for(square.bounds), metric_for(square)
+    assert by_bounds is by_geometry is metric_for([square]) is metric_for(geopandas.GeoSeries([square], crs=4326))
+    assert metric_for((121.645, 38.925)) is by_bounds  # the centre point names the same frame
+    x0, y0 = by_bounds.xy(121.645, 38.925)
+    assert abs(x0) < 1 and abs(y0) < 1
+    # the frame's distances against the ellipsoid's (pyproj Geod), 1 km apart
+    (x1, y1), (x2, y2) = by_bounds.xy(121.64, 38.92), by_bounds.xy(121.65, 38.92)
+    assert math.hypot(x2 - x1, y2 - y1) == pytest.approx(geodesic_m(121.64, 38.92, 121.65, 38.92), rel=1e-6)
+    back = by_bounds.unproject(by_bounds.project([square]))[0]
+    assert shapely.equals_exact(back, square, tolerance=1e-9)
+
+
+def test_metric_for_a_projected_frame_uses_its_wgs84_bounds_and_refuses_an_empty_extent():
+    series = geopandas.GeoSeries([shapely.Point(500000.0, 4300000.0)], crs=4547)
+    lon, lat = pyproj.Transformer.from_crs(4547, 4326, always_xy=True).transform(500000.0, 4300000.0)
+    assert metric_for(series) is metric_for((lon, lat))
+    with pytest.raises(InvalidInput, match="empty"):
+        metric_for([])
 
 
 @needs_data
@@ -184,7 +194,7 @@ def test_dalian_gcj02_file_moves_300_to_700_metres_south_west_when_converted():
     out = to_wgs84(frame, "gcj02")
     before = shapely.get_coordinates(frame.geometry.array)
     after = shapely.get_coordinates(out.geometry.array)
-    moved = haversine_m(before[:, 0], before[:, 1], after[:, 0], after[:, 1])
+    moved = geodesic_m(before[:, 0], before[:, 1], after[:, 0], after[:, 1])
     assert len(moved) > 10_000
     assert moved.min() > 300 and moved.max() < 700
     # In Dalian WGS84 lies west and south of GCJ-02 (measured: 430-530 m).

@@ -234,9 +234,9 @@ def test_csv_in_gbk_read_as_utf8_suggests_encoding_gbk(tmp_path):
     assert read_layer(path, encoding="GBK").frame["名称"].tolist() == ["老虎滩"]
 
 
-def test_csv_of_a_million_rows_reads_in_a_few_seconds(tmp_path):
-    import time
-
+@pytest.mark.slow
+def test_csv_of_a_million_rows_reads_every_row_to_its_last_point(tmp_path):
+    """How fast is bench/import_bench.py's business; here, that nothing is lost at this size."""
     n = 1_000_000
     rng = np.random.default_rng(7)
     lon = rng.uniform(121.5, 121.7, n).round(6)
@@ -245,12 +245,10 @@ def test_csv_of_a_million_rows_reads_in_a_few_seconds(tmp_path):
     with path.open("w") as fh:
         fh.write("lon,lat\n")
         np.savetxt(fh, np.column_stack([lon, lat]), fmt="%.6f", delimiter=",")
-    start = time.perf_counter()
     raw = read_layer(path)
-    elapsed = time.perf_counter() - start
     assert len(raw.frame) == n
+    assert raw.frame.geometry.iloc[0].equals(Point(lon[0], lat[0]))
     assert raw.frame.geometry.iloc[-1].equals(Point(lon[-1], lat[-1]))
-    assert elapsed < 5, f"reading {n:,} rows took {elapsed:.1f} s"
 
 
 def test_points_written_as_csv_get_lon_lat_columns_and_read_back(tmp_path):

@@ -1,10 +1,12 @@
-"""Tests for gridmap.geo.numbering: DB11/T 2157-2023 west-to-east, north-to-south grid numbers."""
+"""Tests for gridmap.geo.codes: the one grid-code rule, numbered west→east, north→south (DB11/T 2157-2023), never reused."""
 
 import geopandas
 import numpy as np
+import pytest
 from shapely.geometry import Polygon, box
 
-from gridmap.geo.numbering import number_west_east_north_south
+from gridmap.errors import InvalidInput
+from gridmap.geo.codes import allocate, grid_code, grid_name, number_west_east_north_south, sequence_of
 
 
 def three_by_three():
@@ -72,3 +74,25 @@ def test_a_geodataframe_is_accepted():
     geoms, expected = three_by_three()
     frame = geopandas.GeoDataFrame({"n": range(9)}, geometry=geoms)
     assert number_west_east_north_south(frame).tolist() == expected.tolist()
+
+
+def test_new_grids_take_the_lowest_numbers_never_used_in_reading_order():
+    """Three new grids in a row; 001 and 003 were used by earlier plans: they get 002, 004, 005, west to east."""
+    geoms = [box(2, 0, 3, 1), box(0, 0, 1, 1), box(1, 0, 2, 1)]
+    codes = allocate(geoms, taken=["210213013004001", 3], community_code="210213013004")
+    assert codes == ["210213013004005", "210213013004002", "210213013004004"]
+    assert allocate(geoms) == ["003", "001", "002"]
+
+
+def test_a_community_that_used_999_numbers_gets_a_clear_refusal():
+    with pytest.raises(InvalidInput, match="never reused"):
+        allocate([box(0, 0, 1, 1)], taken=range(1, 1000), community_code="210213013004")
+    with pytest.raises(InvalidInput, match="outside 1–999"):
+        grid_code("210213013004", 1000)
+
+
+def test_codes_names_and_sequences_agree():
+    code = grid_code("210213013004", 7)
+    assert code == "210213013004007" and sequence_of(code) == 7 and sequence_of("007") == 7
+    assert sequence_of("21021301300400X") is None and sequence_of("") is None
+    assert grid_name("城志社区", code) == "城志社区第7网格"
