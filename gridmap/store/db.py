@@ -4,6 +4,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,14 +60,12 @@ class Store:
 
     def upgrade(self):
         """Create the schema or bring it up to the newest migration."""
-        from alembic import command
         with self.engine.begin() as conn:
             if self.is_postgis:
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
             command.upgrade(_alembic_config(conn), "head")
 
     def current_revision(self):
-        from alembic.runtime.migration import MigrationContext
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
@@ -81,7 +82,6 @@ def include_object(obj, name, type_, reflected, compare_to):
 
 
 def _alembic_config(connection=None):
-    from alembic.config import Config
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection

@@ -25,7 +25,6 @@ def utcnow():
 
 
 PLAN_STATUSES = ("draft", "published", "retired")
-ROLES = ("admin", "planner", "dispatcher", "grid_worker")
 
 
 class District(Base):
@@ -432,6 +431,14 @@ class SosDevice(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     registered_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WorkItem(Base):
+    """社区工作事项清单: one category a community handles itself. A community without rows takes the
+    catalogue's default list; a category not on its list goes straight to its department (the veto)."""
+    __tablename__ = "work_item"
+    community_code: Mapped[str] = mapped_column(ForeignKey("community.code", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class ApiKey(Base):

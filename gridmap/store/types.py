@@ -1,4 +1,5 @@
 """A geometry column that holds Shapely geometries: PostGIS geometry(…, 4326) or WKB on SQLite."""
+import numpy as np
 import shapely
 from geoalchemy2 import Geometry as _PostGISGeometry
 from sqlalchemy.types import LargeBinary, TypeDecorator
@@ -56,7 +57,6 @@ def encode_many(geoms, dialect_name):
     Per-row encoding in ``process_bind_param`` costs more than the insert itself
     on a million points; this returns what that method would, for all rows at once.
     """
-    import numpy as np
     geoms = np.asarray(geoms, dtype=object)
     if dialect_name == "postgresql":
         return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
