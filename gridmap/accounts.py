@@ -1,29 +1,35 @@
-"""User accounts: create, authenticate; roles admin, planner, dispatcher, grid_worker."""
-from flask_login import UserMixin
+"""User accounts: create, authenticate; roles of the permission table (admin, planner, dispatcher, grid_worker)."""
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .access import ROLES
 from .errors import Conflict, InvalidInput
 from .store import models as m
 
 
-class LoginUser(UserMixin):
-    """The logged-in user as Flask-Login sees it: no ORM object outlives its session."""
+@dataclass(frozen=True)
+class Account:
+    """A user as the rest of gridmap sees one: no ORM object outlives its session."""
 
-    def __init__(self, user):
-        self.id = str(user.id)
-        self.username = user.username
-        self.role = user.role
-        self.display_name = user.display_name or user.username
-        self.worker_id = user.worker_id
+    id: int
+    username: str
+    role: str
+    display_name: str
+    worker_id: int | None
+
+    @classmethod
+    def of(cls, user):
+        return cls(user.id, user.username, user.role, user.display_name or user.username, user.worker_id)
 
 
 def create_user(session, username, password, role, *, display_name="", worker_id=None):
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise InvalidInput("The username is empty or longer than 64 characters.", fix="Choose a short login name.")
-    if role not in m.ROLES:
-        raise InvalidInput(f"Role {role!r} is not known.", fix=f"Use one of {list(m.ROLES)}.")
+    if role not in ROLES:
+        raise InvalidInput(f"Role {role!r} is not known.", fix=f"Use one of {list(ROLES)}.")
     if len(password or "") < 8:
         raise InvalidInput("The password is shorter than 8 characters.", fix="Choose a longer password.")
     if session.scalar(select(m.User).where(m.User.username == username)):
@@ -40,9 +46,11 @@ def authenticate(session, username, password):
     user = session.scalar(select(m.User).where(m.User.username == (username or "").strip()))
     if user is None or not check_password_hash(user.password_hash, password or ""):
         return None
-    return LoginUser(user)
+    return Account.of(user)
 
 
 def load(session, user_id):
-    user = session.get(m.User, int(user_id)) if str(user_id).isdigit() else None
-    return LoginUser(user) if user else None
+    """The account with id ``user_id`` (digits from a signed session cookie), or None."""
+    text = str(user_id)
+    user = session.get(m.User, int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
+    return Account.of(user) if user else None

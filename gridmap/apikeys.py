@@ -5,7 +5,7 @@ import secrets
 
 from sqlalchemy import select
 
-from .errors import Conflict, Forbidden, InvalidInput
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .store import models as m
 
 # A key is 256 random bits, so a plain SHA-256 is enough: there is no password to guess slowly,
@@ -44,7 +44,6 @@ def check(session, key, *, what="this request"):
 def revoke(session, name):
     row = session.scalar(select(m.ApiKey).where(m.ApiKey.name == name))
     if row is None:
-        from .errors import NotFound
         raise NotFound(f"No API key is named {name!r}.", fix="See gridmap api-key list.")
     row.active = False
     return row

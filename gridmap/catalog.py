@@ -1,5 +1,9 @@
-"""Rules that vary, as data: responder kinds, volunteer skills, roles, who may see what, incident categories."""
+"""Rules that vary, as data: responder kinds, volunteer skills, incident categories and who answers for them."""
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InvalidInput
 
 # kind → (中文, English). Dispatch and the import border both read this table.
 RESPONDER_KINDS = {
@@ -14,12 +18,6 @@ RESPONDER_KINDS = {
 }
 
 VOLUNTEER_SKILLS = ("理发", "磨刀", "维修", "义诊", "家电维修", "法律咨询", "心理疏导", "助老", "代购")
-
-# Which roles see personal contact data unmasked. Everyone else (residents, anonymous
-# callers) sees 138****1234. Residents' and party members' records are never shown to them.
-SEES_FULL_PHONES = frozenset({"admin", "dispatcher", "grid_worker"})
-SEES_PERSONAL_DATA = frozenset({"admin", "grid_worker"})
-
 
 # --- Incidents: categories, levels, the community's work-item list ---------------------------
 # "Small matters stay in the grid, big ones in the community": every category names the level
@@ -97,15 +95,13 @@ SOS_CATEGORY = "elderly_help"  # what a wearable's alarm becomes
 
 # 社区工作事项清单: the categories a community takes itself. The default list left
 # enforcement (street vending) to the 城管 department: a community has no power to fine.
+# A community's own list (`gridmap work-items load FILE`, kept in the store) replaces it.
 DEFAULT_WORK_ITEMS = frozenset({"noise", "corridor_clutter", "water_leak", "neighbour_dispute", "falling_objects",
                                 "elderly_help", "fire_hazard", "appliance_repair", "sanitation"})
-# Per-community lists that differ from the default: {community code: frozenset of category codes}.
-COMMUNITY_WORK_ITEMS = {}
 
 
 def category(code_or_name):
     """The Category with this code or Chinese name; InvalidInput naming the known codes otherwise."""
-    from .errors import InvalidInput
     if isinstance(code_or_name, Category):
         return code_or_name
     found = CATEGORIES.get(code_or_name) or CATEGORY_BY_NAME.get(code_or_name)
@@ -117,9 +113,8 @@ def category(code_or_name):
 
 
 def work_items(community_code, lists=None):
-    """The category codes ``community_code`` takes itself: its own list, else the default."""
-    lists = COMMUNITY_WORK_ITEMS if lists is None else lists
-    return frozenset(lists.get(community_code, DEFAULT_WORK_ITEMS))
+    """The category codes ``community_code`` takes itself: its own list in ``lists``, else the default."""
+    return frozenset((lists or {}).get(community_code, DEFAULT_WORK_ITEMS))
 
 
 def load_work_items(path):
@@ -127,16 +122,20 @@ def load_work_items(path):
 
     Every code is checked against the catalogue, so a typo fails at load, not at dispatch.
     """
-    import json
-    from pathlib import Path
-
-    from .errors import InvalidInput
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InvalidInput(f"{path} cannot be read as a UTF-8 JSON file: {err}.",
+                           fix='Write {"210213013004": ["noise", "water_leak"]} in UTF-8.') from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{path} does not hold a JSON object of community code → category codes.",
                            fix='Write {"210213013004": ["noise", "water_leak"]}.')
     out = {}
     for community, codes in data.items():
+        if not (len(str(community)) == 12 and str(community).isdigit()) or not isinstance(codes, list) \
+                or not all(isinstance(c, str) for c in codes):
+            raise InvalidInput(f"{path}: {str(community)[:20]!r} → {str(codes)[:40]} is not a 12-digit community "
+                               "code with a list of category codes.", fix='Write {"210213013004": ["noise"]}.')
         unknown = sorted(set(codes) - set(CATEGORIES))
         if unknown:
             raise InvalidInput(f"{path}: community {community} lists unknown categories {unknown}.",

@@ -2,6 +2,8 @@
 import os
 from dataclasses import dataclass
 
+from .errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -59,7 +61,6 @@ def from_environ(environ=None):
         try:
             out[s.name] = s.type(raw)
         except ValueError:
-            from .errors import InvalidInput
             raise InvalidInput(
                 f"GRIDMAP_{s.name}={raw!r} is not a valid {s.type.__name__}.",
                 fix=f"Set it to a {s.type.__name__}; {s.help}") from None
@@ -67,4 +68,10 @@ def from_environ(environ=None):
 
 
 def defaults():
+    """Every setting's default, by name: what an app starts from before its config and environment."""
     return {s.name: s.default for s in SETTINGS}
+
+
+def default(name):
+    """One setting's default: for library callers that pass no value (the app always passes its config)."""
+    return _BY_NAME[name].default
