@@ -11,12 +11,12 @@ import shapely
 from scipy.optimize import linear_sum_assignment
 from sqlalchemy import and_, delete, func, or_, select
 
-from .catalog import SEES_PERSONAL_DATA
-from .errors import Forbidden, InvalidInput, NotFound
-from .geo.crs import local_metric_crs, local_metric_transformers, transform_geometries
+from . import access
+from .errors import InvalidInput, NotFound
+from .geo.crs import metric_for
 from .geo.pointindex import points_to_grids  # noqa: F401  (public name outside tools rely on)
-from .privacy import mask_phone
-from .settings import defaults as _setting_defaults
+from .settings import default as _setting
+from .store.bulk import bulk_insert
 from .store import models as m
 
 __all__ = ["points_to_grids", "buildings_to_grids", "members_to_grids", "link_contact_households",
@@ -74,9 +74,9 @@ def buildings_to_grids(buildings, grids, *, sliver=SLIVER_SHARE):
     if n == 0 or len(grids) == 0:
         return out
     codes = grids["code"].to_numpy(dtype=object)
-    crs = _metric_crs(grids)
-    bm = _to_metric(buildings.geometry, crs)
-    gm = _to_metric(grids.geometry, crs)
+    metric = metric_for(grids)
+    bm = _to_metric(buildings.geometry, metric)
+    gm = _to_metric(grids.geometry, metric)
     area = shapely.area(bm)
     is_poly = np.isin(shapely.get_type_id(bm), (3, 6)) & (area > 0)
 
@@ -159,9 +159,9 @@ def members_to_grids(members, grids):
                                     dtype=np.int64)
         away = np.flatnonzero((grid < 0) & has_home)
         if len(away):
-            crs = _metric_crs(grids)
-            gm = _to_metric(grids.geometry, crs)
-            pm = _to_metric(gpd.GeoSeries(geoms[away], crs=members.crs), crs)
+            metric = metric_for(grids)
+            gm = _to_metric(grids.geometry, metric)
+            pm = _to_metric(gpd.GeoSeries(geoms[away], crs=members.crs), metric)
             with_branch = (grids["branch_id"].notna().to_numpy() if "branch_id" in grids
                            else np.ones(len(grids), dtype=bool))
             if not with_branch.any():
@@ -352,7 +352,7 @@ def run(session, plan_ids=None, *, community=None, capacity=None, progress=None)
     lies in, so assigning one community or all of them gives the same answer per plan.
     """
     t0 = time.perf_counter()
-    capacity = _setting_defaults()["CONTACT_HOUSEHOLDS_PER_MEMBER"] if capacity is None else capacity
+    capacity = _setting("CONTACT_HOUSEHOLDS_PER_MEMBER") if capacity is None else capacity
     step = progress or (lambda _name: None)
     plans = _target_plans(session, plan_ids, community)
     grids = _universe(session, plans)
@@ -540,14 +540,14 @@ def _contact_links(plans, grids, members, buildings, households, capacity):
     """
     links, unlinked = [], []
     for plan in plans:
-        crs = _metric_crs(grids[grids["plan_id"] == plan.id])
+        metric = metric_for(grids[grids["plan_id"] == plan.id])
         # Members living outside every grid are enrolled with a branch but are nobody's neighbour:
         # contact households are looked in on, so only members living in the grid take them.
         local = members[(members["plan_id"] == plan.id) & ~members["outside"]]
         b = buildings[buildings["plan_id"] == plan.id]
         hh = households[households["building_id"].isin(b.index)]
-        mx, my = _project(local.geometry.x.to_numpy(), local.geometry.y.to_numpy(), crs)
-        bx, by = _project(b["lon"].to_numpy(), b["lat"].to_numpy(), crs)
+        mx, my = metric.xy(local.geometry.x.to_numpy(), local.geometry.y.to_numpy())
+        bx, by = metric.xy(b["lon"].to_numpy(), b["lat"].to_numpy())
         hpos = pd.Series(np.arange(len(b)), index=b.index).loc[hh["building_id"]].to_numpy()
         lk, ul = link_contact_households(
             pd.DataFrame({"member_id": local.index.to_numpy(), "grid_code": local["grid_code"].to_numpy(),
@@ -563,18 +563,12 @@ def _contact_links(plans, grids, members, buildings, households, capacity):
     return pd.concat(links, ignore_index=True), pd.concat(unlinked, ignore_index=True)
 
 
-def _project(lon, lat, crs):
-    to_metric, _ = local_metric_transformers(crs)
-    return to_metric.transform(lon, lat)
-
-
-def _to_metric(series, crs):
-    """``series.to_crs(crs).values`` for WGS84 input, with the community's cached transformer:
+def _to_metric(series, metric):
+    """``series.to_crs(metric.crs).values``, for WGS84 input with the community's cached transformer:
     building one per community cost ~25 ms, more than the assignment itself in a small one."""
     if series.crs is not None and series.crs.equals("EPSG:4326"):
-        to_metric, _ = local_metric_transformers(crs)
-        return np.asarray(transform_geometries(series.values, to_metric), dtype=object)
-    return np.asarray(series.to_crs(crs).values, dtype=object)
+        return np.asarray(metric.project(series.values), dtype=object)
+    return np.asarray(series.to_crs(metric.crs).values, dtype=object)
 
 
 def _entities(session, grids):
@@ -595,33 +589,32 @@ def _entities(session, grids):
 
 def _write(session, plans, buildings, members, links, entities):
     """Replace the target plans' rows; the caller's transaction makes it all-or-nothing."""
-    from .importer import _bulk_insert
     ids = [p.id for p in plans]
     for model in (m.BuildingGrid, m.MemberGrid, m.ContactLink, m.EntityGrid, m.AssignmentRun):
         session.execute(delete(model).where(model.plan_id.in_(ids)))
     targets = set(ids)
     b = buildings[buildings["plan_id"].isin(targets)]
-    _bulk_insert(session, m.BuildingGrid, pd.DataFrame({
+    bulk_insert(session, m.BuildingGrid, pd.DataFrame({
         "plan_id": b["plan_id"].astype(int).to_numpy(), "building_id": b.index.to_numpy(),
         "grid_code": b["grid_code"].to_numpy(), "share": b["share"].round(6).to_numpy(),
         "split": b["split"].astype(bool).to_numpy(),
         "shares": [json.dumps(s, sort_keys=True) if s else _NO_SHARES for s in b["shares"]]}))
     mm = members[members["plan_id"].isin(targets)]
-    _bulk_insert(session, m.MemberGrid, pd.DataFrame({
+    bulk_insert(session, m.MemberGrid, pd.DataFrame({
         "plan_id": mm["plan_id"].astype(int).to_numpy(), "member_id": mm.index.to_numpy(),
         "grid_code": mm["grid_code"].to_numpy(), "branch_id": mm["branch_id"].to_numpy(),
         "distance_m": mm["distance_m"].round(3).to_numpy(), "outside": mm["outside"].astype(bool).to_numpy()}))
     plan_of_grid = dict(zip(b["grid_code"], b["plan_id"].astype(int)))
     plan_of_grid.update(zip(mm["grid_code"], mm["plan_id"].astype(int)))
     if len(links):
-        _bulk_insert(session, m.ContactLink, pd.DataFrame({
+        bulk_insert(session, m.ContactLink, pd.DataFrame({
             "plan_id": links["grid_code"].map(plan_of_grid).astype(int).to_numpy(),
             "household_id": links["household_id"].astype(int).to_numpy(),
             "member_id": links["member_id"].astype(int).to_numpy(),
             "distance_m": links["distance_m"].round(3).to_numpy()}))
     e = entities[entities["plan_id"].isin(targets)]
     if len(e):
-        _bulk_insert(session, m.EntityGrid, e[["plan_id", "entity_kind", "entity_id", "grid_code"]]
+        bulk_insert(session, m.EntityGrid, e[["plan_id", "entity_kind", "entity_id", "grid_code"]]
                      .astype({"plan_id": int, "entity_id": int}))
 
 
@@ -669,11 +662,6 @@ def _summaries(session, plans, grids, all_buildings, buildings, households, resi
     return out
 
 
-def _metric_crs(grids):
-    x0, y0, x1, y1 = grids.total_bounds
-    return local_metric_crs((x0 + x1) / 2, (y0 + y1) / 2)
-
-
 # --------------------------------------------------------------------------------------------
 # Service for the API: who lives in a grid
 # --------------------------------------------------------------------------------------------
@@ -687,7 +675,7 @@ def grid_members(session, grid_code, role, worker_id=None):
     grid_code : str
         15-digit code of a grid of a published plan.
     role : str or None
-        The caller's role; only ``admin`` and ``grid_worker`` (``SEES_PERSONAL_DATA``) may ask.
+        The caller's role; only those the permission table lets read people (``people.read``) may ask.
     worker_id : int, optional
         For ``grid_worker``: the worker record the account acts as; they see only grids they serve.
 
@@ -706,30 +694,22 @@ def grid_members(session, grid_code, role, worker_id=None):
     NotFound
         When no published grid has that code, or it has not been assigned yet.
     """
-    if role not in SEES_PERSONAL_DATA:
-        allowed = ", ".join(sorted(SEES_PERSONAL_DATA))
-        raise Forbidden(f"Role {role or 'public'!r} may not see the people of a grid.",
-                        fix=f"Sign in with one of these roles: {allowed}.",
-                        details={"allowed_roles": sorted(SEES_PERSONAL_DATA)})
+    access.check(role, "people.read")
     grid = session.execute(select(m.Grid.code, m.Grid.name, m.Grid.plan_id).join(m.GridPlan)
                            .where(m.Grid.code == grid_code, m.GridPlan.status == "published")).first()
     if grid is None:
         raise NotFound(f"Grid {grid_code!r} is in no published plan.",
                        fix="Give the 15-digit code of a published grid.", details={"grid": grid_code})
-    if role == "grid_worker":
-        served = set(session.scalars(select(m.grid_worker_grid.c.grid_code)
-                                     .where(m.grid_worker_grid.c.worker_id == worker_id)).all()) \
-            if worker_id is not None else set()
-        if grid_code not in served:
-            raise Forbidden(f"Grid worker {worker_id} does not serve grid {grid_code}.",
-                            fix=("Ask for one of your grids: " + ", ".join(sorted(served)) + ".") if served
-                            else "Ask an admin to link your account to a grid worker who serves this grid.",
-                            details={"served_grids": sorted(served)})
+    served = session.scalars(select(m.grid_worker_grid.c.grid_code)
+                             .where(m.grid_worker_grid.c.worker_id == worker_id)).all() if worker_id is not None else ()
+    access.check(role, "people.read", area=grid_code, served=served)
     ran = session.get(m.AssignmentRun, grid.plan_id)
     if ran is None:
         raise NotFound(f"Grid {grid_code} has not been assigned yet.",
                        fix=f"Run: gridmap assign --community {grid_code[:12]}")
-    show_phone = (lambda p: p) if role in SEES_PERSONAL_DATA else mask_phone
+    def show_phone(phone):
+        return access.phone_for(role, phone)
+
     plan_id = grid.plan_id
     in_grid = and_(m.BuildingGrid.plan_id == plan_id, m.BuildingGrid.grid_code == grid_code)
     residents = session.execute(

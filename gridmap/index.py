@@ -1,28 +1,35 @@
-"""Snapshot: published grids and located entities in compact arrays: point → grid, nearest in metres, cameras."""
+"""Snapshot: published grids and located entities in compact arrays: point → grid, nearest in metres, cameras.
+
+One snapshot holds a published generation; :class:`SnapshotCache` keeps one per process and
+rebuilds it when the store's generation moves on, :func:`snapshot_on` the snapshots of past days.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import math
 import sys
+import threading
+import time
+from collections import OrderedDict
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 from scipy.spatial import cKDTree
-from sqlalchemy import select
 
-from .errors import InvalidInput, NotFound
-from .geo.crs import local_metric_crs
+from .geo.addresses import AddressIndex
+from .geo.crs import metric_for
+from .geo.errors import InvalidInput, NotFound
 from .geo.pointindex import PolygonIndex
-from .store import models as m
+from .geo.roads import RoadGraph
+from .geo.viewshed import VIEW_REACH_M, sees
+from .store.generations import generation
+from .store.loaders import COMMUNITY_COLUMNS, snapshot_frames
 
 EDGE_RULE = ("A point on an edge or vertex shared by several grids belongs to the one with the "
              "lowest grid code; the same rule picks the community.")
 
-_COMMUNITY_COLUMNS = ("code", "name", "street_code", "street_name", "district_code", "district_name",
-                      "service_centre", "service_address", "service_phone")
 _DALIAN = (121.6, 38.9)  # centre of the metric CRS when the store holds no grid yet
 # one point at a time costs the same at any raster size; a coarser raster halves the index's memory
 _CELLS_PER_GRID_SIDE = 8
@@ -30,38 +37,12 @@ _CELLS_PER_GRID_SIDE = 8
 _MAX_METRIC_M = 1_000_000
 
 
-class _Layer:
-    """Coded polygons sorted by code; ``pick`` applies :data:`EDGE_RULE`.
-
-    Kept for callers that locate one shapely point at a time; for many points use
-    :func:`gridmap.geo.pointindex.points_to_grids`.
-    """
-
-    def __init__(self, codes, index):
-        self.codes = codes
-        self.index = index
-
-    @classmethod
-    def build(cls, codes, geoms):
-        codes = np.asarray(codes, dtype=object)
-        geoms = np.asarray(geoms, dtype=object)
-        order = np.argsort(codes.astype(str), kind="stable")
-        return cls(codes[order], PolygonIndex(geoms[order]))
-
-    def covering(self, point):
-        """Positions of every polygon covering ``point`` (boundary included), lowest code first."""
-        return np.asarray(self.index.covering(point.x, point.y), dtype=int)
-
-    def pick(self, point):
-        return self.index.lookup_one(point.x, point.y)
-
-
-def _located(target, frame, to_metric):
+def _located(target, frame, metric):
     """Set lon, lat, metric xy, ids and names of ``frame``'s points on ``target``; return the count."""
     n = len(frame)
     geom = frame.geometry.values
     target.lon, target.lat = shapely.get_x(geom), shapely.get_y(geom)
-    x, y = to_metric.transform(target.lon, target.lat)
+    x, y = metric.xy(target.lon, target.lat)
     target.xy = np.column_stack([x, y])
     target.ids = _column(frame, "id", np.arange(n))
     target.names = _column(frame, "name", [""] * n)
@@ -71,8 +52,8 @@ def _located(target, frame, to_metric):
 class _Entities:
     """Responders and volunteers as parallel arrays, with a k-d tree in metres per kind."""
 
-    def __init__(self, frame, to_metric):
-        n = _located(self, frame, to_metric)
+    def __init__(self, frame, metric):
+        n = _located(self, frame, metric)
         self.phones = _column(frame, "phone", [""] * n)
         kinds = np.asarray(_column(frame, "kind", ["responder"] * n), dtype=str)
         self.kinds, kind_code = np.unique(kinds, return_inverse=True)
@@ -129,16 +110,11 @@ class _Entities:
                 + _objects_nbytes(self.ids) + _objects_nbytes(self.names) + _objects_nbytes(self.phones))
 
 
-# How far a stored view may reach past its camera's surveyed position plus range: the wall snap
-# of gridmap.coverage (WALL_SNAP_M 0.5 m + APEX_OFFSET_M 0.05 m), with room to spare.
-_VIEW_REACH_M = 0.6
-
-
 class _Cameras:
     """Cameras as arrays (metres, bearing, field of view, range) with one k-d tree."""
 
-    def __init__(self, frame, to_metric):
-        n = _located(self, frame, to_metric)
+    def __init__(self, frame, metric):
+        n = _located(self, frame, metric)
         for col in ("bearing", "fov", "range_m"):
             if col not in frame.columns:
                 raise InvalidInput(f"cameras lack the column {col!r}.",
@@ -152,10 +128,10 @@ class _Cameras:
         # plain Python lists: a query touches a handful of cameras, where list indexing beats numpy
         self._x, self._y = self.xy[:, 0].tolist(), self.xy[:, 1].tolist()
         self._b, self._f, self._r = self.bearing.tolist(), self.fov.tolist(), self.range_m.tolist()
-        self._views = self._metric_views(frame, to_metric, n)
+        self._views = self._metric_views(frame, metric, n)
 
     @staticmethod
-    def _metric_views(frame, to_metric, n):
+    def _metric_views(frame, metric, n):
         """Stored view polygons (WGS84 column ``view``) in metres, prepared; None where a camera has none.
 
         The view is the sector minus what buildings hide, so a camera whose view is known sees a
@@ -169,37 +145,18 @@ class _Cameras:
         have = np.flatnonzero(np.array([g is not None for g in geoms], dtype=bool))
         out = [None] * n
         if have.size:
-            def project(xy):
-                return np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))
-            metric = shapely.transform(geoms[have], project)
-            shapely.prepare(metric)
-            for i, g in zip(have.tolist(), metric):
+            views = metric.project(geoms[have])
+            shapely.prepare(views)
+            for i, g in zip(have.tolist(), views):
                 out[i] = g
         return out
 
     def seeing(self, x, y):
         out = []
-        for i in self.tree.query_ball_point((x, y), self.max_range + _VIEW_REACH_M):
-            dx, dy = x - self._x[i], y - self._y[i]
-            d = math.hypot(dx, dy)
-            view = self._views[i]
-            if view is not None:
-                # The stored view decides. It is not inside the surveyed sector: a camera surveyed
-                # just inside its wall looks out from the wall, its apex moved up to half a metre.
-                # The apex survives a round trip through lon/lat only to a nanometre: hence 1 cm.
-                if view.is_empty or d > self._r[i] + _VIEW_REACH_M:
-                    continue
-                if d > 0.01 and not shapely.intersects_xy(view, x, y):
-                    continue
+        for i in self.tree.query_ball_point((x, y), self.max_range + VIEW_REACH_M):
+            d = sees(self._views[i], (self._x[i], self._y[i]), self._b[i], self._f[i], self._r[i], x, y)
+            if d is not None:
                 out.append((d, i))
-                continue
-            if d > self._r[i] + 1e-9:
-                continue
-            if d > 0 and self._f[i] < 360:
-                off = abs((math.degrees(math.atan2(dx, dy)) - self._b[i] + 180.0) % 360.0 - 180.0)
-                if off > self._f[i] / 2 + 1e-9:
-                    continue
-            out.append((d, i))
         out.sort()
         return [{"id": _py(self.ids[i]), "name": self.names[i], "distance_m": round(d, 1),
                  "bearing": self._b[i], "fov": self._f[i], "range_m": self._r[i]} for d, i in out]
@@ -251,13 +208,15 @@ class Snapshot:
             self._community_info = {row["code"]: _community_parts(row) for row in
                                     communities.drop(columns=communities.geometry.name).to_dict("records")}
 
-        centre = _centre(self.grids if len(self.grids) else communities)
-        self.metric_crs = local_metric_crs(*centre)
-        self._to_metric = Transformer.from_crs(4326, self.metric_crs, always_xy=True)
+        extent = self.grids if len(self.grids) else communities
+        self.metric = metric_for(extent if extent is not None and len(extent) else _DALIAN)
+        self.metric_crs = self.metric.crs
         responders = _wgs84(responders) if responders is not None and len(responders) else None
         cameras = _wgs84(cameras) if cameras is not None and len(cameras) else None
-        self._entities = _Entities(responders, self._to_metric) if responders is not None else None
-        self._cameras = _Cameras(cameras, self._to_metric) if cameras is not None else None
+        self._entities = _Entities(responders, self.metric) if responders is not None else None
+        self._cameras = _Cameras(cameras, self.metric) if cameras is not None else None
+        self._metric_grids = None  # the grids in metres with an STRtree, made on the first grids_near
+        self._metric_grids_lock = threading.Lock()
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -290,47 +249,16 @@ class Snapshot:
     @classmethod
     def from_store(cls, session, *, on=None):
         """The published grids (or those valid on ``on``) with their communities, responders, volunteers,
-        cameras, grid workers and grid party branches."""
-        from . import plans
-        gen = plans.generation(session)
-        q = select(m.Grid.code, m.Grid.name, m.Grid.geom, m.GridPlan.community_code).join(m.GridPlan)
-        if on is None:
-            q = q.where(m.GridPlan.status == "published")
-        else:
-            q = q.where(m.GridPlan.status.in_(("published", "retired")), m.GridPlan.valid_from <= on,
-                        (m.GridPlan.valid_to.is_(None)) | (m.GridPlan.valid_to > on))
-        rows = session.execute(q).all()
-        grids = gpd.GeoDataFrame({"code": [r.code for r in rows], "name": [r.name for r in rows],
-                                  "community_code": [r.community_code for r in rows]},
-                                 geometry=[r.geom for r in rows], crs=4326)
-        crows = session.execute(
-            select(m.Community.code, m.Community.name, m.Community.geom, m.Community.service_centre,
-                   m.Community.service_address, m.Community.service_phone,
-                   m.Street.code.label("street_code"), m.Street.name.label("street_name"),
-                   m.District.code.label("district_code"), m.District.name.label("district_name"))
-            .join(m.Street, m.Community.street_code == m.Street.code)
-            .join(m.District, m.Street.district_code == m.District.code)).all()
-        communities = gpd.GeoDataFrame([{k: v for k, v in r._mapping.items() if k != "geom"} for r in crows],
-                                       columns=list(_COMMUNITY_COLUMNS),
-                                       geometry=[r.geom for r in crows], crs=4326)
-        responders = _frame(session.execute(select(
-            m.Responder.id, m.Responder.name, m.Responder.kind, m.Responder.phone, m.Responder.skills,
-            m.Responder.available, m.Responder.geom)).all())
-        volunteers = _frame(session.execute(select(
-            m.Volunteer.id, m.Volunteer.name, m.Volunteer.phone, m.Volunteer.skills, m.Volunteer.available,
-            m.Volunteer.geom)).all())
-        cameras = _frame(session.execute(select(
-            m.Camera.id, m.Camera.name, m.Camera.bearing, m.Camera.fov, m.Camera.range_m, m.Camera.geom,
-            m.CameraView.geom.label("view"))
-            .outerjoin(m.CameraView, m.CameraView.camera_id == m.Camera.id)).all())
-        snap = cls.from_frames(grids, responders=responders, volunteers=volunteers, cameras=cameras,
-                               communities=communities, generation=gen)
-        snap.workers = _workers(session)
-        snap.branches = dict(session.execute(
-            select(m.PartyOrganization.grid_code, m.PartyOrganization.name)
-            .where(m.PartyOrganization.kind == "grid_branch")).all())
-        snap.roads = _road_graph(session)
-        snap.addresses = _address_index(session)
+        cameras (with their stored views), grid workers, grid party branches, roads and addresses."""
+        gen = generation(session)
+        f = snapshot_frames(session, on=on)
+        snap = cls.from_frames(f["grids"], responders=f["responders"], volunteers=f["volunteers"],
+                               cameras=f["cameras"], communities=f["communities"], generation=gen)
+        snap.workers = f["workers"]
+        snap.branches = f["branches"]
+        # Built once per generation and reused by every request: rebuilding per query would cost seconds.
+        snap.roads = RoadGraph.from_lines(f["roads"]) if f["roads"] is not None else None
+        snap.addresses = AddressIndex.from_records(f["addresses"]) if f["addresses"] else None
         return snap
 
     def _metric(self, lon, lat):
@@ -339,7 +267,7 @@ class Snapshot:
         A transverse Mercator centred on the city diverges far from it (the other side of the
         globe projects to infinity), and a distance measured there would be meaningless anyway.
         """
-        x, y = self._to_metric.transform(lon, lat)
+        x, y = self.metric.xy(lon, lat)
         if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > _MAX_METRIC_M:
             raise NotFound(f"({lon}, {lat}) is too far from the area this gridmap serves to measure distances.",
                                fix="Give a point within a few hundred kilometres of its communities.")
@@ -349,10 +277,6 @@ class Snapshot:
     def grid_at(self, lon, lat):
         """Position in :attr:`grids` of the grid containing (lon, lat) by :data:`EDGE_RULE`, or -1."""
         return self._grid_index.lookup_one(lon, lat)
-
-    def grids_at(self, lon, lat):
-        """Codes of every grid whose closure contains the point (more than one on a shared edge)."""
-        return [self._grid_codes[i] for i in self._grid_index.covering(lon, lat)]
 
     def locate(self, lon, lat):
         """Where (lon, lat) lies: ``grid`` ({code, name} or None), ``community``, ``street``, ``district``,
@@ -455,6 +379,39 @@ class Snapshot:
         if self._cameras is None:
             return []
         return self._cameras.seeing(*self._metric(lon, lat))
+
+    def grids_near(self, lon, lat, radius_m):
+        """Grids other than the point's own within ``radius_m`` metres of a WGS84 point, nearest first.
+
+        The point's own grid is the one :meth:`grid_at` picks (on a shared edge, the lowest code),
+        so a point on a shared edge lists the neighbour at 0 m. Returns dicts ``code``, ``name``,
+        ``community_code``, ``distance_m`` (0.1 m).
+        """
+        if not len(self.grids):
+            return []
+        x, y = self.metric.xy(lon, lat)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return []  # a transverse Mercator cannot reach the point: no grid is anywhere near it
+        geoms, tree = self._grids_in_metres()
+        point = shapely.Point(x, y)
+        hits = tree.query(point, predicate="dwithin", distance=radius_m)
+        hits = hits[hits != self.grid_at(lon, lat)]
+        if not len(hits):
+            return []
+        dist = shapely.distance(geoms[hits], point)
+        out = [{"code": self._grid_codes[i], "name": self._grid_names[i] or self._grid_codes[i],
+                "community_code": self._grid_community[i], "distance_m": round(d, 1)}
+               for i, d in zip(hits.tolist(), dist.tolist()) if d <= radius_m]
+        return sorted(out, key=lambda g: (g["distance_m"], g["code"]))
+
+    def _grids_in_metres(self):
+        # projected once per snapshot (a generation), not per request: a city's grids take a second
+        if self._metric_grids is None:
+            with self._metric_grids_lock:
+                if self._metric_grids is None:
+                    geoms = self.metric.project(self.grids.geometry.values)
+                    self._metric_grids = (geoms, shapely.STRtree(geoms))
+        return self._metric_grids
 
     def nbytes(self):
         """Estimated bytes held by the snapshot: indexes, arrays, trees and the grids frame."""
@@ -573,31 +530,6 @@ def _community_parts(row):
             "district": part("district_code", "district_name"), "service_centre": centre}
 
 
-def _centre(frame):
-    if frame is None or not len(frame):
-        return _DALIAN
-    minx, miny, maxx, maxy = frame.total_bounds
-    return ((minx + maxx) / 2, (miny + maxy) / 2)
-
-
-def _frame(rows):
-    if not rows:
-        return None
-    return gpd.GeoDataFrame([{k: v for k, v in r._mapping.items() if k != "geom"} for r in rows],
-                            geometry=[r.geom for r in rows], crs=4326)
-
-
-def _workers(session):
-    rows = session.execute(select(m.grid_worker_grid.c.grid_code, m.GridWorker.id, m.GridWorker.name,
-                                  m.GridWorker.phone)
-                           .join(m.GridWorker, m.GridWorker.id == m.grid_worker_grid.c.worker_id)
-                           .order_by(m.grid_worker_grid.c.grid_code, m.GridWorker.id)).all()
-    out = {}
-    for code, wid, name, phone in rows:
-        out.setdefault(code, []).append({"id": wid, "name": name, "phone": phone})
-    return out
-
-
 def _py(v):
     return v.item() if isinstance(v, np.generic) else v
 
@@ -625,22 +557,59 @@ def _frame_nbytes(frame):
     return int(attrs + shapely.get_num_coordinates(geom).sum() * 16 + len(frame) * 200)
 
 
-def _road_graph(session):
-    # Built once per generation and reused by every request: rebuilding per query would cost seconds.
-    from .routing import RoadGraph
-    rows = session.execute(select(m.Road.name, m.Road.kind, m.Road.geom)).all()
-    if not rows:
-        return None
-    roads = gpd.GeoDataFrame({"name": [r.name for r in rows], "kind": [r.kind for r in rows]},
-                             geometry=[r.geom for r in rows], crs=4326)
-    return RoadGraph.from_lines(roads)
+# -- one snapshot per process, and the snapshots of past days ----------------------------------
+
+class SnapshotCache:
+    """One Snapshot per process, rebuilt when the store's published generation moves on.
+
+    Every process polls the generation counter (one tiny query at most every
+    ``check_seconds``), so several web workers agree soon after a publish
+    without a restart or a message bus.
+    """
+
+    def __init__(self, store, check_seconds=2.0):
+        self.store = store
+        self.check_seconds = check_seconds
+        self._snapshot = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def get(self):
+        now = time.monotonic()
+        snap = self._snapshot
+        if snap is not None and now - self._checked < self.check_seconds:
+            return snap
+        with self._lock:
+            with self.store.session() as session:
+                gen = generation(session)
+                if self._snapshot is None or self._snapshot.generation != gen:
+                    self._snapshot = Snapshot.from_store(session)
+            self._checked = now
+            return self._snapshot
+
+    def invalidate(self):
+        self._snapshot = None
 
 
-def _address_index(session):
-    from .geocode import AddressIndex
-    rows = session.execute(select(m.Building.id, m.Building.address, m.Building.name, m.Building.lon,
-                                  m.Building.lat, m.Building.community_code)).all()
-    if not rows:
-        return None
-    return AddressIndex.from_records({"building_id": r.id, "address": r.address, "name": r.name, "lon": r.lon,
-                                      "lat": r.lat, "community_code": r.community_code} for r in rows)
+SNAPSHOT_CACHE_SIZE = 8
+_snapshots = OrderedDict()
+_snapshots_lock = threading.Lock()
+
+
+def snapshot_on(session, day):
+    """The :class:`Snapshot` of the plans valid on ``day``, cached.
+
+    Keyed by (database, published generation, day): a publish moves the generation on, so a
+    cached day is never answered from plans that have since been superseded. A few days are
+    kept (least recently used go first): as-of questions cluster around a handful of dates.
+    """
+    key = (session.get_bind().url.render_as_string(hide_password=True), generation(session), day)
+    with _snapshots_lock:
+        if key in _snapshots:
+            _snapshots.move_to_end(key)
+            return _snapshots[key]
+        snap = Snapshot.from_store(session, on=day)
+        _snapshots[key] = snap
+        while len(_snapshots) > SNAPSHOT_CACHE_SIZE:
+            _snapshots.popitem(last=False)
+        return snap

@@ -70,9 +70,8 @@ from scipy.spatial import cKDTree
 
 from .errors import InvalidInput
 from .geo.crs import local_metric_crs
-from .geo.numbering import number_west_east_north_south
+from .geo.codes import grid_code, number_west_east_north_south
 from .geo.pointindex import points_to_grids
-from .plans import grid_code
 
 __all__ = [
     "partition_community",

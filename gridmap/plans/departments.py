@@ -7,10 +7,13 @@ import pandas as pd
 import shapely
 from sqlalchemy import select
 
-from . import plans
-from .errors import NotFound
-from .geo.crs import local_metric_crs
-from .store import models as m
+from ..assign import buildings_to_grids
+from ..errors import InvalidInput, NotFound
+from ..geo.crs import metric_for
+from ..store import models as m
+from ..store.loaders import buildings_near
+from .records import _community, get_plan, plan_summary
+from .rules import grids_frame
 
 # Columns of the crosswalk table, in order: one row per (department grid, unified grid) that overlap.
 COLUMNS = ["department", "department_grid_id", "department_code", "department_name", "grid_code", "grid_name",
@@ -45,21 +48,20 @@ def crosswalk(session, community_code, plan_id=None):
         i.e. the sums above), ``grids`` (per unified grid and department: the same), and
         ``department_features`` (the department grids as GeoJSON for a map overlay).
     """
-    from .assign import buildings_to_grids
-    code = plans._community(session, community_code)
+    code = _community(session, community_code)
     plan = _plan(session, code, plan_id)
-    grids = plans._grids_frame(plan)
+    grids = grids_frame(plan)
     dept = _department_grids(session, code)
     if dept.empty:
         raise NotFound(f"Community {code} has no department grids.",
                        fix="Import them: gridmap import department-grids PATH --department NAME.",
                        details={"community": code})
     boxes = [grids.total_bounds, dept.total_bounds] if len(grids) else [dept.total_bounds]
-    buildings = plans._buildings_near(session, boxes)
+    buildings = buildings_near(session, boxes)
     x0, y0, x1, y1 = np.vstack(boxes)[:, 0].min(), np.vstack(boxes)[:, 1].min(), \
         np.vstack(boxes)[:, 2].max(), np.vstack(boxes)[:, 3].max()
-    crs = local_metric_crs((x0 + x1) / 2, (y0 + y1) / 2)
-    gm, dm = grids.to_crs(crs), dept.to_crs(crs)
+    metric = metric_for((x0, y0, x1, y1))
+    gm, dm = metric.frame(grids), metric.frame(dept)
     grid_area = gm.area.to_numpy()
     dept_area = dm.area.to_numpy()
 
@@ -133,7 +135,7 @@ def crosswalk(session, community_code, plan_id=None):
     features = [{"type": "Feature", "id": int(i),
                  "properties": {"department": r["department"], "code": r["code"], "name": r["name"]},
                  "geometry": shapely.geometry.mapping(r.geometry)} for i, r in dept.iterrows()]
-    return {"community": code, "plan": plans.plan_summary(plan), "rows": rows,
+    return {"community": code, "plan": plan_summary(plan), "rows": rows,
             "department_grids": department_grids, "grids": unified_rows,
             "department_features": {"type": "FeatureCollection", "features": features}}
 
@@ -146,9 +148,8 @@ def write_csv(result, path):
 
 def _plan(session, code, plan_id):
     if plan_id is not None:
-        plan = plans.get_plan(session, plan_id)
+        plan = get_plan(session, plan_id)
         if plan.community_code != code:
-            from .errors import InvalidInput
             raise InvalidInput(f"Plan {plan.id} belongs to community {plan.community_code}, not {code}.",
                                fix="Give a plan of the same community, or leave the plan out.",
                                details={"plan": plan.id, "community": code})

@@ -13,21 +13,25 @@ by a few ulps and leave nanometre slivers). Areas, lengths and thresholds are in
 from __future__ import annotations
 
 import math
-import re
 
 import geopandas as gpd
 import numpy as np
 import shapely
 import shapely.ops
-from pyproj import Transformer
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import plans
-from .errors import Conflict, InvalidInput, NotFound
-from .geo.crs import local_metric_crs
-from .store import models as m
+from ..assign import buildings_to_grids
+from ..errors import Conflict, InvalidInput, NotFound
+from ..geo.codes import allocate, grid_name
+from ..geo.crs import metric_for
+from ..store import models as m
+from ..store.loaders import community_buildings
+from .export import grid_table
+from .generations import used_codes
+from .records import get_plan, plan_summary
+from .rules import validate
 
 #: Pieces smaller than this (m²) are drawing noise: they follow their neighbours silently.
 SLIVER_M2 = 1.0
@@ -38,10 +42,6 @@ ADJACENT_M = 1.0
 #: in lon/lat, so two layers converted apart differ by that much).
 TILING_EPS_M2 = 0.01
 TILING_EPS_SHARE = 1e-6
-#: Largest drawn geometry accepted, in vertices (a hand-drawn grid has tens).
-MAX_VERTICES = 5000
-#: Most buildings moved in one edit.
-MAX_BUILDINGS = 1000
 # Boundaries shared by two grids are compared within this distance (degrees, ~1 cm): imported
 # grids need not share vertices bit for bit.
 _TOUCH_DEG = 1e-7
@@ -51,7 +51,6 @@ _GRID_DEG = 1e-10
 # Strips thinner than twice this (degrees, ~5 cm) are drawing noise: a drawn edge running along
 # an existing one a millimetre off must not join two real pieces by a hair.
 _HAIR_DEG = 5e-7
-_GRID_CODE = re.compile(r"\d{15}")
 
 
 # ============================================================================================
@@ -106,7 +105,6 @@ def move_buildings(session, plan_id, building_ids, to_grid, version, *, limits=N
         if missing:
             raise NotFound(f"Building(s) {missing} are not in community {ed.plan.community_code}.",
                            fix="Pick buildings on the planner map.", details={"buildings": missing})
-        from .assign import buildings_to_grids
         current = buildings_to_grids(frame, ed.grids_frame())["grid_code"]
         moving = [i for i in ids if current[i] != to_grid]
         if not moving:
@@ -178,9 +176,10 @@ def split(session, plan_id, grid_code, line, version, *, limits=None):
         a, b = _whole_buildings(ed, a, b)
         hh = _households_in(ed, [a, b])
         keep, new = (a, b) if (hh[0], ed.area(a)) >= (hh[1], ed.area(b)) else (b, a)
-        code = _next_code(session, ed.plan)
+        code = allocate([new], taken=used_codes(session, ed.plan.community_code) + list(ed.grids),
+                        community_code=ed.plan.community_code)[0]
         community = session.get(m.Community, ed.plan.community_code)
-        return {grid_code: keep, code: new}, {code: f"{community.name}第{int(code[-3:])}网格"}
+        return {grid_code: keep, code: new}, {code: grid_name(community.name, code)}
     return _edit(session, plan_id, version, change, limits)
 
 
@@ -217,7 +216,7 @@ def set_grids(session, plan_id, grids, version, *, names=None, limits=None):
                                details={"grid": code})
         after = {code: (shapely.make_valid(g) if g is not None else None) for code, g in grids.items()}
         community = session.get(m.Community, ed.plan.community_code)
-        new_names = {c: names.get(c) or f"{community.name}第{int(c[-3:])}网格" for c in after if c not in ed.grids}
+        new_names = {c: names.get(c) or grid_name(community.name, c) for c in after if c not in ed.grids}
         return after, new_names
     return _edit(session, plan_id, version, change, limits)
 
@@ -232,14 +231,13 @@ def plan_state(session, plan_id, *, limits=None, buildings=True):
         polsby_popper, deviation and its GeoJSON ``geometry``), ``findings`` (validation, errors
         first) and, with ``buildings``, ``buildings`` (id, address, households, lon, lat, grid).
     """
-    plan = plans.get_plan(session, plan_id)
-    table = plans.grid_table(session, plan, limits=limits)
-    out = {"plan": plans.plan_summary(plan), "grids": _metrics(table),
-           "findings": [f.to_dict() for f in plans.validate(session, plan, limits=limits)]}
+    plan = get_plan(session, plan_id)
+    table = grid_table(session, plan, limits=limits)
+    out = {"plan": plan_summary(plan), "grids": _metrics(table),
+           "findings": [f.to_dict() for f in validate(session, plan, limits=limits)]}
     if buildings:
-        frame = _community_buildings(session, plan.community_code)
+        frame = community_buildings(session, plan.community_code)
         if len(frame):
-            from .assign import buildings_to_grids
             codes = buildings_to_grids(frame, table[["code", "geometry"]])["grid_code"] if len(table) else \
                 {i: None for i in frame.index}
             pts = shapely.point_on_surface(np.asarray(frame.geometry.values, dtype=object))
@@ -251,150 +249,22 @@ def plan_state(session, plan_id, *, limits=None, buildings=True):
     return out
 
 
-# ============================================================================================
-# Request bodies: checked before anything is read or written
-# ============================================================================================
-
-def parse_edit(kind, body):
-    """Check an edit request's JSON body; returns the keyword arguments of the edit function.
-
-    ``kind`` is one of :data:`EDITS`. Raises InvalidInput naming the bad field and value.
-    """
-    if kind not in EDITS:
-        raise InvalidInput(f"Edit {kind!r} is not known.", fix=f"Use one of {sorted(EDITS)}.")
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body is not a JSON object.",
-                           fix="Send a JSON object with Content-Type: application/json.")
-    fields = EDITS[kind]
-    unknown = sorted(set(body) - set(fields) - {"version"})
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the {kind} request.",
-                           fix=f"Send only version and {', '.join(fields)}.", details={"unknown": unknown})
-    out = {"version": _version(body.get("version"))}
-    for name, parse in fields.items():
-        out[name] = parse(body.get(name), name)
-    return out
-
-
-def _version(v):
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise InvalidInput(f"version={v!r} is not a positive whole number.",
-                           fix="Send the plan version you loaded.", details={"version": v})
-    return v
-
-
-def _code(v, name):
-    if not (isinstance(v, str) and _GRID_CODE.fullmatch(v)):
-        raise InvalidInput(f"{name}={v!r} is not a 15-digit grid code.", fix="Select a grid on the map.",
-                           details={name: v})
-    return v
-
-
-def _codes_pair(v, name):
-    if not (isinstance(v, list) and len(v) == 2):
-        raise InvalidInput(f"{name}={v!r} is not a list of two grid codes.", fix="Select two grids.",
-                           details={name: v})
-    return [_code(c, name) for c in v]
-
-
-def _geometry(kinds):
-    def parse(v, name):
-        if not isinstance(v, dict) or v.get("type") not in kinds:
-            got = v.get("type") if isinstance(v, dict) else type(v).__name__
-            raise InvalidInput(f"{name} is a {got!r}, not a GeoJSON {' or '.join(kinds)}.",
-                               fix=f"Draw a {' or '.join(kinds).lower()} on the map.", details={name: got})
-        coords = v.get("coordinates")
-        flat = _flatten(coords, depth=2 if v["type"] == "Polygon" else 1, name=name)
-        if len(flat) > MAX_VERTICES:
-            raise InvalidInput(f"{name} has {len(flat)} vertices, more than {MAX_VERTICES}.",
-                               fix="Draw a simpler shape.", details={name: len(flat)})
-        for x, y in flat:
-            if not (-180 <= x <= 180 and -90 <= y <= 90):
-                raise InvalidInput(f"{name} has the point ({x}, {y}), which is not WGS84 lon/lat.",
-                                   fix="Send longitude, latitude in degrees.", details={name: [x, y]})
-        try:
-            geom = shapely.geometry.shape(v)
-        except (ValueError, TypeError, AttributeError) as err:
-            raise InvalidInput(f"{name} is not a valid {v['type']}: {err}.", fix="Draw the shape again.",
-                               details={name: v["type"]}) from None
-        if geom.is_empty or (v["type"] == "Polygon" and geom.area == 0) or (v["type"] == "LineString"
-                                                                            and geom.length == 0):
-            raise InvalidInput(f"{name} is an empty {v['type']}.", fix="Draw the shape again.",
-                               details={name: v["type"]})
-        return geom
-    return parse
-
-
-def _flatten(coords, depth, name):
-    """Positions of a GeoJSON coordinates array ``depth`` levels deep, each checked to be two finite numbers."""
-    level = [coords]
-    for _ in range(depth):
-        nxt = []
-        for item in level:
-            if not isinstance(item, list) or not item:
-                raise InvalidInput(f"{name} has malformed coordinates.", fix="Send GeoJSON coordinates.",
-                                   details={name: "coordinates"})
-            nxt += item
-        level = nxt
-    out = []
-    for p in level:
-        if not (isinstance(p, list) and len(p) in (2, 3) and all(
-                isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in p)):
-            raise InvalidInput(f"{name} has the position {p!r}, not [lon, lat].", fix="Send GeoJSON coordinates.",
-                               details={name: repr(p)[:80]})
-        out.append((float(p[0]), float(p[1])))
-    return out
-
-
-def _building_ids(v, name):
-    if not isinstance(v, list) or not v or len(v) > MAX_BUILDINGS or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v):
-        raise InvalidInput(f"{name}={str(v)[:80]} is not a list of 1–{MAX_BUILDINGS} building ids.",
-                           fix="Select buildings on the map.", details={name: str(v)[:80]})
-    return v
-
-
-def _grid_mapping(v, name):
-    if not isinstance(v, dict) or not v or len(v) > 999:
-        raise InvalidInput(f"{name} is not an object of grid code → GeoJSON Polygon or null.",
-                           fix="Send the undo or redo mapping the last edit returned.", details={name: str(v)[:80]})
-    poly = _geometry(("Polygon",))
-    return {_code(code, f"{name} key"): (None if g is None else poly(g, f"{name}[{code}]")) for code, g in v.items()}
-
-
-def _names(v, name):
-    if v is None:
-        return {}
-    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(n, str) and 0 < len(n) <= 128
-                                          for k, n in v.items()):
-        raise InvalidInput(f"{name} is not an object of grid code → name (1–128 characters).",
-                           fix="Send the names the last edit returned.", details={name: str(v)[:80]})
-    return v
-
-
-#: The edits the planner page can ask for, and how each field of their body is checked.
-EDITS = {
-    "redraw": {"grid_code": _code, "polygon": _geometry(("Polygon",))},
-    "move": {"building_ids": _building_ids, "to_grid": _code},
-    "split": {"grid_code": _code, "line": _geometry(("LineString",))},
-    "merge": {"codes": _codes_pair},
-    "set_grids": {"grids": _grid_mapping, "names": _names},
-}
+#: The edits the planner page can ask for, by name.
+EDITS = {"redraw": redraw, "move": move_buildings, "split": split, "merge": merge, "set_grids": set_grids}
 
 
 def apply_edit(session, plan_id, kind, args, *, limits=None):
-    """Run the parsed edit ``kind`` (see :func:`parse_edit`) on plan ``plan_id``."""
+    """Run the edit ``kind`` (a key of :data:`EDITS`) with its parsed arguments on plan ``plan_id``."""
     a = dict(args)
     version = a.pop("version")
-    if kind == "redraw":
-        return redraw(session, plan_id, a["grid_code"], a["polygon"], version, limits=limits)
-    if kind == "move":
-        return move_buildings(session, plan_id, a["building_ids"], a["to_grid"], version, limits=limits)
-    if kind == "split":
-        return split(session, plan_id, a["grid_code"], a["line"], version, limits=limits)
     if kind == "merge":
         return merge(session, plan_id, a["codes"][0], a["codes"][1], version, limits=limits)
-    return set_grids(session, plan_id, a["grids"], version, names=a["names"], limits=limits)
+    if kind == "move":
+        return move_buildings(session, plan_id, a["building_ids"], a["to_grid"], version, limits=limits)
+    if kind == "set_grids":
+        return set_grids(session, plan_id, a["grids"], version, names=a["names"], limits=limits)
+    return EDITS[kind](session, plan_id, a["grid_code"], a["polygon" if kind == "redraw" else "line"], version,
+                       limits=limits)
 
 
 # ============================================================================================
@@ -409,8 +279,7 @@ class _Editor:
         self.rows = {g.code: g for g in plan.grids}
         self.grids = {code: g.geom for code, g in sorted(self.rows.items())}
         self.community = shapely.make_valid(session.get(m.Community, plan.community_code).geom)
-        c = self.community.centroid
-        self._to_m = Transformer.from_crs(4326, local_metric_crs(c.x, c.y), always_xy=True)
+        self._metric = metric_for(self.community)
         self._buildings = None
 
     def grid(self, code):
@@ -421,7 +290,7 @@ class _Editor:
         return self.grids[code]
 
     def metric(self, g):
-        return shapely.transform(g, lambda xy: np.column_stack(self._to_m.transform(xy[:, 0], xy[:, 1])))
+        return self._metric.project([g])[0]
 
     def area(self, g):
         return 0.0 if g is None or g.is_empty else float(shapely.area(self.metric(g)))
@@ -434,7 +303,7 @@ class _Editor:
 
     def buildings(self):
         if self._buildings is None:
-            self._buildings = _community_buildings(self.session, self.plan.community_code)
+            self._buildings = community_buildings(self.session, self.plan.community_code)
         return self._buildings
 
 
@@ -480,7 +349,7 @@ def _edit(session, plan_id, version, change, limits):
 
 def _lock(session, plan_id):
     """The plan re-read under a row lock (PostgreSQL), so the version compared is the committed one."""
-    plan = plans.get_plan(session, plan_id)
+    plan = get_plan(session, plan_id)
     session.execute(select(m.GridPlan).where(m.GridPlan.id == plan.id).with_for_update()
                     .execution_options(populate_existing=True))
     return plan
@@ -686,7 +555,6 @@ def _whole_buildings(ed, a, b):
 
 
 def _households_in(ed, geoms):
-    from .assign import buildings_to_grids
     frame = ed.buildings()
     if not len(frame):
         return [0] * len(geoms)
@@ -695,35 +563,11 @@ def _households_in(ed, geoms):
     return [int(frame["households"][where == str(k)].sum()) for k in range(len(geoms))]
 
 
-def _next_code(session, plan):
-    """The lowest grid sequence never used by any plan of the community."""
-    used = set(session.scalars(select(m.Grid.code).join(m.GridPlan)
-                               .where(m.GridPlan.community_code == plan.community_code)).all())
-    used |= {g.code for g in plan.grids}
-    seqs = {int(c[-3:]) for c in used if c and c[-3:].isdigit()}
-    for s in range(1, 1000):
-        if s not in seqs:
-            return plans.grid_code(plan.community_code, s)
-    raise Conflict(f"Community {plan.community_code} has used all 999 grid numbers.",
-                   fix="Merge grids instead of splitting.")
-
-
-def _community_buildings(session, community_code):
-    rows = session.execute(select(m.Building.id, m.Building.address, m.Building.households, m.Building.geom)
-                           .where(m.Building.community_code == community_code).order_by(m.Building.id)).all()
-    import pandas as pd
-    return gpd.GeoDataFrame({"address": [r.address for r in rows],
-                             "households": np.array([r.households or 0 for r in rows], dtype=np.int64)},
-                            geometry=[r.geom for r in rows], crs=4326,
-                            index=pd.Index([r.id for r in rows], name="building_id", dtype=np.int64))
-
-
 def _metrics(table):
     """Per grid: households, area m², Polsby-Popper (4πA/P²) and deviation from the mean households."""
     if not len(table):
         return []
-    c = table.geometry.union_all().centroid
-    metric = table.to_crs(local_metric_crs(c.x, c.y))
+    metric = metric_for(table).frame(table)
     area, perim = metric.area.to_numpy(), metric.length.to_numpy()
     hh = table["households"].to_numpy(dtype=float)
     mean = hh.mean() if len(hh) else 0.0
@@ -740,48 +584,3 @@ def _metrics(table):
 
 def _geojson(g):
     return shapely.geometry.mapping(g) if g is not None and not g.is_empty else None
-
-
-# ============================================================================================
-# What the planner page and its map show
-# ============================================================================================
-
-def planner_choices(session, community=None, plan=None):
-    """Communities, the chosen community's drafts and published plan, and the chosen plan's id.
-
-    Without a choice the first community and its published plan (else its newest draft) are shown.
-    """
-    communities = [{"code": c.code, "name": c.name}
-                   for c in session.scalars(select(m.Community).order_by(m.Community.code)).all()]
-    chosen_plan = plans.get_plan(session, plan) if plan not in (None, "") else None
-    code = chosen_plan.community_code if chosen_plan else (community or None)
-    if code is None and communities:
-        code = communities[0]["code"]
-    listed = [p for p in plans.list_plans(session, code) if p["status"] in ("draft", "published")] if code else []
-    if chosen_plan is None and listed:
-        published = [p for p in listed if p["status"] == "published"]
-        chosen_plan = plans.get_plan(session, (published or listed)[0]["id"])
-    published_id = next((p["id"] for p in listed if p["status"] == "published"), None)
-    return {"communities": communities, "community": code, "plans": listed,
-            "plan": plans.plan_summary(chosen_plan) if chosen_plan else None, "published": published_id}
-
-
-def map_layers(session, plan_id, *, diff_with=None, department=False, limits=None):
-    """The data of the planner's map: grids with metrics, building footprints, findings, overlays.
-
-    ``diff_with`` is another plan's id (usually the published one); ``department`` adds the
-    community's department grids when it has any (an empty overlay otherwise).
-    """
-    plan = plans.get_plan(session, plan_id)
-    state = plan_state(session, plan, limits=limits, buildings=False)
-    out = {"grids": state["grids"], "findings": state["findings"],
-           "buildings": _community_buildings(session, plan.community_code), "diff": None, "department": None}
-    if diff_with not in (None, "") and plans.get_plan(session, diff_with).id != plan.id:
-        out["diff"] = plans.diff(session, diff_with, plan.id)["geojson"]
-    if department:
-        from . import crosswalk
-        try:
-            out["department"] = crosswalk.crosswalk(session, plan.community_code, plan.id)["department_features"]
-        except NotFound:
-            out["department"] = {"type": "FeatureCollection", "features": []}
-    return out

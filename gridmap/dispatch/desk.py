@@ -1,0 +1,25 @@
+"""What a new report and an opened incident show next: possible duplicates and whom to send."""
+from __future__ import annotations
+
+from .dedupe import duplicates
+from .incidents import get_incident, incident_detail, incident_dict, report
+from .responders import propose, with_stations
+from .rules import OPEN_STATUSES
+
+
+def submit(session, snapshot, *, actor, **report_args):
+    """:func:`report`, then what the reporter and the dispatcher want to know next: possible
+    duplicates and whom to send (phones as ``actor.role`` may see them)."""
+    inc = report(session, snapshot, actor=actor, **report_args)
+    return {"incident": incident_dict(inc, role=actor.role, now=report_args.get("now")),
+            "possible_duplicates": duplicates(session, inc.id),
+            "proposal": propose(snapshot, inc, role=actor.role)}
+
+
+def incident_panel(session, snapshot, incident_id, *, role=None, now=None):
+    """What the dispatcher sees on opening an incident: :func:`incident_detail`, the suggested
+    ``duplicates`` and, while it is open, whom to send (``proposal``, workers with stations; None once closed)."""
+    detail = incident_detail(session, incident_id, role=role, now=now)
+    inc = get_incident(session, detail["id"])
+    proposal = with_stations(session, inc, propose(snapshot, inc, role=role)) if inc.status in OPEN_STATUSES else None
+    return {"incident": detail, "duplicates": duplicates(session, inc.id), "proposal": proposal}

@@ -1,0 +1,283 @@
+"""Incidents recorded, moved along their lifecycle with escalation and the whistle, audited, and read back."""
+from __future__ import annotations
+
+import datetime as dt
+
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from .. import access, catalog
+from ..errors import Conflict, InvalidInput, NotFound
+from ..store import models as m
+from ..store.loaders import work_items
+from .rules import (CLOSED_STATUSES, OPEN_STATUSES, TRANSITIONS, Actor, allowed_actions, deadline, route,
+                    utcnow)
+
+# --- reporting --------------------------------------------------------------------------------
+
+def report(session, snapshot, *, category, lon, lat, actor=Actor(), now=None, source="api", lists=None,
+           description="", reporter_name="", reporter_phone="", reporter_email="", address="",
+           resident_id=None, priority=None):
+    """Record a new incident at a WGS84 point, located and routed now; returns the Incident.
+
+    The grid and community are taken from ``snapshot`` at report time and stored, so the
+    incident stays where it was reported when the grids are redrawn later. ``lists`` (community
+    code → category codes it takes itself) overrides the work-item lists kept in the store.
+
+    Raises InvalidInput when the point lies in no community gridmap knows.
+    """
+    cat = catalog.category(category)
+    now = now or utcnow()
+    where = snapshot.locate(lon, lat)
+    if where["community"] is None:
+        raise InvalidInput(f"({lon:.6f}, {lat:.6f}) lies in no community gridmap knows; nobody could take the report.",
+                           fix="Check the coordinates and their coordinate system (wgs84, gcj02, bd09).",
+                           details={"lon": lon, "lat": lat})
+    community = where["community"]["code"]
+    grid = where["grid"]["code"] if where["grid"] else None
+    if lists is None:
+        stored = work_items(session, community)
+        lists = {community: stored} if stored is not None else {}
+    r = route(cat, community, has_grid=grid is not None, lists=lists)
+    inc = m.Incident(category=cat.code, status="reported", level=r.level, department=r.department, vetoed=r.vetoed,
+                     priority=cat.priority if priority is None else bool(priority), community_code=community,
+                     grid_code=grid, reported_at=now, updated_at=now, deadline_at=deadline(cat, r.level, now),
+                     source=source, description=description, reporter_name=reporter_name,
+                     reporter_phone=reporter_phone, reporter_email=reporter_email, address=address,
+                     resident_id=resident_id, lon=float(lon), lat=float(lat), geom=_point(lon, lat))
+    session.add(inc)
+    session.flush()
+    note = f"vetoed: not on the community's work-item list, sent to {r.department}" if r.vetoed else ""
+    _audit(session, inc, actor, "report", None, None, now, note)
+    return inc
+
+
+# --- transitions ------------------------------------------------------------------------------
+
+def transition(session, incident_id, action, *, actor, version, note="", now=None, duplicate_of=None):
+    """Apply ``action`` to an incident and audit it; returns the Incident.
+
+    Raises Conflict when ``version`` is stale (``details["current_version"]``) or the action is not
+    possible from the incident's status (naming the allowed ones), Forbidden when ``actor.role``
+    may not do it, NotFound for an unknown incident.
+    """
+    now = now or utcnow()
+    inc = get_incident(session, incident_id, lock=True)
+    _check_version(inc, version)
+    key = (inc.status, action)
+    if key not in TRANSITIONS:
+        allowed = allowed_actions(inc.status)
+        raise Conflict(f"Incident {inc.id} is {inc.status}; {action!r} is not possible from there.",
+                       fix=f"Allowed from {inc.status}: {allowed or 'nothing (it is closed)'}.",
+                       details={"status": inc.status, "allowed_actions": allowed})
+    target = TRANSITIONS[key]
+    access.check(actor.role, f"incident.{action}", what=f"{action} an incident")
+    before_status, before_level = inc.status, inc.level
+    effect = _EFFECTS.get(action)
+    if effect is not None:
+        note = effect(session, inc, now, note=note, duplicate_of=duplicate_of) or note
+    inc.status = target
+    inc.updated_at = now
+    _audit(session, inc, actor, action, before_status, before_level, now, note)
+    _flush(session, inc)
+    return inc
+
+
+def _escalate(session, inc, now, **_):
+    i = catalog.LEVELS.index(inc.level)
+    if i + 1 >= len(catalog.LEVELS):
+        raise Conflict(f"Incident {inc.id} is already with a department; there is no level above.",
+                       fix="Blow the whistle instead, or resolve it.", details={"level": inc.level})
+    inc.level = catalog.LEVELS[i + 1]
+    if inc.level == "department":
+        inc.department = catalog.category(inc.category).department
+    inc.deadline_at = deadline(inc.category, inc.level, now)
+
+
+def _resolve(session, inc, now, **_):
+    inc.resolved_at = now
+
+
+def _reopen(session, inc, now, **_):
+    inc.resolved_at = None
+    inc.deadline_at = deadline(inc.category, inc.level, now)
+
+
+def _link(session, inc, now, *, note, duplicate_of, **_):
+    original = get_incident(session, duplicate_of)
+    while original.duplicate_of is not None:  # point at the first report, never at another duplicate
+        original = get_incident(session, original.duplicate_of)
+    if original.id == inc.id:
+        raise InvalidInput(f"Incident {inc.id} cannot be a duplicate of itself.", fix="Give the earlier report's id.")
+    if original.category != inc.category:  # a noise report is no duplicate of a leak at the same door
+        raise InvalidInput(f"Incident {inc.id} is {inc.category!r} but incident {original.id} is "
+                           f"{original.category!r}; only a report of the same category can be its duplicate.",
+                           fix=f"Link it to an earlier {inc.category!r} report, or handle it on its own.",
+                           details={"field": "duplicate_of", "category": inc.category,
+                                    "duplicate_of_category": original.category})
+    inc.duplicate_of = original.id
+    inc.resolved_at = now
+    return f"duplicate of {original.id}" + (f": {note}" if note else "")
+
+
+_EFFECTS = {"escalate": _escalate, "resolve": _resolve, "reopen": _reopen, "link_duplicate": _link}
+
+
+# --- the whistle (吹哨报到) -----------------------------------------------------------------------
+
+def whistle(session, incident_id, *, actor, department=None, note="", now=None):
+    """The community blows the whistle: ``department`` (default: the category's) must report by a deadline.
+
+    Only dispatchers and admins blow it, only for open incidents still with the grid or community.
+    Returns the WhistleTask.
+    """
+    now = now or utcnow()
+    access.check(actor.role, "incident.whistle")
+    inc = get_incident(session, incident_id, lock=True)
+    if inc.status not in OPEN_STATUSES or inc.level not in ("grid", "community"):
+        raise Conflict(f"Incident {inc.id} is {inc.status} at level {inc.level}; the community blows the whistle "
+                       "only for open incidents still with the grid or the community.",
+                       fix="Escalate or reopen it instead.", details={"status": inc.status, "level": inc.level})
+    cat = catalog.category(inc.category)
+    department = (department or "").strip() or cat.department
+    if len(department) > 64:
+        raise InvalidInput("department is longer than 64 characters.", fix="Name the department briefly, e.g. 城管.")
+    task = m.WhistleTask(incident_id=inc.id, department=department, blown_by=actor.name, blown_at=now,
+                         report_by=now + dt.timedelta(hours=cat.whistle_hours), note=note)
+    session.add(task)
+    inc.updated_at = now
+    _audit(session, inc, actor, "whistle", inc.status, inc.level, now,
+           f"{department} to report by {iso(task.report_by)}" + (f": {note}" if note else ""))
+    _flush(session, inc)
+    return task
+
+
+def report_in(session, task_id, *, actor, now=None):
+    """The department reports (报到) on a whistle task; Conflict when it has reported already."""
+    now = now or utcnow()
+    task = session.get(m.WhistleTask, task_id)
+    if task is None:
+        raise NotFound(f"Whistle task {task_id} does not exist.", fix="See the incident's whistles.")
+    if task.reported_at is not None:
+        raise Conflict(f"{task.department} reported on task {task.id} at {iso(task.reported_at)} already.")
+    task.reported_at = now
+    inc = session.get(m.Incident, task.incident_id)
+    _audit(session, inc, actor, "report_in", inc.status, inc.level, now,
+           f"{task.department} reported" + (" late" if now > task.report_by else ""))
+    return task
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def get_incident(session, incident_id, *, lock=False):
+    iid = int(incident_id)
+    if not 1 <= iid < 2 ** 63:  # beyond any id a database hands out (and beyond its integers)
+        raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
+    q = select(m.Incident).where(m.Incident.id == iid)
+    if lock:  # PostgreSQL: two dispatchers acting at once queue here instead of both passing the version check
+        q = q.with_for_update()
+    inc = session.scalar(q)
+    if inc is None:
+        raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
+    return inc
+
+
+def history(session, incident_id):
+    """The audited steps of an incident, oldest first."""
+    rows = session.scalars(select(m.IncidentEvent).where(m.IncidentEvent.incident_id == int(incident_id))
+                           .order_by(m.IncidentEvent.at, m.IncidentEvent.id)).all()
+    return [{"at": iso(e.at), "actor": e.actor, "role": e.role, "action": e.action, "from_status": e.from_status,
+             "to_status": e.to_status, "from_level": e.from_level, "to_level": e.to_level, "note": e.note}
+            for e in rows]
+
+
+def whistles(session, incident_id, *, now=None):
+    now = now or utcnow()
+    rows = session.scalars(select(m.WhistleTask).where(m.WhistleTask.incident_id == int(incident_id))
+                           .order_by(m.WhistleTask.id)).all()
+    return [{"id": t.id, "department": t.department, "blown_by": t.blown_by, "blown_at": iso(t.blown_at),
+             "report_by": iso(t.report_by), "reported_at": iso(t.reported_at), "note": t.note,
+             "overdue": t.reported_at is None and now > t.report_by} for t in rows]
+
+
+def is_overdue(inc, now=None):
+    return inc.status in OPEN_STATUSES and inc.deadline_at is not None and (now or utcnow()) > inc.deadline_at
+
+
+def incident_dict(inc, *, role=None, now=None):
+    """An incident as the API shows it: reporter masked unless ``role`` may see personal contacts."""
+    cat = catalog.CATEGORIES.get(inc.category)
+    sees = access.can(role, "phone.read")
+    return {"id": inc.id, "category": inc.category, "category_name": cat.zh if cat else inc.category,
+            "category_name_en": cat.en if cat else inc.category, "status": inc.status, "level": inc.level,
+            "department": inc.department, "vetoed": inc.vetoed, "priority": inc.priority,
+            "community_code": inc.community_code, "grid_code": inc.grid_code, "lon": inc.lon, "lat": inc.lat,
+            "address": inc.address, "description": inc.description,
+            "reporter_name": access.name_for(role, inc.reporter_name),
+            "reporter_phone": access.phone_for(role, inc.reporter_phone),
+            "reporter_email": inc.reporter_email if sees else ("***" if inc.reporter_email else ""),
+            "source": inc.source, "reported_at": iso(inc.reported_at), "updated_at": iso(inc.updated_at),
+            "resolved_at": iso(inc.resolved_at), "deadline_at": iso(inc.deadline_at),
+            "overdue": is_overdue(inc, now), "duplicate_of": inc.duplicate_of, "version": inc.version,
+            "allowed_actions": allowed_actions(inc.status, role)}
+
+
+def incident_detail(session, incident_id, *, role=None, now=None):
+    """One incident with its history and whistle tasks."""
+    inc = get_incident(session, incident_id)
+    return {**incident_dict(inc, role=role, now=now), "history": history(session, inc.id),
+            "whistles": whistles(session, inc.id, now=now)}
+
+
+def list_incidents(session, *, status=None, level=None, community=None, grid=None, overdue=None, category=None,
+                   limit=200, role=None, now=None):
+    """Incidents matching every filter given, newest first; ``status`` may also be "open" or "closed"."""
+    now = now or utcnow()
+    q = select(m.Incident)
+    if status in ("open", "closed"):
+        q = q.where(m.Incident.status.in_(OPEN_STATUSES if status == "open" else CLOSED_STATUSES))
+    elif status:
+        q = q.where(m.Incident.status == status)
+    for column, value in ((m.Incident.level, level), (m.Incident.community_code, community),
+                          (m.Incident.grid_code, grid), (m.Incident.category, category)):
+        if value is not None:
+            q = q.where(column == value)
+    late = m.Incident.status.in_(OPEN_STATUSES) & (m.Incident.deadline_at < now)
+    if overdue is not None:
+        q = q.where(late if overdue else ~late | m.Incident.deadline_at.is_(None))
+    rows = session.scalars(q.order_by(m.Incident.priority.desc(), m.Incident.reported_at.desc(), m.Incident.id.desc())
+                           .limit(limit)).all()
+    return [incident_dict(i, role=role, now=now) for i in rows]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _audit(session, inc, actor, action, from_status, from_level, now, note=""):
+    session.add(m.IncidentEvent(incident_id=inc.id, at=now, actor=actor.name, role=actor.role or "", action=action,
+                                from_status=from_status, to_status=inc.status, from_level=from_level,
+                                to_level=inc.level, note=note or ""))
+
+
+def _check_version(inc, version):
+    if version != inc.version:
+        raise Conflict(f"Incident {inc.id} is at version {inc.version}, not {version}: someone changed it first.",
+                       fix="Reload the incident, check what changed, and try again with its current version.",
+                       details={"current_version": inc.version, "status": inc.status})
+
+
+def _flush(session, inc):
+    try:
+        session.flush()
+    except StaleDataError:  # another process committed between our read and our write
+        raise Conflict(f"Incident {inc.id} was changed by someone else while this change was being made.",
+                       fix="Reload the incident and try again.") from None
+
+
+def _point(lon, lat):
+    return shapely.Point(float(lon), float(lat))
+
+
+def iso(value):
+    """A naive UTC time as ISO 8601 with Z, to the second."""
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"

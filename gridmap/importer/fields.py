@@ -1,0 +1,180 @@
+"""The import's fields: renaming columns to ours, converting each field by type, problems per row."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidInput
+from ..geo import validate as geo_validate
+
+_TRUE = {"1", "true", "t", "yes", "y", "是", "在职", "available", "可用"}
+_FALSE = {"0", "false", "f", "no", "n", "否", "", "unavailable", "不可用", "nan", "none"}
+
+# OSM tags and common spellings map onto our fields without --field.
+_ALIASES = {
+    "kind": ("highway", "type"),
+    "floors": ("building:levels", "levels"),
+    "households": ("hh", "户数"),
+    "name": ("名称", "姓名"),
+    "address": ("地址", "addr"),
+    "phone": ("电话", "手机"),
+}
+
+
+def parse_field_map(pairs):
+    """Turn ``["name=NAME_ZH", "households=TOTPOP20"]`` into ``{"name": "NAME_ZH", …}``."""
+    out = {}
+    for pair in pairs or ():
+        ours, sep, theirs = pair.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise InvalidInput(f"--field {pair!r} is not of the form name=COLUMN.",
+                               fix="Write e.g. --field households=TOTPOP20.")
+        out[ours.strip()] = theirs.strip()
+    return out
+
+
+def rename(frame, spec, fields):
+    missing = {ours: theirs for ours, theirs in fields.items() if theirs not in frame.columns}
+    if missing:
+        ours, theirs = next(iter(missing.items()))
+        raise InvalidInput(f"--field {ours}={theirs}: the file has no column {theirs!r}.",
+                           fix=f"Its columns are {[c for c in frame.columns if c != frame.geometry.name]}.")
+    rename = {theirs: ours for ours, theirs in fields.items()}
+    lower = {str(c).lower(): c for c in frame.columns}
+    for f in spec.fields:
+        if f.name in fields or f.name in frame.columns:
+            continue
+        for alias in _ALIASES.get(f.name, ()):
+            if alias in lower and lower[alias] not in rename:
+                rename[lower[alias]] = f.name
+                break
+        else:
+            if f.name.lower() in lower:
+                rename[lower[f.name.lower()]] = f.name
+    if spec.name == "buildings" and "address" not in frame.columns and "address" not in rename.values():
+        frame = _osm_address(frame)
+    return frame.rename(columns=rename)
+
+
+def _osm_address(frame):
+    # OSM buildings rarely carry full addresses: compose street + number, else name, else the OSM id,
+    # so every building can still be found and later corrected.
+    if "osm_id" not in frame.columns:
+        return frame
+    frame = frame.copy()
+    street = frame.get("addr:street", pd.Series("", index=frame.index)).fillna("").astype(str)
+    number = frame.get("addr:housenumber", pd.Series("", index=frame.index)).fillna("").astype(str)
+    name = frame.get("name", pd.Series("", index=frame.index)).fillna("").astype(str)
+    addr = (street + number).where((street + number) != "", name)
+    frame["address"] = addr.where(addr != "", "OSM " + frame["osm_id"].astype(str))
+    return frame
+
+
+def check_required_columns(spec, raw):
+    cols = [c for c in raw.frame.columns if c != raw.frame.geometry.name]
+    for f in spec.fields:
+        if f.required and f.name not in raw.frame.columns:
+            raise InvalidInput(
+                f"{raw.source}: the required column {f.name!r} for {spec.name} is missing.",
+                fix=f"The file has the columns {cols}; name the one to use with --field {f.name}=COLUMN.")
+
+
+def convert_fields(spec, frame):
+    problems = []
+    frame = frame.copy()
+    rows = frame["_row"].to_numpy()
+    names = labels(frame)
+    for f in spec.fields:
+        if f.name not in frame.columns:
+            frame[f.name] = f.default
+            continue
+        col = frame[f.name]
+        text = col.astype(str).str.strip().where(col.notna(), "")
+        text = text.where(~text.str.lower().isin(["nan", "none", "<na>"]), "")
+        if f.required:
+            for i in np.flatnonzero((text == "").to_numpy()):
+                problems.append(problem(rows[i], names[i], f.name, "", f"{f.name} is empty",
+                                         f"Fill in {f.name} for this feature."))
+        if f.type in ("int", "float"):
+            num = pd.to_numeric(text.where(text != "", np.nan), errors="coerce")
+            bad = (text != "") & num.isna()
+            if f.type == "int":
+                bad |= num.notna() & (num != np.floor(num.fillna(0)))
+            if f.low is not None:
+                bad |= num.notna() & ((num < f.low) | (num > f.high))
+            for i in np.flatnonzero(bad.to_numpy()):
+                rng = f" between {f.low:g} and {f.high:g}" if f.low is not None else ""
+                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
+                                         f"{f.name} {_show(col.iloc[i])} is not a valid {f.type}{rng}",
+                                         f"Write a number{rng}."))
+            if f.type == "int":
+                frame[f.name] = [None if pd.isna(v) else int(v) for v in num] if f.default is None \
+                    else num.fillna(f.default).astype("int64")
+            else:
+                frame[f.name] = num
+        elif f.type == "bool":
+            low = text.str.lower()
+            bad = ~low.isin(_TRUE | _FALSE)
+            for i in np.flatnonzero(bad.to_numpy()):
+                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
+                                         f"{f.name} {_show(col.iloc[i])} is not yes/no", "Write true or false."))
+            frame[f.name] = np.where(low == "", bool(f.default), low.isin(_TRUE))
+        elif f.type in ("code12", "code15"):
+            n = 12 if f.type == "code12" else 15
+            text = text.str.replace(r"\.0$", "", regex=True)  # codes read as floats from spreadsheets
+            bad = (text != "") & ~text.str.fullmatch(rf"\d{{{n}}}")
+            for i in np.flatnonzero(bad.to_numpy()):
+                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
+                                         f"{f.name} {_show(col.iloc[i])} is not a {n}-digit code",
+                                         f"Write the {n}-digit code, digits only."))
+            frame[f.name] = text
+        elif f.type == "choice":
+            bad = (text != "") & ~text.isin(f.choices)
+            for i in np.flatnonzero(bad.to_numpy()):
+                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
+                                         f"{f.name} {_show(col.iloc[i])} is not known",
+                                         f"Use one of {list(f.choices)}."))
+            frame[f.name] = text
+        elif f.type == "list":
+            frame[f.name] = text.str.replace("；", ";").str.replace(",", ";").str.replace("，", ";") \
+                .map(lambda s: ";".join(p.strip() for p in s.split(";") if p.strip()))
+        else:
+            frame[f.name] = text
+    return frame, problems
+
+
+def labels(frame):
+    for c in ("code", "address", "name", "id"):
+        if c in frame.columns:
+            return frame[c].astype(str).fillna("").to_numpy()
+    return np.array([None] * len(frame), dtype=object)
+
+
+def problem(row, label, fieldname, value, message, fix):
+    return geo_validate.Problem(row=int(row), feature=None if label in (None, "") else str(label),
+                                field=fieldname, value=_plain(value), message=message, fix=fix)
+
+
+def _show(value):
+    value = _plain(value)
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def _plain(value):
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
+
+
+def rejection(spec, source, problems, total):
+    shown = sorted(problems, key=lambda p: (p.row, p.field))
+    lines = [f"  feature {p.row}{f' ({p.feature})' if p.feature else ''}: {p.message}. {p.fix}" for p in shown[:20]]
+    more = f"\n  … and {len(shown) - 20} more" if len(shown) > 20 else ""
+    rows = len({p.row for p in problems})
+    return InvalidInput(
+        f"{source}: {rows} of {total} features cannot be imported as {spec.name}; nothing was written.\n"
+        + "\n".join(lines) + more,
+        fix="Fix these features and import again, or pass --skip-invalid to import the others.",
+        details={"problems": [p.to_dict() for p in shown[:200]], "rejected": rows, "total": total})

@@ -1,0 +1,155 @@
+"""One file through the import border: read, check every feature and field, write all of it in one transaction or nothing."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .. import coverage
+from ..errors import InvalidInput
+from ..geo import io as geo_io
+from ..geo import validate as geo_validate
+from ..geo.crs import parse_crs
+from ..store.generations import bump_generation
+from .fields import check_required_columns, convert_fields, rejection, rename
+from .kinds import KINDS
+
+
+@dataclass
+class Summary:
+    kind: str
+    source: str
+    imported: int = 0
+    repaired: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)  # Problem dicts
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
+
+    def to_dict(self):
+        return {"kind": self.kind, "source": self.source, "imported": self.imported,
+                "repaired": len(self.repaired), "rejected": len(self.rejected),
+                "problems": self.rejected[:50], "seconds": round(self.seconds, 3), "notes": self.notes}
+
+
+def read(kind, path, *, layer=None, crs=None, encoding=None, fields=None):
+    """Read ``path`` for ``kind`` and return the raw layer, columns renamed to our field names."""
+    spec = _kind(kind)
+    fields = dict(fields or {})
+    unknown = set(fields) - {f.name for f in spec.fields} - {"lon", "lat"}
+    if unknown:
+        raise InvalidInput(
+            f"--field names {sorted(unknown)} are not fields of {kind}.",
+            fix=f"{kind} has the fields {[f.name for f in spec.fields]}.")
+    path = Path(path)
+    if not spec.geometry_required and path.suffix.lower() == ".csv" and not _csv_has_coordinates(path, fields, encoding):
+        frame = _read_plain_csv(path, encoding)
+        raw = geo_io.RawLayer(frame=frame, crs=parse_crs(crs or 4326), source=str(path))
+    else:
+        raw = geo_io.read_layer(path, layer=layer, crs=crs, encoding=encoding,
+                                lon=fields.pop("lon", None), lat=fields.pop("lat", None))
+    fields.pop("lon", None)
+    fields.pop("lat", None)
+    raw.frame = rename(raw.frame, spec, fields)
+    return raw
+
+
+def import_file(store, kind, path, *, layer=None, crs=None, encoding=None, fields=None,
+                skip_invalid=False, publish=False, max_area_change=0.01, progress=None, department=None,
+                limits=None):
+    """Import one file. Raises InvalidInput listing every bad feature unless ``skip_invalid``.
+
+    ``department`` names the department whose grids a ``department-grids`` file holds;
+    ``limits`` (:class:`gridmap.plans.Limits`) are what ``publish`` validates grids against.
+    """
+    t0 = time.perf_counter()
+    _check_department(kind, department)
+    raw = read(kind, path, layer=layer, crs=crs, encoding=encoding, fields=fields)
+    with store.transaction() as session:
+        summary = import_layer(session, kind, raw, skip_invalid=skip_invalid, publish=publish,
+                               max_area_change=max_area_change, progress=progress, department=department,
+                               limits=limits)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_area_change=0.01, progress=None,
+                 department=None, limits=None):
+    """Validate ``raw`` (a RawLayer) as ``kind`` and write it with ``session`` (the caller commits)."""
+    spec = _kind(kind)
+    department = _check_department(kind, department)
+    t0 = time.perf_counter()
+    check_required_columns(spec, raw)
+    summary = Summary(kind, raw.source)
+    if raw.frame.geometry.isna().all() and not spec.geometry_required:
+        frame = raw.frame.copy()
+        frame["_row"] = np.arange(1, len(frame) + 1)
+        problems, repaired = [], []
+    else:
+        prepared = geo_validate.prepare(raw, allowed_types=set(spec.geometry), max_area_change=max_area_change)
+        frame, problems, repaired = prepared.frame, list(prepared.problems), prepared.repaired
+    frame, field_problems = convert_fields(spec, frame)
+    problems += field_problems
+    frame, ref_problems = spec.check(session, frame, department=department)
+    problems += ref_problems
+    summary.repaired = list(repaired)
+    summary.rejected = [p.to_dict() for p in sorted(problems, key=lambda p: (p.row, p.field))]
+    if problems and not skip_invalid:
+        raise rejection(spec, raw.source, problems, len(raw.frame))
+    bad_rows = {p.row for p in problems}
+    if bad_rows:
+        frame = frame[~frame["_row"].isin(bad_rows)]
+    if frame.empty and len(raw.frame):
+        raise InvalidInput(f"No feature of {raw.source} could be imported as {kind}.",
+                           fix="See the listed problems.", details={"problems": summary.rejected[:50]})
+    notes = spec.write(session, frame, publish=publish, progress=progress, department=department, limits=limits)
+    if spec.name in ("cameras", "buildings") and len(frame):
+        # a camera's view is cut by the footprints around it: new cameras need theirs, new buildings
+        # may hide what nearby cameras saw; computed here so views and footprints commit together
+        bounds = tuple(frame.total_bounds) if spec.name == "buildings" else None
+        views = coverage.refresh_views(session, changed_bounds=bounds)
+        if views:
+            notes = list(notes or []) + [f"{views} camera views computed"]
+    bump_generation(session)  # web processes rebuild their snapshots with the new data
+    summary.imported = len(frame)
+    summary.notes = notes or []
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _check_department(kind, department):
+    """The department name a department-grids import needs (stripped), and None for every other kind."""
+    if kind != "department-grids":
+        if department is not None:
+            raise InvalidInput(f"--department {department!r} applies only to department-grids, not {kind}.",
+                               fix="Leave --department out, or import department-grids.")
+        return None
+    name = (department or "").strip()
+    if not name or len(name) > 64:
+        raise InvalidInput(f"--department {department!r} must name the department in 1–64 characters.",
+                           fix="Pass e.g. --department 综治 (or 公安, 民政, 城管 …).")
+    return name
+
+
+def _kind(kind):
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise InvalidInput(f"Import kind {kind!r} is not known.", fix=f"Use one of {sorted(KINDS)}.") from None
+
+
+def _csv_has_coordinates(path, fields, encoding):
+    cols = {c.strip().lower() for c in pd.read_csv(path, nrows=0, encoding=encoding or "utf-8-sig").columns}
+    wanted = {fields.get("lon", "").lower(), "lon", "lng", "longitude", "x", "经度", "wkt", "geometry"}
+    return bool(cols & wanted)
+
+
+def _read_plain_csv(path, encoding):
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text.", fix="Pass --encoding GBK (or the file's encoding).") from None
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df), crs=4326), crs=4326)

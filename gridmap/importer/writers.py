@@ -1,0 +1,171 @@
+"""Writers of an import: each kind's checked, converted frame into its tables, inside the caller's transaction.
+
+Each ``write_<kind>(session, frame, progress=None, department=None, publish=False, limits=None)``
+returns notes for the import's summary. The frame reaching a writer is valid WGS84 with our
+field names and its references resolved (:mod:`.checks`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import delete, insert, select
+
+from .. import plans
+from ..errors import Conflict
+from ..store import models as m
+from ..store.bulk import bulk_insert
+from ..store.types import encode_many
+
+
+def write_communities(session, frame, **_):
+    districts = {d.code: d for d in session.scalars(select(m.District))}
+    streets = {s.code: s for s in session.scalars(select(m.Street))}
+    existing = {c.code: c for c in session.scalars(select(m.Community))}
+    for r in frame.itertuples(index=False):
+        dcode = _pad12((r.district_code or r.code[:6]))
+        scode = _pad12((r.street_code or r.code[:9]))
+        if dcode not in districts:
+            districts[dcode] = m.District(code=dcode, name=r.district_name or dcode)
+            session.add(districts[dcode])
+        elif r.district_name:
+            districts[dcode].name = r.district_name
+        if scode not in streets:
+            streets[scode] = m.Street(code=scode, district_code=dcode, name=r.street_name or scode)
+            session.add(streets[scode])
+        elif r.street_name:
+            streets[scode].name = r.street_name
+        geom = _multi(r.geometry)
+        c = existing.get(r.code)
+        if c is None:
+            c = existing[r.code] = m.Community(code=r.code)
+            session.add(c)
+        c.street_code, c.name, c.geom = scode, r.name, geom
+        c.service_centre, c.service_address, c.service_phone = r.service_centre, r.service_address, r.service_phone
+    session.flush()
+    return [f"{len(frame)} communities in {len({_pad12(c[:9]) for c in frame['code']})} streets"]
+
+
+def write_grids(session, frame, publish=False, limits=None, **_):
+    notes = []
+    for code, part in frame.groupby("community_code", sort=True):
+        plan = plans.create_plan(session, code, part, name=f"import {dt.date.today().isoformat()}")
+        if publish:
+            # Validated like any publish, no bypass for legacy files: a gap or an overlap makes
+            # "which grid is this address in" wrong for residents. The whole import is refused.
+            try:
+                plans.publish(session, plan, limits=limits)
+            except Conflict as err:
+                raise Conflict(err.message.replace(f"Plan {plan.id} has", f"The grids of {code} have", 1),
+                               fix="Nothing was written. Import without --publish to keep them as a draft "
+                                   "(gridmap plan validate PLAN then lists each finding with its place), "
+                                   "or fix the file and import again.", details=err.details) from None
+        notes.append(f"{code}: plan {plan.id} with {len(part)} grids{' published' if publish else ' (draft)'}")
+    return notes
+
+
+def write_buildings(session, frame, progress=None, **_):
+    frame = frame.copy()
+    courtyards = _courtyard_ids(session, frame)
+    pts = shapely.point_on_surface(frame.geometry.values)
+    rows = pd.DataFrame({
+        "community_code": frame["community_code"].replace("", None),
+        "address": frame["address"], "name": frame["name"],
+        "households": frame["households"].astype("int64"),
+        "floors": frame["floors"],
+        "courtyard_id": [courtyards.get((c, y)) for c, y in zip(frame["community_code"], frame["courtyard"])],
+        "geom": encode_many(frame.geometry.values, session.bind.dialect.name),
+        "lon": shapely.get_x(pts), "lat": shapely.get_y(pts),
+    })
+    bulk_insert(session, m.Building, rows, progress)
+    return [f"{int(rows['households'].sum())} households in {len(rows)} buildings"]
+
+
+def write_party_members(session, frame, progress=None, **_):
+    _insert_frame(session, m.PartyMember, frame, ["name", "phone", "building_id", "in_service", "employer"], progress)
+    return []
+
+
+def write_workers(session, frame, **_):
+    for r in frame.itertuples(index=False):
+        w = m.GridWorker(name=r.name, phone=r.phone, community_code=r.community_code or None,
+                         geom=getattr(r, "geometry", None))
+        session.add(w)
+        session.flush()
+        codes = sorted(set(filter(None, r.grids.split(";"))))
+        if codes:
+            session.execute(insert(m.grid_worker_grid), [{"worker_id": w.id, "grid_code": c} for c in codes])
+    return []
+
+
+def write_volunteers(session, frame, progress=None, **_):
+    _insert_frame(session, m.Volunteer, frame, ["name", "phone", "skills", "available", "community_code"], progress)
+    return []
+
+
+def write_responders(session, frame, progress=None, **_):
+    _insert_frame(session, m.Responder, frame, ["name", "kind", "phone", "skills", "available"], progress)
+    return []
+
+
+def write_cameras(session, frame, progress=None, **_):
+    courtyards = _courtyard_ids(session, frame)
+    _insert_frame(session, m.Camera, frame, ["name", "channel", "community_code", "fov", "range_m"], progress,
+                  courtyard_id=[courtyards.get((c, y)) for c, y in zip(frame["community_code"], frame["courtyard"])],
+                  bearing=frame["bearing"] % 360.0)
+    return []
+
+
+def write_roads(session, frame, progress=None, **_):
+    _insert_frame(session, m.Road, frame, ["name", "kind"], progress)
+    return []
+
+
+def write_department_grids(session, frame, department=None, **_):
+    # A department's new file replaces its earlier grids in the communities the file covers: its
+    # legacy layer is one snapshot, and a second import of it must not count every grid twice.
+    communities = sorted(set(frame["community_code"]))
+    replaced = session.execute(delete(m.DepartmentGrid).where(
+        m.DepartmentGrid.department == department,
+        m.DepartmentGrid.community_code.in_(communities))).rowcount
+    # the ORM, not a bulk insert: a department draws tens of grids per community, not millions
+    session.add_all([m.DepartmentGrid(department=department, community_code=r.community_code, code=r.code,
+                                      name=r.name, geom=_multi(r.geometry)) for r in frame.itertuples(index=False)])
+    session.flush()
+    notes = [f"{department}: {n} grids in {c}" for c, n in frame.groupby("community_code").size().items()]
+    if replaced:
+        notes.append(f"replaced {replaced} earlier {department} grids")
+    return notes
+
+
+def _insert_frame(session, model, frame, columns, progress=None, **computed):
+    """Bulk-insert ``frame``'s ``columns`` plus ``computed`` ones and the encoded geometry."""
+    rows = frame[columns].copy()
+    if "community_code" in rows:
+        rows["community_code"] = rows["community_code"].replace("", None)
+    for name, values in computed.items():
+        rows[name] = list(values) if not isinstance(values, pd.Series) else values.to_numpy()
+    rows["geom"] = encode_many(frame.geometry.values, session.bind.dialect.name)
+    bulk_insert(session, model, rows.reset_index(drop=True), progress)
+
+
+def _courtyard_ids(session, frame):
+    wanted = {(c or None, y) for c, y in zip(frame["community_code"], frame["courtyard"]) if y}
+    have = {(c.community_code, c.name): c.id for c in session.scalars(select(m.Courtyard))}
+    for key in sorted(wanted - set(have), key=str):
+        cy = m.Courtyard(community_code=key[0], name=key[1])
+        session.add(cy)
+        session.flush()
+        have[key] = cy.id
+    return {(c or "", y): have.get((c or None, y)) for c, y in wanted}
+
+
+def _multi(g):
+    return g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+
+
+def _pad12(code):
+    code = str(code)
+    return code + "0" * (12 - len(code)) if len(code) < 12 else code

@@ -1,0 +1,121 @@
+"""Plan generations: drafts created, copied and published with valid_from/valid_to; never edited once published."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..errors import Conflict, InvalidInput, NotFound
+from ..geo.codes import allocate, grid_name
+from ..store import models as m
+from ..store.generations import bump_generation
+from .records import get_plan, plan_summary
+from .rules import validate
+
+
+def create_plan(session, community_code, grids, *, name=""):
+    """Store ``grids`` (GeoDataFrame: geometry, optional name and code) as a new draft plan.
+
+    Grids without a code are numbered by the one grid-code rule (:mod:`gridmap.geo.codes`):
+    west→east along rows, rows north→south (DB11/T 2157-2023), each taking the lowest sequence
+    number that neither a given code nor any earlier plan of the community has used.
+    """
+    if session.get(m.Community, community_code) is None:
+        raise NotFound(f"Community {community_code} is not in the store.", fix="Import the community first.")
+    geoms = list(grids.geometry)
+    codes = list(grids["code"]) if "code" in grids.columns else [""] * len(geoms)
+    names = list(grids["name"]) if "name" in grids.columns else [""] * len(geoms)
+    for c in codes:
+        if c and not c.startswith(community_code[:12]):
+            raise InvalidInput(f"Grid code {c} does not start with its community's code {community_code}.",
+                               fix="Leave the code empty to number the grid, or correct it.")
+    new = [i for i, code in enumerate(codes) if not code]
+    if new:
+        taken = [code for code in codes if code] + used_codes(session, community_code)
+        for i, code in zip(new, allocate([geoms[i] for i in new], taken=taken, community_code=community_code)):
+            codes[i] = code
+    plan = m.GridPlan(community_code=community_code, name=name, status="draft")
+    session.add(plan)
+    community = session.get(m.Community, community_code)
+    for g, c, n in zip(geoms, codes, names):
+        plan.grids.append(m.Grid(code=c, name=n or grid_name(community.name, c), geom=g))
+    session.flush()
+    return plan
+
+
+def used_codes(session, community_code):
+    """Every grid code any plan of the community has ever held (drafts, published and retired)."""
+    return sorted(set(session.scalars(select(m.Grid.code).join(m.GridPlan)
+                                      .where(m.GridPlan.community_code == community_code)).all()))
+
+
+def publish(session, plan, *, on=None, expected_version=None, limits=None):
+    """Make ``plan`` the community's published plan from ``on`` (default today); retire the previous one.
+
+    Raises Conflict when ``expected_version`` is given and the plan changed since, when the plan
+    is not a draft, or when :func:`validate` finds errors (listed in ``details["errors"]``);
+    InvalidInput when ``on`` is before the current plan's ``valid_from`` (that would rewrite
+    the history of a published plan).
+    """
+    on = on or dt.date.today()
+    # One publish per community at a time: on PostgreSQL the community row is the mutex, so two
+    # planners publishing two drafts at once cannot both end up "published"; the plan is then
+    # re-read under a row lock, so the version compared below is the committed one. SQLite has
+    # one writer at a time and needs neither.
+    session.execute(select(m.Community.code).where(m.Community.code == plan.community_code).with_for_update())
+    session.execute(select(m.GridPlan).where(m.GridPlan.id == plan.id).with_for_update()
+                    .execution_options(populate_existing=True))
+    if expected_version is not None and plan.version != expected_version:
+        raise Conflict(f"Plan {plan.id} is at version {plan.version}, not {expected_version}.",
+                       fix="Reload the plan and publish again.", details={"version": plan.version})
+    if plan.status != "draft":
+        raise Conflict(f"Plan {plan.id} is {plan.status}; only a draft can be published.",
+                       fix="Copy it into a new draft first.")
+    errors = [f for f in validate(session, plan, limits=limits) if f.severity == "error"]
+    if errors:
+        shown = "\n".join(f"  {f.kind} {', '.join(f.grid_codes)}: {f.message}" for f in errors[:20])
+        more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise Conflict(f"Plan {plan.id} has {len(errors)} validation error(s); it cannot be published.\n{shown}{more}",
+                       fix=f"Fix them in a draft (gridmap plan validate {plan.id} lists each with its place) "
+                           "and publish again.",
+                       details={"errors": [f.to_dict() for f in errors]})
+    current = session.scalars(select(m.GridPlan).where(
+        m.GridPlan.community_code == plan.community_code, m.GridPlan.status == "published")).all()
+    for old in current:
+        if old.valid_from is not None and on < old.valid_from:
+            raise InvalidInput(f"valid_from {on.isoformat()} is before {old.valid_from.isoformat()}, when the "
+                               f"current plan {old.id} took effect.",
+                               fix=f"Give a date on or after {old.valid_from.isoformat()}.",
+                               details={"valid_from": on.isoformat(), "current_valid_from": old.valid_from.isoformat()})
+    for old in current:
+        old.status, old.valid_to = "retired", on
+    plan.status, plan.valid_from, plan.valid_to = "published", on, None
+    bump_generation(session)
+    try:
+        session.flush()
+    except StaleDataError:  # SQLite: another writer committed a change to the plan since we read it
+        raise Conflict(f"Plan {plan.id} was changed by someone else while it was being published.",
+                       fix="Reload the plan and publish again.") from None
+    return plan
+
+
+def copy_plan(session, plan_id, *, name=None):
+    """A new draft holding the same grids (codes, names, boundaries) as plan ``plan_id``, of any status.
+
+    This is how a published plan is changed: it never is; a copy is edited and published in its place.
+    """
+    source = get_plan(session, plan_id)
+    copy = m.GridPlan(community_code=source.community_code, status="draft",
+                      name=name if name is not None else f"copy of plan {source.id}")
+    session.add(copy)
+    for g in source.grids:
+        copy.grids.append(m.Grid(code=g.code, name=g.name, geom=g.geom))
+    session.flush()
+    return copy
+
+
+def publish_plan(session, plan_id, *, expected_version=None, on=None, limits=None):
+    """Load plan ``plan_id`` and :func:`publish` it; returns its summary."""
+    return plan_summary(publish(session, get_plan(session, plan_id), on=on,
+                                expected_version=expected_version, limits=limits))

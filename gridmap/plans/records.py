@@ -1,0 +1,48 @@
+"""Plan records read back: one plan by id, the plans of a community, a plan's summary."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from ..errors import NotFound
+from ..store import models as m
+
+
+def get_plan(session, plan_id):
+    """The GridPlan with id ``plan_id`` (or the GridPlan itself); NotFound otherwise."""
+    if isinstance(plan_id, m.GridPlan):
+        return plan_id
+    pid = int(plan_id)
+    plan = session.get(m.GridPlan, pid)
+    if plan is None:
+        raise NotFound(f"Grid plan {pid} is not in the store.",
+                       fix="List the plans with GET /api/v1/plans?community=CODE or `gridmap plan list`.",
+                       details={"plan": pid})
+    return plan
+
+
+def list_plans(session, community_code=None):
+    """Every plan (drafts, published, retired), newest first, optionally of one community."""
+    q = select(m.GridPlan, func.count(m.Grid.id)).outerjoin(m.Grid).group_by(m.GridPlan.id)
+    if community_code is not None:
+        q = q.where(m.GridPlan.community_code == _community(session, community_code))
+    rows = session.execute(q.order_by(m.GridPlan.community_code, m.GridPlan.id.desc())).all()
+    return [plan_summary(p, grids=n) for p, n in rows]
+
+
+def plan_summary(plan, *, grids=None):
+    """A plan as JSON-ready facts (no geometry)."""
+    return {"id": plan.id, "community": plan.community_code, "name": plan.name, "status": plan.status,
+            "valid_from": _iso(plan.valid_from), "valid_to": _iso(plan.valid_to), "version": plan.version,
+            "created_at": plan.created_at.isoformat(timespec="seconds") if plan.created_at else None,
+            "grids": len(plan.grids) if grids is None else int(grids)}
+
+
+def _community(session, code):
+    if session.get(m.Community, code) is None:
+        raise NotFound(f"Community {code} is not in the store.", fix="See /api/v1/communities for the codes.",
+                       details={"community": code})
+    return code
+
+
+def _iso(day):
+    return day.isoformat() if day else None
