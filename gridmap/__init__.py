@@ -1,48 +1,12 @@
 """gridmap: grids, residents, party members, cameras and incidents on maps, for community grid governance."""
-import os
-import secrets
-from pathlib import Path
-
-from flask import Flask
 
 
 def create_app(config=None):
-    """Build a gridmap web app.
+    """Build a gridmap web app: :func:`gridmap.app.create_app`."""
+    # The one import inside a function in gridmap, and on purpose: every ``import gridmap.<part>``
+    # runs this file first, and the factory's module pulls in the whole app (Flask, the blueprints,
+    # the commands). Imported only when an app is wanted, a script using gridmap.geo or
+    # gridmap.partition stays light and the package root stays out of the layers' import graph.
+    from .app import create_app as build
 
-    Settings come, in rising priority, from the defaults in ``gridmap.settings``,
-    ``instance/gridmap.cfg`` (a Python file), ``GRIDMAP_*`` environment variables and
-    ``config`` (a dict, used by tests).
-    """
-    from . import settings
-    from .extensions import init_extensions
-    from .store import Store
-    from .web import register_blueprints
-
-    root = Path(__file__).resolve().parent
-    app = Flask(__name__, instance_path=os.environ.get("GRIDMAP_INSTANCE_PATH") or str(root.parent / "instance"),
-                template_folder=str(root.parent / "templates"), instance_relative_config=True)
-    app.config.update(settings.defaults())
-    app.config.from_pyfile("gridmap.cfg", silent=True)
-    app.config.update(settings.from_environ())
-    if config:
-        app.config.update(config)
-
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    if not app.config.get("DATABASE_URL"):
-        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'gridmap.db'}"
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
-
-    app.extensions["gridmap.store"] = Store(app.config["DATABASE_URL"])
-    init_extensions(app)
-    register_blueprints(app)
-    from .cli import register_commands
-    register_commands(app)
-    return app
-
-
-def _instance_secret(path):
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return build(config)

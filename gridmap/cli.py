@@ -1,12 +1,21 @@
-"""The `gridmap` command: init-db, import, export, demo, create-user, locate, plans, coverage, camera views."""
+"""The `gridmap` command: init-db, import, export, demo, create-user, locate, plans, coverage, camera views, devices."""
 import json
 import sys
+import time
 
 import click
+import pandas as pd
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
+from sqlalchemy import select
 
-from .errors import GridmapError
+from . import accounts, apikeys, assign, catalog, coverage, demo, dispatch, importer, lookup, plans
+from .access import ROLES
+from .errors import GridmapError, InvalidInput
+from .store import loaders
+from .store import models as m
+from .store.generations import bump_generation
+from .web import params
 
 
 def _store():
@@ -33,15 +42,11 @@ def init_db_command():
 
 
 def _refresh_views(everything):
-    from sqlalchemy import select
-
-    from . import coverage, plans
-    from .store import models as m
     with _store().transaction() as session:
         ids = session.execute(select(m.Camera.id)).scalars().all() if everything else None
         computed = coverage.refresh_views(session, camera_ids=ids)
         if computed:
-            plans.bump_generation(session)  # running web processes pick the new views up
+            bump_generation(session)  # running web processes pick the new views up
     return computed
 
 
@@ -54,7 +59,6 @@ def camera_views_command(everything):
     Imports keep views current; use --all after changing cameras or buildings by other means
     (SQL, another tool).
     """
-    import time
     t0 = time.perf_counter()
     computed = _refresh_views(everything)
     click.echo(f"{computed} camera views computed in {time.perf_counter() - t0:.1f} s")
@@ -75,7 +79,6 @@ def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publi
     """Import KIND (communities, buildings, grids, party-members, workers, volunteers, responders,
     cameras, roads, department-grids) from PATH (GeoJSON, GeoPackage, Shapefile or zip, CSV with
     lon/lat, OSM .osm/.pbf)."""
-    from . import importer, plans
     try:
         field_map = importer.parse_field_map(fields)
         _store().upgrade()
@@ -108,7 +111,6 @@ def _print_summary(summary):
 @with_appcontext
 def export_command(kind, path):
     """Export every record of KIND to PATH (format by extension: .geojson .gpkg .shp .zip .csv)."""
-    from . import importer
     try:
         n = importer.export_file(_store(), kind, path)
     except GridmapError as err:
@@ -122,7 +124,6 @@ def export_command(kind, path):
 @with_appcontext
 def demo_command(seed, force):
     """Build the Dalian demo (five communities, 18 grids in 城志社区, 25 cameras in 和合大院)."""
-    from . import demo
     try:
         report = demo.build(_store(), seed=seed, force=force)
     except GridmapError as err:
@@ -133,13 +134,12 @@ def demo_command(seed, force):
 
 @click.command("create-user")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(["admin", "planner", "dispatcher", "grid_worker"]))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default="")
 @with_appcontext
 def create_user_command(username, role, password, display_name):
     """Create a login for USERNAME with ROLE."""
-    from . import accounts
     try:
         with _store().transaction() as session:
             accounts.create_user(session, username, password, role, display_name=display_name)
@@ -155,9 +155,8 @@ def create_user_command(username, role, password, display_name):
 @with_appcontext
 def locate_command(lon, lat, crs):
     """Print the community, grid and workers at LON LAT."""
-    from . import lookup
     try:
-        x, y = lookup.parse_point(lon, lat, crs)
+        x, y = params.parse_point(lon, lat, crs)
         out = lookup.locate(current_app.extensions["gridmap.snapshots"].get(), x, y, role="admin")
     except GridmapError as err:
         _fail(err)
@@ -178,7 +177,6 @@ _ASSIGN_COLUMNS = [("community", "community"), ("grids", "grids"), ("buildings",
 @with_appcontext
 def assign_command(community, all_):
     """Assign buildings, party members, contact households, cameras, volunteers and responders to grids."""
-    from . import assign
     if bool(community) == all_:
         _fail(GridmapError("Say which communities to assign.", fix="Pass --community CODE or --all."))
     try:
@@ -221,15 +219,6 @@ def register_commands(app):
         app.cli.add_command(command)
 
 
-def _create_app():
-    from . import create_app
-    return create_app()
-
-
-main = FlaskGroup(create_app=_create_app, add_default_commands=True,
-                  help="gridmap: grids, residents, party members, cameras and incidents on maps.")
-
-
 # --- plans: list, validate, copy, publish, diff, export; the department-grid crosswalk ------------
 
 @click.group("plan")
@@ -238,7 +227,6 @@ def plan_group():
 
 
 def _plan_limits():
-    from . import plans
     return plans.Limits.from_config(current_app.config)
 
 
@@ -255,10 +243,9 @@ def _print_rows(rows, columns):
 @with_appcontext
 def plan_list_command(community):
     """List plans (drafts, published, retired), newest first per community."""
-    from . import plans
     try:
         with _store().session() as session:
-            rows = plans.list_plans(session, community)
+            rows = plans.list_plans(session, params.optional_community(community))
     except GridmapError as err:
         _fail(err)
     _print_rows(rows, ["id", "community", "status", "valid_from", "valid_to", "version", "grids", "name"])
@@ -270,10 +257,9 @@ def plan_list_command(community):
 @with_appcontext
 def plan_validate_command(plan_id, as_json):
     """List every validation finding of PLAN_ID; exit status 1 when any is an error."""
-    from . import plans
     try:
         with _store().session() as session:
-            findings = plans.validate(session, plan_id, limits=_plan_limits())
+            findings = plans.validate(session, params.plan_id(plan_id), limits=_plan_limits())
     except GridmapError as err:
         _fail(err)
     errors = sum(f.severity == "error" for f in findings)
@@ -293,10 +279,9 @@ def plan_validate_command(plan_id, as_json):
 @with_appcontext
 def plan_copy_command(plan_id, name):
     """Copy PLAN_ID (of any status) into a new draft."""
-    from . import plans
     try:
         with _store().transaction() as session:
-            new = plans.plan_summary(plans.copy_plan(session, plan_id, name=name))
+            new = plans.plan_summary(plans.copy_plan(session, params.plan_id(plan_id), name=name))
     except GridmapError as err:
         _fail(err)
     click.echo(f"Draft plan {new['id']} of {new['community']} with {new['grids']} grids")
@@ -309,11 +294,11 @@ def plan_copy_command(plan_id, name):
 @with_appcontext
 def plan_publish_command(plan_id, on, version):
     """Validate and publish draft PLAN_ID; the community's current plan is retired the same day."""
-    from . import plans
     try:
-        day = plans.parse_day(on, name="--on") if on is not None else None
+        day = params.parse_day(on, name="--on") if on is not None else None
         with _store().transaction() as session:
-            out = plans.publish_plan(session, plan_id, expected_version=version, on=day, limits=_plan_limits())
+            out = plans.publish_plan(session, params.plan_id(plan_id), expected_version=version, on=day,
+                                     limits=_plan_limits())
     except GridmapError as err:
         _fail(err)
     current_app.extensions["gridmap.snapshots"].invalidate()
@@ -327,10 +312,9 @@ def plan_publish_command(plan_id, on, version):
 @with_appcontext
 def plan_diff_command(plan_a, plan_b, out):
     """Buildings, households, party members and grid workers that change grid from PLAN_A to PLAN_B."""
-    from . import plans
     try:
         with _store().session() as session:
-            result = plans.diff(session, plan_a, plan_b, personal=True)
+            result = plans.diff(session, params.plan_id(plan_a), params.plan_id(plan_b), personal=True)
     except GridmapError as err:
         _fail(err)
     rows = plans.diff_rows(result)
@@ -341,7 +325,6 @@ def plan_diff_command(plan_a, plan_b, out):
     click.echo(f"{s['buildings']} buildings ({s['households']} households), {s['members']} party members and "
                f"{s['workers']} grid workers change grid")
     if out:
-        import pandas as pd
         pd.DataFrame(rows, columns=["kind", "id", "label", "households", "from", "to"]).to_csv(
             out, index=False, encoding="utf-8-sig")
         click.echo(f"Wrote {len(rows)} rows to {out}")
@@ -353,10 +336,9 @@ def plan_diff_command(plan_a, plan_b, out):
 @with_appcontext
 def plan_export_command(plan_id, path):
     """Write PLAN_ID's grids with households, workers and party branch to PATH (.geojson .gpkg .zip .shp .csv)."""
-    from . import plans
     try:
         with _store().session() as session:
-            n = plans.export_plan(session, plan_id, path)
+            n = plans.export_plan(session, params.plan_id(plan_id), path)
     except GridmapError as err:
         _fail(err)
     click.echo(f"Wrote {n} grids of plan {plan_id} to {path}")
@@ -369,14 +351,14 @@ def plan_export_command(plan_id, path):
 @with_appcontext
 def crosswalk_command(community, plan_id, out):
     """Department grids of COMMUNITY against its unified grids: area and household shares."""
-    from . import crosswalk
     try:
         with _store().session() as session:
-            result = crosswalk.crosswalk(session, community, plan_id)
+            result = plans.crosswalk(session, params.community_code(community),
+                                     params.plan_id(plan_id) if plan_id is not None else None)
     except GridmapError as err:
         _fail(err)
     if out:
-        n = crosswalk.write_csv(result, out)
+        n = plans.write_csv(result, out)
         click.echo(f"Wrote {n} rows to {out}")
     else:
         _print_rows(result["rows"], ["department", "department_code", "grid_code", "area_share_of_department_grid",
@@ -398,7 +380,6 @@ def api_key_group():
 @with_appcontext
 def api_key_create_command(name):
     """Create a key for client NAME and print it once: only its hash is stored."""
-    from . import apikeys
     try:
         _store().upgrade()
         with _store().transaction() as session:
@@ -413,7 +394,6 @@ def api_key_create_command(name):
 @with_appcontext
 def api_key_list_command():
     """List the keys by name, with the first characters of each and whether it is active."""
-    from . import apikeys
     with _store().session() as session:
         _print_rows(apikeys.list_keys(session), ["name", "prefix", "active", "created_at"])
 
@@ -423,7 +403,6 @@ def api_key_list_command():
 @with_appcontext
 def api_key_revoke_command(name):
     """Deactivate the key named NAME."""
-    from . import apikeys
     try:
         with _store().transaction() as session:
             apikeys.revoke(session, name)
@@ -447,7 +426,6 @@ COMMANDS += [api_key_group]
 @with_appcontext
 def partition_command(community, n_grids, target, tolerance, seed, no_roads):
     """Partition COMMUNITY's buildings into a new draft plan of balanced, contiguous, compact grids."""
-    from . import plans
     try:
         with _store().transaction() as session:
             plan, report = plans.draft_from_partition(session, community, n_grids=n_grids, target_households=target,
@@ -488,8 +466,6 @@ COMMANDS += [partition_command]
 def coverage_command(name, place, target, fov, range_m, bearings, no_roads, output, time_limit):
     """Report camera coverage of the public space of a courtyard (by name) or a community (code or name);
     with --place, suggest the fewest new cameras that reach a target coverage."""
-    from . import coverage
-    from .errors import InvalidInput
     given = {"--target": target, "--fov": fov, "--range": range_m, "--bearings": bearings, "--output": output,
              "--no-roads": no_roads or None, "--time-limit": time_limit}
     try:
@@ -499,7 +475,7 @@ def coverage_command(name, place, target, fov, range_m, bearings, no_roads, outp
                 raise InvalidInput(f"{', '.join(extra)} only apply to a placement.",
                                    fix=f"Add --place: gridmap coverage {name} --place {' '.join(extra)} …")
             with _store().session() as session:
-                report = coverage.report_for(session, name, min_blind_m2=current_app.config.get("BLIND_SPOT_MIN_M2"))
+                report = coverage.report_for(session, name, min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"])
         else:
             if output:
                 coverage.check_sites_path(output)
@@ -529,7 +505,6 @@ def coverage_command(name, place, target, fov, range_m, bearings, no_roads, outp
 
 
 def _print_placement(r, output):
-    from .coverage import SITE_KINDS
     click.echo(f"{r['kind']} {r['name']}: {r['cameras']} cameras, public area {r['public_m2']:.0f} m², "
                f"coverage {r['percent_before']:.1f} %")
     click.echo(f"placement to {r['target']:g} %: {r['candidate_sites']} candidate sites × "
@@ -543,7 +518,7 @@ def _print_placement(r, output):
         for i, s in enumerate(r["sites"], 1):
             near = f"  {s['near']}" if s["near"] else ""
             click.echo(f"  {i:3d}  {s['lon']:.6f}, {s['lat']:.6f}  bearing {s['bearing']:5.1f}°  "
-                       f"{SITE_KINDS[s['mount']]}{near}")
+                       f"{coverage.SITE_KINDS[s['mount']]}{near}")
     status = "reached" if r["reached"] else "NOT reached"
     click.echo(f"  coverage reached {r['percent']:.1f} % (target {r['target']:g} % {status}; the solver counted "
                f"{r['percent_cells']:.1f} % of its cells"
@@ -564,3 +539,92 @@ def _print_placement(r, output):
 
 
 COMMANDS += [coverage_command, camera_views_command]
+
+
+# --- SOS wearables and the communities' work-item lists ---------------------------------------
+
+@click.group("device")
+def device_group():
+    """SOS wearables: register one for a resident, deactivate it, list them."""
+
+
+@device_group.command("register")
+@click.argument("device_id")
+@click.argument("resident_id", type=int)
+@with_appcontext
+def device_register_command(device_id, resident_id):
+    """Register wearable DEVICE_ID for resident RESIDENT_ID (or point it at another resident)."""
+    try:
+        with _store().transaction() as session:
+            dispatch.register_device(session, device_id, resident_id)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"Device {device_id} registered for resident {resident_id}: its SOS now raises an incident.")
+
+
+@device_group.command("deactivate")
+@click.argument("device_id")
+@with_appcontext
+def device_deactivate_command(device_id):
+    """Deactivate wearable DEVICE_ID: its alarms are refused until it is registered again."""
+    try:
+        with _store().transaction() as session:
+            device = session.get(m.SosDevice, device_id)
+            if device is None:
+                raise InvalidInput(f"Device {device_id!r} is not registered.", fix="See `gridmap device list`.")
+            dispatch.register_device(session, device_id, device.resident_id, active=False)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"Device {device_id} deactivated.")
+
+
+@device_group.command("list")
+@with_appcontext
+def device_list_command():
+    """List the registered wearables with their residents' ids."""
+    with _store().session() as session:
+        _print_rows(dispatch.devices(session), ["device_id", "resident_id", "active", "registered_at"])
+
+
+@click.group("work-items")
+def work_items_group():
+    """Each community's work-item list (社区工作事项清单): the incident categories it handles itself."""
+
+
+@work_items_group.command("load")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def work_items_load_command(path):
+    """Replace the lists of the communities PATH names: JSON {"210213013004": ["noise", "water_leak"], …}.
+
+    A category left off a community's list goes straight to its department (the veto); communities
+    the file does not name keep their lists (or the catalogue's default).
+    """
+    try:
+        lists = catalog.load_work_items(path)
+        _store().upgrade()
+        with _store().transaction() as session:
+            n = dispatch.set_work_items(session, lists)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"Work-item lists of {n} communities loaded from {path}.")
+
+
+@work_items_group.command("show")
+@click.argument("community")
+@with_appcontext
+def work_items_show_command(community):
+    """Print the categories COMMUNITY handles itself, and whether that is its own list or the default."""
+    try:
+        code = params.community_code(community)
+        with _store().session() as session:
+            own = loaders.work_items(session, code)
+    except GridmapError as err:
+        _fail(err)
+    click.echo(f"{code}: {'its own list' if own is not None else 'the default list'}")
+    for c in catalog.INCIDENT_CATEGORIES:
+        if c.code in (own if own is not None else catalog.DEFAULT_WORK_ITEMS):
+            click.echo(f"  {c.code:20} {c.zh}")
+
+
+COMMANDS += [device_group, work_items_group]

@@ -1,5 +1,8 @@
-"""The dispatcher's maps: grids with the located point, grids near it, open incidents, whom to send to one
-and the cameras around the spot; the incident heat layer."""
+"""The dispatcher's maps: the located point and its grids, open incidents, whom to send, cameras; the heat layer.
+
+The map of a point shows its grid, the grids near it and the open incidents; of an incident, whom to
+send there and the cameras around the spot.
+"""
 from __future__ import annotations
 
 import folium

@@ -1,5 +1,8 @@
-"""The planner's map: grids coloured by household deviation, buildings, findings, diff and department overlays,
-cameras and blind spots, a draw toolbar."""
+"""The planner's map: grids coloured by deviation, buildings, findings, overlays, cameras and a draw toolbar.
+
+Overlays: the diff with another plan and the departments' legacy grids; cameras with their views
+and the blind spots, off at first.
+"""
 from __future__ import annotations
 
 import folium

@@ -1,10 +1,13 @@
 """JSON API v1: locate (also as of a day), grids, communities, address search, plans, crosswalk, incidents, SOS."""
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
-from .. import lookup, plans, queries
-from ..extensions import csrf
-from . import current_role, snapshot, store
+from .. import access, apikeys, assign, dispatch, index, lookup, plans
+from ..store import loaders
+from . import bodies, openapi, params
+from .common import current_actor, current_role, requires, snapshot, store
+from .extensions import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -12,60 +15,58 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 @bp.get("/locate")
 def locate():
     """Locate a point: community, grid, workers (masked by role), party branch; ``at`` for a past day's plan."""
-    lon, lat = lookup.parse_point(request.args.get("lon"), request.args.get("lat"), request.args.get("crs"))
+    lon, lat = params.parse_point(request.args.get("lon"), request.args.get("lat"), request.args.get("crs"))
     if request.args.get("at") is None:
         return jsonify(lookup.locate(snapshot(), lon, lat, role=current_role()))
-    day = plans.parse_day(request.args.get("at"), name="at")
+    day = params.parse_day(request.args.get("at"), name="at")
     with store().session() as session:
-        snap = plans.snapshot_on(session, day)
+        snap = index.snapshot_on(session, day)
     return jsonify({**lookup.locate(snap, lon, lat, role=current_role()), "at": day.isoformat()})
 
 
 @bp.get("/grids")
 def grids():
     """Published grids as a GeoJSON FeatureCollection, optionally of one community."""
-    community = request.args.get("community")
+    community = params.optional_community(request.args.get("community"))
     with store().session() as session:
-        return jsonify(queries.grids_geojson(session, community))
+        return jsonify(plans.grids_geojson(session, community))
 
 
 @bp.get("/communities")
 def communities():
     """All communities with their codes, street and district."""
     with store().session() as session:
-        return jsonify(queries.communities(session))
+        return jsonify(loaders.communities(session))
 
 
 @bp.get("/addresses")
 def addresses():
-    """Type-ahead over building addresses."""
-    limit = queries.parse_limit(request.args.get("limit"), default=10, most=50)
-    with store().session() as session:
-        return jsonify(lookup.search_addresses(session, request.args.get("q", ""), limit=limit))
+    """Type-ahead over building addresses: the same fuzzy search as /geocode, shaped for the resident's box."""
+    limit = params.parse_limit(request.args.get("limit"), default=10, most=50)
+    return jsonify(lookup.addresses(snapshot(), request.args.get("q", ""), limit=limit))
 
 
 @bp.get("/geocode")
 def geocode():
     """Ranked buildings for a loosely typed address: address, building_id, lon, lat, score."""
-    limit = queries.parse_limit(request.args.get("limit"), default=10, most=50)
-    return jsonify(lookup.geocode(snapshot(), request.args.get("q", ""), community=request.args.get("community"),
-                                  limit=limit))
+    limit = params.parse_limit(request.args.get("limit"), default=10, most=50)
+    community = params.optional_community(request.args.get("community"))
+    return jsonify(lookup.geocode(snapshot(), request.args.get("q", ""), community=community, limit=limit))
 
 
 @bp.get("/nearest")
 def nearest():
     """The k nearest responders or volunteers to a point, in metres, filtered by kind, skill, availability."""
-    q = lookup.parse_nearest_query(request.args)
+    q = params.parse_nearest_query(request.args)
     return jsonify(lookup.nearest(snapshot(), **q, role=current_role()))
 
 
 @bp.get("/grids/<code>/members")
 def grid_members(code):
     """Residents, party members and contact links of one grid, for the roles that need them."""
-    from .. import assign
     worker_id = current_user.worker_id if current_user.is_authenticated else None
     with store().session() as session:
-        return jsonify(assign.grid_members(session, lookup.parse_grid_code(code), current_role(), worker_id=worker_id))
+        return jsonify(assign.grid_members(session, params.parse_grid_code(code), current_role(), worker_id=worker_id))
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -77,110 +78,105 @@ def _limits():
 @bp.get("/csrf")
 def csrf_token():
     """A CSRF token for this session: send it back as the X-CSRFToken header on POSTs."""
-    from flask_wtf.csrf import generate_csrf
     return jsonify({"csrf_token": generate_csrf()})
 
 
 @bp.get("/plans")
 def plan_list():
     """Plans of every status, newest first, optionally of one community."""
+    community = params.optional_community(request.args.get("community"))
     with store().session() as session:
-        return jsonify(plans.list_plans(session, request.args.get("community")))
+        return jsonify(plans.list_plans(session, community))
 
 
 @bp.get("/plans/<plan_id>")
 def plan_detail(plan_id):
     """One plan with its grids as GeoJSON (households, workers, party branch per grid)."""
     with store().session() as session:
-        return jsonify(plans.plan_detail(session, plan_id, limits=_limits()))
+        return jsonify(plans.plan_detail(session, params.plan_id(plan_id), limits=_limits()))
 
 
 @bp.get("/plans/<plan_id>/validation")
 def plan_validation(plan_id):
     """Every validation finding of a plan, errors first, each with kind and GeoJSON geometry."""
     with store().session() as session:
-        return jsonify([f.to_dict() for f in plans.validate(session, plan_id, limits=_limits())])
+        return jsonify([f.to_dict() for f in plans.validate(session, params.plan_id(plan_id), limits=_limits())])
 
 
 @bp.post("/plans/<plan_id>/publish")
+@requires("plan.edit")
 def plan_publish(plan_id):
     """Publish a draft (planner or admin): body {"version": N, "valid_from": "YYYY-MM-DD"?}."""
-    plans.require_planner(current_role())
-    args = plans.parse_publish_body(request.get_json(silent=True))
+    pid = params.plan_id(plan_id)
+    args = bodies.parse_publish_body(request.get_json(silent=True))
     with store().transaction() as session:
-        out = plans.publish_plan(session, plan_id, limits=_limits(), **args)
+        out = plans.publish_plan(session, pid, limits=_limits(), **args)
     current_app.extensions["gridmap.snapshots"].invalidate()
     return jsonify(out)
 
 
 @bp.post("/plans/<plan_id>/copy")
+@requires("plan.edit")
 def plan_copy(plan_id):
     """Copy a plan of any status into a new draft (planner or admin)."""
-    plans.require_planner(current_role())
+    pid = params.plan_id(plan_id)
     with store().transaction() as session:
-        out = plans.plan_summary(plans.copy_plan(session, plan_id))
+        out = plans.plan_summary(plans.copy_plan(session, pid))
     return jsonify(out), 201
 
 
 @bp.get("/plans/<plan_a>/diff/<plan_b>")
 def plan_diff(plan_a, plan_b):
     """Buildings, households, party members and workers changing grid between two plans, with a map layer."""
-    from ..catalog import SEES_PERSONAL_DATA
+    a, b = params.plan_id(plan_a), params.plan_id(plan_b)
     with store().session() as session:
-        return jsonify(plans.diff(session, plan_a, plan_b, personal=current_role() in SEES_PERSONAL_DATA))
+        return jsonify(plans.diff(session, a, b, personal=access.can(current_role(), "people.read")))
 
 
 @bp.get("/crosswalk")
 def crosswalk():
     """Department grids against the unified grids of a community: area and household shares both ways."""
-    from .. import crosswalk as cw
+    community = params.community_code(request.args.get("community"))
+    plan = request.args.get("plan")
     with store().session() as session:
-        return jsonify(cw.crosswalk(session, request.args.get("community"), request.args.get("plan")))
+        return jsonify(plans.crosswalk(session, community, params.plan_id(plan) if plan not in (None, "") else None))
 
 
 # --- incidents, whistles, volunteers' ledger, SOS, statistics -----------------------------------
 
-def _actor():
-    from ..dispatch import Actor
-    return Actor(current_user.username, current_user.role) if current_user.is_authenticated else Actor()
-
-
 @bp.post("/incidents")
 def incident_report():
     """Report an incident: {category, lon, lat, crs?, description, reporter_name, reporter_phone, address}."""
-    from .. import dispatch
-    args = dispatch.parse_report(request.get_json(silent=True))
+    args = bodies.parse_report(request.get_json(silent=True))
     with store().transaction() as session:
-        out = dispatch.submit(session, snapshot(), actor=_actor(), **args)
+        out = dispatch.submit(session, snapshot(), actor=current_actor(), **args)
     return jsonify(out), 201
 
 
 @bp.get("/incidents")
+@requires("incident.read")
 def incident_list():
     """Incidents by status (or open/closed), level, community, grid, category, overdue; staff only."""
-    from .. import dispatch
-    dispatch.require_staff(current_role())
-    q = dispatch.parse_list_query(request.args)
+    q = params.parse_list_query(request.args)
     with store().session() as session:
         return jsonify(dispatch.list_incidents(session, **q, role=current_role()))
 
 
 @bp.get("/incidents/<incident_id>")
+@requires("incident.read")
 def incident_detail(incident_id):
     """One incident with its audited history and whistle tasks; staff only."""
-    from .. import dispatch
-    dispatch.require_staff(current_role())
     with store().session() as session:
-        return jsonify(dispatch.incident_detail(session, incident_id, role=current_role()))
+        return jsonify(dispatch.incident_detail(session, params.record_id(incident_id), role=current_role()))
 
 
 @bp.post("/incidents/<incident_id>/transition")
 def incident_transition(incident_id):
     """Move an incident on: {action, version, note?, duplicate_of?}; 409 names the allowed actions or the current version."""
-    from .. import dispatch
-    args = dispatch.parse_transition(request.get_json(silent=True))
+    iid = params.record_id(incident_id)
+    args = bodies.parse_transition(request.get_json(silent=True))
     with store().transaction() as session:
-        inc = dispatch.transition(session, incident_id, actor=_actor(), **args)
+        inc = dispatch.transition(session, iid, actor=current_actor(), **args)
         out = dispatch.incident_dict(inc, role=current_role())
     return jsonify(out)
 
@@ -188,55 +184,56 @@ def incident_transition(incident_id):
 @bp.post("/incidents/<incident_id>/whistle")
 def incident_whistle(incident_id):
     """The community blows the whistle (吹哨): {department?, note?} → a department task with a report-by deadline."""
-    from .. import dispatch
-    args = dispatch.parse_whistle(request.get_json(silent=True))
+    iid = params.record_id(incident_id)
+    args = bodies.parse_whistle(request.get_json(silent=True))
     with store().transaction() as session:
-        task = dispatch.whistle(session, incident_id, actor=_actor(), **args)
+        task = dispatch.whistle(session, iid, actor=current_actor(), **args)
         out = dispatch.whistles(session, task.incident_id)[-1]
     return jsonify(out), 201
 
 
 @bp.post("/whistles/<int:task_id>/report")
+@requires("whistle.report_in")
 def whistle_report(task_id):
     """The department reports in (报到) on a whistle task."""
-    from .. import dispatch
-    dispatch.require_staff(current_role(), "whistle tasks")
     with store().transaction() as session:
-        task = dispatch.report_in(session, task_id, actor=_actor())
+        task = dispatch.report_in(session, task_id, actor=current_actor())
         out = [w for w in dispatch.whistles(session, task.incident_id) if w["id"] == task.id][0]
     return jsonify(out)
 
 
 @bp.get("/incidents/<incident_id>/duplicates")
+@requires("incident.read")
 def incident_duplicates(incident_id):
     """Reports of the same category within 50 m and 24 h of this one, nearest first."""
-    from .. import dispatch
-    dispatch.require_staff(current_role())
     with store().session() as session:
-        return jsonify(dispatch.duplicates(session, incident_id))
+        return jsonify(dispatch.duplicates(session, params.record_id(incident_id)))
 
 
 @bp.get("/incidents/<incident_id>/responders")
+@requires("incident.read")
 def incident_responders(incident_id):
     """Whom to send: the grid's workers, nearest responders of the category's kinds, volunteers by skill."""
-    from .. import dispatch
-    dispatch.require_staff(current_role())
     with store().session() as session:
-        inc = dispatch.get_incident(session, incident_id)
+        inc = dispatch.get_incident(session, params.record_id(incident_id))
     return jsonify(dispatch.propose(snapshot(), inc, role=current_role()))
 
 
-@bp.route("/volunteers/<int:volunteer_id>/services", methods=["GET", "POST"])
+@bp.get("/volunteers/<int:volunteer_id>/services")
+@requires("ledger.read")
 def volunteer_services(volunteer_id):
-    """A volunteer's service ledger (台账); POST {day, skill, hours, resident_id|household_id|incident_id, note?} adds a line."""
-    from .. import dispatch
-    dispatch.require_staff(current_role(), "the service ledger")
-    if request.method == "GET":
-        with store().session() as session:
-            return jsonify(dispatch.ledger(session, volunteer_id))
-    args = dispatch.parse_service(request.get_json(silent=True))
+    """A volunteer's service ledger (台账): every line, total hours and hours per skill."""
+    with store().session() as session:
+        return jsonify(dispatch.ledger(session, volunteer_id))
+
+
+@bp.post("/volunteers/<int:volunteer_id>/services")
+@requires("ledger.write")
+def volunteer_service_add(volunteer_id):
+    """Add a line to a volunteer's ledger: {day, skill, hours, resident_id|household_id|incident_id, note?}."""
+    args = bodies.parse_service(request.get_json(silent=True))
     with store().transaction() as session:
-        dispatch.record_service(session, volunteer_id, actor=_actor(), **args)
+        dispatch.record_service(session, volunteer_id, actor=current_actor(), **args)
         out = dispatch.ledger(session, volunteer_id)
     return jsonify(out), 201
 
@@ -245,10 +242,9 @@ def volunteer_services(volunteer_id):
 @csrf.exempt  # devices have no session; they send X-Api-Key instead
 def sos():
     """A registered wearable's alarm: {device_id, lon, lat, time} with header X-Api-Key → a priority incident."""
-    from .. import apikeys, dispatch
     with store().transaction() as session:
         key = apikeys.check(session, request.headers.get("X-Api-Key"), what="an SOS")
-        args = dispatch.parse_sos(request.get_json(silent=True))
+        args = bodies.parse_sos(request.get_json(silent=True))
         inc, proposal = dispatch.sos(session, snapshot(), **args, actor=dispatch.Actor(f"api_key:{key.name}", "device"))
         out = {"incident": dispatch.incident_dict(inc, role="device"), "proposal": proposal}
     return jsonify(out), 201
@@ -257,14 +253,12 @@ def sos():
 @bp.get("/stats")
 def incident_stats():
     """Resolution rate, hours to resolve, open by level, overdue, by grid/community/period, heatmap points."""
-    from .. import dispatch
-    q = dispatch.parse_stats_query(request.args)
+    q = params.parse_stats_query(request.args)
     with store().session() as session:
-        return jsonify(dispatch.statistics(session, **q, private=current_role() in dispatch.STAFF))
+        return jsonify(dispatch.statistics(session, **q, private=access.can(current_role(), "stats.private")))
 
 
 @bp.get("/openapi.json")
-def openapi():
+def openapi_document():
     """The OpenAPI 3.1 document of this API."""
-    from .. import openapi as doc
-    return jsonify(doc.document(server_url=request.script_root + bp.url_prefix))
+    return jsonify(openapi.document(server_url=request.script_root + bp.url_prefix))

@@ -3,16 +3,27 @@ import time
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
+from flask_login import UserMixin, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from .. import accounts
-from ..extensions import login_manager
-from . import store
+from .common import store
+from .extensions import login_manager
 
 bp = Blueprint("auth", __name__)
+
+
+class LoginUser(UserMixin):
+    """The signed-in account as Flask-Login wants it (``id`` as text, the mixin's properties)."""
+
+    def __init__(self, account):
+        self.id = str(account.id)
+        self.username = account.username
+        self.role = account.role
+        self.display_name = account.display_name
+        self.worker_id = account.worker_id
 
 
 class LoginForm(FlaskForm):
@@ -31,7 +42,8 @@ def _load_user(user_id):
     if hit is not None and now - hit[1] < ttl:
         return hit[0]
     with store().session() as session:
-        user = accounts.load(session, user_id)
+        account = accounts.load(session, user_id)
+    user = LoginUser(account) if account else None
     if ttl > 0:
         if len(cache) > 10_000:  # user ids come from signed cookies, but stay bounded anyway
             cache.clear()
@@ -46,9 +58,9 @@ def login():
     status = 200
     if form.validate_on_submit():
         with store().session() as session:
-            user = accounts.authenticate(session, form.username.data, form.password.data)
-        if user:
-            login_user(user)
+            account = accounts.authenticate(session, form.username.data, form.password.data)
+        if account:
+            login_user(LoginUser(account))
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("resident.index"))
         flash(_("Wrong username or password."), "error")

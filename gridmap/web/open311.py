@@ -8,9 +8,11 @@ import xml.etree.ElementTree as ET
 from flask import Blueprint, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from .. import apikeys, dispatch, georeport
+from .. import apikeys, dispatch
+from ..dispatch import georeport
 from ..errors import GridmapError, InvalidInput
-from . import snapshot, store
+from . import bodies, params
+from .common import snapshot, store
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FORMATS = ("json", "xml")
@@ -35,7 +37,7 @@ def service_definition(code, fmt):
 def requests_list(fmt):
     """Service requests by the spec's filters; the last 90 days and at most 1,000 by default."""
     _format(fmt)
-    filters = georeport.parse_query(request.args)
+    filters = params.parse_open311_query(request.args)
     with store().session() as session:
         return render(fmt, "service_requests", georeport.find_requests(session, **filters))
 
@@ -47,8 +49,9 @@ def requests_create(fmt):
     form = request.form if not request.is_json else (request.get_json(silent=True) or {})
     with store().transaction() as session:
         key = apikeys.check(session, form.get("api_key") or request.headers.get("X-Api-Key"), what="creating a request")
-        args = georeport.parse_post(session, form)
-        inc = dispatch.report(session, snapshot(), **args, source="open311",
+        snap = snapshot()
+        args = georeport.place(snap, bodies.parse_open311_post(form))
+        inc = dispatch.report(session, snap, **args, source="open311",
                               actor=dispatch.Actor(f"api_key:{key.name}", "open311"))
         out = [{"service_request_id": str(inc.id), "service_notice": georeport.STATUS_NOTES["reported"],
                 "account_id": None}]
@@ -59,8 +62,11 @@ def requests_create(fmt):
 def request_detail(request_id, fmt):
     """One service request (as a one-item list, as the spec has it)."""
     _format(fmt)
+    iid = params.request_id(request_id)
+    if iid is None:
+        raise InvalidInput(f"service_request_id {request_id!r} is not a request id.", fix="Use the id you were given.")
     with store().session() as session:
-        return render(fmt, "service_requests", georeport.get_request(session, request_id))
+        return render(fmt, "service_requests", georeport.get_request(session, iid))
 
 
 @bp.errorhandler(GridmapError)

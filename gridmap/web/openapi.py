@@ -7,11 +7,12 @@ that every /api/v1 rule of the app's url map is documented here.
 from __future__ import annotations
 
 import copy
+import re
 
-from . import catalog
-from .dispatch import ACTIONS, PERIODS, STATUSES
-from .lookup import COORDINATE_SYSTEMS
-from .routing import SPEEDS_MPS
+from .. import catalog
+from ..dispatch import ACTIONS, PERIODS, STATUSES
+from ..geo.roads import SPEEDS_MPS
+from .params import COORDINATE_SYSTEMS
 
 PREFIX = "/api/v1"
 
@@ -361,5 +362,4 @@ def document(server_url=PREFIX):
 
 def openapi_path(rule):
     """A werkzeug rule under /api/v1 as an OpenAPI path: ``/whistles/<int:task_id>/report`` → ``/whistles/{task_id}/report``."""
-    import re
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule[len(PREFIX):])

@@ -1,10 +1,7 @@
-"""Printable grid notice boards (网格公示牌): the grid's map, code, workers with their phones, party branch, service centre.
+"""Printable grid notice boards drawn with matplotlib: data in (``pages.board.board_data``), PNG or PDF bytes out.
 
-Communities hang one board per grid in each courtyard so residents know whom to call. The board
-therefore prints each grid worker's phone in **full**: it is the worker's work phone, published on
-purpose, unlike the masked numbers the public web lookup shows (a resident may be anyone there;
-here the grid office chooses to post it). Drawn with matplotlib in a local metric CRS, so the grid
-keeps its true shape, with a CJK font found through fontconfig.
+Drawn in a local metric CRS, so the grid keeps its true shape, with a CJK font found through
+fontconfig. No Flask, no queries.
 """
 from __future__ import annotations
 
@@ -15,13 +12,15 @@ from functools import lru_cache
 
 import numpy as np
 import shapely
-from pyproj import Transformer
-from sqlalchemy import select
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import PathPatch, Rectangle
+from matplotlib.path import Path
 
-from . import plans
-from .errors import GridmapError, InvalidInput, NotFound
-from .geo.crs import local_metric_crs
-from .store import models as m
+from ..errors import GridmapError
+from ..geo.crs import metric_for
 
 #: A4 portrait in inches, and the PNG's resolution: 1240 × 1754 pixels, sharp enough to print.
 PAGE_INCHES = (8.27, 11.69)
@@ -44,63 +43,14 @@ class FontMissing(GridmapError):
     code = "font_missing"
 
 
-def board_png(session, grid_code, *, plan_id=None, labels=None):
-    """The notice board of grid ``grid_code`` (in the published plan, or in plan ``plan_id``) as PNG bytes."""
-    return _render(board_data(session, grid_code, plan_id=plan_id), "png", labels)
+def board_png(data, labels=None):
+    """A board (:func:`gridmap.pages.board.board_data`) as PNG bytes."""
+    return _render(data, "png", labels)
 
 
-def board_pdf(session, grid_code, *, plan_id=None, labels=None):
-    """The notice board as a one-page A4 PDF (fonts embedded, text searchable)."""
-    return _render(board_data(session, grid_code, plan_id=plan_id), "pdf", labels)
-
-
-def board_data(session, grid_code, *, plan_id=None):
-    """Everything a board shows, as plain data (WGS84 geometry).
-
-    Returns
-    -------
-    dict
-        ``code``, ``name``, ``geometry``; ``community`` (name, service centre name, address,
-        phone); ``workers`` [(name, phone)] with full phones; ``branch``; ``neighbours``
-        [(code, geometry)]; ``buildings`` and ``roads`` (geometries near the grid); ``plan``.
-    """
-    if not (isinstance(grid_code, str) and grid_code.isdigit() and len(grid_code) == 15):
-        raise InvalidInput(f"Grid code {grid_code!r} is not 15 digits.", fix="Use a code such as 210213013004001.",
-                           details={"grid": grid_code})
-    if plan_id is not None:
-        plan = plans.get_plan(session, plan_id)
-    else:
-        plan = session.scalars(select(m.GridPlan).join(m.Grid).where(
-            m.Grid.code == grid_code, m.GridPlan.status == "published")).first()
-        if plan is None:
-            raise NotFound(f"Grid {grid_code} is in no published plan.",
-                           fix="Publish the plan first, or give plan=ID to print a draft's board.",
-                           details={"grid": grid_code})
-    grids = {g.code: g for g in plan.grids}
-    if grid_code not in grids:
-        raise NotFound(f"Grid {grid_code} is not in plan {plan.id}.", fix="Check the code.",
-                       details={"grid": grid_code, "plan": plan.id})
-    grid = grids[grid_code]
-    community = session.get(m.Community, plan.community_code)
-    workers = session.execute(select(m.GridWorker.name, m.GridWorker.phone)
-                              .join(m.grid_worker_grid, m.grid_worker_grid.c.worker_id == m.GridWorker.id)
-                              .where(m.grid_worker_grid.c.grid_code == grid_code).order_by(m.GridWorker.id)).all()
-    branch = session.scalar(select(m.PartyOrganization.name).where(
-        m.PartyOrganization.kind == "grid_branch", m.PartyOrganization.grid_code == grid_code)
-        .order_by(m.PartyOrganization.id))
-    x0, y0, x1, y1 = grid.geom.bounds
-    pad = max(x1 - x0, y1 - y0) * 0.35
-    box = shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad)
-    buildings = session.scalars(select(m.Building.geom).where(
-        m.Building.lon.between(box.bounds[0], box.bounds[2]), m.Building.lat.between(box.bounds[1], box.bounds[3]))).all()
-    roads = [r for r in session.scalars(select(m.Road.geom)).all() if r.intersects(box)]
-    return {"code": grid_code, "name": grid.name, "geometry": grid.geom, "plan": plan.id,
-            "community": {"name": community.name, "centre": community.service_centre,
-                          "address": community.service_address, "phone": community.service_phone,
-                          "geometry": community.geom},
-            "workers": [(w.name, w.phone) for w in workers], "branch": branch or "",
-            "neighbours": [(c, g.geom) for c, g in sorted(grids.items()) if c != grid_code and g.geom.intersects(box)],
-            "buildings": list(buildings), "roads": roads, "box": box}
+def board_pdf(data, labels=None):
+    """A board as a one-page A4 PDF (fonts embedded, text searchable)."""
+    return _render(data, "pdf", labels)
 
 
 @lru_cache(maxsize=4)
@@ -120,12 +70,6 @@ def cjk_font(bold=False):
 
 
 def _render(data, fmt, labels):
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
-
     t = {**LABELS, **(labels or {})}
     regular, bold = FontProperties(fname=cjk_font()), FontProperties(fname=cjk_font(bold=True))
     fig = Figure(figsize=PAGE_INCHES)
@@ -133,7 +77,7 @@ def _render(data, fmt, labels):
     fig.patch.set_facecolor("white")
 
     # header band
-    fig.patches.append(matplotlib.patches.Rectangle((0, 0.905), 1, 0.095, transform=fig.transFigure,
+    fig.patches.append(Rectangle((0, 0.905), 1, 0.095, transform=fig.transFigure,
                                                     facecolor="#b91c1c", edgecolor="none"))
     fig.text(0.5, 0.952, t["title"], ha="center", va="center", color="white", fontproperties=bold, size=34)
     fig.text(0.06, 0.875, data["name"], ha="left", va="center", fontproperties=bold, size=24)
@@ -160,7 +104,7 @@ def _render(data, fmt, labels):
         fig.savefig(buf, format="png", dpi=PNG_DPI)
     else:
         # Type 42 embeds the font's outlines with a Unicode map: names are searchable and copyable.
-        with matplotlib.rc_context({"pdf.fonttype": 42}):
+        with rc_context({"pdf.fonttype": 42}):
             fig.savefig(buf, format="pdf", metadata={"Title": f"{t['title']} {data['code']} {data['name']}",
                                                       "Subject": data["code"]})
     return buf.getvalue()
@@ -176,12 +120,10 @@ def _section(fig, y, title, lines, regular, bold, big=False):
 
 
 def _draw_map(ax, data, font, t):
-    from matplotlib.patches import PathPatch
-    from matplotlib.path import Path
+    metric = metric_for(data["geometry"])
 
-    c = data["geometry"].centroid
-    to_m = Transformer.from_crs(4326, local_metric_crs(c.x, c.y), always_xy=True)
-    proj = lambda g: shapely.transform(g, lambda xy: np.column_stack(to_m.transform(xy[:, 0], xy[:, 1])))  # noqa: E731
+    def proj(g):
+        return metric.project([g])[0]
 
     def patch(geom, **style):
         for poly in shapely.get_parts(geom):

@@ -1,8 +1,10 @@
 """Flask extensions, created unbound and attached to each app in init_extensions."""
-from flask import request, session
-from flask_babel import Babel
+from flask import current_app, request, session
+from flask_babel import Babel, get_locale
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+
+from ..index import SnapshotCache
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 
@@ -17,7 +19,6 @@ def select_locale():
     The browser's Accept-Language is not consulted: the service's language is a setting
     of the deployment (Chinese by default), and the switch on every page is one tap.
     """
-    from flask import current_app
     wanted = request.args.get("lang")
     if wanted in LANGUAGES:
         session["lang"] = wanted
@@ -26,7 +27,6 @@ def select_locale():
 
 
 def init_extensions(app):
-    from .lookup import SnapshotCache
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(app.root_path + "/translations"))
     csrf.init_app(app)
@@ -37,7 +37,6 @@ def init_extensions(app):
 
     @app.context_processor
     def _languages():
-        from flask_babel import get_locale
         # Babel normalises zh_CN to zh_Hans_CN; templates compare against LANGUAGES keys.
         lang = get_locale().language if get_locale() else "zh"
         return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN"}

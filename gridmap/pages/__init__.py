@@ -1,0 +1,7 @@
+"""What each role's page shows, as plain data: one module per page, built from the services, no Flask.
+
+- :mod:`.resident` — the resident's map of a community and its grid
+- :mod:`.dispatcher` — the dispatcher's panel, map layers and statistics page
+- :mod:`.planner` — the planner's choices, map layers and camera coverage page
+- :mod:`.board` — a grid's printable notice board
+"""

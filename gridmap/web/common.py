@@ -1,0 +1,55 @@
+"""What every view needs: the store, the snapshot, who is asking, ``requires(action)``, JSON or a page."""
+from functools import wraps
+
+from flask import current_app, jsonify, request
+from flask_login import current_user
+
+from .. import access
+from ..dispatch import Actor
+from .extensions import login_manager
+
+# Paths whose callers are scripts (the JSON API, the planner page's own calls): they always get JSON.
+_JSON_PREFIXES = ("/api/", "/planner/api/")
+
+
+def store():
+    return current_app.extensions["gridmap.store"]
+
+
+def snapshot():
+    return current_app.extensions["gridmap.snapshots"].get()
+
+
+def current_role():
+    return current_user.role if current_user.is_authenticated else None
+
+
+def current_actor():
+    """Who acts in this request: the signed-in user with their role, or the public."""
+    return Actor(current_user.username, current_user.role) if current_user.is_authenticated else Actor()
+
+
+def requires(action):
+    """Let a view run only for a role the permission table allows ``action``.
+
+    Anonymous visitors go to the login page (scripts get a 401 in JSON); a signed-in role that
+    may not get a 403 naming the roles that may.
+    """
+    def wrap(view):
+        @wraps(view)
+        def inner(*args, **kwargs):
+            if not current_user.is_authenticated:
+                if wants_json():
+                    return jsonify({"error": "unauthorized", "message": "Log in first.",
+                                    "fix": f"Log in as one of: {', '.join(access.roles_for(action))}."}), 401
+                return login_manager.unauthorized()
+            access.check(current_user.role, action)
+            return view(*args, **kwargs)
+        inner.required_action = action  # read by the test that walks every route as every role
+        return inner
+    return wrap
+
+
+def wants_json():
+    """Whether this request's caller reads JSON: API paths, or a client that asks for it first."""
+    return request.path.startswith(_JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"

@@ -1,0 +1,312 @@
+"""The web border's parsers: query-string values and parameters, checked before anything is read or written.
+
+Each turns what a client sent into typed values or raises InvalidInput naming the bad value and
+the fix; the command line uses the same parsers for the same values.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+
+from ..catalog import LEVELS, RESPONDER_KINDS, category
+from ..dispatch import PERIODS, STATUSES, utcnow
+from ..dispatch.georeport import MAX_WINDOW, PUBLIC_CODES
+from ..errors import InvalidInput
+from ..geo import crs as geo_crs
+from ..geo.roads import SPEEDS_MPS
+
+COORDINATE_SYSTEMS = ("wgs84", "gcj02", "bd09")
+PLACE_NAME_MAX = 128  # the longest courtyard name the store holds
+_COMMUNITY_CODE = re.compile(r"\d{12}")
+# Administrative division codes: 12 digits for a community, 15 for a grid (community + 3).
+_DIVISION_CODE = re.compile(r"^\d{6,20}$")
+
+
+def parse_point(lon, lat, crs="wgs84"):
+    """Validate query-string coordinates and return WGS84 floats.
+
+    Raises InvalidInput naming the bad value: not a number, not finite, out of range,
+    lon/lat apparently swapped, or an unknown coordinate system.
+    """
+    crs = (crs or "wgs84").lower().replace("-", "")
+    if crs not in COORDINATE_SYSTEMS:
+        raise InvalidInput(f"crs {crs!r} is not supported here.", fix=f"Use one of {list(COORDINATE_SYSTEMS)}.")
+    values = {}
+    for name, raw in (("lon", lon), ("lat", lat)):
+        if raw is None or str(raw).strip() == "":
+            raise InvalidInput(f"{name} is missing.", fix="Give both lon and lat in decimal degrees, e.g. lon=121.61&lat=38.91.")
+        try:
+            values[name] = float(str(raw).strip())
+        except ValueError:
+            raise InvalidInput(f"{name}={raw!r} is not a number.", fix="Write decimal degrees, e.g. 121.6147.") from None
+        if not math.isfinite(values[name]):
+            raise InvalidInput(f"{name}={raw!r} is not a finite number.", fix="Write decimal degrees, e.g. 121.6147.")
+    x, y = values["lon"], values["lat"]
+    if abs(y) > 90 and abs(x) <= 90:
+        raise InvalidInput(f"lat={y} is out of range and lon={x} looks like a latitude: lon and lat look swapped.",
+                           fix=f"Try lon={y}&lat={x}.")
+    if abs(x) > 180 or abs(y) > 90:
+        raise InvalidInput(f"lon={x}, lat={y} is outside the globe.", fix="lon must be within ±180 and lat within ±90.")
+    if crs == "gcj02":
+        x, y = geo_crs.gcj02_to_wgs84(x, y)
+    elif crs == "bd09":
+        x, y = geo_crs.bd09_to_wgs84(x, y)
+    return float(x), float(y)
+
+
+def parse_grid_code(code):
+    """A 15-digit grid code from a URL, or InvalidInput."""
+    if not (isinstance(code, str) and len(code) == 15 and code.isdigit()):
+        raise InvalidInput(f"Grid code {code!r} is not 15 digits.",
+                           fix="Use a code from /api/v1/grids, e.g. 210213013004001.")
+    return code
+
+
+def parse_nearest_query(args):
+    """Validate /nearest's query string: lon, lat, crs, kind, skill, k, radius, available."""
+    lon, lat = parse_point(args.get("lon"), args.get("lat"), args.get("crs"))
+    kinds = sorted(RESPONDER_KINDS) + ["volunteer"]
+    kind = (args.get("kind") or "").strip() or None
+    if kind is not None and kind not in kinds:
+        raise InvalidInput(f"kind={kind!r} is not known.", fix=f"Use one of {kinds}.")
+    k = _bounded_number(args, "k", int, default=5, low=1, high=50)
+    radius = _bounded_number(args, "radius", float, default=None, low=1, high=50_000)
+    available = (args.get("available") or "").strip().lower()
+    if available not in ("", "true", "false", "1", "0"):
+        raise InvalidInput(f"available={available!r} is not true or false.", fix="Use available=true or leave it out.")
+    skill = (args.get("skill") or "").strip() or None
+    if skill is not None and len(skill) > 32:
+        raise InvalidInput("skill is longer than 32 characters.", fix="Name one skill, e.g. skill=维修.")
+    by = (args.get("by") or "line").strip()
+    if by not in ("line", "road"):
+        raise InvalidInput(f"by={by!r} is not known.", fix="Use by=road for road distances, or leave it out.")
+    mode = (args.get("mode") or "car").strip()
+    if mode not in SPEEDS_MPS:
+        raise InvalidInput(f"mode={mode!r} is not known.", fix=f"Use one of {sorted(SPEEDS_MPS)}.")
+    return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius,
+            "available": None if available == "" else available in ("true", "1"), "by": by, "mode": mode}
+
+
+def _bounded_number(args, name, cast, *, default, low, high):
+    raw = (args.get(name) or "").strip()
+    if raw == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        value = None
+    if value is None or not (low <= value <= high) or (cast is float and not math.isfinite(value)):
+        raise InvalidInput(f"{name}={raw!r} is not a number between {low} and {high}.",
+                           fix=f"Use e.g. {name}={default or low}.")
+    return value
+
+
+def parse_limit(raw, *, default, most):
+    """``limit`` of a list: ``default`` when absent, else a whole number in 1..``most``."""
+    if raw in (None, ""):
+        return default
+    if not str(raw).isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidInput(f"limit={raw!r} is not a whole number between 1 and {most}.", fix=f"Use e.g. limit={default}.")
+    return int(raw)
+
+
+def parse_day(raw, *, name="at"):
+    """A calendar day written YYYY-MM-DD, strictly; InvalidInput naming ``name`` and the value otherwise."""
+    text = str(raw).strip() if raw is not None else ""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a date written YYYY-MM-DD.",
+                           fix=f"Write e.g. {name}=2026-05-03.", details={name: raw}) from None
+
+
+def plan_id(raw):
+    """A plan id from a URL or the command line: a positive whole number within a database integer."""
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not text.isdigit() or not (1 <= int(text) <= 2**31 - 1):
+        raise InvalidInput(f"Plan id {raw!r} is not a positive whole number.",
+                           fix="Use an id from GET /api/v1/plans or `gridmap plan list`.", details={"plan": raw})
+    return int(text)
+
+
+def parse_time(raw, *, name):
+    """An instant as naive UTC: ISO 8601 with ``Z`` or an offset, or Unix seconds. A zoneless time is
+    refused: a wearable's clock in 中国标准时间 read as UTC would be eight hours off."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
+        return dt.datetime.fromtimestamp(raw, dt.timezone.utc).replace(tzinfo=None)
+    try:
+        value = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00")) if isinstance(raw, str) else None
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise InvalidInput(f"{name}={raw!r} is not an ISO 8601 time with a time zone.",
+                           fix=f"Send e.g. {name}=2026-05-03T08:15:00+08:00 (or Unix seconds).", details={"field": name})
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def parse_list_query(args):
+    """Validate ``status``, ``level``, ``community``, ``grid``, ``overdue``, ``category``, ``limit``."""
+    out = {}
+    status = (args.get("status") or "").strip() or None
+    if status is not None and status not in STATUSES + ("open", "closed"):
+        raise InvalidInput(f"status={status!r} is not known.", fix=f"Use one of {list(STATUSES) + ['open', 'closed']}.")
+    level = (args.get("level") or "").strip() or None
+    if level is not None and level not in LEVELS:
+        raise InvalidInput(f"level={level!r} is not known.", fix=f"Use one of {list(LEVELS)}.")
+    out.update(status=status, level=level, community=code_arg(args, "community", 12), grid=code_arg(args, "grid", 15))
+    wanted = (args.get("category") or "").strip() or None
+    out["category"] = category(wanted).code if wanted else None
+    overdue = (args.get("overdue") or "").strip().lower()
+    if overdue not in ("", "true", "false", "1", "0"):
+        raise InvalidInput(f"overdue={overdue!r} is not true or false.", fix="Use overdue=true or leave it out.")
+    out["overdue"] = None if overdue == "" else overdue in ("true", "1")
+    limit = (args.get("limit") or "").strip()
+    if limit and not (limit.isdigit() and 1 <= int(limit) <= 1000):
+        raise InvalidInput(f"limit={limit!r} is not a whole number between 1 and 1000.", fix="Use e.g. limit=100.")
+    out["limit"] = int(limit) if limit else 200
+    return out
+
+
+def parse_stats_query(args):
+    """Validate ``period``, ``community``, ``grid``, ``start``, ``end`` of the statistics."""
+    period = (args.get("period") or "day").strip()
+    if period not in PERIODS:
+        raise InvalidInput(f"period={period!r} is not known.", fix=f"Use one of {list(PERIODS)}.")
+    out = {"period": period, "community": code_arg(args, "community", 12), "grid": code_arg(args, "grid", 15)}
+    for name in ("start", "end"):
+        out[name] = parse_day(args[name], name=name) if args.get(name) else None
+    return out
+
+
+def code_arg(args, name, digits):
+    """``name`` of a query string: absent (None) or a code of ``digits`` digits."""
+    value = (args.get(name) or "").strip() or None
+    if value is not None and not re.fullmatch(rf"\d{{{digits}}}", value):
+        raise InvalidInput(f"{name}={value!r} is not a {digits}-digit code.",
+                           fix=f"Use a code from /api/v1/{'communities' if digits == 12 else 'grids'}.")
+    return value
+
+
+def place_name(raw, *, required):
+    """A courtyard name, community code or name from the query; None when absent and not required."""
+    name = (raw or "").strip()
+    if not name:
+        if required:
+            raise InvalidInput("name is missing.", fix="Send ?name= with a courtyard name, a community code or name.")
+        return None
+    if len(name) > PLACE_NAME_MAX or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InvalidInput(f"name={name[:40]!r} is not a courtyard or community name.",
+                           fix=f"Pick a place from the list (names are at most {PLACE_NAME_MAX} printable characters).",
+                           details={"name": name[:PLACE_NAME_MAX]})
+    return name
+
+
+def map_view(raw):
+    """``lat,lng,zoom`` as floats, or None; anything else is a 400 naming it."""
+    if not raw:
+        return None
+    try:
+        lat, lng, zoom = (float(v) for v in raw.split(","))
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180 and 0 <= zoom <= 22):
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(f"view={raw!r} is not lat,lng,zoom.", fix="Leave view out, or send e.g. 38.9,121.6,16.",
+                           details={"view": raw}) from None
+    return lat, lng, zoom
+
+
+def community_code(code):
+    """A 12-digit community code, or InvalidInput naming the value."""
+    if not (isinstance(code, str) and _COMMUNITY_CODE.fullmatch(code)):
+        raise InvalidInput(f"community={code!r} is not a 12-digit community code.",
+                           fix="Use a code from /api/v1/communities, e.g. 210213013004.", details={"community": code})
+    return code
+
+
+def optional_community(raw):
+    """``community`` from a query string: None when absent, else a checked 12-digit code."""
+    return None if raw in (None, "") else community_code(raw)
+
+
+def record_id(raw, *, what="Incident"):
+    """A record id from a URL: ASCII digits within a database integer (0 and ids past any database's
+    integers are NotFound for the caller to report; anything else is InvalidInput)."""
+    text = str(raw).strip()
+    # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
+    if not (text.isascii() and text.lstrip("-").isdigit() and text.count("-") <= 1):
+        raise InvalidInput(f"{what} id {raw!r} is not a whole number.", fix=f"Use an id from /api/v1/{what.lower()}s.")
+    return int(text)
+
+
+def division_codes(args):
+    """``community`` and ``grid`` of a map's query string: each a numeric division code or absent."""
+    out = {}
+    for name in ("community", "grid"):
+        value = (args.get(name) or "").strip()
+        if value and not _DIVISION_CODE.match(value):
+            raise InvalidInput(f"{name}={value!r} is not a division code.",
+                               fix=f"Give the {name}'s numeric code, e.g. community=210213013004.")
+        out[name] = value or None
+    return out
+
+
+def optional_point(args):
+    """``lon``/``lat``/``crs`` of a query string as a WGS84 point, or None when neither is given."""
+    if args.get("lon") is None and args.get("lat") is None:
+        return None
+    return parse_point(args.get("lon"), args.get("lat"), args.get("crs"))
+
+
+# --- Open311 ----------------------------------------------------------------------------------
+
+def parse_open311_query(args, *, now=None):
+    """The spec's GET requests filters: ``service_request_id`` (comma list; overrides the rest),
+    ``service_code`` and ``status`` (comma lists), ``start_date``/``end_date`` (ISO 8601 with a zone,
+    at most 90 days apart; by default the last 90 days)."""
+    now = now or utcnow()
+    ids = _list(args, "service_request_id")
+    if ids:
+        bad = [i for i in ids if request_id(i) is None]
+        if bad:
+            raise InvalidInput(f"service_request_id {bad[0]!r} is not a request id.", fix="Send ids like 42 or 42,43.")
+        return {"ids": [request_id(i) for i in ids]}
+    codes = _list(args, "service_code")
+    unknown = [c for c in codes if c not in PUBLIC_CODES]
+    if unknown:
+        raise InvalidInput(f"service_code {unknown[0]!r} is not offered.", fix="Use codes from services.json.")
+    statuses = _list(args, "status")
+    bad = [s for s in statuses if s not in ("open", "closed")]
+    if bad:
+        raise InvalidInput(f"status {bad[0]!r} is not open or closed.", fix="Send status=open, closed or open,closed.")
+    start = parse_time(args["start_date"], name="start_date") if args.get("start_date") else None
+    end = parse_time(args["end_date"], name="end_date") if args.get("end_date") else None
+    if start is None and end is None:
+        end = now
+    if start is None:
+        start = end - MAX_WINDOW
+    if end is None:
+        end = start + MAX_WINDOW
+    if end < start:
+        raise InvalidInput("end_date is before start_date.", fix="Swap them.")
+    if end - start > MAX_WINDOW:
+        raise InvalidInput(f"start_date to end_date spans {(end - start).days} days; at most 90 are allowed.",
+                           fix="Ask for 90 days or fewer at a time.")
+    return {"codes": codes, "statuses": statuses, "start": start, "end": end}
+
+
+def request_id(text):
+    """The Open311 request id in ``text`` (ASCII digits, within a database integer), else None."""
+    text = str(text)
+    # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value < 2 ** 63 else None
+
+
+def _list(args, name):
+    raw = args.get(name) or ""
+    return [p.strip() for p in raw.split(",") if p.strip()]
