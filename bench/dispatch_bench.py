@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import synthetic_city  # noqa: E402
 
 from gridmap import catalog, dispatch  # noqa: E402
+from gridmap.dispatch import stats as dispatch_stats  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/gridmap_test"
@@ -217,17 +218,17 @@ def _loop_groups(df, key):
     for value, g in df.groupby(key, dropna=False, sort=True):
         out.append({key: None if pd.isna(value) else value, "total": int(len(g)), "resolved": int(g["resolved"].sum()),
                     "open": int(g["open"].sum()), "overdue": int(g["overdue"].sum()),
-                    "resolution_rate": dispatch._rate(g["resolved"].sum(), len(g))})
+                    "resolution_rate": dispatch_stats._rate(g["resolved"].sum(), len(g))})
     return out
 
 
 def statistics_before(session, **kwargs):
     """statistics() with the loop of before; the same answer."""
-    grouped, dispatch._groups = dispatch._groups, _loop_groups
+    grouped, dispatch_stats._groups = dispatch_stats._groups, _loop_groups
     try:
         return dispatch.statistics(session, **kwargs)
     finally:
-        dispatch._groups = grouped
+        dispatch_stats._groups = grouped
 
 
 # -- timing ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ Two endpoints, each a GET at random points of the city:
 
 - ``locate`` (default): ``GET /api/v1/locate?lon=&lat=``, anonymous.
 - ``panel``: ``GET /dispatch/panel?lon=&lat=``, what the dispatcher's page asks on every click
-  (``dispatchview.panel``: locate, the grid's workers and party branch, the cameras seeing the
+  (``pages.dispatcher.panel``: locate, the grid's workers and party branch, the cameras seeing the
   point, the 3 nearest of each responder kind and of volunteers with road distance and ETA, and
   grids within 30 m). The client logs in once as a dispatcher through the real login form
   (GET /login for the CSRF token and session cookie, POST the form) and sends the session
@@ -412,8 +412,8 @@ def _sample(endpoint, status, body):
 
 
 def in_process_panel(url, pts):
-    """``dispatchview.panel`` timed in this process over ``pts``, on a snapshot of the same store."""
-    from gridmap import dispatchview
+    """``pages.dispatcher.panel`` timed in this process over ``pts``, on a snapshot of the same store."""
+    from gridmap.pages import dispatcher as dispatchview
     from gridmap.index import Snapshot
     from gridmap.store import Store
     store = Store(url)

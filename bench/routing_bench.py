@@ -37,7 +37,7 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gridmap.geocode import AddressIndex  # noqa: E402
+from gridmap.geo.addresses import AddressIndex  # noqa: E402
 from gridmap.routing import RoadGraph, eta_s  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
