@@ -1,12 +1,16 @@
 """Fixtures: apps on a temporary SQLite file or a private PostGIS schema, the demo, a live server, Chromium."""
 import contextlib
+import functools
 import os
 import shutil
 import threading
 import uuid
 from pathlib import Path
 
+import numpy as np
+import pyproj
 import pytest
+import shapely
 
 from gridmap import create_app
 
@@ -14,6 +18,49 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 REQUIRE_ALL = os.environ.get("GRIDMAP_REQUIRE_ALL") == "1"
 PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
+
+
+# --- tiny worlds drawn in metres -----------------------------------------------------------------
+# Tests draw their geometry in metres east/north of a point and convert it to WGS84 here. The
+# projection is written out as a PROJ string, not taken from gridmap's own CRS code, so what
+# gridmap measures is checked against an independent projection.
+CENTRE = (121.6, 38.9)  # a point in Dalian
+
+
+@functools.lru_cache(maxsize=16)
+def _drawing(centre):
+    lon, lat = centre
+    tm = pyproj.CRS.from_proj4(f"+proj=tmerc +lat_0={lat} +lon_0={lon} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m")
+    return (pyproj.Transformer.from_crs(tm, 4326, always_xy=True), pyproj.Transformer.from_crs(4326, tm, always_xy=True))
+
+
+def lonlat(geom, *, centre=CENTRE):
+    """A shapely geometry drawn in metres around ``centre``, in WGS84 lon/lat."""
+    to_ll, _ = _drawing(tuple(centre))
+    return shapely.transform(geom, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1])))
+
+
+def at(x, y, *, centre=CENTRE):
+    """WGS84 (lon, lat) of the point drawn at (x, y) metres around ``centre``."""
+    lon, lat = _drawing(tuple(centre))[0].transform(x, y)
+    return float(lon), float(lat)
+
+
+def metres(geom, *, centre=CENTRE):
+    """A WGS84 shapely geometry in the metres it was drawn in around ``centre``."""
+    _, to_m = _drawing(tuple(centre))
+    return shapely.transform(geom, lambda xy: np.column_stack(to_m.transform(xy[:, 0], xy[:, 1])))
+
+
+def geodesic_m(lon1, lat1, lon2, lat2):
+    """Distance in metres on the WGS84 ellipsoid (pyproj's Geod): the oracle for every distance gridmap gives."""
+    scalar = all(np.ndim(v) == 0 for v in (lon1, lat1, lon2, lat2))
+    lon1, lat1, lon2, lat2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (lon1, lat1, lon2, lat2)))
+    _, _, d = _GEOD.inv(lon1, lat1, lon2, lat2)
+    return float(d) if scalar else np.asarray(d)
+
+
+_GEOD = pyproj.Geod(ellps="WGS84")
 
 
 def skip_or_fail(reason):

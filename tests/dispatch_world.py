@@ -14,32 +14,17 @@ deactivated.
 """
 import datetime as dt
 
-import numpy as np
-import shapely
-from pyproj import Transformer
+from conftest import at, lonlat
 from shapely.geometry import MultiPolygon, Point, box
 
-from gridmap import accounts, plans
-from gridmap.geo.crs import local_metric_crs
+from gridmap import accounts
 from gridmap.store import models as m
+from gridmap.store.generations import bump_generation
 
-CENTRE = (121.6, 38.9)
-_LOCAL = local_metric_crs(*CENTRE)
-_TO_LONLAT = Transformer.from_crs(_LOCAL, 4326, always_xy=True)
 COMMUNITY = "210213013004"
 G1, G2 = COMMUNITY + "001", COMMUNITY + "002"
 PASSWORD = "gridmap-test"
 T0 = dt.datetime(2026, 5, 4, 8, 0, 0)  # a Monday, naive UTC like every stored time
-
-
-def lonlat(geom):
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_LONLAT.transform(xy[:, 0], xy[:, 1])))
-
-
-def at(x, y):
-    """WGS84 (lon, lat) of a point drawn at (x, y) metres."""
-    p = lonlat(Point(x, y))
-    return p.x, p.y
 
 
 def build(store):
@@ -81,7 +66,7 @@ def build(store):
         for username, role in (("admin", "admin"), ("planner", "planner"), ("dispatcher", "dispatcher"),
                                ("worker", "grid_worker")):
             accounts.create_user(s, username, PASSWORD, role)
-        plans.bump_generation(s)
+        bump_generation(s)
     return store
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from gridmap import create_app, settings
 from gridmap.errors import InvalidInput
-from gridmap.privacy import mask_phone, phone_for
+from gridmap.access import mask_phone, phone_for
 from gridmap.store import models as m
 
 from conftest import head_revision, login_client

@@ -16,7 +16,8 @@ from gridmap import importer
 from gridmap.geo.crs import local_metric_crs, parse_crs
 from gridmap.geo.io import RawLayer
 from gridmap.index import Snapshot
-from gridmap.plans import GENERATION_KEY
+from gridmap.coverage.place import _place_views
+from gridmap.store.generations import GENERATION_KEY
 from gridmap.store import models as m
 from test_coverage import _los_seen
 
@@ -202,7 +203,7 @@ def test_area_per_camera_count_adds_up_to_the_views_with_stored_and_fresh_views(
         place = cv.load_place(s, "和合大院")
     public = place.area.difference(shapely.union_all(place.footprints.values))
     results = {}
-    for name, views in (("stored", cv._place_views(place)), ("fresh", cv.view_polygons(place.cameras, place.footprints))):
+    for name, views in (("stored", _place_views(place)), ("fresh", cv.view_polygons(place.cameras, place.footprints))):
         r = cv.coverage(place.cameras, place.area, place.footprints, views=views)
         seen = sum(v.intersection(public).area for v in views)
         assert sum(c * a for c, a, _ in r["overlap"]) == pytest.approx(seen, rel=1e-6), name

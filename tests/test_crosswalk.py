@@ -7,7 +7,8 @@ import shapely
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import func, select
 
-from gridmap import crosswalk, demo, plans
+from gridmap import demo, plans
+from gridmap.plans import departments
 from gridmap.errors import NotFound
 from gridmap.geo.crs import local_metric_crs
 from gridmap.store import models as m
@@ -55,7 +56,7 @@ def police(app, tmp_path):
 
 def test_the_crosswalk_gives_area_and_household_shares_both_ways(police):
     with police.session() as s:
-        cw = crosswalk.crosswalk(s, CODE)
+        cw = plans.crosswalk(s, CODE)
     got = [(r["department_code"], r["grid_code"], r["area_m2"], r["area_share_of_department_grid"],
             r["area_share_of_grid"], r["households"], r["household_share_of_department_grid"],
             r["household_share_of_grid"]) for r in cw["rows"]]
@@ -74,7 +75,7 @@ def test_the_crosswalk_gives_area_and_household_shares_both_ways(police):
 
 def test_shares_sum_to_one_over_each_department_grid_and_each_unified_grid(police):
     with police.session() as s:
-        cw = crosswalk.crosswalk(s, CODE)
+        cw = plans.crosswalk(s, CODE)
     rows = pd.DataFrame(cw["rows"])
     for column, by in [("area_share_of_department_grid", "department_grid_id"),
                        ("household_share_of_department_grid", "department_grid_id"),
@@ -96,7 +97,7 @@ def test_a_department_grid_reaching_past_the_unified_grids_is_covered_only_in_pa
     assert app.test_cli_runner().invoke(
         args=["import", "department-grids", str(path), "--department", "民政"]).exit_code == 0
     with app.extensions["gridmap.store"].session() as s:
-        (m1,) = crosswalk.crosswalk(s, CODE)["department_grids"]
+        (m1,) = plans.crosswalk(s, CODE)["department_grids"]
     assert m1["covered_area_share"] == pytest.approx(2 / 3, abs=1e-4)
     assert (m1["households"], m1["covered_household_share"]) == (50, pytest.approx(1.0))
 
@@ -106,7 +107,7 @@ def test_the_crosswalk_csv_has_its_columns_and_one_row_per_overlap(app, police, 
     out = app.test_cli_runner().invoke(args=["crosswalk", CODE, "--out", str(path)])
     assert out.exit_code == 0 and "Wrote 3 rows" in out.output
     back = pd.read_csv(path, encoding="utf-8-sig", dtype={"grid_code": str})
-    assert list(back.columns) == crosswalk.COLUMNS
+    assert list(back.columns) == departments.COLUMNS
     assert back[["department", "department_code", "grid_code", "households"]].values.tolist() == \
         [["公安", "P1", g(1), 10], ["公安", "P1", g(2), 20], ["公安", "P2", g(2), 30]]
 
@@ -127,7 +128,7 @@ def test_a_community_without_department_grids_is_told_how_to_import_them(app):
     with app.extensions["gridmap.store"].transaction() as s:
         hand_made(s)
         with pytest.raises(NotFound, match="gridmap import department-grids"):
-            crosswalk.crosswalk(s, CODE)
+            plans.crosswalk(s, CODE)
 
 
 # --- the import border --------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def test_on_the_demo_merged_and_shifted_department_layers_have_shares_summing_to
         out = run(args=["import", "department-grids", str(path), "--department", dept])
         assert out.exit_code == 0, out.output
     with store.session() as s:
-        cw = crosswalk.crosswalk(s, CHENGZHI)
+        cw = plans.crosswalk(s, CHENGZHI)
     rows = pd.DataFrame(cw["rows"])
     civ = rows[rows["department"] == "民政"]
     assert civ["department_code"].nunique() == 9

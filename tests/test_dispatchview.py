@@ -1,19 +1,26 @@
-"""The dispatcher's panel assembled from its parts, and grids near a point against a brute-force oracle."""
+"""The dispatcher's panel (pages.dispatcher) assembled from its parts, and grids near a point against a brute-force oracle."""
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from conftest import at, lonlat
 from pyproj import Transformer
 from shapely.geometry import box
 
-from gridmap import catalog, dispatchview, lookup
-from gridmap.geo.crs import local_metric_crs
+from gridmap import catalog, lookup
 from gridmap.index import Snapshot
+from gridmap.pages import dispatcher as dispatchview
+
+NEAR = dispatchview.NEAR_GRID_RADIUS_M
+
+
+def near_other_grids(snap, lon, lat):
+    return snap.grids_near(lon, lat, NEAR)
 
 
 @pytest.fixture(scope="module")
 def snap(demo_app):
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     with demo_app.app_context():
         return snapshot()
 
@@ -43,7 +50,7 @@ def test_grids_near_a_point_are_those_a_brute_force_search_finds(snap):
     checked = 0
     for lon, lat in _points(snap, 60, seed=1):
         expected = _brute_force_near(snap, lon, lat)
-        got = dispatchview.near_other_grids(snap, lon, lat)
+        got = near_other_grids(snap, lon, lat)
         assert {g["code"]: g["distance_m"] for g in got} == {c: round(d, 1) for c, d in expected.items()}
         assert [g["distance_m"] for g in got] == sorted(g["distance_m"] for g in got)
         checked += bool(expected)
@@ -58,27 +65,25 @@ def test_each_snapshot_measures_against_its_own_grids():
                                                       * = 10 m west of A's east edge
     """
     one, two = Snapshot.from_frames(_two_boxes(0)), Snapshot.from_frames(_two_boxes(100))
-    lon, lat = _TO_LONLAT.transform(190, 100)
-    assert [(g["code"], g["distance_m"]) for g in dispatchview.near_other_grids(one, lon, lat)] == [(B, 10.0)]
-    assert dispatchview.near_other_grids(two, lon, lat) == []
+    lon, lat = at(190, 100)
+    assert [(g["code"], g["distance_m"]) for g in near_other_grids(one, lon, lat)] == [(B, 10.0)]
+    assert near_other_grids(two, lon, lat) == []
     # the first snapshot still answers from its own grids
-    assert [(g["code"], g["distance_m"]) for g in dispatchview.near_other_grids(one, lon, lat)] == [(B, 10.0)]
+    assert [(g["code"], g["distance_m"]) for g in near_other_grids(one, lon, lat)] == [(B, 10.0)]
 
 
 A, B = "210213013004001", "210213013004002"
-_LOCAL = local_metric_crs(121.6, 38.9)
-_TO_LONLAT = Transformer.from_crs(_LOCAL, 4326, always_xy=True)
 
 
 def _two_boxes(shift_m):
     """Grids A and B, 200 m squares drawn in metres around 121.6E 38.9N, B ``shift_m`` east of A."""
     return gpd.GeoDataFrame({"code": [A, B], "name": ["A", "B"]},
-                            geometry=[box(0, 0, 200, 200), box(200 + shift_m, 0, 400 + shift_m, 200)],
-                            crs=_LOCAL).to_crs(4326)
+                            geometry=[lonlat(box(0, 0, 200, 200)), lonlat(box(200 + shift_m, 0, 400 + shift_m, 200))],
+                            crs=4326)
 
 
 def test_a_point_the_metric_crs_cannot_reach_has_no_grid_near_it(snap):
-    assert dispatchview.near_other_grids(snap, snap.grids.total_bounds[0] - 90.0, 0.0) == []
+    assert near_other_grids(snap, snap.grids.total_bounds[0] - 90.0, 0.0) == []
 
 
 @pytest.mark.parametrize("role", ["dispatcher", None])
@@ -98,7 +103,7 @@ def test_the_panel_is_locate_cameras_each_kinds_nearest_by_road_and_near_grids(s
         expected["responders"] = {kind: a["results"] for kind, a in alone.items()}
         expected["distance_basis"] = "road" if any(a["distance_basis"] == "road" for a in alone.values()) \
             else "straight line"
-        expected["near_other_grids"] = dispatchview.near_other_grids(snap, lon, lat)
+        expected["near_other_grids"] = near_other_grids(snap, lon, lat)
         assert got == expected
         assert got["distance_basis"] == "road"
         assert any(r["road_distance_m"] is not None for v in got["responders"].values() for r in v)

@@ -8,19 +8,15 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from pyproj import Transformer
+from conftest import lonlat, metres
 from shapely.geometry import LineString, MultiPolygon, Polygon, box
 from sqlalchemy import select
 
-from gridmap import editing, plans
+from gridmap import plans
 from gridmap.errors import Conflict, InvalidInput
-from gridmap.geo.crs import local_metric_crs
 from gridmap.store import models as m
+from gridmap.web import bodies
 
-CENTRE = (121.6, 38.9)
-_LOCAL = local_metric_crs(*CENTRE)
-_TO_LONLAT = Transformer.from_crs(_LOCAL, 4326, always_xy=True)
-_TO_M = Transformer.from_crs(4326, _LOCAL, always_xy=True)
 CODE = "210213013099"
 
 # The world: a 300 m × 100 m community in three grids; 002 holds two buildings.
@@ -33,15 +29,6 @@ CODE = "210213013099"
 THREE = (box(0, 0, 100, 100), box(100, 0, 200, 100), box(200, 0, 300, 100))
 HOUSES = ((box(40, 40, 60, 60), 20), (box(120, 40, 140, 60), 20), (box(240, 40, 260, 60), 20),
           (box(170, 40, 190, 60), 10))
-
-
-def lonlat(geom):
-    """A geometry drawn in local metres, in WGS84."""
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_LONLAT.transform(xy[:, 0], xy[:, 1])))
-
-
-def metres(geom):
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_M.transform(xy[:, 0], xy[:, 1])))
 
 
 # The community is the union of the three grids as stored: straight lines in metres are not
@@ -112,7 +99,7 @@ def test_a_grid_redrawn_wider_takes_strips_from_both_neighbours_and_the_tiling_s
         +------+--------------+------+
         0     80             220    300
     """
-    state = edit(store, editing.redraw, world["draft"], g(2), lonlat(box(80, -20, 220, 120)), world["version"])
+    state = edit(store, plans.redraw, world["draft"], g(2), lonlat(box(80, -20, 220, 120)), world["version"])
     got = shapes(store, world["draft"])
     assert got[g(1)].area == pytest.approx(8000, rel=1e-6)
     assert got[g(2)].area == pytest.approx(14000, rel=1e-6)
@@ -131,7 +118,7 @@ def test_what_a_redrawn_grid_gives_up_goes_to_the_neighbour_sharing_the_longest_
         +--------+--+-------+----------+--------+
         0       100 110    160        200      300
     """
-    state = edit(store, editing.redraw, world["draft"], g(2), lonlat(box(110, 0, 160, 100)), world["version"])
+    state = edit(store, plans.redraw, world["draft"], g(2), lonlat(box(110, 0, 160, 100)), world["version"])
     got = shapes(store, world["draft"])
     assert [round(got[g(i)].area) for i in (1, 2, 3)] == [11000, 5000, 14000]
     assert_exact_tiling(store, world["draft"])
@@ -151,7 +138,7 @@ def test_an_area_given_up_that_touches_no_neighbour_is_a_conflict_and_nothing_is
     notch = Polygon([(100, 0), (140, 0), (140, 10), (160, 10), (160, 0), (200, 0), (200, 100), (100, 100)])
     before = shapes(store, world["draft"])
     with pytest.raises(Conflict) as err:
-        edit(store, editing.redraw, world["draft"], g(2), lonlat(notch), world["version"])
+        edit(store, plans.redraw, world["draft"], g(2), lonlat(notch), world["version"])
     assert "200 m²" in err.value.message and "touch no other grid" in err.value.message
     located = metres(shapely.geometry.shape(err.value.details["geometry"]))
     assert located.area == pytest.approx(200, rel=1e-6)
@@ -163,7 +150,7 @@ def test_an_area_given_up_that_touches_no_neighbour_is_a_conflict_and_nothing_is
 def test_a_redraw_cutting_a_neighbour_in_two_is_a_conflict(store, world):
     """A drawn band across 001 (x=0..150, y=40..60) would leave 001 in a northern and a southern piece."""
     with pytest.raises(Conflict, match=r"Grid 210213013099001 would be cut into 2 pieces"):
-        edit(store, editing.redraw, world["draft"], g(2), lonlat(Polygon(
+        edit(store, plans.redraw, world["draft"], g(2), lonlat(Polygon(
             [(-10, 40), (100, 40), (100, 0), (200, 0), (200, 100), (100, 100), (100, 60), (-10, 60)])),
             world["version"])
 
@@ -180,7 +167,7 @@ def test_a_moved_building_takes_its_cell_and_its_households_to_the_neighbour(sto
         0       100     155              300
     """
     b4 = world["b"][3]
-    state = edit(store, editing.move_buildings, world["draft"], [b4], g(3), world["version"])
+    state = edit(store, plans.move_buildings, world["draft"], [b4], g(3), world["version"])
     got = shapes(store, world["draft"])
     # the cell is built in an affine stretch of lon/lat, not the metric CRS: millimetres apart
     assert got[g(2)].area == pytest.approx(5500, rel=1e-5)
@@ -193,19 +180,19 @@ def test_a_moved_building_takes_its_cell_and_its_households_to_the_neighbour(sto
 def test_a_building_not_bordering_the_target_grid_cannot_move_there(store, world):
     """b2's cell in 002 ends at x=155, where b4's begins: b4 lies between it and 003."""
     with pytest.raises(Conflict, match="do not border grid 210213013099003") as err:
-        edit(store, editing.move_buildings, world["draft"], [world["b"][1]], g(3), world["version"])
+        edit(store, plans.move_buildings, world["draft"], [world["b"][1]], g(3), world["version"])
     assert metres(shapely.geometry.shape(err.value.details["geometry"])).area == pytest.approx(5500, rel=1e-5)
 
 
 def test_moving_every_building_of_a_grid_away_would_empty_it_and_is_refused(store, world):
     """b3 is 003's only building: its cell is all of 003."""
     with pytest.raises(Conflict, match="leave grid 210213013099003 empty"):
-        edit(store, editing.move_buildings, world["draft"], [world["b"][2]], g(2), world["version"])
+        edit(store, plans.move_buildings, world["draft"], [world["b"][2]], g(2), world["version"])
 
 
 def test_both_buildings_of_a_grid_can_move_one_by_one_until_the_last(store, world):
     """b2 (cell 100..155 of 002) joins 001; 002 keeps b4 and 155..200."""
-    state = edit(store, editing.move_buildings, world["draft"], [world["b"][1]], g(1), world["version"])
+    state = edit(store, plans.move_buildings, world["draft"], [world["b"][1]], g(1), world["version"])
     got = shapes(store, world["draft"])
     assert got[g(1)].area == pytest.approx(15500, rel=1e-5)
     assert_exact_tiling(store, world["draft"])
@@ -216,7 +203,7 @@ def test_both_buildings_of_a_grid_can_move_one_by_one_until_the_last(store, worl
 
 def test_a_line_splits_a_grid_in_two_the_bigger_side_keeps_the_code_the_other_gets_the_next_number(store, world):
     """The line x=150 cuts 002 into 100..150 (b2, 20 households) and 150..200 (b4, 10): 004 is new."""
-    state = edit(store, editing.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
+    state = edit(store, plans.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
                  world["version"])
     got = shapes(store, world["draft"])
     assert sorted(got) == [g(1), g(2), g(3), g(4)]
@@ -230,7 +217,7 @@ def test_a_line_splits_a_grid_in_two_the_bigger_side_keeps_the_code_the_other_ge
 
 def test_a_line_through_a_building_puts_the_building_wholly_on_its_bigger_side(store, world):
     """x=125 cuts b2 (120..140) 5 m : 15 m, so b2 goes east with its 20 households."""
-    state = edit(store, editing.split, world["draft"], g(2), lonlat(LineString([(125, -5), (125, 105)])),
+    state = edit(store, plans.split, world["draft"], g(2), lonlat(LineString([(125, -5), (125, 105)])),
                  world["version"])
     assert_exact_tiling(store, world["draft"])
     assert not [f for f in state["findings"] if f["kind"] == "split_building"]
@@ -241,7 +228,7 @@ def test_a_line_through_a_building_puts_the_building_wholly_on_its_bigger_side(s
 
 def test_a_line_that_does_not_cross_the_grid_is_refused(store, world):
     with pytest.raises(Conflict, match="into 1 piece"):
-        edit(store, editing.split, world["draft"], g(2), lonlat(LineString([(150, 20), (150, 80)])),
+        edit(store, plans.split, world["draft"], g(2), lonlat(LineString([(150, 20), (150, 80)])),
              world["version"])
 
 
@@ -250,13 +237,13 @@ def test_split_numbers_skip_codes_used_by_any_plan_of_the_community(store, world
     with store.transaction() as s:
         other = plans.copy_plan(s, world["published"])
         other.grids.append(m.Grid(code=g(4), name="旧", geom=lonlat(box(0, 0, 1, 1))))
-    state = edit(store, editing.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
+    state = edit(store, plans.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
                  world["version"])
     assert g(5) in by_code(state)
 
 
 def test_two_neighbours_merge_into_the_first_code(store, world):
-    state = edit(store, editing.merge, world["draft"], g(1), g(2), world["version"])
+    state = edit(store, plans.merge, world["draft"], g(1), g(2), world["version"])
     got = shapes(store, world["draft"])
     assert sorted(got) == [g(1), g(3)]
     assert got[g(1)].area == pytest.approx(20000, rel=1e-6) and got[g(1)].geom_type == "Polygon"
@@ -266,17 +253,17 @@ def test_two_neighbours_merge_into_the_first_code(store, world):
 
 def test_grids_that_do_not_touch_are_not_merged(store, world):
     with pytest.raises(Conflict, match="do not share a boundary"):
-        edit(store, editing.merge, world["draft"], g(1), g(3), world["version"])
+        edit(store, plans.merge, world["draft"], g(1), g(3), world["version"])
     assert sorted(shapes(store, world["draft"])) == [g(1), g(2), g(3)]
 
 
 # --- versions, status, undo ---------------------------------------------------------------------
 
 def test_an_edit_on_a_stale_version_is_a_conflict_naming_the_newer_version_and_writes_nothing(store, world):
-    edit(store, editing.merge, world["draft"], g(1), g(2), world["version"])
+    edit(store, plans.merge, world["draft"], g(1), g(2), world["version"])
     before = shapes(store, world["draft"])
     with pytest.raises(Conflict) as err:
-        edit(store, editing.redraw, world["draft"], g(3), lonlat(box(150, 0, 300, 100)), world["version"])
+        edit(store, plans.redraw, world["draft"], g(3), lonlat(box(150, 0, 300, 100)), world["version"])
     assert err.value.status == 409
     assert err.value.details == {"version": world["version"] + 1}
     assert shapes(store, world["draft"]) == before
@@ -286,21 +273,21 @@ def test_a_published_plan_is_never_edited_in_place(store, world):
     with store.session() as s:
         version = plans.get_plan(s, world["published"]).version
     with pytest.raises(Conflict, match="never edited in place"):
-        edit(store, editing.merge, world["published"], g(1), g(2), version)
+        edit(store, plans.merge, world["published"], g(1), g(2), version)
 
 
 def test_undo_and_redo_replay_the_touched_grids_through_set_grids(store, world):
     original = shapes(store, world["draft"])
-    split = edit(store, editing.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
+    split = edit(store, plans.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
                  world["version"])
     after_split = shapes(store, world["draft"])
     undo = {c: (shapely.geometry.shape(x) if x else None) for c, x in split["undo"]["grids"].items()}
-    back = edit(store, editing.set_grids, world["draft"], undo, split["plan"]["version"],
+    back = edit(store, plans.set_grids, world["draft"], undo, split["plan"]["version"],
                 names=split["undo"]["names"])
     assert shapes(store, world["draft"]) == original  # bit for bit: the polygons travel as they were
     assert back["plan"]["version"] == world["version"] + 2
     redo = {c: (shapely.geometry.shape(x) if x else None) for c, x in split["redo"]["grids"].items()}
-    again = edit(store, editing.set_grids, world["draft"], redo, back["plan"]["version"],
+    again = edit(store, plans.set_grids, world["draft"], redo, back["plan"]["version"],
                  names=split["redo"]["names"])
     assert shapes(store, world["draft"]) == after_split
     assert by_code(again)[g(4)]["name"] == "测试社区第4网格"
@@ -308,12 +295,12 @@ def test_undo_and_redo_replay_the_touched_grids_through_set_grids(store, world):
 
 def test_set_grids_refuses_polygons_that_would_overlap_a_neighbour(store, world):
     with pytest.raises(Conflict, match="overlaps grow by 1,?000"):
-        edit(store, editing.set_grids, world["draft"], {g(2): lonlat(box(100, 0, 210, 100))}, world["version"])
+        edit(store, plans.set_grids, world["draft"], {g(2): lonlat(box(100, 0, 210, 100))}, world["version"])
 
 
 def test_the_metrics_give_households_area_compactness_and_deviation_per_grid(store, world):
     with store.session() as s:
-        state = editing.plan_state(s, world["draft"])
+        state = plans.plan_state(s, world["draft"])
     rows = by_code(state)
     # 70 households in 3 grids: mean 23.3; 001 has 20 → −14.3 %
     assert rows[g(1)]["deviation"] == pytest.approx(20 / (70 / 3) - 1, abs=1e-4)
@@ -337,5 +324,5 @@ def test_the_metrics_give_households_area_compactness_and_deviation_per_grid(sto
 ])
 def test_bad_edit_bodies_are_refused_naming_the_value(kind, body, named):
     with pytest.raises(InvalidInput) as err:
-        editing.parse_edit(kind, body)
+        bodies.parse_edit(kind, body)
     assert named in err.value.message

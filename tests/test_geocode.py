@@ -6,7 +6,7 @@ import shapely
 
 from conftest import shared_data
 from gridmap.errors import InvalidInput
-from gridmap.geocode import MAX_QUERY_CHARS, AddressIndex, normalise, parse_numbers
+from gridmap.geo.addresses import MAX_QUERY_CHARS, AddressIndex, normalise, parse_numbers
 
 TARGET = "大连市金州区湾里街道湾里路15号3栋"
 

@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from gridmap import importer
 from gridmap.errors import InvalidInput
-from gridmap.geo.crs import haversine_m, wgs84_to_bd09, wgs84_to_gcj02
+from conftest import geodesic_m
+
+from gridmap.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gridmap.store import models as m
 
 from conftest import shared_data
@@ -56,7 +58,7 @@ def assert_buildings_as_given(store, tol_m=0.05):
     assert [(r.address, r.households, r.community_code) for r in rows] == [
         ("湾里路1号", 30, "210213013004"), ("湾里路2号", 45, "210213013004"), ("湾里路3号", 0, "210213013004")]
     expected = shapely.point_on_surface(BUILDINGS.geometry.values)
-    d = haversine_m(np.array([r.lon for r in rows]), np.array([r.lat for r in rows]),
+    d = geodesic_m(np.array([r.lon for r in rows]), np.array([r.lat for r in rows]),
                     shapely.get_x(expected), shapely.get_y(expected))
     assert d.max() < tol_m
 

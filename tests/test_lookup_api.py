@@ -8,10 +8,11 @@ import shapely
 from shapely.geometry import box
 
 from gridmap import lookup, plans
+from gridmap.web import params
 from gridmap.errors import InvalidInput
 from gridmap.geo.crs import bd09_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from gridmap.index import Snapshot
-from gridmap.privacy import mask_phone
+from gridmap.access import mask_phone
 from gridmap.store import models as m
 
 CHENGZHI = "210213013004"
@@ -145,15 +146,23 @@ def test_grids_of_an_unknown_or_malformed_community_are_named(demo_client):
     assert r.status_code == 404 and "210213013999" in r.get_json()["message"]
 
 
-def test_address_search_ranks_exact_then_prefix_then_contains(demo_app, demo_frames):
+def test_the_residents_address_search_is_the_fuzzy_one_the_dispatcher_uses(demo_app, demo_frames):
     address = demo_frames["buildings"]["address"].iloc[5]
     client = demo_app.test_client()
     hits = client.get("/api/v1/addresses", query_string={"q": address}).get_json()
     assert hits[0]["address"] == address
     part = address[len("大连市"):len("大连市") + 8]
     hits = client.get("/api/v1/addresses", query_string={"q": part, "limit": 50}).get_json()
-    assert hits and all(part in h["address"] for h in hits)
-    assert client.get("/api/v1/addresses", query_string={"q": "%"}).get_json() == []  # LIKE wildcards are literal
+    holds = [part in h["address"] for h in hits]
+    assert hits and holds[0] and holds == sorted(holds, reverse=True)  # every address holding it ranks first
+    # typed as residents type: full-width digits, the district left out — the same building comes first
+    # as for the dispatcher's /geocode
+    loose = address.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"}).replace("大连市", "")
+    for path in ("/api/v1/addresses", "/api/v1/geocode"):
+        top = client.get(path, query_string={"q": loose}).get_json()[0]
+        assert top["address"] == address
+    assert client.get("/api/v1/addresses", query_string={"q": "%"}).get_json() == []  # punctuation finds nothing
+    assert client.get("/api/v1/addresses", query_string={"q": ""}).get_json() == []
     assert client.get("/api/v1/addresses", query_string={"q": "x", "limit": "0"}).status_code == 400
 
 
@@ -162,7 +171,8 @@ def test_locating_an_address_gives_its_buildings_grid(demo_app, demo_frames, gri
     row = b[b["community_code"] == CHENGZHI].iloc[0]
     snap = demo_app.extensions["gridmap.snapshots"].get()
     with demo_app.extensions["gridmap.store"].session() as s:
-        out = lookup.locate_address(s, snap, row["address"])
+        hit = lookup.resolve_address(snap, row["address"])
+        out = {**lookup.locate(snap, hit["lon"], hit["lat"]), "address": hit["address"]}
     expected = grids[grids.contains(row.geometry.representative_point())]["code"].iloc[0]
     assert out["grid"]["code"] == expected and out["address"] == row["address"]
 
@@ -195,7 +205,8 @@ def test_a_web_process_sees_a_plan_published_by_another_process_without_restart(
     client = app.test_client()
     assert client.get("/api/v1/locate?lon=121.615&lat=38.91").get_json()["grid"]["code"] == f"{CHENGZHI}001"
     subprocess.run([sys.executable, "-c", _PUBLISH_TWO_GRIDS, app.config["DATABASE_URL"]], check=True, timeout=60)
-    assert client.get("/api/v1/locate?lon=121.615&lat=38.91").get_json()["grid"]["code"] == f"{CHENGZHI}002"
+    # the other process's plan numbered its grids after the first plan's 001, never reusing it
+    assert client.get("/api/v1/locate?lon=121.615&lat=38.91").get_json()["grid"]["code"] == f"{CHENGZHI}003"
 
 
 def test_snapshot_from_frames_finds_grids_and_nearest_in_metres():
@@ -217,9 +228,9 @@ def test_snapshot_from_frames_finds_grids_and_nearest_in_metres():
 
 def test_parse_point_converts_bd09_back_to_wgs84():
     x, y = wgs84_to_bd09(121.6, 38.9)
-    assert lookup.parse_point(str(x), str(y), "BD-09") == pytest.approx((121.6, 38.9), abs=1e-7)
+    assert params.parse_point(str(x), str(y), "BD-09") == pytest.approx((121.6, 38.9), abs=1e-7)
     with pytest.raises(InvalidInput):
-        lookup.parse_point("121.6", "inf")
+        params.parse_point("121.6", "inf")
     assert bd09_to_wgs84(x, y) == pytest.approx((121.6, 38.9), abs=1e-7)
 
 
@@ -238,7 +249,7 @@ def test_newly_imported_responders_are_found_without_restart(tmp_path):
 
 
 def _demo_snapshot(demo_app):
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     with demo_app.app_context():
         return snapshot()
 

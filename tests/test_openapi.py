@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridmap import openapi
+from gridmap.web import openapi
 
 # --- a validator for the subset of JSON Schema the document uses ------------------------------
 

@@ -1,6 +1,5 @@
 """partition_community: whole buildings, exact tiling, contiguity, balance, barriers, locks, seeds, reports."""
 import json
-import time
 
 import geopandas as gpd
 import numpy as np
@@ -10,6 +9,7 @@ from shapely.geometry import MultiPolygon, Point, box
 
 from conftest import shared_data
 from gridmap.errors import InvalidInput
+from gridmap.geo.codes import number_west_east_north_south
 from gridmap.geo.crs import local_metric_crs
 from gridmap.partition import partition_community
 
@@ -270,13 +270,12 @@ def test_buildings_on_one_spot_share_a_cell_and_a_grid():
 
 # --- real data ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_providence_blocks_split_into_15_balanced_contiguous_wards_that_tile_the_city():
     blocks = gpd.read_file(shared_data("providence", "blocks.zip"))
     blocks["households"] = blocks["TOTPOP"]
     boundary = shapely.coverage_union_all(blocks.geometry.array)
-    t0 = time.perf_counter()
     grids, assignment = partition_community(blocks, boundary, n_grids=15)
-    seconds = time.perf_counter() - t0
     report = grids.attrs["report"]
     assert report["cells"] == "polygons"
     assert len(grids) == 15 and (assignment >= 0).all()
@@ -284,8 +283,7 @@ def test_providence_blocks_split_into_15_balanced_contiguous_wards_that_tile_the
     assert report["all_contiguous"] and report["infeasible"] == []
     assert report["tiling"]["exact"]
     assert grids["households"].sum() == 178040
-    assert report["mean_polsby_popper"] > 0.4      # GerryChain's tree partition: ≈ 0.22
-    assert seconds < 4.0                           # ≈ 0.6 s alone; CI shares 2 cores
+    assert report["mean_polsby_popper"] > 0.4      # GerryChain's tree partition: ≈ 0.22 (bench/partition_bench.py)
 
 
 def bund():
@@ -313,7 +311,6 @@ def test_shanghai_bund_buildings_along_their_roads_tile_the_hull_in_contiguous_g
     inside = shapely.contains(grids.geometry.array[assignment.to_numpy()],
                               shapely.point_on_surface(b.geometry.array))
     assert inside.all()
-    assert report["seconds"] < 4.0
 
 
 def test_bubenec_buildings_with_streets_as_barriers():
@@ -359,7 +356,11 @@ def test_the_partition_command_makes_a_draft_of_the_demo_community(tmp_path, dem
     with store.session() as s:
         plan = s.get(m.GridPlan, plan_id)
         assert plan.status == "draft" and len(plan.grids) == 12
-        assert [g.code for g in plan.grids] == [f"210213013004{i:03d}" for i in range(1, 13)]
+        # the demo's plan holds 001–018: the draft's grids take numbers never used before, west→east
+        assert [g.code for g in plan.grids] == [f"210213013004{i:03d}" for i in range(19, 31)]
+        seq = number_west_east_north_south([g.geom for g in plan.grids])
+        assert [g.code for g in sorted(plan.grids, key=lambda g: seq[plan.grids.index(g)])] == \
+            [f"210213013004{i:03d}" for i in range(19, 31)]
         errors = [f for f in plans.validate(s, plan_id) if f.severity == "error"]
     assert errors == []
     bad = app.test_cli_runner().invoke(args=["partition", "210213013999", "--grids", "3"])

@@ -10,19 +10,11 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, MultiLineString
 
-from conftest import shared_data
+from conftest import CENTRE, geodesic_m, shared_data
+from conftest import at as lonlat
+
 from gridmap.errors import InvalidInput
-from gridmap.geo.crs import haversine_m, local_metric_crs
 from gridmap.routing import EXCLUDED_KINDS, SPEEDS_MPS, RoadGraph, eta_s
-
-CENTRE = (121.6, 38.9)
-_TO_LONLAT = Transformer.from_crs(local_metric_crs(*CENTRE), 4326, always_xy=True)
-
-
-def lonlat(x, y):
-    """A point given in metres east/north of CENTRE, as WGS84 lon/lat."""
-    lon, lat = _TO_LONLAT.transform(x, y)
-    return float(lon), float(lat)
 
 
 def roads(*lines, kinds=None):
@@ -96,7 +88,7 @@ def test_a_point_beside_the_middle_of_a_segment_walks_to_whichever_end_is_nearer
     assert dist(g, (30, 10), (60, -20)) == pytest.approx(10 + 30 + 20, rel=1e-6)
     snap = g.snap(*lonlat(30, 10))
     assert snap["walk_m"] == pytest.approx(10.0, rel=1e-6)
-    assert haversine_m(snap["lon"], snap["lat"], *lonlat(30, 0)) < 0.01
+    assert geodesic_m(snap["lon"], snap["lat"], *lonlat(30, 0)) < 0.01
 
 
 def test_the_far_end_of_the_snap_segment_is_used_when_the_route_goes_that_way():
@@ -336,10 +328,10 @@ def test_demo_roads_give_road_distances_no_shorter_than_the_straight_line(demo_f
     centres = demo_frames["buildings"].to_crs(g.crs).geometry.centroid.to_crs(4326)
     pts = np.column_stack([centres.x, centres.y])[:40]
     d = g.distances_m(pts[0, 0], pts[0, 1], pts[1:])
-    straight = haversine_m(pts[0, 0], pts[0, 1], pts[1:, 0], pts[1:, 1])
+    straight = geodesic_m(pts[0, 0], pts[0, 1], pts[1:, 0], pts[1:, 1])
     finite = np.isfinite(d)
     assert finite.sum() >= 10
-    # the road is never shorter than the straight line (0.5 % for haversine's sphere)
+    # the road is never shorter than the straight line (0.5 % for the frame's scale)
     assert np.all(d[finite] >= straight[finite] * 0.995)
     assert g.nbytes() > 0
 

@@ -10,8 +10,9 @@ from pyproj import Transformer
 from shapely.geometry import box
 
 from gridmap.errors import InvalidInput
-from gridmap.geo.crs import haversine_m
-from gridmap.index import EDGE_RULE, Snapshot, _Layer
+from conftest import geodesic_m
+
+from gridmap.index import EDGE_RULE, Snapshot
 
 LON0, LAT0 = 121.60, 38.90
 KINDS = ("police", "medical", "mediator")
@@ -112,7 +113,7 @@ def test_locate_names_grid_community_street_district_and_service_centre(snap):
 def test_the_centre_of_the_block_belongs_to_the_lowest_of_its_four_grids(snap):
     where = snap.locate(121.61, 38.91)
     assert where["grid"]["code"] == "001" and where["on_shared_edge"] is True
-    assert snap.grids_at(121.61, 38.91) == ["001", "002", "003", "004"]
+    assert geopandas_covering(snap.grids, 121.61, 38.91) == ["001", "002", "003", "004"]
     assert snap.locate(121.615, 38.91)["grid"]["code"] == "002"  # edge of 002 and 004
     assert "lowest grid code" in EDGE_RULE
 
@@ -126,15 +127,6 @@ def test_outside_every_grid_locate_says_none(snap):
 def test_without_community_polygons_the_grid_names_its_community(grids):
     where = Snapshot.from_frames(grids).locate(121.605, 38.905)
     assert where["community"] == {"code": "210213013004", "name": None}
-
-
-def test_the_legacy_layer_picks_the_lowest_code_on_a_shared_edge(grids):
-    layer = _Layer.build(grids["code"], grids.geometry.values)
-    assert layer.codes.tolist() == ["001", "002", "003", "004"]
-    assert layer.pick(shapely.Point(121.61, 38.91)) == 0
-    assert layer.pick(shapely.Point(121.615, 38.915)) == 3
-    assert layer.covering(shapely.Point(121.61, 38.905)).tolist() == [0, 1]
-    assert layer.pick(shapely.Point(0, 0)) == -1
 
 
 # -- nearest and within ---------------------------------------------------------------------------
@@ -156,15 +148,15 @@ def test_nearest_equals_a_brute_force_metric_oracle(snap, people, filters):
         assert [g["distance_m"] for g in got] == pytest.approx(np.sort(d[keep])[:7], abs=0.051)
 
 
-def test_distances_are_metres_within_half_a_percent_of_haversine(snap):
+def test_distances_are_metres_within_half_a_percent_of_the_ellipsoids(snap):
     for g in snap.nearest(121.61, 38.91, k=20):
-        assert g["distance_m"] == pytest.approx(haversine_m(121.61, 38.91, g["lon"], g["lat"]), rel=5e-3, abs=0.1)
+        assert g["distance_m"] == pytest.approx(geodesic_m(121.61, 38.91, g["lon"], g["lat"]), rel=5e-3, abs=0.1)
 
 
 def test_a_filter_that_leaves_three_far_candidates_returns_exactly_those_three(snap):
     got = snap.nearest(121.61, 38.91, k=5, skill="外语")
     assert [g["id"] for g in got] == [1, 3, 2]  # ~9.0 km north-east, 10.0 km north, ~11.6 km south-west
-    assert [round(g["distance_m"] / 1000, 1) for g in got] == [9.0, 10.0, 11.6]  # haversine: 8,966 m, 10,045 m, 11,626 m
+    assert [round(g["distance_m"] / 1000, 1) for g in got] == [9.0, 10.0, 11.6]  # on the ellipsoid: ≈ 8,966 m, 10,045 m, 11,626 m
     assert got[1]["name"] == "翻译丙" and got[0]["skills"] == ["外语"] and sorted(got[2]["skills"]) == ["外语", "驾驶"]
     assert [g["id"] for g in snap.nearest(121.61, 38.91, k=5, skill="外语", available=True)] == [1, 2]
     assert snap.nearest(121.61, 38.91, k=5, skill="外语", radius_m=1000) == []
@@ -306,3 +298,8 @@ def test_nearest_each_equals_nearest_asked_one_kind_at_a_time(snap, people):
     assert each["no-such-kind"] == []
     with pytest.raises(InvalidInput, match="k=0"):
         snap.nearest_each(121.6, 38.9, kinds, k=0)
+
+
+def geopandas_covering(grids, lon, lat):
+    """Codes of the grids whose closure holds the point, by GeoPandas (the oracle), sorted."""
+    return sorted(grids.loc[grids.geometry.covers(shapely.Point(lon, lat)), "code"])

@@ -10,7 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from gridmap import plans
+from gridmap.store import loaders
 from gridmap.store import models as m
+from gridmap.store.generations import generation
 
 from conftest import head_revision
 
@@ -133,18 +135,20 @@ def test_publishing_retires_the_previous_plan_and_answers_as_of(store):
                                geometry=[box(121.60, 38.90, 121.61, 38.92), box(121.61, 38.90, 121.62, 38.92)], crs=4326)
     with store.transaction() as s:
         _community(s)
-        gen0 = plans.generation(s)
+        gen0 = generation(s)
         old = plans.publish(s, plans.create_plan(s, "210213013004", grids_a), on=dt.date(2026, 1, 1))
         new = plans.publish(s, plans.create_plan(s, "210213013004", grids_b), on=dt.date(2026, 5, 3))
-        assert plans.generation(s) == gen0 + 2
+        assert generation(s) == gen0 + 2
     with store.session() as s:
         old, new = s.get(m.GridPlan, old.id), s.get(m.GridPlan, new.id)
         assert (old.status, old.valid_to) == ("retired", dt.date(2026, 5, 3))
         assert (new.status, new.valid_from, new.valid_to) == ("published", dt.date(2026, 5, 3), None)
-        assert plans.plan_on(s, "210213013004", dt.date(2026, 5, 2)).id == old.id
-        assert plans.plan_on(s, "210213013004", dt.date(2026, 5, 3)).id == new.id
-        assert plans.plan_on(s, "210213013004", dt.date(2025, 12, 31)) is None
-        assert [g.code for g in new.grids] == ["210213013004001", "210213013004002"]
+        # the grids a snapshot of a day is built from are the plan's valid that day
+        assert codes_on(s, dt.date(2026, 5, 2)) == sorted(g.code for g in old.grids)
+        assert codes_on(s, dt.date(2026, 5, 3)) == sorted(g.code for g in new.grids)
+        assert codes_on(s, dt.date(2025, 12, 31)) == []
+        # new grids take numbers no plan of the community ever used: 001 was the old plan's
+        assert [g.code for g in new.grids] == ["210213013004002", "210213013004003"]
         assert [g.name for g in new.grids] == ["西", "东"]  # numbered west → east
 
 
@@ -168,3 +172,7 @@ def test_bulk_encoded_geometries_read_back_like_single_ones(store):
     with store.session() as s:
         got = s.scalars(select(m.Responder.geom).order_by(m.Responder.id)).all()
     assert [g.wkt for g in got] == [g.wkt for g in pts]
+
+
+def codes_on(session, day):
+    return sorted(loaders.snapshot_frames(session, on=day)["grids"]["code"])

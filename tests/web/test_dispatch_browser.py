@@ -27,8 +27,9 @@ def dispatch_server(tmp_path_factory, demo_frames):
 
 def _staffed_address(app):
     """A 城志 address in a grid with workers: (typed text, full address, panel answer)."""
-    from gridmap import dispatchview, lookup
-    from gridmap.web import snapshot
+    from gridmap import lookup
+    from gridmap.pages import dispatcher as dispatchview
+    from gridmap.web.common import snapshot
     with app.app_context():
         snap = snapshot()
         for hit in lookup.geocode(snap, "城志社区", limit=50):
@@ -108,7 +109,7 @@ def _login(browser, base, timezone_id="Asia/Shanghai"):
 def _inside(app, code, east_m=0.0):
     from pyproj import Geod
 
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     with app.app_context():
         p = snapshot().grids.set_index("code").geometry[code].representative_point()
     lon, lat, _ = Geod(ellps="WGS84").fwd(p.x, p.y, 90.0, east_m)
@@ -144,7 +145,7 @@ def _detail(app, iid):
 def _on_the_side(app, call):
     """Change the store behind the page's back, as another dispatcher would."""
     from gridmap import dispatch
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     with app.app_context(), app.extensions["gridmap.store"].transaction() as s:
         return call(dispatch, s, snapshot())
 
@@ -245,7 +246,7 @@ def test_an_sos_shows_its_grid_worker_and_volunteers_on_the_dispatchers_map(brow
     assert r.status_code == 201, r.get_json()
     iid = r.get_json()["incident"]["id"]
     with app.app_context(), app.extensions["gridmap.store"].session() as s:
-        from gridmap.web import snapshot
+        from gridmap.web.common import snapshot
         proposal = dispatch.incident_panel(s, snapshot(), iid, role="dispatcher")["proposal"]
     people = [("网格员", w) for w in proposal["grid_workers"]]
     people += [("医疗", x) for x in proposal["responders"]["medical"]] + [("志愿者", v) for v in proposal["volunteers"]]
@@ -332,7 +333,7 @@ def test_deadlines_history_and_whistle_times_are_shown_in_the_viewers_time_zone(
 
 def test_switching_on_the_cameras_outlines_the_views_that_see_the_located_point_under_the_point(browser, dispatch_server):
     from gridmap import coverage
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     app, base = dispatch_server
     with app.app_context(), app.extensions["gridmap.store"].session() as s:
         report = coverage.report_for(s, "210213013004", geometries=True)

@@ -8,7 +8,8 @@ import shapely
 from pyproj import Geod, Transformer
 
 from conftest import login_client
-from gridmap import dispatchview
+from gridmap import dispatch
+from gridmap.pages import dispatcher as dispatchview
 
 CHENGZHI = "210213013004"
 A, B = f"{CHENGZHI}001", f"{CHENGZHI}002"  # two demo grids sharing an edge
@@ -21,7 +22,7 @@ def dispatcher(demo_app):
 
 
 def _snap(demo_app):
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     with demo_app.app_context():
         return snapshot()
 
@@ -70,8 +71,8 @@ def test_planners_and_grid_workers_may_not_dispatch(demo_app, username):
     finally:
         demo_app.config["WTF_CSRF_ENABLED"] = True
     assert page.status_code == 403
-    assert panel.status_code == 403 and panel.get_json()["details"]["allowed_roles"] == ["dispatcher", "admin"]
-    assert incident.status_code == 403 and incident.get_json()["details"]["allowed_roles"] == ["dispatcher", "admin"]
+    assert panel.status_code == 403 and panel.get_json()["details"]["allowed_roles"] == ["admin", "dispatcher"]
+    assert incident.status_code == 403 and incident.get_json()["details"]["allowed_roles"] == ["admin", "dispatcher"]
 
 
 def test_the_dispatcher_page_loads_only_local_scripts_and_lists_the_catalogue(dispatcher):
@@ -99,7 +100,7 @@ def test_a_point_100_m_from_the_shared_edge_warns_of_nothing(demo_app):
     snap = _snap(demo_app)
     (lon, lat), grids, to_m = _point_inside_a(snap, 100)
     assert _expected_near(grids, to_m, lon, lat, A) == {}
-    assert dispatchview.near_other_grids(snap, lon, lat) == []
+    assert snap.grids_near(lon, lat, dispatchview.NEAR_GRID_RADIUS_M) == []
 
 
 def test_the_panel_shows_full_phones_cameras_and_road_distances_for_a_dispatcher(demo_app, dispatcher):
@@ -160,7 +161,7 @@ def test_the_statistics_page_shows_the_rate_and_the_heat_cells_count_every_publi
         from gridmap import dispatch
         with app.extensions["gridmap.store"].session() as s:
             heat = dispatch.statistics(s, private=True)["heatmap"]
-    cells = dispatchview.heat_cells(heat, snap.metric_crs)
+    cells = dispatch.heat_cells(heat, snap.metric)
     assert cells["count"].tolist() == [3.0]
     assert cells.geometry.iloc[0].contains(shapely.Point(p.x, p.y))
     assert cells.to_crs(snap.metric_crs).area.round(3).tolist() == [10000.0]

@@ -192,7 +192,7 @@ def cjk_fonts():
     """Boards are printed in Chinese: without a CJK font there is nothing honest to test."""
     from conftest import skip_or_fail
 
-    from gridmap import boards
+    from gridmap.maps import board as boards
     try:
         boards.cjk_font()
     except Exception as err:  # FontMissing names the package to install

@@ -6,7 +6,7 @@ import shapely
 from sqlalchemy import select
 
 from conftest import staff_page
-from gridmap import editing, plans
+from gridmap import plans
 from gridmap.store import models as m
 
 pytestmark = pytest.mark.browser
@@ -61,7 +61,7 @@ def _accepted_redraw(app, plan_id, old):
         for grow in (0.0002, 0.00015, 0.0001, 0.00005):
             shape = shapely.Polygon(shapely.buffer(old, grow, join_style="mitre").exterior)
             try:
-                editing.redraw(s, plan_id, GRID, shape, 1)
+                plans.redraw(s, plan_id, GRID, shape, 1)
                 return shape
             except Exception:  # noqa: BLE001 - refused: try a smaller step
                 pass
@@ -74,12 +74,12 @@ def _movable_building(app, plan_id, version):
     """A building of a neighbouring grid whose move into GRID the service accepts (tried, then rolled back)."""
     store = app.extensions["gridmap.store"]
     with store.session() as s:
-        state = editing.plan_state(s, plan_id)
+        state = plans.plan_state(s, plan_id)
         for b in state["buildings"]:
             if b["grid"] in (None, GRID) or b["households"] == 0:
                 continue
             try:
-                editing.move_buildings(s, plan_id, [b["id"]], GRID, version)
+                plans.move_buildings(s, plan_id, [b["id"]], GRID, version)
                 return b
             except Exception:  # noqa: BLE001 - any refusal: try the next building
                 pass

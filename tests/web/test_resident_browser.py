@@ -22,7 +22,7 @@ def _a_home(demo_client):
 
 
 def _grid_point(demo_app, code):
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     with demo_app.app_context():
         grids = snapshot().grids
     p = grids.loc[grids["code"] == code].geometry.iloc[0].representative_point()

@@ -26,7 +26,7 @@ def _asset_urls(body):
 
 def _inside(grid_code, demo_app):
     """A point surely inside a published grid (not on its edge)."""
-    from gridmap.web import snapshot
+    from gridmap.web.common import snapshot
     with demo_app.app_context():
         grids = snapshot().grids
     p = grids.loc[grids["code"] == grid_code].geometry.iloc[0].representative_point()
