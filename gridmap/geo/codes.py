@@ -65,11 +65,13 @@ def allocate(geoms, *, taken=(), community_code=None):
     Raises
     ------
     InvalidInput
-        When the community would need a sequence number above 999.
+        When the community would need a sequence number above 999 (bare sequences, without a
+        community, have no such limit).
     """
     order = np.argsort(number_west_east_north_south(geoms), kind="stable")
     used = {s for s in (t if isinstance(t, (int, np.integer)) else sequence_of(t) for t in taken) if s}
-    free = (s for s in range(1, MAX_SEQUENCE + 1) if s not in used)
+    last = MAX_SEQUENCE if community_code else MAX_SEQUENCE + len(order) + len(used)
+    free = (s for s in range(1, last + 1) if s not in used)
     codes = [None] * len(order)
     for i in order:
         seq = next(free, None)

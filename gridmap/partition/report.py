@@ -1,0 +1,142 @@
+"""The answer: findings, grids dissolved from cells and numbered, the grids frame and its report."""
+from __future__ import annotations
+
+import time
+
+import geopandas
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+
+from ..geo.codes import allocate
+
+#: A tiling is exact when gaps, overlaps and parts outside are below this share of the area.
+_EXACT_SHARE = 1e-9
+
+#: Findings the report can hold; the message templates say what to do about each.
+INFEASIBLE_KINDS = {
+    "no_buildings": "The area to partition has no buildings; it is one grid.",
+    "no_households": "No building has households; grids are balanced by building count instead.",
+    "more_grids_than_buildings": "{n_grids} grids were asked for but only {n_cells} building sites "
+                                 "exist; {made} grids were made. Ask for fewer grids.",
+    "building_over_target": "Building {building} holds {households:g} households, more than a grid may "
+                            "({limit:g} = target × (1 + tolerance)); its grid is over the limit. "
+                            "Raise the target or split the building's households.",
+    "part_too_small": "Part {part} of the boundary holds {households:g} households, too few for a grid "
+                      "(at least {limit:g}); it joins grid {joined}, which is therefore in several "
+                      "pieces. Draw it into a neighbouring community or accept the split grid.",
+    "part_unbalanced": "Part {part} of the boundary holds {households:g} households = {share:.2f} grids' "
+                       "worth, given {k} grids; whole grids there cannot all be within the tolerance.",
+    "empty_part": "Part {part} of the boundary ({area_m2:.0f} m²) holds no building; it joins grid "
+                  "{joined}, which is therefore in several pieces.",
+    "outside_boundary": "{count} buildings lie outside the boundary (or inside locked grids' holes); "
+                        "each joins the grid nearest to it. Check the boundary.",
+    "locked_outside": "Locked grid {code} reaches {area_m2:.0f} m² outside the boundary; it is kept as it is.",
+    "locked_overlap": "Locked grids overlap by {area_m2:.0f} m²; they are kept as they are.",
+    "no_free_grids": "Locked grids use all {n_grids} grids; the rest of the community ({households:g} "
+                     "households) is left to the nearest locked grid and uncovered. Ask for more grids.",
+    "too_many_seeds": "{n_seeds} seed points were given for {k} grids; only the first {k} seed grids.",
+    "seed_outside": "Seed {seed} lies outside the area to partition; it is ignored.",
+    "seed_shared": "Seed {seed} falls in the same building cell as seed {other}; it is ignored.",
+    "unbalanced": "Grid {code} holds {households:g} households ({deviation:+.1%} of the ideal "
+                  "{ideal:.1f}), outside ±{tolerance:.0%}: contiguity, locked grids or barriers do "
+                  "not allow better here.",
+}
+
+
+def _finding(kind, **values):
+    return {"kind": kind, "message": INFEASIBLE_KINDS[kind].format(**values), **values}
+
+
+def _dissolve(cells, labels, k):
+    out = []
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    for j in range(k):
+        group = cells[order[bounds[j]:bounds[j + 1]]]
+        try:
+            merged = shapely.coverage_union_all(group)
+            if abs(merged.area - shapely.area(group).sum()) > 1e-9 * max(merged.area, 1e-300):
+                raise shapely.errors.GEOSException("not a clean coverage")
+        except shapely.errors.GEOSException:
+            merged = shapely.union_all(group)
+        out.append(merged)
+    return out
+
+
+def _nearest(xy, targets):
+    return cKDTree(targets).query(xy)[1].astype(np.int64)
+
+
+def _codes(geoms, given, community_code):
+    """Locked grids keep their codes; the new ones are numbered by the one grid-code rule."""
+    codes = list(given)
+    new = [i for i, c in enumerate(codes) if not c]
+    if new:
+        numbered = allocate([geoms[i] for i in new], taken=[c for c in codes if c], community_code=community_code)
+        for i, code in zip(new, numbered):
+            codes[i] = code
+    return codes
+
+
+def _grids_frame(geoms, codes, is_locked, assignment, hh, crs):
+    k = len(geoms)
+    ok = assignment >= 0
+    households = np.bincount(assignment[ok], weights=hh[ok], minlength=k)
+    count = np.bincount(assignment[ok], minlength=k)
+    if np.all(np.mod(hh, 1) == 0):
+        households = households.astype(np.int64)
+    return geopandas.GeoDataFrame({"code": codes, "households": households, "n_buildings": count,
+                                   "locked": is_locked}, geometry=list(geoms), crs=crs)
+
+
+def _report(grids, boundary, work, k_free, n_locked, h_free, tolerance, target_households, findings,
+            started, cell_mode):
+    metric = work.metric(grids.geometry.array)
+    area, perim = shapely.area(metric), shapely.length(metric)
+    pp = np.where(perim > 0, 4 * np.pi * area / np.maximum(perim, 1e-300) ** 2, 0.0)
+    parts = shapely.get_num_geometries(metric)
+    free = ~grids["locked"].to_numpy()
+    n_free = int(free.sum())
+    ideal = h_free / n_free if n_free else 0.0
+    dev = (grids["households"].to_numpy(dtype=float) / ideal - 1) if ideal > 0 else np.zeros(len(grids))
+    grids["deviation"] = dev
+    grids["polsby_popper"] = pp
+    grids["contiguous"] = parts == 1
+    for i in np.flatnonzero(free & (np.abs(dev) > tolerance + 1e-12)):
+        findings.append(_finding("unbalanced", code=grids["code"].iat[i],
+                                 households=float(grids["households"].iat[i]), deviation=float(dev[i]),
+                                 ideal=ideal, tolerance=tolerance))
+    # Tiling is checked in the input CRS, where shared vertices are bit-identical (reprojecting bends
+    # straight edges differently for the outline and for a grid), then scaled to square metres.
+    geoms = np.asarray(grids.geometry.array, dtype=object)
+    union = shapely.union_all(geoms) if len(geoms) else shapely.Polygon()
+    to_m2 = float(shapely.area(work.metric([boundary]))[0] / boundary.area) if boundary.area else 1.0
+    b_area = boundary.area * to_m2
+    gap = float(shapely.difference(boundary, union).area) * to_m2
+    outside = float(shapely.difference(union, boundary).area) * to_m2
+    overlap = float(shapely.area(geoms).sum() - union.area) * to_m2
+    exact = max(gap, outside, abs(overlap)) <= _EXACT_SHARE * b_area
+    codes = grids["code"].tolist()
+    free_dev = np.abs(dev[free]) if n_free else np.zeros(0)
+    return {
+        "n_grids": len(grids),
+        "n_locked": n_locked,
+        "cells": cell_mode,
+        "ideal_households": ideal,
+        "target_households": target_households,
+        "tolerance": tolerance,
+        "max_deviation_pct": float(100 * free_dev.max()) if len(free_dev) else 0.0,
+        "within_tolerance": bool((free_dev <= tolerance + 1e-12).all()),
+        "polsby_popper": dict(zip(codes, pp.tolist())),
+        "mean_polsby_popper": float(pp[free].mean()) if n_free else 0.0,
+        "min_polsby_popper": float(pp[free].min()) if n_free else 0.0,
+        "contiguous": dict(zip(codes, (parts == 1).tolist())),
+        "all_contiguous": bool((parts == 1).all()),
+        "tiling": {"exact": bool(exact), "boundary_m2": b_area, "gap_m2": gap, "overlap_m2": overlap,
+                   "outside_m2": outside},
+        "infeasible": findings,
+        "feasible": not any(f["kind"] not in ("outside_boundary", "seed_outside", "seed_shared",
+                                              "too_many_seeds") for f in findings),
+        "seconds": time.perf_counter() - started,
+    }
