@@ -1,4 +1,5 @@
 """The `gridmap` command: init-db, import, export, demo, create-user, locate, plans, coverage, camera views, devices."""
+import functools
 import json
 import sys
 import time
@@ -22,6 +23,17 @@ def _store():
     return current_app.extensions["gridmap.store"]
 
 
+def _reports_errors(command):
+    """Run ``command``; a GridmapError ends it with its message and fix on stderr and exit status 2."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GridmapError as err:
+            _fail(err)
+    return run
+
+
 def _fail(err):
     click.secho(f"Error: {err.message}", fg="red", err=True)
     if err.fix:
@@ -31,6 +43,7 @@ def _fail(err):
 
 @click.command("init-db")
 @with_appcontext
+@_reports_errors
 def init_db_command():
     """Create the database schema, or upgrade it to the newest migration."""
     _store().upgrade()
@@ -53,6 +66,7 @@ def _refresh_views(everything):
 @click.command("camera-views")
 @click.option("--all", "everything", is_flag=True, help="Recompute every camera's view, not only missing ones.")
 @with_appcontext
+@_reports_errors
 def camera_views_command(everything):
     """Compute the stored view (sector minus what buildings hide) of cameras that lack one.
 
@@ -75,24 +89,22 @@ def camera_views_command(everything):
 @click.option("--publish", is_flag=True, help="grids: publish the new plan at once.")
 @click.option("--department", help="department-grids: the department that drew them, e.g. 综治, 公安, 民政.")
 @with_appcontext
+@_reports_errors
 def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publish, department):
     """Import KIND (communities, buildings, grids, party-members, workers, volunteers, responders,
     cameras, roads, department-grids) from PATH (GeoJSON, GeoPackage, Shapefile or zip, CSV with
     lon/lat, OSM .osm/.pbf)."""
-    try:
-        field_map = importer.parse_field_map(fields)
-        _store().upgrade()
-        with click.progressbar(length=1, label=f"Importing {kind}", file=sys.stderr) as bar:
-            def progress(n):
-                bar.length = max(bar.length, bar.pos + n + 1)
-                bar.update(n)
-            summary = importer.import_file(
-                _store(), kind, path, layer=layer, crs=crs, encoding=encoding, fields=field_map,
-                skip_invalid=skip_invalid, publish=publish,
-                max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"], progress=progress,
-                department=department, limits=plans.Limits.from_config(current_app.config))
-    except GridmapError as err:
-        _fail(err)
+    field_map = importer.parse_field_map(fields)
+    _store().upgrade()
+    with click.progressbar(length=1, label=f"Importing {kind}", file=sys.stderr) as bar:
+        def progress(n):
+            bar.length = max(bar.length, bar.pos + n + 1)
+            bar.update(n)
+        summary = importer.import_file(
+            _store(), kind, path, layer=layer, crs=crs, encoding=encoding, fields=field_map,
+            skip_invalid=skip_invalid, publish=publish,
+            max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"], progress=progress,
+            department=department, limits=plans.Limits.from_config(current_app.config))
     _print_summary(summary)
 
 
@@ -109,12 +121,10 @@ def _print_summary(summary):
 @click.argument("kind")
 @click.argument("path", type=click.Path(dir_okay=False))
 @with_appcontext
+@_reports_errors
 def export_command(kind, path):
     """Export every record of KIND to PATH (format by extension: .geojson .gpkg .shp .zip .csv)."""
-    try:
-        n = importer.export_file(_store(), kind, path)
-    except GridmapError as err:
-        _fail(err)
+    n = importer.export_file(_store(), kind, path)
     click.echo(f"Wrote {n} {kind} to {path}")
 
 
@@ -122,12 +132,10 @@ def export_command(kind, path):
 @click.option("--seed", default=2026, show_default=True, help="Seed of the demo generator.")
 @click.option("--force", is_flag=True, help="Replace an existing database's contents.")
 @with_appcontext
+@_reports_errors
 def demo_command(seed, force):
     """Build the Dalian demo (five communities, 18 grids in 城志社区, 25 cameras in 和合大院)."""
-    try:
-        report = demo.build(_store(), seed=seed, force=force)
-    except GridmapError as err:
-        _fail(err)
+    report = demo.build(_store(), seed=seed, force=force)
     for line in report:
         click.echo(line)
 
@@ -138,13 +146,11 @@ def demo_command(seed, force):
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default="")
 @with_appcontext
+@_reports_errors
 def create_user_command(username, role, password, display_name):
     """Create a login for USERNAME with ROLE."""
-    try:
-        with _store().transaction() as session:
-            accounts.create_user(session, username, password, role, display_name=display_name)
-    except GridmapError as err:
-        _fail(err)
+    with _store().transaction() as session:
+        accounts.create_user(session, username, password, role, display_name=display_name)
     click.echo(f"Created {role} {username}")
 
 
@@ -153,13 +159,11 @@ def create_user_command(username, role, password, display_name):
 @click.argument("lat")
 @click.option("--crs", default="wgs84", show_default=True, type=click.Choice(["wgs84", "gcj02", "bd09"]))
 @with_appcontext
+@_reports_errors
 def locate_command(lon, lat, crs):
     """Print the community, grid and workers at LON LAT."""
-    try:
-        x, y = params.parse_point(lon, lat, crs)
-        out = lookup.locate(current_app.extensions["gridmap.snapshots"].get(), x, y, role="admin")
-    except GridmapError as err:
-        _fail(err)
+    x, y = params.parse_point(lon, lat, crs)
+    out = lookup.locate(current_app.extensions["gridmap.snapshots"].get(), x, y, role="admin")
     click.echo(json.dumps(out, ensure_ascii=False, indent=2))
 
 
@@ -175,19 +179,17 @@ _ASSIGN_COLUMNS = [("community", "community"), ("grids", "grids"), ("buildings",
 @click.option("--community", help="12-digit code of the community whose published plan to assign.")
 @click.option("--all", "all_", is_flag=True, help="Assign every community's published plan.")
 @with_appcontext
+@_reports_errors
 def assign_command(community, all_):
     """Assign buildings, party members, contact households, cameras, volunteers and responders to grids."""
     if bool(community) == all_:
         _fail(GridmapError("Say which communities to assign.", fix="Pass --community CODE or --all."))
-    try:
-        _store().upgrade()
-        with _store().transaction() as session, \
-                click.progressbar(length=len(assign.RUN_STEPS), label="Assigning", file=sys.stderr) as bar:
-            summaries = assign.run(session, community=community,
-                                   capacity=current_app.config["CONTACT_HOUSEHOLDS_PER_MEMBER"],
-                                   progress=lambda _step: bar.update(1))
-    except GridmapError as err:
-        _fail(err)
+    _store().upgrade()
+    with _store().transaction() as session, \
+            click.progressbar(length=len(assign.RUN_STEPS), label="Assigning", file=sys.stderr) as bar:
+        summaries = assign.run(session, community=community,
+                               capacity=current_app.config["CONTACT_HOUSEHOLDS_PER_MEMBER"],
+                               progress=lambda _step: bar.update(1))
     _print_assign_table(summaries)
 
 
@@ -241,13 +243,11 @@ def _print_rows(rows, columns):
 @plan_group.command("list")
 @click.option("--community", help="12-digit code of the community whose plans to list.")
 @with_appcontext
+@_reports_errors
 def plan_list_command(community):
     """List plans (drafts, published, retired), newest first per community."""
-    try:
-        with _store().session() as session:
-            rows = plans.list_plans(session, params.optional_community(community))
-    except GridmapError as err:
-        _fail(err)
+    with _store().session() as session:
+        rows = plans.list_plans(session, params.optional_community(community))
     _print_rows(rows, ["id", "community", "status", "valid_from", "valid_to", "version", "grids", "name"])
 
 
@@ -255,13 +255,11 @@ def plan_list_command(community):
 @click.argument("plan_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON with their GeoJSON geometry.")
 @with_appcontext
+@_reports_errors
 def plan_validate_command(plan_id, as_json):
     """List every validation finding of PLAN_ID; exit status 1 when any is an error."""
-    try:
-        with _store().session() as session:
-            findings = plans.validate(session, params.plan_id(plan_id), limits=_plan_limits())
-    except GridmapError as err:
-        _fail(err)
+    with _store().session() as session:
+        findings = plans.validate(session, params.plan_id(plan_id), limits=_plan_limits())
     errors = sum(f.severity == "error" for f in findings)
     if as_json:
         click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
@@ -277,13 +275,11 @@ def plan_validate_command(plan_id, as_json):
 @click.argument("plan_id")
 @click.option("--name", help="Name of the new draft.")
 @with_appcontext
+@_reports_errors
 def plan_copy_command(plan_id, name):
     """Copy PLAN_ID (of any status) into a new draft."""
-    try:
-        with _store().transaction() as session:
-            new = plans.plan_summary(plans.copy_plan(session, params.plan_id(plan_id), name=name))
-    except GridmapError as err:
-        _fail(err)
+    with _store().transaction() as session:
+        new = plans.plan_summary(plans.copy_plan(session, params.plan_id(plan_id), name=name))
     click.echo(f"Draft plan {new['id']} of {new['community']} with {new['grids']} grids")
 
 
@@ -292,15 +288,13 @@ def plan_copy_command(plan_id, name):
 @click.option("--on", "on", help="First day the plan is valid, YYYY-MM-DD (default today).")
 @click.option("--version", "version", type=int, help="Publish only if the plan is still at this version.")
 @with_appcontext
+@_reports_errors
 def plan_publish_command(plan_id, on, version):
     """Validate and publish draft PLAN_ID; the community's current plan is retired the same day."""
-    try:
-        day = params.parse_day(on, name="--on") if on is not None else None
-        with _store().transaction() as session:
-            out = plans.publish_plan(session, params.plan_id(plan_id), expected_version=version, on=day,
-                                     limits=_plan_limits())
-    except GridmapError as err:
-        _fail(err)
+    day = params.parse_day(on, name="--on") if on is not None else None
+    with _store().transaction() as session:
+        out = plans.publish_plan(session, params.plan_id(plan_id), expected_version=version, on=day,
+                                 limits=_plan_limits())
     current_app.extensions["gridmap.snapshots"].invalidate()
     click.echo(f"Published plan {out['id']} of {out['community']} from {out['valid_from']}")
 
@@ -310,13 +304,11 @@ def plan_publish_command(plan_id, on, version):
 @click.argument("plan_b")
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the table to this CSV file.")
 @with_appcontext
+@_reports_errors
 def plan_diff_command(plan_a, plan_b, out):
     """Buildings, households, party members and grid workers that change grid from PLAN_A to PLAN_B."""
-    try:
-        with _store().session() as session:
-            result = plans.diff(session, params.plan_id(plan_a), params.plan_id(plan_b), personal=True)
-    except GridmapError as err:
-        _fail(err)
+    with _store().session() as session:
+        result = plans.diff(session, params.plan_id(plan_a), params.plan_id(plan_b), personal=True)
     rows = plans.diff_rows(result)
     s = result["summary"]
     _print_rows(rows[:50], ["kind", "id", "label", "households", "from", "to"])
@@ -334,13 +326,11 @@ def plan_diff_command(plan_a, plan_b, out):
 @click.argument("plan_id")
 @click.argument("path", type=click.Path(dir_okay=False))
 @with_appcontext
+@_reports_errors
 def plan_export_command(plan_id, path):
     """Write PLAN_ID's grids with households, workers and party branch to PATH (.geojson .gpkg .zip .shp .csv)."""
-    try:
-        with _store().session() as session:
-            n = plans.export_plan(session, params.plan_id(plan_id), path)
-    except GridmapError as err:
-        _fail(err)
+    with _store().session() as session:
+        n = plans.export_plan(session, params.plan_id(plan_id), path)
     click.echo(f"Wrote {n} grids of plan {plan_id} to {path}")
 
 
@@ -349,14 +339,12 @@ def plan_export_command(plan_id, path):
 @click.option("--plan", "plan_id", help="Unified plan to compare with (default: the published one).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the crosswalk table to this CSV file.")
 @with_appcontext
+@_reports_errors
 def crosswalk_command(community, plan_id, out):
     """Department grids of COMMUNITY against its unified grids: area and household shares."""
-    try:
-        with _store().session() as session:
-            result = plans.crosswalk(session, params.community_code(community),
-                                     params.plan_id(plan_id) if plan_id is not None else None)
-    except GridmapError as err:
-        _fail(err)
+    with _store().session() as session:
+        result = plans.crosswalk(session, params.community_code(community),
+                                 params.plan_id(plan_id) if plan_id is not None else None)
     if out:
         n = plans.write_csv(result, out)
         click.echo(f"Wrote {n} rows to {out}")
@@ -378,20 +366,19 @@ def api_key_group():
 @api_key_group.command("create")
 @click.argument("name")
 @with_appcontext
+@_reports_errors
 def api_key_create_command(name):
     """Create a key for client NAME and print it once: only its hash is stored."""
-    try:
-        _store().upgrade()
-        with _store().transaction() as session:
-            key, _ = apikeys.create(session, name)
-    except GridmapError as err:
-        _fail(err)
+    _store().upgrade()
+    with _store().transaction() as session:
+        key, _ = apikeys.create(session, name)
     click.echo(key)
     click.echo(f"API key {name!r} created. Keep it now: it cannot be shown again.", err=True)
 
 
 @api_key_group.command("list")
 @with_appcontext
+@_reports_errors
 def api_key_list_command():
     """List the keys by name, with the first characters of each and whether it is active."""
     with _store().session() as session:
@@ -401,13 +388,11 @@ def api_key_list_command():
 @api_key_group.command("revoke")
 @click.argument("name")
 @with_appcontext
+@_reports_errors
 def api_key_revoke_command(name):
     """Deactivate the key named NAME."""
-    try:
-        with _store().transaction() as session:
-            apikeys.revoke(session, name)
-    except GridmapError as err:
-        _fail(err)
+    with _store().transaction() as session:
+        apikeys.revoke(session, name)
     click.echo(f"API key {name!r} revoked.")
 
 
@@ -424,15 +409,13 @@ COMMANDS += [api_key_group]
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same plan.")
 @click.option("--no-roads", is_flag=True, help="Ignore imported roads as barriers.")
 @with_appcontext
+@_reports_errors
 def partition_command(community, n_grids, target, tolerance, seed, no_roads):
     """Partition COMMUNITY's buildings into a new draft plan of balanced, contiguous, compact grids."""
-    try:
-        with _store().transaction() as session:
-            plan, report = plans.draft_from_partition(session, community, n_grids=n_grids, target_households=target,
-                                                      tolerance=tolerance, seed=seed, use_roads=not no_roads)
-            plan_id, n = plan.id, len(plan.grids)
-    except GridmapError as err:
-        _fail(err)
+    with _store().transaction() as session:
+        plan, report = plans.draft_from_partition(session, community, n_grids=n_grids, target_households=target,
+                                                  tolerance=tolerance, seed=seed, use_roads=not no_roads)
+        plan_id, n = plan.id, len(plan.grids)
     click.echo(f"Draft plan {plan_id} for {community}: {n} grids, max deviation "
                f"{report.get('max_deviation_pct', float('nan')):.1f} %, mean Polsby-Popper "
                f"{report.get('mean_polsby_popper', float('nan')):.2f}, tiling "
@@ -463,34 +446,32 @@ COMMANDS += [partition_command]
               help="With --place: write the suggested cameras to this .geojson or .csv file "
                    "(`gridmap import cameras FILE` reads it).")
 @with_appcontext
+@_reports_errors
 def coverage_command(name, place, target, fov, range_m, bearings, no_roads, output, time_limit):
     """Report camera coverage of the public space of a courtyard (by name) or a community (code or name);
     with --place, suggest the fewest new cameras that reach a target coverage."""
     given = {"--target": target, "--fov": fov, "--range": range_m, "--bearings": bearings, "--output": output,
              "--no-roads": no_roads or None, "--time-limit": time_limit}
-    try:
-        if not place:
-            extra = [k for k, v in given.items() if v is not None]
-            if extra:
-                raise InvalidInput(f"{', '.join(extra)} only apply to a placement.",
-                                   fix=f"Add --place: gridmap coverage {name} --place {' '.join(extra)} …")
-            with _store().session() as session:
-                report = coverage.report_for(session, name, min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"])
-        else:
-            if output:
-                coverage.check_sites_path(output)
-            if time_limit is not None and not (0 <= time_limit <= 3600):
-                raise InvalidInput(f"--time-limit was {time_limit:g} but must be from 0 to 3600 seconds.",
-                                   fix="Give e.g. --time-limit 20, or 0 to take the greedy answer at once.")
-            with _store().session() as session:
-                result = coverage.placement_for(
-                    session, name, target_percent=95.0 if target is None else target,
-                    fov=90.0 if fov is None else fov, range_m=40.0 if range_m is None else range_m,
-                    bearings=bearings, roads=not no_roads, time_limit=20.0 if time_limit is None else time_limit)
-            if output:
-                coverage.write_sites(result["frame"], output)
-    except GridmapError as err:
-        _fail(err)
+    if not place:
+        extra = [k for k, v in given.items() if v is not None]
+        if extra:
+            raise InvalidInput(f"{', '.join(extra)} only apply to a placement.",
+                               fix=f"Add --place: gridmap coverage {name} --place {' '.join(extra)} …")
+        with _store().session() as session:
+            report = coverage.report_for(session, name, min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"])
+    else:
+        if output:
+            coverage.check_sites_path(output)
+        if time_limit is not None and not (0 <= time_limit <= 3600):
+            raise InvalidInput(f"--time-limit was {time_limit:g} but must be from 0 to 3600 seconds.",
+                               fix="Give e.g. --time-limit 20, or 0 to take the greedy answer at once.")
+        with _store().session() as session:
+            result = coverage.placement_for(
+                session, name, target_percent=95.0 if target is None else target,
+                fov=90.0 if fov is None else fov, range_m=40.0 if range_m is None else range_m,
+                bearings=bearings, roads=not no_roads, time_limit=20.0 if time_limit is None else time_limit)
+        if output:
+            coverage.write_sites(result["frame"], output)
     if place:
         _print_placement(result, output)
         return
@@ -552,34 +533,31 @@ def device_group():
 @click.argument("device_id")
 @click.argument("resident_id", type=int)
 @with_appcontext
+@_reports_errors
 def device_register_command(device_id, resident_id):
     """Register wearable DEVICE_ID for resident RESIDENT_ID (or point it at another resident)."""
-    try:
-        with _store().transaction() as session:
-            dispatch.register_device(session, device_id, resident_id)
-    except GridmapError as err:
-        _fail(err)
+    with _store().transaction() as session:
+        dispatch.register_device(session, device_id, resident_id)
     click.echo(f"Device {device_id} registered for resident {resident_id}: its SOS now raises an incident.")
 
 
 @device_group.command("deactivate")
 @click.argument("device_id")
 @with_appcontext
+@_reports_errors
 def device_deactivate_command(device_id):
     """Deactivate wearable DEVICE_ID: its alarms are refused until it is registered again."""
-    try:
-        with _store().transaction() as session:
-            device = session.get(m.SosDevice, device_id)
-            if device is None:
-                raise InvalidInput(f"Device {device_id!r} is not registered.", fix="See `gridmap device list`.")
-            dispatch.register_device(session, device_id, device.resident_id, active=False)
-    except GridmapError as err:
-        _fail(err)
+    with _store().transaction() as session:
+        device = session.get(m.SosDevice, device_id)
+        if device is None:
+            raise InvalidInput(f"Device {device_id!r} is not registered.", fix="See `gridmap device list`.")
+        dispatch.register_device(session, device_id, device.resident_id, active=False)
     click.echo(f"Device {device_id} deactivated.")
 
 
 @device_group.command("list")
 @with_appcontext
+@_reports_errors
 def device_list_command():
     """List the registered wearables with their residents' ids."""
     with _store().session() as session:
@@ -594,33 +572,29 @@ def work_items_group():
 @work_items_group.command("load")
 @click.argument("path", type=click.Path(dir_okay=False))
 @with_appcontext
+@_reports_errors
 def work_items_load_command(path):
     """Replace the lists of the communities PATH names: JSON {"210213013004": ["noise", "water_leak"], …}.
 
     A category left off a community's list goes straight to its department (the veto); communities
     the file does not name keep their lists (or the catalogue's default).
     """
-    try:
-        lists = catalog.load_work_items(path)
-        _store().upgrade()
-        with _store().transaction() as session:
-            n = dispatch.set_work_items(session, lists)
-    except GridmapError as err:
-        _fail(err)
+    lists = catalog.load_work_items(path)
+    _store().upgrade()
+    with _store().transaction() as session:
+        n = dispatch.set_work_items(session, lists)
     click.echo(f"Work-item lists of {n} communities loaded from {path}.")
 
 
 @work_items_group.command("show")
 @click.argument("community")
 @with_appcontext
+@_reports_errors
 def work_items_show_command(community):
     """Print the categories COMMUNITY handles itself, and whether that is its own list or the default."""
-    try:
-        code = params.community_code(community)
-        with _store().session() as session:
-            own = loaders.work_items(session, code)
-    except GridmapError as err:
-        _fail(err)
+    code = params.community_code(community)
+    with _store().session() as session:
+        own = loaders.work_items(session, code)
     click.echo(f"{code}: {'its own list' if own is not None else 'the default list'}")
     for c in catalog.INCIDENT_CATEGORIES:
         if c.code in (own if own is not None else catalog.DEFAULT_WORK_ITEMS):

@@ -25,7 +25,7 @@ from .geo.pointindex import PolygonIndex
 from .geo.roads import RoadGraph
 from .geo.viewshed import VIEW_REACH_M, sees
 from .store.generations import generation
-from .store.loaders import COMMUNITY_COLUMNS, snapshot_frames
+from .store.loaders import snapshot_frames
 
 EDGE_RULE = ("A point on an edge or vertex shared by several grids belongs to the one with the "
              "lowest grid code; the same rule picks the community.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .access import phone_for
-from .errors import InvalidInput, NotFound
+from .errors import NotFound
 from .geo.roads import eta_s
 from .index import EDGE_RULE
 

@@ -184,6 +184,21 @@ def demo_client(demo_app):
     return demo_app.test_client()
 
 
+@pytest.fixture(scope="session")
+def assigned_demo(tmp_path_factory, demo_frames):
+    """The demo in a store of its own (demo_app is read-only) whose published plans are assigned:
+    (app, store, the assignment's summaries). CSRF off: tests post as signed-in clients."""
+    from gridmap import assign, demo
+    app, _ = make_app(tmp_path_factory.mktemp("assigned"), "sqlite")
+    store = app.extensions["gridmap.store"]
+    demo.build(store, frames=demo_frames)
+    with store.transaction() as session:
+        summaries = assign.run(session)  # every published plan
+    app.config["WTF_CSRF_ENABLED"] = False
+    yield app, store, summaries
+    store.dispose()
+
+
 @contextlib.contextmanager
 def serving(app):
     """Serve ``app`` on 127.0.0.1 at a free port for the browser; yields the base URL."""
@@ -195,6 +210,15 @@ def serving(app):
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+@contextlib.contextmanager
+def served_demo(tmp_dir, frames):
+    """A writable demo app of a test module's own (:func:`writable_demo_app`), served: yields (app, url)."""
+    app = writable_demo_app(tmp_dir, frames)
+    with serving(app) as url:
+        yield app, url
+    app.extensions["gridmap.store"].dispose()
 
 
 def writable_demo_app(tmp_dir, frames):
@@ -274,6 +298,28 @@ def staff_page(browser, base, username, next_path, *, timezone_id=None, timeout=
     page.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(re.escape(next_path) + "$"))
     return context, page
+
+
+def sos_from_a_vulnerable_resident(app, client, device_id, *, newest=False):
+    """Register a wearable for the first (or ``newest``) vulnerable resident and raise its SOS
+    through the API with a new gateway key: returns (incident id, (lon, lat) of the home)."""
+    from sqlalchemy import select
+
+    from gridmap import apikeys, dispatch
+    from gridmap.store import models as m
+    with app.extensions["gridmap.store"].transaction() as s:
+        key, _ = apikeys.create(s, f"gateway-{device_id}")
+        order = m.Resident.id.desc() if newest else m.Resident.id
+        rid, lon, lat = s.execute(
+            select(m.Resident.id, m.Building.lon, m.Building.lat)
+            .join(m.Household, m.Household.id == m.Resident.household_id)
+            .join(m.Building, m.Building.id == m.Household.building_id)
+            .where(m.Resident.vulnerable.is_(True)).order_by(order).limit(1)).one()
+        dispatch.register_device(s, device_id, rid)
+    r = client.post("/api/v1/sos", headers={"X-Api-Key": key},
+                    json={"device_id": device_id, "lon": lon, "lat": lat, "time": "2026-05-04T16:00:00+08:00"})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["incident"]["id"], (lon, lat)
 
 
 def head_revision():

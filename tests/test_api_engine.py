@@ -11,18 +11,9 @@ CHENGZHI = "210213013004"
 GEOD = Geod(ellps="WGS84")
 
 
-@pytest.fixture(scope="module")
-def assigned_app(tmp_path_factory, demo_frames):
-    """A demo store whose published plans have been assigned (members, contact links)."""
-    from gridmap import assign, demo
-    app, _ = make_app(tmp_path_factory.mktemp("assigned"), "sqlite")
-    store = app.extensions["gridmap.store"]
-    demo.build(store, frames=demo_frames)
-    with store.transaction() as s:
-        assign.run(s)  # every published plan
-    app.config["WTF_CSRF_ENABLED"] = False
-    yield app
-    store.dispose()
+@pytest.fixture
+def assigned_app(assigned_demo):
+    return assigned_demo[0]
 
 
 def login(app, username):

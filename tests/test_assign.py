@@ -328,19 +328,6 @@ def test_an_unknown_community_or_plan_is_refused_and_nothing_is_written(store):
 
 # --- the Dalian demo ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def assigned_demo(tmp_path_factory, demo_frames):
-    """The demo in its own store (the shared demo_app is read-only), assigned once."""
-    from conftest import make_app
-    app, _ = make_app(tmp_path_factory.mktemp("assign"), "sqlite")
-    store = app.extensions["gridmap.store"]
-    demo.build(store, frames=demo_frames)
-    with store.transaction() as session:
-        summaries = assign.run(session)
-    yield app, store, summaries
-    store.dispose()
-
-
 def test_on_the_demo_households_per_grid_sum_to_each_communitys_total(assigned_demo):
     _, store, summaries = assigned_demo
     with store.session() as session:

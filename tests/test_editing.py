@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import shapely
 from conftest import lonlat, metres
+from test_plans import add_buildings
 from shapely.geometry import LineString, MultiPolygon, Polygon, box
-from sqlalchemy import select
 
 from gridmap import plans
 from gridmap.errors import Conflict, InvalidInput
@@ -49,14 +49,7 @@ def world(store):
         s.add(m.Community(code=CODE, street_code="210213013000", name="测试社区",
                           geom=MultiPolygon([COMMUNITY_LL])))
         s.flush()
-        ids = []
-        for i, (geom, hh) in enumerate(HOUSES, start=1):
-            p = lonlat(geom).representative_point()
-            b = m.Building(community_code=CODE, address=f"测试路{i}号", households=hh, geom=lonlat(geom),
-                           lon=p.x, lat=p.y)
-            s.add(b)
-            s.flush()
-            ids.append(b.id)
+        ids = [b.id for b in add_buildings(s, HOUSES)]
         frame = gpd.GeoDataFrame({"code": [g(1), g(2), g(3)]}, geometry=[lonlat(x) for x in THREE], crs=4326)
         published = plans.publish(s, plans.create_plan(s, CODE, frame))
         draft = plans.copy_plan(s, published.id, name="草稿")

@@ -1,5 +1,4 @@
 """The import border: every format and CRS lands the same data; every bad input is named and writes nothing."""
-import json
 import zipfile
 
 import geopandas as gpd
@@ -7,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import LineString, Point, Polygon, box
+from shapely.geometry import Point, Polygon, box
 from sqlalchemy import func, select
 
 from gridmap import importer

@@ -170,9 +170,8 @@ def test_locating_an_address_gives_its_buildings_grid(demo_app, demo_frames, gri
     b = demo_frames["buildings"]
     row = b[b["community_code"] == CHENGZHI].iloc[0]
     snap = demo_app.extensions["gridmap.snapshots"].get()
-    with demo_app.extensions["gridmap.store"].session() as s:
-        hit = lookup.resolve_address(snap, row["address"])
-        out = {**lookup.locate(snap, hit["lon"], hit["lat"]), "address": hit["address"]}
+    hit = lookup.resolve_address(snap, row["address"])
+    out = {**lookup.locate(snap, hit["lon"], hit["lat"]), "address": hit["address"]}
     expected = grids[grids.contains(row.geometry.representative_point())]["code"].iloc[0]
     assert out["grid"]["code"] == expected and out["address"] == row["address"]
 

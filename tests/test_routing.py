@@ -10,7 +10,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, MultiLineString
 
-from conftest import CENTRE, geodesic_m, shared_data
+from conftest import geodesic_m, shared_data
 from conftest import at as lonlat
 
 from gridmap.errors import InvalidInput

@@ -15,7 +15,6 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ..errors import InvalidInput
 from ..geo.viewshed import Obstacles, polygonal, view_polygons
-from .stats import coverage
 
 DEFAULT_BEARINGS = tuple(range(0, 360, 45))
 

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field as dc_field
 import geopandas
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from .crs import metric_for, to_wgs84

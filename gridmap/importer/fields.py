@@ -80,10 +80,17 @@ def check_required_columns(spec, raw):
 
 
 def convert_fields(spec, frame):
+    """Each of ``spec``'s fields converted to its type, vectorised; a Problem for every bad cell."""
     problems = []
     frame = frame.copy()
     rows = frame["_row"].to_numpy()
     names = labels(frame)
+
+    def flag(bad, f, col, says, fix):
+        for i in np.flatnonzero(np.asarray(bad)):
+            problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
+                                    f"{f.name} {_show(col.iloc[i])} {says}", fix))
+
     for f in spec.fields:
         if f.name not in frame.columns:
             frame[f.name] = f.default
@@ -94,7 +101,7 @@ def convert_fields(spec, frame):
         if f.required:
             for i in np.flatnonzero((text == "").to_numpy()):
                 problems.append(problem(rows[i], names[i], f.name, "", f"{f.name} is empty",
-                                         f"Fill in {f.name} for this feature."))
+                                        f"Fill in {f.name} for this feature."))
         if f.type in ("int", "float"):
             num = pd.to_numeric(text.where(text != "", np.nan), errors="coerce")
             bad = (text != "") & num.isna()
@@ -102,11 +109,8 @@ def convert_fields(spec, frame):
                 bad |= num.notna() & (num != np.floor(num.fillna(0)))
             if f.low is not None:
                 bad |= num.notna() & ((num < f.low) | (num > f.high))
-            for i in np.flatnonzero(bad.to_numpy()):
-                rng = f" between {f.low:g} and {f.high:g}" if f.low is not None else ""
-                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
-                                         f"{f.name} {_show(col.iloc[i])} is not a valid {f.type}{rng}",
-                                         f"Write a number{rng}."))
+            rng = f" between {f.low:g} and {f.high:g}" if f.low is not None else ""
+            flag(bad, f, col, f"is not a valid {f.type}{rng}", f"Write a number{rng}.")
             if f.type == "int":
                 frame[f.name] = [None if pd.isna(v) else int(v) for v in num] if f.default is None \
                     else num.fillna(f.default).astype("int64")
@@ -114,26 +118,16 @@ def convert_fields(spec, frame):
                 frame[f.name] = num
         elif f.type == "bool":
             low = text.str.lower()
-            bad = ~low.isin(_TRUE | _FALSE)
-            for i in np.flatnonzero(bad.to_numpy()):
-                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
-                                         f"{f.name} {_show(col.iloc[i])} is not yes/no", "Write true or false."))
+            flag(~low.isin(_TRUE | _FALSE), f, col, "is not yes/no", "Write true or false.")
             frame[f.name] = np.where(low == "", bool(f.default), low.isin(_TRUE))
         elif f.type in ("code12", "code15"):
             n = 12 if f.type == "code12" else 15
             text = text.str.replace(r"\.0$", "", regex=True)  # codes read as floats from spreadsheets
-            bad = (text != "") & ~text.str.fullmatch(rf"\d{{{n}}}")
-            for i in np.flatnonzero(bad.to_numpy()):
-                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
-                                         f"{f.name} {_show(col.iloc[i])} is not a {n}-digit code",
-                                         f"Write the {n}-digit code, digits only."))
+            flag((text != "") & ~text.str.fullmatch(rf"\d{{{n}}}"), f, col, f"is not a {n}-digit code",
+                 f"Write the {n}-digit code, digits only.")
             frame[f.name] = text
         elif f.type == "choice":
-            bad = (text != "") & ~text.isin(f.choices)
-            for i in np.flatnonzero(bad.to_numpy()):
-                problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
-                                         f"{f.name} {_show(col.iloc[i])} is not known",
-                                         f"Use one of {list(f.choices)}."))
+            flag((text != "") & ~text.isin(f.choices), f, col, "is not known", f"Use one of {list(f.choices)}.")
             frame[f.name] = text
         elif f.type == "list":
             frame[f.name] = text.str.replace("；", ";").str.replace(",", ";").str.replace("，", ";") \

@@ -66,23 +66,25 @@ def _locked(locked, crs):
     return geoms, codes
 
 
+def _in_crs(frame_or_series, crs):
+    """The geometries of a GeoDataFrame, GeoSeries or sequence as an object array in ``crs``."""
+    series = frame_or_series.geometry if hasattr(frame_or_series, "geometry") else frame_or_series
+    if crs is not None and getattr(series, "crs", None) is not None and series.crs != crs:
+        series = series.to_crs(crs)
+    return np.asarray(series.array if hasattr(series, "array") else series, dtype=object)
+
+
 def _lines(barriers, crs):
     if barriers is None or len(barriers) == 0:
         return np.array([], dtype=object)
-    series = barriers.geometry if hasattr(barriers, "geometry") else barriers
-    if crs is not None and getattr(series, "crs", None) is not None and series.crs != crs:
-        series = series.to_crs(crs)
-    geoms = np.asarray(series.array if hasattr(series, "array") else series, dtype=object)
+    geoms = _in_crs(barriers, crs)
     return geoms[~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)]
 
 
 def _points(seeds, crs, name):
     if seeds is None or len(seeds) == 0:
         return np.array([], dtype=object)
-    series = seeds.geometry if hasattr(seeds, "geometry") else seeds
-    if crs is not None and getattr(series, "crs", None) is not None and series.crs != crs:
-        series = series.to_crs(crs)
-    geoms = np.asarray(series.array if hasattr(series, "array") else series, dtype=object)
+    geoms = _in_crs(seeds, crs)
     if not (shapely.get_type_id(geoms) == 0).all():
         raise InvalidInput(f"`{name}` must hold points.", fix="Pass e.g. service stations as a GeoSeries of points.")
     return geoms

@@ -17,22 +17,8 @@
   var frame = $("map"), input = $("address"), list = $("address-options");
   var here = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0;
 
-  function fmt(s, vals) { return s.replace(/\{(\w+)\}/g, function (_, k) { return vals[k] != null ? vals[k] : ""; }); }
-  function el(tag, props, text) {
-    var node = document.createElement(tag);
-    Object.keys(props || {}).forEach(function (k) { node.setAttribute(k, props[k]); });
-    if (text != null) node.textContent = text;
-    return node;
-  }
-  function say(node, text, isError) { node.textContent = text || ""; node.classList.toggle("error", !!isError); }
-  function request(method, url, body) {
-    var opts = {method: method, credentials: "same-origin",
-                headers: {Accept: "application/json", "X-CSRFToken": config.csrf}};
-    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
-    return fetch(url, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
-    });
-  }
+  var fmt = gridmap.fmt, el = gridmap.el, say = gridmap.say;
+  function request(method, url, body) { return gridmap.request(method, url, body, config.csrf); }
   function metres(d) { return d == null ? "—" : d >= 1000 ? (d / 1000).toFixed(2) + " km" : Math.round(d) + " m"; }
   function minutes(s) { return s == null ? "—" : Math.max(1, Math.round(s / 60)) + " min"; }
   function kindName(kind) {

@@ -23,25 +23,9 @@
   var selGrids = [], selBuildings = [], drawn = null, view = null;
   var undoStack = [], redoStack = [], busy = false;
 
-  function fmt(s, vals) { return s.replace(/\{(\w+)\}/g, function (_, k) { return vals[k] != null ? vals[k] : ""; }); }
-  function say(text, isError) {
-    statusEl.textContent = text || "";
-    statusEl.classList.toggle("error", !!isError);
-  }
-  function el(tag, props, text) {
-    var node = document.createElement(tag);
-    Object.keys(props || {}).forEach(function (k) { node.setAttribute(k, props[k]); });
-    if (text != null) node.textContent = text;
-    return node;
-  }
-  function request(method, url, body) {
-    var opts = {method: method, credentials: "same-origin",
-                headers: {Accept: "application/json", "X-CSRFToken": config.csrf}};
-    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
-    return fetch(url, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
-    });
-  }
+  var fmt = gridmap.fmt, el = gridmap.el;
+  function say(text, isError) { gridmap.say(statusEl, text, isError); }
+  function request(method, url, body) { return gridmap.request(method, url, body, config.csrf); }
   function toMap(msg) { if (frame.contentWindow) frame.contentWindow.postMessage(msg, window.location.origin); }
   var editable = function () { return plan.status === "draft"; };
 

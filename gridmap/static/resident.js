@@ -17,22 +17,9 @@
     return template.replace(/\{(\w+)\}/g, function (all, key) { return key in values ? String(values[key]) : all; });
   }
   function $(id) { return document.getElementById(id); }
-  function say(text, isError) {
-    statusEl.textContent = text || "";
-    statusEl.classList.toggle("error", !!isError);
-  }
-  function el(tag, props, text) {
-    var node = document.createElement(tag);
-    Object.keys(props || {}).forEach(function (k) { node.setAttribute(k, props[k]); });
-    if (text != null) node.textContent = text;
-    return node;
-  }
-  function getJSON(url, signal) {
-    return fetch(url, {headers: {Accept: "application/json"}, credentials: "same-origin", signal: signal})
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (body) { return {status: r.status, body: body}; });
-      });
-  }
+  var el = gridmap.el;
+  function say(text, isError) { gridmap.say(statusEl, text, isError); }
+  function getJSON(url, signal) { return gridmap.request("GET", url, undefined, null, signal); }
 
   /* ---- address type-ahead (ARIA combobox with a listbox) ---- */
   function closeList() {

@@ -87,9 +87,7 @@ def panel():
 @requires("dispatch.use")
 def stats():
     """Show resolution rate, time to resolve, open by level, tables by grid/community/period and the heat map."""
-    q = params.parse_stats_query(request.args)
-    with store().session() as session:
-        s = dispatch.statistics(session, **q, private=access.can(current_role(), "stats.private"))
+    q, s = _statistics()
     snap = snapshot()
     return render_template("dispatch/stats.html", s=s, names=dispatcher_page.place_names(snap),
                            periods=dispatch.PERIODS, levels=catalog.LEVELS, level_names=catalog.LEVEL_NAMES,
@@ -101,11 +99,16 @@ def stats():
 @requires("dispatch.use")
 def stats_map():
     """Render incident counts per 100 m square over the grids."""
-    q = params.parse_stats_query(request.args)
-    with store().session() as session:
-        s = dispatch.statistics(session, **q, private=access.can(current_role(), "stats.private"))
+    q, s = _statistics()
     snap = snapshot()
     grids = snap.grids if q["community"] is None else snap.grids[snap.grids["community_code"] == q["community"]]
     cells = dispatch.heat_cells(s["heatmap"], snap.metric)
     return _html(dispatch_maps.heat_map(grids, cells, labels={"incidents": _("Incidents"), "grid": _("Grid")},
                                         **_map_settings()))
+
+
+def _statistics():
+    """The statistics the query string asks for, as the signed-in role may see them: (query, figures)."""
+    q = params.parse_stats_query(request.args)
+    with store().session() as session:
+        return q, dispatch.statistics(session, **q, private=access.can(current_role(), "stats.private"))

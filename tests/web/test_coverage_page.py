@@ -76,7 +76,7 @@ def test_the_page_shows_the_figures_and_tables_of_report_for(demo_app, dispatche
     assert _rows(body, "blind-spots") == [[str(i), f"{b['m2']:,.0f}", f"{b['lon']:.6f}", f"{b['lat']:.6f}"]
                                           for i, b in enumerate(r["blind_spots"], 1)]
     assert [row[0] for row in _rows(body, "cameras")] == [v["name"] for v in r["views"]]
-    assert f'src="/planner/coverage/map?name=' in body
+    assert 'src="/planner/coverage/map?name=' in body
 
 
 def test_the_hehe_figures_are_those_the_command_prints(demo_app, dispatcher):

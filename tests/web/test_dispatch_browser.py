@@ -18,11 +18,9 @@ SCREENSHOT = "/tmp/gridmap-dispatch.png"
 @pytest.fixture(scope="module")
 def dispatch_server(tmp_path_factory, demo_frames):
     """A demo app of this module's own (the flow writes incidents), served with CSRF checks on."""
-    from conftest import serving, writable_demo_app
-    app = writable_demo_app(tmp_path_factory.mktemp("dispatch-browser"), demo_frames)
-    with serving(app) as url:
-        yield app, url
-    app.extensions["gridmap.store"].dispose()
+    from conftest import served_demo
+    with served_demo(tmp_path_factory.mktemp("dispatch-browser"), demo_frames) as served:
+        yield served
 
 
 def _staffed_address(app):
@@ -228,23 +226,10 @@ def test_a_dispatcher_links_a_duplicate_blows_the_whistle_and_sees_the_departmen
 
 
 def test_an_sos_shows_its_grid_worker_and_volunteers_on_the_dispatchers_map(browser, dispatch_server):
-    from sqlalchemy import select
-
-    from gridmap import apikeys, dispatch
-    from gridmap.store import models as m
+    from conftest import sos_from_a_vulnerable_resident
+    from gridmap import dispatch
     app, base = dispatch_server
-    with app.extensions["gridmap.store"].transaction() as s:
-        key, _ = apikeys.create(s, "watch-gateway")
-        rid, lon, lat = s.execute(
-            select(m.Resident.id, m.Building.lon, m.Building.lat)
-            .join(m.Household, m.Household.id == m.Resident.household_id)
-            .join(m.Building, m.Building.id == m.Household.building_id)
-            .where(m.Resident.vulnerable.is_(True)).order_by(m.Resident.id.desc()).limit(1)).one()
-        dispatch.register_device(s, "W-BROWSER-1", rid)
-    r = app.test_client().post("/api/v1/sos", headers={"X-Api-Key": key}, json={
-        "device_id": "W-BROWSER-1", "lon": lon, "lat": lat, "time": "2026-05-04T16:00:00+08:00"})
-    assert r.status_code == 201, r.get_json()
-    iid = r.get_json()["incident"]["id"]
+    iid, _ = sos_from_a_vulnerable_resident(app, app.test_client(), "W-BROWSER-1", newest=True)
     with app.app_context(), app.extensions["gridmap.store"].session() as s:
         from gridmap.web.common import snapshot
         proposal = dispatch.incident_panel(s, snapshot(), iid, role="dispatcher")["proposal"]

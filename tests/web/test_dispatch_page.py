@@ -282,7 +282,7 @@ def test_linking_with_a_stale_version_is_a_conflict_that_names_the_current_one(d
 
 
 def test_whistle_tasks_show_their_deadline_and_the_time_the_department_reported_in(desk):
-    from gridmap import catalog, dispatch
+    from gridmap import catalog
     app, client = desk
     iid = _report(client, "corridor_clutter", *_spot(app, f"{CHENGZHI}009"))
     r = client.post(f"/api/v1/incidents/{iid}/whistle", json={"note": "楼道堆满纸箱"})
@@ -314,22 +314,8 @@ def sos(desk):
 
 
 def _registered_sos(app, client):
-    from sqlalchemy import select
-
-    from gridmap import apikeys, dispatch
-    from gridmap.store import models as m
-    with app.extensions["gridmap.store"].transaction() as s:
-        key, _ = apikeys.create(s, "watch-gateway")
-        rid, lon, lat = s.execute(
-            select(m.Resident.id, m.Building.lon, m.Building.lat)
-            .join(m.Household, m.Household.id == m.Resident.household_id)
-            .join(m.Building, m.Building.id == m.Household.building_id)
-            .where(m.Resident.vulnerable.is_(True)).order_by(m.Resident.id).limit(1)).one()
-        dispatch.register_device(s, "W-DESK-1", rid)
-    r = client.post("/api/v1/sos", headers={"X-Api-Key": key},
-                    json={"device_id": "W-DESK-1", "lon": lon, "lat": lat, "time": "2026-05-04T16:00:00+08:00"})
-    assert r.status_code == 201, r.get_json()
-    return r.get_json()["incident"]["id"], (lon, lat)
+    from conftest import sos_from_a_vulnerable_resident
+    return sos_from_a_vulnerable_resident(app, client, "W-DESK-1")
 
 
 def _nearest_oracle(frame, lon, lat, k, keep):
@@ -572,7 +558,6 @@ def test_maps_open_already_fitted_without_a_zoom_animation():
 
 
 def test_the_page_and_the_map_name_every_status(dispatcher):
-    from gridmap import dispatch
     from gridmap.web.dispatch import _status_labels
     html = dispatcher.get("/dispatch/").get_data(as_text=True)
     config = json.loads(re.search(r'<script type="application/json" id="dispatch-config">(.*?)</script>', html, re.S).group(1))

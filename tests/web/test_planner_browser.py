@@ -19,11 +19,9 @@ SCREENSHOT = "/tmp/gridmap-planner.png"
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory, demo_frames):
     """A demo app of this module's own on a free port, CSRF on: the flow writes plans."""
-    from conftest import serving, writable_demo_app
-    app = writable_demo_app(tmp_path_factory.mktemp("planner-browser"), demo_frames)
-    with serving(app) as url:
-        yield app, url
-    app.extensions["gridmap.store"].dispose()
+    from conftest import served_demo
+    with served_demo(tmp_path_factory.mktemp("planner-browser"), demo_frames) as served:
+        yield served
 
 
 def _context(browser, base):
