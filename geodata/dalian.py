@@ -13,7 +13,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.geo.codes import number_west_east_north_south
+from gridmap.geo.codes import grid_code, grid_name, number_west_east_north_south
 
 __all__ = ["build", "load_config", "CONFIG_PATH", "COLUMNS"]
 
@@ -162,7 +162,7 @@ def _build_community(cfg: dict, city: dict, rng: np.random.Generator) -> _Built:
         )
     grid_of_seq = {s: keys[s - 1] for s in range(1, len(keys) + 1)}
     code = cfg["code"]
-    grid_codes = {k: f"{code[:6]}{code[6:9]}{code[9:12]}{i + 1:03d}" for i, k in enumerate(keys)}
+    grid_codes = {k: grid_code(code, i + 1) for i, k in enumerate(keys)}
     community = shapely.union_all(polys)
     if community.geom_type != "Polygon" or len(community.interiors):
         raise ValueError(f"The layout of {cfg['name']} must make one polygon without holes: {cfg['layout']}.")
@@ -170,7 +170,7 @@ def _build_community(cfg: dict, city: dict, rng: np.random.Generator) -> _Built:
     rows = out.rows
     for i, k in enumerate(keys):
         rows["grids"].append({"community_code": code, "seq": i + 1, "code": grid_codes[k],
-                              "name": f"{cfg['name']}第{i + 1}网格", "geometry": cells[k]})
+                              "name": grid_name(cfg["name"], grid_codes[k]), "geometry": cells[k]})
     rows["roads"].extend(_roads(cfg, lattice))
 
     courtyards, courtyard_keys = {}, {}

@@ -7,7 +7,7 @@ scope says where it may: ``ANY`` everywhere, ``SERVED`` only in the grids a grid
 """
 import re
 
-from .errors import Forbidden
+from .errors import Forbidden, Unauthenticated
 
 ROLES = ("admin", "planner", "dispatcher", "grid_worker")
 
@@ -22,7 +22,7 @@ _DISPATCHERS = {"admin": ANY, "dispatcher": ANY}  # send others, link duplicates
 PERMISSIONS = {
     # planning: the planner's page and its edits, copying and publishing plans
     "plan.edit": {"admin": ANY, "planner": ANY},
-    # grid workers print their own grid's notice board
+    # notice boards are posted in courtyards for all to read: any grid's board, not only one's own
     "board.print": {"admin": ANY, "planner": ANY, "grid_worker": ANY},
     # camera positions are not personal data, but not for the public either
     "coverage.read": {"admin": ANY, "planner": ANY, "dispatcher": ANY},
@@ -78,18 +78,23 @@ def can(role, action, *, area=None, served=()):
 
 
 def check(role, action, *, area=None, served=(), what=None):
-    """Raise Forbidden unless :func:`can`; the refusal names the roles (or grids) that would do."""
+    """Raise unless :func:`can`: Unauthenticated for the public, Forbidden for a role that may not.
+
+    The refusal names the roles (or, for a grid worker, the grids) that would do."""
     if can(role, action, area=area, served=served):
         return
     doing = what or _WHAT.get(action) or action.replace(".", " ").replace("_", " ")
     allowed = roles_for(action)
+    if role is None:
+        raise Unauthenticated(f"Log in first: only a signed-in role may {doing}.",
+                              fix=f"Sign in as one of: {', '.join(allowed)}.", details={"allowed_roles": allowed})
     if role is not None and _row(action).get(role) == SERVED:
         served = sorted(served)
         raise Forbidden(f"This {role} does not serve grid {area}, and may {doing} only in the grids it serves.",
                         fix=("Ask for one of your grids: " + ", ".join(served) + ".") if served
                         else "Ask an admin to link your account to a grid worker who serves this grid.",
                         details={"served_grids": served, "allowed_roles": allowed})
-    raise Forbidden(f"Role {role or 'public'!r} may not {doing}.",
+    raise Forbidden(f"Role {role!r} may not {doing}.",
                     fix=f"Sign in as one of: {', '.join(allowed)}." if allowed else "No role may.",
                     details={"allowed_roles": allowed})
 

@@ -19,7 +19,7 @@ def create_app(config=None):
     ``config`` (a dict, used by tests).
     """
     root = Path(__file__).resolve().parent
-    app = Flask(__name__, instance_path=os.environ.get("GRIDMAP_INSTANCE_PATH") or str(root.parent / "instance"),
+    app = Flask("gridmap", instance_path=os.environ.get("GRIDMAP_INSTANCE_PATH") or str(root.parent / "instance"),
                 template_folder=str(root.parent / "templates"), instance_relative_config=True)
     app.config.update(settings.defaults())
     app.config.from_pyfile("gridmap.cfg", silent=True)

@@ -133,9 +133,10 @@ def load_work_items(path):
     out = {}
     for community, codes in data.items():
         if not (len(str(community)) == 12 and str(community).isdigit()) or not isinstance(codes, list) \
-                or not all(isinstance(c, str) for c in codes):
+                or not codes or not all(isinstance(c, str) for c in codes):
             raise InvalidInput(f"{path}: {str(community)[:20]!r} → {str(codes)[:40]} is not a 12-digit community "
-                               "code with a list of category codes.", fix='Write {"210213013004": ["noise"]}.')
+                               "code with a non-empty list of category codes.",
+                               fix='Write {"210213013004": ["noise"]}; a community takes at least one category.')
         unknown = sorted(set(codes) - set(CATEGORIES))
         if unknown:
             raise InvalidInput(f"{path}: community {community} lists unknown categories {unknown}.",

@@ -1,4 +1,8 @@
-"""The `gridmap` command: init-db, import, export, demo, create-user, locate, plans, coverage, camera views, devices."""
+"""The `gridmap` commands: import, export, plans, partition, assign, coverage, devices, work items, users, keys.
+
+Each command parses its arguments, calls a service and prints; a GridmapError ends it with the
+message and the fix (exit status 2).
+"""
 import functools
 import json
 import sys
@@ -12,7 +16,7 @@ from sqlalchemy import select
 
 from . import accounts, apikeys, assign, catalog, coverage, demo, dispatch, importer, lookup, plans
 from .access import ROLES
-from .errors import GridmapError, InvalidInput
+from .errors import GridmapError, InvalidInput, NotFound
 from .store import loaders
 from .store import models as m
 from .store.generations import bump_generation
@@ -135,7 +139,8 @@ def export_command(kind, path):
 @_reports_errors
 def demo_command(seed, force):
     """Build the Dalian demo (five communities, 18 grids in 城志社区, 25 cameras in 和合大院)."""
-    report = demo.build(_store(), seed=seed, force=force)
+    report = demo.build(_store(), seed=seed, force=force, limits=plans.Limits.from_config(current_app.config),
+                        max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"])
     for line in report:
         click.echo(line)
 
@@ -547,6 +552,7 @@ def device_register_command(device_id, resident_id):
 @_reports_errors
 def device_deactivate_command(device_id):
     """Deactivate wearable DEVICE_ID: its alarms are refused until it is registered again."""
+    device_id = device_id.strip()
     with _store().transaction() as session:
         device = session.get(m.SosDevice, device_id)
         if device is None:
@@ -594,6 +600,8 @@ def work_items_show_command(community):
     """Print the categories COMMUNITY handles itself, and whether that is its own list or the default."""
     code = params.community_code(community)
     with _store().session() as session:
+        if session.get(m.Community, code) is None:
+            raise NotFound(f"Community {code} is not in the store.", fix="Import it first, or check the code.")
         own = loaders.work_items(session, code)
     click.echo(f"{code}: {'its own list' if own is not None else 'the default list'}")
     for c in catalog.INCIDENT_CATEGORIES:

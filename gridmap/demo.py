@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
-from . import accounts, importer
+from . import accounts, importer, settings
 from .errors import Conflict, InvalidInput
 from .geo.crs import parse_crs
 from .geo.io import RawLayer
@@ -38,8 +38,14 @@ def generate(seed=2026):
     return module.build(seed=seed)
 
 
-def build(store, *, seed=2026, force=False, frames=None):
-    """Create the schema and fill it with the demo in one transaction. Returns report lines."""
+def build(store, *, seed=2026, force=False, frames=None, limits=None, max_area_change=None):
+    """Create the schema and fill it with the demo in one transaction. Returns report lines.
+
+    ``limits`` (what the demo's plans are validated against when published) and
+    ``max_area_change`` (the importer's repair limit) come from the app's settings; the settings'
+    defaults when not given.
+    """
+    max_area_change = settings.default("IMPORT_MAX_AREA_CHANGE") if max_area_change is None else max_area_change
     t0 = time.perf_counter()
     store.upgrade()
     frames = frames if frames is not None else generate(seed)
@@ -53,7 +59,8 @@ def build(store, *, seed=2026, force=False, frames=None):
         for kind in _ORDER:
             frame = frames[_FRAME.get(kind, kind)]
             raw = RawLayer(frame=frame.copy(), crs=wgs84, source=f"demo:{kind}")
-            summary = importer.import_layer(session, kind, raw, publish=(kind == "grids"))
+            summary = importer.import_layer(session, kind, raw, publish=(kind == "grids"), limits=limits,
+                                            max_area_change=max_area_change)
             report.append(f"{kind}: {summary.imported}" + (f" ({'; '.join(summary.notes)})" if summary.notes else ""))
             if kind == "communities":
                 _courtyards(session, frames["courtyards"])

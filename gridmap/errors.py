@@ -6,7 +6,7 @@ errors as everything above it; this module re-exports it and adds the errors of 
 """
 from .geo.errors import GridmapError, InvalidInput, NotFound
 
-__all__ = ["GridmapError", "InvalidInput", "NotFound", "Conflict", "Forbidden"]
+__all__ = ["GridmapError", "InvalidInput", "NotFound", "Conflict", "Forbidden", "Unauthenticated"]
 
 
 class Conflict(GridmapError):
@@ -17,5 +17,14 @@ class Conflict(GridmapError):
 
 
 class Forbidden(GridmapError):
+    """The caller is known and may not do this."""
+
     status = 403
     code = "forbidden"
+
+
+class Unauthenticated(GridmapError):
+    """Nobody has signed in, and only a signed-in role may do this."""
+
+    status = 401
+    code = "unauthorized"

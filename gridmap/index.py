@@ -179,8 +179,8 @@ class Snapshot:
     def __init__(self, grids, communities=None, responders=None, cameras=None, generation=0):
         self.generation = generation
         self.built_at = dt.datetime.now()
-        self.roads = None  # a routing.RoadGraph when roads are imported (from_store)
-        self.addresses = None  # a geocode.AddressIndex over the building register (from_store)
+        self.roads = None  # a geo.roads.RoadGraph when roads are imported (from_store)
+        self.addresses = None  # a geo.addresses.AddressIndex over the building register (from_store)
         self.workers = {}  # grid code → [{id, name, phone}] (from_store)
         self.branches = {}  # grid code → party branch name (from_store)
         grids = _wgs84(grids)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .access import phone_for
-from .errors import NotFound
+from .errors import InvalidInput, NotFound
 from .geo.roads import eta_s
 from .index import EDGE_RULE
 
@@ -129,14 +129,20 @@ def addresses(snapshot, q, *, limit=10):
             for h in snapshot.addresses.search(q, limit=limit)]
 
 
-def resolve_address(snapshot, q):
-    """The one building ``q`` names, or None: the best candidate when it scores at least
-    :data:`RESOLVE_MIN_SCORE` and no other building scores as well."""
-    if not (q or "").strip() or snapshot.addresses is None:
-        return None
-    hits = snapshot.addresses.search(q, limit=2)
+def resolve_address(snapshot, q, *, field="address"):
+    """The one building ``q`` names: the best candidate when it scores at least
+    :data:`RESOLVE_MIN_SCORE` and no other building scores as well.
+
+    Raises InvalidInput (naming ``field``) when no building matches that well, or when several do.
+    """
+    hits = snapshot.addresses.search(q, limit=3) if (q or "").strip() and snapshot.addresses is not None else []
     if not hits or hits[0]["score"] < RESOLVE_MIN_SCORE:
-        return None
-    if len(hits) > 1 and hits[1]["score"] >= hits[0]["score"] and hits[1]["building_id"] != hits[0]["building_id"]:
-        return None
+        raise InvalidInput(f"{field} {q!r} matches no building address.",
+                           fix="Send lat and long, or a building address as the register writes it.",
+                           details={"field": field})
+    tied = [h for h in hits if h["score"] >= hits[0]["score"]]
+    if len({h["building_id"] for h in tied}) > 1:
+        raise InvalidInput(f"{field} {q!r} matches several buildings: {', '.join(h['address'] for h in tied)}.",
+                           fix="Give the house number and building as the register writes them, or send lat and long.",
+                           details={"field": field, "candidates": [h["address"] for h in tied]})
     return hits[0]

@@ -12,7 +12,7 @@ from pyproj import Geod
 from sqlalchemy import func, select
 
 from gridmap import apikeys, catalog, dispatch
-from gridmap.errors import Conflict, Forbidden, InvalidInput
+from gridmap.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from gridmap.store import models as m
 from gridmap.web import bodies
 
@@ -197,7 +197,8 @@ def test_roles_decide_who_may_do_what(sqlite_world, role, action, allowed):
     if allowed:
         assert act(sqlite_world, iid, action, actor=actor)[0] == dispatch.TRANSITIONS[(source, action)]
     else:
-        with pytest.raises(Forbidden, match=f"Role {role or 'public'!r} may not {action}"):
+        refused = (Unauthenticated, "Log in first") if role is None else (Forbidden, f"Role {role!r} may not {action}")
+        with pytest.raises(refused[0], match=refused[1]):
             act(sqlite_world, iid, action, actor=actor)
 
 

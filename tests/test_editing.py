@@ -225,14 +225,28 @@ def test_a_line_that_does_not_cross_the_grid_is_refused(store, world):
              world["version"])
 
 
-def test_split_numbers_skip_codes_used_by_any_plan_of_the_community(store, world):
-    """004 was used by another (older) draft: a worker listed under it must not come back; 005 it is."""
+def test_split_numbers_skip_codes_a_worker_is_listed_under(store, world):
+    """004 was an older draft's, and a worker is listed under it: it must not come back; 005 it is."""
     with store.transaction() as s:
         other = plans.copy_plan(s, world["published"])
         other.grids.append(m.Grid(code=g(4), name="旧", geom=lonlat(box(0, 0, 1, 1))))
+        worker = m.GridWorker(name="老王", community_code=CODE)
+        s.add(worker)
+        s.flush()
+        s.execute(m.grid_worker_grid.insert().values(worker_id=worker.id, grid_code=g(4)))
     state = edit(store, plans.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
                  world["version"])
-    assert g(5) in by_code(state)
+    assert g(5) in by_code(state) and g(4) not in by_code(state)
+
+
+def test_a_code_only_a_discarded_draft_held_is_free_again(store, world):
+    """Trial drafts do not use the community's 999 numbers up: nobody was ever told of their 004."""
+    with store.transaction() as s:
+        other = plans.copy_plan(s, world["published"])
+        other.grids.append(m.Grid(code=g(4), name="试", geom=lonlat(box(0, 0, 1, 1))))
+    state = edit(store, plans.split, world["draft"], g(2), lonlat(LineString([(150, -5), (150, 105)])),
+                 world["version"])
+    assert g(4) in by_code(state)
 
 
 def test_two_neighbours_merge_into_the_first_code(store, world):

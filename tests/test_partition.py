@@ -361,6 +361,9 @@ def test_the_partition_command_makes_a_draft_of_the_demo_community(tmp_path, dem
         seq = number_west_east_north_south([g.geom for g in plan.grids])
         assert [g.code for g in sorted(plan.grids, key=lambda g: seq[plan.grids.index(g)])] == \
             [f"210213013004{i:03d}" for i in range(19, 31)]
+        # the partition's report speaks of the draft's own codes
+        _, report = plans.draft_from_partition(s, "210213013004", n_grids=12, seed=3)
+        assert set(report["polsby_popper"]) == {f"210213013004{i:03d}" for i in range(19, 31)}
         errors = [f for f in plans.validate(s, plan_id) if f.severity == "error"]
     assert errors == []
     bad = app.test_cli_runner().invoke(args=["partition", "210213013999", "--grids", "3"])

@@ -10,7 +10,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from .. import catalog
-from ..errors import InvalidInput, NotFound
+from ..errors import NotFound
 from ..lookup import resolve_address
 from ..store import models as m
 from .incidents import iso
@@ -103,10 +103,7 @@ def place(snapshot, args):
     """
     if args["lon"] is not None:
         return args
-    hit = resolve_address(snapshot, args["address"])
-    if hit is None:
-        raise InvalidInput(f"address_string {args['address']!r} matches no building address.",
-                           fix="Send lat and long, or a building address as the register writes it.")
+    hit = resolve_address(snapshot, args["address"], field="address_string")
     return {**args, "lon": hit["lon"], "lat": hit["lat"], "address": hit["address"]}
 
 

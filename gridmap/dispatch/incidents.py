@@ -171,7 +171,9 @@ def report_in(session, task_id, *, actor, now=None):
 # --- reading ----------------------------------------------------------------------------------
 
 def get_incident(session, incident_id, *, lock=False):
-    iid = int(incident_id)
+    if isinstance(incident_id, bool) or not isinstance(incident_id, int):
+        raise InvalidInput(f"Incident id {incident_id!r} is not a whole number.", fix="Use an id from /api/v1/incidents.")
+    iid = incident_id
     if not 1 <= iid < 2 ** 63:  # beyond any id a database hands out (and beyond its integers)
         raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
     q = select(m.Incident).where(m.Incident.id == iid)

@@ -42,7 +42,7 @@ def propose(snapshot, inc, *, k=3, role=None):
 
 def with_stations(session, inc, proposal):
     """``proposal`` (from :func:`propose`) with each grid worker's station: ``lon``, ``lat`` and the
-    geodesic ``distance_m`` from the incident, all None for a worker with no station on record.
+    ``distance_m`` from the incident, all None for a worker with no station on record.
 
     The snapshot keeps workers by grid without positions (a locate needs none); a map that
     draws whom to send does, and a proposal names only a grid's few workers.

@@ -1,1 +1,4 @@
-"""Pure geometry: CRS conversion, file reading and writing, validation. Knows no Flask and no database."""
+"""Pure geometry: CRS and the metric frame, files, validation, point index, views, roads, addresses, codes.
+
+Knows no Flask, no database and nothing else of gridmap (import-linter checks it).
+"""

@@ -37,30 +37,33 @@ def grid_name(community_name, code):
 
 
 def sequence_of(code):
-    """The sequence number of a 15-digit grid code (or of a bare "007"), None for anything else."""
+    """The sequence number a code takes up: its last three characters when they are ASCII digits
+    (a 15-digit grid code, a bare "007", a department's "A-007"), None for anything else."""
     text = str(code or "")
-    if _CODE15.fullmatch(text) or (len(text) == 3 and text.isdigit()):
-        return int(text[-3:])
-    return None
+    tail = text[-3:]
+    return int(tail) if len(tail) == 3 and tail.isascii() and tail.isdigit() else None
 
 
-def allocate(geoms, *, taken=(), community_code=None):
+def allocate(geoms, *, taken=(), community_code=None, new=None):
     """Codes for new grids: west→east, north→south, each the lowest sequence not in ``taken``.
 
     Parameters
     ----------
     geoms : array_like of shapely geometries
-        The new grids, in any CRS whose y axis points north.
+        The grids of the plan (or only the new ones), in any CRS whose y axis points north. The
+        reading order is that of all of them, so a new grid between kept ones is read in its place.
     taken : iterable of str or int
-        Codes (or sequence numbers) that may not be used: those already in the plan and every
-        code the community's plans have ever used.
+        Codes (or sequence numbers) that may not be used: those kept in the plan and every code
+        the community's published plans have ever used.
     community_code : str, optional
         12-digit community code; without it the codes are bare sequences ("001").
+    new : array_like of bool, optional
+        Which of ``geoms`` get a code; default all.
 
     Returns
     -------
     list of str
-        One code per geometry, in the order of ``geoms``.
+        One code per new geometry, in the order of ``geoms``.
 
     Raises
     ------
@@ -68,11 +71,13 @@ def allocate(geoms, *, taken=(), community_code=None):
         When the community would need a sequence number above 999 (bare sequences, without a
         community, have no such limit).
     """
-    order = np.argsort(number_west_east_north_south(geoms), kind="stable")
+    geoms = np.asarray(geoms.geometry.array if hasattr(geoms, "geometry") else geoms, dtype=object)
+    new = np.ones(len(geoms), dtype=bool) if new is None else np.asarray(new, dtype=bool)
+    order = [i for i in np.argsort(number_west_east_north_south(geoms), kind="stable") if new[i]]
     used = {s for s in (t if isinstance(t, (int, np.integer)) else sequence_of(t) for t in taken) if s}
     last = MAX_SEQUENCE if community_code else MAX_SEQUENCE + len(order) + len(used)
     free = (s for s in range(1, last + 1) if s not in used)
-    codes = [None] * len(order)
+    codes = {}
     for i in order:
         seq = next(free, None)
         if seq is None:
@@ -81,7 +86,7 @@ def allocate(geoms, *, taken=(), community_code=None):
                                fix="Make fewer grids, or keep the codes of grids that continue earlier ones.",
                                details={"new_grids": len(order), "used": len(used)})
         codes[i] = grid_code(community_code, seq) if community_code else f"{seq:03d}"
-    return codes
+    return [codes[i] for i in sorted(codes)]
 
 
 def number_west_east_north_south(geoms) -> np.ndarray:

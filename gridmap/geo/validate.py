@@ -24,7 +24,6 @@ GEOMETRY_TYPES = {
     6: "MultiPolygon",
     7: "GeometryCollection",
 }
-_POLYGONAL = {"Polygon", "MultiPolygon"}
 _WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
 _FIELD_FIX = "swap the columns or pass --field lon=... --field lat=..."
 

@@ -1,1 +1,1 @@
-"""Folium map builders, one module per role page: they receive frames and return a folium.Map, never query."""
+"""Maps for each role's page: data in, a folium.Map (or a notice board's PNG/PDF bytes) out, never a query."""

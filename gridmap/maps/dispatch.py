@@ -226,7 +226,7 @@ class _KeepOnTop(MacroElement):
 def heat_map(grids, cells, *, tiles="none", attribution="", assets=DEFAULT_ASSETS, labels=None):
     """Incident counts per square cell over the grids' outlines.
 
-    ``cells`` is a WGS84 GeoDataFrame with ``count`` (``dispatchview.heat_cells``). A count layer
+    ``cells`` is a WGS84 GeoDataFrame with ``count`` (``dispatch.heat_cells``). A count layer
     instead of a Leaflet.heat blur: it needs no plugin, and a count per 100 m square is a figure a
     street office can quote, where a blur's colour is not.
     """

@@ -46,7 +46,7 @@ def planner_map(grids, buildings=None, *, findings=(), department=None, diff=Non
     ----------
     grids : list of dict
         Per grid: ``code``, ``name``, ``households``, ``deviation`` and a GeoJSON ``geometry``
-        (as :func:`gridmap.editing.plan_state` gives them).
+        (as :func:`gridmap.plans.plan_state` gives them).
     buildings : GeoDataFrame, optional
         WGS84 footprints indexed by building id, with ``address`` and ``households``.
     findings : list of dict

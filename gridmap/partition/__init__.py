@@ -84,7 +84,7 @@ __all__ = [
 
 def partition_community(buildings, boundary, *, n_grids=None, target_households=None, tolerance=0.05,
                         barriers=None, locked=None, seed=0, seeds=None, community_code=None,
-                        cells="auto"):
+                        cells="auto", taken=()):
     """Split a community into contiguous grids of whole buildings with balanced households.
 
     Parameters
@@ -111,10 +111,13 @@ def partition_community(buildings, boundary, *, n_grids=None, target_households=
     seeds : geopandas.GeoSeries, optional
         Points (e.g. service stations); each lies in a grid of its own, grown from it.
     community_code : str, optional
-        12-digit community code; grids then get 15-digit codes (:func:`gridmap.plans.grid_code`).
+        12-digit community code; grids then get 15-digit codes (:func:`gridmap.geo.codes.grid_code`).
         Without it codes are ``"001"``, ``"002"``, …. Either way numbered west→east, north→south.
     cells : {"auto", "voronoi", "polygons"}, default "auto"
         How building cells are made (see the module docstring).
+    taken : iterable of str, optional
+        Codes the new grids may not take (those the community's published plans have held): the
+        one grid-code rule of :mod:`gridmap.geo.codes` then numbers them as a plan would.
 
     Returns
     -------
@@ -143,7 +146,7 @@ def partition_community(buildings, boundary, *, n_grids=None, target_households=
 
     geoms, codes, is_locked, assignment, k_free, h_free, mode = _draw(
         buildings, hh, boundary, work, n_grids, target_households, tolerance, cells, seed, community_code,
-        locked_geoms, locked_codes, barrier_geoms, seed_geoms, findings)
+        locked_geoms, locked_codes, barrier_geoms, seed_geoms, findings, taken)
 
     grids = _grids_frame(geoms, codes, is_locked, assignment, hh, crs)
     report = _report(grids, boundary, work, k_free, len(locked_geoms), h_free, tolerance, target_households,

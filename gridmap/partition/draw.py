@@ -13,7 +13,7 @@ from .report import _codes, _dissolve, _finding, _nearest
 
 
 def _draw(buildings, hh, boundary, work, n_grids, target_households, tolerance, cells, seed, community_code,
-          locked_geoms, locked_codes, barrier_geoms, seed_geoms, findings):
+          locked_geoms, locked_codes, barrier_geoms, seed_geoms, findings, taken=()):
     """Every grid in code order (geometry, code, locked flag), each building's grid position, and what the
     report needs: the count of new grids, the households they share and how the cells were made."""
     mode = "none"
@@ -74,7 +74,7 @@ def _draw(buildings, hh, boundary, work, n_grids, target_households, tolerance, 
         assignment[lost] = _nearest(work.xy(points[lost]),
                                     work.xy(shapely.point_on_surface(np.asarray(all_geoms, dtype=object))))
 
-    codes = _codes(all_geoms, list(locked_codes) + [None] * len(new_grid_geoms), community_code)
+    codes = _codes(all_geoms, list(locked_codes) + [None] * len(new_grid_geoms), community_code, taken)
     order = np.argsort(codes, kind="stable")
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))

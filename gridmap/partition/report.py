@@ -68,14 +68,14 @@ def _nearest(xy, targets):
     return cKDTree(targets).query(xy)[1].astype(np.int64)
 
 
-def _codes(geoms, given, community_code):
+def _codes(geoms, given, community_code, taken=()):
     """Locked grids keep their codes; the new ones are numbered by the one grid-code rule."""
     codes = list(given)
-    new = [i for i, c in enumerate(codes) if not c]
-    if new:
-        numbered = allocate([geoms[i] for i in new], taken=[c for c in codes if c], community_code=community_code)
-        for i, code in zip(new, numbered):
-            codes[i] = code
+    new = [not c for c in codes]
+    if any(new):
+        numbered = iter(allocate(geoms, taken=[c for c in codes if c] + list(taken), community_code=community_code,
+                                 new=new))
+        codes = [next(numbered) if fresh else c for c, fresh in zip(codes, new)]
     return codes
 
 

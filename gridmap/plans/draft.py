@@ -7,7 +7,7 @@ from sqlalchemy import select
 from ..errors import InvalidInput, NotFound
 from ..partition import partition_community
 from ..store import models as m
-from .generations import create_plan
+from .generations import create_plan, used_codes
 
 
 def draft_from_partition(session, community_code, *, n_grids=None, target_households=None, tolerance=0.05,
@@ -33,11 +33,12 @@ def draft_from_partition(session, community_code, *, n_grids=None, target_househ
         roads = session.scalars(select(m.Road.geom)).all()
         hits = [r for r in roads if r.intersects(community.geom)]
         barriers = gpd.GeoSeries(hits, crs=4326) if hits else None
+    # numbered by the one grid-code rule past every code a published plan held, so a new partition
+    # never takes the code (and so the worker) of another place, and its report names the draft's codes
     grids, _ = partition_community(buildings, community.geom, n_grids=n_grids, target_households=target_households,
-                                   tolerance=tolerance, barriers=barriers, seed=seed, community_code=community_code)
+                                   tolerance=tolerance, barriers=barriers, seed=seed, community_code=community_code,
+                                   taken=used_codes(session, community_code))
     report = grids.attrs.get("report", {})
-    # the partition numbers its grids 001…; the plan gives them codes by the one rule, so a new
-    # partition never takes the code (and so the worker) of a grid some earlier plan had
-    plan = create_plan(session, community_code, grids[["geometry"]],
+    plan = create_plan(session, community_code, grids[["code", "geometry"]],
                        name=f"partition seed {seed} ({len(grids)} grids)")
     return plan, report

@@ -176,8 +176,11 @@ def split(session, plan_id, grid_code, line, version, *, limits=None):
         a, b = _whole_buildings(ed, a, b)
         hh = _households_in(ed, [a, b])
         keep, new = (a, b) if (hh[0], ed.area(a)) >= (hh[1], ed.area(b)) else (b, a)
-        code = allocate([new], taken=used_codes(session, ed.plan.community_code) + list(ed.grids),
-                        community_code=ed.plan.community_code)[0]
+        try:
+            code = allocate([new], taken=used_codes(session, ed.plan.community_code) + list(ed.grids),
+                            community_code=ed.plan.community_code)[0]
+        except InvalidInput as err:  # the community's 999 numbers are used up: no split can be made
+            raise Conflict(err.message, fix="Merge grids instead of splitting.", details=err.details) from None
         community = session.get(m.Community, ed.plan.community_code)
         return {grid_code: keep, code: new}, {code: grid_name(community.name, code)}
     return _edit(session, plan_id, version, change, limits)

@@ -19,7 +19,7 @@ def create_plan(session, community_code, grids, *, name=""):
 
     Grids without a code are numbered by the one grid-code rule (:mod:`gridmap.geo.codes`):
     west→east along rows, rows north→south (DB11/T 2157-2023), each taking the lowest sequence
-    number that neither a given code nor any earlier plan of the community has used.
+    number that neither a given code nor any published plan of the community has used.
     """
     if session.get(m.Community, community_code) is None:
         raise NotFound(f"Community {community_code} is not in the store.", fix="Import the community first.")
@@ -30,11 +30,11 @@ def create_plan(session, community_code, grids, *, name=""):
         if c and not c.startswith(community_code[:12]):
             raise InvalidInput(f"Grid code {c} does not start with its community's code {community_code}.",
                                fix="Leave the code empty to number the grid, or correct it.")
-    new = [i for i, code in enumerate(codes) if not code]
-    if new:
+    new = [not code for code in codes]
+    if any(new):
         taken = [code for code in codes if code] + used_codes(session, community_code)
-        for i, code in zip(new, allocate([geoms[i] for i in new], taken=taken, community_code=community_code)):
-            codes[i] = code
+        numbered = iter(allocate(geoms, taken=taken, community_code=community_code, new=new))
+        codes = [next(numbered) if fresh else code for code, fresh in zip(codes, new)]
     plan = m.GridPlan(community_code=community_code, name=name, status="draft")
     session.add(plan)
     community = session.get(m.Community, community_code)
@@ -45,9 +45,19 @@ def create_plan(session, community_code, grids, *, name=""):
 
 
 def used_codes(session, community_code):
-    """Every grid code any plan of the community has ever held (drafts, published and retired)."""
-    return sorted(set(session.scalars(select(m.Grid.code).join(m.GridPlan)
-                                      .where(m.GridPlan.community_code == community_code)).all()))
+    """Every grid code of the community that means a place to someone: held by a published plan
+    (now or since retired), or named by a grid worker's or a party branch's record.
+
+    A code only a draft ever held, with nobody listed under it, means nothing yet: trial
+    partitions and splits must not use the 999 numbers up.
+    """
+    prefix = f"{community_code[:12]}%"
+    published = session.scalars(select(m.Grid.code).join(m.GridPlan).where(
+        m.GridPlan.community_code == community_code, m.GridPlan.status.in_(("published", "retired"))))
+    workers = session.scalars(select(m.grid_worker_grid.c.grid_code).where(m.grid_worker_grid.c.grid_code.like(prefix)))
+    branches = session.scalars(select(m.PartyOrganization.grid_code).where(
+        m.PartyOrganization.community_code == community_code, m.PartyOrganization.grid_code.is_not(None)))
+    return sorted({*published.all(), *workers.all(), *branches.all()})
 
 
 def publish(session, plan, *, on=None, expected_version=None, limits=None):

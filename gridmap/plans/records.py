@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 from ..store import models as m
 
 
@@ -11,8 +11,11 @@ def get_plan(session, plan_id):
     """The GridPlan with id ``plan_id`` (or the GridPlan itself); NotFound otherwise."""
     if isinstance(plan_id, m.GridPlan):
         return plan_id
-    pid = int(plan_id)
-    plan = session.get(m.GridPlan, pid)
+    if isinstance(plan_id, bool) or not isinstance(plan_id, int):
+        raise InvalidInput(f"Plan id {plan_id!r} is not a whole number.",
+                           fix="Use an id from GET /api/v1/plans or `gridmap plan list`.", details={"plan": plan_id})
+    pid = plan_id
+    plan = session.get(m.GridPlan, pid) if 1 <= pid < 2**63 else None
     if plan is None:
         raise NotFound(f"Grid plan {pid} is not in the store.",
                        fix="List the plans with GET /api/v1/plans?community=CODE or `gridmap plan list`.",

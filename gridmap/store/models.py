@@ -24,9 +24,6 @@ def utcnow():
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-PLAN_STATUSES = ("draft", "published", "retired")
-
-
 class District(Base):
     __tablename__ = "district"
     code: Mapped[str] = mapped_column(String(12), primary_key=True)  # 12-digit statistical code
@@ -358,7 +355,7 @@ class AssignmentRun(Base):
 
 
 # --- Department grids: the legacy grids each department drew before they were unified ----------
-# Kept beside the unified plans, never merged into them: the crosswalk (gridmap.crosswalk) reads
+# Kept beside the unified plans, never merged into them: the crosswalk (gridmap.plans.departments) reads
 # both to tell a community which old grids each new grid replaces.
 
 

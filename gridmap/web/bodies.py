@@ -15,6 +15,7 @@ from .. import catalog
 from ..dispatch import ACTIONS
 from ..dispatch.georeport import PUBLIC_CODES
 from ..errors import InvalidInput
+from ..geo.addresses import MAX_QUERY_CHARS
 from .params import parse_day, parse_point, parse_time
 
 # Limits of what the planner's map may send in one edit.
@@ -31,7 +32,7 @@ _TEXT_LIMITS = {"description": 4000, "reporter_name": 64, "reporter_phone": 32, 
 
 
 def parse_report(body):
-    """Validate a report's JSON body; returns keyword arguments for :func:`report`.
+    """Validate a report's JSON body; returns keyword arguments for :func:`gridmap.dispatch.report`.
 
     Raises InvalidInput naming the first bad field (unknown, missing, wrong type, too long).
     """
@@ -49,7 +50,7 @@ def parse_report(body):
 
 
 def parse_transition(body):
-    """Validate ``{"action", "version", "note"?, "duplicate_of"?}``; returns keyword arguments for :func:`transition`."""
+    """Validate ``{"action", "version", "note"?, "duplicate_of"?}``; returns keyword arguments for :func:`gridmap.dispatch.transition`."""
     body = _object(body, '{"action": "accept", "version": 1, "note": "…"}')
     unknown = sorted(set(body) - {"action", "version", "note", "duplicate_of"})
     if unknown:
@@ -308,7 +309,7 @@ EDITS = {
 # --- Open311 ----------------------------------------------------------------------------------
 
 _POST_TEXT = {"description": 4000, "email": 128, "first_name": 32, "last_name": 32, "phone": 32,
-              "address_string": 256}
+              "address_string": MAX_QUERY_CHARS}
 
 
 def parse_open311_post(form):
@@ -318,14 +319,19 @@ def parse_open311_post(form):
     None: :func:`gridmap.dispatch.georeport.place` resolves the address to its building);
     InvalidInput names the first missing or bad field.
     """
-    code = (form.get("service_code") or "").strip()
+    code = form.get("service_code")
+    code = code.strip() if isinstance(code, str) else ""
     if not code:
         raise InvalidInput("service_code is missing.", fix="Send a service_code from services.json.")
     if code not in PUBLIC_CODES:
         raise InvalidInput(f"service_code {code!r} is not offered.", fix="Send a service_code from services.json.")
     texts = {}
     for name, most in _POST_TEXT.items():
-        value = (form.get(name) or "").strip()
+        value = form.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name}={str(value)[:40]!r} is not text.", fix=f"Send {name} as a string.",
+                               details={"field": name})
+        value = (value or "").strip()
         if len(value) > most:
             raise InvalidInput(f"{name} is longer than {most} characters.", fix=f"Shorten {name}.")
         texts[name] = value

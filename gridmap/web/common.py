@@ -1,7 +1,7 @@
 """What every view needs: the store, the snapshot, who is asking, ``requires(action)``, JSON or a page."""
 from functools import wraps
 
-from flask import current_app, jsonify, request
+from flask import current_app, request
 from flask_login import current_user
 
 from .. import access
@@ -38,12 +38,9 @@ def requires(action):
     def wrap(view):
         @wraps(view)
         def inner(*args, **kwargs):
-            if not current_user.is_authenticated:
-                if wants_json():
-                    return jsonify({"error": "unauthorized", "message": "Log in first.",
-                                    "fix": f"Log in as one of: {', '.join(access.roles_for(action))}."}), 401
-                return login_manager.unauthorized()
-            access.check(current_user.role, action)
+            if not current_user.is_authenticated and not wants_json():
+                return login_manager.unauthorized()  # a person: to the login page, and back here after
+            access.check(current_role(), action)
             return view(*args, **kwargs)
         inner.required_action = action  # read by the test that walks every route as every role
         return inner

@@ -1,9 +1,10 @@
 """Flask extensions, created unbound and attached to each app in init_extensions."""
 from flask import current_app, request, session
 from flask_babel import Babel, get_locale
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from .. import access
 from ..index import SnapshotCache
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
@@ -39,4 +40,9 @@ def init_extensions(app):
     def _languages():
         # Babel normalises zh_CN to zh_Hans_CN; templates compare against LANGUAGES keys.
         lang = get_locale().language if get_locale() else "zh"
-        return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN"}
+        return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN", "can": _can}
+
+
+def _can(action):
+    """Whether the signed-in user may do ``action``: templates show a link only to those who may follow it."""
+    return current_user.is_authenticated and access.can(current_user.role, action)

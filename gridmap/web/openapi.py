@@ -11,6 +11,7 @@ import re
 
 from .. import catalog
 from ..dispatch import ACTIONS, PERIODS, STATUSES
+from ..geo.addresses import MAX_QUERY_CHARS
 from ..geo.roads import SPEEDS_MPS
 from .params import COORDINATE_SYSTEMS
 
@@ -217,6 +218,8 @@ def _errors(*statuses):
 
 
 def _op(summary, *, params=(), ok=None, body=None, errors=("400",), tags=(), security=None, status="200"):
+    if "403" in errors and "401" not in errors:  # whatever refuses a role refuses the public first
+        errors = tuple(sorted({*errors, "401"}))
     op = {"summary": summary, "parameters": list(params), "tags": list(tags),
           "responses": {**(ok or _ok({"type": "object"}, status=status)), **_errors(*errors)}}
     if body:
@@ -239,12 +242,12 @@ PATHS = {
     "/communities": {"get": _op("All communities with street and district.",
                                 ok=_ok({"type": "array", "items": _ref("Community")}), errors=(), tags=["locate"])},
     "/addresses": {"get": _op(
-        "Type-ahead over building addresses (equal, starts with, contains).",
-        params=[_q("q", {"type": "string", "maxLength": 200}, "Part of an address."), _limit(10, 50)],
+        "Type-ahead over building addresses: the fuzzy search of /geocode, best first.",
+        params=[_q("q", {"type": "string", "maxLength": MAX_QUERY_CHARS}, "Part of an address."), _limit(10, 50)],
         ok=_ok({"type": "array", "items": _ref("Address")}), tags=["locate"])},
     "/geocode": {"get": _op(
         "Ranked buildings for a loosely typed Chinese address (offline, fuzzy).",
-        params=[_q("q", {"type": "string", "minLength": 1, "maxLength": 200}, "The address as typed.", True),
+        params=[_q("q", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}, "The address as typed.", True),
                 _COMMUNITY, _limit(10, 50)],
         ok=_ok({"type": "array", "items": _ref("GeocodeCandidate")}), tags=["locate"])},
     "/nearest": {"get": _op(

@@ -106,7 +106,7 @@ def parse_limit(raw, *, default, most):
     """``limit`` of a list: ``default`` when absent, else a whole number in 1..``most``."""
     if raw in (None, ""):
         return default
-    if not str(raw).isdigit() or not 1 <= int(raw) <= most:
+    if not _ascii_digits(str(raw)) or not 1 <= int(raw) <= most:
         raise InvalidInput(f"limit={raw!r} is not a whole number between 1 and {most}.", fix=f"Use e.g. limit={default}.")
     return int(raw)
 
@@ -126,7 +126,7 @@ def parse_day(raw, *, name="at"):
 def plan_id(raw):
     """A plan id from a URL or the command line: a positive whole number within a database integer."""
     text = str(raw).strip()
-    if isinstance(raw, bool) or not text.isdigit() or not (1 <= int(text) <= 2**31 - 1):
+    if isinstance(raw, bool) or not _ascii_digits(text) or not (1 <= int(text) <= 2**31 - 1):
         raise InvalidInput(f"Plan id {raw!r} is not a positive whole number.",
                            fix="Use an id from GET /api/v1/plans or `gridmap plan list`.", details={"plan": raw})
     return int(text)
@@ -164,7 +164,7 @@ def parse_list_query(args):
         raise InvalidInput(f"overdue={overdue!r} is not true or false.", fix="Use overdue=true or leave it out.")
     out["overdue"] = None if overdue == "" else overdue in ("true", "1")
     limit = (args.get("limit") or "").strip()
-    if limit and not (limit.isdigit() and 1 <= int(limit) <= 1000):
+    if limit and not (_ascii_digits(limit) and 1 <= int(limit) <= 1000):
         raise InvalidInput(f"limit={limit!r} is not a whole number between 1 and 1000.", fix="Use e.g. limit=100.")
     out["limit"] = int(limit) if limit else 200
     return out
@@ -216,6 +216,11 @@ def map_view(raw):
         raise InvalidInput(f"view={raw!r} is not lat,lng,zoom.", fix="Leave view out, or send e.g. 38.9,121.6,16.",
                            details={"view": raw}) from None
     return lat, lng, zoom
+
+
+def _ascii_digits(text):
+    # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
+    return text.isascii() and text.isdigit()
 
 
 def community_code(code):

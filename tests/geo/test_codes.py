@@ -84,6 +84,24 @@ def test_new_grids_take_the_lowest_numbers_never_used_in_reading_order():
     assert allocate(geoms) == ["003", "001", "002"]
 
 
+def test_a_new_grid_between_kept_ones_is_read_in_its_place():
+    """Kept 001 (west) and 003 (east) in one row, a new grid between them and one below: the row is
+    read as a whole, so the middle one takes the first free number.
+
+        +-----+-----+-----+
+        | 001 | new | 003 |
+        +-----+-----+-----+
+        |      new        |
+        +-----------------+
+    """
+    geoms = [box(0, 1, 1, 2), box(1, 1, 2, 2), box(2, 1, 3, 2), box(0, 0, 3, 1)]
+    codes = allocate(geoms, taken=["001", "003"], new=[False, True, False, True])
+    assert codes == ["002", "004"]
+    # locked codes of other shapes still take up their last three digits
+    assert allocate([box(0, 0, 1, 1)], taken=["A-002", "X"]) == ["001"]
+    assert allocate([box(0, 0, 1, 1)], taken=["A-001"]) == ["002"]
+
+
 def test_a_community_that_used_999_numbers_gets_a_clear_refusal():
     with pytest.raises(InvalidInput, match="never reused"):
         allocate([box(0, 0, 1, 1)], taken=range(1, 1000), community_code="210213013004")
