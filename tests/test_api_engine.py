@@ -28,6 +28,7 @@ def geodesic_m(lon, lat, frame):
     return d
 
 
+@pytest.mark.slow
 def test_nearest_police_agree_with_a_geodesic_oracle(demo_client, demo_frames):
     lon, lat = 121.735, 39.058
     body = demo_client.get(f"/api/v1/nearest?lon={lon}&lat={lat}&kind=police&k=3").get_json()

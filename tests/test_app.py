@@ -126,6 +126,7 @@ def test_a_role_change_reaches_a_signed_in_user_within_the_login_cache_time(sqli
 
 # ---- command line ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_demo_builds_once_and_refuses_to_overwrite_without_force(sqlite_app, demo_frames, monkeypatch):
     from gridmap import demo
     monkeypatch.setattr(demo, "generate", lambda seed=2026: demo_frames)
@@ -165,6 +166,7 @@ def test_cli_init_db_reports_the_revision(sqlite_app):
     assert out.exit_code == 0 and f"revision {head_revision()}" in out.output
 
 
+@pytest.mark.slow
 def test_the_demo_builds_alike_on_both_backends(app, demo_frames):
     from gridmap import demo
     store = app.extensions["gridmap.store"]

@@ -448,6 +448,7 @@ def test_a_grid_worker_sees_only_the_grids_they_serve(assigned_demo):
 
 # --- the command ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_assign_command_prints_a_summary_and_refuses_a_bad_community(tmp_path, demo_frames):
     from conftest import make_app
     app, _ = make_app(tmp_path, "sqlite")

@@ -287,6 +287,7 @@ def test_an_l_shaped_yard_needs_exactly_two_80_degree_cameras():
     assert check["percent"] > 99.5
 
 
+@pytest.mark.slow
 def test_greedy_reaches_the_target_with_no_fewer_cameras_than_the_exact_answer():
     footprints = _lattice(4)
     area = shapely.box(-5, -5, 125, 125)

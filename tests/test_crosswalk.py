@@ -173,6 +173,7 @@ def test_department_grids_export_like_any_kind(app, police, tmp_path):
 
 # --- the demo: synthetic department layers made from 城志社区's 18 grids ----------------------------
 
+@pytest.mark.slow
 def test_on_the_demo_merged_and_shifted_department_layers_have_shares_summing_to_one(app, demo_frames, tmp_path):
     """民政 (civil affairs) drew 9 grids, each two unified grids merged (001+002, 003+004, …);
     公安 (police) drew the 18 grids shifted 30 m east. Every 民政 grid lies wholly in the unified grids,

@@ -189,6 +189,7 @@ with store.transaction() as s:
 """
 
 
+@pytest.mark.slow
 def test_a_web_process_sees_a_plan_published_by_another_process_without_restart(tmp_path):
     import subprocess
     import sys

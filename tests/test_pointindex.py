@@ -309,6 +309,7 @@ def test_shanghai_bund_building_centroids_agree_with_sjoin_over_a_voronoi_partit
     assert (got >= 0).all()  # the partition covers the buildings' extent
 
 
+@pytest.mark.slow
 def test_denver_blocks_as_grids_agree_with_sjoin_in_a_feet_crs():
     blocks = gpd.read_file(shared("denver", "DenverCo_blocks.zip"))
     rng = np.random.default_rng(2)

@@ -208,6 +208,7 @@ def test_the_notice_board_png_is_an_a4_page_at_150_dpi(planner_app, cjk_fonts):
     assert image.size == (1240, 1753)
 
 
+@pytest.mark.slow
 def test_the_notice_board_pdf_carries_the_code_the_worker_and_the_full_phone(planner_app, cjk_fonts):
     client, _ = login(planner_app, "planner")
     r = client.get(f"/planner/boards/{CHENGZHI}007.pdf")
