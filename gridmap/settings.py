@@ -45,6 +45,17 @@ SETTINGS = [
     Setting("BLIND_SPOT_MIN_M2", 4.0,
             "Camera blind spots smaller than this many square metres are left out of the list of blind spots "
             "(they still count against the coverage percentage).", float),
+    # Bounds of a request: a body past its limit is refused (413) before it is read.
+    Setting("MAX_BODY_BYTES", 64 * 1024,
+            "Largest request body in bytes for every address but the planner's edits: reports, transitions, "
+            "SOS, Open311 requests, logins (64 KiB holds a 4,000-character description many times over).", int),
+    Setting("MAX_EDIT_BYTES", 2 * 1024 * 1024,
+            "Largest body in bytes of a planner's edit (it carries grid polygons of up to 5,000 vertices each).",
+            int),
+    Setting("MAX_FORM_PARTS", 100,
+            "Most fields a multipart form may have (Werkzeug's limit; the largest form has a handful).", int),
+    Setting("MAX_JSON_DEPTH", 32,
+            "Deepest nesting of arrays and objects a JSON body may have (GeoJSON polygons need 4).", int),
 ]
 
 _BY_NAME = {s.name: s for s in SETTINGS}

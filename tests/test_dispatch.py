@@ -553,7 +553,11 @@ def test_an_sos_from_a_registered_wearable_makes_a_priority_incident_with_people
     ({"device_id": "W-0002"}, 403, "'W-0002' is deactivated"),
     ({"lat": "north"}, 400, "lat='north' is not a number"),
     ({"time": "2026-05-04 16:00"}, 400, "time='2026-05-04 16:00' is not an ISO 8601 time with a time zone"),
-    ({"device_id": None}, 400, "device_id=None"),
+    ({"device_id": None}, 400, "device_id is missing"),
+    ({"device_id": ["W-0001"]}, 400, "device_id=['W-0001'] is not text"),
+    ({"time": 1777767300000}, 400, "looks like Unix milliseconds"),
+    ({"time": 1e300}, 400, "is outside the years 1970–2099"),
+    ({"time": "9999-12-31T23:59:59-14:00"}, 400, "is outside the years 1970–2099"),
 ])
 def test_a_refused_sos_says_why_and_writes_nothing(world, sos_key, change, status, words):
     r = _sos(world.test_client(), sos_key, **change)
@@ -587,8 +591,11 @@ def test_a_resident_reports_through_the_api_with_a_csrf_token(world):
 
 
 @pytest.mark.parametrize("body,words", [
-    (None, "not a JSON object"),
+    (None, "not valid JSON at line 1, column 1"),
+    ([{}], "not a JSON object"),
     ({"lon": 1, "lat": 2}, "category is missing"),
+    ({"category": "noise", "lon": 121.6, "lat": 38.9, "crs": ["wgs84"]}, "crs=['wgs84'] is not text"),
+    ({"category": "noise", "lon": 121.6, "lat": 38.9, "crs": 4326}, "crs=4326 is not text"),
     ({"category": "ufo", "lon": 121.6, "lat": 38.9}, "category='ufo' is not in the incident catalogue"),
     ({"category": "noise", "lat": 38.9}, "lon is missing"),
     ({"category": "noise", "lon": 121.6, "lat": 38.9, "description": 5}, "description=5 is not text"),

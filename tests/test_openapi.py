@@ -1,4 +1,5 @@
 """The OpenAPI document covers every /api/v1 route, and the GET endpoints keep its promises under generated queries."""
+import datetime as dt
 import math
 from urllib.parse import urlencode
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridmap.web import openapi
+from gridmap.web import border, openapi
 
 # --- a validator for the subset of JSON Schema the document uses ------------------------------
 
@@ -153,11 +154,13 @@ def _valid(schema):
     if t == "number":
         lo, hi = schema.get("minimum", -1e6), schema.get("maximum", 1e6)
         return st.floats(lo, hi, allow_nan=False).map(repr)
-    if schema.get("format") == "date":
-        return st.dates().map(lambda d: d.strftime("%Y-%m-%d")).filter(lambda s: len(s) == 10)
-    if "pattern" in schema:
+    if schema.get("format") == "date":  # the document's pattern bounds the years; hypothesis reads no pattern here
+        return st.dates(dt.date(1970, 1, 1), dt.date(2099, 12, 31)).map(lambda d: d.strftime("%Y-%m-%d"))
+    if "pattern" in schema and schema["pattern"] != border.TEXT_PATTERN:
         return st.from_regex(schema["pattern"], fullmatch=True)
-    return st.text(min_size=schema.get("minLength", 0), max_size=min(schema.get("maxLength", 40), 40)).filter(
+    # free text: anything but the control characters and lone surrogates the document's pattern excludes
+    return st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=schema.get("minLength", 0),
+                   max_size=min(schema.get("maxLength", 40), 40)).filter(
         lambda s: len(s.strip()) >= schema.get("minLength", 0))
 
 
@@ -176,7 +179,14 @@ def _invalid(schema):
             out.append(st.integers(math.floor(hi) + 1, 10**7).map(str))
         return st.one_of(out)
     if schema.get("format") == "date":
-        return st.sampled_from(["2026-13-01", "2026-02-30", "03/05/2026", "yesterday", "2026-5-3"])
+        return st.sampled_from(["2026-13-01", "2026-02-30", "03/05/2026", "yesterday", "2026-5-3", "9999-12-31",
+                                "0001-01-01", "1969-12-31"])
+    if schema.get("pattern") == border.TEXT_PATTERN:  # text with a character no field holds, or too long
+        controls = st.tuples(st.text(max_size=8), st.sampled_from("\x00\x01\x1b\x7f"), st.text(max_size=8))
+        if "maxLength" not in schema:
+            return controls.map("".join)
+        return st.one_of(controls.map("".join), st.text(min_size=schema["maxLength"] + 1, max_size=schema["maxLength"] + 5)
+                         .filter(lambda s: len(s.strip()) > schema["maxLength"]))
     if "pattern" in schema:
         return st.text(min_size=1, max_size=20).filter(lambda s: s.strip() and not s.strip().isdigit())
     if "maxLength" in schema:

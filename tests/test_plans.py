@@ -535,7 +535,8 @@ def test_publishing_a_plan_with_errors_answers_409_listing_them(app, draft_world
 
 
 @pytest.mark.parametrize("body,named", [
-    ({"version": "1"}, "version='1'"), ({"version": True}, "version=True"), ({}, "version=None"),
+    ({"version": "1"}, "version='1'"), ({"version": True}, "version=True"), ({}, "version is missing"),
+    ({"version": 2**31}, "version=2147483648 is not at least 1 and at most 2147483647"),
     ({"version": 1, "valid_from": "1 June"}, "valid_from='1 June'"),
     ({"version": 1, "when": "2026-06-01"}, "['when']"), ([1], "not a JSON object"), (None, "not a JSON object"),
 ])

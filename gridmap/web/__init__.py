@@ -3,16 +3,17 @@
 Views parse (``web.params``, ``web.bodies``), call a page builder or a service, and render; who
 may call them is the permission table's business (:mod:`gridmap.access`), asked by ``common.requires``.
 """
-from flask import current_app, jsonify, render_template
+from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GridmapError
-from . import api, auth, dispatch, open311, planner, resident
+from . import api, auth, border, dispatch, open311, planner, resident
 from .common import wants_json
 from .extensions import csrf, init_extensions
 
 
 def register_blueprints(app):
+    border.init_app(app)
     init_extensions(app)
     for module in (auth, planner, resident, api, dispatch):
         app.register_blueprint(module.bp)
@@ -22,19 +23,29 @@ def register_blueprints(app):
 
     @app.errorhandler(GridmapError)
     def _gridmap_error(err):
+        if request.path.startswith(open311.bp.url_prefix + "/"):
+            return open311.error(err.status, f"{err.message} {err.fix}" if err.fix else err.message)
         if wants_json():
             return jsonify(err.to_dict()), err.status
         return render_template("error.html", error=err), err.status
 
     @app.errorhandler(HTTPException)
     def _http_error(err):
+        if request.path.startswith(open311.bp.url_prefix + "/"):
+            return open311.error(err.code, err.description)
         if wants_json():
-            return jsonify({"error": err.name.lower().replace(" ", "_"), "message": err.description}), err.code
+            body = {"error": err.name.lower().replace(" ", "_"), "message": err.description}
+            if isinstance(err, border.PayloadTooLarge):
+                body["details"] = {"limit_bytes": err.limit, "setting": f"GRIDMAP_{err.setting}"}
+            return jsonify(body), err.code
         return render_template("error.html", error=err), err.code
 
     @app.errorhandler(Exception)
     def _unexpected(err):  # a bug: log it, never show a traceback
         current_app.logger.exception("unhandled error")
+        message = "Something went wrong on our side; it has been logged."
+        if request.path.startswith(open311.bp.url_prefix + "/"):
+            return open311.error(500, message)
         if wants_json():
-            return jsonify({"error": "internal", "message": "Something went wrong on our side; it has been logged."}), 500
+            return jsonify({"error": "internal", "message": message}), 500
         return render_template("error.html", error=None), 500

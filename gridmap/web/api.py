@@ -5,7 +5,7 @@ from flask_wtf.csrf import generate_csrf
 
 from .. import access, apikeys, assign, dispatch, index, lookup, plans
 from ..store import loaders
-from . import bodies, openapi, params
+from . import bodies, border, openapi, params
 from .common import current_actor, current_role, requires, snapshot, store
 from .extensions import csrf
 
@@ -108,7 +108,7 @@ def plan_validation(plan_id):
 def plan_publish(plan_id):
     """Publish a draft (planner or admin): body {"version": N, "valid_from": "YYYY-MM-DD"?}."""
     pid = params.plan_id(plan_id)
-    args = bodies.parse_publish_body(request.get_json(silent=True))
+    args = bodies.parse_publish_body(border.json_body())
     with store().transaction() as session:
         out = plans.publish_plan(session, pid, limits=_limits(), **args)
     current_app.extensions["gridmap.snapshots"].invalidate()
@@ -147,7 +147,7 @@ def crosswalk():
 @bp.post("/incidents")
 def incident_report():
     """Report an incident: {category, lon, lat, crs?, description, reporter_name, reporter_phone, address}."""
-    args = bodies.parse_report(request.get_json(silent=True))
+    args = bodies.parse_report(border.json_body())
     with store().transaction() as session:
         out = dispatch.submit(session, snapshot(), actor=current_actor(), **args)
     return jsonify(out), 201
@@ -174,7 +174,7 @@ def incident_detail(incident_id):
 def incident_transition(incident_id):
     """Move an incident on: {action, version, note?, duplicate_of?}; 409 names the allowed actions or the current version."""
     iid = params.record_id(incident_id)
-    args = bodies.parse_transition(request.get_json(silent=True))
+    args = bodies.parse_transition(border.json_body())
     with store().transaction() as session:
         inc = dispatch.transition(session, iid, actor=current_actor(), **args)
         out = dispatch.incident_dict(inc, role=current_role())
@@ -185,14 +185,14 @@ def incident_transition(incident_id):
 def incident_whistle(incident_id):
     """The community blows the whistle (吹哨): {department?, note?} → a department task with a report-by deadline."""
     iid = params.record_id(incident_id)
-    args = bodies.parse_whistle(request.get_json(silent=True))
+    args = bodies.parse_whistle(border.json_body())
     with store().transaction() as session:
         task = dispatch.whistle(session, iid, actor=current_actor(), **args)
         out = dispatch.whistles(session, task.incident_id)[-1]
     return jsonify(out), 201
 
 
-@bp.post("/whistles/<int:task_id>/report")
+@bp.post(f"/whistles/<int(max={params.MAX_ID}):task_id>/report")
 @requires("whistle.report_in")
 def whistle_report(task_id):
     """The department reports in (报到) on a whistle task."""
@@ -219,7 +219,7 @@ def incident_responders(incident_id):
     return jsonify(dispatch.propose(snapshot(), inc, role=current_role()))
 
 
-@bp.get("/volunteers/<int:volunteer_id>/services")
+@bp.get(f"/volunteers/<int(max={params.MAX_ID}):volunteer_id>/services")
 @requires("ledger.read")
 def volunteer_services(volunteer_id):
     """A volunteer's service ledger (台账): every line, total hours and hours per skill."""
@@ -227,11 +227,11 @@ def volunteer_services(volunteer_id):
         return jsonify(dispatch.ledger(session, volunteer_id))
 
 
-@bp.post("/volunteers/<int:volunteer_id>/services")
+@bp.post(f"/volunteers/<int(max={params.MAX_ID}):volunteer_id>/services")
 @requires("ledger.write")
 def volunteer_service_add(volunteer_id):
     """Add a line to a volunteer's ledger: {day, skill, hours, resident_id|household_id|incident_id, note?}."""
-    args = bodies.parse_service(request.get_json(silent=True))
+    args = bodies.parse_service(border.json_body())
     with store().transaction() as session:
         dispatch.record_service(session, volunteer_id, actor=current_actor(), **args)
         out = dispatch.ledger(session, volunteer_id)
@@ -244,7 +244,7 @@ def sos():
     """A registered wearable's alarm: {device_id, lon, lat, time} with header X-Api-Key → a priority incident."""
     with store().transaction() as session:
         key = apikeys.check(session, request.headers.get("X-Api-Key"), what="an SOS")
-        args = bodies.parse_sos(request.get_json(silent=True))
+        args = bodies.parse_sos(border.json_body())
         inc, proposal = dispatch.sos(session, snapshot(), **args, actor=dispatch.Actor(f"api_key:{key.name}", "device"))
         out = {"incident": dispatch.incident_dict(inc, role="device"), "proposal": proposal}
     return jsonify(out), 201

@@ -16,143 +16,219 @@ from ..dispatch import ACTIONS
 from ..dispatch.georeport import PUBLIC_CODES
 from ..errors import InvalidInput
 from ..geo.addresses import MAX_QUERY_CHARS
-from .params import parse_day, parse_point, parse_time
+from . import border
+from .params import COORDINATE_SYSTEMS, MAX_ID, parse_day, parse_point, parse_time
 
 # Limits of what the planner's map may send in one edit.
 MAX_VERTICES = 5000
 MAX_BUILDINGS = 1000
 _GRID_CODE = re.compile(r"\d{15}")
 
+# --- the bodies' schemas: one source for the checks below and for the OpenAPI document ----------
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+#: A day as the border takes it (:func:`gridmap.web.params.parse_day`): YYYY-MM-DD from 1970 to 2099.
+DAY = {"type": "string", "format": "date", "pattern": r"^(19[7-9][0-9]|20[0-9]{2})-[0-9]{2}-[0-9]{2}$",
+       "examples": ["2026-05-03"], "description": "YYYY-MM-DD, from 1970-01-01 to 2099-12-31."}
+_DEGREES = {"type": ["number", "string"], "x-fix": "Write decimal degrees, e.g. 121.6147."}
+
+#: Every JSON body of /api/v1 as JSON Schema. :func:`conform` checks a body against its schema
+#: (object, known fields, required fields, types, lengths, ranges, enums) before a parser reads
+#: its meaning; :mod:`gridmap.web.openapi` publishes the same dicts. ``x-what`` names the body in
+#: errors, ``x-example`` is the fix for a body that is not an object, ``x-fix`` a field's fix.
+SCHEMAS = {
+    "ReportBody": {
+        "type": "object", "required": ["category", "lon", "lat"], "additionalProperties": False,
+        "x-what": "report", "x-example": '{"category": "noise", "lon": 121.61, "lat": 38.91, "description": "…"}',
+        "properties": {"category": {"type": "string", "maxLength": 64, "description": "A code, or its Chinese name.",
+                                    "examples": sorted(catalog.CATEGORIES),
+                                    "x-fix": f"Send one of {sorted(catalog.CATEGORIES)}."},
+                       "lon": _DEGREES, "lat": _DEGREES,
+                       "crs": {"type": "string", "enum": list(COORDINATE_SYSTEMS)},
+                       "description": {"type": "string", "maxLength": 4000},
+                       "reporter_name": {"type": "string", "maxLength": 64},
+                       "reporter_phone": {"type": "string", "maxLength": 32},
+                       "reporter_email": {"type": "string", "maxLength": 128},
+                       "address": {"type": "string", "maxLength": 256}}},
+    "TransitionBody": {
+        "type": "object", "required": ["action", "version"], "additionalProperties": False,
+        "x-what": "transition", "x-example": '{"action": "accept", "version": 1, "note": "…"}',
+        "properties": {"action": {"type": "string", "enum": list(ACTIONS)},
+                       "version": {**_ID, "x-fix": "Send the version you loaded from GET /api/v1/incidents/<id>."},
+                       "note": {"type": "string", "maxLength": 2000},
+                       "duplicate_of": {**_ID, "description": "Only with action link_duplicate.",
+                                        "x-fix": "Send the id of the earlier report."}}},
+    "WhistleBody": {
+        "type": "object", "additionalProperties": False,
+        "x-what": "whistle", "x-example": '{"department": "城管", "note": "…"}',
+        "properties": {"department": {"type": "string", "maxLength": 64},
+                       "note": {"type": "string", "maxLength": 2000}}},
+    "ServiceBody": {
+        "type": "object", "required": ["day", "skill", "hours"], "additionalProperties": False,
+        "x-what": "ledger line", "x-example": '{"day": "2026-05-03", "skill": "理发", "hours": 1.5, "resident_id": 12}',
+        "properties": {"day": DAY,
+                       "skill": {"type": "string", "maxLength": 32, "examples": list(catalog.VOLUNTEER_SKILLS),
+                                 "x-fix": f"Name the service, e.g. one of {list(catalog.VOLUNTEER_SKILLS)}."},
+                       "hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 24, "x-fix": "Send e.g. hours=1.5."},
+                       "resident_id": {**_ID, "x-fix": "Send the id of the one served."},
+                       "household_id": {**_ID, "x-fix": "Send the id of the one served."},
+                       "incident_id": {**_ID, "x-fix": "Send the id of the one served."},
+                       "note": {"type": "string", "maxLength": 2000}}},
+    "SosBody": {
+        "type": "object", "required": ["device_id", "lon", "lat", "time"], "additionalProperties": False,
+        "x-what": "SOS",
+        "x-example": '{"device_id": "W-0001", "lon": 121.61, "lat": 38.91, "time": "2026-05-03T08:15:00+08:00"}',
+        "properties": {"device_id": {"type": "string", "minLength": 1, "maxLength": 64,
+                                     "x-fix": "Send the id the wearable was registered with."},
+                       "lon": _DEGREES, "lat": _DEGREES,
+                       "time": {"type": ["string", "number"],
+                                "description": "ISO 8601 with a time zone, or Unix seconds (not milliseconds).",
+                                "x-fix": "Send e.g. 2026-05-03T08:15:00+08:00, or Unix seconds."}}},
+    "PublishBody": {
+        "type": "object", "required": ["version"], "additionalProperties": False,
+        "x-what": "publish request",
+        "x-example": '{"version": N} (N the version you loaded from GET /api/v1/plans/<id>)',
+        "properties": {"version": {**_ID, "x-fix": "Send the version you loaded, from GET /api/v1/plans/<id>."},
+                       "valid_from": DAY}},
+}
+
+
+
+def text_schema(schema):
+    """``schema`` with the border's character rule as its pattern when it takes free text (no enum, pattern, format)."""
+    types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    if "string" in types and not {"enum", "pattern", "format"} & set(schema):
+        return {**schema, "pattern": border.TEXT_PATTERN}
+    return schema
+
+
+for _schema in SCHEMAS.values():
+    _schema["properties"] = {k: text_schema(v) for k, v in _schema["properties"].items()}
+
+_JSON_TYPES = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float),
+               "boolean": (bool,), "null": (type(None),)}
+_TYPE_WORDS = {"object": "an object", "array": "a list", "string": "text", "integer": "a whole number",
+               "number": "a number", "boolean": "true or false", "null": "null"}
+
+
+def conform(body, name):
+    """Check ``body`` against ``SCHEMAS[name]``; return it, or raise InvalidInput naming the first bad field.
+
+    A null field counts as absent: clients that send every key of a form send nulls."""
+    schema = SCHEMAS[name]
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body is not a JSON object.",
+                           fix=f"Send {schema['x-example']} with Content-Type: application/json.")
+    props = schema["properties"]
+    unknown = sorted(set(body) - set(props))
+    if unknown:
+        raise InvalidInput(f"Unknown field(s) {unknown} in the {schema['x-what']}.", fix=f"Send only {sorted(props)}.",
+                           details={"unknown": unknown})
+    for field in schema.get("required", ()):
+        if body.get(field) is None:
+            raise InvalidInput(f"{field} is missing.", fix=props[field].get("x-fix", f"Send {field}."),
+                               details={"field": field})
+    for field, value in body.items():
+        if value is not None:
+            _conform_field(field, value, props[field])
+    return body
+
+
+def _conform_field(field, value, spec):
+    types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+    fix = spec.get("x-fix")
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "…"
+    # bool is an int to Python, never to JSON
+    if not any(isinstance(value, _JSON_TYPES[t]) and not (isinstance(value, bool) and t != "boolean") for t in types):
+        words = " or ".join(_TYPE_WORDS[t] for t in types)
+        raise InvalidInput(f"{field}={shown} is not {words}.", fix=fix or f"Send {field} as {words}.",
+                           details={"field": field})
+    if isinstance(value, str):
+        if len(value) > spec.get("maxLength", len(value)):
+            raise InvalidInput(f"{field} is longer than {spec['maxLength']} characters.", fix=f"Shorten {field}.",
+                               details={"field": field, "most": spec["maxLength"]})
+        if len(value.strip()) < spec.get("minLength", 0):
+            raise InvalidInput(f"{field}={shown} is empty.", fix=fix or f"Send {field}.", details={"field": field})
+        if "enum" in spec and value not in spec["enum"]:
+            raise InvalidInput(f"{field}={shown} is not one of {spec['enum']}.", fix=f"Use one of {spec['enum']}.",
+                               details={"field": field, "allowed": spec["enum"]})
+    elif isinstance(value, (int, float)):
+        low, high = spec.get("minimum"), spec.get("maximum")
+        above = spec.get("exclusiveMinimum")
+        if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high) \
+                or (above is not None and value <= above):
+            where = (f"above {above}" if above is not None else f"at least {low}") + \
+                (f" and at most {high}" if high is not None else "")
+            raise InvalidInput(f"{field}={shown} is not {where}.", fix=fix or f"Send {field} {where}.",
+                               details={"field": field})
+
+
 # --- incidents ---------------------------------------------------------------------------------
-
-_REPORT_FIELDS = {"category", "lon", "lat", "crs", "description", "reporter_name", "reporter_phone",
-                  "reporter_email", "address"}
-_TEXT_LIMITS = {"description": 4000, "reporter_name": 64, "reporter_phone": 32, "reporter_email": 128,
-                "address": 256}
-
 
 def parse_report(body):
     """Validate a report's JSON body; returns keyword arguments for :func:`gridmap.dispatch.report`.
 
     Raises InvalidInput naming the first bad field (unknown, missing, wrong type, too long).
     """
-    body = _object(body, '{"category": "noise", "lon": 121.61, "lat": 38.91, "description": "…"}')
-    unknown = sorted(set(body) - _REPORT_FIELDS)
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the report.", fix=f"Send only {sorted(_REPORT_FIELDS)}.",
-                           details={"unknown": unknown})
-    if not isinstance(body.get("category"), str):
-        raise InvalidInput("category is missing.", fix=f"Send one of {sorted(catalog.CATEGORIES)}.",
-                           details={"field": "category"})
+    body = conform(body, "ReportBody")
     cat = catalog.category(body["category"])
     lon, lat = parse_point(_number_text(body, "lon"), _number_text(body, "lat"), body.get("crs"))
-    return {"category": cat.code, "lon": lon, "lat": lat, **_texts(body, _TEXT_LIMITS)}
+    return {"category": cat.code, "lon": lon, "lat": lat, **_texts(body, _TEXT_FIELDS["ReportBody"])}
 
 
 def parse_transition(body):
     """Validate ``{"action", "version", "note"?, "duplicate_of"?}``; returns keyword arguments for :func:`gridmap.dispatch.transition`."""
-    body = _object(body, '{"action": "accept", "version": 1, "note": "…"}')
-    unknown = sorted(set(body) - {"action", "version", "note", "duplicate_of"})
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the transition.",
-                           fix='Send "action", "version" and optionally "note" and "duplicate_of".',
-                           details={"unknown": unknown})
-    action = body.get("action")
-    if action not in ACTIONS:
-        raise InvalidInput(f"action={action!r} is not an incident action.", fix=f"Use one of {list(ACTIONS)}.",
-                           details={"field": "action", "allowed": list(ACTIONS)})
-    out = {"action": action, "version": _positive_int(body, "version",
-                                                       "Send the version you loaded from GET /api/v1/incidents/<id>."),
-           "note": _texts(body, {"note": 2000})["note"]}
-    if action == "link_duplicate":
-        out["duplicate_of"] = _positive_int(body, "duplicate_of", "Send the id of the earlier report.")
-    elif "duplicate_of" in body:
+    body = conform(body, "TransitionBody")
+    out = {"action": body["action"], "version": body["version"], "note": _texts(body, ("note",))["note"]}
+    if body["action"] == "link_duplicate":
+        if body.get("duplicate_of") is None:
+            raise InvalidInput("duplicate_of is missing.", fix="Send the id of the earlier report.",
+                               details={"field": "duplicate_of"})
+        out["duplicate_of"] = body["duplicate_of"]
+    elif body.get("duplicate_of") is not None:
         raise InvalidInput("duplicate_of only goes with action link_duplicate.", fix="Leave it out.")
     return out
 
 
 def parse_whistle(body):
-    body = _object(body or {}, '{"department": "城管", "note": "…"}')
-    unknown = sorted(set(body) - {"department", "note"})
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the whistle.", fix='Send "department" and "note", both optional.')
-    return _texts(body, {"department": 64, "note": 2000})
-
-
-_LEDGER_FIELDS = {"day", "skill", "hours", "resident_id", "household_id", "incident_id", "note"}
+    """Validate ``{"department"?, "note"?}`` (an empty body blows the whistle to the catalogue's department)."""
+    return _texts(conform(body or {}, "WhistleBody"), ("department", "note"))
 
 
 def parse_service(body):
     """Validate a ledger line ``{day, skill, hours, resident_id|household_id|incident_id, note?}``."""
-    body = _object(body, '{"day": "2026-05-03", "skill": "理发", "hours": 1.5, "resident_id": 12}')
-    unknown = sorted(set(body) - _LEDGER_FIELDS)
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the ledger line.", fix=f"Send only {sorted(_LEDGER_FIELDS)}.")
-    day = parse_day(body.get("day"), name="day")
-    skill = body.get("skill")
-    if not isinstance(skill, str) or not skill.strip() or len(skill) > 32:
-        raise InvalidInput(f"skill={skill!r} is not a skill name of at most 32 characters.",
+    body = conform(body, "ServiceBody")
+    day = parse_day(body["day"], name="day")
+    if not body["skill"].strip():
+        raise InvalidInput(f"skill={body['skill']!r} is not a skill name of at most 32 characters.",
                            fix=f"Name the service, e.g. one of {list(catalog.VOLUNTEER_SKILLS)}.")
-    hours = body.get("hours")
-    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24:
-        raise InvalidInput(f"hours={hours!r} is not a number of hours above 0 and at most 24.",
-                           fix="Send e.g. hours=1.5.")
-    refs = {name: _positive_int(body, name, "Send the id of the one served.") for name in
-            ("resident_id", "household_id", "incident_id") if body.get(name) is not None}
+    refs = {name: body[name] for name in ("resident_id", "household_id", "incident_id") if body.get(name) is not None}
     if not refs:
         raise InvalidInput("The ledger line names nobody served.",
                            fix="Send resident_id, household_id or incident_id.")
-    return {"day": day, "skill": skill.strip(), "hours": float(hours), **refs, **_texts(body, {"note": 2000})}
+    return {"day": day, "skill": body["skill"].strip(), "hours": float(body["hours"]), **refs,
+            **_texts(body, ("note",))}
 
 
 def parse_sos(body):
     """Validate ``{device_id, lon, lat, time}``; ``time`` is ISO 8601 with a zone, or Unix seconds."""
-    body = _object(body, '{"device_id": "W-0001", "lon": 121.61, "lat": 38.91, "time": "2026-05-03T08:15:00+08:00"}')
-    unknown = sorted(set(body) - {"device_id", "lon", "lat", "time"})
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the SOS.", fix="Send only device_id, lon, lat and time.")
-    device = body.get("device_id")
-    if not isinstance(device, str) or not device.strip() or len(device) > 64:
-        raise InvalidInput(f"device_id={device!r} is not a device id of at most 64 characters.",
-                           fix="Send the id the wearable was registered with.", details={"field": "device_id"})
+    body = conform(body, "SosBody")
     lon, lat = parse_point(_number_text(body, "lon"), _number_text(body, "lat"))
-    return {"device_id": device.strip(), "lon": lon, "lat": lat, "time": parse_time(body.get("time"), name="time")}
+    return {"device_id": body["device_id"].strip(), "lon": lon, "lat": lat,
+            "time": parse_time(body["time"], name="time")}
 
 
-def _object(body, example):
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body is not a JSON object.",
-                           fix=f"Send {example} with Content-Type: application/json.")
-    return body
+_TEXT_FIELDS = {"ReportBody": ("description", "reporter_name", "reporter_phone", "reporter_email", "address")}
 
 
 def _number_text(body, name):
     value = body.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
-        raise InvalidInput(f"{name}={value!r} is not a number.", fix="Write decimal degrees, e.g. 121.6147.",
-                           details={"field": name})
     return None if value is None else str(value)
 
 
-def _texts(body, limits):
-    out = {}
-    for name, most in limits.items():
-        value = body.get(name, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            raise InvalidInput(f"{name}={value!r} is not text.", fix=f"Send {name} as a string.", details={"field": name})
-        if len(value) > most:
-            raise InvalidInput(f"{name} is longer than {most} characters.", fix=f"Shorten {name}.", details={"field": name})
-        out[name] = value.strip()
-    return out
-
-
-def _positive_int(body, name, fix):
-    value = body.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"{name}={value!r} is not a positive whole number.", fix=fix, details={"field": name})
-    return value
+def _texts(body, names):
+    """The text fields ``names`` of a conformed body, stripped; absent or null ones as ""."""
+    return {name: (body.get(name) or "").strip() for name in names}
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -162,21 +238,9 @@ def parse_publish_body(body):
 
     Returns ``{"expected_version": int, "on": date or None}``.
     """
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body is not a JSON object.",
-                           fix='Send {"version": N} with Content-Type: application/json, N the version you loaded.')
-    unknown = sorted(set(body) - {"version", "valid_from"})
-    if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the publish request.",
-                           fix='Send only "version" and optionally "valid_from".', details={"unknown": unknown})
-    version = body.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput(f"version={version!r} is not a positive whole number.",
-                           fix="Send the version you loaded, from GET /api/v1/plans/<id>.",
-                           details={"version": version})
+    body = conform(body, "PublishBody")
     valid_from = body.get("valid_from")
-    on = None if valid_from is None else parse_day(valid_from, name="valid_from")
-    return {"expected_version": version, "on": on}
+    return {"expected_version": body["version"], "on": None if valid_from is None else parse_day(valid_from, name="valid_from")}
 
 
 def parse_edit(kind, body):
@@ -201,7 +265,7 @@ def parse_edit(kind, body):
 
 
 def _version(v):
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_ID:
         raise InvalidInput(f"version={v!r} is not a positive whole number.",
                            fix="Send the plan version you loaded.", details={"version": v})
     return v
@@ -272,7 +336,7 @@ def _flatten(coords, depth, name):
 
 def _building_ids(v, name):
     if not isinstance(v, list) or not v or len(v) > MAX_BUILDINGS or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v):
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in v):
         raise InvalidInput(f"{name}={str(v)[:80]} is not a list of 1–{MAX_BUILDINGS} building ids.",
                            fix="Select buildings on the map.", details={name: str(v)[:80]})
     return v

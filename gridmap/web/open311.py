@@ -6,12 +6,11 @@ the blueprint is exempt from CSRF. Errors use the spec's format in the format as
 import xml.etree.ElementTree as ET
 
 from flask import Blueprint, Response, json, request
-from werkzeug.exceptions import HTTPException
 
 from .. import apikeys, dispatch
 from ..dispatch import georeport
-from ..errors import GridmapError, InvalidInput
-from . import bodies, params
+from ..errors import InvalidInput
+from . import bodies, border, params
 from .common import snapshot, store
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -46,9 +45,12 @@ def requests_list(fmt):
 def requests_create(fmt):
     """Create a service request (needs api_key); answers with its service_request_id."""
     _format(fmt)
-    form = request.form if not request.is_json else (request.get_json(silent=True) or {})
+    form = _fields()
+    api_key = form.get("api_key") or request.headers.get("X-Api-Key")
+    if api_key is not None and not isinstance(api_key, str):
+        raise InvalidInput("api_key is not text.", fix="Send the key `gridmap api-key create` printed, as a string.")
     with store().transaction() as session:
-        key = apikeys.check(session, form.get("api_key") or request.headers.get("X-Api-Key"), what="creating a request")
+        key = apikeys.check(session, api_key, what="creating a request")
         snap = snapshot()
         args = georeport.place(snap, bodies.parse_open311_post(form))
         inc = dispatch.report(session, snap, **args, source="open311",
@@ -56,6 +58,18 @@ def requests_create(fmt):
         out = [{"service_request_id": str(inc.id), "service_notice": georeport.STATUS_NOTES["reported"],
                 "account_id": None}]
     return render(fmt, "service_requests", out, status=201)
+
+
+def _fields():
+    """A POST's fields: the form (the spec's encoding) or a JSON object."""
+    if not request.is_json:
+        return request.form
+    body = border.json_body()
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body is not a JSON object of the request's fields.",
+                           fix='Send e.g. {"service_code": "noise", "lat": 38.91, "long": 121.61, "api_key": "…"}, '
+                               "or the spec's form encoding.")
+    return body
 
 
 @bp.get("/requests/<request_id>.<fmt>")
@@ -69,15 +83,12 @@ def request_detail(request_id, fmt):
         return render(fmt, "service_requests", georeport.get_request(session, iid))
 
 
-@bp.errorhandler(GridmapError)
-def _gridmap_error(err):
-    text = f"{err.message} {err.fix}" if err.fix else err.message
-    return render(_asked_format(), "errors", [{"code": err.status, "description": text}], status=err.status)
+def error(status, description):
+    """An error in the spec's format, in the format the path asked for (XML, the spec's default, otherwise).
 
-
-@bp.errorhandler(HTTPException)
-def _http_error(err):
-    return render(_asked_format(), "errors", [{"code": err.code, "description": err.description}], status=err.code)
+    The app's error handlers call this for every path under /open311/, so a 404, 405, 413 or 500
+    reaches an Open311 client in its own format too, not as a page."""
+    return render(_asked_format(), "errors", [{"code": status, "description": description}], status=status)
 
 
 def render(fmt, root, data, status=200):
@@ -114,5 +125,5 @@ def _format(fmt):
 
 def _asked_format():
     # errors come back in the format the path asked for; XML, the spec's required format, otherwise
-    fmt = (request.view_args or {}).get("fmt")
+    fmt = (request.view_args or {}).get("fmt") or request.path.rpartition(".")[2]
     return fmt if fmt in FORMATS else "xml"

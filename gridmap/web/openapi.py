@@ -13,6 +13,7 @@ from .. import catalog
 from ..dispatch import ACTIONS, PERIODS, STATUSES
 from ..geo.addresses import MAX_QUERY_CHARS
 from ..geo.roads import SPEEDS_MPS
+from . import bodies
 from .params import COORDINATE_SYSTEMS
 
 PREFIX = "/api/v1"
@@ -32,7 +33,7 @@ _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
 _CODE12 = {"type": "string", "pattern": r"^[0-9]{12}$", "examples": ["210213013004"]}
 _CODE15 = {"type": "string", "pattern": r"^[0-9]{15}$", "examples": ["210213013004001"]}
-_DAY = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "examples": ["2026-05-03"]}
+_DAY = bodies.DAY
 _NAMED = {"type": "object", "properties": {"code": _STR, "name": _nullable(_STR)}, "required": ["code"]}
 _BOOLTEXT = {"type": "string", "enum": ["true", "false", "1", "0"]}
 
@@ -42,6 +43,7 @@ SCHEMAS = {
         "properties": {"error": _STR, "message": _STR, "fix": _STR, "details": {"type": "object"}},
         "description": "Every error: a machine-readable code, what went wrong, and what to do about it.",
     },
+    **bodies.SCHEMAS,  # the request bodies, as the border checks them
     "Place": {
         "type": "object", "required": ["lon", "lat", "grid", "community", "on_shared_edge", "workers"],
         "properties": {
@@ -112,47 +114,14 @@ SCHEMAS = {
                                 "responders": {"type": "object", "additionalProperties": {
                                     "type": "array", "items": _ref("Nearby")}},
                                 "volunteers": {"type": "array", "items": _ref("Nearby")}}},
-    "ReportBody": {
-        "type": "object", "required": ["category", "lon", "lat"], "additionalProperties": False,
-        "properties": {"category": {"type": "string", "description": "A code, or its Chinese name.",
-                                    "examples": sorted(catalog.CATEGORIES)},
-                       "lon": {"type": ["number", "string"]}, "lat": {"type": ["number", "string"]},
-                       "crs": {"type": "string", "enum": list(COORDINATE_SYSTEMS)},
-                       "description": {"type": "string", "maxLength": 4000},
-                       "reporter_name": {"type": "string", "maxLength": 64},
-                       "reporter_phone": {"type": "string", "maxLength": 32},
-                       "reporter_email": {"type": "string", "maxLength": 128},
-                       "address": {"type": "string", "maxLength": 256}}},
     "Submitted": {"type": "object", "required": ["incident", "possible_duplicates", "proposal"],
                   "properties": {"incident": _ref("Incident"),
                                  "possible_duplicates": {"type": "array", "items": _ref("Incident")},
                                  "proposal": _ref("Proposal")}},
-    "TransitionBody": {"type": "object", "required": ["action", "version"], "additionalProperties": False,
-                       "properties": {"action": {"type": "string", "enum": list(ACTIONS)},
-                                      "version": {"type": "integer", "minimum": 1},
-                                      "note": {"type": "string", "maxLength": 2000},
-                                      "duplicate_of": {"type": "integer", "minimum": 1,
-                                                       "description": "Only with action link_duplicate."}}},
-    "WhistleBody": {"type": "object", "additionalProperties": False,
-                    "properties": {"department": {"type": "string", "maxLength": 64},
-                                   "note": {"type": "string", "maxLength": 2000}}},
-    "ServiceBody": {"type": "object", "required": ["day", "skill", "hours"], "additionalProperties": False,
-                    "properties": {"day": _DAY, "skill": {"type": "string", "maxLength": 32,
-                                                          "examples": list(catalog.VOLUNTEER_SKILLS)},
-                                   "hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 24},
-                                   "resident_id": {"type": "integer", "minimum": 1},
-                                   "household_id": {"type": "integer", "minimum": 1},
-                                   "incident_id": {"type": "integer", "minimum": 1},
-                                   "note": {"type": "string", "maxLength": 2000}}},
     "Ledger": {"type": "object", "required": ["volunteer", "total_hours", "hours_by_skill", "services"],
                "properties": {"volunteer": {"type": "object"}, "total_hours": _NUM,
                               "hours_by_skill": {"type": "object", "additionalProperties": _NUM},
                               "services": {"type": "array", "items": {"type": "object"}}}},
-    "SosBody": {"type": "object", "required": ["device_id", "lon", "lat", "time"], "additionalProperties": False,
-                "properties": {"device_id": {"type": "string", "minLength": 1, "maxLength": 64},
-                               "lon": {"type": ["number", "string"]}, "lat": {"type": ["number", "string"]},
-                               "time": {"type": ["string", "number"],
-                                        "description": "ISO 8601 with a time zone, or Unix seconds."}}},
     "Group": {"type": "object", "required": ["total", "resolved", "open", "overdue", "resolution_rate"],
               "properties": {"total": {"type": "integer", "minimum": 0}, "resolved": {"type": "integer", "minimum": 0},
                              "open": {"type": "integer", "minimum": 0}, "overdue": {"type": "integer", "minimum": 0},
@@ -180,7 +149,8 @@ SCHEMAS = {
 
 
 def _q(name, schema, description, required=False):
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+    return {"name": name, "in": "query", "required": required, "schema": bodies.text_schema(schema),
+            "description": description}
 
 
 def _path(name, schema, description):
@@ -275,9 +245,7 @@ PATHS = {
         ok=_ok({"type": "array", "items": {"type": "object"}}), errors=("400", "404"), tags=["plans"])},
     "/plans/{plan_id}/publish": {"post": _op(
         "Publish a draft (planner or admin).", params=[_PLAN_ID], errors=("400", "403", "404", "409"),
-        body=None, tags=["plans"], security=_SESSION) | {"requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"type": "object", "required": ["version"], "properties": {
-                "version": {"type": "integer", "minimum": 1}, "valid_from": _DAY}}}}}}},
+        body="PublishBody", tags=["plans"], security=_SESSION)},
     "/plans/{plan_id}/copy": {"post": _op("Copy a plan into a new draft (planner or admin).", params=[_PLAN_ID],
                                           ok=_ok({"type": "object"}, status="201"),
                                           errors=("400", "403", "404"), tags=["plans"], security=_SESSION)},

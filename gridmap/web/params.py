@@ -12,11 +12,17 @@ import re
 from ..catalog import LEVELS, RESPONDER_KINDS, category
 from ..dispatch import PERIODS, STATUSES, utcnow
 from ..dispatch.georeport import MAX_WINDOW, PUBLIC_CODES
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..geo import crs as geo_crs
 from ..geo.roads import SPEEDS_MPS
 
 COORDINATE_SYSTEMS = ("wgs84", "gcj02", "bd09")
+#: Days and times the service accepts: wide enough for any record, narrow enough that adding a
+#: window or a time zone to one can never leave the calendar (9999-12-31 + 1 day is an OverflowError).
+EARLIEST = dt.datetime(1970, 1, 1)
+LATEST = dt.datetime(2100, 1, 1)
+#: The largest id a database integer column holds (PostgreSQL's integer; SQLite's are wider).
+MAX_ID = 2**31 - 1
 PLACE_NAME_MAX = 128  # the longest courtyard name the store holds
 _COMMUNITY_CODE = re.compile(r"\d{12}")
 # Administrative division codes: 12 digits for a community, 15 for a grid (community + 3).
@@ -29,6 +35,9 @@ def parse_point(lon, lat, crs="wgs84"):
     Raises InvalidInput naming the bad value: not a number, not finite, out of range,
     lon/lat apparently swapped, or an unknown coordinate system.
     """
+    if crs is not None and not isinstance(crs, str):
+        raise InvalidInput(f"crs={crs!r} is not text.", fix=f"Send one of {list(COORDINATE_SYSTEMS)} as a string.",
+                           details={"field": "crs"})
     crs = (crs or "wgs84").lower().replace("-", "")
     if crs not in COORDINATE_SYSTEMS:
         raise InvalidInput(f"crs {crs!r} is not supported here.", fix=f"Use one of {list(COORDINATE_SYSTEMS)}.")
@@ -112,39 +121,62 @@ def parse_limit(raw, *, default, most):
 
 
 def parse_day(raw, *, name="at"):
-    """A calendar day written YYYY-MM-DD, strictly; InvalidInput naming ``name`` and the value otherwise."""
+    """A calendar day written YYYY-MM-DD, strictly, from 1970 to 2099; InvalidInput naming ``name`` and the value otherwise."""
     text = str(raw).strip() if raw is not None else ""
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{name}={raw!r} is not a date written YYYY-MM-DD.",
                            fix=f"Write e.g. {name}=2026-05-03.", details={name: raw}) from None
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise InvalidInput(f"{name}={text} is outside the years {EARLIEST.year}–{LATEST.year - 1} this service keeps.",
+                           fix=f"Write a day between {EARLIEST.date()} and {LATEST.date() - dt.timedelta(days=1)}.",
+                           details={name: text})
+    return day
 
 
 def plan_id(raw):
     """A plan id from a URL or the command line: a positive whole number within a database integer."""
     text = str(raw).strip()
-    if isinstance(raw, bool) or not _ascii_digits(text) or not (1 <= int(text) <= 2**31 - 1):
+    if isinstance(raw, bool) or not _ascii_digits(text) or not (1 <= int(text) <= MAX_ID):
         raise InvalidInput(f"Plan id {raw!r} is not a positive whole number.",
                            fix="Use an id from GET /api/v1/plans or `gridmap plan list`.", details={"plan": raw})
     return int(text)
 
 
 def parse_time(raw, *, name):
-    """An instant as naive UTC: ISO 8601 with ``Z`` or an offset, or Unix seconds. A zoneless time is
-    refused: a wearable's clock in 中国标准时间 read as UTC would be eight hours off."""
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
+    """An instant as naive UTC: ISO 8601 with ``Z`` or an offset, or Unix seconds, from 1970 to 2099.
+
+    A zoneless time is refused: a wearable's clock in 中国标准时间 read as UTC would be eight hours
+    off. So is a number that can only be milliseconds (Unix seconds that large are past 2100):
+    the fix says to divide by 1,000 rather than guessing, as the same device might send both."""
+    fix = f"Send e.g. {name}=2026-05-03T08:15:00+08:00, or Unix seconds such as 1777767300."
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        if not math.isfinite(raw):
+            raise InvalidInput(f"{name}={raw!r} is not a time.", fix=fix, details={"field": name})
+        if LATEST.timestamp() * 1000 > raw >= LATEST.replace(tzinfo=dt.timezone.utc).timestamp():
+            raise InvalidInput(f"{name}={raw!r} looks like Unix milliseconds; seconds are expected.",
+                               fix=f"Divide it by 1000: {name}={raw / 1000:.3f}.", details={"field": name})
+        if not 0 <= raw < LATEST.replace(tzinfo=dt.timezone.utc).timestamp():
+            raise InvalidInput(f"{name}={raw!r} is outside the years {EARLIEST.year}–{LATEST.year - 1}.",
+                               fix=fix, details={"field": name})
         return dt.datetime.fromtimestamp(raw, dt.timezone.utc).replace(tzinfo=None)
     try:
         value = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00")) if isinstance(raw, str) else None
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
-        raise InvalidInput(f"{name}={raw!r} is not an ISO 8601 time with a time zone.",
-                           fix=f"Send e.g. {name}=2026-05-03T08:15:00+08:00 (or Unix seconds).", details={"field": name})
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        raise InvalidInput(f"{name}={raw!r} is not an ISO 8601 time with a time zone.", fix=fix, details={"field": name})
+    try:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the calendar's end in UTC
+        value = LATEST
+    if not EARLIEST <= value < LATEST:
+        raise InvalidInput(f"{name}={raw!r} is outside the years {EARLIEST.year}–{LATEST.year - 1}.",
+                           fix=fix, details={"field": name})
+    return value
 
 
 def parse_list_query(args):
@@ -237,13 +269,16 @@ def optional_community(raw):
 
 
 def record_id(raw, *, what="Incident"):
-    """A record id from a URL: ASCII digits within a database integer (0 and ids past any database's
-    integers are NotFound for the caller to report; anything else is InvalidInput)."""
+    """A record id from a URL: ASCII digits. Ids no record can have (0, negative, past a database
+    integer) are NotFound, as a missing record is; anything else is InvalidInput."""
     text = str(raw).strip()
     # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
-    if not (text.isascii() and text.lstrip("-").isdigit() and text.count("-") <= 1):
+    if not (text.isascii() and text.lstrip("-").isdigit() and text.count("-") <= 1) or len(text) > 40:
         raise InvalidInput(f"{what} id {raw!r} is not a whole number.", fix=f"Use an id from /api/v1/{what.lower()}s.")
-    return int(text)
+    value = int(text)
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"{what} {text} does not exist.", fix=f"Use an id from /api/v1/{what.lower()}s.")
+    return value
 
 
 def division_codes(args):
@@ -303,13 +338,13 @@ def parse_open311_query(args, *, now=None):
 
 
 def request_id(text):
-    """The Open311 request id in ``text`` (ASCII digits, within a database integer), else None."""
+    """The Open311 request id in ``text`` (ASCII digits within a database integer, :data:`MAX_ID`), else None."""
     text = str(text)
     # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
     if not (text.isascii() and text.isdigit()):
         return None
-    value = int(text)
-    return value if value < 2 ** 63 else None
+    value = int(text) if len(text) <= 40 else None
+    return value if value is not None and value <= MAX_ID else None
 
 
 def _list(args, name):

@@ -9,7 +9,7 @@ from ..maps import cameras as camera_maps
 from ..maps import planner as planner_maps
 from ..pages import board as board_page
 from ..pages import planner as planner_page
-from . import bodies, params
+from . import bodies, border, params
 from .common import requires, store
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
@@ -73,7 +73,7 @@ def edit(plan_id, kind):
     """Apply one edit {version, …}; answers the new state with undo/redo, 409 when stale or impossible."""
     kind = kind.replace("-", "_")
     pid = params.plan_id(plan_id)
-    args = bodies.parse_edit(kind, request.get_json(silent=True))
+    args = bodies.parse_edit(kind, border.json_body())
     with store().transaction() as session:
         out = plans.apply_edit(session, pid, kind, args, limits=_limits())
     return jsonify(out)

@@ -68,8 +68,8 @@ def test_every_staff_page_and_staff_api_route_is_guarded(demo_app):
     staff_pages = {r.rule for r in demo_app.url_map.iter_rules() if r.rule.startswith(("/planner", "/dispatch"))}
     assert staff_pages <= guarded
     assert {"/api/v1/incidents", "/api/v1/incidents/<incident_id>", "/api/v1/incidents/<incident_id>/duplicates",
-            "/api/v1/incidents/<incident_id>/responders", "/api/v1/whistles/<int:task_id>/report",
-            "/api/v1/volunteers/<int:volunteer_id>/services", "/api/v1/plans/<plan_id>/publish",
+            "/api/v1/incidents/<incident_id>/responders", "/api/v1/whistles/<int(max=2147483647):task_id>/report",
+            "/api/v1/volunteers/<int(max=2147483647):volunteer_id>/services", "/api/v1/plans/<plan_id>/publish",
             "/api/v1/plans/<plan_id>/copy"} <= guarded
 
 
