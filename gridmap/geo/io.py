@@ -17,6 +17,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
+from . import bounds
 from .errors import InvalidInput
 from .crs import WGS84, CrsSpec, parse_crs, to_wgs84
 
@@ -94,7 +95,8 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
     ------
     InvalidInput
         Missing or unreadable file, unsupported extension, unknown layer, undecodable
-        text, or no way to know the coordinate system.
+        text, no way to know the coordinate system, or a CSV/GeoJSON beyond the limits of
+        :mod:`gridmap.geo.bounds` (size, nesting depth).
     """
     source = str(path)
     path = Path(path)
@@ -113,6 +115,11 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             frame = _read_osm(path, source, layer)
             file_crs, default_crs = None, WGS84
         else:
+            if kind == "geojson":
+                # measured before GDAL parses it, so that GEOS never sees deep nesting
+                bounds.check_text_size(path, source)
+                with open(path, "rb") as stream:
+                    bounds.check_json(stream, source)
             frame, file_crs = _read_ogr(path, source, kind, layer, encoding)
             # RFC 7946: GeoJSON without a crs member is WGS84.
             default_crs = WGS84 if kind == "geojson" else None
@@ -215,6 +222,7 @@ def _unreadable(source, kind, exc) -> InvalidInput:
 
 
 def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDataFrame:
+    bounds.check_text_size(path, source)
     # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
     enc = encoding or "utf-8-sig"
     try:
@@ -252,11 +260,21 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
             details={"path": source},
         ) from None
 
-    bad_rows: list[tuple[int, str, object]] = []
+    bad_rows: list[tuple[int, str, object]] = []  # cells that did not parse: validate words why
+    refused: list[tuple[int, str, str, str, str]] = []  # cells never parsed: (row, column, value, message, fix)
     if wkt_col is not None:
         text = df[wkt_col]
-        geoms = shapely.from_wkt(text.to_numpy(dtype=object, na_value=None), on_invalid="ignore")
-        failed = np.flatnonzero(text.notna().to_numpy() & shapely.is_missing(geoms))
+        cells = text.to_numpy(dtype=object, na_value=None, copy=True)  # a view would let None into the column
+        # GEOS parses WKT recursively: text nested too deep must never reach it (a segfault)
+        unparsed = np.zeros(len(cells), dtype=bool)
+        for i, cell in enumerate(cells):
+            problem = bounds.wkt_problem(cell, wkt_col) if isinstance(cell, str) else None
+            if problem is not None:
+                refused.append((i + 1, wkt_col, _short(cell), *problem))
+                unparsed[i] = True
+        cells[unparsed] = None
+        geoms = shapely.from_wkt(cells, on_invalid="ignore")
+        failed = np.flatnonzero(text.notna().to_numpy() & ~unparsed & shapely.is_missing(geoms))
         bad_rows.extend((int(i) + 1, wkt_col, text.iat[i]) for i in failed)
         df = df.drop(columns=[wkt_col])
     else:
@@ -271,6 +289,7 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
         bad_rows.sort()
     frame = geopandas.GeoDataFrame(df, geometry=geopandas.GeoSeries(geoms, index=df.index))
     frame.attrs["bad_rows"] = bad_rows
+    frame.attrs["refused"] = refused
     return frame
 
 
@@ -309,6 +328,11 @@ def _numeric(df: pd.DataFrame, column: str, bad_rows: list) -> np.ndarray:
     else:
         bad_rows.extend((int(i) + 1, column, "") for i in np.flatnonzero(np.isnan(values)))
     return values
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """The start of a cell too big to repeat in a report."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- OpenStreetMap ----------------------------------------------------------------

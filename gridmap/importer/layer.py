@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import coverage
 from ..errors import InvalidInput
+from ..geo import bounds as geo_bounds
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
 from ..geo.crs import parse_crs
@@ -148,6 +149,7 @@ def _csv_has_coordinates(path, fields, encoding):
 
 
 def _read_plain_csv(path, encoding):
+    geo_bounds.check_text_size(path, str(path))
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig")
     except UnicodeDecodeError:
