@@ -1,11 +1,13 @@
-"""The import border is honest: geometry nested or sized beyond the limits is refused by row before GEOS sees it,
-and the process lives."""
+"""The import border is honest: a Shapefile's text encoding is chosen and reported, never guessed silently;
+geometry nested or sized beyond the limits is refused by row before GEOS sees it, and the process lives."""
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import pyogrio
 import pytest
 from shapely.geometry import box
 from sqlalchemy import func, select
@@ -39,6 +41,215 @@ def count(store):
 def stored_names(store):
     with store.session() as s:
         return s.scalars(select(m.Community.name).order_by(m.Community.code)).all()
+
+
+def shapefile(tmp_path, encoding, *, cpg=None, name="communities"):
+    """COMMUNITIES as a Shapefile whose DBF is in ``encoding``; its .cpg deleted, or rewritten to ``cpg``."""
+    path = tmp_path / f"{name}.shp"
+    pyogrio.write_dataframe(COMMUNITIES, path, encoding=encoding)
+    path.with_suffix(".cpg").unlink()
+    if cpg is not None:
+        path.with_suffix(".cpg").write_text(cpg)
+    return path
+
+
+def zipped(path, *, extra=()):
+    """The Shapefile at ``path`` as a .zip beside it; ``extra`` adds (member name, bytes)."""
+    out = path.with_suffix(".zip")
+    with zipfile.ZipFile(out, "w") as zf:
+        for part in sorted(path.parent.glob(path.stem + ".*")):
+            if part.suffix != ".zip":
+                zf.write(part, arcname=part.name)
+        for member, data in extra:
+            zf.writestr(member, data)
+    return out
+
+
+def corrupt_first_name(path, encoding):
+    """Overwrite the first byte pair of 林 in the DBF with 0xFF 0xFF, invalid in GBK, GB18030 and UTF-8."""
+    dbf = path.with_suffix(".dbf")
+    data = bytearray(dbf.read_bytes())
+    at = data.index("林".encode(encoding))
+    data[at:at + 2] = b"\xff\xff"
+    dbf.write_bytes(bytes(data))
+
+
+def set_language_driver(path, ldid):
+    dbf = path.with_suffix(".dbf")
+    data = bytearray(dbf.read_bytes())
+    data[29] = ldid
+    dbf.write_bytes(bytes(data))
+
+
+# ---- a Shapefile without .cpg -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding,read_as", [("GBK", "GB18030"), ("UTF-8", "UTF-8")])
+def test_a_shapefile_without_cpg_arrives_in_chinese_and_the_report_names_the_encoding(
+        store, tmp_path, encoding, read_as):
+    summary = importer.import_file(store, "communities", shapefile(tmp_path, encoding))
+    assert stored_names(store) == NAMES
+    assert summary.notes[0].startswith(f"communities.dbf: text read as {read_as}, detected: it has no .cpg")
+
+
+def test_column_names_in_gbk_are_decoded_too(tmp_path):
+    raw = read_layer(shapefile(tmp_path, "GBK"))
+    assert raw.frame["街道"].tolist() == ["湾里街道", "湾里街道"]
+
+
+def test_the_language_driver_byte_of_the_dbf_header_is_believed_when_it_names_a_code_page(tmp_path):
+    path = shapefile(tmp_path, "GBK")
+    set_language_driver(path, 0x4D)  # ESRI's "Chinese GBK (PRC)"
+    raw = read_layer(path)
+    assert raw.frame["name"].tolist() == NAMES
+    assert "language driver byte (0x4D)" in raw.notes[0] and "CP936" in raw.notes[0]
+
+
+def test_utf8_text_wins_over_a_language_driver_byte_naming_gbk_and_the_report_says_why(tmp_path):
+    path = shapefile(tmp_path, "UTF-8")
+    set_language_driver(path, 0x4D)  # these UTF-8 bytes are "valid GBK" too, as 鏋楄寕绀惧尯
+    raw = read_layer(path)
+    assert raw.frame["name"].tolist() == NAMES
+    assert raw.notes[0].startswith("communities.dbf: text read as UTF-8, detected: it has no .cpg and all its text "
+                                   "is valid UTF-8 (its DBF header's language driver byte (0x4D) says cp936")
+
+
+def test_a_single_byte_code_page_is_known_only_from_the_language_driver_byte(tmp_path):
+    # cp1251 bytes are valid GB18030 too (as nonsense): only the header tells them apart
+    path = tmp_path / "moscow.shp"
+    pyogrio.write_dataframe(gpd.GeoDataFrame({"name": ["Москва"]}, geometry=[box(37, 55, 38, 56)], crs=4326),
+                            path, encoding="CP1251")
+    path.with_suffix(".cpg").unlink()
+    set_language_driver(path, 0xC9)  # ESRI's "Russian Windows"
+    raw = read_layer(path)
+    assert raw.frame["name"].tolist() == ["Москва"]
+    assert "language driver byte (0xC9) says (cp1251; it has no .cpg)" in raw.notes[0]
+
+
+def test_the_ansi_language_driver_says_nothing_and_detection_decides(tmp_path):
+    path = shapefile(tmp_path, "GBK")
+    set_language_driver(path, 0x57)  # "current ANSI code page": GDAL would read ISO-8859-1, i.e. mojibake
+    raw = read_layer(path)
+    assert raw.frame["name"].tolist() == NAMES
+    assert "(0x57) names no particular code page" in raw.notes[0]
+
+
+def test_an_ascii_shapefile_needs_no_encoding_and_says_why(tmp_path):
+    path = tmp_path / "plain.shp"
+    pyogrio.write_dataframe(COMMUNITIES[["code", "geometry"]], path)
+    path.with_suffix(".cpg").unlink()
+    assert read_layer(path).notes == [
+        "plain.dbf: text read as ASCII, as it has no .cpg and all its text is ASCII, which every encoding reads alike."]
+
+
+# ---- declared encodings: --encoding and .cpg ----------------------------------------------
+
+
+def test_an_explicit_encoding_wins_and_is_named(store, tmp_path):
+    summary = importer.import_file(store, "communities", shapefile(tmp_path, "GBK"), encoding="GBK")
+    assert stored_names(store) == NAMES
+    assert summary.notes[0] == ("communities.dbf: text read as GB18030, as --encoding GBK says; "
+                                "GB18030 contains GBK and reads it alike.")
+
+
+@pytest.mark.parametrize("cpg", ["GBK", "936", "CP936", "ANSI 936", "GB18030"])
+def test_a_cpg_naming_gbk_in_any_usual_spelling_is_honoured(tmp_path, cpg):
+    raw = read_layer(shapefile(tmp_path, "GBK", cpg=cpg))
+    assert raw.frame["name"].tolist() == NAMES
+    assert f"as its .cpg says: {cpg}" in raw.notes[0]
+
+
+def test_utf8_text_read_as_declared_gbk_is_flagged_as_also_valid_utf8(tmp_path):
+    # UTF-8 bytes of Chinese are often valid GBK too (as mojibake): the file says GBK, so GBK it is,
+    # but the report says what else would have read
+    raw = read_layer(shapefile(tmp_path, "UTF-8", cpg="GBK"))
+    assert raw.frame["name"].tolist() != NAMES
+    assert "also valid UTF-8" in raw.notes[0] and "--encoding UTF-8" in raw.notes[0]
+
+
+def test_text_not_valid_in_the_cpg_encoding_is_refused_with_nothing_written(store, tmp_path):
+    path = shapefile(tmp_path, "GBK", cpg="GBK")
+    corrupt_first_name(path, "GBK")
+    with pytest.raises(InvalidInput) as caught:
+        importer.import_file(store, "communities", path)
+    err = caught.value
+    assert err.message.startswith("communities.dbf: the text in row 1, column 'name' is not valid GBK "
+                                  "(as its .cpg says: GBK): b'\\xff\\xff")
+    assert "--encoding GBK" in err.fix and ".cpg" in err.fix
+    assert count(store) == 0
+
+
+def test_a_cpg_saying_utf8_over_gbk_bytes_is_refused_and_the_fix_names_gbk(store, tmp_path):
+    path = shapefile(tmp_path, "GBK", cpg="UTF-8")
+    with pytest.raises(InvalidInput) as caught:
+        importer.import_file(store, "communities", path)
+    assert "is not valid UTF-8 (as its .cpg says: UTF-8)" in caught.value.message
+    assert caught.value.fix == "Its text does decode as GBK: pass --encoding GBK, or correct the .cpg."
+    assert count(store) == 0
+    importer.import_file(store, "communities", path, encoding="GBK")
+    assert stored_names(store) == NAMES
+
+
+def test_text_valid_in_neither_utf8_nor_gb18030_is_refused_naming_both(store, tmp_path):
+    path = shapefile(tmp_path, "GBK")
+    corrupt_first_name(path, "GBK")
+    with pytest.raises(InvalidInput) as caught:
+        importer.import_file(store, "communities", path)
+    assert caught.value.message.startswith(
+        "communities.dbf: it has no .cpg and its text is neither valid UTF-8 nor GB18030 (the text in row 1, "
+        "column 'name': b'\\xff\\xff")
+    assert "--encoding GBK" in caught.value.fix and ".cpg" in caught.value.fix
+    assert count(store) == 0
+
+
+def test_an_unknown_encoding_name_in_a_cpg_is_refused(tmp_path):
+    with pytest.raises(InvalidInput, match='its .cpg names the encoding "klingon", which is not known'):
+        read_layer(shapefile(tmp_path, "GBK", cpg="klingon"))
+
+
+# ---- zipped Shapefiles --------------------------------------------------------------------
+
+
+def test_a_zipped_gbk_shapefile_without_cpg_is_detected_and_named_by_zip_and_member(store, tmp_path):
+    summary = importer.import_file(store, "communities", zipped(shapefile(tmp_path, "GBK")))
+    assert stored_names(store) == NAMES
+    assert summary.notes[0].startswith("communities.zip › communities.dbf: text read as GB18030, detected")
+
+
+def test_a_cpg_inside_a_zip_is_honoured_and_one_outside_its_root_is_not(tmp_path):
+    with_cpg = zipped(shapefile(tmp_path, "GBK", cpg="GBK", name="inside"))
+    assert "as its .cpg says: GBK" in read_layer(with_cpg).notes[0]
+    # a member named ../outside.cpg is outside the archive: ignored, as GDAL ignores it
+    escaping = zipped(shapefile(tmp_path, "GBK", name="outside"), extra=[("../outside.cpg", b"BIG5")])
+    raw = read_layer(escaping)
+    assert raw.frame["name"].tolist() == NAMES and "detected: it has no .cpg" in raw.notes[0]
+
+
+def test_a_zipped_shapefile_with_invalid_text_is_refused_with_nothing_written(store, tmp_path):
+    path = shapefile(tmp_path, "UTF-8", cpg="UTF-8")
+    corrupt_first_name(path, "UTF-8")
+    with pytest.raises(InvalidInput, match="communities.zip › communities.dbf: the text in row 1"):
+        importer.import_file(store, "communities", zipped(path))
+    assert count(store) == 0
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+
+def test_gridmap_import_prints_the_encoding_it_chose(runner, store, tmp_path):
+    out = runner.invoke(args=["import", "communities", str(shapefile(tmp_path, "GBK"))])
+    assert out.exit_code == 0, out.output
+    assert "communities.dbf: text read as GB18030, detected: it has no .cpg" in out.output
+    assert stored_names(store) == NAMES
+
+
+def test_gridmap_import_refuses_undecodable_text_with_exit_status_2(runner, store, tmp_path):
+    path = shapefile(tmp_path, "GBK")
+    corrupt_first_name(path, "GBK")
+    out = runner.invoke(args=["import", "communities", str(path)])
+    assert out.exit_code == 2
+    assert "neither valid UTF-8 nor GB18030" in out.output and "--encoding GBK" in out.output
+    assert count(store) == 0
 
 
 # ---- bounded geometry ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas
@@ -17,7 +17,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from . import bounds
+from . import bounds, dbf
 from .errors import InvalidInput
 from .crs import WGS84, CrsSpec, parse_crs, to_wgs84
 
@@ -61,11 +61,15 @@ class RawLayer:
         The resolved source CRS (the caller's ``crs`` wins over the file's claim).
     source : str
         The path, as shown in messages.
+    notes : list of str
+        What the reader decided on the caller's behalf (e.g. a Shapefile's text encoding and
+        why), for the import report.
     """
 
     frame: geopandas.GeoDataFrame
     crs: CrsSpec
     source: str
+    notes: list = field(default_factory=list)
 
 
 def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None) -> RawLayer:
@@ -83,7 +87,8 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
         Anything :func:`~gridmap.geo.crs.parse_crs` accepts. Overrides what the file
         claims (cnmaps/AMap files claim EPSG:4326 but hold GCJ-02).
     encoding : str, optional
-        Text encoding of attributes, e.g. ``"GBK"``; overrides a Shapefile's ``.cpg``.
+        Text encoding of attributes, e.g. ``"GBK"``; overrides a Shapefile's ``.cpg``. Without
+        it a Shapefile's encoding is chosen by :mod:`gridmap.geo.dbf` and named in ``notes``.
     lon, lat : str, optional
         CSV column names of the coordinates when auto-detection is not enough.
 
@@ -106,6 +111,7 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             f'"{source}" does not exist.', fix="Check the path and file name.", details={"path": source}
         )
     user_crs = parse_crs(crs) if crs is not None else None
+    notes: list[str] = []
     try:
         if kind == "csv":
             frame = _read_csv(path, source, encoding=encoding, lon=lon, lat=lat)
@@ -120,7 +126,7 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
                 bounds.check_text_size(path, source)
                 with open(path, "rb") as stream:
                     bounds.check_json(stream, source)
-            frame, file_crs = _read_ogr(path, source, kind, layer, encoding)
+            frame, file_crs = _read_ogr(path, source, kind, layer, encoding, notes)
             # RFC 7946: GeoJSON without a crs member is WGS84.
             default_crs = WGS84 if kind == "geojson" else None
     except UnicodeDecodeError as exc:
@@ -148,7 +154,7 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             fix=_CRS_FIX,
             details={"path": source},
         )
-    return RawLayer(frame=frame, crs=spec, source=source)
+    return RawLayer(frame=frame, crs=spec, source=source, notes=notes)
 
 
 def _kind(path: Path) -> str:
@@ -169,7 +175,7 @@ def _kind(path: Path) -> str:
 # --- GDAL formats -----------------------------------------------------------------
 
 
-def _read_ogr(path: Path, source: str, kind: str, layer, encoding):
+def _read_ogr(path: Path, source: str, kind: str, layer, encoding, notes: list):
     try:
         layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except DataSourceError as exc:
@@ -189,11 +195,14 @@ def _read_ogr(path: Path, source: str, kind: str, layer, encoding):
             details={"path": source, "layers": layers},
         )
     kwargs = {"layer": layer, "use_arrow": _USE_ARROW}
-    if encoding:
-        kwargs["encoding"] = encoding
+    # A Shapefile's text is decoded by dbf, not by GDAL (whose default for a DBF without a
+    # .cpg is ISO-8859-1, mojibake for Chinese): GDAL hands over the bytes, one per character.
+    text = dbf.find(path, kind, layer) if kind in ("shp", "zip") else None
+    if text is not None or encoding:
+        kwargs["encoding"] = dbf.TRANSPORT if text is not None else encoding
         kwargs["use_arrow"] = False  # pyogrio decodes custom encodings itself, not through Arrow
     try:
-        info = pyogrio.read_info(path, layer=layer)
+        info = pyogrio.read_info(path, layer=layer, encoding=kwargs.get("encoding"))
         frame = pyogrio.read_dataframe(path, **kwargs)
     except (DataSourceError, DataLayerError) as exc:
         raise _unreadable(source, kind, exc) from None
@@ -207,6 +216,9 @@ def _read_ogr(path: Path, source: str, kind: str, layer, encoding):
             fix="Export the layer with its geometry, or use a CSV with lon/lat columns.",
             details={"path": source},
         )
+    if text is not None:
+        frame, note = dbf.decode_frame(frame, text, encoding=encoding)
+        notes.append(note)
     return frame, info["crs"]
 
 

@@ -116,7 +116,8 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
             notes = list(notes or []) + [f"{views} camera views computed"]
     bump_generation(session)  # web processes rebuild their snapshots with the new data
     summary.imported = len(frame)
-    summary.notes = notes or []
+    # the reader's decisions first (e.g. which text encoding a Shapefile was read in, and why)
+    summary.notes = list(raw.notes) + list(notes or [])
     summary.seconds = time.perf_counter() - t0
     return summary
 
