@@ -1,6 +1,8 @@
 """The import border is honest: a Shapefile's text encoding is chosen and reported, never guessed silently;
 geometry nested or sized beyond the limits is refused by row before GEOS sees it, and the process lives."""
 import os
+import sqlite3
+import struct
 import subprocess
 import sys
 import zipfile
@@ -374,3 +376,23 @@ def test_geojson_nested_100000_deep_is_refused_and_the_process_lives(tmp_path):
     done = _run_gridmap(tmp_path, path)
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
     assert "nests its JSON more than 140 levels deep" in done.stderr and done.communities == 0
+
+
+def test_geopackage_wkb_nested_or_claiming_100_million_parts_is_a_row_problem_not_a_crash(store, tmp_path):
+    """GDAL bounds WKB itself (32 levels; counts checked against the blob): such rows arrive without geometry."""
+    path = tmp_path / "c.gpkg"
+    pyogrio.write_dataframe(COMMUNITIES, path, layer="c", SPATIAL_INDEX="NO")
+    point = struct.pack("<BI2d", 1, 1, 121.605, 38.91)
+    deep = b"".join([struct.pack("<BII", 1, 7, 1)] * 1000) + point  # GEOMETRYCOLLECTION × 1000
+    claims = struct.pack("<BII", 1, 7, 100_000_000) + point  # says 100 M parts, holds one
+    with sqlite3.connect(path) as db:
+        for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            db.execute(f'DROP TRIGGER "{trigger}"')
+        header = db.execute("SELECT substr(geom, 1, 8) FROM c").fetchone()[0][:3] + b"\x01" + bytes(4)  # no envelope
+        for fid, wkb in ((1, deep), (2, claims)):
+            db.execute("UPDATE c SET geom = ? WHERE fid = ?", (header + wkb, fid))
+    with pytest.raises(InvalidInput) as caught:
+        importer.import_file(store, "communities", path)
+    assert [(p["row"], p["message"]) for p in caught.value.details["problems"]] == [
+        (1, "the feature has no geometry"), (2, "the feature has no geometry")]
+    assert count(store) == 0
