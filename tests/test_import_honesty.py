@@ -317,6 +317,14 @@ def test_brackets_inside_geojson_strings_do_not_count_as_nesting(tmp_path):
     assert read_layer(path).frame["name"].str.len().tolist() == [1203, 1200]
 
 
+def test_a_string_of_escaped_quotes_across_chunks_is_scanned_in_linear_time(tmp_path):
+    # a scanner that retried at every escaped quote would take hours on these 4 MB
+    path = tmp_path / "quotes.geojson"
+    path.write_bytes(b'{"type":"FeatureCollection","name":"' + b'\\"' * 2_000_000 + b'","features":[]}')
+    with open(path, "rb") as stream:
+        bounds.check_json(stream, str(path))
+
+
 def test_a_geojson_geometry_with_too_many_vertices_is_a_problem_of_its_row(store, tmp_path, monkeypatch):
     monkeypatch.setattr(bounds, "MAX_VERTICES", 5)  # a box has 5 (its ring is closed)
     path = tmp_path / "c.geojson"
