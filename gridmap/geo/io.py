@@ -6,7 +6,7 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas
@@ -17,6 +17,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
+from . import bounds, dbf
 from .errors import InvalidInput
 from .crs import WGS84, CrsSpec, parse_crs, to_wgs84
 
@@ -60,11 +61,15 @@ class RawLayer:
         The resolved source CRS (the caller's ``crs`` wins over the file's claim).
     source : str
         The path, as shown in messages.
+    notes : list of str
+        What the reader decided on the caller's behalf (e.g. a Shapefile's text encoding and
+        why), for the import report.
     """
 
     frame: geopandas.GeoDataFrame
     crs: CrsSpec
     source: str
+    notes: list = field(default_factory=list)
 
 
 def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None) -> RawLayer:
@@ -82,7 +87,8 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
         Anything :func:`~gridmap.geo.crs.parse_crs` accepts. Overrides what the file
         claims (cnmaps/AMap files claim EPSG:4326 but hold GCJ-02).
     encoding : str, optional
-        Text encoding of attributes, e.g. ``"GBK"``; overrides a Shapefile's ``.cpg``.
+        Text encoding of attributes, e.g. ``"GBK"``; overrides a Shapefile's ``.cpg``. Without
+        it a Shapefile's encoding is chosen by :mod:`gridmap.geo.dbf` and named in ``notes``.
     lon, lat : str, optional
         CSV column names of the coordinates when auto-detection is not enough.
 
@@ -94,7 +100,8 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
     ------
     InvalidInput
         Missing or unreadable file, unsupported extension, unknown layer, undecodable
-        text, or no way to know the coordinate system.
+        text, no way to know the coordinate system, or a CSV/GeoJSON beyond the limits of
+        :mod:`gridmap.geo.bounds` (size, nesting depth).
     """
     source = str(path)
     path = Path(path)
@@ -104,6 +111,7 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             f'"{source}" does not exist.', fix="Check the path and file name.", details={"path": source}
         )
     user_crs = parse_crs(crs) if crs is not None else None
+    notes: list[str] = []
     try:
         if kind == "csv":
             frame = _read_csv(path, source, encoding=encoding, lon=lon, lat=lat)
@@ -113,7 +121,12 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             frame = _read_osm(path, source, layer)
             file_crs, default_crs = None, WGS84
         else:
-            frame, file_crs = _read_ogr(path, source, kind, layer, encoding)
+            if kind == "geojson":
+                # measured before GDAL parses it, so that GEOS never sees deep nesting
+                bounds.check_text_size(path, source)
+                with open(path, "rb") as stream:
+                    bounds.check_json(stream, source)
+            frame, file_crs = _read_ogr(path, source, kind, layer, encoding, notes)
             # RFC 7946: GeoJSON without a crs member is WGS84.
             default_crs = WGS84 if kind == "geojson" else None
     except UnicodeDecodeError as exc:
@@ -141,7 +154,7 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             fix=_CRS_FIX,
             details={"path": source},
         )
-    return RawLayer(frame=frame, crs=spec, source=source)
+    return RawLayer(frame=frame, crs=spec, source=source, notes=notes)
 
 
 def _kind(path: Path) -> str:
@@ -162,7 +175,7 @@ def _kind(path: Path) -> str:
 # --- GDAL formats -----------------------------------------------------------------
 
 
-def _read_ogr(path: Path, source: str, kind: str, layer, encoding):
+def _read_ogr(path: Path, source: str, kind: str, layer, encoding, notes: list):
     try:
         layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except DataSourceError as exc:
@@ -182,11 +195,14 @@ def _read_ogr(path: Path, source: str, kind: str, layer, encoding):
             details={"path": source, "layers": layers},
         )
     kwargs = {"layer": layer, "use_arrow": _USE_ARROW}
-    if encoding:
-        kwargs["encoding"] = encoding
+    # A Shapefile's text is decoded by dbf, not by GDAL (whose default for a DBF without a
+    # .cpg is ISO-8859-1, mojibake for Chinese): GDAL hands over the bytes, one per character.
+    text = dbf.find(path, kind, layer) if kind in ("shp", "zip") else None
+    if text is not None or encoding:
+        kwargs["encoding"] = dbf.TRANSPORT if text is not None else encoding
         kwargs["use_arrow"] = False  # pyogrio decodes custom encodings itself, not through Arrow
     try:
-        info = pyogrio.read_info(path, layer=layer)
+        info = pyogrio.read_info(path, layer=layer, encoding=kwargs.get("encoding"))
         frame = pyogrio.read_dataframe(path, **kwargs)
     except (DataSourceError, DataLayerError) as exc:
         raise _unreadable(source, kind, exc) from None
@@ -200,6 +216,9 @@ def _read_ogr(path: Path, source: str, kind: str, layer, encoding):
             fix="Export the layer with its geometry, or use a CSV with lon/lat columns.",
             details={"path": source},
         )
+    if text is not None:
+        frame, note = dbf.decode_frame(frame, text, encoding=encoding)
+        notes.append(note)
     return frame, info["crs"]
 
 
@@ -215,6 +234,7 @@ def _unreadable(source, kind, exc) -> InvalidInput:
 
 
 def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDataFrame:
+    bounds.check_text_size(path, source)
     # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
     enc = encoding or "utf-8-sig"
     try:
@@ -252,11 +272,21 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
             details={"path": source},
         ) from None
 
-    bad_rows: list[tuple[int, str, object]] = []
+    bad_rows: list[tuple[int, str, object]] = []  # cells that did not parse: validate words why
+    refused: list[tuple[int, str, str, str, str]] = []  # cells never parsed: (row, column, value, message, fix)
     if wkt_col is not None:
         text = df[wkt_col]
-        geoms = shapely.from_wkt(text.to_numpy(dtype=object, na_value=None), on_invalid="ignore")
-        failed = np.flatnonzero(text.notna().to_numpy() & shapely.is_missing(geoms))
+        cells = text.to_numpy(dtype=object, na_value=None, copy=True)  # a view would let None into the column
+        # GEOS parses WKT recursively: text nested too deep must never reach it (a segfault)
+        unparsed = np.zeros(len(cells), dtype=bool)
+        for i, cell in enumerate(cells):
+            problem = bounds.wkt_problem(cell, wkt_col) if isinstance(cell, str) else None
+            if problem is not None:
+                refused.append((i + 1, wkt_col, _short(cell), *problem))
+                unparsed[i] = True
+        cells[unparsed] = None
+        geoms = shapely.from_wkt(cells, on_invalid="ignore")
+        failed = np.flatnonzero(text.notna().to_numpy() & ~unparsed & shapely.is_missing(geoms))
         bad_rows.extend((int(i) + 1, wkt_col, text.iat[i]) for i in failed)
         df = df.drop(columns=[wkt_col])
     else:
@@ -271,6 +301,7 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
         bad_rows.sort()
     frame = geopandas.GeoDataFrame(df, geometry=geopandas.GeoSeries(geoms, index=df.index))
     frame.attrs["bad_rows"] = bad_rows
+    frame.attrs["refused"] = refused
     return frame
 
 
@@ -309,6 +340,11 @@ def _numeric(df: pd.DataFrame, column: str, bad_rows: list) -> np.ndarray:
     else:
         bad_rows.extend((int(i) + 1, column, "") for i in np.flatnonzero(np.isnan(values)))
     return values
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """The start of a cell too big to repeat in a report."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- OpenStreetMap ----------------------------------------------------------------

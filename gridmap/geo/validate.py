@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .bounds import geometry_problems
 from .crs import metric_for, to_wgs84
 
 __all__ = ["Problem", "Prepared", "prepare", "GEOMETRY_TYPES"]
@@ -92,8 +93,9 @@ def prepare(
 ) -> Prepared:
     """Check every feature of a raw layer and return the good ones in WGS84.
 
-    Checks, in order: missing/empty geometry; NaN or infinite coordinates;
-    longitude/latitude out of range (with a hint when they look swapped);
+    Checks, in order: missing/empty geometry (and CSV cells the reader refused to
+    parse); more vertices or deeper nesting than :mod:`.bounds` allows; NaN or
+    infinite coordinates; longitude/latitude out of range (with a hint when they look swapped);
     geometry type; conversion to WGS84; polygon validity. Problems are collected
     for all features, never raised; features with a problem are left out.
     3-D geometries are silently flattened to 2-D.
@@ -141,18 +143,25 @@ def prepare(
         )
         ok[i] = False
 
-    # 1. missing or empty geometry; for CSV rows the reader recorded which cell failed
+    # 1. missing or empty geometry; for CSV rows the reader recorded which cell failed, and
+    # which it refused to parse at all (too deep or too large for GEOS) and why
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
         bad_cells: dict[int, list] = {}
         for row, column, value in frame.attrs.get("bad_rows", ()):
-            bad_cells.setdefault(row - 1, []).append((column, value))
+            bad_cells.setdefault(row - 1, []).append((column, value, *_cell_problem(column, value)))
+        for row, column, value, message, fix in frame.attrs.get("refused", ()):
+            bad_cells.setdefault(row - 1, []).append((column, value, message, fix))
         for i in np.flatnonzero(missing):
             cells = bad_cells.get(int(i))
             if not cells:
                 report(i, "geometry", None, "the feature has no geometry", "draw the feature or delete it")
-            for column, value in cells or ():
-                report(i, column, value, *_cell_problem(column, value))
+            for column, value, message, fix in cells or ():
+                report(i, column, value, message, fix)
+
+    # 1b. bounded size, for what GDAL parsed under its own limits (the readers keep deep text from GEOS)
+    for i, value, message, fix in geometry_problems(np.where(ok, geoms, None)):
+        report(i, "geometry", value, message, fix)
 
     # 2-3. coordinates: finite, and in range for lon/lat sources
     present = np.flatnonzero(ok)

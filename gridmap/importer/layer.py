@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import coverage
 from ..errors import InvalidInput
+from ..geo import bounds as geo_bounds
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
 from ..geo.crs import parse_crs
@@ -115,7 +116,8 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
             notes = list(notes or []) + [f"{views} camera views computed"]
     bump_generation(session)  # web processes rebuild their snapshots with the new data
     summary.imported = len(frame)
-    summary.notes = notes or []
+    # the reader's decisions first (e.g. which text encoding a Shapefile was read in, and why)
+    summary.notes = list(raw.notes) + list(notes or [])
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -148,6 +150,7 @@ def _csv_has_coordinates(path, fields, encoding):
 
 
 def _read_plain_csv(path, encoding):
+    geo_bounds.check_text_size(path, str(path))
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig")
     except UnicodeDecodeError:
