@@ -11,7 +11,7 @@ after: the growth is what one request cost. It prints the status, how many bytes
 the client send before it answered, the seconds and the growth. ``--before`` runs the same against
 another checkout (e.g. a worktree of the commit before the border was bounded), the peer figure.
 
-``fuzz``: schemathesis over every /api/v1 operation and hypothesis over Open311 (tests/fuzzing.py,
+``fuzz``: schemathesis over every /api/v1 operation, hypothesis over Open311 and every page (tests/fuzzing.py,
 the same driver the test suite runs with 12 examples), ``--examples`` valid and as many invalid
 requests per operation, on SQLite and, when it answers at $GRIDMAP_TEST_DATABASE_URL, PostGIS;
 prints the count of each status per operation and every 5xx with the curl command that repeats it.
@@ -207,7 +207,7 @@ def fuzz(examples, backends):
 
     import dispatch_world as w
     from conftest import at, make_app
-    from fuzzing import Anchors, fuzz_api, fuzz_open311
+    from fuzzing import Anchors, fuzz_api, fuzz_open311, fuzz_pages
     from sqlalchemy import select
 
     from gridmap import apikeys
@@ -241,6 +241,7 @@ def fuzz(examples, backends):
         t0 = time.perf_counter()
         report = fuzz_api(app, client, anchors, examples=examples, api_key=key)
         fuzz_open311(app, anchors=anchors, api_key=key, codes=PUBLIC_CODES, examples=examples * 10, report=report)
+        fuzz_pages(app, client, anchors, examples=examples, report=report)
         seconds = time.perf_counter() - t0
         store.dispose()
         cleanup()

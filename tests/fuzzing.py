@@ -159,3 +159,40 @@ def fuzz_open311(app, *, anchors, api_key, codes, examples=60, seed=None, report
                                                                   content_type="application/json"))
     run()
     return report
+
+
+# --- pages: every GET page and map, any query ---------------------------------------------------
+
+#: Every query parameter a page reads (grep ``args.get`` in gridmap/web and gridmap/pages).
+PAGE_PARAMS = ("at", "available", "by", "category", "community", "crs", "department", "end", "grid", "incident",
+               "kind", "lang", "lat", "level", "limit", "lon", "mode", "name", "next", "overdue", "period", "plan",
+               "q", "skill", "start", "status", "view", "courtyard", "a", "b")
+
+
+def fuzz_pages(app, client, anchors, *, examples=40, seed=None, report=None):
+    """Random queries (anchored values half the time) to every GET page outside /api/v1 and Open311."""
+    from urllib.parse import quote
+    report = report or Report()
+    rules = sorted(r.rule for r in app.url_map.iter_rules()
+                   if "GET" in r.methods and not r.rule.startswith(("/api/v1", "/open311", "/static")))
+    known = [str(v) for values in anchors.path.values() for v in values] + [str(anchors.lon), str(anchors.lat)]
+    value = st.one_of(_TEXT, st.sampled_from(known), st.integers().map(str),
+                      st.sampled_from(["", "wgs84", "gcj02", "day", "week", "2026-05-03", "9999-12-31", "true",
+                                       "38.9,121.6,16", "//evil.example", "%00", "zh_CN", "en"]))
+    query = st.dictionaries(st.sampled_from(PAGE_PARAMS), value, max_size=6)
+    path_value = st.one_of(st.sampled_from(known), _TEXT.filter(lambda t: "/" not in t and t not in (".", "..")))
+
+    @_settings(examples * len(rules), seed)
+    @given(rule=st.sampled_from(rules), query=query, data=st.data())
+    def run(rule, query, data):
+        import re
+        path = re.sub(r"<(?:any\(([^)]*)\):)?[^<>]+>",
+                      lambda mt: data.draw(st.sampled_from([v.strip(" '") for v in mt.group(1).split(",")]))
+                      if mt.group(1) else quote(data.draw(path_value), safe=""), rule)
+        response = client.get(path, query_string=query)
+        report.counts[(f"GET {rule}", response.status_code)] += 1
+        if response.status_code >= 500:
+            report.failures.append((rule, "page", response.status_code, response.get_data(as_text=True)[:300],
+                                    f"{path}?{query}"))
+    run()
+    return report

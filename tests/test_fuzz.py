@@ -5,7 +5,7 @@ run; bench/fuzz_bench.py runs longer and prints the counts."""
 import dispatch_world as w
 import pytest
 from conftest import at, make_app
-from fuzzing import Anchors, fuzz_api, fuzz_open311
+from fuzzing import Anchors, fuzz_api, fuzz_open311, fuzz_pages
 from sqlalchemy import select
 
 from gridmap import apikeys
@@ -63,3 +63,12 @@ def test_no_request_to_open311_answers_5xx(fuzzed):
     assert report.failures == []
     assert report.statuses("POST /open311/v2/requests (form)")[201] > 0
     assert {400, 200} <= set(report.statuses())
+
+
+def test_no_page_or_map_answers_5xx_whatever_its_query(fuzzed):
+    app, client, anchors, _ = fuzzed
+    report = fuzz_pages(app, client, anchors, examples=8, seed=14)
+    assert report.failures == []
+    pages = {op for op, _ in report.counts}
+    assert "GET /dispatch/map" in pages and "GET /planner/map" in pages
+    assert report.statuses()[200] > 0 and report.statuses()[400] > 0
