@@ -193,7 +193,7 @@ def test_an_unknown_name_is_a_404_page_with_the_message_the_fix_and_the_form(dis
 
 
 @pytest.mark.parametrize("name, status, named", [
-    ("a\x00b", 400, "name='a\\x00b'"),  # no place name holds a control character
+    ("a\x00b", 400, "name holds the character U+0000 at position 1"),  # refused at the border, for every page
     ("院" * 200, 400, "at most 128"),
     ("   ", 200, None),  # blank is no choice yet, not an error
 ])
@@ -202,7 +202,7 @@ def test_bad_names_are_refused_at_the_border_naming_the_value(dispatcher, name, 
     body = html.unescape(r.get_data(as_text=True))
     assert r.status_code == status
     if named:
-        assert named in body and "Pick a place from the list" in body
+        assert named in body and ("Pick a place from the list" in body or "Remove control characters" in body)
     else:
         assert 'id="figures"' not in body and 'id="error"' not in body
 
@@ -227,4 +227,4 @@ def test_on_each_backend_an_empty_store_offers_nothing_and_bad_names_never_reach
         html.unescape(missing.get_data(as_text=True))
     for url in ("/planner/coverage", "/planner/coverage/map"):
         r = client.get(url, query_string={"name": "和合\x00大院", "lang": "en"})
-        assert r.status_code == 400 and "is not a courtyard or community name" in r.get_data(as_text=True)
+        assert r.status_code == 400 and "name holds the character U+0000 at position 2" in r.get_data(as_text=True)
