@@ -207,11 +207,11 @@ def published_plans(store, community=CODE):
 
 
 @pytest.mark.slow
-def test_five_planners_publishing_five_drafts_at_once_publish_one_and_get_four_409s(app, plan_world,
-                                                                                    slow_validation):
-    """Three rounds: five drafts copied from the published plan, published at once. One goes live,
-    the other four get 409 naming the plan published meanwhile and stay drafts; the community has
-    exactly one published plan, the one before it retired, and the generation moved on once."""
+def test_five_planners_publishing_five_drafts_at_once_publish_one_and_get_four_409s(app, plan_world):
+    """Three rounds: five drafts copied from the published plan, published at once, each saying
+    which plan it replaces as the planner page does. One goes live, the other four get 409 naming
+    the plan published meanwhile and stay drafts; the community has exactly one published plan,
+    the one before it retired, and the generation moved on once."""
     store = app.extensions["gridmap.store"]
     current = plan_world["published"]
     with serving(app) as base:
@@ -223,7 +223,7 @@ def test_five_planners_publishing_five_drafts_at_once_publish_one_and_get_four_4
                 drafts = [(d.id, d.version) for d in drafts]
                 gen = generation(s)
             answers = at_once(CLIENTS, lambda k: clients[k].post(f"/api/v1/plans/{drafts[k][0]}/publish",
-                                                                 {"version": drafts[k][1]}))
+                                                                 {"version": drafts[k][1], "replaces": current}))
             statuses = [a if isinstance(a, Exception) else a[0] for a in answers]
             assert sorted(statuses) == [200] + [409] * (CLIENTS - 1), f"round {round_}: {answers}"
             winner = drafts[statuses.index(200)][0]
@@ -240,7 +240,9 @@ def test_five_planners_publishing_five_drafts_at_once_publish_one_and_get_four_4
 
 
 def test_the_first_publish_of_a_community_raced_by_five_drafts_leaves_one_published_plan(store, slow_validation):
-    """No plan is published yet, so no old plan's version can catch the race: the community's lock must."""
+    """No plan is published yet, so no old plan's version can catch the race: the community's lock
+    must. The callers say nothing of what they replace: each publish compares with what was
+    published as it began (hence the slow validation, which makes them all begin first)."""
     with store.transaction() as s:
         s.add(m.District(code="210213000000", name="金州区"))
         s.add(m.Street(code="210213013000", district_code="210213000000", name="湾里街道"))
@@ -411,6 +413,24 @@ def test_a_key_taken_by_someone_else_is_a_conflict_but_a_missing_value_stays_a_b
             s.add(m.District(code="210213000001", name=None))
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(m.District)) == 1
+
+
+def test_a_publish_saying_it_replaces_a_plan_no_longer_published_is_refused_and_replaces_is_checked(
+        app, plan_world):
+    store, client = app.extensions["gridmap.store"], app.test_client()
+    assert client.post("/login", data={"username": "planner", "password": PASSWORD}).status_code == 302
+    with store.transaction() as s:
+        first, second = (plans.copy_plan(s, plan_world["published"]) for _ in range(2))
+        s.flush()
+        first, second = first.id, second.id
+    ok = client.post(f"/api/v1/plans/{first}/publish", json={"version": 1, "replaces": plan_world["published"]})
+    assert ok.status_code == 200
+    late = client.post(f"/api/v1/plans/{second}/publish", json={"version": 1, "replaces": plan_world["published"]})
+    assert late.status_code == 409 and late.get_json()["details"]["published"] == [first]
+    assert f"expected {plan_world['published']}" in late.get_json()["message"]
+    bad = client.post(f"/api/v1/plans/{second}/publish", json={"version": 1, "replaces": "4"})
+    assert bad.status_code == 400 and "neither a plan id nor null" in bad.get_json()["message"]
+    assert published_plans(store) == [first]
 
 
 def test_a_busy_sqlite_database_is_a_conflict_saying_to_try_again(tmp_path):

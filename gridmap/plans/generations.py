@@ -60,20 +60,25 @@ def used_codes(session, community_code):
     return sorted({*published.all(), *workers.all(), *branches.all()})
 
 
-def publish(session, plan, *, on=None, expected_version=None, limits=None):
+def publish(session, plan, *, on=None, expected_version=None, replaces=None, limits=None):
     """Make ``plan`` the community's published plan from ``on`` (default today); retire the previous one.
+
+    ``replaces`` lists the community's published plan(s) as the caller saw them (``[]``: none);
+    by default, those published when this publish begins.
 
     Raises Conflict when ``expected_version`` is given and the plan changed since, when the plan
     is not a draft, when :func:`validate` finds errors (listed in ``details["errors"]``), or when
-    another plan of the community was published while this one was (``details["published"]``);
-    InvalidInput when ``on`` is before the current plan's ``valid_from`` (that would rewrite
-    the history of a published plan).
+    the community's published plan is not what ``replaces`` says: someone else published
+    meanwhile (``details["published"]``); InvalidInput when ``on`` is before the current plan's
+    ``valid_from`` (that would rewrite the history of a published plan).
     """
     on = on or dt.date.today()
-    # What a publish replaces is what was published when it began. Five planners publishing five
-    # drafts at once then get one plan published and four Conflicts, on both backends, instead of
-    # each retiring the one before a moment after it went live.
-    before = _published_ids(session, plan.community_code)
+    # A publish replaces the plan its caller saw published, never one published meanwhile: five
+    # planners publishing five drafts at once get one plan published and four Conflicts, on both
+    # backends, instead of each retiring the one before a moment after it went live. A caller that
+    # says nothing saw what is published as the publish begins; one that says (the planner page,
+    # `replaces` in the API) is safe also when its request waits in a server's queue.
+    before = sorted(replaces) if replaces is not None else _published_ids(session, plan.community_code)
     _check_publishable(plan, expected_version)
     # Validation reads the plan's grids, buildings and staff: it runs before the lock, so that
     # other writers need not wait for it; the version check under the lock makes sure the plan
@@ -99,9 +104,9 @@ def publish(session, plan, *, on=None, expected_version=None, limits=None):
         m.GridPlan.community_code == plan.community_code, m.GridPlan.status == "published")).all()
     now = sorted(old.id for old in current)
     if now != before:
-        named = ", ".join(str(i) for i in now) or "none"
-        raise Conflict(f"Plan {named} of community {plan.community_code} was published by someone else while plan "
-                       f"{plan.id} was being published; plan {plan.id} stays a draft.",
+        named, expected = (", ".join(str(i) for i in ids) or "none" for ids in (now, before))
+        raise Conflict(f"Plan {named} of community {plan.community_code} was published by someone else meanwhile "
+                       f"(this publish expected {expected}); plan {plan.id} stays a draft.",
                        fix=f"Reload the community's plans, compare plan {plan.id} with the published one, and "
                            f"publish it again if it should replace that one.",
                        details={"published": now})
@@ -148,7 +153,7 @@ def copy_plan(session, plan_id, *, name=None):
     return copy
 
 
-def publish_plan(session, plan_id, *, expected_version=None, on=None, limits=None):
+def publish_plan(session, plan_id, *, expected_version=None, on=None, replaces=None, limits=None):
     """Load plan ``plan_id`` and :func:`publish` it; returns its summary."""
-    return plan_summary(publish(session, get_plan(session, plan_id), on=on,
-                                expected_version=expected_version, limits=limits))
+    return plan_summary(publish(session, get_plan(session, plan_id), on=on, expected_version=expected_version,
+                                replaces=replaces, limits=limits))

@@ -158,17 +158,20 @@ def _positive_int(body, name, fix):
 # --- plans ------------------------------------------------------------------------------------
 
 def parse_publish_body(body):
-    """Validate a publish request's JSON: ``{"version": N, "valid_from": "YYYY-MM-DD"?}``.
+    """Validate a publish request's JSON: ``{"version": N, "valid_from": "YYYY-MM-DD"?, "replaces": ID or null?}``.
 
-    Returns ``{"expected_version": int, "on": date or None}``.
+    ``replaces`` is the community's published plan as the client saw it (null: none was): the
+    publish is refused if another one is published by then. Returns ``{"expected_version": int,
+    "on": date or None}`` and, when ``replaces`` was sent, ``"replaces": [ID]`` or ``[]``.
     """
     if not isinstance(body, dict):
         raise InvalidInput("The request body is not a JSON object.",
                            fix='Send {"version": N} with Content-Type: application/json, N the version you loaded.')
-    unknown = sorted(set(body) - {"version", "valid_from"})
+    unknown = sorted(set(body) - {"version", "valid_from", "replaces"})
     if unknown:
         raise InvalidInput(f"Unknown field(s) {unknown} in the publish request.",
-                           fix='Send only "version" and optionally "valid_from".', details={"unknown": unknown})
+                           fix='Send only "version" and optionally "valid_from" and "replaces".',
+                           details={"unknown": unknown})
     version = body.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidInput(f"version={version!r} is not a positive whole number.",
@@ -176,7 +179,15 @@ def parse_publish_body(body):
                            details={"version": version})
     valid_from = body.get("valid_from")
     on = None if valid_from is None else parse_day(valid_from, name="valid_from")
-    return {"expected_version": version, "on": on}
+    out = {"expected_version": version, "on": on}
+    if "replaces" in body:
+        replaces = body["replaces"]
+        if replaces is not None and (isinstance(replaces, bool) or not isinstance(replaces, int) or replaces < 1):
+            raise InvalidInput(f"replaces={replaces!r} is neither a plan id nor null.",
+                               fix="Send the id of the community's published plan as you loaded it, or null if "
+                                   "none was published.", details={"replaces": replaces})
+        out["replaces"] = [] if replaces is None else [replaces]
+    return out
 
 
 def parse_edit(kind, body):

@@ -277,7 +277,10 @@ PATHS = {
         "Publish a draft (planner or admin).", params=[_PLAN_ID], errors=("400", "403", "404", "409"),
         body=None, tags=["plans"], security=_SESSION) | {"requestBody": {"required": True, "content": {
             "application/json": {"schema": {"type": "object", "required": ["version"], "properties": {
-                "version": {"type": "integer", "minimum": 1}, "valid_from": _DAY}}}}}}},
+                "version": {"type": "integer", "minimum": 1}, "valid_from": _DAY,
+                "replaces": {"type": ["integer", "null"], "minimum": 1,
+                             "description": "The community's published plan as loaded (null: none). A 409 "
+                                            "names the plan published since, if another one is."}}}}}}}},
     "/plans/{plan_id}/copy": {"post": _op("Copy a plan into a new draft (planner or admin).", params=[_PLAN_ID],
                                           ok=_ok({"type": "object"}, status="201"),
                                           errors=("400", "403", "404"), tags=["plans"], security=_SESSION)},
