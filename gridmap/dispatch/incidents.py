@@ -5,12 +5,12 @@ import datetime as dt
 
 import shapely
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 
 from .. import access, catalog
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import models as m
 from ..store.loaders import work_items
+from ..store.races import lock as _lock
 from .rules import (CLOSED_STATUSES, OPEN_STATUSES, TRANSITIONS, Actor, allowed_actions, deadline, route,
                     utcnow)
 
@@ -80,7 +80,7 @@ def transition(session, incident_id, action, *, actor, version, note="", now=Non
     inc.status = target
     inc.updated_at = now
     _audit(session, inc, actor, action, before_status, before_level, now, note)
-    _flush(session, inc)
+    session.flush()  # the new version, for the answer
     return inc
 
 
@@ -149,18 +149,20 @@ def whistle(session, incident_id, *, actor, department=None, note="", now=None):
     inc.updated_at = now
     _audit(session, inc, actor, "whistle", inc.status, inc.level, now,
            f"{department} to report by {iso(task.report_by)}" + (f": {note}" if note else ""))
-    _flush(session, inc)
+    session.flush()  # the task's id, for the answer
     return task
 
 
 def report_in(session, task_id, *, actor, now=None):
     """The department reports (报到) on a whistle task; Conflict when it has reported already."""
     now = now or utcnow()
-    task = session.get(m.WhistleTask, task_id)
+    task = _lock(session, m.WhistleTask, task_id)  # two reports-in at once: the second sees the first's
     if task is None:
         raise NotFound(f"Whistle task {task_id} does not exist.", fix="See the incident's whistles.")
     if task.reported_at is not None:
-        raise Conflict(f"{task.department} reported on task {task.id} at {iso(task.reported_at)} already.")
+        raise Conflict(f"{task.department} reported on task {task.id} at {iso(task.reported_at)} already.",
+                       fix="Nothing to do: the task is done. Reload the incident to see its whistles.",
+                       details={"reported_at": iso(task.reported_at)})
     task.reported_at = now
     inc = session.get(m.Incident, task.incident_id)
     _audit(session, inc, actor, "report_in", inc.status, inc.level, now,
@@ -176,10 +178,10 @@ def get_incident(session, incident_id, *, lock=False):
     iid = incident_id
     if not 1 <= iid < 2 ** 63:  # beyond any id a database hands out (and beyond its integers)
         raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
-    q = select(m.Incident).where(m.Incident.id == iid)
-    if lock:  # PostgreSQL: two dispatchers acting at once queue here instead of both passing the version check
-        q = q.with_for_update()
-    inc = session.scalar(q)
+    if lock:  # two dispatchers acting at once queue here instead of both passing the version check
+        inc = _lock(session, m.Incident, iid)
+    else:
+        inc = session.scalar(select(m.Incident).where(m.Incident.id == iid))
     if inc is None:
         raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
     return inc
@@ -266,14 +268,6 @@ def _check_version(inc, version):
         raise Conflict(f"Incident {inc.id} is at version {inc.version}, not {version}: someone changed it first.",
                        fix="Reload the incident, check what changed, and try again with its current version.",
                        details={"current_version": inc.version, "status": inc.status})
-
-
-def _flush(session, inc):
-    try:
-        session.flush()
-    except StaleDataError:  # another process committed between our read and our write
-        raise Conflict(f"Incident {inc.id} was changed by someone else while this change was being made.",
-                       fix="Reload the incident and try again.") from None
 
 
 def _point(lon, lat):

@@ -18,9 +18,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import shapely.ops
-from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..assign import buildings_to_grids
 from ..errors import Conflict, InvalidInput, NotFound
@@ -28,6 +26,7 @@ from ..geo.codes import allocate, grid_name
 from ..geo.crs import metric_for
 from ..store import models as m
 from ..store.loaders import community_buildings
+from ..store.races import lock
 from .export import grid_table
 from .generations import used_codes
 from .records import get_plan, plan_summary
@@ -336,14 +335,9 @@ def _edit(session, plan_id, version, change, limits):
         else:
             plan.grids.append(m.Grid(code=code, name=new_names[code], geom=geom))
     flag_modified(plan, "name")  # every edit moves the plan's version on, even one touching grids only
-    try:
-        session.flush()
-    except StaleDataError:  # another writer committed between our read and our write
-        session.rollback()
-        fresh = session.get(m.GridPlan, plan.id)
-        raise Conflict(f"Plan {plan.id} was changed by someone else while this edit was saved.",
-                       fix="Reload the plan and make the edit again.",
-                       details={"version": fresh.version if fresh else None}) from None
+    # The plan is locked (_lock), so no other writer can have moved its version on since the check
+    # above; should a race be lost all the same, Store.transaction() answers it as a Conflict.
+    session.flush()
     session.expire(plan, ["grids"])
     state = plan_state(session, plan, limits=limits, buildings=False)
     state.update({"touched": sorted(after), "undo": undo, "redo": redo})
@@ -351,11 +345,12 @@ def _edit(session, plan_id, version, change, limits):
 
 
 def _lock(session, plan_id):
-    """The plan re-read under a row lock (PostgreSQL), so the version compared is the committed one."""
-    plan = get_plan(session, plan_id)
-    session.execute(select(m.GridPlan).where(m.GridPlan.id == plan.id).with_for_update()
-                    .execution_options(populate_existing=True))
-    return plan
+    """The plan re-read under its lock, so the version compared is the committed one and stays so.
+
+    Five planners saving one version at once then queue here: the first saves, the others read
+    the version it committed and get the Conflict naming it, without computing their edit first.
+    """
+    return lock(session, m.GridPlan, get_plan(session, plan_id).id)
 
 
 def _clean(g):

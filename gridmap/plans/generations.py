@@ -4,12 +4,12 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..geo.codes import allocate, grid_name
 from ..store import models as m
 from ..store.generations import bump_generation
+from ..store.races import lock
 from .records import get_plan, plan_summary
 from .rules import validate
 
@@ -60,28 +60,30 @@ def used_codes(session, community_code):
     return sorted({*published.all(), *workers.all(), *branches.all()})
 
 
-def publish(session, plan, *, on=None, expected_version=None, limits=None):
+def publish(session, plan, *, on=None, expected_version=None, replaces=None, limits=None):
     """Make ``plan`` the community's published plan from ``on`` (default today); retire the previous one.
 
+    ``replaces`` lists the community's published plan(s) as the caller saw them (``[]``: none);
+    by default, those published when this publish begins.
+
     Raises Conflict when ``expected_version`` is given and the plan changed since, when the plan
-    is not a draft, or when :func:`validate` finds errors (listed in ``details["errors"]``);
-    InvalidInput when ``on`` is before the current plan's ``valid_from`` (that would rewrite
-    the history of a published plan).
+    is not a draft, when :func:`validate` finds errors (listed in ``details["errors"]``), or when
+    the community's published plan is not what ``replaces`` says: someone else published
+    meanwhile (``details["published"]``); InvalidInput when ``on`` is before the current plan's
+    ``valid_from`` (that would rewrite the history of a published plan).
     """
     on = on or dt.date.today()
-    # One publish per community at a time: on PostgreSQL the community row is the mutex, so two
-    # planners publishing two drafts at once cannot both end up "published"; the plan is then
-    # re-read under a row lock, so the version compared below is the committed one. SQLite has
-    # one writer at a time and needs neither.
-    session.execute(select(m.Community.code).where(m.Community.code == plan.community_code).with_for_update())
-    session.execute(select(m.GridPlan).where(m.GridPlan.id == plan.id).with_for_update()
-                    .execution_options(populate_existing=True))
-    if expected_version is not None and plan.version != expected_version:
-        raise Conflict(f"Plan {plan.id} is at version {plan.version}, not {expected_version}.",
-                       fix="Reload the plan and publish again.", details={"version": plan.version})
-    if plan.status != "draft":
-        raise Conflict(f"Plan {plan.id} is {plan.status}; only a draft can be published.",
-                       fix="Copy it into a new draft first.")
+    # A publish replaces the plan its caller saw published, never one published meanwhile: five
+    # planners publishing five drafts at once get one plan published and four Conflicts, on both
+    # backends, instead of each retiring the one before a moment after it went live. A caller that
+    # says nothing saw what is published as the publish begins; one that says (the planner page,
+    # `replaces` in the API) is safe also when its request waits in a server's queue.
+    before = sorted(replaces) if replaces is not None else _published_ids(session, plan.community_code)
+    _check_publishable(plan, expected_version)
+    # Validation reads the plan's grids, buildings and staff: it runs before the lock, so that
+    # other writers need not wait for it; the version check under the lock makes sure the plan
+    # validated is the plan published.
+    validated = plan.version
     errors = [f for f in validate(session, plan, limits=limits) if f.severity == "error"]
     if errors:
         shown = "\n".join(f"  {f.kind} {', '.join(f.grid_codes)}: {f.message}" for f in errors[:20])
@@ -90,8 +92,24 @@ def publish(session, plan, *, on=None, expected_version=None, limits=None):
                        fix=f"Fix them in a draft (gridmap plan validate {plan.id} lists each with its place) "
                            "and publish again.",
                        details={"errors": [f.to_dict() for f in errors]})
+    # One publish per community at a time: the community's row is the mutex (SQLite: its one write
+    # lock), so two publishes cannot both end up "published"; the plan is re-read under it.
+    lock(session, m.Community, plan.community_code)
+    lock(session, m.GridPlan, plan.id)
+    _check_publishable(plan, expected_version)
+    if plan.version != validated:
+        raise Conflict(f"Plan {plan.id} was changed by someone else while it was being validated for publishing.",
+                       fix="Reload the plan and publish again.", details={"version": plan.version})
     current = session.scalars(select(m.GridPlan).where(
         m.GridPlan.community_code == plan.community_code, m.GridPlan.status == "published")).all()
+    now = sorted(old.id for old in current)
+    if now != before:
+        named, expected = (", ".join(str(i) for i in ids) or "none" for ids in (now, before))
+        raise Conflict(f"Plan {named} of community {plan.community_code} was published by someone else meanwhile "
+                       f"(this publish expected {expected}); plan {plan.id} stays a draft.",
+                       fix=f"Reload the community's plans, compare plan {plan.id} with the published one, and "
+                           f"publish it again if it should replace that one.",
+                       details={"published": now})
     for old in current:
         if old.valid_from is not None and on < old.valid_from:
             raise InvalidInput(f"valid_from {on.isoformat()} is before {old.valid_from.isoformat()}, when the "
@@ -102,12 +120,22 @@ def publish(session, plan, *, on=None, expected_version=None, limits=None):
         old.status, old.valid_to = "retired", on
     plan.status, plan.valid_from, plan.valid_to = "published", on, None
     bump_generation(session)
-    try:
-        session.flush()
-    except StaleDataError:  # SQLite: another writer committed a change to the plan since we read it
-        raise Conflict(f"Plan {plan.id} was changed by someone else while it was being published.",
-                       fix="Reload the plan and publish again.") from None
+    session.flush()
     return plan
+
+
+def _published_ids(session, community_code):
+    return sorted(session.scalars(select(m.GridPlan.id).where(m.GridPlan.community_code == community_code,
+                                                              m.GridPlan.status == "published")))
+
+
+def _check_publishable(plan, expected_version):
+    if expected_version is not None and plan.version != expected_version:
+        raise Conflict(f"Plan {plan.id} is at version {plan.version}, not {expected_version}.",
+                       fix="Reload the plan and publish again.", details={"version": plan.version})
+    if plan.status != "draft":
+        raise Conflict(f"Plan {plan.id} is {plan.status}; only a draft can be published.",
+                       fix="Copy it into a new draft first.")
 
 
 def copy_plan(session, plan_id, *, name=None):
@@ -125,7 +153,7 @@ def copy_plan(session, plan_id, *, name=None):
     return copy
 
 
-def publish_plan(session, plan_id, *, expected_version=None, on=None, limits=None):
+def publish_plan(session, plan_id, *, expected_version=None, on=None, replaces=None, limits=None):
     """Load plan ``plan_id`` and :func:`publish` it; returns its summary."""
-    return plan_summary(publish(session, get_plan(session, plan_id), on=on,
-                                expected_version=expected_version, limits=limits))
+    return plan_summary(publish(session, get_plan(session, plan_id), on=on, expected_version=expected_version,
+                                replaces=replaces, limits=limits))

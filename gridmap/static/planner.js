@@ -237,7 +237,9 @@
   });
   $("publish").addEventListener("click", function () {
     busy = true; refresh();
-    request("POST", config.urls.api + "/" + plan.id + "/publish", {version: plan.version}).then(function (r) {
+    request("POST", config.urls.api + "/" + plan.id + "/publish",
+            // what this page shows as published: a plan another planner publishes meanwhile is a 409, not replaced
+            {version: plan.version, replaces: config.published || null}).then(function (r) {
       if (r.status === 200) {
         busy = false;
         plan = r.body;

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -12,8 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import InvalidInput
+from .races import RACE_ERRORS, conflict_for
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger(__name__)
 
 
 class Store:
@@ -51,9 +54,22 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Session:
-        """A session whose work is committed together at the end, or not at all."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """A session whose work is committed together at the end, or not at all.
+
+        A race lost to another writer leaves as :class:`~gridmap.errors.Conflict` (409, "reload and
+        try again"; see :mod:`.races`), whether it surfaced at a flush inside the block or at the
+        commit on leaving it; by then the transaction is rolled back. Other database errors are
+        bugs and leave as they are.
+        """
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        except RACE_ERRORS as err:
+            conflict = conflict_for(err)
+            if conflict is None:
+                raise
+            log.info("a race lost to another writer, answered as a conflict: %s", err)
+            raise conflict from err
 
     def session(self) -> Session:
         return self.sessions()

@@ -89,7 +89,12 @@ SCHEMAS = {
         "x-what": "publish request",
         "x-example": '{"version": N} (N the version you loaded from GET /api/v1/plans/<id>)',
         "properties": {"version": {**_ID, "x-fix": "Send the version you loaded, from GET /api/v1/plans/<id>."},
-                       "valid_from": DAY}},
+                       "valid_from": DAY,
+                       "replaces": {**_ID, "type": ["integer", "null"],
+                                    "description": "The community's published plan as loaded (null: none). A 409 "
+                                                   "names the plan published since, if another one is.",
+                                    "x-fix": "Send the id of the community's published plan as you loaded it, "
+                                             "or null if none was published."}}},
 }
 
 
@@ -234,13 +239,19 @@ def _texts(body, names):
 # --- plans ------------------------------------------------------------------------------------
 
 def parse_publish_body(body):
-    """Validate a publish request's JSON: ``{"version": N, "valid_from": "YYYY-MM-DD"?}``.
+    """Validate a publish request's JSON: ``{"version": N, "valid_from": "YYYY-MM-DD"?, "replaces": ID or null?}``.
 
-    Returns ``{"expected_version": int, "on": date or None}``.
+    ``replaces`` is the community's published plan as the client saw it (null: none was): the
+    publish is refused if another one is published by then. Returns ``{"expected_version": int,
+    "on": date or None}`` and, when ``replaces`` was sent, ``"replaces": [ID]`` or ``[]``.
     """
     body = conform(body, "PublishBody")
     valid_from = body.get("valid_from")
-    return {"expected_version": body["version"], "on": None if valid_from is None else parse_day(valid_from, name="valid_from")}
+    out = {"expected_version": body["version"],
+           "on": None if valid_from is None else parse_day(valid_from, name="valid_from")}
+    if "replaces" in body:  # null is an answer here (none was published), not an absent field
+        out["replaces"] = [] if body["replaces"] is None else [body["replaces"]]
+    return out
 
 
 def parse_edit(kind, body):
