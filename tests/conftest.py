@@ -199,11 +199,30 @@ def assigned_demo(tmp_path_factory, demo_frames):
     store.dispose()
 
 
+def _closing_early(app):
+    """``app`` with each response closed as soon as it has been iterated.
+
+    Werkzeug's dev server closes the response only after draining the socket, and when the
+    browser has already dropped the connection (it does, between page loads) that drain raises
+    and the static file it was sending is left open: a ResourceWarning, an error under our
+    warning filters, in whichever test happens to collect it. Closing in the generator's own
+    ``finally`` runs on exhaustion or, at the latest, when the generator is collected.
+    """
+    def wrapped(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+    return wrapped
+
+
 @contextlib.contextmanager
 def serving(app):
     """Serve ``app`` on 127.0.0.1 at a free port for the browser; yields the base URL."""
     from werkzeug.serving import make_server
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing_early(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
