@@ -1,12 +1,13 @@
 """Validation of a plan: rules as data, each finding located on the map, errors blocking a publish."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import geopandas as gpd
 import numpy as np
 import shapely
+import shapely.errors
 
 from .. import settings
 from ..assign import buildings_to_grids
@@ -251,7 +252,8 @@ RULES = [
     Rule("no_branch", "warning", _missing("party branch", "branches", "Set up a grid party branch for it."),
          "a grid without a party branch"),
 ]
-_RULE_ORDER = {r.kind: i for i, r in enumerate(RULES)}
+#: "unchecked" stands for a rule GEOS could not run even on rounded coordinates: first, it hides findings.
+_RULE_ORDER = {"unchecked": -1, **{r.kind: i for i, r in enumerate(RULES)}}
 
 
 def validate(session, plan_id, *, limits=None):
@@ -284,14 +286,82 @@ def check_plan(community, grids, buildings=None, *, workers=None, branches=None,
         Errors before warnings, then in rule order and by grid code; geometry in WGS84.
     """
     data = plan_data(community, grids, buildings, workers or {}, branches or {}, limits or Limits.from_config())
-    raw = []
+    raw, reduced = [], None
     for rule in RULES:
-        for codes, geom, value, message, fix in rule.check(data):
-            raw.append(Finding(rule.kind, rule.severity, list(codes), message, geom, value, fix))
+        try:
+            found = list(rule.check(data))
+        except shapely.errors.GEOSException:
+            # Geometry valid in lon/lat can still trip an overlay in metres (edges a hair apart);
+            # the same rule on coordinates rounded to a millimetre almost always goes through.
+            reduced = reduced or _reduced(data)
+            try:
+                found = list(rule.check(reduced))
+            except shapely.errors.GEOSException as err:
+                raw.append(_unchecked(rule, data, err))
+                continue
+        raw += [Finding(rule.kind, rule.severity, list(codes), message, geom, value, fix)
+                for codes, geom, value, message, fix in found]
     if raw:
         for f, g in zip(raw, data.metric.unproject([f.geometry for f in raw])):
             f.geometry = g
     return sorted(raw, key=lambda f: (f.severity != "error", _RULE_ORDER[f.kind], f.grid_codes))
+
+
+#: Coordinates are rounded to this (m) when a rule's overlay fails on the exact ones.
+_PRECISION_M = 1e-3
+
+
+def _reduced(data):
+    """``data`` with the grids and the community snap-rounded to :data:`_PRECISION_M`, valid and polygonal."""
+    def fix(g):
+        if g is None or g.is_empty:
+            return g
+        try:
+            return _polygonal(shapely.set_precision(g, _PRECISION_M))
+        except shapely.errors.GEOSException:
+            return _polygonal(shapely.set_precision(_polygonal(shapely.make_valid(g)), _PRECISION_M))
+    grids = data.grids.set_geometry(gpd.GeoSeries([fix(g) for g in data.grids.geometry], index=data.grids.index,
+                                                  crs=data.grids.crs, name=data.grids.geometry.name))
+    return replace(data, community=fix(data.community), grids=grids, _others={})
+
+
+def _unchecked(rule, data, err):
+    """The finding standing for a rule GEOS could not run: an error, so the plan is not published unchecked."""
+    where = data.community if data.community is not None else shapely.union_all(
+        np.asarray(data.grids.geometry.values, dtype=object))
+    return Finding("unchecked", "error", sorted(data.grids["code"].tolist()),
+                   f"The {rule.kind} rule ({rule.help}) could not be checked: the grids' geometry is degenerate "
+                   f"somewhere ({err}).",
+                   None if where is None or where.is_empty else where, None,
+                   "Redraw the grids near the place GEOS names, with clear space between their edges, or undo "
+                   "the last edit.")
+
+
+def _polygonal(g):
+    """The polygons of ``g`` as a Polygon or MultiPolygon (lines and points a repair left dropped)."""
+    if g is None or g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    parts = [q for p in parts for q in shapely.get_parts(p)]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
+def _repaired(g, sliver):
+    """``g`` as measured in metres, repaired if the projection made it invalid.
+
+    A ring valid in lon/lat whose edges run a hair apart can cross itself in metres, where a
+    straight lon/lat edge is a curve. Repaired, the crossing leaves specks of a hair's area: parts
+    no larger than ``sliver`` are dropped unless nothing else is left.
+    """
+    if g is None or g.is_empty or shapely.is_valid(g):
+        return g
+    parts = sorted(shapely.get_parts(_polygonal(shapely.make_valid(g))), key=lambda p: -p.area)
+    parts = [p for p in parts if p.area > sliver] or parts[:1]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
 def plan_data(community, grids, buildings, workers, branches, limits):
@@ -315,8 +385,12 @@ def plan_data(community, grids, buildings, workers, branches, limits):
     # the Metric's transformers come from the CRS's pipeline: GeoDataFrame.to_crs would spend ~25 ms
     # a community looking the same operations up in the PROJ database
     metric = metric_for(grids if len(grids) else (community if community is not None else (121.6, 38.9)))
-    comm = metric.project([community])[0] if community is not None else None
-    return PlanData(community=comm, grids=metric.frame(grids), buildings=metric.frame(buildings),
+    comm = _repaired(metric.project([community])[0], limits.sliver_m2) if community is not None else None
+    grids = metric.frame(grids)
+    if len(grids) and not shapely.is_valid(np.asarray(grids.geometry.values, dtype=object)).all():
+        grids = grids.set_geometry(gpd.GeoSeries([_repaired(g, limits.sliver_m2) for g in grids.geometry],
+                                                 index=grids.index, crs=grids.crs, name=grids.geometry.name))
+    return PlanData(community=comm, grids=grids, buildings=metric.frame(buildings),
                     workers=workers, branches=branches, limits=limits, metric=metric)
 
 

@@ -262,3 +262,45 @@ def test_the_planner_page_links_to_the_communitys_camera_coverage(planner_app):
     assert f'id="coverage-link" href="/planner/coverage?name={CHENGZHI}"' in body
     page = client.get(f"/planner/coverage?name={CHENGZHI}")
     assert page.status_code == 200 and "城志社区 (210213013004)" in page.get_data(as_text=True)
+
+
+# --- edits on geometry a hair apart ----------------------------------------------------------------
+
+def _widened(geometry, metres, join_style):
+    """A grid's GeoJSON outline buffered by ``metres`` in its local metric frame, as a GeoJSON Polygon."""
+    from gridmap.geo.crs import metric_for
+    grid = shapely.geometry.shape(geometry)
+    frame = metric_for(grid)
+    drawn = shapely.buffer(frame.project([grid])[0], metres, join_style=join_style)
+    return shapely.geometry.mapping(frame.unproject([shapely.Polygon(drawn.exterior)])[0])
+
+
+@pytest.mark.parametrize("steps", [
+    # 002 widened ~5 m then ~14 m: a neighbour's clipped remainder held a part collapsed to a line,
+    # and the next overlay refused the mixed result (GEOS: "Overlay input is mixed-dimension")
+    [("002", 4.5, "bevel"), ("002", 14.399999999999997, "bevel")],
+    # 006 narrowed, 009 widened: 007 kept a spike 0.1 mm wide, valid in lon/lat but crossing its own
+    # edge in metres, and the validation after the edit died in GEOS ("side location conflict")
+    [("006", -4.303199322963353, "bevel"), ("009", 14.214120672475492, "bevel")],
+], ids=["002-widened-twice", "spike-in-007"])
+def test_redraws_of_buffered_grids_answer_valid_grids_never_a_500(planner_app, planner, steps):
+    client, token = planner
+    community = "210203010006"
+    r = client.post("/api/v1/plans/2/copy", headers={"X-CSRFToken": token})
+    assert r.status_code == 201 and r.get_json()["community"] == community
+    draft = r.get_json()
+    version, out = draft["version"], None
+    for suffix, width, join in steps:
+        grid, _ = _grid(client, draft["id"], community + suffix)
+        r = client.post(f"/planner/api/plans/{draft['id']}/redraw", headers={"X-CSRFToken": token},
+                        json={"version": version, "grid_code": grid["code"],
+                              "polygon": _widened(grid["geometry"], width, join)})
+        assert r.status_code == 200, r.get_json()
+        out = r.get_json()
+        version = out["plan"]["version"]
+    from gridmap.geo.crs import metric_for
+    geoms = [shapely.geometry.shape(g["geometry"]) for g in out["grids"]]
+    frame = metric_for(geoms)
+    assert all(g.geom_type == "Polygon" and g.is_valid for g in geoms)
+    assert all(frame.project(geoms)[k].is_valid for k in range(len(geoms)))  # valid where the rules measure
+    assert not [f for f in out["findings"] if f["kind"] in ("gap", "overlap", "unchecked")]
