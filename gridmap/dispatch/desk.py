@@ -9,11 +9,11 @@ from .rules import OPEN_STATUSES
 
 def submit(session, snapshot, *, actor, **report_args):
     """:func:`report`, then what the reporter and the dispatcher want to know next: possible
-    duplicates (masked, as anyone may be told them) and whom to send (phones as ``actor`` may see
+    duplicates (of a public category, or in ``actor``'s area; masked) and whom to send (phones as ``actor`` may see
     them at the incident's place)."""
     inc = report(session, snapshot, actor=actor, **report_args)
     return {"incident": incident_dict(inc, role=actor.role, area=actor.area, now=report_args.get("now")),
-            "possible_duplicates": duplicates(session, inc.id, bounded=False),
+            "possible_duplicates": duplicates(session, inc.id, role=actor.role, area=actor.area, own=True),
             "proposal": propose(snapshot, inc, role=actor.role, area=actor.area)}
 
 
