@@ -171,6 +171,17 @@ def check(role, action, *, at=None, area=None, what=None):
                     details={"allowed_roles": allowed})
 
 
+_CELL = {ANY: "anywhere", SERVED: "grids served", COVERED: "communities covered", None: "—"}
+
+
+def markdown_table():
+    """The table as the README's "Security model" shows it (a test keeps the two the same)."""
+    lines = ["| action | " + " | ".join(ROLES) + " |", "|---" * (len(ROLES) + 1) + "|"]
+    for action, row in PERMISSIONS.items():
+        lines.append(f"| `{action}` | " + " | ".join(_CELL[row.get(role)] for role in ROLES) + " |")
+    return "\n".join(lines)
+
+
 def _row(action):
     try:
         return PERMISSIONS[action]

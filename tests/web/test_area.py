@@ -9,6 +9,7 @@ people. The same roles inside their area get the data whole (the positive contro
 that answered 404 to everyone would fail.
 """
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -289,3 +290,38 @@ def test_the_table_gives_each_role_its_area_and_a_dispatcher_without_communities
     assert access.can("admin", "incident.read", at=(B_GRID, B), area=access.NOWHERE)
     assert not access.can("planner", "incident.read")
     assert access.can("grid_worker", "board.print", at=(B_GRID, B), area=worker)  # boards are public by design
+
+
+def test_the_cli_says_where_a_dispatcher_works_and_the_next_request_obeys(world):
+    w = world
+    cli = w["app"].test_cli_runner()
+    made = cli.invoke(args=["create-user", "disp_b", "--role", "dispatcher", "--password", "long-enough-pw",
+                            "--community", B])
+    assert made.exit_code == 0 and f"covering {B}" in made.output, made.output
+    c = w["app"].test_client()
+    assert c.post("/login", data={"username": "disp_b", "password": "long-enough-pw"}).status_code == 302
+    assert c.get(f"/api/v1/incidents/{w['sos']}").get_json()["reporter_phone"] == w["phone"]
+    moved = cli.invoke(args=["set-communities", "disp_b", A])
+    assert moved.exit_code == 0 and f"disp_b covers {A}" in moved.output
+    assert c.get(f"/api/v1/incidents/{w['sos']}").status_code == 404  # at the next request, not the next login
+    unknown = cli.invoke(args=["set-communities", "disp_b", "999999999999"])
+    assert unknown.exit_code != 0 and "999999999999" in unknown.output and "not in the store" in unknown.output
+    not_a_dispatcher = cli.invoke(args=["set-communities", "planner", A])
+    assert not_a_dispatcher.exit_code != 0 and "only dispatchers" in not_a_dispatcher.output
+    everywhere = cli.invoke(args=["set-communities", "disp_b", "--all"])
+    assert everywhere.exit_code == 0 and B in everywhere.output and A in everywhere.output
+    assert w["sos"] in [i["id"] for i in c.get("/api/v1/incidents").get_json()]
+    nowhere = cli.invoke(args=["set-communities", "disp_b"])
+    assert nowhere.exit_code == 0 and "covers no community" in nowhere.output
+    assert c.get("/api/v1/incidents").get_json() == []  # fails closed
+    refused = c.get(f"/api/v1/incidents/{w['in_g']}")
+    assert refused.status_code == 404
+    ghost = cli.invoke(args=["create-user", "gw2", "--role", "grid_worker", "--password", "long-enough-pw",
+                             "--worker-id", "999999"])
+    assert ghost.exit_code != 0 and "Grid worker 999999 does not exist" in ghost.output
+
+
+def test_the_readme_shows_the_permission_table_as_the_code_has_it():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert access.markdown_table() in readme
+    assert "| `incident.read` | anywhere | — | communities covered | grids served |" in readme
