@@ -1,11 +1,22 @@
 """The one permission table: which role may do what, and where (role × action × area); masking of personal data.
 
 Every read and write that is not public asks this table: the web layer's ``requires(action)``
-decorator before a view runs, services (with :func:`check`) where the answer depends on the
-object (whose grid, which transition). A role missing from an action's row may not do it; the
-scope says where it may: ``ANY`` everywhere, ``SERVED`` only in the grids a grid worker serves.
+decorator before a view runs (may the role do it anywhere?), services (with :func:`check`,
+:func:`can` and :func:`bounds`) where the answer depends on the object: whose grid, whose
+community. The scope of a role's entry says where it may:
+
+- ``ANY`` everywhere;
+- ``SERVED`` only in the grids a grid worker serves (their worker record's grids). An object
+  that lies in no grid (a volunteer; an incident where no grid is published) counts as served by
+  the workers of the grids of its community;
+- ``COVERED`` only in the communities a dispatcher's account covers (``gridmap set-communities``).
+  An account that covers no community covers nothing: least privilege fails closed.
+
+The user's :class:`Area` (served grids, covered communities) is read once a request by the web
+layer and passed down; an object's place is ``at=(grid_code, community_code)``.
 """
 import re
+from dataclasses import dataclass
 
 from .errors import Forbidden, Unauthenticated
 
@@ -13,12 +24,14 @@ ROLES = ("admin", "planner", "dispatcher", "grid_worker")
 
 ANY = "any"
 SERVED = "served"  # the grids the grid worker's account serves (grid_worker_grid)
+COVERED = "covered"  # the communities the dispatcher's account covers (user_community)
+SCOPES = (ANY, SERVED, COVERED)
 
-_STAFF = {role: ANY for role in ROLES}
-_HANDLERS = {"admin": ANY, "dispatcher": ANY, "grid_worker": ANY}  # handle incidents on the ground
-_DISPATCHERS = {"admin": ANY, "dispatcher": ANY}  # send others, link duplicates, blow the whistle
+_AREA = {"admin": ANY, "dispatcher": COVERED, "grid_worker": SERVED}  # each role where it works
+_HANDLERS = dict(_AREA)  # handle incidents on the ground
+_DISPATCHERS = {"admin": ANY, "dispatcher": COVERED}  # send others, link duplicates, blow the whistle
 
-#: action → {role: scope}. Read down a column to see everything one role may do.
+#: action → {role: scope}. Read down a column to see everything one role may do, and where.
 PERMISSIONS = {
     # planning: the planner's page and its edits, copying and publishing plans
     "plan.edit": {"admin": ANY, "planner": ANY},
@@ -26,10 +39,11 @@ PERMISSIONS = {
     "board.print": {"admin": ANY, "planner": ANY, "grid_worker": ANY},
     # camera positions are not personal data, but not for the public either
     "coverage.read": {"admin": ANY, "planner": ANY, "dispatcher": ANY},
-    # the dispatcher's page: full phones and every incident, for those who send people
+    # the dispatcher's page: full phones and the incidents of the communities covered
     "dispatch.use": dict(_DISPATCHERS),
-    # incidents name residents and where the vulnerable live: signed-in staff only
-    "incident.read": dict(_STAFF),
+    # incidents name residents and where the vulnerable live: those who handle them, where they work.
+    # Planners draw grids; they see incident load only as public statistics.
+    "incident.read": dict(_AREA),
     "incident.accept": dict(_HANDLERS),
     "incident.start": dict(_HANDLERS),
     "incident.resolve": dict(_HANDLERS),
@@ -38,15 +52,16 @@ PERMISSIONS = {
     "incident.reopen": dict(_DISPATCHERS),
     "incident.link_duplicate": dict(_DISPATCHERS),
     "incident.whistle": dict(_DISPATCHERS),
-    "whistle.report_in": dict(_STAFF),
-    "ledger.read": dict(_STAFF),
-    "ledger.write": dict(_STAFF),
-    # statistics with the categories that are not public (an SOS dot marks where someone lives alone)
-    "stats.private": dict(_STAFF),
+    "whistle.report_in": dict(_AREA),
+    # a volunteer's ledger is kept by the community the volunteer belongs to
+    "ledger.read": dict(_AREA),
+    "ledger.write": dict(_AREA),
+    # the categories that are not public in statistics (an SOS dot marks where someone lives alone)
+    "stats.private": dict(_AREA),
     # the residents, party members and contact households of a grid; names in plan diffs
     "people.read": {"admin": ANY, "grid_worker": SERVED},
-    # phone numbers unmasked
-    "phone.read": {"admin": ANY, "dispatcher": ANY, "grid_worker": ANY},
+    # phone numbers and reporters' names unmasked
+    "phone.read": dict(_AREA),
 }
 
 # What each action is called in a refusal ("Role 'planner' may not …").
@@ -58,45 +73,113 @@ _WHAT = {"plan.edit": "change grid plans", "board.print": "print notice boards",
          "people.read": "see the people of a grid", "phone.read": "see full phone numbers"}
 
 
+@dataclass(frozen=True)
+class Area:
+    """Where an account works: the grid codes it serves, the community codes it covers."""
+
+    grids: frozenset = frozenset()
+    communities: frozenset = frozenset()
+
+    def __post_init__(self):
+        object.__setattr__(self, "grids", frozenset(self.grids))
+        object.__setattr__(self, "communities", frozenset(self.communities))
+
+    @property
+    def served_communities(self):
+        """The communities holding a served grid (a grid code starts with its community's 12 digits)."""
+        return frozenset(g[:12] for g in self.grids)
+
+    def holds(self, scope, grid, community):
+        """Whether an object at ``grid`` (None: in no grid) in ``community`` lies in ``scope`` of this area."""
+        community = community or (grid[:12] if grid else None)
+        if scope == ANY:
+            return True
+        if scope == SERVED:
+            return grid in self.grids if grid else community in self.served_communities
+        if scope == COVERED:
+            return community in self.communities
+        return False
+
+
+NOWHERE = Area()
+
+
 def roles_for(action):
     """The roles that may do ``action`` somewhere, sorted."""
     return sorted(_row(action))
 
 
-def can(role, action, *, area=None, served=()):
-    """Whether ``role`` may do ``action`` in ``area`` (a grid code; None: anywhere the role may).
+def scope_of(role, action):
+    """The scope of ``role`` for ``action`` (ANY, SERVED, COVERED), or None when it may not at all."""
+    return _row(action).get(role)
 
-    ``served`` are the grid codes the grid worker's account serves; a ``SERVED`` scope needs
-    ``area`` among them.
-    """
+
+def can(role, action, *, at=None, area=None):
+    """Whether ``role`` may do ``action`` at ``at`` = (grid code or None, community code or None).
+
+    Without ``at``: whether the role may do it anywhere at all (the door of a page). With it, a
+    ``SERVED`` or ``COVERED`` scope needs the place inside ``area`` (an :class:`Area`; None is
+    nowhere)."""
     scope = _row(action).get(role)
     if scope is None:
         return False
-    if scope == SERVED and area is not None:
-        return area in set(served)
-    return True
+    if at is None:
+        return True
+    return (area or NOWHERE).holds(scope, *at)
 
 
-def check(role, action, *, area=None, served=(), what=None):
+def bounds(role, action, area=None):
+    """Where ``role`` may do ``action``, for filtering a list: None for everywhere, else
+    ``(scope, area)`` with scope SERVED or COVERED; Forbidden-worthy roles get ``(None, NOWHERE)``."""
+    scope = _row(action).get(role)
+    if scope == ANY:
+        return None
+    return scope, (area or NOWHERE)
+
+
+def check(role, action, *, at=None, area=None, what=None):
     """Raise unless :func:`can`: Unauthenticated for the public, Forbidden for a role that may not.
 
-    The refusal names the roles (or, for a grid worker, the grids) that would do."""
-    if can(role, action, area=area, served=served):
+    The refusal names the roles that would do, or, for a role that may but not here, the grids
+    it serves or the communities it covers."""
+    if can(role, action, at=at, area=area):
         return
     doing = what or _WHAT.get(action) or action.replace(".", " ").replace("_", " ")
     allowed = roles_for(action)
     if role is None:
         raise Unauthenticated(f"Log in first: only a signed-in role may {doing}.",
                               fix=f"Sign in as one of: {', '.join(allowed)}.", details={"allowed_roles": allowed})
-    if role is not None and _row(action).get(role) == SERVED:
-        served = sorted(served)
-        raise Forbidden(f"This {role} does not serve grid {area}, and may {doing} only in the grids it serves.",
+    scope = _row(action).get(role)
+    area = area or NOWHERE
+    grid, community = at if at is not None else (None, None)
+    if scope == SERVED:
+        served = sorted(area.grids)
+        raise Forbidden(f"This {role} does not serve grid {grid or community}, and may {doing} only in the grids "
+                        "it serves.",
                         fix=("Ask for one of your grids: " + ", ".join(served) + ".") if served
                         else "Ask an admin to link your account to a grid worker who serves this grid.",
                         details={"served_grids": served, "allowed_roles": allowed})
+    if scope == COVERED:
+        covered = sorted(area.communities)
+        raise Forbidden(f"This {role} does not cover community {community or (grid or '')[:12]}, and may {doing} "
+                        "only in the communities it covers.",
+                        fix=("Ask for one of your communities: " + ", ".join(covered) + ".") if covered
+                        else "Ask an admin to run: gridmap set-communities USERNAME CODE…",
+                        details={"covered_communities": covered, "allowed_roles": allowed})
     raise Forbidden(f"Role {role!r} may not {doing}.",
                     fix=f"Sign in as one of: {', '.join(allowed)}." if allowed else "No role may.",
                     details={"allowed_roles": allowed})
+
+
+_CELL = {ANY: "anywhere", SERVED: "grids served", COVERED: "communities covered", None: "—"}
+
+
+def markdown_table():
+    """The table as the README's "Security model" shows it (a test keeps the two the same)."""
+    lines = ["| action | " + " | ".join(ROLES) + " |", "|---" * (len(ROLES) + 1) + "|"]
+    for action, row in PERMISSIONS.items():
+        lines.append(f"| `{action}` | " + " | ".join(_CELL[row.get(role)] for role in ROLES) + " |")
+    return "\n".join(lines)
 
 
 def _row(action):
@@ -127,9 +210,9 @@ def mask_phone(phone):
     return f"{phone[:3]}{'*' * (len(phone) - 7)}{phone[-4:]}"
 
 
-def phone_for(role, phone):
-    """The phone as ``role`` may see it (``role`` None for the public)."""
-    return phone if can(role, "phone.read") else mask_phone(phone)
+def phone_for(role, phone, *, at=None, area=None):
+    """The phone as ``role`` may see it (``role`` None for the public); with ``at``, as it may there."""
+    return phone if can(role, "phone.read", at=at, area=area) else mask_phone(phone)
 
 
 def mask_name(name):
@@ -137,6 +220,6 @@ def mask_name(name):
     return (name[0] + "*" * (len(name) - 1)) if name else ""
 
 
-def name_for(role, name):
-    """The name as ``role`` may see it: whole for those who may see full phones, else masked."""
-    return name if can(role, "phone.read") else mask_name(name)
+def name_for(role, name, *, at=None, area=None):
+    """The name as ``role`` may see it: whole for those who may see full phones (there), else masked."""
+    return name if can(role, "phone.read", at=at, area=area) else mask_name(name)

@@ -1,11 +1,11 @@
-"""User accounts: create, authenticate; roles of the permission table (admin, planner, dispatcher, grid_worker)."""
+"""User accounts: create, authenticate, where each works; roles of the permission table (admin, planner, dispatcher, grid_worker)."""
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .access import ROLES
-from .errors import Conflict, InvalidInput
+from .access import ROLES, Area
+from .errors import Conflict, InvalidInput, NotFound
 from .store import models as m
 
 
@@ -24,7 +24,9 @@ class Account:
         return cls(user.id, user.username, user.role, user.display_name or user.username, user.worker_id)
 
 
-def create_user(session, username, password, role, *, display_name="", worker_id=None):
+def create_user(session, username, password, role, *, display_name="", worker_id=None, communities=()):
+    """Create an account; ``worker_id`` (grid workers: whose grids it serves) and ``communities``
+    (dispatchers: the community codes it covers) say where it works. NotFound names an unknown one."""
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise InvalidInput("The username is empty or longer than 64 characters.", fix="Choose a short login name.")
@@ -36,9 +38,48 @@ def create_user(session, username, password, role, *, display_name="", worker_id
         raise Conflict(f"User {username!r} exists already.", fix="Pick another username.")
     user = m.User(username=username, password_hash=generate_password_hash(password), role=role,
                   display_name=display_name, worker_id=worker_id)
+    if worker_id is not None and session.get(m.GridWorker, worker_id) is None:
+        raise NotFound(f"Grid worker {worker_id} does not exist.", fix="Give the id of an imported grid worker.")
     session.add(user)
     session.flush()
+    if communities:
+        set_communities(session, username, communities)
     return user
+
+
+def set_communities(session, username, codes):
+    """Replace the communities ``username`` covers with ``codes`` (empty: none); returns them sorted.
+
+    Only dispatchers work by community (admins work everywhere, grid workers where their worker
+    record serves): InvalidInput for another role, NotFound for an unknown user or community.
+    """
+    user = session.scalar(select(m.User).where(m.User.username == (username or "").strip()))
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist.", fix="Create it first: gridmap create-user.")
+    codes = sorted({str(c).strip() for c in codes})
+    if codes and user.role != "dispatcher":
+        raise InvalidInput(f"User {user.username!r} is a {user.role}; only dispatchers cover communities.",
+                           fix="Admins work everywhere; a grid worker works where its worker record serves.")
+    known = set(session.scalars(select(m.Community.code).where(m.Community.code.in_(codes)))) if codes else set()
+    missing = [c for c in codes if c not in known]
+    if missing:
+        raise NotFound(f"Communities {missing[:5]} are not in the store.",
+                       fix="Give 12-digit codes of imported communities (GET /api/v1/communities lists them).",
+                       details={"communities": missing})
+    session.execute(delete(m.user_community).where(m.user_community.c.user_id == user.id))
+    if codes:
+        session.execute(insert(m.user_community), [{"user_id": user.id, "community_code": c} for c in codes])
+    return codes
+
+
+def area_of(session, user_id, role, worker_id=None):
+    """Where an account works (:class:`gridmap.access.Area`): the grids its worker record serves
+    (grid workers), the communities it covers (dispatchers); empty for other roles."""
+    grids = session.scalars(select(m.grid_worker_grid.c.grid_code).where(
+        m.grid_worker_grid.c.worker_id == worker_id)).all() if role == "grid_worker" and worker_id is not None else ()
+    communities = session.scalars(select(m.user_community.c.community_code).where(
+        m.user_community.c.user_id == int(user_id))).all() if role == "dispatcher" else ()
+    return Area(grids=grids, communities=communities)
 
 
 def authenticate(session, username, password):

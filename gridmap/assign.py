@@ -666,7 +666,7 @@ def _summaries(session, plans, grids, all_buildings, buildings, households, resi
 # Service for the API: who lives in a grid
 # --------------------------------------------------------------------------------------------
 
-def grid_members(session, grid_code, role, worker_id=None):
+def grid_members(session, grid_code, role, worker_id=None, *, area=None):
     """A grid's residents, party members and contact links, for the roles that work with people.
 
     Parameters
@@ -678,6 +678,8 @@ def grid_members(session, grid_code, role, worker_id=None):
         The caller's role; only those the permission table lets read people (``people.read``) may ask.
     worker_id : int, optional
         For ``grid_worker``: the worker record the account acts as; they see only grids they serve.
+    area : gridmap.access.Area, optional
+        Where the caller works (the web layer's ``current_area()``); read from ``worker_id`` when not given.
 
     Returns
     -------
@@ -700,15 +702,18 @@ def grid_members(session, grid_code, role, worker_id=None):
     if grid is None:
         raise NotFound(f"Grid {grid_code!r} is in no published plan.",
                        fix="Give the 15-digit code of a published grid.", details={"grid": grid_code})
-    served = session.scalars(select(m.grid_worker_grid.c.grid_code)
-                             .where(m.grid_worker_grid.c.worker_id == worker_id)).all() if worker_id is not None else ()
-    access.check(role, "people.read", area=grid_code, served=served)
+    if area is None:
+        served = session.scalars(select(m.grid_worker_grid.c.grid_code)
+                                 .where(m.grid_worker_grid.c.worker_id == worker_id)).all() if worker_id is not None else ()
+        area = access.Area(grids=served)
+    at = (grid_code, grid_code[:12])
+    access.check(role, "people.read", at=at, area=area)
     ran = session.get(m.AssignmentRun, grid.plan_id)
     if ran is None:
         raise NotFound(f"Grid {grid_code} has not been assigned yet.",
                        fix=f"Run: gridmap assign --community {grid_code[:12]}")
     def show_phone(phone):
-        return access.phone_for(role, phone)
+        return access.phone_for(role, phone, at=at, area=area)
 
     plan_id = grid.plan_id
     in_grid = and_(m.BuildingGrid.plan_id == plan_id, m.BuildingGrid.grid_code == grid_code)

@@ -150,13 +150,35 @@ def demo_command(seed, force):
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default="")
+@click.option("--worker-id", type=int, default=None,
+              help="grid_worker: the id of the grid worker record whose grids the account serves.")
+@click.option("--community", "communities", multiple=True,
+              help="dispatcher: a 12-digit community code it covers (repeat for several).")
 @with_appcontext
 @_reports_errors
-def create_user_command(username, role, password, display_name):
-    """Create a login for USERNAME with ROLE."""
+def create_user_command(username, role, password, display_name, worker_id, communities):
+    """Create a login for USERNAME with ROLE, and where it works: a dispatcher reads and moves incidents
+    only in the communities it covers (none given: none), a grid worker only in its worker record's grids."""
     with _store().transaction() as session:
-        accounts.create_user(session, username, password, role, display_name=display_name)
-    click.echo(f"Created {role} {username}")
+        accounts.create_user(session, username, password, role, display_name=display_name, worker_id=worker_id,
+                             communities=communities)
+    where = f", covering {', '.join(sorted(set(communities)))}" if communities else ""
+    click.echo(f"Created {role} {username}{where}")
+
+
+@click.command("set-communities")
+@click.argument("username")
+@click.argument("codes", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every community in the store now (a city-wide desk).")
+@with_appcontext
+@_reports_errors
+def set_communities_command(username, codes, all_):
+    """Say which communities the dispatcher USERNAME covers: CODES replace the ones it had (none: it covers nothing)."""
+    with _store().transaction() as session:
+        if all_:
+            codes = [c["code"] for c in loaders.communities(session)]
+        out = accounts.set_communities(session, username, codes)
+    click.echo(f"{username} covers {', '.join(out)}" if out else f"{username} covers no community")
 
 
 @click.command("locate")
@@ -217,8 +239,8 @@ def _print_assign_table(summaries):
                    f"(up to {summaries[0]['contact_capacity']} contact households per member).")
 
 
-COMMANDS = [init_db_command, import_command, export_command, demo_command, create_user_command, locate_command,
-            assign_command]
+COMMANDS = [init_db_command, import_command, export_command, demo_command, create_user_command,
+            set_communities_command, locate_command, assign_command]
 
 
 def register_commands(app):

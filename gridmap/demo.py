@@ -66,9 +66,12 @@ def build(store, *, seed=2026, force=False, frames=None, limits=None, max_area_c
                 _courtyards(session, frames["courtyards"])
         _households(session, frames["households"], frames["residents"])
         _party(session, frames["party_orgs"], frames["party_members"])
+        every = session.scalars(select(m.Community.code).order_by(m.Community.code)).all()
         for username, role, name in DEMO_USERS:
             worker_id = session.scalar(select(m.GridWorker.id).order_by(m.GridWorker.id)) if role == "grid_worker" else None
-            accounts.create_user(session, username, DEMO_PASSWORD, role, display_name=name, worker_id=worker_id)
+            # the demo's dispatcher is the district's desk: it covers every demo community
+            accounts.create_user(session, username, DEMO_PASSWORD, role, display_name=name, worker_id=worker_id,
+                                 communities=every if role == "dispatcher" else ())
     report.append(f"households: {len(frames['households'])}, residents: {len(frames['residents'])}, "
                   f"party organisations: {len(frames['party_orgs'])}")
     report.append(f"demo users {', '.join(u for u, _, _ in DEMO_USERS)} with password {DEMO_PASSWORD!r}")
@@ -77,6 +80,7 @@ def build(store, *, seed=2026, force=False, frames=None, limits=None, max_area_c
 
 
 def _clear(session):
+    session.execute(delete(m.user_community))  # before the users and communities it names
     for model in [m.Incident, m.User, m.Resident, m.Household, m.PartyMember, m.PartyOrganization,
                   m.CameraView, m.Camera, m.Responder, m.Volunteer, m.GridWorker, m.Road, m.Building, m.Courtyard,
                   m.Grid, m.GridPlan, m.Community, m.Street, m.District, m.Meta]:

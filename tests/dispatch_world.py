@@ -16,6 +16,7 @@ import datetime as dt
 
 from conftest import at, lonlat
 from shapely.geometry import MultiPolygon, Point, box
+from sqlalchemy import select
 
 from gridmap import accounts
 from gridmap.store import models as m
@@ -63,9 +64,12 @@ def build(store):
         s.flush()
         s.add(m.SosDevice(device_id="W-0001", resident_id=grandma.id, active=True))
         s.add(m.SosDevice(device_id="W-0002", resident_id=grandma.id, active=False))
+        # where they work: the dispatcher covers the community, the worker account is 王网格 serving G1
+        first = s.scalar(select(m.GridWorker.id).where(m.GridWorker.name == "王网格"))
         for username, role in (("admin", "admin"), ("planner", "planner"), ("dispatcher", "dispatcher"),
                                ("worker", "grid_worker")):
-            accounts.create_user(s, username, PASSWORD, role)
+            accounts.create_user(s, username, PASSWORD, role, worker_id=first if role == "grid_worker" else None,
+                                 communities=[COMMUNITY] if role == "dispatcher" else ())
         bump_generation(s)
     return store
 

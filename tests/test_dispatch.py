@@ -11,18 +11,20 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import func, select
 
-from gridmap import apikeys, catalog, dispatch
+from gridmap import access, apikeys, catalog, dispatch
 from gridmap.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from gridmap.store import models as m
 from gridmap.web import bodies
 
 import dispatch_world as w
-from dispatch_world import G1, G2, T0, at, login
+from dispatch_world import COMMUNITY, G1, G2, T0, at, login
 
 GEOD = Geod(ellps="WGS84")
 H = dt.timedelta(hours=1)
-DISPATCHER = dispatch.Actor("dispatcher", "dispatcher")
-WORKER = dispatch.Actor("worker", "grid_worker")
+# where each role works: the world's one community, both its grids (the web layer reads these per account)
+HERE = {"dispatcher": access.Area(communities={COMMUNITY}), "grid_worker": access.Area(grids={G1, G2})}
+DISPATCHER = dispatch.Actor("dispatcher", "dispatcher", HERE["dispatcher"])
+WORKER = dispatch.Actor("worker", "grid_worker", HERE["grid_worker"])
 
 
 @pytest.fixture
@@ -193,7 +195,7 @@ def test_every_forbidden_transition_is_a_conflict_naming_the_state_and_the_allow
 def test_roles_decide_who_may_do_what(sqlite_world, role, action, allowed):
     source = "reported" if action == "accept" else "accepted"
     iid = _reach(sqlite_world, source)
-    actor = dispatch.Actor("someone", role)
+    actor = dispatch.Actor("someone", role, HERE.get(role, access.NOWHERE))
     if allowed:
         assert act(sqlite_world, iid, action, actor=actor)[0] == dispatch.TRANSITIONS[(source, action)]
     else:
@@ -246,10 +248,10 @@ def test_overdue_is_judged_against_the_injected_now(sqlite_world):
         act(sqlite_world, done, a)
     with sqlite_world.extensions["gridmap.store"].session() as s:
         def overdue_ids(now):
-            return [i["id"] for i in dispatch.list_incidents(s, overdue=True, now=now)]
+            return [i["id"] for i in dispatch.list_incidents(s, overdue=True, now=now, role="admin")]
         assert overdue_ids(T0 + 23 * H) == []
         assert overdue_ids(T0 + 25 * H) == [late]
-        assert [i["id"] for i in dispatch.list_incidents(s, overdue=False, now=T0 + 25 * H)] == [done]
+        assert [i["id"] for i in dispatch.list_incidents(s, overdue=False, now=T0 + 25 * H, role="admin")] == [done]
         assert dispatch.incident_dict(s.get(m.Incident, late), now=T0 + 25 * H)["overdue"] is True
 
 
@@ -269,7 +271,7 @@ def test_the_community_blows_the_whistle_and_the_department_must_report_by_a_dea
         assert dispatch.whistles(s, iid, now=T0 + 2 * H)[0]["overdue"] is False
         assert dispatch.history(s, iid)[-1]["action"] == "whistle"
     with world.extensions["gridmap.store"].transaction() as s:
-        dispatch.report_in(s, task.id, actor=dispatch.Actor("消防", "dispatcher"), now=T0 + 3 * H)
+        dispatch.report_in(s, task.id, actor=dispatch.Actor("消防", "dispatcher", HERE["dispatcher"]), now=T0 + 3 * H)
     with world.extensions["gridmap.store"].session() as s:
         t = dispatch.whistles(s, iid, now=T0 + 26 * H)[0]
         assert (t["reported_at"], t["overdue"]) == ("2026-05-04T11:00:00Z", False)
@@ -302,11 +304,11 @@ def test_duplicates_are_the_same_category_within_50_metres_and_24_hours(world):
     other = new(world, "water_leak", xy=(101, 100), now=T0 + H)            # another category
     assert 29.5 < _geodesic((100, 100), (130, 100)) < 30.5 and 69.5 < _geodesic((100, 100), (170, 100)) < 70.5
     with world.extensions["gridmap.store"].session() as s:
-        found = dispatch.duplicates(s, first)
+        found = dispatch.duplicates(s, first, role="admin")
         assert [d["id"] for d in found] == [near_soon]
         assert found[0]["distance_m"] == pytest.approx(_geodesic((100, 100), (130, 100)), abs=0.1)
-        assert [d["id"] for d in dispatch.duplicates(s, late)] == [near_soon]  # 20 m, 2 h apart
-        assert far not in [d["id"] for d in dispatch.duplicates(s, first)] and other
+        assert [d["id"] for d in dispatch.duplicates(s, late, role="admin")] == [near_soon]  # 20 m, 2 h apart
+        assert far not in [d["id"] for d in dispatch.duplicates(s, first, role="admin")] and other
     # linking: the later report is merged into the first; links to a duplicate follow it to the first
     act(world, near_soon, "link_duplicate", duplicate_of=first, note="同一户")
     act(world, late, "link_duplicate", duplicate_of=near_soon)
@@ -321,7 +323,7 @@ def test_the_boundary_of_50_metres_is_measured_on_the_ellipsoid(sqlite_world):
     d_b, d_c = _geodesic((100, 100), (100, 149.8)), _geodesic((100, 100), (100, 49.7))
     assert d_b < 50 < d_c
     with sqlite_world.extensions["gridmap.store"].session() as s:
-        assert [x["id"] for x in dispatch.duplicates(s, a)] == [b]
+        assert [x["id"] for x in dispatch.duplicates(s, a, role="admin")] == [b]
         assert c
 
 
@@ -355,11 +357,11 @@ def test_the_service_ledger_adds_lines_and_totals_hours(world):
         for line in lines:
             dispatch.record_service(s, vid, actor=DISPATCHER, **bodies.parse_service(line))
     with store.session() as s:
-        book = dispatch.ledger(s, vid)
+        book = dispatch.ledger(s, vid, role="admin")
         assert (book["total_hours"], book["hours_by_skill"]) == (3.5, {"理发": 1.5, "助老": 2.0})
         assert [(x["day"], x["resident_id"], x["incident_id"]) for x in book["services"]] == \
             [("2026-05-03", rid, None), ("2026-05-04", None, iid)]
-        assert dispatch.ledger(s, vid, start=dt.date(2026, 5, 4))["total_hours"] == 2.0
+        assert dispatch.ledger(s, vid, start=dt.date(2026, 5, 4), role="admin")["total_hours"] == 2.0
 
 
 @pytest.mark.parametrize("line,words", [
@@ -620,8 +622,15 @@ def test_staff_list_and_read_incidents_and_see_phones_as_their_role_allows(sqlit
     full = dispatcher.get(f"/api/v1/incidents/{a}").get_json()
     assert (full["reporter_phone"], full["reporter_name"]) == ("13811112222", "刘先生")
     assert [h["action"] for h in full["history"]] == ["report"] and full["whistles"] == []
-    masked = planner.get(f"/api/v1/incidents/{a}").get_json()
-    assert (masked["reporter_phone"], masked["reporter_name"], masked["allowed_actions"]) == ("138****2222", "刘**", [])
+    # planners draw grids: incidents are not theirs to read (they see public statistics)
+    assert planner.get(f"/api/v1/incidents/{a}").status_code == 403
+    # the worker serving G1 reads a (in G1) whole; b lies in G2, which it does not serve: as if there were none
+    worker = login(sqlite_world, "worker")
+    mine = worker.get(f"/api/v1/incidents/{a}").get_json()
+    assert (mine["reporter_phone"], mine["allowed_actions"]) == ("13811112222", ["accept", "escalate"])
+    assert [i["id"] for i in worker.get("/api/v1/incidents").get_json()] == [a]
+    assert worker.get(f"/api/v1/incidents/{b}").get_json()["message"] == \
+        dispatcher.get("/api/v1/incidents/999").get_json()["message"].replace("999", str(b))
     r = dispatcher.get("/api/v1/incidents?level=galaxy")
     assert r.status_code == 400 and "level='galaxy'" in r.get_json()["message"]
     assert dispatcher.get("/api/v1/incidents/999").status_code == 404
@@ -666,7 +675,8 @@ def test_stats_through_the_api_keep_sos_points_off_the_public_heatmap(sqlite_wor
     new(sqlite_world, "elderly_help", xy=(100, 100))
     public = sqlite_world.test_client().get(f"/api/v1/stats?community={w.COMMUNITY}&period=month").get_json()
     staff = login(sqlite_world, "dispatcher").get("/api/v1/stats?period=month").get_json()
-    assert (public["total"], len(public["heatmap"]), len(staff["heatmap"])) == (2, 1, 2)
+    # the elderly-help call is not a public category: it counts nowhere for the public, not even in the totals
+    assert (public["total"], len(public["heatmap"]), staff["total"], len(staff["heatmap"])) == (1, 1, 2, 2)
     r = sqlite_world.test_client().get("/api/v1/stats?period=year")
     assert r.status_code == 400 and "period='year'" in r.get_json()["message"]
 

@@ -7,7 +7,7 @@ from conftest import at, lonlat
 from pyproj import Transformer
 from shapely.geometry import box
 
-from gridmap import catalog, lookup
+from gridmap import access, catalog, lookup
 from gridmap.index import Snapshot
 from gridmap.pages import dispatcher as dispatchview
 
@@ -94,7 +94,8 @@ def test_the_panel_is_locate_cameras_each_kinds_nearest_by_road_and_near_grids(s
     points = [(lon, lat) for lon, lat in _points(snap, 40, seed=2) if snap.grid_at(lon, lat) >= 0]
     assert len(points) >= 20
     for lon, lat in points:
-        got = dispatchview.panel(snap, lon, lat, role=role)
+        everywhere = access.Area(communities=set(snap.communities["code"]))  # a desk covering the whole demo
+        got = dispatchview.panel(snap, lon, lat, role=role, area=everywhere)
         alone = {kind: lookup.nearest(snap, lon=lon, lat=lat, kind=kind, k=3, by="road", mode="car", role=role)
                  for kind in kinds}
         expected = lookup.locate(snap, lon, lat, role=role)

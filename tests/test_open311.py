@@ -139,7 +139,7 @@ def test_post_creates_a_request_that_reads_back_mapped_onto_the_lifecycle(world,
         assert dispatch.history(s, inc.id)[0]["actor"] == "api_key:citizen-app"
         # closing it in gridmap closes it in Open311
         for action in ("accept", "start", "resolve"):
-            dispatch.transition(s, inc.id, action, actor=dispatch.Actor("d", "dispatcher"), version=inc.version)
+            dispatch.transition(s, inc.id, action, actor=dispatch.Actor("d", "admin"), version=inc.version)
         s.commit()
     r, doc = get(world, f"requests/{rid}", fmt)
     [req] = records(doc, fmt, "service_requests", "request")
@@ -183,7 +183,7 @@ def test_get_requests_filters_by_code_status_dates_and_ids(world, fmt):
     report(world, "elderly_help", now=now - dt.timedelta(days=2))  # never listed
     with world.extensions["gridmap.store"].transaction() as s:
         for action in ("accept", "start", "resolve"):
-            dispatch.transition(s, leak, action, actor=dispatch.Actor("d", "dispatcher"),
+            dispatch.transition(s, leak, action, actor=dispatch.Actor("d", "admin"),
                                 version=s.get(m.Incident, leak).version)
 
     def ids(**query):

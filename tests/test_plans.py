@@ -574,6 +574,22 @@ def test_the_diff_endpoint_hides_member_names_from_planners(app):
     assert admin.get(f"/api/v1/plans/{w['a']}/diff/{w['b']}").get_json()["members"][0]["name"] == "甲"
 
 
+@pytest.mark.parametrize("serves,named", [(2, True), (1, True), (3, False)])
+def test_a_grid_worker_sees_the_names_of_a_diff_only_for_people_moving_from_or_to_its_grids(app, serves, named):
+    with app.extensions["gridmap.store"].transaction() as s:
+        w = two_generations(s)
+        worker = m.GridWorker(name="网格员", phone="13900000009", community_code=CODE)
+        s.add(worker)
+        s.flush()
+        s.execute(m.grid_worker_grid.insert().values(worker_id=worker.id, grid_code=g(serves)))
+        accounts.create_user(s, "gw", "long-enough-pw", "grid_worker", worker_id=worker.id)
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    assert client.post("/login", data={"username": "gw", "password": "long-enough-pw"}).status_code == 302
+    [member] = client.get(f"/api/v1/plans/{w['a']}/diff/{w['b']}").get_json()["members"]  # moves g(2) → g(1)
+    assert (member.get("name") == "甲") is named and ("name" in member) is named
+
+
 def test_a_planner_copies_a_published_plan_into_a_draft(app, draft_world):
     client, _ = login(app, "planner")
     r = client.post(f"/api/v1/plans/{draft_world['old']}/copy")

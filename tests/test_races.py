@@ -24,7 +24,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 import dispatch_world
-from gridmap import accounts, dispatch, plans
+from gridmap import access, accounts, dispatch, plans
 from gridmap.errors import Conflict
 from gridmap.plans import generations
 from gridmap.store import Store
@@ -334,7 +334,7 @@ def test_whistles_and_report_ins_at_once_write_one_task_and_one_report_in_each(i
     app = incident_world
     store = app.extensions["gridmap.store"]
     iid = report(app)
-    boss = dispatch.Actor("dispatcher", "dispatcher")
+    boss = dispatch.Actor("dispatcher", "dispatcher", access.Area(communities={dispatch_world.COMMUNITY}))
 
     def blow(k):
         with store.transaction() as s:
@@ -348,7 +348,7 @@ def test_whistles_and_report_ins_at_once_write_one_task_and_one_report_in_each(i
 
     def report_in(k):
         with store.transaction() as s:
-            return dispatch.report_in(s, tasks[0], actor=dispatch.Actor(f"城管{k}", "department")).id
+            return dispatch.report_in(s, tasks[0], actor=dispatch.Actor(f"城管{k}", "admin")).id
     reported = at_once(CLIENTS, report_in)
     assert reported.count(tasks[0]) == 1, reported
     refused = [r for r in reported if isinstance(r, Conflict)]

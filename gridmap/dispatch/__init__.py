@@ -15,6 +15,7 @@ where a point must be located) and never see Flask; the caller commits.
 - :mod:`.stats` — figures, tables and the heat layer
 - :mod:`.georeport` — the incidents as Open311 GeoReport v2 requests
 """
+from .areas import visible
 from .desk import incident_panel, submit
 from .dedupe import duplicates
 from .incidents import (get_incident, history, incident_detail, incident_dict, is_overdue, iso, list_incidents,
@@ -32,5 +33,5 @@ __all__ = [
     "heat_cells", "history", "incident_detail", "incident_dict", "incident_panel", "is_overdue", "iso", "ledger",
     "list_incidents", "match_volunteers", "propose", "record_service", "register_device", "report", "report_in",
     "route", "set_work_items", "sos", "statistics", "submit", "transition", "utcnow", "whistle", "whistles",
-    "with_stations",
+    "visible", "with_stations",
 ]

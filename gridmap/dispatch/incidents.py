@@ -11,6 +11,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..store import models as m
 from ..store.loaders import work_items
 from ..store.races import lock as _lock
+from .areas import clause, missing, place, visible
 from .rules import (CLOSED_STATUSES, OPEN_STATUSES, TRANSITIONS, Actor, allowed_actions, deadline, route,
                     utcnow)
 
@@ -58,12 +59,15 @@ def report(session, snapshot, *, category, lon, lat, actor=Actor(), now=None, so
 def transition(session, incident_id, action, *, actor, version, note="", now=None, duplicate_of=None):
     """Apply ``action`` to an incident and audit it; returns the Incident.
 
-    Raises Conflict when ``version`` is stale (``details["current_version"]``) or the action is not
+    Raises NotFound for an unknown incident or one outside ``actor.area`` (nothing is written),
+    Conflict when ``version`` is stale (``details["current_version"]``) or the action is not
     possible from the incident's status (naming the allowed ones), Forbidden when ``actor.role``
-    may not do it, NotFound for an unknown incident.
+    may not do it there.
     """
     now = now or utcnow()
-    inc = get_incident(session, incident_id, lock=True)
+    if f"incident.{action}" in access.PERMISSIONS:  # a role that may not anywhere: 403 (401), before any lookup
+        access.check(actor.role, f"incident.{action}", what=f"{action} an incident")
+    inc = visible(get_incident(session, incident_id, lock=True), actor.role, actor.area)
     _check_version(inc, version)
     key = (inc.status, action)
     if key not in TRANSITIONS:
@@ -72,11 +76,11 @@ def transition(session, incident_id, action, *, actor, version, note="", now=Non
                        fix=f"Allowed from {inc.status}: {allowed or 'nothing (it is closed)'}.",
                        details={"status": inc.status, "allowed_actions": allowed})
     target = TRANSITIONS[key]
-    access.check(actor.role, f"incident.{action}", what=f"{action} an incident")
+    access.check(actor.role, f"incident.{action}", at=place(inc), area=actor.area, what=f"{action} an incident")
     before_status, before_level = inc.status, inc.level
     effect = _EFFECTS.get(action)
     if effect is not None:
-        note = effect(session, inc, now, note=note, duplicate_of=duplicate_of) or note
+        note = effect(session, inc, now, note=note, duplicate_of=duplicate_of, actor=actor) or note
     inc.status = target
     inc.updated_at = now
     _audit(session, inc, actor, action, before_status, before_level, now, note)
@@ -104,8 +108,9 @@ def _reopen(session, inc, now, **_):
     inc.deadline_at = deadline(inc.category, inc.level, now)
 
 
-def _link(session, inc, now, *, note, duplicate_of, **_):
-    original = get_incident(session, duplicate_of)
+def _link(session, inc, now, *, note, duplicate_of, actor, **_):
+    # the earlier report must be one the actor may see: linking is no way to learn of another area's reports
+    original = visible(get_incident(session, duplicate_of), actor.role, actor.area)
     while original.duplicate_of is not None:  # point at the first report, never at another duplicate
         original = get_incident(session, original.duplicate_of)
     if original.id == inc.id:
@@ -134,7 +139,8 @@ def whistle(session, incident_id, *, actor, department=None, note="", now=None):
     """
     now = now or utcnow()
     access.check(actor.role, "incident.whistle")
-    inc = get_incident(session, incident_id, lock=True)
+    inc = visible(get_incident(session, incident_id, lock=True), actor.role, actor.area)
+    access.check(actor.role, "incident.whistle", at=place(inc), area=actor.area)
     if inc.status not in OPEN_STATUSES or inc.level not in ("grid", "community"):
         raise Conflict(f"Incident {inc.id} is {inc.status} at level {inc.level}; the community blows the whistle "
                        "only for open incidents still with the grid or the community.",
@@ -154,17 +160,23 @@ def whistle(session, incident_id, *, actor, department=None, note="", now=None):
 
 
 def report_in(session, task_id, *, actor, now=None):
-    """The department reports (报到) on a whistle task; Conflict when it has reported already."""
+    """The department reports (报到) on a whistle task; Conflict when it has reported already.
+
+    NotFound for an unknown task or one whose incident lies outside ``actor.area``."""
     now = now or utcnow()
     task = _lock(session, m.WhistleTask, task_id)  # two reports-in at once: the second sees the first's
+    gone = NotFound(f"Whistle task {task_id} does not exist.", fix="See the incident's whistles.")
     if task is None:
-        raise NotFound(f"Whistle task {task_id} does not exist.", fix="See the incident's whistles.")
+        raise gone
+    owner = session.get(m.Incident, task.incident_id)
+    if not access.can(actor.role, "whistle.report_in", at=place(owner), area=actor.area):
+        raise gone
     if task.reported_at is not None:
         raise Conflict(f"{task.department} reported on task {task.id} at {iso(task.reported_at)} already.",
                        fix="Nothing to do: the task is done. Reload the incident to see its whistles.",
                        details={"reported_at": iso(task.reported_at)})
     task.reported_at = now
-    inc = session.get(m.Incident, task.incident_id)
+    inc = owner
     _audit(session, inc, actor, "report_in", inc.status, inc.level, now,
            f"{task.department} reported" + (" late" if now > task.report_by else ""))
     return task
@@ -177,13 +189,13 @@ def get_incident(session, incident_id, *, lock=False):
         raise InvalidInput(f"Incident id {incident_id!r} is not a whole number.", fix="Use an id from /api/v1/incidents.")
     iid = incident_id
     if not 1 <= iid < 2 ** 63:  # beyond any id a database hands out (and beyond its integers)
-        raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
+        raise missing(iid)
     if lock:  # two dispatchers acting at once queue here instead of both passing the version check
         inc = _lock(session, m.Incident, iid)
     else:
         inc = session.scalar(select(m.Incident).where(m.Incident.id == iid))
     if inc is None:
-        raise NotFound(f"Incident {iid} does not exist.", fix="Use an id from /api/v1/incidents.")
+        raise missing(iid)
     return inc
 
 
@@ -209,36 +221,42 @@ def is_overdue(inc, now=None):
     return inc.status in OPEN_STATUSES and inc.deadline_at is not None and (now or utcnow()) > inc.deadline_at
 
 
-def incident_dict(inc, *, role=None, now=None):
-    """An incident as the API shows it: reporter masked unless ``role`` may see personal contacts."""
+def incident_dict(inc, *, role=None, area=None, now=None):
+    """An incident as the API shows it: reporter masked unless ``role`` may see personal contacts
+    at the incident's place within ``area``; the actions ``role`` may take there."""
     cat = catalog.CATEGORIES.get(inc.category)
-    sees = access.can(role, "phone.read")
+    at = place(inc)
+    sees = access.can(role, "phone.read", at=at, area=area)
     return {"id": inc.id, "category": inc.category, "category_name": cat.zh if cat else inc.category,
             "category_name_en": cat.en if cat else inc.category, "status": inc.status, "level": inc.level,
             "department": inc.department, "vetoed": inc.vetoed, "priority": inc.priority,
             "community_code": inc.community_code, "grid_code": inc.grid_code, "lon": inc.lon, "lat": inc.lat,
             "address": inc.address, "description": inc.description,
-            "reporter_name": access.name_for(role, inc.reporter_name),
-            "reporter_phone": access.phone_for(role, inc.reporter_phone),
+            "reporter_name": inc.reporter_name if sees else access.mask_name(inc.reporter_name),
+            "reporter_phone": inc.reporter_phone if sees else access.mask_phone(inc.reporter_phone),
             "reporter_email": inc.reporter_email if sees else ("***" if inc.reporter_email else ""),
             "source": inc.source, "reported_at": iso(inc.reported_at), "updated_at": iso(inc.updated_at),
             "resolved_at": iso(inc.resolved_at), "deadline_at": iso(inc.deadline_at),
             "overdue": is_overdue(inc, now), "duplicate_of": inc.duplicate_of, "version": inc.version,
-            "allowed_actions": allowed_actions(inc.status, role)}
+            "allowed_actions": allowed_actions(inc.status, role, at=at, area=area)}
 
 
-def incident_detail(session, incident_id, *, role=None, now=None):
-    """One incident with its history and whistle tasks."""
-    inc = get_incident(session, incident_id)
-    return {**incident_dict(inc, role=role, now=now), "history": history(session, inc.id),
+def incident_detail(session, incident_id, *, role=None, area=None, now=None):
+    """One incident with its history and whistle tasks; NotFound outside ``role``'s ``area``."""
+    inc = visible(get_incident(session, incident_id), role, area)
+    return {**incident_dict(inc, role=role, area=area, now=now), "history": history(session, inc.id),
             "whistles": whistles(session, inc.id, now=now)}
 
 
 def list_incidents(session, *, status=None, level=None, community=None, grid=None, overdue=None, category=None,
-                   limit=200, role=None, now=None):
-    """Incidents matching every filter given, newest first; ``status`` may also be "open" or "closed"."""
+                   limit=200, role=None, area=None, now=None):
+    """Incidents matching every filter given within ``role``'s ``area``, newest first; ``status`` may
+    also be "open" or "closed"."""
     now = now or utcnow()
     q = select(m.Incident)
+    mine = clause(role, "incident.read", area, grid_col=m.Incident.grid_code, community_col=m.Incident.community_code)
+    if mine is not None:
+        q = q.where(mine)
     if status in ("open", "closed"):
         q = q.where(m.Incident.status.in_(OPEN_STATUSES if status == "open" else CLOSED_STATUSES))
     elif status:
@@ -252,7 +270,7 @@ def list_incidents(session, *, status=None, level=None, community=None, grid=Non
         q = q.where(late if overdue else ~late | m.Incident.deadline_at.is_(None))
     rows = session.scalars(q.order_by(m.Incident.priority.desc(), m.Incident.reported_at.desc(), m.Incident.id.desc())
                            .limit(limit)).all()
-    return [incident_dict(i, role=role, now=now) for i in rows]
+    return [incident_dict(i, role=role, area=area, now=now) for i in rows]
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -28,15 +28,19 @@ def match_volunteers(snapshot, inc, *, k=5):
     return sorted(best.values(), key=lambda v: (v["distance_m"], str(v["id"])))[:k]
 
 
-def propose(snapshot, inc, *, k=3, role=None):
-    """Who to send: the grid's workers, the nearest responders of each kind the category names, volunteers."""
+def propose(snapshot, inc, *, k=3, role=None, area=None):
+    """Who to send: the grid's workers, the nearest responders of each kind the category names, volunteers.
+
+    Phones are whole only for a role that may see them at the incident's place within ``area``:
+    whom to send is no directory of another area's contacts."""
     cat = catalog.category(inc.category)
-    workers = [{"id": w["id"], "name": w["name"], "phone": phone_for(role, w["phone"])}
+    at = (inc.grid_code, inc.community_code)
+    workers = [{"id": w["id"], "name": w["name"], "phone": phone_for(role, w["phone"], at=at, area=area)}
                for w in snapshot.workers.get(inc.grid_code, [])] if inc.grid_code else []
     responders = {kind: snapshot.nearest(inc.lon, inc.lat, k=k, kind=kind, available=True) for kind in cat.responders}
     volunteers = match_volunteers(snapshot, inc, k=k)
     for item in [r for rs in responders.values() for r in rs] + volunteers:
-        item["phone"] = phone_for(role, item["phone"])
+        item["phone"] = phone_for(role, item["phone"], at=at, area=area)
     return {"grid_workers": workers, "responders": responders, "volunteers": volunteers}
 
 

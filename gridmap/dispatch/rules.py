@@ -40,10 +40,12 @@ def utcnow():
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a user's name and role, an API key ("api_key:name", role "open311"), or the public."""
+    """Who acts: a user's name, role and :class:`gridmap.access.Area`, an API key ("api_key:name",
+    role "open311"), or the public."""
 
     name: str = "public"
     role: str | None = None
+    area: access.Area = access.NOWHERE
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,10 @@ def deadline(category, level, start):
     return start + dt.timedelta(hours=catalog.category(category).deadline_hours(level))
 
 
-def allowed_actions(status, role=None):
-    """Actions possible from ``status`` (for ``role`` when given), in a stable order."""
+def allowed_actions(status, role=None, *, at=None, area=None):
+    """Actions possible from ``status`` (for ``role`` when given, at ``at`` in its ``area`` when given), in a stable order."""
     return [a for (s, a) in sorted(TRANSITIONS) if s == status
-            and (role is None or access.can(role, f"incident.{a}"))]
+            and (role is None or access.can(role, f"incident.{a}", at=at, area=area))]
 
 
 def set_work_items(session, lists):

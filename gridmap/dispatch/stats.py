@@ -9,20 +9,24 @@ import pandas as pd
 import shapely
 from sqlalchemy import select
 
-from .. import catalog
+from .. import access, catalog
 from ..store import models as m
 from .rules import OPEN_STATUSES, utcnow
 
 
 def statistics(session, *, community=None, grid=None, period="day", start=None, end=None, now=None,
-               private=False):
+               private=False, role=None, area=None):
     """Resolution rate, time to resolve, open and overdue by level, grid, community and period, and a heatmap.
 
     Linked duplicates (status "merged") are not separate matters: they count in nothing but
     ``duplicates``. ``resolution_rate`` is resolved ÷ all other incidents; times are hours from
     report to resolution (median and 90th percentile, linear interpolation). ``start``/``end``
-    are days (inclusive) of the report. The heatmap leaves out categories that are not public
-    (an SOS dot marks where someone vulnerable lives alone) unless ``private``.
+    are days (inclusive) of the report.
+
+    Incidents of the categories that are not public (an SOS marks where someone vulnerable lives
+    alone) count, in every figure and the heatmap, only where ``role`` may see private statistics
+    within ``area`` (:mod:`gridmap.access`, "stats.private"): nowhere for the public, so no count
+    tells of another area's SOS. ``private=True`` counts them all (the CLI, benchmarks).
     """
     now = now or utcnow()
     q = select(m.Incident.id, m.Incident.category, m.Incident.status, m.Incident.level, m.Incident.community_code, m.Incident.grid_code,
@@ -39,6 +43,8 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
                                      "deadline_at", "lon", "lat"])
     for column in ("reported_at", "resolved_at", "deadline_at"):
         df[column] = pd.to_datetime(df[column])
+    if not private:
+        df = df[~_hidden(df, role, area)]
     merged = df["status"] == "merged"
     df = df[~merged]
     resolved = df["status"] == "resolved"
@@ -59,7 +65,7 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
             "overdue": int(df["overdue"].sum()),
             "by_community": _groups(df, "community"), "by_grid": _groups(df, "grid"),
             "by_period": _groups(df, "period"),
-            "heatmap": _heatmap(df, private)}
+            "heatmap": _heatmap(df)}
 
 
 def _groups(df, key):
@@ -78,12 +84,26 @@ def _groups(df, key):
                                                                agg["open"].tolist(), agg["overdue"].tolist())]
 
 
-def _heatmap(df, private):
+def _hidden(df, role, area):
+    """Rows of a category that is not public, outside where ``role`` may see them."""
+    private = df["category"].isin([c.code for c in catalog.INCIDENT_CATEGORIES if not c.public])
+    if not access.can(role, "stats.private"):
+        return private
+    bound = access.bounds(role, "stats.private", area)
+    if bound is None:
+        return private & False
+    scope, area = bound
+    grid, community = df["grid"], df["community"]
+    if scope == access.SERVED:
+        seen = grid.isin(area.grids) | (grid.isna() & community.isin(area.served_communities))
+    else:
+        seen = community.isin(area.communities)
+    return private & ~seen
+
+
+def _heatmap(df):
     """[[lat, lon, weight], …] as Leaflet.heat and folium's HeatMap take them."""
     keep = df["lon"].notna() & df["lat"].notna()
-    if not private:
-        hidden = [c.code for c in catalog.INCIDENT_CATEGORIES if not c.public]
-        keep &= ~df["category"].isin(hidden)
     pts = df.loc[keep, ["lat", "lon"]].to_numpy(dtype=float).round(6)
     return np.column_stack([pts, np.ones(len(pts))]).tolist()
 

@@ -1,12 +1,12 @@
 """What the dispatcher's page shows: the panel for a point, the map's layers, the statistics page."""
 from __future__ import annotations
 
-from .. import catalog, coverage, dispatch, lookup
+from .. import access, catalog, coverage, dispatch, lookup
 
 NEAR_GRID_RADIUS_M = 30.0  # closer than this to another grid, a dispatcher should check which grid answers
 
 
-def panel(snapshot, lon, lat, *, role=None, k=3, mode="car"):
+def panel(snapshot, lon, lat, *, role=None, area=None, k=3, mode="car"):
     """Everything the dispatcher's side panel shows about a WGS84 point.
 
     ``lookup.locate`` (district › street › community › grid, workers with phones as ``role`` may
@@ -14,8 +14,13 @@ def panel(snapshot, lon, lat, *, role=None, k=3, mode="car"):
     kind and of volunteers with straight-line and, where roads exist, road distance and ETA, and
     the grids within :data:`NEAR_GRID_RADIUS_M` of the point besides its own.
 
+    Phones are whole only where ``role`` may see them within ``area`` (the point's grid and
+    community): a click elsewhere is no directory of another area's contacts.
+
     Raises NotFound when the point lies in no community gridmap knows.
     """
+    if not access.can(role, "phone.read", at=place_of(snapshot, lon, lat), area=area):
+        role = None  # phones as the public sees them, here
     out = lookup.locate(snapshot, lon, lat, role=role)
     out["cameras"] = [{key: c.get(key) for key in ("id", "name", "distance_m", "bearing")}
                       for c in snapshot.cameras_seeing(lon, lat)]
@@ -26,6 +31,12 @@ def panel(snapshot, lon, lat, *, role=None, k=3, mode="car"):
     out["distance_basis"] = basis
     out["near_other_grids"] = snapshot.grids_near(lon, lat, NEAR_GRID_RADIUS_M)
     return out
+
+
+def place_of(snapshot, lon, lat):
+    """A point's place as the permission table takes it: (grid code or None, community code or None)."""
+    where = snapshot.locate(lon, lat)
+    return (where["grid"] or {}).get("code"), (where["community"] or {}).get("code")
 
 
 def cameras_at(session, snapshot, lon, lat, *, min_blind_m2=None):
@@ -50,7 +61,7 @@ def cameras_at(session, snapshot, lon, lat, *, min_blind_m2=None):
     return report, seeing
 
 
-def map_layers(session, snapshot, *, point=None, incident_id=None, role=None, min_blind_m2=None):
+def map_layers(session, snapshot, *, point=None, incident_id=None, role=None, area=None, min_blind_m2=None):
     """What the dispatcher's map draws: the located ``point`` (WGS84) with its own grid and the grids
     within :data:`NEAR_GRID_RADIUS_M`, the open incidents, with ``incident_id`` that incident and
     whom to send, and the cameras of the spot's community (those that see the spot outlined).
@@ -67,9 +78,9 @@ def map_layers(session, snapshot, *, point=None, incident_id=None, role=None, mi
         where = snapshot.locate(*point)
         own = where["grid"]["code"] if where["grid"] else None
         near = [g["code"] for g in snapshot.grids_near(*point, NEAR_GRID_RADIUS_M)]
-    incidents = dispatch.list_incidents(session, status="open", limit=500, role=role)
+    incidents = dispatch.list_incidents(session, status="open", limit=500, role=role, area=area)
     if incident_id is not None:
-        opened = dispatch.incident_panel(session, snapshot, incident_id, role=role)
+        opened = dispatch.incident_panel(session, snapshot, incident_id, role=role, area=area)
         incident, proposal = opened["incident"], opened["proposal"]
     spot = point if point is not None else (incident["lon"], incident["lat"]) if incident else None
     cameras, seeing = cameras_at(session, snapshot, *spot, min_blind_m2=min_blind_m2) \

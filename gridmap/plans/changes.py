@@ -26,8 +26,10 @@ def diff(session, plan_a, plan_b, *, personal=False):
 
     Parameters
     ----------
-    personal : bool
-        Include party members' and workers' names (roles that may see personal data).
+    personal : bool or callable
+        Include party members' and workers' names (roles that may see personal data); a callable
+        ``personal(grid_code)`` shows a name only when it holds for the grid moved from or to (a
+        grid worker: the grids it serves).
 
     Returns
     -------
@@ -39,6 +41,7 @@ def diff(session, plan_a, plan_b, *, personal=False):
         and ``geojson``: a FeatureCollection of changed areas, buildings and member homes.
     """
     a, b = get_plan(session, plan_a), get_plan(session, plan_b)
+    named = personal if callable(personal) else (lambda _grid, _all=bool(personal): _all)
     ga, gb = grids_frame(a), grids_frame(b)
     codes = sorted(set(ga["code"]) | set(gb["code"]))
     branches = branch_ids(session, codes)
@@ -65,12 +68,12 @@ def diff(session, plan_a, plan_b, *, personal=False):
     member_rows = []
     for i in members.index[m_moved]:
         row = {"id": int(i), "from": ma[i], "to": mb[i]}
-        if personal:
+        if named(ma[i]) or named(mb[i]):
             row["name"] = members.at[i, "name"]
         member_rows.append(row)
 
     worker_rows = _worker_changes(session, codes, set(ga["code"]), set(gb["code"]), buildings, code_a, code_b,
-                                  personal)
+                                  named)
     areas, area_geoms = _changed_areas(ga, gb)
     features = (
         [{"type": "Feature", "properties": {"kind": "area", **r}, "geometry": shapely.geometry.mapping(g)}
@@ -139,7 +142,7 @@ def _member_codes(members, grids, bg, members_to_grids):
     return members_to_grids(frame, grids)["grid_code"]
 
 
-def _worker_changes(session, codes, codes_a, codes_b, buildings, code_a, code_b, personal):
+def _worker_changes(session, codes, codes_a, codes_b, buildings, code_a, code_b, named):
     rows = session.execute(select(m.GridWorker.id, m.GridWorker.name, m.grid_worker_grid.c.grid_code)
                            .join(m.grid_worker_grid, m.grid_worker_grid.c.worker_id == m.GridWorker.id)
                            .where(m.grid_worker_grid.c.grid_code.in_(codes))
@@ -159,7 +162,7 @@ def _worker_changes(session, codes, codes_a, codes_b, buildings, code_a, code_b,
         row = {"id": int(wid), "grids_from": grids_a, "grids_to": grids_b,
                "households_from": int(hh.loc[sorted(in_a)].sum()), "households_to": int(hh.loc[sorted(in_b)].sum()),
                "buildings_gained": len(in_b - in_a), "buildings_lost": len(in_a - in_b)}
-        if personal:
+        if any(named(c) for c in mine):
             row["name"] = names[wid]
         out.append(row)
     return out

@@ -276,6 +276,15 @@ class User(Base):
     worker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grid_worker.id"))
 
 
+# The communities a dispatcher's account covers: where it reads and moves incidents (gridmap.access COVERED).
+# None configured covers nothing: a new account sees nothing until an admin says where it works.
+user_community = Table(
+    "user_community", Base.metadata,
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("community_code", ForeignKey("community.code", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
 class Meta(Base):
     """Small key/value facts, e.g. the published-plan generation every web process watches."""
     __tablename__ = "gridmap_meta"

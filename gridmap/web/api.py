@@ -1,12 +1,12 @@
 """JSON API v1: locate (also as of a day), grids, communities, address search, plans, crosswalk, incidents, SOS."""
 from flask import Blueprint, current_app, jsonify, request
-from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from .. import access, apikeys, assign, dispatch, index, lookup, plans
 from ..store import loaders
+from ..pages import dispatcher as dispatcher_page
 from . import bodies, border, openapi, params
-from .common import current_actor, current_role, requires, snapshot, store
+from .common import current_actor, current_area, current_role, requires, snapshot, store
 from .extensions import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -17,11 +17,20 @@ def locate():
     """Locate a point: community, grid, workers (masked by role), party branch; ``at`` for a past day's plan."""
     lon, lat = params.parse_point(request.args.get("lon"), request.args.get("lat"), request.args.get("crs"))
     if request.args.get("at") is None:
-        return jsonify(lookup.locate(snapshot(), lon, lat, role=current_role()))
+        return jsonify(lookup.locate(snapshot(), lon, lat, role=_role_at(lon, lat)))
     day = params.parse_day(request.args.get("at"), name="at")
     with store().session() as session:
         snap = index.snapshot_on(session, day)
-    return jsonify({**lookup.locate(snap, lon, lat, role=current_role()), "at": day.isoformat()})
+    return jsonify({**lookup.locate(snap, lon, lat, role=_role_at(lon, lat)), "at": day.isoformat()})
+
+
+def _role_at(lon, lat):
+    """The caller's role where it may see phones at the point (its area), else None: masked as for the public."""
+    role = current_role()
+    if role is None or not access.can(role, "phone.read"):
+        return role
+    at = dispatcher_page.place_of(snapshot(), lon, lat)
+    return role if access.can(role, "phone.read", at=at, area=current_area()) else None
 
 
 @bp.get("/grids")
@@ -58,15 +67,14 @@ def geocode():
 def nearest():
     """The k nearest responders or volunteers to a point, in metres, filtered by kind, skill, availability."""
     q = params.parse_nearest_query(request.args)
-    return jsonify(lookup.nearest(snapshot(), **q, role=current_role()))
+    return jsonify(lookup.nearest(snapshot(), **q, role=_role_at(q["lon"], q["lat"])))
 
 
 @bp.get("/grids/<code>/members")
 def grid_members(code):
     """Residents, party members and contact links of one grid, for the roles that need them."""
-    worker_id = current_user.worker_id if current_user.is_authenticated else None
     with store().session() as session:
-        return jsonify(assign.grid_members(session, params.parse_grid_code(code), current_role(), worker_id=worker_id))
+        return jsonify(assign.grid_members(session, params.parse_grid_code(code), current_role(), area=current_area()))
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -130,7 +138,15 @@ def plan_diff(plan_a, plan_b):
     """Buildings, households, party members and workers changing grid between two plans, with a map layer."""
     a, b = params.plan_id(plan_a), params.plan_id(plan_b)
     with store().session() as session:
-        return jsonify(plans.diff(session, a, b, personal=access.can(current_role(), "people.read")))
+        return jsonify(plans.diff(session, a, b, personal=_people_in_area()))
+
+
+def _people_in_area():
+    """Whether names of a grid's people may be shown, as a test of the grid's code (plan diffs)."""
+    role, area = current_role(), current_area()
+    if not access.can(role, "people.read"):
+        return False
+    return lambda grid: isinstance(grid, str) and access.can(role, "people.read", at=(grid, grid[:12]), area=area)
 
 
 @bp.get("/crosswalk")
@@ -159,7 +175,7 @@ def incident_list():
     """Incidents by status (or open/closed), level, community, grid, category, overdue; staff only."""
     q = params.parse_list_query(request.args)
     with store().session() as session:
-        return jsonify(dispatch.list_incidents(session, **q, role=current_role()))
+        return jsonify(dispatch.list_incidents(session, **q, role=current_role(), area=current_area()))
 
 
 @bp.get("/incidents/<incident_id>")
@@ -167,7 +183,8 @@ def incident_list():
 def incident_detail(incident_id):
     """One incident with its audited history and whistle tasks; staff only."""
     with store().session() as session:
-        return jsonify(dispatch.incident_detail(session, params.record_id(incident_id), role=current_role()))
+        return jsonify(dispatch.incident_detail(session, params.record_id(incident_id), role=current_role(),
+                                                area=current_area()))
 
 
 @bp.post("/incidents/<incident_id>/transition")
@@ -175,9 +192,10 @@ def incident_transition(incident_id):
     """Move an incident on: {action, version, note?, duplicate_of?}; 409 names the allowed actions or the current version."""
     iid = params.record_id(incident_id)
     args = bodies.parse_transition(border.json_body())
+    actor = current_actor()
     with store().transaction() as session:
-        inc = dispatch.transition(session, iid, actor=current_actor(), **args)
-        out = dispatch.incident_dict(inc, role=current_role())
+        inc = dispatch.transition(session, iid, actor=actor, **args)
+        out = dispatch.incident_dict(inc, role=actor.role, area=actor.area)
     return jsonify(out)
 
 
@@ -207,16 +225,18 @@ def whistle_report(task_id):
 def incident_duplicates(incident_id):
     """Reports of the same category within 50 m and 24 h of this one, nearest first."""
     with store().session() as session:
-        return jsonify(dispatch.duplicates(session, params.record_id(incident_id)))
+        return jsonify(dispatch.duplicates(session, params.record_id(incident_id), role=current_role(),
+                                           area=current_area()))
 
 
 @bp.get("/incidents/<incident_id>/responders")
 @requires("incident.read")
 def incident_responders(incident_id):
     """Whom to send: the grid's workers, nearest responders of the category's kinds, volunteers by skill."""
+    role, area = current_role(), current_area()
     with store().session() as session:
-        inc = dispatch.get_incident(session, params.record_id(incident_id))
-    return jsonify(dispatch.propose(snapshot(), inc, role=current_role()))
+        inc = dispatch.visible(dispatch.get_incident(session, params.record_id(incident_id)), role, area)
+    return jsonify(dispatch.propose(snapshot(), inc, role=role, area=area))
 
 
 @bp.get(f"/volunteers/<int(max={params.MAX_ID}):volunteer_id>/services")
@@ -224,7 +244,7 @@ def incident_responders(incident_id):
 def volunteer_services(volunteer_id):
     """A volunteer's service ledger (台账): every line, total hours and hours per skill."""
     with store().session() as session:
-        return jsonify(dispatch.ledger(session, volunteer_id))
+        return jsonify(dispatch.ledger(session, volunteer_id, role=current_role(), area=current_area()))
 
 
 @bp.post(f"/volunteers/<int(max={params.MAX_ID}):volunteer_id>/services")
@@ -232,9 +252,10 @@ def volunteer_services(volunteer_id):
 def volunteer_service_add(volunteer_id):
     """Add a line to a volunteer's ledger: {day, skill, hours, resident_id|household_id|incident_id, note?}."""
     args = bodies.parse_service(border.json_body())
+    actor = current_actor()
     with store().transaction() as session:
-        dispatch.record_service(session, volunteer_id, actor=current_actor(), **args)
-        out = dispatch.ledger(session, volunteer_id)
+        dispatch.record_service(session, volunteer_id, actor=actor, **args)
+        out = dispatch.ledger(session, volunteer_id, role=actor.role, area=actor.area)
     return jsonify(out), 201
 
 
@@ -255,7 +276,7 @@ def incident_stats():
     """Resolution rate, hours to resolve, open by level, overdue, by grid/community/period, heatmap points."""
     q = params.parse_stats_query(request.args)
     with store().session() as session:
-        return jsonify(dispatch.statistics(session, **q, private=access.can(current_role(), "stats.private")))
+        return jsonify(dispatch.statistics(session, **q, role=current_role(), area=current_area()))
 
 
 @bp.get("/openapi.json")

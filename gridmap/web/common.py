@@ -1,10 +1,10 @@
-"""What every view needs: the store, the snapshot, who is asking, ``requires(action)``, JSON or a page."""
+"""What every view needs: the store, the snapshot, who is asking and where they work, ``requires(action)``, JSON or a page."""
 from functools import wraps
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_login import current_user
 
-from .. import access
+from .. import access, accounts
 from ..dispatch import Actor
 from .extensions import login_manager
 
@@ -24,9 +24,26 @@ def current_role():
     return current_user.role if current_user.is_authenticated else None
 
 
+def current_area():
+    """Where the signed-in account works (:class:`gridmap.access.Area`), read once a request.
+
+    Read fresh, not with the cached login: a grid taken off a worker or a community off a
+    dispatcher stops being theirs at the next request."""
+    if "gridmap_area" not in g:
+        if not current_user.is_authenticated or current_user.role not in ("dispatcher", "grid_worker"):
+            g.gridmap_area = access.NOWHERE
+        else:
+            with store().session() as session:
+                g.gridmap_area = accounts.area_of(session, current_user.id, current_user.role,
+                                                  getattr(current_user, "worker_id", None))
+    return g.gridmap_area
+
+
 def current_actor():
-    """Who acts in this request: the signed-in user with their role, or the public."""
-    return Actor(current_user.username, current_user.role) if current_user.is_authenticated else Actor()
+    """Who acts in this request: the signed-in user with their role and area, or the public."""
+    if not current_user.is_authenticated:
+        return Actor()
+    return Actor(current_user.username, current_user.role, current_area())
 
 
 def requires(action):

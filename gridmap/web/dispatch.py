@@ -3,12 +3,12 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from .. import access, catalog, dispatch
+from .. import catalog, dispatch
 from ..maps import cameras as camera_maps
 from ..maps import dispatch as dispatch_maps
 from ..pages import dispatcher as dispatcher_page
 from . import params
-from .common import current_role, requires, snapshot, store
+from .common import current_area, current_role, requires, snapshot, store
 
 bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 
@@ -57,7 +57,7 @@ def locate_map():
     snap = snapshot()
     with store().session() as session:
         layers = dispatcher_page.map_layers(session, snap, point=point, incident_id=incident, role=current_role(),
-                                            min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"])
+                                            area=current_area(), min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"])
     m = dispatch_maps.dispatch_map(snap.grids, **layers, kind_labels=_kind_labels(), status_labels=_status_labels(),
                                    labels={"grid": _("Grid"), "point": _("Located point"), "incident": _("Incident"),
                                            "status": _("Status"), "category": _("Category"), "kind": _("Kind"),
@@ -72,7 +72,8 @@ def locate_map():
 def incident_panel(incident_id):
     """One incident for the panel, as JSON: history and whistle tasks, suggested duplicates, whom to send."""
     with store().session() as session:
-        return jsonify(dispatch.incident_panel(session, snapshot(), params.record_id(incident_id), role=current_role()))
+        return jsonify(dispatch.incident_panel(session, snapshot(), params.record_id(incident_id), role=current_role(),
+                                               area=current_area()))
 
 
 @bp.get("/panel")
@@ -80,7 +81,7 @@ def incident_panel(incident_id):
 def panel():
     """Everything about a point for the side panel, as JSON: place, workers, cameras, responders, near grids."""
     lon, lat = params.parse_point(request.args.get("lon"), request.args.get("lat"), request.args.get("crs"))
-    return jsonify(dispatcher_page.panel(snapshot(), lon, lat, role=current_role()))
+    return jsonify(dispatcher_page.panel(snapshot(), lon, lat, role=current_role(), area=current_area()))
 
 
 @bp.get("/stats")
@@ -111,4 +112,4 @@ def _statistics():
     """The statistics the query string asks for, as the signed-in role may see them: (query, figures)."""
     q = params.parse_stats_query(request.args)
     with store().session() as session:
-        return q, dispatch.statistics(session, **q, private=access.can(current_role(), "stats.private"))
+        return q, dispatch.statistics(session, **q, role=current_role(), area=current_area())

@@ -85,14 +85,18 @@ def test_the_table_is_complete_and_every_role_is_known():
     assert set(access.ROLES) == set(_USERS)
     for action, row in access.PERMISSIONS.items():
         assert set(row) <= set(access.ROLES), action
-        assert set(row.values()) <= {access.ANY, access.SERVED}, action
+        assert set(row.values()) <= set(access.SCOPES), action
+
+
+A1, A2, B1 = "210213013004001", "210213013004002", "210203010006001"
 
 
 def test_a_grid_worker_reads_people_only_in_the_grids_they_serve():
-    assert access.can("grid_worker", "people.read", area="A", served={"A"})
-    assert not access.can("grid_worker", "people.read", area="B", served={"A"})
-    assert access.can("admin", "people.read", area="B", served=())
-    assert not access.can("dispatcher", "people.read", area="A", served={"A"})
+    served = access.Area(grids={A1})
+    assert access.can("grid_worker", "people.read", at=(A1, A1[:12]), area=served)
+    assert not access.can("grid_worker", "people.read", at=(A2, A2[:12]), area=served)
+    assert access.can("admin", "people.read", at=(B1, B1[:12]), area=access.NOWHERE)
+    assert not access.can("dispatcher", "people.read", at=(A1, A1[:12]), area=access.Area(communities={A1[:12]}))
     assert not access.can(None, "phone.read")
     with pytest.raises(KeyError, match="not in the permission table"):
         access.can("admin", "no.such.action")

@@ -31,7 +31,7 @@ def _staffed_address(app):
     with app.app_context():
         snap = snapshot()
         for hit in lookup.geocode(snap, "城志社区", limit=50):
-            where = dispatchview.panel(snap, hit["lon"], hit["lat"], role="dispatcher")
+            where = dispatchview.panel(snap, hit["lon"], hit["lat"], role="admin")
             if where["grid"] and where["workers"]:
                 typed = hit["address"].split("街道")[-1]
                 if lookup.geocode(snap, typed, limit=8)[0]["address"] == hit["address"]:
@@ -137,7 +137,7 @@ def _local(iso, offset_hours=8, seconds=False):
 def _detail(app, iid):
     from gridmap import dispatch
     with app.extensions["gridmap.store"].session() as s:
-        return dispatch.incident_detail(s, iid, role="dispatcher")
+        return dispatch.incident_detail(s, iid, role="admin")
 
 
 def _on_the_side(app, call):
@@ -212,7 +212,7 @@ def test_a_dispatcher_links_a_duplicate_blows_the_whistle_and_sees_the_departmen
         assert _detail(app, first)["status"] == "reported"
 
         # someone else accepts it meanwhile: the link is a conflict, and Reload shows their change
-        _on_the_side(app, lambda d, s, snap: d.transition(s, first, "accept", actor=d.Actor("other", "dispatcher"),
+        _on_the_side(app, lambda d, s, snap: d.transition(s, first, "accept", actor=d.Actor("other", "admin"),
                                                           version=_detail(app, first)["version"]))
         page.fill("#i-link-id", str(second))
         page.locator("#i-link button[type=submit]").click()
@@ -232,7 +232,7 @@ def test_an_sos_shows_its_grid_worker_and_volunteers_on_the_dispatchers_map(brow
     iid, _ = sos_from_a_vulnerable_resident(app, app.test_client(), "W-BROWSER-1", newest=True)
     with app.app_context(), app.extensions["gridmap.store"].session() as s:
         from gridmap.web.common import snapshot
-        proposal = dispatch.incident_panel(s, snapshot(), iid, role="dispatcher")["proposal"]
+        proposal = dispatch.incident_panel(s, snapshot(), iid, role="admin")["proposal"]
     people = [("网格员", w) for w in proposal["grid_workers"]]
     people += [("医疗", x) for x in proposal["responders"]["medical"]] + [("志愿者", v) for v in proposal["volunteers"]]
     assert proposal["grid_workers"] and proposal["volunteers"]
@@ -276,7 +276,7 @@ def test_deadlines_history_and_whistle_times_are_shown_in_the_viewers_time_zone(
 
     def report_and_whistle(d, s, snap):
         inc = d.report(s, snap, category="corridor_clutter", lon=lon, lat=lat, actor=d.Actor("dispatcher", "dispatcher"))
-        d.whistle(s, inc.id, actor=d.Actor("dispatcher", "dispatcher"))
+        d.whistle(s, inc.id, actor=d.Actor("dispatcher", "admin"))
         return inc.id
 
     iid = _on_the_side(app, report_and_whistle)

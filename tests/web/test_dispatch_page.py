@@ -293,7 +293,7 @@ def test_whistle_tasks_show_their_deadline_and_the_time_the_department_reported_
     assert task["report_by"] == (blown + dt.timedelta(hours=catalog.WHISTLE_REPORT_HOURS)).isoformat() + "Z"
     assert (task["reported_at"], task["overdue"]) == (None, False)
     with app.extensions["gridmap.store"].session() as s:  # a day and a minute later, unreported: overdue
-        late = dispatch.incident_panel(s, _snap(app), iid, role="dispatcher",
+        late = dispatch.incident_panel(s, _snap(app), iid, role="admin",
                                        now=blown + dt.timedelta(hours=24, minutes=1))
     assert late["incident"]["whistles"][0]["overdue"] is True
 
