@@ -95,7 +95,7 @@ def safe_next(target):
     if not isinstance(target, str) or not target or len(target) > 2048:
         return None
     forms, text = {target}, target
-    for _ in range(4):  # %25 nests; four rounds undo anything a browser or proxy would
+    for _round in range(4):  # %25 nests; four rounds undo anything a browser or proxy would
         text = unquote(text)
         forms.add(text)
     forms |= {unicodedata.normalize("NFKC", f) for f in list(forms)}
