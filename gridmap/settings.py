@@ -52,7 +52,8 @@ SETTINGS = [
             "noise, not findings, when a plan is validated.", float),
     Setting("LOGIN_CACHE_SECONDS", 5.0,
             "How long a web process trusts a signed-in user's role before reading it from the store again: "
-            "a role change or a deleted account takes effect within this time (0 reads it on every request).",
+            "a role change, a deleted account or a logout in another process takes effect within this time "
+            "(0 reads it on every request).",
             float),
     Setting("BLIND_SPOT_MIN_M2", 4.0,
             "Camera blind spots smaller than this many square metres are left out of the list of blind spots "
