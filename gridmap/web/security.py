@@ -4,6 +4,7 @@ import secrets
 from flask import current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ..errors import InvalidInput
 from ..maps.base import tile_source
 
 # Headers that are the same on every response.
@@ -25,7 +26,11 @@ def init_app(app):
         # Flask-Login's remember-me cookie: not set by gridmap's login today, held to the same rules if it ever is.
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=https,
         PREFERRED_URL_SCHEME="https" if https else "http")
-    proxies = int(app.config["PROXY_COUNT"])
+    proxies = app.config["PROXY_COUNT"]
+    if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
+        raise InvalidInput(f"PROXY_COUNT={proxies!r} is not a number of proxies.",
+                           fix="Set GRIDMAP_PROXY_COUNT to 0 (no proxy, the default) or to how many proxies "
+                               "stand in front of the app (1 behind one nginx).")
     if proxies > 0:
         # Only the headers nginx is told to set (README, "Serving over HTTPS"): the client address and
         # the scheme. X-Forwarded-Host/Prefix stay ignored, so a client cannot choose the host of a URL.

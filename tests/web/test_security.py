@@ -267,3 +267,31 @@ def test_forwarded_headers_are_believed_only_from_the_configured_proxies(tmp_pat
         "X-Forwarded-Proto": "https", "X-Forwarded-For": "6.6.6.6, 203.0.113.9", "X-Forwarded-Host": "evil.example"})
     assert r.get_json() == {"scheme": scheme, "addr": client_addr, "host": "localhost"}
     app.extensions["gridmap.store"].dispose()
+
+
+@pytest.mark.parametrize("proxies", [-1, "1", 1.5])
+def test_a_proxy_count_that_is_no_count_is_refused_with_the_fix(tmp_path, proxies):
+    with pytest.raises(InvalidInput, match="PROXY_COUNT=") as err:
+        make_app(tmp_path, PROXY_COUNT=proxies)
+    assert "GRIDMAP_PROXY_COUNT" in err.value.fix
+
+
+def test_migration_0008_keeps_accounts_of_before_signing_in_and_downgrades_cleanly(app):
+    from alembic import command
+    from sqlalchemy import inspect, text
+    from werkzeug.security import generate_password_hash
+
+    from gridmap.store.db import _alembic_config
+    store = app.extensions["gridmap.store"]
+    with store.engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0006")
+    with store.engine.begin() as conn:
+        assert "session_generation" not in {c["name"] for c in inspect(conn).get_columns("app_user")}
+        conn.execute(text("INSERT INTO app_user (username, password_hash, role, display_name) "
+                          "VALUES ('old', :h, 'planner', '')"), {"h": generate_password_hash(PASSWORD)})
+    store.upgrade()
+    client, _ = _login(app, "old")
+    assert client.get("/planner/api/plans/999999").status_code == 404
+    client.post("/logout")
+    with store.session() as s:
+        assert accounts.authenticate(s, "old", PASSWORD).generation == 1
