@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_user, logout_user, user_logged_in
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
 from werkzeug.urls import iri_to_uri
+from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from .. import accounts
@@ -87,10 +87,10 @@ def safe_next(target):
     """``target`` as a Location on this site, or None when it could lead anywhere else.
 
     Only a path is accepted: ``/`` then anything but a second ``/`` or ``\\``; no backslash, control,
-    format or separator character anywhere and no space in the path — browsers drop tabs and newlines and read ``\\`` as ``/``, so
-    ``/%09/evil.example`` reaches them as ``//evil.example``. The same holds after percent-decoding
-    (repeatedly) and after NFKC folding (``／`` is ``/`` to some parsers). Non-ASCII text, e.g. a
-    courtyard's name in a query, stays allowed, sent percent-encoded.
+    format or separator character anywhere, no space in the path. Browsers drop tabs and newlines
+    and read ``\\`` as ``/``, so ``/%09/evil.example`` reaches them as ``//evil.example``. The same
+    holds after percent-decoding (repeatedly) and after NFKC folding (``／`` is ``/`` to some
+    parsers). Non-ASCII text, e.g. a courtyard's name in a query, stays allowed, sent percent-encoded.
     """
     if not isinstance(target, str) or not target or len(target) > 2048:
         return None

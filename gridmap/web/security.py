@@ -6,6 +6,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import InvalidInput
 from ..maps.base import tile_source
+from ..settings import boolean
 
 # Headers that are the same on every response.
 _STATIC_HEADERS = {
@@ -20,7 +21,11 @@ _STATIC_HEADERS = {
 
 def init_app(app):
     """Attach the headers, cookie settings and proxy trust of one app (settings HTTPS, PROXY_COUNT)."""
-    https = bool(app.config["HTTPS"])
+    try:  # instance/gridmap.cfg may say HTTPS = "0", which bool() would read as yes
+        https = boolean(app.config["HTTPS"])
+    except ValueError:
+        raise InvalidInput(f"HTTPS={app.config['HTTPS']!r} is neither yes nor no.",
+                           fix="Set GRIDMAP_HTTPS to 1 behind a TLS proxy, 0 otherwise.") from None
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=https,
         # Flask-Login's remember-me cookie: not set by gridmap's login today, held to the same rules if it ever is.

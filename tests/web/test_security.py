@@ -174,6 +174,14 @@ def test_the_session_cookie_is_httponly_samesite_lax_and_secure_when_served_over
     app.extensions["gridmap.store"].dispose()
 
 
+def test_an_https_setting_written_as_text_in_the_instance_file_is_read_as_yes_or_no(tmp_path):
+    app, _ = make_app(tmp_path, HTTPS="0")
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+    app.extensions["gridmap.store"].dispose()
+    with pytest.raises(InvalidInput, match="HTTPS='sometimes'"):
+        make_app(tmp_path, HTTPS="sometimes")
+
+
 @pytest.mark.parametrize("raw, value", [("1", True), ("true", True), ("on", True), ("0", False), ("no", False),
                                         ("off", False)])
 def test_the_https_setting_reads_yes_and_no_from_the_environment(raw, value):
