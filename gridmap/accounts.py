@@ -1,7 +1,7 @@
 """User accounts: create, authenticate, where each works; roles of the permission table (admin, planner, dispatcher, grid_worker)."""
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .access import ROLES, Area
@@ -18,10 +18,12 @@ class Account:
     role: str
     display_name: str
     worker_id: int | None
+    generation: int = 0  # of its sessions: one opened in an older generation signs no one in
 
     @classmethod
     def of(cls, user):
-        return cls(user.id, user.username, user.role, user.display_name or user.username, user.worker_id)
+        return cls(user.id, user.username, user.role, user.display_name or user.username, user.worker_id,
+                   user.session_generation or 0)
 
 
 def create_user(session, username, password, role, *, display_name="", worker_id=None, communities=()):
@@ -30,10 +32,8 @@ def create_user(session, username, password, role, *, display_name="", worker_id
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise InvalidInput("The username is empty or longer than 64 characters.", fix="Choose a short login name.")
-    if role not in ROLES:
-        raise InvalidInput(f"Role {role!r} is not known.", fix=f"Use one of {list(ROLES)}.")
-    if len(password or "") < 8:
-        raise InvalidInput("The password is shorter than 8 characters.", fix="Choose a longer password.")
+    _check_role(role)
+    _check_password(password)
     if session.scalar(select(m.User).where(m.User.username == username)):
         raise Conflict(f"User {username!r} exists already.", fix="Pick another username.")
     user = m.User(username=username, password_hash=generate_password_hash(password), role=role,
@@ -88,6 +88,52 @@ def authenticate(session, username, password):
     if user is None or not check_password_hash(user.password_hash, password or ""):
         return None
     return Account.of(user)
+
+
+def set_password(session, username, password):
+    """Give ``username`` a new password and end every session they have open (a leaked one too)."""
+    _check_password(password)
+    user = _user(session, username)
+    user.password_hash = generate_password_hash(password)
+    user.session_generation = (user.session_generation or 0) + 1
+    return Account.of(user)
+
+
+def set_role(session, username, role):
+    """Give ``username`` a new role and end their open sessions, so no page keeps the old role's rights."""
+    _check_role(role)
+    user = _user(session, username)
+    user.role = role
+    user.session_generation = (user.session_generation or 0) + 1
+    return Account.of(user)
+
+
+def end_sessions(session, user_id):
+    """End every session of the account ``user_id`` (logout, or a stolen cookie); False for no such account."""
+    user = session.get(m.User, int(user_id))
+    if user is None:
+        return False
+    # One UPDATE, not read-then-write: two logouts at once still end up past the generation both saw.
+    session.execute(update(m.User).where(m.User.id == user.id)
+                    .values(session_generation=m.User.session_generation + 1))
+    return True
+
+
+def _user(session, username):
+    user = session.scalar(select(m.User).where(m.User.username == (username or "").strip()))
+    if user is None:
+        raise NotFound(f"No user is called {username!r}.", fix="Check the name; `gridmap create-user` makes one.")
+    return user
+
+
+def _check_role(role):
+    if role not in ROLES:
+        raise InvalidInput(f"Role {role!r} is not known.", fix=f"Use one of {list(ROLES)}.")
+
+
+def _check_password(password):
+    if len(password or "") < 8:
+        raise InvalidInput("The password is shorter than 8 characters.", fix="Choose a longer password.")
 
 
 def load(session, user_id):

@@ -181,6 +181,30 @@ def set_communities_command(username, codes, all_):
     click.echo(f"{username} covers {', '.join(out)}" if out else f"{username} covers no community")
 
 
+@click.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@with_appcontext
+@_reports_errors
+def set_password_command(username, password):
+    """Give USERNAME a new password; their open sessions end (every web process within LOGIN_CACHE_SECONDS)."""
+    with _store().transaction() as session:
+        accounts.set_password(session, username, password)
+    click.echo(f"New password for {username}; their sessions are ended")
+
+
+@click.command("set-role")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@with_appcontext
+@_reports_errors
+def set_role_command(username, role):
+    """Give USERNAME the role ROLE; their open sessions end (every web process within LOGIN_CACHE_SECONDS)."""
+    with _store().transaction() as session:
+        accounts.set_role(session, username, role)
+    click.echo(f"{username} is now {role}; their sessions are ended")
+
+
 @click.command("locate")
 @click.argument("lon")
 @click.argument("lat")
@@ -240,7 +264,7 @@ def _print_assign_table(summaries):
 
 
 COMMANDS = [init_db_command, import_command, export_command, demo_command, create_user_command,
-            set_communities_command, locate_command, assign_command]
+            set_communities_command, set_password_command, set_role_command, locate_command, assign_command]
 
 
 def register_commands(app):

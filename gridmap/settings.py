@@ -5,6 +5,18 @@ from dataclasses import dataclass
 from .errors import InvalidInput
 
 
+def boolean(raw):
+    """A yes/no setting from its environment text: 1/0, true/false, yes/no, on/off (``bool("0")`` is True)."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -40,7 +52,8 @@ SETTINGS = [
             "noise, not findings, when a plan is validated.", float),
     Setting("LOGIN_CACHE_SECONDS", 5.0,
             "How long a web process trusts a signed-in user's role before reading it from the store again: "
-            "a role change or a deleted account takes effect within this time (0 reads it on every request).",
+            "a role change, a deleted account or a logout in another process takes effect within this time "
+            "(0 reads it on every request).",
             float),
     Setting("BLIND_SPOT_MIN_M2", 4.0,
             "Camera blind spots smaller than this many square metres are left out of the list of blind spots "
@@ -56,6 +69,14 @@ SETTINGS = [
             "Most fields a multipart form may have (Werkzeug's limit; the largest form has a handful).", int),
     Setting("MAX_JSON_DEPTH", 32,
             "Deepest nesting of arrays and objects a JSON body may have (GeoJSON polygons need 4).", int),
+    # Serving over HTTPS (README, "Serving over HTTPS"): off for the laptop demo on http://127.0.0.1.
+    Setting("HTTPS", False,
+            "The site is reached over HTTPS (usually through a TLS proxy): the session cookie gets the Secure flag, "
+            "so a browser never sends it over plain HTTP (1/0).", boolean),
+    Setting("PROXY_COUNT", 0,
+            "How many reverse proxies stand in front of the app. Their X-Forwarded-For and X-Forwarded-Proto "
+            "headers are believed only when this is above 0 (set 1 behind one nginx; 0 = none, the headers are "
+            "ignored, as a client could forge them).", int),
 ]
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import folium
 from branca.element import MacroElement
@@ -169,3 +170,26 @@ class PostClicks(MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "PostClicks"
+
+
+def tile_source(tiles):
+    """The CSP source of the tile server ``tiles`` (a MAP_TILES setting) draws from, or None.
+
+    A provider name is resolved the way folium resolves it; a subdomain placeholder (``{s}.tile…``,
+    ``webrd0{s}.is.autonavi.com``) becomes CSP's ``*.`` wildcard for every label up to it.
+    """
+    tiles = (tiles or "none").strip()
+    if tiles.lower() in NO_TILES:
+        return None
+    url = folium.TileLayer(tiles, attr="-").tiles
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.netloc.lower()
+    if scheme not in ("http", "https") or not host:
+        raise InvalidInput(f"MAP_TILES={tiles!r} is neither a tile provider folium knows nor an http(s) URL template.",
+                           fix="Use a provider name such as OpenStreetMap, a URL like https://tile.example.org/{z}/{x}/{y}.png, "
+                               "or MAP_TILES=none.")
+    labels = host.split(".")
+    templated = [i for i, label in enumerate(labels) if "{" in label]
+    if templated:
+        labels = ["*", *labels[templated[-1] + 1:]]
+    return f"{scheme}://{'.'.join(labels)}"

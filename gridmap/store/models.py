@@ -274,6 +274,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(64), default="")
     # grid_worker accounts: the worker record they act as
     worker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grid_worker.id"))
+    # Sessions carry the generation they were opened in; logging out, a new password or a new role
+    # bumps it, and every older session (a copied cookie too) is then anonymous.
+    session_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
 # The communities a dispatcher's account covers: where it reads and moves incidents (gridmap.access COVERED).

@@ -7,13 +7,14 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GridmapError
-from . import api, auth, border, dispatch, open311, planner, resident
+from . import api, auth, border, dispatch, open311, planner, resident, security
 from .common import wants_json
 from .extensions import csrf, init_extensions
 
 
 def register_blueprints(app):
     border.init_app(app)
+    security.init_app(app)
     init_extensions(app)
     for module in (auth, planner, resident, api, dispatch):
         app.register_blueprint(module.bp)

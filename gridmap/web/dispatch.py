@@ -9,6 +9,7 @@ from ..maps import dispatch as dispatch_maps
 from ..pages import dispatcher as dispatcher_page
 from . import params
 from .common import current_area, current_role, requires, snapshot, store
+from .security import frameable, map_page
 
 bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 
@@ -16,10 +17,6 @@ bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 def _map_settings():
     return {"tiles": current_app.config["MAP_TILES"], "attribution": current_app.config["MAP_TILES_ATTRIBUTION"],
             "assets": url_for("static", filename="vendor/leaflet").rstrip("/")}
-
-
-def _html(m):
-    return m.get_root().render(), 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
 @bp.get("/")
@@ -46,6 +43,7 @@ def _kind_labels():
 
 
 @bp.get("/map")
+@frameable
 @requires("dispatch.use")
 def locate_map():
     """Render the grids, the located point, grids within 30 m of it and the open incidents; with
@@ -64,7 +62,7 @@ def locate_map():
                                            "phone": _("Phone"), "distance": _("Distance"),
                                            **camera_maps.camera_labels(_)},
                                    **_map_settings())
-    return _html(m)
+    return map_page(m)
 
 
 @bp.get("/incidents/<incident_id>")
@@ -97,6 +95,7 @@ def stats():
 
 
 @bp.get("/stats/map")
+@frameable
 @requires("dispatch.use")
 def stats_map():
     """Render incident counts per 100 m square over the grids."""
@@ -104,7 +103,7 @@ def stats_map():
     snap = snapshot()
     grids = snap.grids if q["community"] is None else snap.grids[snap.grids["community_code"] == q["community"]]
     cells = dispatch.heat_cells(s["heatmap"], snap.metric)
-    return _html(dispatch_maps.heat_map(grids, cells, labels={"incidents": _("Incidents"), "grid": _("Grid")},
+    return map_page(dispatch_maps.heat_map(grids, cells, labels={"incidents": _("Incidents"), "grid": _("Grid")},
                                         **_map_settings()))
 
 

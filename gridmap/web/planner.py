@@ -11,6 +11,7 @@ from ..pages import board as board_page
 from ..pages import planner as planner_page
 from . import bodies, border, params
 from .common import requires, store
+from .security import frameable, map_page
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
 
@@ -43,6 +44,7 @@ def index():
 
 
 @bp.get("/map")
+@frameable
 @requires("plan.edit")
 def plan_map():
     """Render a plan's map: grids by deviation, buildings, findings, optional overlays, the community's cameras."""
@@ -56,7 +58,7 @@ def plan_map():
                                  assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
                                  draw_assets=url_for("static", filename="vendor/leaflet-draw").rstrip("/"),
                                  labels={**_map_labels(), **camera_maps.camera_labels(_)})
-    return m.get_root().render(), 200, {"Content-Type": "text/html; charset=utf-8"}
+    return map_page(m)
 
 
 @bp.get("/api/plans/<plan_id>")
@@ -110,6 +112,7 @@ def coverage_page():
 
 
 @bp.get("/coverage/map")
+@frameable
 @requires("coverage.read")
 def coverage_map():
     """Render a place's outline, its cameras' view sectors and its hatched blind spots."""
@@ -120,7 +123,7 @@ def coverage_map():
                                  attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                  assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
                                  labels=camera_maps.camera_labels(_))
-    return m.get_root().render(), 200, {"Content-Type": "text/html; charset=utf-8"}
+    return map_page(m)
 
 
 def _map_labels():

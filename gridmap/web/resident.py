@@ -6,6 +6,7 @@ from ..maps import resident as resident_maps
 from ..pages import resident as resident_page
 from . import params
 from .common import snapshot
+from .security import frameable, map_page
 
 bp = Blueprint("resident", __name__)
 
@@ -17,6 +18,7 @@ def index():
 
 
 @bp.get("/map")
+@frameable
 def grid_map():
     """Render the resident's map of a community, its highlighted grid and a located point."""
     view = resident_page.map_view(snapshot(), **params.division_codes(request.args),
@@ -26,4 +28,4 @@ def grid_map():
                                attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
                                labels={"grid": _("Grid"), "you_are_here": _("You are here")})
-    return m.get_root().render(), 200, {"Content-Type": "text/html; charset=utf-8"}
+    return map_page(m)

@@ -64,7 +64,7 @@ def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser,
         assert cells[3] == (f"{police['distance_m'] / 1000:.2f} km" if police["distance_m"] >= 1000
                             else f"{round(police['distance_m'])} m")
         assert cells[4] != "—" and cells[5].endswith("min")
-        page.wait_for_function("document.getElementById('map').src.includes('lon=')")
+        page.wait_for_function("() => document.getElementById('map').src.includes('lon=')")
         page.frame_locator("#map").locator(".leaflet-interactive").last.wait_for()  # the located point
 
         page.select_option("#category", "noise")
@@ -119,7 +119,7 @@ def _report_on_page(page, lon, lat, category, description):
     page.fill("#lat", f"{lat:.7f}")
     page.locator("#coords button[type=submit]").click()
     page.locator("#where").wait_for()
-    page.wait_for_function(f"document.getElementById('map').getAttribute('src').includes('lon={lon:.7f}'.slice(0, 12))")
+    page.wait_for_function(f"() => document.getElementById('map').getAttribute('src').includes('lon={lon:.7f}'.slice(0, 12))")
     page.select_option("#category", category)
     page.fill("#description", description)
     page.locator("#report button[type=submit]").click()
@@ -240,7 +240,7 @@ def test_an_sos_shows_its_grid_worker_and_volunteers_on_the_dispatchers_map(brow
     context, page = _login(browser, base)
     try:
         page.locator(f"#incidents tr[data-id='{iid}']").click()
-        page.wait_for_function(f"document.getElementById('map').getAttribute('src').endsWith('incident={iid}')")
+        page.wait_for_function(f"() => document.getElementById('map').getAttribute('src').endsWith('incident={iid}')")
         listed = page.locator("#i-proposal li")
         listed.first.wait_for()
         assert listed.count() == len(people)
@@ -332,7 +332,7 @@ def test_switching_on_the_cameras_outlines_the_views_that_see_the_located_point_
         page.fill("#lon", f"{p.x:.7f}")
         page.fill("#lat", f"{p.y:.7f}")
         page.locator("#coords button[type=submit]").click()
-        page.wait_for_function("document.getElementById('map').getAttribute('src').includes('lon=')")
+        page.wait_for_function("() => document.getElementById('map').getAttribute('src').includes('lon=')")
         frame = page.frame_locator("#map")
         frame.locator("path.located-point").wait_for()
         assert frame.locator("path.gridmap-camera-view").count() == 0  # off until switched on

@@ -127,8 +127,9 @@ def test_a_planner_redraws_a_grid_moves_a_building_and_publishes_and_a_stale_tab
     # --- move a neighbour's building into the grid: click it on the map, choose the grid, move ---
     b = _movable_building(app, plan_id, 2)
     # after a saved edit the page reloads the map; wait for the new one before clicking on it
-    page.wait_for_function("(() => { const w = document.querySelector('#map').contentWindow;"
-                           " return w.gridmapPlanner && !w.gridmapOldMap && w.document.readyState === 'complete'; })()")
+    # a function, not an expression: Playwright polls an expression with eval, which the page's CSP refuses
+    page.wait_for_function("() => { const w = document.querySelector('#map').contentWindow;"
+                           " return w.gridmapPlanner && !w.gridmapOldMap && w.document.readyState === 'complete'; }")
     hh_before = _households(page, GRID)
     # Clicking focuses the map (Leaflet's keyboard handler); if the iframe stuck out of the window
     # the browser would scroll it into view between mouse down and up, and the click would miss a

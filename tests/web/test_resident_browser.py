@@ -64,7 +64,7 @@ def test_a_resident_finds_their_worker_by_address_then_by_a_tap_then_reads_engli
     assert re.search(MASKED_MOBILE, page.locator("#r-workers").inner_text())
     assert page.locator("#r-workers a[href^='tel:']").count() == 0  # a masked number is not dialable
     assert page.locator("#r-community").inner_text() == "城志社区"
-    page.wait_for_function("document.getElementById('map').src.includes('grid=')")
+    page.wait_for_function("() => document.getElementById('map').src.includes('grid=')")
     page.frame_locator("#map").locator(".leaflet-interactive").first.wait_for()
     page.screenshot(path=SCREENSHOT, full_page=True)
 
