@@ -288,3 +288,29 @@ def test_a_limit_setting_that_is_not_a_limit_is_refused_at_start(tmp_path):
         make_app(tmp_path, "sqlite", RATELIMIT_ENABLED=True, RATELIMIT_REPORTS="lots")
     with pytest.raises(InvalidInput, match="RATELIMIT_STORAGE_URI"):
         make_app(tmp_path, "sqlite", RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="carrier-pigeon://")
+
+
+def test_failures_through_two_processes_lock_the_name_for_both(make, clock, tmp_path, monkeypatch):
+    app = make(RATELIMIT_ENABLED=False, LOGIN_LOCKOUT_FAILURES=4)
+    monkeypatch.setenv("GRIDMAP_INSTANCE_PATH", str(tmp_path / "twin"))
+    keys = ("DATABASE_URL", "SECRET_KEY", "MAP_TILES", "TESTING", "WTF_CSRF_ENABLED", "RATELIMIT_ENABLED",
+            "LOGIN_LOCKOUT_FAILURES", "SNAPSHOT_CHECK_SECONDS")
+    twin = create_app({k: app.config[k] for k in keys})
+    try:
+        statuses = [sign_in(client_at(a, A), "dispatcher", "wrong-password").status_code
+                    for a in (app, twin, app, twin)]
+        right = [sign_in(client_at(a, B), "dispatcher", w.PASSWORD).status_code for a in (app, twin)]
+    finally:
+        twin.extensions["gridmap.store"].dispose()
+    assert statuses == [401, 401, 401, 429] and right == [429, 429]
+
+
+def test_an_unknown_username_costs_the_same_password_hash_as_a_known_one(make, monkeypatch):
+    from gridmap import accounts
+    app = make(RATELIMIT_ENABLED=False)
+    hashed = []
+    real = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash", lambda stored, pw: hashed.append(stored) or real(stored, pw))
+    for username in ("admin", "no-such-user"):
+        assert sign_in(client_at(app, A), username, "wrong-password").status_code == 401
+    assert len(hashed) == 2 and hashed[0].split("$")[0] == hashed[1].split("$")[0]  # one hash each, the same method
