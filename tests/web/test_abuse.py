@@ -314,3 +314,11 @@ def test_an_unknown_username_costs_the_same_password_hash_as_a_known_one(make, m
     for username in ("admin", "no-such-user"):
         assert sign_in(client_at(app, A), username, "wrong-password").status_code == 401
     assert len(hashed) == 2 and hashed[0].split("$")[0] == hashed[1].split("$")[0]  # one hash each, the same method
+
+
+def test_the_switch_reads_yes_and_no_from_the_environment_and_refuses_anything_else():
+    from gridmap import settings
+    assert settings.from_environ({"GRIDMAP_RATELIMIT_ENABLED": "0"}) == {"RATELIMIT_ENABLED": False}
+    assert settings.from_environ({"GRIDMAP_RATELIMIT_ENABLED": "on"}) == {"RATELIMIT_ENABLED": True}
+    with pytest.raises(InvalidInput, match="GRIDMAP_RATELIMIT_ENABLED='maybe'"):
+        settings.from_environ({"GRIDMAP_RATELIMIT_ENABLED": "maybe"})
