@@ -15,6 +15,15 @@ another checkout (e.g. a worktree of the commit before the border was bounded), 
 the same driver the test suite runs with 12 examples), ``--examples`` valid and as many invalid
 requests per operation, on SQLite and, when it answers at $GRIDMAP_TEST_DATABASE_URL, PostGIS;
 prints the count of each status per operation and every 5xx with the curl command that repeats it.
+
+``ratelimit``: the Dalian demo on SQLite under gunicorn (2 sync workers) with the default limits and
+their default storage (counters in the store, shared by both workers), then with ``memory://`` (each
+worker counts apart) as the peer figure. One client at 127.0.0.2 sends
+``--flood`` reports (1,000) to ``POST /api/v1/incidents`` over ``--seconds`` (60) while three others at
+127.0.0.3–5 report every 6 s; each client is its own loopback address, the address the limits count.
+Prints per client the count of 201, 429 and other answers, the flood's first 429, the median
+milliseconds of an accepted and of a refused report, and the incidents the store gained (which must
+equal the 201s: a refused report writes nothing).
 """
 from __future__ import annotations
 
@@ -200,6 +209,91 @@ def bodies(checkout, sizes, label):
     return rows
 
 
+# --- ratelimit -----------------------------------------------------------------------------------
+
+def report_once(port, source, session, point, n):
+    """One report from the loopback address ``source``; returns (status, milliseconds)."""
+    import json
+    body = json.dumps({"category": "noise", "lon": point[0], "lat": point[1],
+                       "description": f"bench report {n} from {source}"}).encode()
+    c = http.client.HTTPConnection(HOST, port, timeout=60, source_address=(source, 0))
+    t0 = time.perf_counter()
+    try:
+        c.request("POST", "/api/v1/incidents", body=body, headers={"Content-Type": "application/json", **session})
+        r = c.getresponse()
+        r.read()
+        status = r.status
+    except OSError as err:
+        status = f"closed ({type(err).__name__})"
+    finally:
+        c.close()
+    return status, (time.perf_counter() - t0) * 1000
+
+
+def _client_loop(port, source, point, count, interval, out):
+    session = csrf(port)
+    start = time.perf_counter()
+    for n in range(count):
+        wait = start + n * interval - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        out.append(report_once(port, source, session, point, n))
+
+
+def ratelimit(checkout, flood=1000, seconds=60.0, storage="store", others=("127.0.0.3", "127.0.0.4", "127.0.0.5"),
+              every=6.0):
+    import sqlite3
+    import statistics
+    import threading
+
+    instance = demo_store(checkout)
+    db = instance / "gridmap.db"
+    os.environ["GRIDMAP_RATELIMIT_STORAGE_URI"] = storage  # start() hands the environment to gunicorn
+    try:
+        proc, port = start(checkout, instance)
+    finally:
+        del os.environ["GRIDMAP_RATELIMIT_STORAGE_URI"]
+    try:
+        with sqlite3.connect(db) as con:
+            con.execute("DELETE FROM rate_counter")  # an earlier run's counts (the day's limit) would carry over
+            point = con.execute("SELECT lon, lat FROM building ORDER BY id LIMIT 1").fetchone()
+            before = con.execute("SELECT count(*) FROM incident").fetchone()[0]
+        results = {"127.0.0.2 (flood)": []}
+        threads = [threading.Thread(target=_client_loop, args=(port, "127.0.0.2", point, flood, seconds / flood,
+                                                               results["127.0.0.2 (flood)"]))]
+        for source in others:
+            results[source] = []
+            threads.append(threading.Thread(target=_client_loop, args=(port, source, point, int(seconds // every) + 1,
+                                                                       every, results[source])))
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.perf_counter() - t0
+        with sqlite3.connect(db) as con:
+            gained = con.execute("SELECT count(*) FROM incident").fetchone()[0] - before
+    finally:
+        stop_server(proc)
+    print(f"\nratelimit — gunicorn 2 sync workers, Dalian demo on SQLite, default limits, "
+          f"RATELIMIT_STORAGE_URI={storage}; {took:.0f} s")
+    print(f"{'client':<20} {'sent':>5} {'201':>5} {'429':>5} {'other':>6} {'first 429':>10} {'ms 201':>7} {'ms 429':>7}")
+    accepted = 0
+    for name, rows in results.items():
+        statuses = [s for s, _ in rows]
+        ok = statuses.count(201)
+        refused = statuses.count(429)
+        accepted += ok
+        first = statuses.index(429) if 429 in statuses else None
+        ms = {code: statistics.median([t for s, t in rows if s == code]) if code in statuses else float("nan")
+              for code in (201, 429)}
+        print(f"{name:<20} {len(rows):>5} {ok:>5} {refused:>5} {len(rows) - ok - refused:>6} "
+              f"{'—' if first is None else f'#{first}':>10} {ms[201]:>7.1f} {ms[429]:>7.1f}")
+    print(f"incidents written: {gained} (201 answers: {accepted}); "
+          f"other clients all 201: {all(s == 201 for k, rows in results.items() if k in others for s, _ in rows)}")
+    return results
+
+
 # --- fuzz ----------------------------------------------------------------------------------------
 
 def fuzz(examples, backends):
@@ -257,10 +351,14 @@ def fuzz(examples, backends):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", default="bodies,fuzz")
+    ap.add_argument("--only", default="bodies,fuzz", help="parts: bodies, fuzz, ratelimit")
     ap.add_argument("--before", help="another checkout to run the bodies part against (the peer)")
     ap.add_argument("--sizes", default="50,150", help="body sizes in MB")
     ap.add_argument("--examples", type=int, default=100, help="valid and invalid requests per API operation")
+    ap.add_argument("--flood", type=int, default=1000, help="ratelimit: reports the flooding client sends")
+    ap.add_argument("--seconds", type=float, default=60.0, help="ratelimit: over how many seconds")
+    ap.add_argument("--storage", default="store,memory://",
+                    help="ratelimit: RATELIMIT_STORAGE_URI values to run with (memory:// is the peer: a count per worker)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     parts = set(args.only.split(","))
@@ -280,6 +378,9 @@ def main():
             except Exception as err:  # noqa: BLE001 — no server: say so and go on with SQLite
                 print(f"PostGIS not reachable ({type(err).__name__}); fuzzing SQLite only")
         fuzz(args.examples, backends)
+    if "ratelimit" in parts:
+        for storage in args.storage.split(","):
+            ratelimit(str(ROOT), args.flood, args.seconds, storage)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """User accounts: create, authenticate, where each works; roles of the permission table (admin, planner, dispatcher, grid_worker)."""
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
@@ -85,7 +86,9 @@ def area_of(session, user_id, role, worker_id=None):
 def authenticate(session, username, password):
     """The user if the password matches, else None (the same answer for an unknown name)."""
     user = session.scalar(select(m.User).where(m.User.username == (username or "").strip()))
-    if user is None or not check_password_hash(user.password_hash, password or ""):
+    # an unknown name costs the same hash as a known one: the time taken must not tell which names exist
+    stored = user.password_hash if user is not None else _unknown_user_hash()
+    if not check_password_hash(stored, password or "") or user is None:
         return None
     return Account.of(user)
 
@@ -134,6 +137,11 @@ def _check_role(role):
 def _check_password(password):
     if len(password or "") < 8:
         raise InvalidInput("The password is shorter than 8 characters.", fix="Choose a longer password.")
+
+
+@functools.cache
+def _unknown_user_hash():
+    return generate_password_hash("no account has this password")
 
 
 def load(session, user_id):

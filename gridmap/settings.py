@@ -77,6 +77,34 @@ SETTINGS = [
             "How many reverse proxies stand in front of the app. Their X-Forwarded-For and X-Forwarded-Proto "
             "headers are believed only when this is above 0 (set 1 behind one nginx; 0 = none, the headers are "
             "ignored, as a client could forge them).", int),
+    # Abuse limits: how often one caller may write, and how long a username is locked after failed sign-ins.
+    # A limit is one or more "N per second|minute|hour|day" joined by ';'. Refused requests get 429 + Retry-After.
+    Setting("RATELIMIT_ENABLED", True, "Whether the request limits below are applied (1/0).", boolean),
+    Setting("RATELIMIT_STORAGE_URI", "store",
+            "Where the limits' counters live. 'store': a table in the gridmap database, shared by every "
+            "process on it (the default: right for gunicorn's several workers); 'redis://host:6379/0': Redis "
+            "(pip install redis); 'memory://': inside one process only — each gunicorn worker then counts "
+            "apart, so a client gets the limit once per worker."),
+    Setting("RATELIMIT_REPORTS", "20 per minute;200 per day",
+            "Incident reports (POST /api/v1/incidents) one client address may send, signed in or not."),
+    Setting("RATELIMIT_ACCOUNT_REPORTS", "60 per minute;1000 per day",
+            "Incident reports one signed-in account may send, from any number of addresses."),
+    Setting("RATELIMIT_API_KEY", "120 per minute;10000 per day",
+            "Open311 service requests (POST /open311/v2/requests) per api_key and per client address; "
+            "also SOS alarms (POST /api/v1/sos) per client address (a gateway relays many wearables)."),
+    Setting("RATELIMIT_SOS", "6 per minute;60 per day",
+            "SOS alarms one wearable (device_id) may raise; the first alarm already makes a priority incident."),
+    Setting("RATELIMIT_LOGIN", "20 per minute;200 per hour",
+            "Sign-in attempts (POST /login) from one client address, whatever the username."),
+    Setting("RATELIMIT_LOGIN_USERNAME", "10 per minute;100 per hour",
+            "Sign-in attempts for one username, from any address (known and unknown names alike)."),
+    Setting("LOGIN_LOCKOUT_FAILURES", 5,
+            "Consecutive failed sign-ins after which a username is locked, even against the right password "
+            "(0 = never lock).", int),
+    Setting("LOGIN_LOCKOUT_SECONDS", 60.0,
+            "How long the first lock lasts; each further lock before a successful sign-in lasts twice as long.",
+            float),
+    Setting("LOGIN_LOCKOUT_MAX_SECONDS", 3600.0, "The longest a lock lasts, however often it repeats.", float),
 ]
 
 _BY_NAME = {s.name: s for s in SETTINGS}

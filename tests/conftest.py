@@ -120,7 +120,9 @@ def make_app(tmp_path, backend="sqlite", **config):
     os.environ["GRIDMAP_INSTANCE_PATH"] = str(instance)
     try:
         app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test", "MAP_TILES": "none",
-                          "SNAPSHOT_CHECK_SECONDS": 0.0, **config})
+                          "SNAPSHOT_CHECK_SECONDS": 0.0,
+                          # tests post many reports from one address: tests/web/test_abuse.py switches limits on
+                          "RATELIMIT_ENABLED": False, **config})
     finally:
         os.environ.pop("GRIDMAP_INSTANCE_PATH", None)
     app.extensions["gridmap.store"].upgrade()

@@ -459,3 +459,30 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(12), default="")  # first characters, to tell keys apart in lists
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- Abuse limits: counters every web process shares, and failed sign-ins per username ------------
+
+
+class RateCounter(Base):
+    """One request-limit counter (gridmap.web.limits): hits in the window that ends at ``expires_at``.
+
+    Kept in the store so that every gunicorn worker and every host on the same database counts
+    against the same number; a row past its window counts from zero again on its next hit."""
+    __tablename__ = "rate_counter"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    expires_at: Mapped[float] = mapped_column(Float, nullable=False, index=True)  # Unix seconds
+
+
+class LoginLock(Base):
+    """Failed sign-ins of one username (known or not, so a lock does not tell which names exist).
+
+    ``failures`` counts consecutive failures since the last lock; ``lockouts`` counts locks since the
+    last successful sign-in, and each lock lasts twice as long as the one before. A success deletes the row."""
+    __tablename__ = "login_lock"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lockouts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)

@@ -7,7 +7,7 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GridmapError
-from . import api, auth, border, dispatch, open311, planner, resident, security
+from . import api, auth, border, dispatch, limits, open311, planner, resident, security
 from .common import wants_json
 from .extensions import csrf, init_extensions
 
@@ -21,6 +21,7 @@ def register_blueprints(app):
     # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send
     csrf.exempt(open311.bp)
     app.register_blueprint(open311.bp)
+    limits.init_app(app)  # wraps views of the blueprints above: after them
 
     @app.errorhandler(GridmapError)
     def _gridmap_error(err):

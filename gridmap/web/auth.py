@@ -1,4 +1,5 @@
 """Log in and out; where a login may send the browser next; sessions that end on the server."""
+import math
 import time
 import unicodedata
 from urllib.parse import unquote, urlsplit
@@ -11,7 +12,7 @@ from werkzeug.urls import iri_to_uri
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from .. import accounts
+from .. import accounts, lockout
 from .common import store
 from .extensions import login_manager
 
@@ -119,8 +120,11 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        with store().session() as session:
-            account = accounts.authenticate(session, form.username.data, form.password.data)
+        account, locked = _authenticate(form.username.data, form.password.data)
+        if locked:
+            flash(_("Too many failed sign-ins for this username. Try again in %(seconds)d seconds.",
+                    seconds=locked), "error")
+            return render_template("auth/login.html", form=form), 429, {"Retry-After": str(locked)}
         if account:
             login_user(LoginUser(account))
             return redirect(safe_next(request.args.get("next")) or url_for("resident.index"))
@@ -129,6 +133,25 @@ def login():
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
+
+
+def _authenticate(username, password):
+    """(account or None, seconds the username stays locked or None): the lockout around the password check.
+
+    A locked name is refused before its password is checked, right or wrong; unknown names are
+    counted and locked like known ones (the answer must not tell which names exist)."""
+    client = request.remote_addr or ""
+    try:
+        with store().transaction() as session:
+            lockout.check(session, username, client=client)
+            account = accounts.authenticate(session, username, password)
+            if account:
+                lockout.succeeded(session, username, client=client)
+                return account, None
+            locked = lockout.failed(session, username, lockout.Policy.from_config(current_app.config), client=client)
+    except lockout.LockedOut as err:
+        return None, err.retry_after
+    return None, math.ceil(locked) if locked else None
 
 
 @bp.post("/logout")

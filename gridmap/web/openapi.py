@@ -182,7 +182,9 @@ def _body(name):
 def _errors(*statuses):
     words = {"400": "Invalid input: the message names the parameter and the fix.", "401": "Not logged in.",
              "403": "The role may not do this.", "404": "Not found.",
-             "409": "Conflict: a stale version (details.current_version) or an action the status forbids."}
+             "409": "Conflict: a stale version (details.current_version) or an action the status forbids.",
+             "429": "Too many requests from this address, account or device (details.limit, details.per, "
+                    "details.retry_after; the Retry-After header says the same): nothing was written."}
     return {s: {"description": words[s], "content": {"application/json": {"schema": _ref("Error")}}}
             for s in statuses}
 
@@ -259,7 +261,7 @@ PATHS = {
                               errors=("400", "404"), tags=["plans"])},
     "/incidents": {
         "post": _op("Report an incident; answers with possible duplicates and whom to send.", body="ReportBody",
-                    ok=_ok(_ref("Submitted"), status="201"), tags=["incidents"]),
+                    ok=_ok(_ref("Submitted"), status="201"), errors=("400", "429"), tags=["incidents"]),
         "get": _op("Incidents matching every filter, newest first (staff only).", params=[
             _q("status", {"type": "string", "enum": list(STATUSES) + ["open", "closed"]}, "A status, open or closed."),
             _q("level", {"type": "string", "enum": list(catalog.LEVELS)}, "Responsible level."),
@@ -303,7 +305,7 @@ PATHS = {
                          ok=_ok({"type": "object", "required": ["incident", "proposal"],
                                  "properties": {"incident": _ref("Incident"), "proposal": _ref("Proposal")}},
                                 status="201"),
-                         errors=("400", "401", "403", "404"), tags=["incidents"], security=[{"apiKey": []}])},
+                         errors=("400", "401", "403", "404", "429"), tags=["incidents"], security=[{"apiKey": []}])},
     "/stats": {"get": _op(
         "Resolution rate, hours to resolve, open by level, by grid/community/period, heatmap points.",
         params=[_q("period", {"type": "string", "enum": list(PERIODS), "default": "day"}, "Period of by_period."),

@@ -292,7 +292,7 @@ def test_migration_0008_keeps_accounts_of_before_signing_in_and_downgrades_clean
     from gridmap.store.db import _alembic_config
     store = app.extensions["gridmap.store"]
     with store.engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), "0006")
+        command.downgrade(_alembic_config(conn), "0007")
     with store.engine.begin() as conn:
         assert "session_generation" not in {c["name"] for c in inspect(conn).get_columns("app_user")}
         conn.execute(text("INSERT INTO app_user (username, password_hash, role, display_name) "

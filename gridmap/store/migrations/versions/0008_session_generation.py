@@ -1,7 +1,7 @@
 """session generation: logging out ends the session on the server, not only in the browser
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 13:20:00
 
 Written by hand to match gridmap/store/models.py. Each login stores the account's generation in the
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
