@@ -1,4 +1,4 @@
-"""User accounts: create, authenticate, where each works; roles of the permission table (admin, planner, dispatcher, grid_worker)."""
+"""User accounts: create, authenticate, end sessions, say where each works (the roles are access.ROLES)."""
 import functools
 from dataclasses import dataclass
 
