@@ -389,7 +389,7 @@ def test_statistics_on_hand_made_incidents(sqlite_world):
         act(sqlite_world, iid, "resolve", now=T0 + dt.timedelta(days=i) + hours * H)
         resolved.append(iid)
     old_open = new(sqlite_world, "noise", xy=(300, 150), now=T0)                         # grid, due T0+24h
-    new_open = new(sqlite_world, "fire_hazard", xy=(300, 50), now=T0 + dt.timedelta(days=8))  # community
+    new(sqlite_world, "fire_hazard", xy=(300, 50), now=T0 + dt.timedelta(days=8))  # community
     dup = new(sqlite_world, "noise", xy=(301, 150), now=T0 + H)
     act(sqlite_world, dup, "link_duplicate", duplicate_of=old_open)
     with sqlite_world.extensions["gridmap.store"].session() as s:
