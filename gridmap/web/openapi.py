@@ -262,7 +262,7 @@ PATHS = {
     "/incidents": {
         "post": _op("Report an incident; answers with possible duplicates and whom to send.", body="ReportBody",
                     ok=_ok(_ref("Submitted"), status="201"), errors=("400", "429"), tags=["incidents"]),
-        "get": _op("Incidents matching every filter, newest first (staff only).", params=[
+        "get": _op("Incidents matching every filter within your area (staff only), newest first.", params=[
             _q("status", {"type": "string", "enum": list(STATUSES) + ["open", "closed"]}, "A status, open or closed."),
             _q("level", {"type": "string", "enum": list(catalog.LEVELS)}, "Responsible level."),
             _COMMUNITY, _GRID,
@@ -270,11 +270,12 @@ PATHS = {
             _q("overdue", _BOOLTEXT, "Only overdue (true) or not overdue (false)."), _limit(200, 1000)],
             ok=_ok({"type": "array", "items": _ref("Incident")}), errors=("400", "403"), tags=["incidents"],
             security=_SESSION)},
-    "/incidents/{incident_id}": {"get": _op("One incident with its audited history and whistle tasks.",
+    "/incidents/{incident_id}": {"get": _op("One incident with its audited history and whistle tasks; 404 outside your area, as for none.",
                                             params=[_INCIDENT_ID], ok=_ok(_ref("IncidentDetail")),
                                             errors=("400", "403", "404"), tags=["incidents"], security=_SESSION)},
     "/incidents/{incident_id}/transition": {"post": _op(
-        "Move an incident on with the version you loaded; 409 on a stale version or a forbidden action.",
+        "Move an incident on with the version you loaded; 409 on a stale version or a forbidden action; "
+        "404 outside your area (nothing written).",
         params=[_INCIDENT_ID], body="TransitionBody", ok=_ok(_ref("Incident")),
         errors=("400", "403", "404", "409"), tags=["incidents"], security=_SESSION)},
     "/incidents/{incident_id}/whistle": {"post": _op(
