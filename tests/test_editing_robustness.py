@@ -355,17 +355,27 @@ def test_a_rule_failing_in_geos_is_retried_on_millimetre_coordinates(monkeypatch
     assert len(seen) == 2
 
 
-def test_a_rule_geos_cannot_run_at_all_is_an_unchecked_error_first_not_an_exception(monkeypatch):
+@pytest.mark.parametrize("message, located", [
+    ("TopologyException: side location conflict at 10.5 20.25", "point"),
+    ("IllegalArgumentException: Overlay input is mixed-dimension", "community"),
+])
+def test_a_rule_geos_cannot_run_at_all_is_an_unchecked_error_first_not_an_exception(monkeypatch, message, located):
     community, grids = _spiky_plan()
 
     def broken(data):
-        raise shapely.errors.GEOSException("TopologyException: side location conflict at 1 2")
+        raise shapely.errors.GEOSException(message)
         yield  # a generator, as every rule
 
     monkeypatch.setattr(rules, "RULES", [rules.RULES[3], rules.Rule("gap", "error", broken, "part of the community in no grid")])
     found = plans.check_plan(community, grids)
     assert found[0].kind == "unchecked" and found[0].severity == "error"
     assert "gap rule (part of the community in no grid) could not be checked" in found[0].message
-    assert "side location conflict" in found[0].message
-    assert found[0].geometry.bounds == pytest.approx(community.bounds, abs=1e-7)  # located, in WGS84
+    assert message in found[0].message
     assert sorted(found[0].grid_codes) == sorted(grids["code"])
+    metric = metric_for(grids)
+    if located == "point":  # where GEOS failed, in metres, is shown in lon/lat
+        lon, lat = metric.lonlat(10.5, 20.25)
+        assert found[0].geometry.equals_exact(shapely.Point(lon, lat), 1e-9)
+        assert f"near ({lon:.6f}, {lat:.6f})" in found[0].message
+    else:
+        assert found[0].geometry.bounds == pytest.approx(community.bounds, abs=1e-7)
