@@ -18,7 +18,7 @@ from shapely.geometry import Polygon
 from test_editing import COMMUNITY_LL, world  # noqa: F401  (world is a fixture)
 
 from gridmap import plans
-from gridmap.errors import GridmapError
+from gridmap.errors import Conflict, GridmapError
 from gridmap.geo.crs import metric_for
 from gridmap.plans import editing, rules
 
@@ -243,6 +243,52 @@ def test_a_hair_spike_drawn_into_a_neighbour_is_shaved_off_and_handed_to_it(stor
     assert_sound(_grids_of(store, world["draft"]), COMMUNITY_LL, (0, 0, 0), 1)
 
 
+def test_a_grid_that_would_cross_itself_in_metres_is_a_409_naming_the_place_and_nothing_is_written(store, world):  # noqa: F811
+    r"""002 restored with a notch from its top edge down to 2e-10° (0.02 mm) above its bottom edge: valid in
+    lon/lat, two real halves joined by that neck, but in metres the 100 m bottom edge sags by ~0.16 mm and
+    the notch's tip falls through it.
+
+        +--------+---\/---+--------+
+        |  001   |   002    |  003   |
+        +--------+----------+--------+
+    """
+    before = _grids_of(store, world["draft"])
+    (x0, y0), (x1, y1) = _bottom(before[world_code(2)])
+    ring = list(shapely.get_coordinates(before[world_code(2)]))
+    tip = ((x0 + x1) / 2, (y0 + y1) / 2 + 2e-10)
+    top = sorted(ring, key=lambda p: -p[1])[:2]
+    mid_top = ((top[0][0] + top[1][0]) / 2, top[0][1])
+    notch = shapely.difference(before[world_code(2)], Polygon([tip, (mid_top[0] - 1e-5, mid_top[1] + 1e-5),
+                                                            (mid_top[0] + 1e-5, mid_top[1] + 1e-5)]))
+    assert notch.geom_type == "Polygon" and notch.is_valid
+    assert not metric_for(COMMUNITY_LL).project([notch])[0].is_valid  # the premise
+    with pytest.raises(Conflict) as err:
+        with store.transaction() as s:
+            plans.set_grids(s, world["draft"], {world_code(2): notch}, world["version"])
+    assert f"Grid {world_code(2)} would have a boundary that crosses itself near" in err.value.message
+    place = shapely.geometry.shape(err.value.details["geometry"])
+    assert place.distance(shapely.Point(tip)) < 1e-6
+    assert _grids_of(store, world["draft"]) == before and _version(store, world["draft"]) == world["version"]
+
+
+def _bottom(poly):
+    """The two lowest vertices of ``poly``, west first."""
+    low = sorted(shapely.get_coordinates(poly)[:-1].tolist(), key=lambda p: p[1])[:2]
+    return sorted(low)
+
+
+def test_a_geos_error_inside_an_edit_is_a_409_and_nothing_is_written(store, world, monkeypatch):  # noqa: F811
+    def boom(*_a, **_k):
+        raise shapely.errors.GEOSException("TopologyException: side location conflict at 1 2")
+    monkeypatch.setattr(editing, "_check", boom)
+    before = _grids_of(store, world["draft"])
+    with pytest.raises(Conflict) as err:
+        with store.transaction() as s:
+            plans.merge(s, world["draft"], world_code(1), world_code(2), world["version"])
+    assert err.value.status == 409 and "side location conflict" in err.value.message
+    assert _grids_of(store, world["draft"]) == before and _version(store, world["draft"]) == world["version"]
+
+
 def world_code(n):
     from test_editing import g
     return g(n)
@@ -309,17 +355,27 @@ def test_a_rule_failing_in_geos_is_retried_on_millimetre_coordinates(monkeypatch
     assert len(seen) == 2
 
 
-def test_a_rule_geos_cannot_run_at_all_is_an_unchecked_error_first_not_an_exception(monkeypatch):
+@pytest.mark.parametrize("message, located", [
+    ("TopologyException: side location conflict at 10.5 20.25", "point"),
+    ("IllegalArgumentException: Overlay input is mixed-dimension", "community"),
+])
+def test_a_rule_geos_cannot_run_at_all_is_an_unchecked_error_first_not_an_exception(monkeypatch, message, located):
     community, grids = _spiky_plan()
 
     def broken(data):
-        raise shapely.errors.GEOSException("TopologyException: side location conflict at 1 2")
+        raise shapely.errors.GEOSException(message)
         yield  # a generator, as every rule
 
     monkeypatch.setattr(rules, "RULES", [rules.RULES[3], rules.Rule("gap", "error", broken, "part of the community in no grid")])
     found = plans.check_plan(community, grids)
     assert found[0].kind == "unchecked" and found[0].severity == "error"
     assert "gap rule (part of the community in no grid) could not be checked" in found[0].message
-    assert "side location conflict" in found[0].message
-    assert found[0].geometry.bounds == pytest.approx(community.bounds, abs=1e-7)  # located, in WGS84
+    assert message in found[0].message
     assert sorted(found[0].grid_codes) == sorted(grids["code"])
+    metric = metric_for(grids)
+    if located == "point":  # where GEOS failed, in metres, is shown in lon/lat
+        lon, lat = metric.lonlat(10.5, 20.25)
+        assert found[0].geometry.equals_exact(shapely.Point(lon, lat), 1e-9)
+        assert f"near ({lon:.6f}, {lat:.6f})" in found[0].message
+    else:
+        assert found[0].geometry.bounds == pytest.approx(community.bounds, abs=1e-7)

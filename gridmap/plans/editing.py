@@ -9,6 +9,11 @@ and an undo stack per browser tab is what a planner expects anyway.
 Geometry is cut and joined in WGS84 lon/lat, where it is stored: a boundary two grids share
 then stays bit-identical on both sides (a round trip through metres would perturb every vertex
 by a few ulps and leave nanometre slivers). Areas, lengths and thresholds are in metres.
+
+Every grid an edit writes is a valid polygon in lon/lat *and* in metres: overlays answer polygons
+only, hair-thin spikes and strips an overlay leaves are shaved off and handed to the grid they
+border (:func:`_tidy`), and a grid that would still cross itself in metres is refused with the
+place named. Validation, export and the maps measure in metres, where a lon/lat edge is a curve.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Validation of a plan: rules as data, each finding located on the map, errors blocking a publish."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -326,15 +327,27 @@ def _reduced(data):
 
 
 def _unchecked(rule, data, err):
-    """The finding standing for a rule GEOS could not run: an error, so the plan is not published unchecked."""
-    where = data.community if data.community is not None else shapely.union_all(
-        np.asarray(data.grids.geometry.values, dtype=object))
+    """The finding standing for a rule GEOS could not run: an error, so the plan is not published unchecked.
+
+    Located where GEOS says it failed (a point in metres, shown in lon/lat), else at the community.
+    """
+    at = _GEOS_AT.search(str(err))
+    if at:
+        where = shapely.Point(float(at.group(1)), float(at.group(2)))
+        lon, lat = data.metric.lonlat(where.x, where.y)
+        place = f"near ({lon:.6f}, {lat:.6f})"
+    else:
+        where = data.community if data.community is not None else shapely.union_all(
+            np.asarray(data.grids.geometry.values, dtype=object))
+        place = "somewhere in the community"
     return Finding("unchecked", "error", sorted(data.grids["code"].tolist()),
                    f"The {rule.kind} rule ({rule.help}) could not be checked: the grids' geometry is degenerate "
-                   f"somewhere ({err}).",
+                   f"{place} (GEOS: {err}).",
                    None if where is None or where.is_empty else where, None,
-                   "Redraw the grids near the place GEOS names, with clear space between their edges, or undo "
-                   "the last edit.")
+                   "Redraw the grids there with clear space between their edges, or undo the last edit.")
+
+
+_GEOS_AT = re.compile(r" at (-?[\d.eE+-]+) (-?[\d.eE+-]+)")
 
 
 def _polygonal(g):
