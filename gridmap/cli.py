@@ -115,6 +115,8 @@ def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publi
 def _print_summary(summary):
     click.echo(f"{summary.kind} from {summary.source}: imported {summary.imported}, "
                f"repaired {len(summary.repaired)}, rejected {len(summary.rejected)} in {summary.seconds:.2f} s")
+    for count in summary.read:  # what the file held, before validation (OSM extracts)
+        click.echo(f"  {count.line()}")
     for note in summary.notes:
         click.echo(f"  {note}")
     for p in summary.rejected[:20]:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import geopandas
 import numpy as np
-import osmium
 import pandas as pd
 import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from . import bounds, dbf
+from . import bounds, dbf, osm
 from .errors import InvalidInput
 from .crs import WGS84, CrsSpec, parse_crs, to_wgs84
 
@@ -43,12 +42,6 @@ _WKT_NAMES = ("wkt", "geometry", "geom", "the_geom")
 # Identifier-like columns stay text: "0101" must not become 101.
 _TEXT_COLUMN_HINTS = ("code", "id", "adcode", "编码", "代码", "编号")
 
-_OSM_LAYERS = {
-    "buildings": ("osm_id", "osm_type", "name", "addr:street", "addr:housenumber", "building:levels"),
-    "roads": ("osm_id", "name", "highway"),
-}
-
-
 @dataclass
 class RawLayer:
     """A layer as read from a file, before validation.
@@ -64,12 +57,16 @@ class RawLayer:
     notes : list of str
         What the reader decided on the caller's behalf (e.g. a Shapefile's text encoding and
         why), for the import report.
+    counts : list of gridmap.geo.osm.SourceCount
+        For OSM files: per kind of source object, how many were read, kept whole, kept clipped
+        and rejected (with reasons) before any feature is validated.
     """
 
     frame: geopandas.GeoDataFrame
     crs: CrsSpec
     source: str
     notes: list = field(default_factory=list)
+    counts: list = field(default_factory=list)
 
 
 def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None) -> RawLayer:
@@ -112,13 +109,14 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
         )
     user_crs = parse_crs(crs) if crs is not None else None
     notes: list[str] = []
+    counts: list = []
     try:
         if kind == "csv":
             frame = _read_csv(path, source, encoding=encoding, lon=lon, lat=lat)
             file_crs = None
             default_crs = WGS84
         elif kind == "osm":
-            frame = _read_osm(path, source, layer)
+            frame = _read_osm(path, source, layer, counts, notes)
             file_crs, default_crs = None, WGS84
         else:
             if kind == "geojson":
@@ -154,7 +152,7 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             fix=_CRS_FIX,
             details={"path": source},
         )
-    return RawLayer(frame=frame, crs=spec, source=source, notes=notes)
+    return RawLayer(frame=frame, crs=spec, source=source, notes=notes, counts=counts)
 
 
 def _kind(path: Path) -> str:
@@ -350,70 +348,30 @@ def _short(text: str, limit: int = 60) -> str:
 # --- OpenStreetMap ----------------------------------------------------------------
 
 
-def _read_osm(path: Path, source: str, layer) -> geopandas.GeoDataFrame:
-    if layer not in _OSM_LAYERS:
+def _read_osm(path: Path, source: str, layer, counts: list, notes: list) -> geopandas.GeoDataFrame:
+    if layer not in osm.LAYERS:
         raise InvalidInput(
             f'"{source}" is an OpenStreetMap file; say which layer to read'
             + (f' ("{layer}" is not one).' if layer is not None else "."),
             fix="Choose --layer buildings or --layer roads.",
-            details={"path": source, "layers": list(_OSM_LAYERS)},
+            details={"path": source, "layers": list(osm.LAYERS)},
         )
-    factory = osmium.geom.WKBFactory()
-    records, wkbs = [], []
     try:
         if layer == "roads":
-            processor = (
-                osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-                .with_locations()
-                .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-                .with_filter(osmium.filter.KeyFilter("highway"))
-            )
-            for way in processor:
-                try:
-                    wkb = factory.create_linestring(way)
-                except (osmium.InvalidLocationError, RuntimeError):
-                    continue  # ways with missing nodes or one distinct point cannot be drawn
-                wkbs.append(wkb)
-                tags = way.tags
-                records.append((way.id, tags.get("name"), tags.get("highway")))
+            df, found = osm.read_roads(str(path))
         else:
-            processor = (
-                osmium.FileProcessor(str(path))
-                .with_areas(osmium.filter.KeyFilter("building"))
-                .with_filter(osmium.filter.EntityFilter(osmium.osm.AREA))
-                .with_filter(osmium.filter.KeyFilter("building"))
-            )
-            for area in processor:
-                try:
-                    wkb = factory.create_multipolygon(area)
-                except (osmium.InvalidLocationError, RuntimeError):
-                    continue
-                wkbs.append(wkb)
-                tags = area.tags
-                records.append(
-                    (
-                        area.orig_id(),
-                        "way" if area.from_way() else "relation",
-                        tags.get("name"),
-                        tags.get("addr:street"),
-                        tags.get("addr:housenumber"),
-                        tags.get("building:levels"),
-                    )
-                )
+            df, found, said = osm.read_buildings(str(path))
+            notes.extend(said)
     except RuntimeError as exc:
         raise InvalidInput(
             f'"{source}" could not be read as an OpenStreetMap file: {exc}',
             fix="Check that the download is complete (.osm XML or .osm.pbf).",
             details={"path": source},
         ) from None
-    geoms = shapely.from_wkb(np.array(wkbs, dtype=object)) if wkbs else np.array([], dtype=object)
-    if layer == "buildings" and len(geoms):
-        # Most buildings are one polygon; a single-part MultiPolygon would fail Polygon-only checks.
-        single = shapely.get_num_geometries(geoms) == 1
-        geoms[single] = shapely.get_geometry(geoms[single], 0)
-    df = pd.DataFrame.from_records(records, columns=list(_OSM_LAYERS[layer]))
+    counts.extend(found)
+    geoms = df.pop("geometry").to_numpy(dtype=object) if len(df) else np.array([], dtype=object)
     df["osm_id"] = df["osm_id"].astype("int64")
-    return geopandas.GeoDataFrame(df, geometry=geopandas.GeoSeries(geoms, index=df.index), crs=4326)
+    return geopandas.GeoDataFrame(df, geometry=geopandas.GeoSeries(geoms, index=df.index, crs=4326), crs=4326)
 
 
 # --- writing ----------------------------------------------------------------------

@@ -57,16 +57,15 @@ def rename(frame, spec, fields):
 
 
 def _osm_address(frame):
-    # OSM buildings rarely carry full addresses: compose street + number, else name, else the OSM id,
-    # so every building can still be found and later corrected.
+    # The OSM reader composed each building's address as its locale writes it (addr:full, street and
+    # number, address points inside it, its name); the rest keep their OSM object so every building
+    # can still be found and later corrected.
     if "osm_id" not in frame.columns:
         return frame
     frame = frame.copy()
-    street = frame.get("addr:street", pd.Series("", index=frame.index)).fillna("").astype(str)
-    number = frame.get("addr:housenumber", pd.Series("", index=frame.index)).fillna("").astype(str)
-    name = frame.get("name", pd.Series("", index=frame.index)).fillna("").astype(str)
-    addr = (street + number).where((street + number) != "", name)
-    frame["address"] = addr.where(addr != "", "OSM " + frame["osm_id"].astype(str))
+    composed = frame.get("osm_address", pd.Series("", index=frame.index)).fillna("").astype(str)
+    kind = frame.get("osm_type", pd.Series("way", index=frame.index)).fillna("way").astype(str)
+    frame["address"] = composed.where(composed != "", "OSM " + kind + " " + frame["osm_id"].astype(str))
     return frame
 
 

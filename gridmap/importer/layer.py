@@ -29,11 +29,15 @@ class Summary:
     rejected: list = field(default_factory=list)  # Problem dicts
     seconds: float = 0.0
     notes: list = field(default_factory=list)
+    # what an OSM reader read per kind of source object (gridmap.geo.osm.SourceCount), before
+    # validation: its kept whole + clipped parts are the features that imported + rejected count
+    read: list = field(default_factory=list)
 
     def to_dict(self):
         return {"kind": self.kind, "source": self.source, "imported": self.imported,
                 "repaired": len(self.repaired), "rejected": len(self.rejected),
-                "problems": self.rejected[:50], "seconds": round(self.seconds, 3), "notes": self.notes}
+                "problems": self.rejected[:50], "seconds": round(self.seconds, 3), "notes": self.notes,
+                "read": [c.to_dict() for c in self.read]}
 
 
 def read(kind, path, *, layer=None, crs=None, encoding=None, fields=None):
@@ -84,7 +88,7 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     department = _check_department(kind, department)
     t0 = time.perf_counter()
     check_required_columns(spec, raw)
-    summary = Summary(kind, raw.source)
+    summary = Summary(kind, raw.source, read=list(getattr(raw, "counts", [])))
     if raw.frame.geometry.isna().all() and not spec.geometry_required:
         frame = raw.frame.copy()
         frame["_row"] = np.arange(1, len(frame) + 1)
