@@ -35,6 +35,7 @@ LAYERS = {
 }
 
 CLIPPED = "clipped by the extract"
+ADDRESS_LIMIT = 256  # characters of gridmap.store.models.Building.address
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
 # a bare house number ("12", "12A", "4-7") takes 号 in a Chinese address; "12号" or "甲12" stay as written
 _BARE_NUMBER = re.compile(r"[0-9]+[A-Za-z]?(?:[-–][0-9]+[A-Za-z]?)?")
@@ -176,7 +177,11 @@ def read_buildings(path: str):
             if "addr:housenumber" in obj.tags and "building" not in obj.tags:
                 address = compose_address(obj.tags)
                 if address and obj.location.valid():
-                    addr_points.append((obj.location.lon, obj.location.lat, address))
+                    # street and number kept apart, so that a building's points join as "Street 12, 14"
+                    street = "" if obj.tags.get("addr:full") else (
+                        obj.tags.get("addr:street") or obj.tags.get("addr:place") or "").strip()
+                    number = obj.tags.get("addr:housenumber", "").strip()
+                    addr_points.append((obj.location.lon, obj.location.lat, (address, street, number)))
         elif obj.is_way():
             refs = obj.nodes
             missing = sum(not n.location.valid() for n in refs)
@@ -262,15 +267,23 @@ def _addresses_from_points(frame, points) -> int:
 
 
 def _join_addresses(addresses) -> str:
-    """Several address points of one building as one address: "Kangaskatu 12, 14; Sturenkatu 5"."""
+    """Several address points of one building as one address: "Kangaskatu 12, 14; Sturenkatu 5".
+
+    ``addresses`` are ``(address, street, number)``; Latin numbers on one street join after it, every
+    other address (addr:full, Chinese) is kept whole.
+    """
     by_street = {}
-    for text in sorted(set(addresses), key=_natural):
-        street, sep, number = text.rpartition(" ")
-        if not sep or _CJK.search(text):
-            by_street.setdefault(text, [])
-            continue
-        by_street.setdefault(street, []).append(number)
-    return "; ".join(f"{street} {', '.join(numbers)}" if numbers else street for street, numbers in by_street.items())
+    for address, street, number in sorted(set(addresses), key=lambda a: _natural(a[0])):
+        if not street or _CJK.search(street):
+            by_street.setdefault(address, [])
+        else:
+            by_street.setdefault(street, []).append(number)
+    parts = [f"{street} {', '.join(numbers)}" if numbers else street for street, numbers in by_street.items()]
+    text = "; ".join(parts)
+    while len(text) > ADDRESS_LIMIT and len(parts) > 1:  # the register's address holds 256 characters
+        parts.pop()
+        text = "; ".join(parts) + " …"
+    return text[:ADDRESS_LIMIT]
 
 
 def _natural(text):
