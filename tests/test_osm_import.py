@@ -1,8 +1,10 @@
 """A real OSM extract through the import border: what the file holds is stored, and the report adds up."""
 import re
 
+import geopandas as gpd
 import osmium
 import shapely
+from shapely.geometry import box
 from sqlalchemy import select
 
 from gridmap import importer
@@ -81,3 +83,15 @@ def test_the_cli_prints_what_the_file_held(app, runner):
     assert ("read 2650 road ways: 2459 kept whole, 118 kept clipped (as 125 parts), 73 rejected "
             "(clipped by the extract: 73, e.g. way ") in result.output
     assert "imported 2584, repaired 0, rejected 0" in result.output
+
+
+def test_a_chinese_floors_column_gives_floors(store, tmp_path):
+    # item 7 of issue 11: a 层数 column was ignored; it is the floors field under its Chinese name
+    path = tmp_path / "b.geojson"
+    gpd.GeoDataFrame({"地址": ["湾里路1号", "湾里路2号"], "层数": [6, 18]},
+                     geometry=[box(121.603, 38.903, 121.6033, 38.9034), box(121.605, 38.903, 121.6053, 38.9034)],
+                     crs=4326).to_file(path)
+    importer.import_file(store, "buildings", path)
+    with store.session() as s:
+        assert sorted(s.execute(select(m.Building.address, m.Building.floors)).all()) == [
+            ("湾里路1号", 6), ("湾里路2号", 18)]

@@ -13,7 +13,7 @@ _FALSE = {"0", "false", "f", "no", "n", "否", "", "unavailable", "不可用", "
 # OSM tags and common spellings map onto our fields without --field.
 _ALIASES = {
     "kind": ("highway", "type"),
-    "floors": ("building:levels", "levels"),
+    "floors": ("building:levels", "levels", "层数", "楼层数", "楼层"),
     "households": ("hh", "户数"),
     "name": ("名称", "姓名"),
     "address": ("地址", "addr"),
