@@ -117,6 +117,9 @@ def _version(store, plan_id):
 
 @BOUNDED
 @given(ops=EDITS)
+# Found by a longer run: 002 kept a loose speck of 4e-5 m² along the community's edge, a second part
+# the validation reports as an error ("2 separate pieces"), before specks no grid can hold went to none.
+@example(ops=[("redraw", 0, 0.0, "round"), ("redraw", 0, 2.0, "round"), ("redraw", 0, 6.0, "round")])
 def test_random_edits_of_the_small_community_keep_every_grid_valid_and_the_tiling_exact(store, world, ops):  # noqa: F811
     with store.transaction() as s:
         draft = plans.copy_plan(s, world["published"], name="fuzz")

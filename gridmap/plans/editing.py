@@ -541,14 +541,16 @@ def _shave(g, ed):
 
 
 def _tidy(ed, after):
-    """Shave hair-thin spikes and strips off the grids an edit changed; each goes to the grid bordering it most.
+    """Shave hair-thin spikes, strips and specks off the grids an edit changed; each goes to a grid bordering it.
 
     An overlay of two nearly coincident edges leaves a spike or strip a fraction of a millimetre
     wide. It is valid in lon/lat, but a straight edge in lon/lat is a curve in metres, sagging by
     ~0.6 mm over 200 m at Dalian's latitude: in the metric frame that validation, export and the
     maps measure in, the spike crosses its own edge and every overlay there fails (GEOS' "side
-    location conflict"). A hair no other grid borders stays where it is. A grid receiving a hair
-    is tidied in turn; the passes are bounded, every one leaving the tiling exact.
+    location conflict"). A hair goes to the grid sharing the longest boundary with it that takes it
+    in one piece; a speck no grid can take so and smaller than the tiling tolerance is left to no
+    grid (the validation's gap rule ignores far larger ones); any other hair stays. A grid
+    receiving a hair is tidied in turn; the passes are bounded.
     """
     pending = sorted(code for code, g in after.items() if g is not None)
     for _ in range(3 * len(pending) + 3):
@@ -559,31 +561,38 @@ def _tidy(ed, after):
         if g is None or g.is_empty:
             continue
         core, hairs = _shave(g, ed)
-        kept = []
+        kept, moved = [], False
         for hair in hairs:
-            best = _neighbour(ed, after, hair, exclude={code})
-            if best is None:
+            best = _taker(ed, after, hair, exclude={code})
+            if best is not None:
+                after[best] = _u(after.get(best, ed.grids.get(best)), hair)
+                moved = True
+                if best not in pending:
+                    pending.append(best)
+            elif len(_polygons(_u(core, hair))) <= len(_polygons(core)) or ed.area(hair) > TILING_EPS_M2:
                 kept.append(hair)
-                continue
-            after[best] = _u(after.get(best, ed.grids.get(best)), hair)
-            if best not in pending:
-                pending.append(best)
-        if len(kept) < len(hairs):
+            else:
+                moved = True  # a loose speck below the tiling tolerance: no grid holds it in one piece
+        if moved:
             after[code] = _u(core, shapely.union_all(kept)) if kept else core
 
 
-def _neighbour(ed, after, piece, *, exclude):
-    """The grid (after the edit so far) sharing the longest boundary with ``piece``, or None."""
-    best, best_len = None, 0.0
+def _taker(ed, after, piece, *, exclude):
+    """The grid (after the edit so far) sharing the longest boundary with ``piece`` that takes it without
+    gaining a part, or None."""
     touch = shapely.buffer(piece, _TOUCH_DEG)
+    ranked = []
     for code in sorted(set(ed.grids) | set(after)):
         geom = after.get(code, ed.grids.get(code))
         if code in exclude or geom is None or geom.is_empty or not shapely.intersects(touch, geom):
             continue
         shared = ed.length(_shared(piece, geom, raw=True))
-        if shared > best_len:
-            best, best_len = code, shared
-    return best
+        if shared > 0:
+            ranked.append((-shared, code, geom))
+    for _, code, geom in sorted(ranked, key=lambda r: r[:2]):
+        if len(_polygons(_u(geom, piece))) <= len(_polygons(geom)):
+            return code
+    return None
 
 
 def _main_part(g, code, ed, *, cause):
