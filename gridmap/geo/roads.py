@@ -339,14 +339,14 @@ class RoadGraph:
         return self
 
     def _net(self, mode):
-        net = self._nets.get(mode)
-        if net is None:
+        try:
+            return self._nets[mode]
+        except KeyError:
             _check_mode(mode)
             with self._nets_lock:
-                net = self._nets.get(mode)
-                if net is None:
-                    net = self._nets[mode] = self._build_net(mode)
-        return net
+                if mode not in self._nets:
+                    self._nets[mode] = self._build_net(mode)
+            return self._nets[mode]
 
     def _build_net(self, mode):
         seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir = self._base
@@ -354,9 +354,7 @@ class RoadGraph:
         speed = np.array([_speeds_mps(k, mode) for k in kinds.tolist()], dtype=float)[inverse.ravel()]
         keep = np.isfinite(speed)
         if not keep.any():
-            raise InvalidInput(f"No imported road may be used by mode {mode!r}.",
-                               fix=f"Import roads of the classes {mode!r} may use (see ROAD_CLASSES) or pick "
-                                   "another mode.")
+            return None  # the mode may use none of the roads: every route is unreachable
         direction = seg_dir[keep] if mode in ONEWAY_MODES else np.zeros(int(keep.sum()), dtype=np.int8)
         return _Net(seg_xy[keep], seg_u[keep], seg_v[keep], seg_len[keep], direction, speed[keep],
                     self._min_island_m)
@@ -419,6 +417,8 @@ class RoadGraph:
         targets = np.asarray(targets_lonlat, dtype=float).reshape(-1, 2)
         pts = np.vstack([[float(lon), float(lat)], targets])
         _check_lonlat(pts)
+        if net is None:
+            return np.full(len(targets), np.inf), np.full(len(targets), np.inf)
         snap = self._snap(net, pts[:, 0], pts[:, 1])
         dist, time = self._from_snap(net, snap, inbound)
         if mode is None:
@@ -440,14 +440,18 @@ class RoadGraph:
         """
         pts = np.array([[float(lon), float(lat)]])
         _check_lonlat(pts)
-        s = self._snap(self._net(mode), pts[:, 0], pts[:, 1])
+        net = self._net(mode)
+        if net is None:
+            raise InvalidInput(f"No imported road may be used by mode {mode!r}.",
+                               fix="Import roads of the classes the mode may use (see ROAD_CLASSES) or pick another.")
+        s = self._snap(net, pts[:, 0], pts[:, 1])
         slon, slat = self.metric.lonlat(s.x[0], s.y[0])
         return {"lon": float(slon), "lat": float(slat), "walk_m": float(s.walk[0])}
 
     def nbytes(self):
         """Estimated bytes held: the segment arrays, and per mode built its graph and snapping tree."""
         base = sum(a.nbytes for a in self._base if a.dtype != object) + len(self._base[4]) * 8
-        return int(base + sum(net.nbytes() for net in list(self._nets.values())))
+        return int(base + sum(net.nbytes() for net in list(self._nets.values()) if net is not None))
 
     # -- internals --------------------------------------------------------------------------
     def _snap(self, net, lon, lat):

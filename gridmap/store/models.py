@@ -220,7 +220,9 @@ class Road(Base):
     __tablename__ = "road"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), default="")
-    kind: Mapped[str] = mapped_column(String(32), default="")
+    kind: Mapped[str] = mapped_column(String(32), default="")  # the OSM highway class: who may use it
+    # "yes" along the line only, "-1" against it, "no", or "" (the class decides): vehicles keep to it
+    oneway: Mapped[str] = mapped_column(String(3), default="", server_default="")
     geom = mapped_column(Geometry("GEOMETRY"), nullable=False)
     __table_args__ = (_gist("road"),)
 
