@@ -45,7 +45,7 @@ _TEXT_COLUMN_HINTS = ("code", "id", "adcode", "编码", "代码", "编号")
 
 _OSM_LAYERS = {
     "buildings": ("osm_id", "osm_type", "name", "addr:street", "addr:housenumber", "building:levels"),
-    "roads": ("osm_id", "name", "highway", "oneway", "junction"),
+    "roads": ("osm_id", "name", "highway", "oneway", "junction", "layer", "tunnel", "bridge"),
 }
 
 
@@ -376,7 +376,7 @@ def _read_osm(path: Path, source: str, layer) -> geopandas.GeoDataFrame:
                 wkbs.append(wkb)
                 tags = way.tags
                 records.append((way.id, tags.get("name"), tags.get("highway"), tags.get("oneway"),
-                                tags.get("junction")))
+                                tags.get("junction"), tags.get("layer"), tags.get("tunnel"), tags.get("bridge")))
         else:
             processor = (
                 osmium.FileProcessor(str(path))

@@ -46,7 +46,7 @@ from .crs import metric_for
 from .jit import compiled
 
 __all__ = ["EXCLUDED_KINDS", "MODES", "ROAD_CLASSES", "SPEEDS_MPS", "RoadGraph", "eta_s",
-           "oneway_value"]
+           "oneway_value", "road_layer"]
 
 #: Road kinds nobody walks or drives along, with the reason; ``from_lines(kinds=None)`` drops them.
 EXCLUDED_KINDS = {
@@ -137,6 +137,33 @@ def oneway_value(oneway=None, junction=None):
     return "yes" if j.strip().lower() in ("roundabout", "circular") else ""
 
 
+def road_layer(layer=None, tunnel=None, bridge=None):
+    """The level a road runs at, from OSM's ``layer``, ``tunnel`` and ``bridge`` tags.
+
+    ``layer`` when it is a whole number; else -1 in a tunnel (``tunnel`` yes, culvert …; not a
+    ``building_passage``, which is at street level), 1 on a bridge, 0 on the ground. Roads of
+    different levels meet only at a shared vertex, never by mere closeness (see
+    :meth:`RoadGraph.from_lines`' ``snap_m``).
+    """
+    text = _text(layer)
+    try:
+        return int(float(text)) if text else _implied_layer(_text(tunnel), _text(bridge))
+    except ValueError:
+        return _implied_layer(_text(tunnel), _text(bridge))
+
+
+def _implied_layer(tunnel, bridge):
+    if tunnel not in ("", "no", "building_passage"):
+        return -1
+    return 1 if bridge not in ("", "no") else 0
+
+
+def _text(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip().lower()
+
+
 def _direction(oneway, kind):
     """+1 along the drawing only, -1 against it only, 0 both ways."""
     value = oneway_value(oneway) if oneway not in ("yes", "-1", "no", "") else oneway
@@ -193,7 +220,7 @@ class _Net:
         self.seg_dir, self.seg_speed = seg_dir, seg_speed
         self.fwd = fwd
         # the search from a point towards those who travel to it runs over the edges reversed
-        self.rev = fwd if not seg_dir.any() else _directed_csr(seg_v, seg_u, seg_len, seg_speed, -seg_dir, n_nodes)
+        self.rev = fwd if not seg_dir.any() else _directed_csr(seg_v, seg_u, seg_len, seg_speed, seg_dir, n_nodes)
         self.labels = labels.astype(np.int32)
         self.n_nodes = n_nodes
         self.tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
@@ -296,12 +323,13 @@ class RoadGraph:
         if not (snap_m >= 0 and math.isfinite(snap_m)):
             raise InvalidInput(f"snap_m was {snap_m!r} but must be a finite number of metres ≥ 0.",
                                fix="Use the default 0.5 m unless the data's ends miss by more.")
-        geoms, kind, oneway = _kept_geometries(roads, kinds)
+        geoms, kind, oneway, layer = _kept_geometries(roads, kinds)
         lines = shapely.get_parts(geoms)
         line_kind = np.repeat(kind, shapely.get_num_geometries(geoms))
         line_oneway = np.repeat(oneway, shapely.get_num_geometries(geoms))
+        line_layer = np.repeat(layer, shapely.get_num_geometries(geoms))
         ok = ~shapely.is_empty(lines) & (shapely.get_type_id(lines) == 1)
-        lines, line_kind, line_oneway = lines[ok], line_kind[ok], line_oneway[ok]
+        lines, line_kind, line_oneway, line_layer = lines[ok], line_kind[ok], line_oneway[ok], line_layer[ok]
         if not len(lines):
             kept = sorted(kinds) if kinds is not None else f"all but {sorted(EXCLUDED_KINDS)}"
             raise InvalidInput("No road line to route on.",
@@ -319,9 +347,10 @@ class RoadGraph:
             xy, part = shapely.get_coordinates(lines, return_index=True)
             line_kind = np.full(len(lines), "", dtype=object)
             line_dir = np.zeros(len(lines), dtype=np.int8)
+            line_layer = np.zeros(len(lines), dtype=np.int64)
         seg_xy, seg_part = _segments(xy, part)
-        seg_xy, seg_part = _split_at_t_junctions(seg_xy, seg_part, snap_m)
-        node_of_vertex, _ = _cluster_vertices(seg_xy.reshape(-1, 2), snap_m)
+        seg_xy, seg_part = _split_at_t_junctions(seg_xy, seg_part, snap_m, line_layer)
+        node_of_vertex, _ = _cluster_vertices(seg_xy.reshape(-1, 2), snap_m, np.repeat(line_layer[seg_part], 2))
         seg_u = node_of_vertex[0::2].astype(np.int32)
         seg_v = node_of_vertex[1::2].astype(np.int32)
         seg_len = np.hypot(seg_xy[:, 2] - seg_xy[:, 0], seg_xy[:, 3] - seg_xy[:, 1])
@@ -500,10 +529,12 @@ class RoadGraph:
             src_ok = np.array([ba_s, ab_s])
             dst_ok = np.column_stack([ab_t, ba_t])
         src_nodes = np.array([net.seg_u[s], net.seg_v[s]], dtype=np.int32)
-        src_off = np.where(src_ok, np.array([snap.frac[0], 1.0 - snap.frac[0]]) * length[s], np.inf)
+        src_off = np.array([snap.frac[0], 1.0 - snap.frac[0]]) * length[s]
+        # a point on a node is at it whichever way its segment runs
+        src_off = np.where(src_ok | (src_off == 0), src_off, np.inf)
         dst_nodes = np.column_stack([net.seg_u[tseg], net.seg_v[tseg]])           # (n, 2)
-        dst_off = np.where(dst_ok, np.column_stack([snap.frac[1:], 1.0 - snap.frac[1:]]) * length[tseg, None],
-                           np.inf)
+        dst_off = np.column_stack([snap.frac[1:], 1.0 - snap.frac[1:]]) * length[tseg, None]
+        dst_off = np.where(dst_ok | (dst_off == 0), dst_off, np.inf)
         along = np.full(n, np.inf)
         along_t = np.full(n, np.inf)
         reachable = net.labels[dst_nodes[:, 0]] == net.labels[src_nodes[0]]
@@ -609,7 +640,11 @@ def _kept_geometries(roads, kinds):
         oneway = np.array([oneway_value(o, j) for o, j in zip(frame["oneway"].tolist(), junction)], dtype=object)
     geoms = np.asarray(geom.values, dtype=object)
     present = keep & ~shapely.is_missing(geoms)
-    return geoms[present], kind[present], oneway[present]
+    layer = np.zeros(len(frame), dtype=np.int64)
+    if {"layer", "tunnel", "bridge"} & set(columns):
+        col = [frame[c].tolist() if c in columns else [None] * len(frame) for c in ("layer", "tunnel", "bridge")]
+        layer = np.array([road_layer(*v) for v in zip(*col)], dtype=np.int64)
+    return geoms[present], kind[present], oneway[present], layer[present]
 
 
 def _check_mode(mode):
@@ -633,17 +668,39 @@ def _segments(xy, part):
     return np.column_stack([xy[i], xy[i + 1]]), part[i]
 
 
-def _split_at_t_junctions(seg_xy, seg_part, tol):
-    """Insert a vertex where a line's dangling end lies within ``tol`` of another line's segment."""
+def _split_at_t_junctions(seg_xy, seg_part, tol, line_layer):
+    """Insert a vertex where a line's dangling end lies within ``tol`` of another line's segment.
+
+    An end is dangling when no other line has a vertex within ``tol`` of it: an end that meets
+    another road at a shared vertex is a junction already, and joining it to a third line that
+    merely passes beneath (a service tunnel under a street, common in OSM city centres) would
+    let routes drop into the tunnel. For the same reason an end is joined only to a segment of
+    its own ``layer``.
+    """
     if tol <= 0 or not len(seg_xy):
         return seg_xy, seg_part
     first = np.r_[True, seg_part[1:] != seg_part[:-1]]
     last = np.r_[seg_part[1:] != seg_part[:-1], True]
     ends = np.vstack([seg_xy[first, :2], seg_xy[last, 2:]])
     end_part = np.r_[seg_part[first], seg_part[last]]
+    vertex_part = np.repeat(seg_part, 2)
+    vertex_xy = seg_xy.reshape(-1, 2)
+    near = cKDTree(vertex_xy).query_ball_point(ends, tol, return_sorted=False)
+    counts = np.fromiter((len(n) for n in near), dtype=np.int64, count=len(near))
+    flat = np.fromiter((i for n in near for i in n), dtype=np.int64, count=int(counts.sum()))
+    of = np.repeat(np.arange(len(ends)), counts)
+    other = vertex_part[flat] != end_part[of]
+    # a vertex of another layer meets the end only where it is the very same position
+    joins = other & ((line_layer[vertex_part[flat]] == line_layer[end_part[of]])
+                     | (vertex_xy[flat] == ends[of]).all(axis=1))
+    met = np.zeros(len(ends), dtype=bool)
+    np.logical_or.at(met, of, joins)
+    ends, end_part = ends[~met], end_part[~met]
+    if not len(ends):
+        return seg_xy, seg_part
     tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
     e, s = tree.query(shapely.points(ends), predicate="dwithin", distance=tol)
-    keep = end_part[e] != seg_part[s]
+    keep = (end_part[e] != seg_part[s]) & (line_layer[end_part[e]] == line_layer[seg_part[s]])
     e, s = e[keep], s[keep]
     if not len(e):
         return seg_xy, seg_part
@@ -675,12 +732,22 @@ def _split_at_t_junctions(seg_xy, seg_part, tol):
     return np.vstack(out), np.concatenate(out_part)
 
 
-def _cluster_vertices(xy, tol):
-    """Node id per vertex: vertices within ``tol`` of each other (transitively) share one."""
+def _cluster_vertices(xy, tol, layer=None):
+    """Node id per vertex: vertices at one position share one whatever their layer (OSM's shared
+    nodes: a bridge meets its street); vertices of one ``layer`` within ``tol`` of each other
+    (transitively) too, but not a street's and a tunnel's that merely lie one above the other."""
     uniq, inverse = np.unique(xy, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     if tol > 0 and len(uniq) > 1:
-        pairs = cKDTree(uniq).query_pairs(tol, output_type="ndarray")
+        if layer is None or not np.any(layer):
+            owner, pts = np.arange(len(uniq)), uniq
+        else:
+            # one point per (position, layer), the layers set 10,000 km apart so no pair spans two
+            rows = np.unique(np.column_stack([inverse, layer]), axis=0)
+            owner = rows[:, 0]
+            pts = uniq[owner] + np.column_stack([rows[:, 1] * 1e7, np.zeros(len(rows))])
+        pairs = owner[cKDTree(pts).query_pairs(tol, output_type="ndarray")]
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]] if len(pairs) else pairs
         if len(pairs):
             n = len(uniq)
             link = csr_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
@@ -692,13 +759,13 @@ def _cluster_vertices(xy, tol):
 
 def _directed_csr(u, v, length, speed, direction, n):
     """The adjacency ``(indptr, indices, lengths, seconds)``: a → b where ``direction`` >= 0, b → a
-    where it is <= 0. Parallel edges keep the shortest length (and that edge's time)."""
+    where it is <= 0. Parallel edges keep the shortest length (of equal ones the fastest)."""
     fwd, bwd = direction >= 0, direction <= 0
     a = np.r_[u[fwd], v[bwd]].astype(np.int64)
     b = np.r_[v[fwd], u[bwd]].astype(np.int64)
     w = np.r_[length[fwd], length[bwd]]
     t = w / np.r_[speed[fwd], speed[bwd]]
-    order = np.lexsort((w, b, a))
+    order = np.lexsort((t, w, b, a))  # of two as long, the faster (a street drawn twice, two classes)
     a, b, w, t = a[order], b[order], w[order], t[order]
     first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])] if len(a) else np.zeros(0, dtype=bool)
     a, b, w, t = a[first], b[first], w[first], t[first]
