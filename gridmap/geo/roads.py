@@ -671,11 +671,9 @@ def _segments(xy, part):
 def _split_at_t_junctions(seg_xy, seg_part, tol, line_layer):
     """Insert a vertex where a line's dangling end lies within ``tol`` of another line's segment.
 
-    An end is dangling when no other line has a vertex within ``tol`` of it: an end that meets
-    another road at a shared vertex is a junction already, and joining it to a third line that
-    merely passes beneath (a service tunnel under a street, common in OSM city centres) would
-    let routes drop into the tunnel. For the same reason an end is joined only to a segment of
-    its own ``layer``.
+    An end is joined only to a segment of its own ``layer``: joining a street's end to a line
+    that merely passes beneath it (a service tunnel under a street, common in OSM city centres)
+    would let routes drop into the tunnel.
     """
     if tol <= 0 or not len(seg_xy):
         return seg_xy, seg_part
@@ -683,21 +681,6 @@ def _split_at_t_junctions(seg_xy, seg_part, tol, line_layer):
     last = np.r_[seg_part[1:] != seg_part[:-1], True]
     ends = np.vstack([seg_xy[first, :2], seg_xy[last, 2:]])
     end_part = np.r_[seg_part[first], seg_part[last]]
-    vertex_part = np.repeat(seg_part, 2)
-    vertex_xy = seg_xy.reshape(-1, 2)
-    near = cKDTree(vertex_xy).query_ball_point(ends, tol, return_sorted=False)
-    counts = np.fromiter((len(n) for n in near), dtype=np.int64, count=len(near))
-    flat = np.fromiter((i for n in near for i in n), dtype=np.int64, count=int(counts.sum()))
-    of = np.repeat(np.arange(len(ends)), counts)
-    other = vertex_part[flat] != end_part[of]
-    # a vertex of another layer meets the end only where it is the very same position
-    joins = other & ((line_layer[vertex_part[flat]] == line_layer[end_part[of]])
-                     | (vertex_xy[flat] == ends[of]).all(axis=1))
-    met = np.zeros(len(ends), dtype=bool)
-    np.logical_or.at(met, of, joins)
-    ends, end_part = ends[~met], end_part[~met]
-    if not len(ends):
-        return seg_xy, seg_part
     tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
     e, s = tree.query(shapely.points(ends), predicate="dwithin", distance=tol)
     keep = (end_part[e] != seg_part[s]) & (line_layer[end_part[e]] == line_layer[seg_part[s]])
