@@ -66,7 +66,7 @@ def nearest(snapshot, *, lon, lat, kind=None, skill=None, k=5, radius_m=None, av
         found = _nearest_masked(snapshot, lon, lat, kind=kind, skill=skill, k=k, radius_m=radius_m,
                                 available=available, role=role)
         return {**out, "distance_basis": "straight line", "results": found}
-    fetch = lambda n: snapshot.nearest(lon, lat, k=n, kind=kind, skill=skill,  # noqa: E731
+    fetch = lambda n: snapshot.nearest(lon, lat, k=n, kind=kind, skill=skill,
                                        available=available, radius_m=radius_m)
     ranked, basis, exact = rank_by_road(snapshot, lon, lat, {kind: fetch}, k=k, mode=mode)
     return {**out, "distance_basis": basis, "exact": exact, "results": _mask(ranked[kind], role)}

@@ -4,6 +4,7 @@ Hand-drawn networks with exact distances for one-way streets and the classes a m
 the Helsinki extract against an independent networkx graph per mode; the API's first by=road
 answer against brute force over every candidate, on both backends.
 """
+import itertools
 import math
 import random
 
@@ -11,22 +12,28 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
+from conftest import at, make_app, shared_data
 from shapely.geometry import LineString, box
 from sqlalchemy import select
 
-from conftest import at, make_app, shared_data
-
 from gridmap import importer, lookup
 from gridmap.errors import InvalidInput
-from gridmap.geo.roads import MODES, ONEWAY_MODES, ROAD_CLASSES, RoadGraph, oneway_value, road_layer
+from gridmap.geo.roads import (
+    MODES,
+    ONEWAY_MODES,
+    ROAD_CLASSES,
+    RoadGraph,
+    oneway_value,
+    road_layer,
+)
 from gridmap.index import Snapshot
 from gridmap.store import models as m
 
 
 def drawn(*roads):
     """Roads drawn in metres around conftest's CENTRE: (points, kind, oneway[, junction])."""
-    rows = [dict(kind=r[1], oneway=r[2], junction=r[3] if len(r) > 3 else None,
-                 geometry=LineString([at(*p) for p in r[0]])) for r in roads]
+    rows = [{"kind": r[1], "oneway": r[2], "junction": r[3] if len(r) > 3 else None,
+             "geometry": LineString([at(*p) for p in r[0]])} for r in roads]
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
 
 
@@ -178,7 +185,7 @@ def _nx_graph(ways, mode, geod):
         tag = oneway_value(oneway, junction)
         one = mode in ONEWAY_MODES and (tag in ("yes", "-1") or (tag == "" and highway == "motorway"))
         seq = nodes[::-1] if one and tag == "-1" else nodes
-        for (a, ax, ay), (b, bx, by) in zip(seq, seq[1:]):
+        for (a, ax, ay), (b, bx, by) in itertools.pairwise(seq):
             if a == b:
                 continue
             length = geod.inv(ax, ay, bx, by)[2]
@@ -225,7 +232,7 @@ def test_helsinki_road_distances_agree_with_networkx_per_mode(helsinki, mode):
                 continue
             agree += abs(got - want) <= 0.01 * max(want, 1.0)
             path = paths[t]
-            want_s = sum(g[a][b]["time"] for a, b in zip(path, path[1:]))
+            want_s = sum(g[a][b]["time"] for a, b in itertools.pairwise(path))
             time_agree += abs(sec - want_s) <= 0.01 * max(want_s, 1.0)
     print(f"{mode}: {agree}/{total} road distances within 1 % of networkx, {time_agree}/{total} times")
     assert agree >= 0.99 * total

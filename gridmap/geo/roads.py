@@ -448,7 +448,7 @@ class RoadGraph:
         _check_lonlat(pts)
         if net is None:
             return np.full(len(targets), np.inf), np.full(len(targets), np.inf)
-        snap = self._snap(net, pts[:, 0], pts[:, 1])
+        snap = self._snap(pts[:, 0], pts[:, 1], net)
         dist, time = self._from_snap(net, snap, inbound)
         if mode is None:
             time = np.full(len(dist), np.nan)
@@ -473,7 +473,7 @@ class RoadGraph:
         if net is None:
             raise InvalidInput(f"No imported road may be used by mode {mode!r}.",
                                fix="Import roads of the classes the mode may use (see ROAD_CLASSES) or pick another.")
-        s = self._snap(net, pts[:, 0], pts[:, 1])
+        s = self._snap(pts[:, 0], pts[:, 1], net)
         slon, slat = self.metric.lonlat(s.x[0], s.y[0])
         return {"lon": float(slon), "lat": float(slat), "walk_m": float(s.walk[0])}
 
@@ -483,7 +483,8 @@ class RoadGraph:
         return int(base + sum(net.nbytes() for net in list(self._nets.values()) if net is not None))
 
     # -- internals --------------------------------------------------------------------------
-    def _snap(self, net, lon, lat):
+    def _snap(self, lon, lat, net=None):
+        net = self._net(None) if net is None else net
         x, y = self.metric.xy(lon, lat)
         x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
         far = ~(np.isfinite(x) & np.isfinite(y))

@@ -234,7 +234,8 @@ PATHS = {
                 _q("radius", {"type": "number", "minimum": 1, "maximum": 50000}, "Only within this many metres."),
                 _q("available", _BOOLTEXT, "Only available (true) or unavailable (false)."),
                 _q("by", {"type": "string", "enum": ["line", "road"], "default": "line"}, "Distance basis."),
-                _q("mode", {"type": "string", "enum": sorted(SPEEDS_MPS), "default": "car"}, "Travel mode of by=road: the roads it may use, one-way streets, speeds.")],
+                _q("mode", {"type": "string", "enum": sorted(SPEEDS_MPS), "default": "car"},
+                   "Travel mode of by=road: the roads it may use, one-way streets, speeds.")],
         ok=_ok(_ref("Nearest")), errors=("400", "404"), tags=["dispatch"])},
     "/grids/{code}/members": {"get": _op(
         "Residents, party members and contact links of one grid, for the roles that need them.",
