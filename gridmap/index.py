@@ -257,7 +257,8 @@ class Snapshot:
         snap.workers = f["workers"]
         snap.branches = f["branches"]
         # Built once per generation and reused by every request: rebuilding per query would cost seconds.
-        snap.roads = RoadGraph.from_lines(f["roads"]) if f["roads"] is not None else None
+        # every mode's graph too: the first car query must not pay for building the car network
+        snap.roads = RoadGraph.from_lines(f["roads"]).prepare() if f["roads"] is not None else None
         snap.addresses = AddressIndex.from_records(f["addresses"]) if f["addresses"] else None
         return snap
 

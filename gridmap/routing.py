@@ -2,4 +2,4 @@
 
 Scripts import ``gridmap.routing.RoadGraph``; the graph itself lives with the other pure geometry.
 """
-from .geo.roads import EXCLUDED_KINDS, SPEEDS_MPS, RoadGraph, eta_s  # noqa: F401
+from .geo.roads import EXCLUDED_KINDS, MODES, ROAD_CLASSES, SPEEDS_MPS, RoadGraph, eta_s  # noqa: F401

@@ -31,7 +31,8 @@ __all__ = ["SourceCount", "LAYERS", "read_roads", "read_buildings", "compose_add
 LAYERS = {
     "buildings": ("osm_id", "osm_type", "name", "osm_address", "addr:full", "addr:street", "addr:housenumber",
                   "building:levels", "floors"),
-    "roads": ("osm_id", "osm_part", "name", "highway"),
+    # oneway, junction (roundabouts), layer, tunnel and bridge: the road graph's per-mode direction and levels
+    "roads": ("osm_id", "osm_part", "name", "highway", "oneway", "junction", "layer", "tunnel", "bridge"),
 }
 
 CLIPPED = "clipped by the extract"
@@ -142,7 +143,8 @@ def read_roads(path: str):
             else:
                 count.reject("fewer than two distinct points", label)
             continue
-        name, highway = way.tags.get("name"), way.tags.get("highway")
+        tags = way.tags
+        values = tuple(tags.get(key) for key in LAYERS["roads"][2:])
         if missing:
             count.clipped += 1
             count.parts += len(runs)
@@ -151,7 +153,7 @@ def read_roads(path: str):
             count.whole += 1
             parts = [0]
         for part, run in zip(parts, runs):
-            records.append((way.id, part, name, highway))
+            records.append((way.id, part, *values))
             lines.append(shapely.linestrings(run))
     frame = pd.DataFrame.from_records(records, columns=list(LAYERS["roads"]))
     frame["geometry"] = lines

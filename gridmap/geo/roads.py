@@ -12,9 +12,11 @@ transverse Mercator CRS, then everything is metres) and kept for the life of a s
   the default): in OSM data that is a bridge, a tunnel or a flyover, and joining them would let a
   route jump off a viaduct. Pass ``node_crossings=True`` for hand-drawn data whose junctions are
   mere crossings.
-- **Edges** are the segments between consecutive vertices, weighted by their length; they are
-  undirected (``oneway`` is ignored: responders walk or ride, and a car's one-way detour in a
-  residential grid is small beside the uncertainty of the responder's position).
+- **Edges** are the segments between consecutive vertices, weighted by their length. Each travel
+  mode (walk, e-bike, car) has its own graph over the same nodes: the road classes
+  :data:`ROAD_CLASSES` lets it use, directed where a vehicle meets a one-way street (``oneway``
+  yes/-1, implied on motorways and roundabouts), with a travel time per edge from the class's
+  speed. ``mode=None`` is every kept road, both ways, distance only.
 
 Queries snap each point to the nearest point on the nearest segment (a
 :class:`shapely.STRtree` over the segments), walk the straight line to it, go along the
@@ -43,7 +45,8 @@ from .errors import InvalidInput
 from .crs import metric_for
 from .jit import compiled
 
-__all__ = ["EXCLUDED_KINDS", "SPEEDS_MPS", "RoadGraph", "eta_s"]
+__all__ = ["EXCLUDED_KINDS", "MODES", "ROAD_CLASSES", "SPEEDS_MPS", "RoadGraph", "eta_s",
+           "oneway_value", "road_layer"]
 
 #: Road kinds nobody walks or drives along, with the reason; ``from_lines(kinds=None)`` drops them.
 EXCLUDED_KINDS = {
@@ -51,10 +54,133 @@ EXCLUDED_KINDS = {
     "ferry": "a ferry line: a timetabled boat, not a road",
 }
 
-#: Mean travel speeds in metres per second used for ETAs. Urban figures including stops:
+#: Mean travel speeds in metres per second, the figures :func:`eta_s` uses where no route is known.
 #: 1.2 m/s is a brisk adult walk (~4.3 km/h); 4 m/s an e-bike in traffic (~14 km/h); 8 m/s a car
-#: in city traffic with lights (~29 km/h). Tune here, not in callers.
+#: in city traffic with lights (~29 km/h). Routes use :data:`ROAD_CLASSES` per road instead.
 SPEEDS_MPS = {"walk": 1.2, "ebike": 4.0, "car": 8.0}
+
+#: The travel modes, in the order of :data:`ROAD_CLASSES`' columns.
+MODES = ("walk", "ebike", "car")
+
+#: Which road classes (OSM ``highway`` values, the road's ``kind``) each mode may use and at what
+#: mean speed there, km/h including stops and lights; ``None``: the mode may not use it. One table,
+#: so a change of policy is one line. A kind that is not here is walked only (a car is never sent
+#: down a road nobody said it may drive on); roads imported without a kind ("") are usable by
+#: every mode at :data:`SPEEDS_MPS` (the file says nothing to tell them apart).
+ROAD_CLASSES = {
+    #                  walk  e-bike  car
+    "motorway":       (None, None, 60.0),
+    "motorway_link":  (None, None, 40.0),
+    "trunk":          (4.3, 16.0, 45.0),
+    "trunk_link":     (4.3, 16.0, 30.0),
+    "primary":        (4.3, 16.0, 35.0),
+    "primary_link":   (4.3, 16.0, 25.0),
+    "secondary":      (4.3, 16.0, 30.0),
+    "secondary_link": (4.3, 16.0, 25.0),
+    "tertiary":       (4.3, 15.0, 25.0),
+    "tertiary_link":  (4.3, 15.0, 20.0),
+    "unclassified":   (4.3, 15.0, 20.0),
+    "residential":    (4.3, 15.0, 20.0),
+    "road":           (4.3, 15.0, 20.0),
+    "living_street":  (4.3, 10.0, 10.0),
+    "service":        (4.3, 12.0, 10.0),
+    "track":          (4.3, 10.0, 10.0),
+    "busway":         (4.3, None, None),
+    "cycleway":       (4.3, 16.0, None),
+    "path":           (4.3, 10.0, None),
+    "bridleway":      (4.3, None, None),
+    "pedestrian":     (4.3, None, None),
+    "footway":        (4.3, None, None),
+    "corridor":       (4.3, None, None),
+    "platform":       (4.3, None, None),
+    "crossing":       (4.3, None, None),
+    "elevator":       (4.3, None, None),
+    "steps":          (2.0, None, None),
+    "construction":   (None, None, None),
+    "proposed":       (None, None, None),
+    "abandoned":      (None, None, None),
+    "disused":        (None, None, None),
+    "razed":          (None, None, None),
+    "raceway":        (None, None, None),
+}
+_WALK_ONLY = (4.3, None, None)
+
+#: Modes that keep to one-way streets: vehicles. Walkers go both ways along every road.
+ONEWAY_MODES = frozenset({"ebike", "car"})
+#: Road classes that are one-way without an ``oneway`` tag (OSM's convention); roundabouts are
+#: made one-way at import (:func:`oneway_value`), since the class does not say so.
+IMPLIED_ONEWAY = frozenset({"motorway"})
+#: The straight walks between a point and its road (a door to the kerb) are at this speed whatever
+#: the mode: a responder parks and walks.
+OFF_ROAD_MPS = 1.2
+
+_ONEWAY_TAGS = {"yes": "yes", "true": "yes", "1": "yes", "-1": "-1", "reverse": "-1",
+                "no": "no", "false": "no", "0": "no"}
+
+
+def oneway_value(oneway=None, junction=None):
+    """The stored ``oneway`` of a road from its OSM-style ``oneway`` and ``junction`` tags.
+
+    Returns ``"yes"`` (along the line's drawing direction only), ``"-1"`` (against it), ``"no"``
+    (both ways, said explicitly) or ``""`` (not said: the class decides, see
+    :data:`IMPLIED_ONEWAY`). A roundabout (``junction=roundabout`` or ``circular``) is one-way
+    unless its ``oneway`` says otherwise. Values such as ``reversible`` (the direction changes by
+    the hour) count as both ways: a route may not rely on either.
+    """
+    text = "" if oneway is None or (isinstance(oneway, float) and math.isnan(oneway)) else str(oneway)
+    text = text.strip().lower()
+    if text in _ONEWAY_TAGS:
+        return _ONEWAY_TAGS[text]
+    if text:
+        return "no"
+    j = "" if junction is None or (isinstance(junction, float) and math.isnan(junction)) else str(junction)
+    return "yes" if j.strip().lower() in ("roundabout", "circular") else ""
+
+
+def road_layer(layer=None, tunnel=None, bridge=None):
+    """The level a road runs at, from OSM's ``layer``, ``tunnel`` and ``bridge`` tags.
+
+    ``layer`` when it is a whole number; else -1 in a tunnel (``tunnel`` yes, culvert …; not a
+    ``building_passage``, which is at street level), 1 on a bridge, 0 on the ground. Roads of
+    different levels meet only at a shared vertex, never by mere closeness (see
+    :meth:`RoadGraph.from_lines`' ``snap_m``).
+    """
+    text = _text(layer)
+    try:
+        return int(float(text)) if text else _implied_layer(_text(tunnel), _text(bridge))
+    except ValueError:
+        return _implied_layer(_text(tunnel), _text(bridge))
+
+
+def _implied_layer(tunnel, bridge):
+    if tunnel not in ("", "no", "building_passage"):
+        return -1
+    return 1 if bridge not in ("", "no") else 0
+
+
+def _text(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip().lower()
+
+
+def _direction(oneway, kind):
+    """+1 along the drawing only, -1 against it only, 0 both ways."""
+    value = oneway_value(oneway) if oneway not in ("yes", "-1", "no", "") else oneway
+    if value == "yes" or (value == "" and kind in IMPLIED_ONEWAY):
+        return 1
+    return -1 if value == "-1" else 0
+
+
+def _speeds_mps(kind, mode):
+    """Metres per second of ``mode`` on a road of ``kind``; NaN where the mode may not go."""
+    if mode is None:
+        return 1.0  # the mode-less graph measures distance only
+    if kind == "":
+        return SPEEDS_MPS[mode]
+    kmh = ROAD_CLASSES.get(kind, _WALK_ONLY)[MODES.index(mode)]
+    return float("nan") if kmh is None else kmh / 3.6
+
 
 DEFAULT_SNAP_M = 0.5
 DEFAULT_MIN_ISLAND_M = 300.0
@@ -69,33 +195,91 @@ class _Snap:
     y: np.ndarray
 
 
-class RoadGraph:
-    """A road network in metres: noded, projected once, queried many times.
+class _Net:
+    """One mode's view of the noded roads: the segments it may use, its adjacency in both search
+    directions, its components and its snapping tree."""
 
-    Build with :meth:`from_lines`; never rebuild per request.
+    def __init__(self, seg_xy, seg_u, seg_v, seg_len, seg_dir, seg_speed, min_island_m):
+        n_nodes = int(max(seg_u.max(initial=-1), seg_v.max(initial=-1)) + 1)
+        fwd = _directed_csr(seg_u, seg_v, seg_len, seg_speed, seg_dir, n_nodes)
+        labels = _weak_labels(fwd, n_nodes)
+        if min_island_m > 0 and len(seg_len):
+            piece_m = np.bincount(labels[seg_u], weights=seg_len, minlength=labels.max() + 1)
+            keep_piece = (piece_m >= min_island_m) | (np.arange(len(piece_m)) == piece_m.argmax())
+            if not keep_piece.all():
+                keep = keep_piece[labels[seg_u]]
+                seg_xy, seg_u, seg_v = seg_xy[keep], seg_u[keep], seg_v[keep]
+                seg_len, seg_dir, seg_speed = seg_len[keep], seg_dir[keep], seg_speed[keep]
+                used, inverse = np.unique(np.r_[seg_u, seg_v], return_inverse=True)
+                seg_u = inverse[: len(seg_u)].astype(np.int32)
+                seg_v = inverse[len(seg_u):].astype(np.int32)
+                n_nodes = len(used)
+                fwd = _directed_csr(seg_u, seg_v, seg_len, seg_speed, seg_dir, n_nodes)
+                labels = _weak_labels(fwd, n_nodes)
+        self.seg_xy, self.seg_u, self.seg_v, self.seg_len = seg_xy, seg_u, seg_v, seg_len
+        self.seg_dir, self.seg_speed = seg_dir, seg_speed
+        self.fwd = fwd
+        # the search from a point towards those who travel to it runs over the edges reversed
+        self.rev = fwd if not seg_dir.any() else _directed_csr(seg_v, seg_u, seg_len, seg_speed, seg_dir, n_nodes)
+        self.labels = labels.astype(np.int32)
+        self.n_nodes = n_nodes
+        self.tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
+        self.scratch = threading.local()
+
+    def nbytes(self):
+        arrays = [self.seg_xy, self.seg_u, self.seg_v, self.seg_len, self.seg_dir, self.seg_speed, self.labels]
+        for csr in {id(self.fwd): self.fwd, id(self.rev): self.rev}.values():
+            arrays += list(csr)
+        # a 2-point LineString is ~100 bytes of GEOS and Python object; the tree ~40 bytes/entry
+        return int(sum(a.nbytes for a in arrays) + len(self.seg_len) * 140)
+
+
+class RoadGraph:
+    """A road network in metres: noded, projected once, queried many times, per travel mode.
+
+    Build with :meth:`from_lines`; never rebuild per request. Every query takes a ``mode``:
+    ``None`` (the default) routes over every kept road both ways and measures distance only;
+    ``"walk"``, ``"ebike"`` and ``"car"`` keep to the road classes :data:`ROAD_CLASSES` lets the
+    mode use, vehicles keep to one-way streets, and routes carry a travel time from the classes'
+    speeds. Each mode's graph is built on its first use (or by :meth:`prepare`) and kept.
 
     Attributes
     ----------
     crs : pyproj.CRS
         The local metric CRS every length is measured in (centred on the roads' bounds).
     n_nodes, n_edges : int
-        Nodes after noding and undirected edges (parallel segments between the same two nodes
-        count once, with the shortest length).
+        Nodes after noding and undirected edges of the mode-less graph (parallel segments between
+        the same two nodes count once, with the shortest length).
     """
 
-    def __init__(self, *, metric, seg_xy, seg_u, seg_v, seg_len, csr, labels):
+    def __init__(self, *, metric, seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir, min_island_m):
         self.metric = metric
         self.crs = metric.crs
-        self._seg_xy = seg_xy          # (m, 4) float64: ax, ay, bx, by
-        self._seg_u = seg_u            # (m,) int32 node at a
-        self._seg_v = seg_v            # (m,) int32 node at b
-        self._seg_len = seg_len        # (m,) float64
-        self._csr = csr                # symmetric, float64 weights, int32 indices
-        self._labels = labels          # connected component per node
-        self._tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
-        self._scratch = threading.local()  # the search's working arrays, one set per thread
-        self.n_nodes = int(csr.shape[0])
-        self.n_edges = int(csr.nnz // 2)
+        self._base = (seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir)
+        self._min_island_m = min_island_m
+        self._nets = {}
+        self._nets_lock = threading.Lock()
+        net = self._net(None)
+        self.n_nodes = net.n_nodes
+        self.n_edges = int(net.fwd[1].shape[0] // 2)
+
+    # the mode-less graph's arrays under their former names (bench/routing_bench.py reads them)
+    @property
+    def _seg_u(self):
+        return self._net(None).seg_u
+
+    @property
+    def _seg_v(self):
+        return self._net(None).seg_v
+
+    @property
+    def _seg_len(self):
+        return self._net(None).seg_len
+
+    @property
+    def _csr(self):
+        indptr, indices, data, _ = self._net(None).fwd
+        return csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, len(indptr) - 1))
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -107,7 +291,10 @@ class RoadGraph:
         ----------
         roads : geopandas.GeoDataFrame or geopandas.GeoSeries
             LineStrings and MultiLineStrings in WGS84 (a GeoDataFrame with another CRS is
-            converted). A ``kind`` column, when present, is filtered by ``kinds``.
+            converted). A ``kind`` column (the OSM ``highway`` class), when present, is filtered
+            by ``kinds`` and decides which modes may use the road (:data:`ROAD_CLASSES`); a
+            ``oneway`` column (``yes``/``-1``/``no``/empty, see :func:`oneway_value`) makes it
+            one-way for vehicles.
         kinds : iterable of str, optional
             The road kinds to keep. By default every kind except those in
             :data:`EXCLUDED_KINDS` (rail, ferry).
@@ -116,12 +303,13 @@ class RoadGraph:
             road's segment is joined to it.
         node_crossings : bool, default False
             Also join segments that cross without a shared vertex (see the module docstring for
-            why OSM data should not).
+            why OSM data should not). The lines are re-cut, so their kinds and one-way tags are
+            not kept: every piece is usable by every mode, both ways.
         min_island_m : float, default 300
             Drop connected pieces of network whose roads add up to less than this, unless the
-            piece is the largest. Real extracts are full of them (a footpath cut off at the
-            data's edge, a park path drawn without its junction); left in, they catch the snap
-            of a nearby point and make every route from it "unreachable". ``0`` keeps all.
+            piece is the largest (per mode). Real extracts are full of them (a footpath cut off at
+            the data's edge, a park path drawn without its junction); left in, they catch the
+            snap of a nearby point and make every route from it "unreachable". ``0`` keeps all.
 
         Returns
         -------
@@ -135,9 +323,13 @@ class RoadGraph:
         if not (snap_m >= 0 and math.isfinite(snap_m)):
             raise InvalidInput(f"snap_m was {snap_m!r} but must be a finite number of metres ≥ 0.",
                                fix="Use the default 0.5 m unless the data's ends miss by more.")
-        geoms = _kept_geometries(roads, kinds)
+        geoms, kind, oneway, layer = _kept_geometries(roads, kinds)
         lines = shapely.get_parts(geoms)
-        lines = lines[~shapely.is_empty(lines) & (shapely.get_type_id(lines) == 1)]
+        line_kind = np.repeat(kind, shapely.get_num_geometries(geoms))
+        line_oneway = np.repeat(oneway, shapely.get_num_geometries(geoms))
+        line_layer = np.repeat(layer, shapely.get_num_geometries(geoms))
+        ok = ~shapely.is_empty(lines) & (shapely.get_type_id(lines) == 1)
+        lines, line_kind, line_oneway, line_layer = lines[ok], line_kind[ok], line_oneway[ok], line_layer[ok]
         if not len(lines):
             kept = sorted(kinds) if kinds is not None else f"all but {sorted(EXCLUDED_KINDS)}"
             raise InvalidInput("No road line to route on.",
@@ -146,80 +338,124 @@ class RoadGraph:
         xy, part = shapely.get_coordinates(lines, return_index=True)
         x, y = metric.xy(xy[:, 0], xy[:, 1])
         xy = np.column_stack([x, y])
+        line_dir = np.array([_direction(o, k) for o, k in zip(line_oneway.tolist(), line_kind.tolist())],
+                            dtype=np.int8)
         if node_crossings:
             # unary_union splits every line at every crossing; run in metres so the result is exact
             in_metres = shapely.linestrings(xy, indices=part)
             lines = shapely.get_parts(shapely.line_merge(shapely.unary_union(in_metres)))
             xy, part = shapely.get_coordinates(lines, return_index=True)
+            line_kind = np.full(len(lines), "", dtype=object)
+            line_dir = np.zeros(len(lines), dtype=np.int8)
+            line_layer = np.zeros(len(lines), dtype=np.int64)
         seg_xy, seg_part = _segments(xy, part)
-        seg_xy = _split_at_t_junctions(seg_xy, seg_part, snap_m)
-        node_of_vertex, n_nodes = _cluster_vertices(seg_xy.reshape(-1, 2), snap_m)
+        seg_xy, seg_part = _split_at_t_junctions(seg_xy, seg_part, snap_m, line_layer)
+        node_of_vertex, _ = _cluster_vertices(seg_xy.reshape(-1, 2), snap_m, np.repeat(line_layer[seg_part], 2))
         seg_u = node_of_vertex[0::2].astype(np.int32)
         seg_v = node_of_vertex[1::2].astype(np.int32)
         seg_len = np.hypot(seg_xy[:, 2] - seg_xy[:, 0], seg_xy[:, 3] - seg_xy[:, 1])
-        csr = _symmetric_csr(seg_u, seg_v, seg_len, n_nodes)
-        _, labels = connected_components(csr, directed=False)
-        if min_island_m > 0:
-            piece_m = np.bincount(labels[seg_u], weights=seg_len, minlength=labels.max() + 1)
-            keep_piece = (piece_m >= min_island_m) | (np.arange(len(piece_m)) == piece_m.argmax())
-            if not keep_piece.all():
-                keep = keep_piece[labels[seg_u]]
-                seg_xy, seg_u, seg_v, seg_len = seg_xy[keep], seg_u[keep], seg_v[keep], seg_len[keep]
-                used, inverse = np.unique(np.r_[seg_u, seg_v], return_inverse=True)
-                seg_u = inverse[: len(seg_u)].astype(np.int32)
-                seg_v = inverse[len(seg_u):].astype(np.int32)
-                csr = _symmetric_csr(seg_u, seg_v, seg_len, len(used))
-                _, labels = connected_components(csr, directed=False)
-        return cls(metric=metric, seg_xy=seg_xy, seg_u=seg_u, seg_v=seg_v, seg_len=seg_len, csr=csr,
-                   labels=labels.astype(np.int32))
+        loop = seg_u == seg_v
+        seg_xy, seg_u, seg_v, seg_len, seg_part = (seg_xy[~loop], seg_u[~loop], seg_v[~loop], seg_len[~loop],
+                                                   seg_part[~loop])
+        return cls(metric=metric, seg_xy=seg_xy, seg_u=seg_u, seg_v=seg_v, seg_len=seg_len,
+                   seg_kind=np.asarray(line_kind, dtype=object)[seg_part], seg_dir=line_dir[seg_part],
+                   min_island_m=min_island_m)
+
+    def prepare(self, modes=MODES):
+        """Build the graphs of ``modes`` now rather than on their first query."""
+        for mode in modes:
+            self._net(mode)
+        return self
+
+    def _net(self, mode):
+        try:
+            return self._nets[mode]
+        except KeyError:
+            _check_mode(mode)
+            with self._nets_lock:
+                if mode not in self._nets:
+                    self._nets[mode] = self._build_net(mode)
+            return self._nets[mode]
+
+    def _build_net(self, mode):
+        seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir = self._base
+        kinds, inverse = np.unique(seg_kind.astype(str), return_inverse=True)
+        speed = np.array([_speeds_mps(k, mode) for k in kinds.tolist()], dtype=float)[inverse.ravel()]
+        keep = np.isfinite(speed)
+        if not keep.any():
+            return None  # the mode may use none of the roads: every route is unreachable
+        direction = seg_dir[keep] if mode in ONEWAY_MODES else np.zeros(int(keep.sum()), dtype=np.int8)
+        return _Net(seg_xy[keep], seg_u[keep], seg_v[keep], seg_len[keep], direction, speed[keep],
+                    self._min_island_m)
 
     # -- queries ----------------------------------------------------------------------------
-    def distance_m(self, lon1, lat1, lon2, lat2):
-        """Shortest road distance in metres between two WGS84 points.
+    def distance_m(self, lon1, lat1, lon2, lat2, mode=None):
+        """Shortest road distance in metres from one WGS84 point to another.
 
-        Each end walks straight to the nearest point on the nearest road, then along that
-        segment to whichever of its ends gives the shorter route (two points on the same
-        segment may also go straight along it).
+        Each end walks straight to the nearest point on the nearest road the mode may use, then
+        along that segment to whichever of its ends gives the shorter route (two points on the
+        same segment may also go straight along it, where its direction allows).
 
         Parameters
         ----------
         lon1, lat1, lon2, lat2 : float
-            WGS84 degrees.
+            WGS84 degrees: from (lon1, lat1) to (lon2, lat2).
+        mode : {None, "walk", "ebike", "car"}
+            See the class docstring.
 
         Returns
         -------
         float
-            Metres, including both straight walks; ``math.inf`` when the two roads are in
-            different connected components (no route exists).
+            Metres, including both straight walks; ``math.inf`` when no route exists.
         """
-        return float(self.distances_m(lon1, lat1, [(lon2, lat2)])[0])
+        return float(self.distances_m(lon2, lat2, [(lon1, lat1)], mode=mode)[0])
 
-    def distances_m(self, lon, lat, targets_lonlat):
-        """Road distances in metres from one point to many (one bounded Dijkstra search).
-
-        This is "nearest responders by road": take the k nearest by straight line, then ask
-        their road distances here.
+    def distances_m(self, lon, lat, targets_lonlat, mode=None, *, inbound=True):
+        """Road distances in metres between one point and many (one bounded Dijkstra search).
 
         Parameters
         ----------
         lon, lat : float
-            The source, WGS84 degrees.
+            The point, WGS84 degrees.
         targets_lonlat : array_like of shape (n, 2)
             Targets as ``(lon, lat)`` pairs.
+        mode : {None, "walk", "ebike", "car"}
+            See the class docstring.
+        inbound : bool, default True
+            Measure each target's route *to* the point (responders travelling to an incident);
+            False measures from the point to the targets. The same without one-way streets.
 
         Returns
         -------
         numpy.ndarray of float, shape (n,)
             Metres per target, ``inf`` for unreachable ones.
         """
+        return self.routes(lon, lat, targets_lonlat, mode=mode, inbound=inbound)[0]
+
+    def routes(self, lon, lat, targets_lonlat, mode=None, *, inbound=True):
+        """Shortest road distances (as :meth:`distances_m`) and the travel time along each route.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            Metres and seconds per target, ``inf`` for unreachable ones. The time is the route's
+            roads at the mode's speed per class (:data:`ROAD_CLASSES`) plus the straight walks
+            to and from the road at :data:`OFF_ROAD_MPS`; with ``mode=None``, NaN.
+        """
+        net = self._net(mode)
         targets = np.asarray(targets_lonlat, dtype=float).reshape(-1, 2)
         pts = np.vstack([[float(lon), float(lat)], targets])
         _check_lonlat(pts)
-        snap = self._snap(pts[:, 0], pts[:, 1])
-        return self._from_snap(snap)
+        if net is None:
+            return np.full(len(targets), np.inf), np.full(len(targets), np.inf)
+        snap = self._snap(pts[:, 0], pts[:, 1], net)
+        dist, time = self._from_snap(net, snap, inbound)
+        if mode is None:
+            time = np.full(len(dist), np.nan)
+        return dist, time
 
-    def snap(self, lon, lat):
-        """The nearest point on the road network and the straight walk to it.
+    def snap(self, lon, lat, mode=None):
+        """The nearest point on the road network (of ``mode``) and the straight walk to it.
 
         Parameters
         ----------
@@ -233,19 +469,22 @@ class RoadGraph:
         """
         pts = np.array([[float(lon), float(lat)]])
         _check_lonlat(pts)
-        s = self._snap(pts[:, 0], pts[:, 1])
+        net = self._net(mode)
+        if net is None:
+            raise InvalidInput(f"No imported road may be used by mode {mode!r}.",
+                               fix="Import roads of the classes the mode may use (see ROAD_CLASSES) or pick another.")
+        s = self._snap(pts[:, 0], pts[:, 1], net)
         slon, slat = self.metric.lonlat(s.x[0], s.y[0])
         return {"lon": float(slon), "lat": float(slat), "walk_m": float(s.walk[0])}
 
     def nbytes(self):
-        """Estimated bytes held: the CSR graph, the segment arrays and the snapping tree."""
-        arrays = (self._seg_xy, self._seg_u, self._seg_v, self._seg_len, self._labels,
-                  self._csr.data, self._csr.indices, self._csr.indptr)
-        # a 2-point LineString is ~100 bytes of GEOS and Python object; the tree ~40 bytes/entry
-        return int(sum(a.nbytes for a in arrays) + len(self._seg_len) * 140)
+        """Estimated bytes held: the segment arrays, and per mode built its graph and snapping tree."""
+        base = sum(a.nbytes for a in self._base if a.dtype != object) + len(self._base[4]) * 8
+        return int(base + sum(net.nbytes() for net in list(self._nets.values()) if net is not None))
 
     # -- internals --------------------------------------------------------------------------
-    def _snap(self, lon, lat):
+    def _snap(self, lon, lat, net=None):
+        net = self._net(None) if net is None else net
         x, y = self.metric.xy(lon, lat)
         x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
         far = ~(np.isfinite(x) & np.isfinite(y))
@@ -255,11 +494,11 @@ class RoadGraph:
             lon_i, lat_i = np.atleast_1d(lon)[i], np.atleast_1d(lat)[i]
             raise InvalidInput(f"Point lon={lon_i}, lat={lat_i} is too far from the roads to measure a distance.",
                                fix="Give points in the area whose roads were imported.")
-        pairs = self._tree.query_nearest(shapely.points(x, y))
+        pairs = net.tree.query_nearest(shapely.points(x, y))
         # equidistant segments all come back; the first per point is as good as any
         _, first = np.unique(pairs[0], return_index=True)
         seg = pairs[1][first]
-        ax, ay, bx, by = self._seg_xy[seg].T
+        ax, ay, bx, by = net.seg_xy[seg].T
         dx, dy = bx - ax, by - ay
         ll = dx * dx + dy * dy
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -268,45 +507,88 @@ class RoadGraph:
         sx, sy = ax + t * dx, ay + t * dy
         return _Snap(seg=seg, frac=t, walk=np.hypot(x - sx, y - sy), x=sx, y=sy)
 
-    def _from_snap(self, snap):
-        """Distances from snap point 0 to snap points 1..n."""
-        s, tseg = snap.seg[0], snap.seg[1:]
-        src_nodes = np.array([self._seg_u[s], self._seg_v[s]], dtype=np.int32)
-        src_off = np.array([snap.frac[0], 1.0 - snap.frac[0]]) * self._seg_len[s]
-        dst_nodes = np.column_stack([self._seg_u[tseg], self._seg_v[tseg]])           # (n, 2)
-        dst_off = np.column_stack([snap.frac[1:], 1.0 - snap.frac[1:]]) * self._seg_len[tseg, None]
-        n = len(tseg)
-        along = np.full(n, np.inf)
-        reachable = self._labels[dst_nodes[:, 0]] == self._labels[src_nodes[0]]
-        # two points on one segment may go straight along it, without touching a node
-        same = tseg == s
-        along[same] = np.abs(snap.frac[1:][same] - snap.frac[0]) * self._seg_len[s]
-        if reachable.any():
-            d = self._node_distances(src_nodes, dst_nodes[reachable])                 # (2, p, 2)
-            # best over (source end e, target end f): off_e + D[e, f] + off_f
-            best = (src_off[:, None, None] + d + dst_off[reachable][None]).min(axis=(0, 2))
-            along[reachable] = np.minimum(along[reachable], best)
-        return snap.walk[0] + along + snap.walk[1:]
+    def _from_snap(self, net, snap, inbound):
+        """Distances and times between snap point 0 and snap points 1..n.
 
-    def _node_distances(self, sources, targets):
-        """Shortest distances from each source node to each target node (all in one component).
-
-        Returns an array of shape ``sources.shape + targets.shape``; one Dijkstra search a source,
-        stopped once every target is settled.
+        Outbound (0 → j) the search runs forward from point 0; inbound (j → 0) it runs over the
+        reversed edges from point 0. Either way point 0 is the search's source ``S`` and each j a
+        target ``T``, and the route is ``S``'s partial segment, nodes, ``T``'s partial segment;
+        a partial segment may be taken only in a direction its road allows.
         """
-        work = self._scratch.__dict__.get("arrays")
+        s, tseg = snap.seg[0], snap.seg[1:]
+        n = len(tseg)
+        length, speed, direction = net.seg_len, net.seg_speed, net.seg_dir
+        # along the drawing (a → b) allowed where direction >= 0, against it where direction <= 0
+        ab_s, ba_s = direction[s] >= 0, direction[s] <= 0
+        ab_t, ba_t = direction[tseg] >= 0, direction[tseg] <= 0
+        if inbound:
+            # T → … → node → S: S is entered from u along a→b, from v along b→a
+            src_ok = np.array([ab_s, ba_s])
+            # T leaves towards u against the drawing, towards v along it
+            dst_ok = np.column_stack([ba_t, ab_t])
+        else:
+            src_ok = np.array([ba_s, ab_s])
+            dst_ok = np.column_stack([ab_t, ba_t])
+        src_nodes = np.array([net.seg_u[s], net.seg_v[s]], dtype=np.int32)
+        src_off = np.array([snap.frac[0], 1.0 - snap.frac[0]]) * length[s]
+        # a point on a node is at it whichever way its segment runs
+        src_off = np.where(src_ok | (src_off == 0), src_off, np.inf)
+        dst_nodes = np.column_stack([net.seg_u[tseg], net.seg_v[tseg]])           # (n, 2)
+        dst_off = np.column_stack([snap.frac[1:], 1.0 - snap.frac[1:]]) * length[tseg, None]
+        dst_off = np.where(dst_ok | (dst_off == 0), dst_off, np.inf)
+        along = np.full(n, np.inf)
+        along_t = np.full(n, np.inf)
+        reachable = net.labels[dst_nodes[:, 0]] == net.labels[src_nodes[0]]
+        # two points on one segment may go straight along it, without touching a node, where
+        # its direction allows: towards b when the traveller's end lies before the other's
+        same = tseg == s
+        if same.any():
+            start = np.where(inbound, snap.frac[1:][same], snap.frac[0])
+            end = np.where(inbound, snap.frac[0], snap.frac[1:][same])
+            ok = np.where(end >= start, ab_s, ba_s)
+            along[same] = np.where(ok, np.abs(end - start) * length[s], np.inf)
+            along_t[same] = along[same] / speed[s]
+        if reachable.any():
+            d, t = self._node_distances(net, net.rev if inbound else net.fwd, src_nodes, dst_nodes[reachable])
+            src_t = src_off / speed[s]
+            dst_t = dst_off[reachable] / speed[tseg[reachable], None]
+            total = src_off[:, None, None] + d + dst_off[reachable][None]            # (2, p, 2)
+            total_t = src_t[:, None, None] + t + dst_t[None]
+            flat = total.transpose(1, 0, 2).reshape(len(d[0]), 4)
+            pick = flat.argmin(axis=1)
+            best = flat[np.arange(len(pick)), pick]
+            best_t = total_t.transpose(1, 0, 2).reshape(len(d[0]), 4)[np.arange(len(pick)), pick]
+            sub = np.flatnonzero(reachable)
+            better = best < along[sub]
+            along[sub[better]] = best[better]
+            along_t[sub[better]] = best_t[better]
+        walk = snap.walk[0] + snap.walk[1:]
+        return walk + along, walk / OFF_ROAD_MPS + along_t
+
+    def _node_distances(self, net, csr, sources, targets):
+        """Shortest distances (and the times along those routes) from each source node to each
+        target node over ``csr``.
+
+        Returns two arrays of shape ``sources.shape + targets.shape``; one Dijkstra search a
+        source, stopped once every target is settled.
+        """
+        key = "fwd" if csr is net.fwd else "rev"
+        work = net.scratch.__dict__.get(key)
         if work is None:
-            n, m = self.n_nodes, len(self._csr.indices)
+            n, m = net.n_nodes, len(csr[1])
             # the heap holds at most one entry per edge relaxed plus the source; untouched pages of
             # np.empty cost no memory
-            work = self._scratch.arrays = (np.full(n, np.inf), np.zeros(n, dtype=np.uint8),
-                                           np.empty(n, dtype=np.int32), np.empty(m + 1),
-                                           np.empty(m + 1, dtype=np.int32))
+            work = (np.full(n, np.inf), np.zeros(n), np.zeros(n, dtype=np.uint8), np.empty(n, dtype=np.int32),
+                    np.empty(m + 1), np.empty(m + 1, dtype=np.int32))
+            setattr(net.scratch, key, work)
         flat = np.ascontiguousarray(targets, dtype=np.int32).ravel()
         src = np.ascontiguousarray(sources, dtype=np.int32).ravel()
         out = np.empty((len(src), len(flat)))
-        _search_kernel()(self._csr.indptr, self._csr.indices, self._csr.data, src, flat, *work, out)
-        return out.reshape(np.shape(sources) + np.shape(targets))
+        out_t = np.empty((len(src), len(flat)))
+        indptr, indices, data, times = csr
+        _search_kernel()(indptr, indices, data, times, src, flat, *work, out, out_t)
+        shape = np.shape(sources) + np.shape(targets)
+        return out.reshape(shape), out_t.reshape(shape)
 
 
 def eta_s(distance_m, mode="walk"):
@@ -339,19 +621,37 @@ def eta_s(distance_m, mode="walk"):
 
 # -- helpers ------------------------------------------------------------------------------------
 def _kept_geometries(roads, kinds):
+    """The kept lines with their kind ("" where unknown) and stored ``oneway`` ("" where absent)."""
     frame = roads
     if getattr(frame, "crs", None) is not None and not frame.crs.equals(4326):
         frame = frame.to_crs(4326)
     geom = frame.geometry if hasattr(frame, "geometry") else frame
+    columns = getattr(frame, "columns", ())
     keep = np.ones(len(frame), dtype=bool)
-    if "kind" in getattr(frame, "columns", ()):
-        kind = frame["kind"].astype(str).to_numpy()
+    kind = np.full(len(frame), "", dtype=object)
+    oneway = np.full(len(frame), "", dtype=object)
+    if "kind" in columns:
+        kind = frame["kind"].fillna("").astype(str).str.strip().str.lower().to_numpy(dtype=object)
         if kinds is None:
             keep = ~np.isin(kind, list(EXCLUDED_KINDS))
         else:
             keep = np.isin(kind, list(kinds))
-    geoms = np.asarray(geom.values, dtype=object)[keep]
-    return geoms[~shapely.is_missing(geoms)]
+    if "oneway" in columns:
+        junction = frame["junction"].tolist() if "junction" in columns else [None] * len(frame)
+        oneway = np.array([oneway_value(o, j) for o, j in zip(frame["oneway"].tolist(), junction)], dtype=object)
+    geoms = np.asarray(geom.values, dtype=object)
+    present = keep & ~shapely.is_missing(geoms)
+    layer = np.zeros(len(frame), dtype=np.int64)
+    if {"layer", "tunnel", "bridge"} & set(columns):
+        col = [frame[c].tolist() if c in columns else [None] * len(frame) for c in ("layer", "tunnel", "bridge")]
+        layer = np.array([road_layer(*v) for v in zip(*col)], dtype=np.int64)
+    return geoms[present], kind[present], oneway[present], layer[present]
+
+
+def _check_mode(mode):
+    if mode is not None and mode not in MODES:
+        raise InvalidInput(f'`mode` was "{mode}" but is expected to be in {list(MODES)}.',
+                           fix="Pick one of the listed modes.")
 
 
 def _check_lonlat(pts):
@@ -369,20 +669,25 @@ def _segments(xy, part):
     return np.column_stack([xy[i], xy[i + 1]]), part[i]
 
 
-def _split_at_t_junctions(seg_xy, seg_part, tol):
-    """Insert a vertex where a line's dangling end lies within ``tol`` of another line's segment."""
+def _split_at_t_junctions(seg_xy, seg_part, tol, line_layer):
+    """Insert a vertex where a line's dangling end lies within ``tol`` of another line's segment.
+
+    An end is joined only to a segment of its own ``layer``: joining a street's end to a line
+    that merely passes beneath it (a service tunnel under a street, common in OSM city centres)
+    would let routes drop into the tunnel.
+    """
     if tol <= 0 or not len(seg_xy):
-        return seg_xy
+        return seg_xy, seg_part
     first = np.r_[True, seg_part[1:] != seg_part[:-1]]
     last = np.r_[seg_part[1:] != seg_part[:-1], True]
     ends = np.vstack([seg_xy[first, :2], seg_xy[last, 2:]])
     end_part = np.r_[seg_part[first], seg_part[last]]
     tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
     e, s = tree.query(shapely.points(ends), predicate="dwithin", distance=tol)
-    keep = end_part[e] != seg_part[s]
+    keep = (end_part[e] != seg_part[s]) & (line_layer[end_part[e]] == line_layer[seg_part[s]])
     e, s = e[keep], s[keep]
     if not len(e):
-        return seg_xy
+        return seg_xy, seg_part
     ax, ay, bx, by = seg_xy[s].T
     dx, dy = bx - ax, by - ay
     ll = dx * dx + dy * dy
@@ -391,29 +696,42 @@ def _split_at_t_junctions(seg_xy, seg_part, tol):
     interior = ((np.hypot(ends[e, 0] - ax, ends[e, 1] - ay) > tol)
                 & (np.hypot(ends[e, 0] - bx, ends[e, 1] - by) > tol))
     if not interior.any():
-        return seg_xy
+        return seg_xy, seg_part
     s, t = s[interior], t[interior]
     cuts = {}
     for si, ti in zip(s.tolist(), t.tolist()):
         cuts.setdefault(si, set()).add(ti)
-    out = []
+    out, out_part = [], []
     prev = 0
     for si in sorted(cuts):
         out.append(seg_xy[prev:si])
+        out_part.append(seg_part[prev:si])
         a, b = seg_xy[si, :2], seg_xy[si, 2:]
         pts = [a] + [a + ti * (b - a) for ti in sorted(cuts[si])] + [b]
         out.append(np.array([np.r_[p, q] for p, q in zip(pts[:-1], pts[1:])]))
+        out_part.append(np.full(len(pts) - 1, seg_part[si]))
         prev = si + 1
     out.append(seg_xy[prev:])
-    return np.vstack(out)
+    out_part.append(seg_part[prev:])
+    return np.vstack(out), np.concatenate(out_part)
 
 
-def _cluster_vertices(xy, tol):
-    """Node id per vertex: vertices within ``tol`` of each other (transitively) share one."""
+def _cluster_vertices(xy, tol, layer=None):
+    """Node id per vertex: vertices at one position share one whatever their layer (OSM's shared
+    nodes: a bridge meets its street); vertices of one ``layer`` within ``tol`` of each other
+    (transitively) too, but not a street's and a tunnel's that merely lie one above the other."""
     uniq, inverse = np.unique(xy, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     if tol > 0 and len(uniq) > 1:
-        pairs = cKDTree(uniq).query_pairs(tol, output_type="ndarray")
+        if layer is None or not np.any(layer):
+            owner, pts = np.arange(len(uniq)), uniq
+        else:
+            # one point per (position, layer), the layers set 10,000 km apart so no pair spans two
+            rows = np.unique(np.column_stack([inverse, layer]), axis=0)
+            owner = rows[:, 0]
+            pts = uniq[owner] + np.column_stack([rows[:, 1] * 1e7, np.zeros(len(rows))])
+        pairs = owner[cKDTree(pts).query_pairs(tol, output_type="ndarray")]
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]] if len(pairs) else pairs
         if len(pairs):
             n = len(uniq)
             link = csr_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
@@ -423,22 +741,30 @@ def _cluster_vertices(xy, tol):
     return inverse, len(uniq)
 
 
-def _symmetric_csr(u, v, length, n):
-    """Both directions of every non-loop edge; parallel edges keep the shortest length."""
-    keep = u != v
-    a = np.r_[u[keep], v[keep]].astype(np.int64)
-    b = np.r_[v[keep], u[keep]].astype(np.int64)
-    w = np.r_[length[keep], length[keep]]
-    order = np.lexsort((w, b, a))
-    a, b, w = a[order], b[order], w[order]
-    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
-    a, b, w = a[first], b[first], w[first]
-    # a zero weight would read as "no edge" in a sparse matrix; ends this close were clustered
+def _directed_csr(u, v, length, speed, direction, n):
+    """The adjacency ``(indptr, indices, lengths, seconds)``: a → b where ``direction`` >= 0, b → a
+    where it is <= 0. Parallel edges keep the shortest length (of equal ones the fastest)."""
+    fwd, bwd = direction >= 0, direction <= 0
+    a = np.r_[u[fwd], v[bwd]].astype(np.int64)
+    b = np.r_[v[fwd], u[bwd]].astype(np.int64)
+    w = np.r_[length[fwd], length[bwd]]
+    t = w / np.r_[speed[fwd], speed[bwd]]
+    order = np.lexsort((t, w, b, a))  # of two as long, the faster (a street drawn twice, two classes)
+    a, b, w, t = a[order], b[order], w[order], t[order]
+    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])] if len(a) else np.zeros(0, dtype=bool)
+    a, b, w, t = a[first], b[first], w[first], t[first]
+    # ends this close were clustered; a zero weight would also read as "no edge" to scipy
     w = np.maximum(w, 1e-9)
-    csr = csr_matrix((w, (a, b)), shape=(n, n))
-    csr.indices = csr.indices.astype(np.int32)
-    csr.indptr = csr.indptr.astype(np.int32)
-    return csr
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(a, minlength=n), out=indptr[1:])
+    return indptr, b.astype(np.int32), w, t
+
+
+def _weak_labels(csr, n):
+    indptr, indices, data, _ = csr
+    _, labels = connected_components(csr_matrix((data, indices, indptr), shape=(n, n)), directed=True,
+                                     connection="weak")
+    return labels
 
 
 # -- compiled search ----------------------------------------------------------------------------
@@ -447,13 +773,15 @@ def _search_kernel():
     return compiled(_dijkstra_to_targets)[0]
 
 
-def _dijkstra_to_targets(indptr, indices, weights, sources, targets, dist, mark, touched, heap_d, heap_n, out):
+def _dijkstra_to_targets(indptr, indices, weights, times, sources, targets, dist, tdist, mark, touched, heap_d, heap_n,
+                         out, out_t):
     """``out[i, j]`` = shortest distance from ``sources[i]`` to ``targets[j]`` (compiled by numba).
 
     Dijkstra with a binary heap and lazy deletion, one search a source, stopped when every target
     is settled or nothing is left to settle (unreachable targets stay ``inf``). ``dist`` (all
-    ``inf``), ``mark`` (all 0), ``touched``, ``heap_d`` and ``heap_n`` are working arrays sized
-    for the graph; ``dist`` and ``mark`` are handed back as they came. A node's distance is its
+    ``inf``), ``tdist``, ``mark`` (all 0), ``touched``, ``heap_d`` and ``heap_n`` are working arrays
+    sized for the graph; ``dist`` and ``mark`` are handed back as they came. ``out_t[i, j]`` is
+    the sum of ``times`` along the shortest-distance route found. A node's distance is its
     best predecessor's plus the edge weight, the same sums in the same order as scipy's Dijkstra,
     so the results are identical to it.
     """
@@ -466,6 +794,7 @@ def _dijkstra_to_targets(indptr, indices, weights, sources, targets, dist, mark,
                 remaining += 1
         s = sources[i]
         dist[s] = 0.0
+        tdist[s] = 0.0
         touched[0] = s
         n_touched = 1
         heap_d[0] = 0.0
@@ -505,6 +834,7 @@ def _dijkstra_to_targets(indptr, indices, weights, sources, targets, dist, mark,
                         touched[n_touched] = v
                         n_touched += 1
                     dist[v] = nd
+                    tdist[v] = tdist[u] + times[e]
                     # push: append and sift up
                     k = size
                     size += 1
@@ -519,6 +849,7 @@ def _dijkstra_to_targets(indptr, indices, weights, sources, targets, dist, mark,
                     heap_n[k] = v
         for j in range(len(targets)):
             out[i, j] = dist[targets[j]]
+            out_t[i, j] = tdist[targets[j]] if dist[targets[j]] < inf else inf
         for j in range(n_touched):
             dist[touched[j]] = inf
         for t in targets:

@@ -93,7 +93,11 @@ KINDS = {k.name: k for k in [
         Field("courtyard"), _COMMUNITY,
     ), checks.check_located, writers.write_cameras, help="cameras with position, bearing, field of view and range"),
     Kind("roads", frozenset(LINEAR), (
-        Field("name"), Field("kind"),
+        Field("name"), Field("kind", help="the road class (OSM highway): which travel modes may use it"),
+        Field("oneway", help="yes/true/1 along the line only, -1 against it, no; empty: the class decides"),
+        Field("junction", help="roundabout (or circular) makes the road one-way unless oneway says otherwise"),
+        Field("layer", help="the level: OSM layer; without it a tunnel is -1, a bridge 1"),
+        Field("tunnel"), Field("bridge"),
     ), checks.check_nothing, writers.write_roads, help="roads and paths (barriers for partitioning, network for routing)"),
     Kind("department-grids", frozenset(POLYGONAL), (
         Field("community_code", "code12", help="the community the grid belongs to; found by overlap when absent"),

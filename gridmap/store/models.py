@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
+from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, SmallInteger,
                         String, Table, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -220,7 +220,11 @@ class Road(Base):
     __tablename__ = "road"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), default="")
-    kind: Mapped[str] = mapped_column(String(32), default="")
+    kind: Mapped[str] = mapped_column(String(32), default="")  # the OSM highway class: who may use it
+    # "yes" along the line only, "-1" against it, "no", or "" (the class decides): vehicles keep to it
+    oneway: Mapped[str] = mapped_column(String(3), default="", server_default="")
+    # the level (OSM layer; tunnel -1, bridge 1): a street does not meet the tunnel beneath it
+    layer: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     geom = mapped_column(Geometry("GEOMETRY"), nullable=False)
     __table_args__ = (_gist("road"),)
 
