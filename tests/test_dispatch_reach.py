@@ -69,6 +69,12 @@ def test_at_department_level_escalate_is_not_offered_and_refused_with_advice_tha
     with world.extensions["gridmap.store"].session() as s:
         shown = dispatch.incident_detail(s, inc.id, role="dispatcher", area=DISPATCHER.area)
     assert "escalate" not in shown["allowed_actions"] and "accept" in shown["allowed_actions"]
+    assert shown["may_whistle"] is False
+    grid = _report(world, "water_leak")
+    with world.extensions["gridmap.store"].session() as s:
+        assert dispatch.incident_detail(s, grid.id, role="dispatcher", area=DISPATCHER.area)["may_whistle"] is True
+        assert dispatch.incident_detail(s, grid.id, role="grid_worker",
+                                        area=access.Area(grids={grid.grid_code}))["may_whistle"] is False
     assert dispatch.allowed_actions("reported", level="street") == ["accept", "escalate", "link_duplicate"]
     assert dispatch.allowed_actions("reported", level="department") == ["accept", "link_duplicate"]
     with world.extensions["gridmap.store"].transaction() as s, pytest.raises(Conflict) as err:

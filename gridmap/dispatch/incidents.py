@@ -239,7 +239,10 @@ def incident_dict(inc, *, role=None, area=None, now=None):
             "source": inc.source, "reported_at": iso(inc.reported_at), "updated_at": iso(inc.updated_at),
             "resolved_at": iso(inc.resolved_at), "deadline_at": iso(inc.deadline_at),
             "overdue": is_overdue(inc, now), "duplicate_of": inc.duplicate_of, "version": inc.version,
-            "allowed_actions": allowed_actions(inc.status, role, level=inc.level, at=at, area=area)}
+            "allowed_actions": allowed_actions(inc.status, role, level=inc.level, at=at, area=area),
+            # the whistle is no transition (the incident stays where it is), so it has its own answer
+            "may_whistle": may_whistle(inc.status, inc.level) and access.can(role, "incident.whistle", at=at,
+                                                                            area=area)}
 
 
 def incident_detail(session, incident_id, *, role=None, area=None, now=None):

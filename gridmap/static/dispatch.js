@@ -302,8 +302,8 @@
     $("i-description").hidden = !inc.description; $("i-description").textContent = inc.description || "";
     var actions = $("i-actions"); actions.textContent = "";
     var possible = (inc.allowed_actions || []).slice();
-    var open = ["reported", "accepted", "dispatched", "in_progress"].indexOf(inc.status) >= 0;
-    if (open && (inc.level === "grid" || inc.level === "community")) possible.push("whistle");
+    // the server says what the level allows: no escalate above the department, the whistle only below it
+    if (inc.may_whistle) possible.push("whistle");
     possible.filter(function (a) { return a !== "link_duplicate"; }).forEach(function (a) {
       var b = el("button", {type: "button", "class": "button", "data-action": a}, T.actions[a] || a);
       b.addEventListener("click", function () { act(a); });
