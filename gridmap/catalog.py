@@ -17,6 +17,33 @@ RESPONDER_KINDS = {
     "fire": ("消防", "Fire service"),
 }
 
+# kind → the farthest (metres, straight line) a responder of that kind is proposed from a spot.
+# Beyond it they are no help: someone nearer must go, or the matter is for another station. Road
+# distance is never shorter than the straight line, so the cap by straight line lets no far one through.
+# - police 10 km: a 110 car crosses an urban district in ~15 min; a police station (派出所) covers far less.
+# - auxiliary police 5 km: they patrol on foot or e-bike within their station's beat, a few km across.
+# - mediator 5 km: people's mediators sit in the community or street office and walk to a dispute.
+# - property management 2 km: a company only has keys and staff for the estates it manages nearby.
+# - utility repair 15 km: one repair crew answers for a whole district's pipes and cables.
+# - medical 10 km: urban 120 stations are planned 3-5 km apart; twice that is the longest sane run.
+# - legal aid 10 km: an appointment, not an emergency, but still within the district.
+# - fire 10 km: urban fire stations answer their area in ~5 min; 10 km is a neighbouring station's reach.
+# - volunteer 3 km: unpaid neighbours who walk or cycle over (a 15-minute community life circle).
+MAX_RESPONDER_DISTANCE_M = {
+    "police": 10_000, "auxiliary_police": 5_000, "mediator": 5_000, "property_management": 2_000,
+    "utility": 15_000, "medical": 10_000, "legal": 10_000, "fire": 10_000, "volunteer": 3_000,
+}
+
+
+def within_reach(kind, candidates):
+    """``candidates`` (dicts with ``distance_m``) no farther than :data:`MAX_RESPONDER_DISTANCE_M`
+    allows for ``kind``, in their order; a kind without a limit keeps them all."""
+    limit = MAX_RESPONDER_DISTANCE_M.get(kind)
+    if limit is None:
+        return list(candidates)
+    return [c for c in candidates if c.get("distance_m") is not None and c["distance_m"] <= limit]
+
+
 VOLUNTEER_SKILLS = ("理发", "磨刀", "维修", "义诊", "家电维修", "法律咨询", "心理疏导", "助老", "代购")
 
 # --- Incidents: categories, levels, the community's work-item list ---------------------------

@@ -101,10 +101,11 @@ def test_the_panel_is_locate_cameras_each_kinds_nearest_by_road_and_near_grids(s
         expected = lookup.locate(snap, lon, lat, role=role)
         expected["cameras"] = [{k: c.get(k) for k in ("id", "name", "distance_m", "bearing")}
                                for c in snap.cameras_seeing(lon, lat)]
-        expected["responders"] = {kind: a["results"] for kind, a in alone.items()}
+        expected["responders"] = {kind: catalog.within_reach(kind, a["results"]) for kind, a in alone.items()}
         expected["distance_basis"] = "road" if any(a["distance_basis"] == "road" for a in alone.values()) \
             else "straight line"
         expected["near_other_grids"] = near_other_grids(snap, lon, lat)
+        expected["address"] = dispatchview.place_address(snap, lon, lat)
         assert got == expected
         assert got["distance_basis"] == "road"
         assert any(r["road_distance_m"] is not None for v in got["responders"].values() for r in v)

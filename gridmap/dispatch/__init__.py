@@ -23,7 +23,8 @@ from .incidents import (get_incident, history, incident_detail, incident_dict, i
 from .volunteering import ledger, record_service
 from .responders import match_volunteers, propose, with_stations
 from .rules import (ACTIONS, CLOSED_STATUSES, DUPLICATE_RADIUS_M, DUPLICATE_WINDOW, OPEN_STATUSES, PERIODS,
-                    STATUSES, TRANSITIONS, Actor, Route, allowed_actions, deadline, route, set_work_items, utcnow)
+                    STATUSES, TRANSITIONS, Actor, Route, allowed_actions, deadline, may_whistle, route, set_work_items,
+                    utcnow)
 from .wearables import devices, register_device, sos
 from .stats import heat_cells, statistics
 
@@ -31,7 +32,7 @@ __all__ = [
     "ACTIONS", "CLOSED_STATUSES", "DUPLICATE_RADIUS_M", "DUPLICATE_WINDOW", "OPEN_STATUSES", "PERIODS", "STATUSES",
     "TRANSITIONS", "Actor", "Route", "allowed_actions", "deadline", "devices", "duplicates", "get_incident",
     "heat_cells", "history", "incident_detail", "incident_dict", "incident_panel", "is_overdue", "iso", "ledger",
-    "list_incidents", "match_volunteers", "propose", "record_service", "register_device", "report", "report_in",
+    "list_incidents", "match_volunteers", "may_whistle", "propose", "record_service", "register_device", "report", "report_in",
     "route", "set_work_items", "sos", "statistics", "submit", "transition", "utcnow", "whistle", "whistles",
     "visible", "with_stations",
 ]

@@ -12,8 +12,8 @@ from ..store import models as m
 from ..store.loaders import work_items
 from ..store.races import lock as _lock
 from .areas import clause, missing, place, visible
-from .rules import (CLOSED_STATUSES, OPEN_STATUSES, TRANSITIONS, Actor, allowed_actions, deadline, route,
-                    utcnow)
+from .rules import (CLOSED_STATUSES, OPEN_STATUSES, TRANSITIONS, Actor, allowed_actions, deadline, may_whistle,
+                    route, utcnow)
 
 # --- reporting --------------------------------------------------------------------------------
 
@@ -71,7 +71,7 @@ def transition(session, incident_id, action, *, actor, version, note="", now=Non
     _check_version(inc, version)
     key = (inc.status, action)
     if key not in TRANSITIONS:
-        allowed = allowed_actions(inc.status)
+        allowed = allowed_actions(inc.status, level=inc.level)
         raise Conflict(f"Incident {inc.id} is {inc.status}; {action!r} is not possible from there.",
                        fix=f"Allowed from {inc.status}: {allowed or 'nothing (it is closed)'}.",
                        details={"status": inc.status, "allowed_actions": allowed})
@@ -92,7 +92,8 @@ def _escalate(session, inc, now, **_):
     i = catalog.LEVELS.index(inc.level)
     if i + 1 >= len(catalog.LEVELS):
         raise Conflict(f"Incident {inc.id} is already with a department; there is no level above.",
-                       fix="Blow the whistle instead, or resolve it.", details={"level": inc.level})
+                       fix="Have the department resolve it: there is no level above to hand it to.",
+                       details={"level": inc.level})
     inc.level = catalog.LEVELS[i + 1]
     if inc.level == "department":
         inc.department = catalog.category(inc.category).department
@@ -141,7 +142,7 @@ def whistle(session, incident_id, *, actor, department=None, note="", now=None):
     access.check(actor.role, "incident.whistle")
     inc = visible(get_incident(session, incident_id, lock=True), actor.role, actor.area)
     access.check(actor.role, "incident.whistle", at=place(inc), area=actor.area)
-    if inc.status not in OPEN_STATUSES or inc.level not in ("grid", "community"):
+    if not may_whistle(inc.status, inc.level):
         raise Conflict(f"Incident {inc.id} is {inc.status} at level {inc.level}; the community blows the whistle "
                        "only for open incidents still with the grid or the community.",
                        fix="Escalate or reopen it instead.", details={"status": inc.status, "level": inc.level})
@@ -238,7 +239,10 @@ def incident_dict(inc, *, role=None, area=None, now=None):
             "source": inc.source, "reported_at": iso(inc.reported_at), "updated_at": iso(inc.updated_at),
             "resolved_at": iso(inc.resolved_at), "deadline_at": iso(inc.deadline_at),
             "overdue": is_overdue(inc, now), "duplicate_of": inc.duplicate_of, "version": inc.version,
-            "allowed_actions": allowed_actions(inc.status, role, at=at, area=area)}
+            "allowed_actions": allowed_actions(inc.status, role, level=inc.level, at=at, area=area),
+            # the whistle is no transition (the incident stays where it is), so it has its own answer
+            "may_whistle": may_whistle(inc.status, inc.level) and access.can(role, "incident.whistle", at=at,
+                                                                            area=area)}
 
 
 def incident_detail(session, incident_id, *, role=None, area=None, now=None):

@@ -37,8 +37,9 @@ def propose(snapshot, inc, *, k=3, role=None, area=None):
     at = (inc.grid_code, inc.community_code)
     workers = [{"id": w["id"], "name": w["name"], "phone": phone_for(role, w["phone"], at=at, area=area)}
                for w in snapshot.workers.get(inc.grid_code, [])] if inc.grid_code else []
-    responders = {kind: snapshot.nearest(inc.lon, inc.lat, k=k, kind=kind, available=True) for kind in cat.responders}
-    volunteers = match_volunteers(snapshot, inc, k=k)
+    responders = {kind: catalog.within_reach(kind, snapshot.nearest(inc.lon, inc.lat, k=k, kind=kind, available=True))
+                  for kind in cat.responders}
+    volunteers = catalog.within_reach("volunteer", match_volunteers(snapshot, inc, k=k))
     for item in [r for rs in responders.values() for r in rs] + volunteers:
         item["phone"] = phone_for(role, item["phone"], at=at, area=area)
     return {"grid_workers": workers, "responders": responders, "volunteers": volunteers}

@@ -32,6 +32,7 @@ ACTIONS = tuple(sorted({a for _, a in TRANSITIONS}))
 DUPLICATE_RADIUS_M = 50.0
 DUPLICATE_WINDOW = dt.timedelta(hours=24)
 PERIODS = ("day", "week", "month")
+WHISTLE_LEVELS = ("grid", "community")  # a department is whistled to, it does not whistle
 
 
 def utcnow():
@@ -81,10 +82,17 @@ def deadline(category, level, start):
     return start + dt.timedelta(hours=catalog.category(category).deadline_hours(level))
 
 
-def allowed_actions(status, role=None, *, at=None, area=None):
-    """Actions possible from ``status`` (for ``role`` when given, at ``at`` in its ``area`` when given), in a stable order."""
+def allowed_actions(status, role=None, *, level=None, at=None, area=None):
+    """Actions possible from ``status`` (at ``level`` when given, for ``role`` when given, at ``at`` in its
+    ``area`` when given), in a stable order. At the last level there is nobody to escalate to."""
     return [a for (s, a) in sorted(TRANSITIONS) if s == status
+            and not (a == "escalate" and level == catalog.LEVELS[-1])
             and (role is None or access.can(role, f"incident.{a}", at=at, area=area))]
+
+
+def may_whistle(status, level):
+    """Whether the community may blow the whistle on an incident: open, still with the grid or community."""
+    return status in OPEN_STATUSES and level in WHISTLE_LEVELS
 
 
 def set_work_items(session, lists):

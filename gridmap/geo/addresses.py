@@ -173,6 +173,7 @@ class AddressIndex:
         self._idf = idf                    # gram -> weight
         self._exact = exact                # normalised spelling -> record positions
         self._community = community_of     # (n,) object array
+        self._lonlat = None                # (n, 2) float array, made by the first nearest()
 
     def __len__(self):
         return len(self._records)
@@ -226,6 +227,21 @@ class AddressIndex:
         idf = {g: math.log(1.0 + n / len(p)) for g, p in postings.items()}
         community = np.array([r.community for r in recs], dtype=object)
         return cls(recs, postings, idf, dict(exact), community)
+
+    def nearest(self, lon, lat, *, max_m):
+        """The building nearest a WGS84 point within ``max_m`` metres, as :meth:`search` gives one
+        (``score`` is the distance in metres), or None: the address of a spot picked on a map."""
+        if self._lonlat is None:  # built on the first call: most indexes only ever search text
+            self._lonlat = np.array([(r.lon, r.lat) for r in self._records], dtype=float).reshape(-1, 2)
+        if not len(self._lonlat) or not (math.isfinite(lon) and math.isfinite(lat)):
+            return None
+        # metres on a local tangent plane: exact enough at the few tens of metres this is asked for
+        dx = (self._lonlat[:, 0] - lon) * 111_320.0 * math.cos(math.radians(lat))
+        dy = (self._lonlat[:, 1] - lat) * 110_540.0
+        d = np.hypot(dx, dy)
+        d[~np.isfinite(d)] = np.inf
+        i = int(np.argmin(d))
+        return _result(self._records[i], round(float(d[i]), 1)) if d[i] <= max_m else None
 
     def search(self, q, *, community=None, limit=10):
         """Ranked candidates for an address typed loosely.

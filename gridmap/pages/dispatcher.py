@@ -4,6 +4,9 @@ from __future__ import annotations
 from .. import access, catalog, coverage, dispatch, lookup
 
 NEAR_GRID_RADIUS_M = 30.0  # closer than this to another grid, a dispatcher should check which grid answers
+# A spot this close to a building's point takes its address: a residential block is some 60 × 15 m
+# around that point, so a click on the block names it, and a click on a road or square names none.
+PLACE_ADDRESS_RADIUS_M = 30.0
 
 
 def panel(snapshot, lon, lat, *, role=None, area=None, k=3, mode="car"):
@@ -12,7 +15,9 @@ def panel(snapshot, lon, lat, *, role=None, area=None, k=3, mode="car"):
     ``lookup.locate`` (district › street › community › grid, workers with phones as ``role`` may
     see them, party branch), the cameras that see the point, the ``k`` nearest of each responder
     kind and of volunteers with straight-line and, where roads exist, road distance and ETA, and
-    the grids within :data:`NEAR_GRID_RADIUS_M` of the point besides its own.
+    the grids within :data:`NEAR_GRID_RADIUS_M` of the point besides its own, and the ``address`` of
+    the building there (:func:`place_address`). Responders beyond their kind's reach
+    (:data:`gridmap.catalog.MAX_RESPONDER_DISTANCE_M`) are left out.
 
     Phones are whole only where ``role`` may see them within ``area`` (the point's grid and
     community): a click elsewhere is no directory of another area's contacts.
@@ -26,11 +31,22 @@ def panel(snapshot, lon, lat, *, role=None, area=None, k=3, mode="car"):
                       for c in snapshot.cameras_seeing(lon, lat)]
     kinds = list(catalog.RESPONDER_KINDS) + ["volunteer"]
     # one road search from the point serves every kind's candidates (not one search a kind)
-    out["responders"], basis = lookup.nearest_by_kind(snapshot, lon=lon, lat=lat, kinds=kinds, k=k, by="road",
-                                                      mode=mode, role=role)
+    found, basis = lookup.nearest_by_kind(snapshot, lon=lon, lat=lat, kinds=kinds, k=k, by="road", mode=mode,
+                                          role=role)
+    out["responders"] = {kind: catalog.within_reach(kind, group) for kind, group in found.items()}
     out["distance_basis"] = basis
     out["near_other_grids"] = snapshot.grids_near(lon, lat, NEAR_GRID_RADIUS_M)
+    out["address"] = place_address(snapshot, lon, lat)
     return out
+
+
+def place_address(snapshot, lon, lat):
+    """The address of the building at a spot (within :data:`PLACE_ADDRESS_RADIUS_M`), or "" where there
+    is none: an incident located on the map is stored with the address of where it lies, never another's."""
+    if snapshot.addresses is None:
+        return ""
+    hit = snapshot.addresses.nearest(lon, lat, max_m=PLACE_ADDRESS_RADIUS_M)
+    return hit["address"] if hit else ""
 
 
 def place_of(snapshot, lon, lat):

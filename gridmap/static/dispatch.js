@@ -15,7 +15,7 @@
   var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
   var $ = function (id) { return document.getElementById(id); };
   var frame = $("map"), input = $("address"), list = $("address-options");
-  var here = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0;
+  var here = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0, locateSeq = 0;
 
   var fmt = gridmap.fmt, el = gridmap.el, say = gridmap.say;
   function request(method, url, body) { return gridmap.request(method, url, body, config.csrf); }
@@ -152,25 +152,40 @@
   $("coords").addEventListener("submit", function (e) {
     e.preventDefault();
     locate($("lon").value.trim(), $("lat").value.trim(), $("crs").value, null);
+    elsewhere();
   });
   window.addEventListener("message", function (event) {
     if (event.origin !== window.location.origin || event.source !== frame.contentWindow) return;
     var d = event.data;
     if (!d || d.type !== "gridmap:click" || !isFinite(d.lat) || !isFinite(d.lng)) return;
     locate(d.lng, d.lat, "wgs84", null);
+    elsewhere();
   });
+  // Located by a click or coordinates: a picked address (and any search still on its way) is another
+  // place's, so the box empties; the place's own address comes with the panel.
+  function elsewhere() {
+    clearTimeout(timer); seq++;
+    input.value = ""; closeList(); input.removeAttribute("aria-activedescendant");
+  }
 
   /* ---- the panel ---- */
+  // ``address``: the one picked from the list; else the panel names the building at the point, if any.
+  // The report sends here.address, so an incident is stored with the address of the place located last.
   function locate(lon, lat, crs, address) {
+    var mine = ++locateSeq;
+    here = null;  // until the answer: no report of the point before this one
     say($("status"), T.locating);
     request("GET", config.urls.panel + "?" + new URLSearchParams({lon: lon, lat: lat, crs: crs})).then(function (r) {
-      if (r.status !== 200) { say($("status"), r.body.message || T.failed, true); return; }
+      if (mine !== locateSeq) return;  // a later locating's answer wins
+      if (r.status !== 200) { $("where").hidden = true; say($("status"), r.body.message || T.failed, true); return; }
       say($("status"), "");
       here = r.body;
+      here.address = address || here.address || "";
+      address = here.address;
       show(here, address);
       // the panel answers in WGS84 whatever the dispatcher typed, so the map needs no crs
       frame.src = config.urls.map + "?" + new URLSearchParams({lon: here.lon, lat: here.lat});
-    }, function () { say($("status"), T.failed, true); });
+    }, function () { if (mine === locateSeq) say($("status"), T.failed, true); });
   }
   function show(w, address) {
     $("where").hidden = false;
@@ -210,11 +225,15 @@
   /* ---- reporting ---- */
   $("report").addEventListener("submit", function (e) {
     e.preventDefault();
-    if (!here) return;
+    var button = $("report").querySelector("button[type=submit]");
+    if (!here || button.disabled) return;
+    button.disabled = true;  // one report per click: a second would be a duplicate
     request("POST", config.urls.incidents, {category: $("category").value, lon: here.lon, lat: here.lat,
-                                            description: $("description").value, address: input.value})
+                                            description: $("description").value, address: here.address || ""})
       .then(function (r) {
+        button.disabled = false;
         if (r.status !== 201) { say($("status"), r.body.message || T.failed, true); return; }
+        $("description").value = "";  // reported: the text is the incident's now, not the next report's
         say($("status"), fmt(T.reported, {id: r.body.incident.id}));
         var dup = $("duplicates"); dup.textContent = "";
         if (r.body.possible_duplicates.length) {
@@ -231,7 +250,7 @@
         dup.hidden = !dup.children.length;
         loadList();
         select(r.body.incident.id);
-      }, function () { say($("status"), T.failed, true); });
+      }, function () { button.disabled = false; say($("status"), T.failed, true); });
   });
 
   /* ---- the incident list ---- */
@@ -280,10 +299,11 @@
     fill($("i-meta"), [T.status + ": " + statusName(inc.status), T.level + ": " + levelName(inc.level), inc.department,
       labelled(T.deadline, when(inc.deadline_at)),
       inc.overdue ? T.overdue : "", inc.address]);
+    $("i-description").hidden = !inc.description; $("i-description").textContent = inc.description || "";
     var actions = $("i-actions"); actions.textContent = "";
     var possible = (inc.allowed_actions || []).slice();
-    var open = ["reported", "accepted", "dispatched", "in_progress"].indexOf(inc.status) >= 0;
-    if (open && (inc.level === "grid" || inc.level === "community")) possible.push("whistle");
+    // the server says what the level allows: no escalate above the department, the whistle only below it
+    if (inc.may_whistle) possible.push("whistle");
     possible.filter(function (a) { return a !== "link_duplicate"; }).forEach(function (a) {
       var b = el("button", {type: "button", "class": "button", "data-action": a}, T.actions[a] || a);
       b.addEventListener("click", function () { act(a); });

@@ -6,9 +6,9 @@ may call them is the permission table's business (:mod:`gridmap.access`), asked 
 from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import GridmapError
-from . import api, auth, border, dispatch, limits, open311, planner, resident, security
-from .common import wants_json
+from ..errors import Forbidden, GridmapError
+from . import api, auth, border, dispatch, limits, nav, open311, planner, resident, security
+from .common import current_role, wants_json
 from .extensions import csrf, init_extensions
 
 
@@ -29,6 +29,8 @@ def register_blueprints(app):
             return open311.error(err.status, f"{err.message} {err.fix}" if err.fix else err.message)
         if wants_json():
             return jsonify(err.to_dict()), err.status
+        if isinstance(err, Forbidden):
+            return _forbidden_page(err), err.status
         return render_template("error.html", error=err), err.status
 
     @app.errorhandler(HTTPException)
@@ -51,3 +53,14 @@ def register_blueprints(app):
         if wants_json():
             return jsonify({"error": "internal", "message": message}), 500
         return render_template("error.html", error=None), 500
+
+
+def _forbidden_page(err):
+    """A refusal in the page's language: who may, and whom to ask (the service's message is English
+    for API callers, who keep it with its code and details)."""
+    details = err.details or {}
+    allowed = details.get("allowed_roles") or []
+    return render_template("forbidden.html", role=nav.role_name(current_role()),
+                           allowed=[nav.role_name(r) for r in allowed],
+                           place="served_grids" in details or "covered_communities" in details,
+                           home=nav.home(current_role()))

@@ -13,6 +13,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from .. import accounts, lockout
+from . import nav
 from .common import store
 from .extensions import login_manager
 
@@ -127,7 +128,8 @@ def login():
             return render_template("auth/login.html", form=form), 429, {"Retry-After": str(locked)}
         if account:
             login_user(LoginUser(account))
-            return redirect(safe_next(request.args.get("next")) or url_for("resident.index"))
+            # a safe `next` (the page that sent the user here) wins; else the page of their role
+            return redirect(safe_next(request.args.get("next")) or url_for(nav.home(account.role)))
         flash(_("Wrong username or password."), "error")
         status = 401
     elif request.method == "POST":

@@ -5,6 +5,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from .. import access
+from . import nav
 from ..index import SnapshotCache
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
@@ -40,7 +41,8 @@ def init_extensions(app):
     def _languages():
         # Babel normalises zh_CN to zh_Hans_CN; templates compare against LANGUAGES keys.
         lang = get_locale().language if get_locale() else "zh"
-        return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN", "can": _can}
+        return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN", "can": _can,
+                "header_pages": nav.header_pages}
 
 
 def _can(action):

@@ -99,7 +99,9 @@ SCHEMAS = {
                        "source": _STR, "reported_at": _nullable(_STR), "updated_at": _nullable(_STR),
                        "resolved_at": _nullable(_STR), "deadline_at": _nullable(_STR), "overdue": _BOOL,
                        "duplicate_of": _nullable(_INT), "version": {"type": "integer", "minimum": 1},
-                       "allowed_actions": {"type": "array", "items": {"type": "string", "enum": list(ACTIONS)}}}},
+                       "allowed_actions": {"type": "array", "items": {"type": "string", "enum": list(ACTIONS)}},
+                       "may_whistle": {**_BOOL, "description": "whether the caller may blow the whistle on it "
+                                                               "now (open, with the grid or community)"}}},
     "Event": {"type": "object", "required": ["at", "actor", "action", "to_status"],
               "properties": {"at": _STR, "actor": _STR, "role": _STR, "action": _STR,
                              "from_status": _nullable(_STR), "to_status": _STR,

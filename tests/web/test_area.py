@@ -33,7 +33,8 @@ SINGLE = {"/api/v1/incidents/<incident_id>", "/api/v1/incidents/<incident_id>/re
 SKIP = {"/static/<path:filename>", "/logout"}  # files; signing out would end the walk's session
 # Routes that show buildings as places, by their addresses, to the roles that plan (a building's
 # address is public: the resident's box searches them). Her address is personal only as an SOS's.
-PLACES = {"/planner/map", "/planner/api/plans/<plan_id>"}
+# The dispatcher's panel names the building at a clicked spot, as the public address search would.
+PLACES = {"/planner/map", "/planner/api/plans/<plan_id>", "/dispatch/panel"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])

@@ -174,7 +174,7 @@ def test_a_grid_worker_gets_403_and_an_anonymous_visitor_the_login_page(demo_app
     try:
         r = worker.get(url)
         body = r.get_data(as_text=True)
-        assert r.status_code == 403 and "grid_worker" in body and "gridmap-camera-view" not in body
+        assert r.status_code == 403 and "网格员" in body and "gridmap-camera-view" not in body  # the page's language
         assert "25" not in re.sub(r"<[^>]+>", "", body.split("<main", 1)[1])  # no figure leaks
         assert 'href="/planner/coverage"' not in body  # and no nav link to a page it may not see
     finally:

@@ -4,6 +4,7 @@ Browsers run in Asia/Shanghai (UTC+8 all year: China keeps no summer time), as t
 so a time shown as it is stored (UTC) would be eight hours off.
 """
 import datetime as dt
+import math
 import re
 
 import pytest
@@ -349,5 +350,110 @@ def test_switching_on_the_cameras_outlines_the_views_that_see_the_located_point_
         frame.locator("path.located-point").hover(force=True)
         frame.locator(".leaflet-tooltip", has_text="定位点").wait_for()
         page.screenshot(path="/tmp/gridmap-dispatch-cameras.png", full_page=True)
+    finally:
+        context.close()
+
+
+# --- locating elsewhere after picking an address: the incident is stored where it was located ---
+
+def _neighbour_building(app, lon, lat, grid):
+    """The building nearest (lon, lat) that lies in another grid: (address, lon, lat, its grid code)."""
+    from gridmap import lookup
+    from gridmap.web.common import snapshot
+    with app.app_context():
+        snap = snapshot()
+        best = None
+        for hit in lookup.geocode(snap, "城志社区", limit=100):
+            where = snap.locate(hit["lon"], hit["lat"])
+            code = where["grid"]["code"] if where["grid"] else None
+            if code is None or code == grid:
+                continue
+            d = math.hypot((hit["lon"] - lon) * math.cos(math.radians(lat)), hit["lat"] - lat)
+            if best is None or d < best[0]:
+                best = (d, hit["address"], hit["lon"], hit["lat"], code)
+    assert best is not None, "no 城志 building lies outside the picked address's grid"
+    return best[1:]
+
+
+def _click_map_at(page, lon, lat):
+    """Click the dispatcher's map iframe, once it shows the located point, where Leaflet draws (lon, lat)."""
+    page.wait_for_function("() => document.getElementById('map').src.includes('lon=')")
+    frame = page.locator("#map").element_handle().content_frame()
+    frame.wait_for_url(re.compile(r"/dispatch/map\?lon="))  # the located point's map, not the one before
+    frame.wait_for_load_state()
+    frame.wait_for_function("() => window.L && Object.values(window).some(v => v instanceof L.Map)")
+    spot, seen = None, []
+    while len(seen) < 2 or seen[-1] != seen[-2]:  # the same pixel twice: the map has stopped moving
+        page.wait_for_timeout(200)
+        spot = frame.evaluate(
+            """([lat, lon]) => {
+                const map = Object.values(window).find(v => v instanceof L.Map);
+                const p = map.latLngToContainerPoint([lat, lon]);
+                return [p.x, p.y];
+            }""", [lat, lon])
+        seen.append(spot)
+        assert len(seen) < 50, "the map never stopped moving"
+    x, y = spot
+    page.locator("#map").scroll_into_view_if_needed()
+    box = page.locator("#map").bounding_box()
+    assert 0 < x < box["width"] - 2 and 0 < y < box["height"] - 2, "the place to click is off the map"
+    page.mouse.click(box["x"] + 1 + x, box["y"] + 1 + y)  # +1: the iframe's border
+
+
+def test_an_address_picked_then_a_click_elsewhere_stores_the_clicked_place(browser, dispatch_server):
+    from gridmap.pages import dispatcher as dispatchview
+    from gridmap.web.common import snapshot
+    app, base = dispatch_server
+    typed, address, where = _staffed_address(app)
+    context, page = staff_page(browser, base, "dispatcher", "/dispatch/", timezone_id="Asia/Shanghai", timeout=8000)
+    try:
+        page.locator("#address").press_sequentially(typed, delay=15)
+        page.locator("[role=option]", has_text=address).first.wait_for()
+        page.locator("#address").press("ArrowDown")
+        page.locator("#address").press("Enter")
+        page.locator("#w-grid-code").get_by_text(where["grid"]["code"]).wait_for()
+        assert page.locator("#address").input_value() == address
+        page.wait_for_function("() => document.getElementById('map').src.includes('lon=')")
+        page.frame_locator("#map").locator(".leaflet-interactive").last.wait_for()
+
+        other, lon, lat, grid = _neighbour_building(app, where["lon"], where["lat"], where["grid"]["code"])
+        _click_map_at(page, lon, lat)
+        page.locator("#w-grid-code").get_by_text(grid).wait_for()
+        assert page.locator("#address").input_value() == ""  # the picked address is another place's
+        assert address not in page.locator("#where").inner_text()
+
+        page.select_option("#category", "noise")
+        page.fill("#description", "广场舞音响太吵")
+        page.locator("#report button[type=submit]").click()
+        page.locator("#status", has_text="已上报事件").wait_for()
+        iid = int(re.search(r"#(\d+)", page.locator("#status").inner_text()).group(1))
+        page.locator("#i-title", has_text=f"#{iid} ").wait_for()
+        assert page.locator("#description").input_value() == ""  # no second report of the same text
+        assert page.locator("#i-description").inner_text() == "广场舞音响太吵"
+
+        saved = page.request.get(f"{base}/api/v1/incidents/{iid}").json()  # read back as the page's API gives it
+        assert saved["grid_code"] == grid and saved["address"] != address
+        with app.app_context():
+            snap = snapshot()
+            # the building at the clicked spot (the demo places some of a courtyard's blocks metres
+            # apart, so it may be a neighbour of the one aimed at), and one in the clicked grid
+            assert saved["address"] == dispatchview.place_address(snap, saved["lon"], saved["lat"]) != ""
+            building = snap.addresses.nearest(saved["lon"], saved["lat"], max_m=30)
+            assert building["address"] == saved["address"]
+            assert snap.locate(building["lon"], building["lat"])["grid"]["code"] == grid
+            assert math.dist((lon, lat), (saved["lon"], saved["lat"])) < 1e-4  # where it was clicked (~10 m)
+        assert other.split("号")[0] in saved["address"]
+        assert page.locator("#i-actions [data-action=escalate]").count() == 1  # at grid level it may go up
+
+        # a department's matter: nobody above it to escalate to, and the community whistles only for its own
+        page.select_option("#category", "street_light")
+        page.fill("#description", "路灯不亮")
+        page.locator("#report button[type=submit]").click()
+        page.locator("#status", has_text=f"已上报事件 #{iid + 1}").wait_for()
+        page.locator("#i-title", has_text=f"#{iid + 1} ").wait_for()
+        assert page.request.get(f"{base}/api/v1/incidents/{iid + 1}").json()["level"] == "department"
+        page.locator("#i-actions [data-action=accept]").wait_for()
+        assert page.locator("#i-actions [data-action=escalate]").count() == 0
+        assert page.locator("#i-actions [data-action=whistle]").count() == 0
     finally:
         context.close()

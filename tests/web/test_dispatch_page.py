@@ -344,14 +344,17 @@ def test_an_sos_proposes_its_grid_worker_at_the_station_and_the_nearest_voluntee
 
     skills = set(catalog.category("elderly_help").skills)
     volunteers = demo_frames["volunteers"]
-    expected = _nearest_oracle(volunteers, lon, lat, 3,
-                               lambda r: r.available and skills & set(r.skills.split(";")))
+    reach = catalog.MAX_RESPONDER_DISTANCE_M  # farther than its kind's reach, nobody is proposed
+    expected = [(d, name) for d, name in _nearest_oracle(volunteers, lon, lat, 3,
+                                                          lambda r: r.available and skills & set(r.skills.split(";")))
+                if d <= reach["volunteer"]]
     assert [v["name"] for v in proposal["volunteers"]] == [name for _, name in expected]
     # the snapshot measures in a local metric CRS; the ellipsoid agrees to well under a metre here
     assert [v["distance_m"] for v in proposal["volunteers"]] == pytest.approx([d for d, _ in expected], abs=0.5)
     assert all(re.fullmatch(r"1\d{10}", v["phone"]) for v in proposal["volunteers"])
     medical = _nearest_oracle(demo_frames["responders"], lon, lat, 3, lambda r: r.kind == "medical" and r.available)
-    assert [r["name"] for r in proposal["responders"]["medical"]] == [name for _, name in medical]
+    assert [r["name"] for r in proposal["responders"]["medical"]] == [n for d, n in medical if d <= reach["medical"]]
+    assert all(r["distance_m"] <= reach["medical"] for r in proposal["responders"]["medical"])
 
 
 def _map_layers(html):

@@ -72,7 +72,7 @@ def test_a_dispatcher_gets_a_403_page_naming_the_roles_allowed(planner_app):
     r = client.get("/planner")
     assert r.status_code == 403
     body = r.get_data(as_text=True)
-    assert "dispatcher" in body and "planner" in body
+    assert "您当前登录的角色：调度员" in body and "<li>规划员</li>" in body and "<li>管理员</li>" in body
 
 
 def test_a_planner_sees_the_communitys_plans_and_the_published_one_chosen(planner_app):

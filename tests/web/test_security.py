@@ -79,7 +79,7 @@ def test_a_login_with_any_hostile_next_answers_a_location_on_this_site(app):
             assert client.get("/planner/api/plans/999999").status_code == 401
             refused_at_the_border += 1
             continue
-        assert r.status_code == 302 and r.headers["Location"] == "/", target
+        assert r.status_code == 302 and r.headers["Location"] == "/planner", target  # the planner's own page
     assert refused_at_the_border < len(HOSTILE) / 2  # most reach safe_next, which is what is tested here
     _, r = _login(app, next_="/planner/coverage?name=和合大院")
     assert r.headers["Location"] == "/planner/coverage?name=%E5%92%8C%E5%90%88%E5%A4%A7%E9%99%A2"
