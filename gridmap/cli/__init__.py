@@ -76,16 +76,18 @@ def register_commands(app):
         app.cli.add_command(load(name), name)
 
 
+#: The factories, by import path as Flask's ``--app`` takes them: naming them rather than importing them
+#: keeps `gridmap --help` from loading even the store.
+BARE_APP = "gridmap.instance:create_bare_app"
+WEB_APP = "gridmap:create_app"
+
+
 class LazyFlaskGroup(FlaskGroup):
     """Flask's group with the table's commands, each imported when invoked (click's LazyGroup).
 
-    ``create_app`` builds the bare app for the table's commands; ``create_web_app`` the full one,
-    for commands marked ``web`` and for `run`, `shell` and `routes`.
+    The table's commands run on the bare app (:data:`BARE_APP`); commands marked ``web`` and
+    `run`, `shell` and `routes` on the web app (:data:`WEB_APP`); ``--app`` still overrides both.
     """
-
-    def __init__(self, *, create_web_app, **kwargs):
-        super().__init__(**kwargs)
-        self.create_web_app = create_web_app
 
     def list_commands(self, ctx):
         # FlaskGroup would build the app here to list its app.cli; ours are all in the table
@@ -94,8 +96,9 @@ class LazyFlaskGroup(FlaskGroup):
 
     def get_command(self, ctx, name):
         entry = COMMANDS.get(name)
-        if entry is None or entry.web or name in WEB_BUILTINS:
-            ctx.ensure_object(ScriptInfo).create_app = self.create_web_app
+        info = ctx.ensure_object(ScriptInfo)
+        if info.app_import_path is None:
+            info.app_import_path = WEB_APP if entry is None or entry.web or name in WEB_BUILTINS else BARE_APP
         if entry is not None:
             return load(name)
         return super().get_command(ctx, name)
