@@ -24,6 +24,7 @@ $(VENV)/bin/activate:
 $(STAMP): setup.cfg pyproject.toml | $(VENV)/bin/activate
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
+	$(BIN)/gridmap warm  # numba compiles here, not on a user's first map
 	touch $@
 
 $(TEST_STAMP): $(STAMP)

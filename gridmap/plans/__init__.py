@@ -12,14 +12,35 @@ published in its place, the old one retired with ``valid_to``.
 - :mod:`.departments` — departments' legacy grids against the unified grids
 - :mod:`.draft` — a draft from an automatic partition
 """
-from .departments import crosswalk, write_csv
-from .changes import diff, diff_rows
-from .draft import draft_from_partition
-from .editing import EDITS, apply_edit, merge, move_buildings, plan_state, redraw, set_grids, split
-from .export import GRID_TABLE_COLUMNS, export_plan, grid_table, grids_geojson, plan_detail
-from .generations import copy_plan, create_plan, publish, publish_plan, used_codes
-from .records import get_plan, list_plans, plan_summary
-from .rules import RULES, Finding, Limits, Rule, check_plan, validate
+import importlib
+
+# Where each name lives. The package root imports none of them up front (PEP 562): the rules and the
+# crosswalk pull in geopandas, scipy and the assigner (about 2 s), which `gridmap plan list` or a
+# page listing plans never needs; each name's module is imported the first time it is asked for.
+_HOMES = {
+    "crosswalk": "departments", "write_csv": "departments",
+    "diff": "changes", "diff_rows": "changes",
+    "draft_from_partition": "draft",
+    **dict.fromkeys(["EDITS", "apply_edit", "merge", "move_buildings", "plan_state", "redraw", "set_grids",
+                     "split"], "editing"),
+    **dict.fromkeys(["GRID_TABLE_COLUMNS", "export_plan", "grid_table", "grids_geojson", "plan_detail"], "export"),
+    **dict.fromkeys(["copy_plan", "create_plan", "publish", "publish_plan", "used_codes"], "generations"),
+    **dict.fromkeys(["get_plan", "list_plans", "plan_summary"], "records"),
+    **dict.fromkeys(["RULES", "Finding", "Limits", "Rule", "check_plan", "validate"], "rules"),
+}
+
+
+def __getattr__(name):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value  # asked once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "EDITS", "GRID_TABLE_COLUMNS", "RULES", "Finding", "Limits", "Rule", "apply_edit", "check_plan", "copy_plan",

@@ -16,15 +16,20 @@ from ..errors import InvalidInput, NotFound
 from ..geo import crs as geo_crs
 from ..geo.roads import SPEEDS_MPS
 
+# checked ids live beside the commands that share them; views keep calling params.plan_id & co.
+from ..ids import (  # noqa: F401
+    EARLIEST,
+    LATEST,
+    MAX_ID,
+    community_code,
+    optional_community,
+    parse_day,
+    plan_id,
+)
+from ..ids import ascii_digits as _ascii_digits
+
 COORDINATE_SYSTEMS = ("wgs84", "gcj02", "bd09")
-#: Days and times the service accepts: wide enough for any record, narrow enough that adding a
-#: window or a time zone to one can never leave the calendar (9999-12-31 + 1 day is an OverflowError).
-EARLIEST = dt.datetime(1970, 1, 1)
-LATEST = dt.datetime(2100, 1, 1)
-#: The largest id a database integer column holds (PostgreSQL's integer; SQLite's are wider).
-MAX_ID = 2**31 - 1
 PLACE_NAME_MAX = 128  # the longest courtyard name the store holds
-_COMMUNITY_CODE = re.compile(r"\d{12}")
 # Administrative division codes: 12 digits for a community, 15 for a grid (community + 3).
 _DIVISION_CODE = re.compile(r"^\d{6,20}$")
 
@@ -118,32 +123,6 @@ def parse_limit(raw, *, default, most):
     if not _ascii_digits(str(raw)) or not 1 <= int(raw) <= most:
         raise InvalidInput(f"limit={raw!r} is not a whole number between 1 and {most}.", fix=f"Use e.g. limit={default}.")
     return int(raw)
-
-
-def parse_day(raw, *, name="at"):
-    """A calendar day written YYYY-MM-DD, strictly, from 1970 to 2099; InvalidInput naming ``name`` and the value otherwise."""
-    text = str(raw).strip() if raw is not None else ""
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{name}={raw!r} is not a date written YYYY-MM-DD.",
-                           fix=f"Write e.g. {name}=2026-05-03.", details={name: raw}) from None
-    if not EARLIEST.date() <= day < LATEST.date():
-        raise InvalidInput(f"{name}={text} is outside the years {EARLIEST.year}–{LATEST.year - 1} this service keeps.",
-                           fix=f"Write a day between {EARLIEST.date()} and {LATEST.date() - dt.timedelta(days=1)}.",
-                           details={name: text})
-    return day
-
-
-def plan_id(raw):
-    """A plan id from a URL or the command line: a positive whole number within a database integer."""
-    text = str(raw).strip()
-    if isinstance(raw, bool) or not _ascii_digits(text) or not (1 <= int(text) <= MAX_ID):
-        raise InvalidInput(f"Plan id {raw!r} is not a positive whole number.",
-                           fix="Use an id from GET /api/v1/plans or `gridmap plan list`.", details={"plan": raw})
-    return int(text)
 
 
 def parse_time(raw, *, name):
@@ -248,24 +227,6 @@ def map_view(raw):
         raise InvalidInput(f"view={raw!r} is not lat,lng,zoom.", fix="Leave view out, or send e.g. 38.9,121.6,16.",
                            details={"view": raw}) from None
     return lat, lng, zoom
-
-
-def _ascii_digits(text):
-    # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
-    return text.isascii() and text.isdigit()
-
-
-def community_code(code):
-    """A 12-digit community code, or InvalidInput naming the value."""
-    if not (isinstance(code, str) and _COMMUNITY_CODE.fullmatch(code)):
-        raise InvalidInput(f"community={code!r} is not a 12-digit community code.",
-                           fix="Use a code from /api/v1/communities, e.g. 210213013004.", details={"community": code})
-    return code
-
-
-def optional_community(raw):
-    """``community`` from a query string: None when absent, else a checked 12-digit code."""
-    return None if raw in (None, "") else community_code(raw)
 
 
 def record_id(raw, *, what="Incident"):

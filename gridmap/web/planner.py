@@ -1,10 +1,21 @@
 """The planner's page: edit draft plans on a map, validate, publish; printable grid notice boards; camera coverage."""
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from .. import coverage, plans
 from ..errors import GridmapError
-from ..maps import board as board_maps
+from ..maps import boardcache
 from ..maps import cameras as camera_maps
 from ..maps import planner as planner_maps
 from ..pages import board as board_page
@@ -88,7 +99,7 @@ def board(grid_code, fmt):
     code = params.parse_grid_code(grid_code)
     with store().session() as session:
         data = board_page.board_data(session, code, plan_id=_plan_arg("plan"))
-    out = board_maps.board_png(data) if fmt == "png" else board_maps.board_pdf(data)
+    out = boardcache.cached_board(data, fmt, Path(current_app.instance_path) / "boards", language=str(get_locale() or "zh"))
     mime = "image/png" if fmt == "png" else "application/pdf"
     return Response(out, mimetype=mime, headers={"Content-Disposition": f'inline; filename="grid-{code}.{fmt}"'})
 

@@ -1,57 +1,34 @@
-"""The `gridmap` commands: import, export, plans, partition, assign, coverage, devices, work items, users, keys.
+"""The data commands: schema, import, export, demo, locate, assign, partition, coverage, devices, work items.
 
 Each command parses its arguments, calls a service and prints; a GridmapError ends it with the
 message and the fix (exit status 2).
 """
-import functools
 import json
 import sys
 import time
 
 import click
-import pandas as pd
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from . import accounts, apikeys, assign, catalog, coverage, demo, dispatch, importer, lookup, plans
-from .access import ROLES
-from .errors import GridmapError, InvalidInput, NotFound
-from .store import loaders
-from .store import models as m
-from .store.generations import bump_generation
-from .web import params
-
-
-def _store():
-    return current_app.extensions["gridmap.store"]
-
-
-def _reports_errors(command):
-    """Run ``command``; a GridmapError ends it with its message and fix on stderr and exit status 2."""
-    @functools.wraps(command)
-    def run(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except GridmapError as err:
-            _fail(err)
-    return run
-
-
-def _fail(err):
-    click.secho(f"Error: {err.message}", fg="red", err=True)
-    if err.fix:
-        click.echo(f"Fix: {err.fix}", err=True)
-    sys.exit(2)
+from .. import assign, catalog, coverage, demo, dispatch, importer, lookup, plans
+from ..errors import GridmapError, InvalidInput, NotFound
+from ..geo.warm import warm
+from ..store import loaders
+from ..store import models as m
+from ..store.generations import bump_generation
+from ..web import params
+from .common import fail, print_rows, reports_errors, store
 
 
 @click.command("init-db")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def init_db_command():
     """Create the database schema, or upgrade it to the newest migration."""
-    _store().upgrade()
-    click.echo(f"Database at revision {_store().current_revision()}: {_store().url.render_as_string(hide_password=True)}")
+    store().upgrade()
+    click.echo(f"Database at revision {store().current_revision()}: {store().url.render_as_string(hide_password=True)}")
     # cameras imported before views were stored (migration 0005) get theirs now
     computed = _refresh_views(everything=False)
     if computed:
@@ -59,7 +36,7 @@ def init_db_command():
 
 
 def _refresh_views(everything):
-    with _store().transaction() as session:
+    with store().transaction() as session:
         ids = session.execute(select(m.Camera.id)).scalars().all() if everything else None
         computed = coverage.refresh_views(session, camera_ids=ids)
         if computed:
@@ -70,7 +47,7 @@ def _refresh_views(everything):
 @click.command("camera-views")
 @click.option("--all", "everything", is_flag=True, help="Recompute every camera's view, not only missing ones.")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def camera_views_command(everything):
     """Compute the stored view (sector minus what buildings hide) of cameras that lack one.
 
@@ -93,19 +70,19 @@ def camera_views_command(everything):
 @click.option("--publish", is_flag=True, help="grids: publish the new plan at once.")
 @click.option("--department", help="department-grids: the department that drew them, e.g. 综治, 公安, 民政.")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publish, department):
     """Import KIND (communities, buildings, grids, party-members, workers, volunteers, responders,
     cameras, roads, department-grids) from PATH (GeoJSON, GeoPackage, Shapefile or zip, CSV with
     lon/lat, OSM .osm/.pbf)."""
     field_map = importer.parse_field_map(fields)
-    _store().upgrade()
+    store().upgrade()
     with click.progressbar(length=1, label=f"Importing {kind}", file=sys.stderr) as bar:
         def progress(n):
             bar.length = max(bar.length, bar.pos + n + 1)
             bar.update(n)
         summary = importer.import_file(
-            _store(), kind, path, layer=layer, crs=crs, encoding=encoding, fields=field_map,
+            store(), kind, path, layer=layer, crs=crs, encoding=encoding, fields=field_map,
             skip_invalid=skip_invalid, publish=publish,
             max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"], progress=progress,
             department=department, limits=plans.Limits.from_config(current_app.config))
@@ -127,10 +104,10 @@ def _print_summary(summary):
 @click.argument("kind")
 @click.argument("path", type=click.Path(dir_okay=False))
 @with_appcontext
-@_reports_errors
+@reports_errors
 def export_command(kind, path):
     """Export every record of KIND to PATH (format by extension: .geojson .gpkg .shp .zip .csv)."""
-    n = importer.export_file(_store(), kind, path)
+    n = importer.export_file(store(), kind, path)
     click.echo(f"Wrote {n} {kind} to {path}")
 
 
@@ -138,73 +115,21 @@ def export_command(kind, path):
 @click.option("--seed", default=2026, show_default=True, help="Seed of the demo generator.")
 @click.option("--force", is_flag=True, help="Replace an existing database's contents.")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def demo_command(seed, force):
     """Build the Dalian demo (five communities, 18 grids in 城志社区, 25 cameras in 和合大院)."""
-    report = demo.build(_store(), seed=seed, force=force, limits=plans.Limits.from_config(current_app.config),
+    report = demo.build(store(), seed=seed, force=force, limits=plans.Limits.from_config(current_app.config),
                         max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"])
     for line in report:
         click.echo(line)
+    # the demo is what a new user opens first: its first map must not wait for numba
+    click.echo(f"map kernels ready in {warm():.1f} s")
 
 
-@click.command("create-user")
-@click.argument("username")
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--name", "display_name", default="")
-@click.option("--worker-id", type=int, default=None,
-              help="grid_worker: the id of the grid worker record whose grids the account serves.")
-@click.option("--community", "communities", multiple=True,
-              help="dispatcher: a 12-digit community code it covers (repeat for several).")
-@with_appcontext
-@_reports_errors
-def create_user_command(username, role, password, display_name, worker_id, communities):
-    """Create a login for USERNAME with ROLE, and where it works: a dispatcher reads and moves incidents
-    only in the communities it covers (none given: none), a grid worker only in its worker record's grids."""
-    with _store().transaction() as session:
-        accounts.create_user(session, username, password, role, display_name=display_name, worker_id=worker_id,
-                             communities=communities)
-    where = f", covering {', '.join(sorted(set(communities)))}" if communities else ""
-    click.echo(f"Created {role} {username}{where}")
-
-
-@click.command("set-communities")
-@click.argument("username")
-@click.argument("codes", nargs=-1)
-@click.option("--all", "all_", is_flag=True, help="Every community in the store now (a city-wide desk).")
-@with_appcontext
-@_reports_errors
-def set_communities_command(username, codes, all_):
-    """Say which communities the dispatcher USERNAME covers: CODES replace the ones it had (none: it covers nothing)."""
-    with _store().transaction() as session:
-        if all_:
-            codes = [c["code"] for c in loaders.communities(session)]
-        out = accounts.set_communities(session, username, codes)
-    click.echo(f"{username} covers {', '.join(out)}" if out else f"{username} covers no community")
-
-
-@click.command("set-password")
-@click.argument("username")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@with_appcontext
-@_reports_errors
-def set_password_command(username, password):
-    """Give USERNAME a new password; their open sessions end (every web process within LOGIN_CACHE_SECONDS)."""
-    with _store().transaction() as session:
-        accounts.set_password(session, username, password)
-    click.echo(f"New password for {username}; their sessions are ended")
-
-
-@click.command("set-role")
-@click.argument("username")
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@with_appcontext
-@_reports_errors
-def set_role_command(username, role):
-    """Give USERNAME the role ROLE; their open sessions end (every web process within LOGIN_CACHE_SECONDS)."""
-    with _store().transaction() as session:
-        accounts.set_role(session, username, role)
-    click.echo(f"{username} is now {role}; their sessions are ended")
+@click.command("warm")
+def warm_command():
+    """Compile the map kernels (point index, road search) now, so no user's first request waits for them."""
+    click.echo(f"map kernels ready in {warm():.1f} s (compiled once per machine, then loaded from the cache)")
 
 
 @click.command("locate")
@@ -212,7 +137,7 @@ def set_role_command(username, role):
 @click.argument("lat")
 @click.option("--crs", default="wgs84", show_default=True, type=click.Choice(["wgs84", "gcj02", "bd09"]))
 @with_appcontext
-@_reports_errors
+@reports_errors
 def locate_command(lon, lat, crs):
     """Print the community, grid and workers at LON LAT."""
     x, y = params.parse_point(lon, lat, crs)
@@ -232,13 +157,13 @@ _ASSIGN_COLUMNS = [("community", "community"), ("grids", "grids"), ("buildings",
 @click.option("--community", help="12-digit code of the community whose published plan to assign.")
 @click.option("--all", "all_", is_flag=True, help="Assign every community's published plan.")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def assign_command(community, all_):
     """Assign buildings, party members, contact households, cameras, volunteers and responders to grids."""
     if bool(community) == all_:
-        _fail(GridmapError("Say which communities to assign.", fix="Pass --community CODE or --all."))
-    _store().upgrade()
-    with _store().transaction() as session, \
+        fail(GridmapError("Say which communities to assign.", fix="Pass --community CODE or --all."))
+    store().upgrade()
+    with store().transaction() as session, \
             click.progressbar(length=len(assign.RUN_STEPS), label="Assigning", file=sys.stderr) as bar:
         summaries = assign.run(session, community=community,
                                capacity=current_app.config["CONTACT_HOUSEHOLDS_PER_MEMBER"],
@@ -265,191 +190,6 @@ def _print_assign_table(summaries):
                    f"(up to {summaries[0]['contact_capacity']} contact households per member).")
 
 
-COMMANDS = [init_db_command, import_command, export_command, demo_command, create_user_command,
-            set_communities_command, set_password_command, set_role_command, locate_command, assign_command]
-
-
-def register_commands(app):
-    for command in COMMANDS:
-        app.cli.add_command(command)
-
-
-# --- plans: list, validate, copy, publish, diff, export; the department-grid crosswalk ------------
-
-@click.group("plan")
-def plan_group():
-    """Grid plans: list, validate, copy, publish, diff and export."""
-
-
-def _plan_limits():
-    return plans.Limits.from_config(current_app.config)
-
-
-def _print_rows(rows, columns):
-    cells = [[str(r.get(c, "") if r.get(c) is not None else "") for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-
-
-@plan_group.command("list")
-@click.option("--community", help="12-digit code of the community whose plans to list.")
-@with_appcontext
-@_reports_errors
-def plan_list_command(community):
-    """List plans (drafts, published, retired), newest first per community."""
-    with _store().session() as session:
-        rows = plans.list_plans(session, params.optional_community(community))
-    _print_rows(rows, ["id", "community", "status", "valid_from", "valid_to", "version", "grids", "name"])
-
-
-@plan_group.command("validate")
-@click.argument("plan_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON with their GeoJSON geometry.")
-@with_appcontext
-@_reports_errors
-def plan_validate_command(plan_id, as_json):
-    """List every validation finding of PLAN_ID; exit status 1 when any is an error."""
-    with _store().session() as session:
-        findings = plans.validate(session, params.plan_id(plan_id), limits=_plan_limits())
-    errors = sum(f.severity == "error" for f in findings)
-    if as_json:
-        click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
-    else:
-        for f in findings:
-            click.echo(f"{f.severity:7}  {f.kind:14}  {','.join(f.grid_codes):33}  {f.message}")
-        click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)")
-    if errors:
-        sys.exit(1)
-
-
-@plan_group.command("copy")
-@click.argument("plan_id")
-@click.option("--name", help="Name of the new draft.")
-@with_appcontext
-@_reports_errors
-def plan_copy_command(plan_id, name):
-    """Copy PLAN_ID (of any status) into a new draft."""
-    with _store().transaction() as session:
-        new = plans.plan_summary(plans.copy_plan(session, params.plan_id(plan_id), name=name))
-    click.echo(f"Draft plan {new['id']} of {new['community']} with {new['grids']} grids")
-
-
-@plan_group.command("publish")
-@click.argument("plan_id")
-@click.option("--on", "on", help="First day the plan is valid, YYYY-MM-DD (default today).")
-@click.option("--version", "version", type=int, help="Publish only if the plan is still at this version.")
-@with_appcontext
-@_reports_errors
-def plan_publish_command(plan_id, on, version):
-    """Validate and publish draft PLAN_ID; the community's current plan is retired the same day."""
-    day = params.parse_day(on, name="--on") if on is not None else None
-    with _store().transaction() as session:
-        out = plans.publish_plan(session, params.plan_id(plan_id), expected_version=version, on=day,
-                                 limits=_plan_limits())
-    current_app.extensions["gridmap.snapshots"].invalidate()
-    click.echo(f"Published plan {out['id']} of {out['community']} from {out['valid_from']}")
-
-
-@plan_group.command("diff")
-@click.argument("plan_a")
-@click.argument("plan_b")
-@click.option("--out", type=click.Path(dir_okay=False), help="Also write the table to this CSV file.")
-@with_appcontext
-@_reports_errors
-def plan_diff_command(plan_a, plan_b, out):
-    """Buildings, households, party members and grid workers that change grid from PLAN_A to PLAN_B."""
-    with _store().session() as session:
-        result = plans.diff(session, params.plan_id(plan_a), params.plan_id(plan_b), personal=True)
-    rows = plans.diff_rows(result)
-    s = result["summary"]
-    _print_rows(rows[:50], ["kind", "id", "label", "households", "from", "to"])
-    if len(rows) > 50:
-        click.echo(f"… and {len(rows) - 50} more rows")
-    click.echo(f"{s['buildings']} buildings ({s['households']} households), {s['members']} party members and "
-               f"{s['workers']} grid workers change grid")
-    if out:
-        pd.DataFrame(rows, columns=["kind", "id", "label", "households", "from", "to"]).to_csv(
-            out, index=False, encoding="utf-8-sig")
-        click.echo(f"Wrote {len(rows)} rows to {out}")
-
-
-@plan_group.command("export")
-@click.argument("plan_id")
-@click.argument("path", type=click.Path(dir_okay=False))
-@with_appcontext
-@_reports_errors
-def plan_export_command(plan_id, path):
-    """Write PLAN_ID's grids with households, workers and party branch to PATH (.geojson .gpkg .zip .shp .csv)."""
-    with _store().session() as session:
-        n = plans.export_plan(session, params.plan_id(plan_id), path)
-    click.echo(f"Wrote {n} grids of plan {plan_id} to {path}")
-
-
-@click.command("crosswalk")
-@click.argument("community")
-@click.option("--plan", "plan_id", help="Unified plan to compare with (default: the published one).")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the crosswalk table to this CSV file.")
-@with_appcontext
-@_reports_errors
-def crosswalk_command(community, plan_id, out):
-    """Department grids of COMMUNITY against its unified grids: area and household shares."""
-    with _store().session() as session:
-        result = plans.crosswalk(session, params.community_code(community),
-                                 params.plan_id(plan_id) if plan_id is not None else None)
-    if out:
-        n = plans.write_csv(result, out)
-        click.echo(f"Wrote {n} rows to {out}")
-    else:
-        _print_rows(result["rows"], ["department", "department_code", "grid_code", "area_share_of_department_grid",
-                                     "area_share_of_grid", "households", "household_share_of_department_grid"])
-
-
-COMMANDS += [plan_group, crosswalk_command]
-
-
-# --- API keys for Open311 clients and SOS gateways --------------------------------------------
-
-@click.group("api-key")
-def api_key_group():
-    """API keys for Open311 clients and SOS gateways: create, list, revoke."""
-
-
-@api_key_group.command("create")
-@click.argument("name")
-@with_appcontext
-@_reports_errors
-def api_key_create_command(name):
-    """Create a key for client NAME and print it once: only its hash is stored."""
-    _store().upgrade()
-    with _store().transaction() as session:
-        key, _ = apikeys.create(session, name)
-    click.echo(key)
-    click.echo(f"API key {name!r} created. Keep it now: it cannot be shown again.", err=True)
-
-
-@api_key_group.command("list")
-@with_appcontext
-@_reports_errors
-def api_key_list_command():
-    """List the keys by name, with the first characters of each and whether it is active."""
-    with _store().session() as session:
-        _print_rows(apikeys.list_keys(session), ["name", "prefix", "active", "created_at"])
-
-
-@api_key_group.command("revoke")
-@click.argument("name")
-@with_appcontext
-@_reports_errors
-def api_key_revoke_command(name):
-    """Deactivate the key named NAME."""
-    with _store().transaction() as session:
-        apikeys.revoke(session, name)
-    click.echo(f"API key {name!r} revoked.")
-
-
-COMMANDS += [api_key_group]
 
 
 # --- automatic partition -------------------------------------------------------------------------
@@ -462,10 +202,10 @@ COMMANDS += [api_key_group]
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same plan.")
 @click.option("--no-roads", is_flag=True, help="Ignore imported roads as barriers.")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def partition_command(community, n_grids, target, tolerance, seed, no_roads):
     """Partition COMMUNITY's buildings into a new draft plan of balanced, contiguous, compact grids."""
-    with _store().transaction() as session:
+    with store().transaction() as session:
         plan, report = plans.draft_from_partition(session, community, n_grids=n_grids, target_households=target,
                                                   tolerance=tolerance, seed=seed, use_roads=not no_roads)
         plan_id, n = plan.id, len(plan.grids)
@@ -478,7 +218,6 @@ def partition_command(community, n_grids, target, tolerance, seed, no_roads):
     click.echo(f"Check it with `gridmap plan validate {plan_id}`, publish with `gridmap plan publish {plan_id}`.")
 
 
-COMMANDS += [partition_command]
 
 
 # --- camera coverage -----------------------------------------------------------------------------
@@ -499,7 +238,7 @@ COMMANDS += [partition_command]
               help="With --place: write the suggested cameras to this .geojson or .csv file "
                    "(`gridmap import cameras FILE` reads it).")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def coverage_command(name, place, target, fov, range_m, bearings, no_roads, output, time_limit):
     """Report camera coverage of the public space of a courtyard (by name) or a community (code or name);
     with --place, suggest the fewest new cameras that reach a target coverage."""
@@ -510,7 +249,7 @@ def coverage_command(name, place, target, fov, range_m, bearings, no_roads, outp
         if extra:
             raise InvalidInput(f"{', '.join(extra)} only apply to a placement.",
                                fix=f"Add --place: gridmap coverage {name} --place {' '.join(extra)} …")
-        with _store().session() as session:
+        with store().session() as session:
             report = coverage.report_for(session, name, min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"])
     else:
         if output:
@@ -518,7 +257,7 @@ def coverage_command(name, place, target, fov, range_m, bearings, no_roads, outp
         if time_limit is not None and not (0 <= time_limit <= 3600):
             raise InvalidInput(f"--time-limit was {time_limit:g} but must be from 0 to 3600 seconds.",
                                fix="Give e.g. --time-limit 20, or 0 to take the greedy answer at once.")
-        with _store().session() as session:
+        with store().session() as session:
             result = coverage.placement_for(
                 session, name, target_percent=95.0 if target is None else target,
                 fov=90.0 if fov is None else fov, range_m=40.0 if range_m is None else range_m,
@@ -572,7 +311,6 @@ def _print_placement(r, output):
         click.echo(f"  written to {output}: `gridmap import cameras {output}` adds them")
 
 
-COMMANDS += [coverage_command, camera_views_command]
 
 
 # --- SOS wearables and the communities' work-item lists ---------------------------------------
@@ -586,10 +324,10 @@ def device_group():
 @click.argument("device_id")
 @click.argument("resident_id", type=int)
 @with_appcontext
-@_reports_errors
+@reports_errors
 def device_register_command(device_id, resident_id):
     """Register wearable DEVICE_ID for resident RESIDENT_ID (or point it at another resident)."""
-    with _store().transaction() as session:
+    with store().transaction() as session:
         dispatch.register_device(session, device_id, resident_id)
     click.echo(f"Device {device_id} registered for resident {resident_id}: its SOS now raises an incident.")
 
@@ -597,11 +335,11 @@ def device_register_command(device_id, resident_id):
 @device_group.command("deactivate")
 @click.argument("device_id")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def device_deactivate_command(device_id):
     """Deactivate wearable DEVICE_ID: its alarms are refused until it is registered again."""
     device_id = device_id.strip()
-    with _store().transaction() as session:
+    with store().transaction() as session:
         device = session.get(m.SosDevice, device_id)
         if device is None:
             raise InvalidInput(f"Device {device_id!r} is not registered.", fix="See `gridmap device list`.")
@@ -611,11 +349,11 @@ def device_deactivate_command(device_id):
 
 @device_group.command("list")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def device_list_command():
     """List the registered wearables with their residents' ids."""
-    with _store().session() as session:
-        _print_rows(dispatch.devices(session), ["device_id", "resident_id", "active", "registered_at"])
+    with store().session() as session:
+        print_rows(dispatch.devices(session), ["device_id", "resident_id", "active", "registered_at"])
 
 
 @click.group("work-items")
@@ -626,7 +364,7 @@ def work_items_group():
 @work_items_group.command("load")
 @click.argument("path", type=click.Path(dir_okay=False))
 @with_appcontext
-@_reports_errors
+@reports_errors
 def work_items_load_command(path):
     """Replace the lists of the communities PATH names: JSON {"210213013004": ["noise", "water_leak"], …}.
 
@@ -634,8 +372,8 @@ def work_items_load_command(path):
     the file does not name keep their lists (or the catalogue's default).
     """
     lists = catalog.load_work_items(path)
-    _store().upgrade()
-    with _store().transaction() as session:
+    store().upgrade()
+    with store().transaction() as session:
         n = dispatch.set_work_items(session, lists)
     click.echo(f"Work-item lists of {n} communities loaded from {path}.")
 
@@ -643,11 +381,11 @@ def work_items_load_command(path):
 @work_items_group.command("show")
 @click.argument("community")
 @with_appcontext
-@_reports_errors
+@reports_errors
 def work_items_show_command(community):
     """Print the categories COMMUNITY handles itself, and whether that is its own list or the default."""
     code = params.community_code(community)
-    with _store().session() as session:
+    with store().session() as session:
         if session.get(m.Community, code) is None:
             raise NotFound(f"Community {code} is not in the store.", fix="Import it first, or check the code.")
         own = loaders.work_items(session, code)
@@ -657,4 +395,3 @@ def work_items_show_command(community):
             click.echo(f"  {c.code:20} {c.zh}")
 
 
-COMMANDS += [device_group, work_items_group]
