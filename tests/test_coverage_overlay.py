@@ -152,3 +152,51 @@ def test_an_unreachable_placement_says_so_with_what_it_reached(demo_app):
         r = cv.placement_for(s, "和合大院", target_percent=100, fov=30, range_m=10, bearings=2, time_limit=0)
     assert not r["reached"] and r["percent"] < 100
     assert f"{r['percent']:.2f} % is the most these sites see" in r["why"]
+
+
+BUND = DATA / "shanghai_bund" / "buildings.geojson"
+
+
+@pytest.mark.skipif(not BUND.exists(), reason="../shared/data/shanghai_bund is absent")
+def test_on_real_bund_buildings_placement_keeps_its_word_through_import_and_report(app, tmp_path):
+    """122 real footprints of the Bund in a 300 m community: place to 90 %, import the sites, report."""
+    from gridmap import importer
+    store = app.extensions["gridmap.store"]
+    outline = box(121.485, 31.227, 121.4882, 31.2297)
+    code = "310101002001"
+    comm = tmp_path / "community.geojson"
+    gpd.GeoDataFrame({"code": [code], "name": ["外滩测试社区"], "street_name": ["外滩街道"],
+                      "district_name": ["黄浦区"]}, geometry=[outline], crs=4326).to_file(comm)
+    importer.import_file(store, "communities", comm)
+    b = gpd.read_file(BUND)
+    b = b[b.representative_point().within(outline)]
+    b = gpd.GeoDataFrame({"address": [f"OSM {i}" for i in b["id"]]}, geometry=b.geometry.values, crs=4326)
+    bpath = tmp_path / "buildings.geojson"
+    b.to_file(bpath)
+    importer.import_file(store, "buildings", bpath)
+    runner = app.test_cli_runner()
+    sites = tmp_path / "sites.csv"
+    placed = runner.invoke(args=["coverage", code, "--place", "--target", "90", "--time-limit", "0",
+                                 "--output", str(sites)])
+    print(placed.output)
+    assert placed.exit_code == 0, placed.output
+    assert "(target 90 % reached" in placed.output
+    importer.import_file(store, "cameras", sites)
+    with store.session() as s:
+        rep = cv.report_for(s, code, geometries=True)
+        place = cv.load_place(s, code)
+        stored = cv.stored_views(s, [c.id for c in place.records])
+    # the report after the import says what placement promised
+    assert rep["percent"] >= 90
+    assert sum(a for _, a in rep["overlap"]) == pytest.approx(rep["public_m2"], rel=1e-6)
+    assert rep["blind_total_m2"] == pytest.approx(dict(rep["overlap"])[0], rel=1e-9)
+    utm = gpd.GeoSeries([outline], crs=4326).estimate_utm_crs()
+    area_m = gpd.GeoSeries([outline], crs=4326).to_crs(utm).iloc[0]
+    fps = gpd.GeoSeries(list(place.metric.unproject(list(place.footprints))), crs=4326).to_crs(utm)
+    public = shapely.difference(area_m, shapely.union_all(fps.values))
+    views = gpd.GeoSeries([stored[c.id] for c in place.records], crs=4326).to_crs(utm).values
+    oracle, n = _oracle(public, views)
+    _agrees(rep["overlap"], rep["public_m2"], oracle, n)
+    report = runner.invoke(args=["coverage", code])
+    assert f"blind space {rep['blind_total_m2']:.0f} m² in all" in report.output
+    assert f"0: {dict(rep['overlap'])[0]:.0f} m²" in report.output
