@@ -51,7 +51,7 @@ def _adds_up(r):
     assert r["blind_total_m2"] == pytest.approx(zero, rel=1e-9, abs=1e-9)
     assert r["blind"].area == pytest.approx(zero, rel=1e-6, abs=1e-6)
     assert r["blind_m2"] <= r["blind_total_m2"] + 1e-6  # the listed spots are a part of the blind space
-    assert r["percent"] == pytest.approx(100 * (r["public_m2"] - zero) / r["public_m2"], rel=1e-9)
+    assert r["percent"] == pytest.approx(100 * (r["public_m2"] - zero) / r["public_m2"], rel=1e-6)
     assert sum(p["only_m2"] for p in r["per_camera"]) == pytest.approx(
         dict((c, a) for c, a, _ in r["overlap"]).get(1, 0.0), rel=1e-6, abs=1e-6)
 
@@ -200,3 +200,29 @@ def test_on_real_bund_buildings_placement_keeps_its_word_through_import_and_repo
     report = runner.invoke(args=["coverage", code])
     assert f"blind space {rep['blind_total_m2']:.0f} m² in all" in report.output
     assert f"0: {dict(rep['overlap'])[0]:.0f} m²" in report.output
+
+
+@pytest.mark.skipif(not BUND.exists(), reason="../shared/data/shanghai_bund is absent")
+def test_many_views_through_lon_lat_on_real_footprints_still_add_up_and_agree_with_sampling():
+    """300 cameras on Bund footprints, views round-tripped through WGS84 as stored views are.
+
+    Cut in floating point, this overlay once gave a 0-camera area 230 m² above the blind space, and
+    pieces whose inside and outside parts overlapped.
+    """
+    b = gpd.read_file(BUND)
+    utm = b.estimate_utm_crs()
+    b = b.to_crs(utm)
+    outline = gpd.GeoSeries([box(121.485, 31.227, 121.4882, 31.2297)], crs=4326).to_crs(utm).iloc[0]
+    fps = b.geometry[b.intersects(outline.buffer(60))].values
+    sites = cv.candidate_sites(fps, outline)
+    rng = np.random.default_rng(5)
+    pick = sites[rng.choice(len(sites), 300, replace=False)]
+    cams = gpd.GeoDataFrame({"bearing": rng.choice(np.arange(0, 360, 45.0), 300), "fov": 90.0, "range_m": 40.0},
+                            geometry=shapely.points(pick), crs=utm)
+    views = gpd.GeoSeries(view_polygons(cams, fps).values, crs=utm).to_crs(4326).to_crs(utm)
+    r = cv.coverage(cams, outline, fps, views=views)
+    _adds_up(r)
+    assert len(r["overlap"]) > 8
+    public = shapely.difference(outline, shapely.union_all(fps))
+    oracle, n = _oracle(public, views.values, n=100_000)
+    _agrees([(c, a) for c, a, _ in r["overlap"]], r["public_m2"], oracle, n)
