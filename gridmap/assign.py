@@ -470,10 +470,11 @@ def _bbox_filter(grids):
 
 def _candidate_buildings(session, target_grids):
     rows = session.execute(select(m.Building.id, m.Building.community_code, m.Building.courtyard_id,
-                                  m.Building.lon, m.Building.lat, m.Building.geom)
+                                  m.Building.households, m.Building.lon, m.Building.lat, m.Building.geom)
                            .where(_bbox_filter(target_grids)).order_by(m.Building.id)).all()
     return gpd.GeoDataFrame({"community_code": [r.community_code for r in rows],
                              "courtyard_id": [r.courtyard_id for r in rows],
+                             "declared_households": [int(r.households or 0) for r in rows],
                              "lon": [r.lon for r in rows], "lat": [r.lat for r in rows]},
                             geometry=[r.geom for r in rows], crs=4326,
                             index=pd.Index([r.id for r in rows], name="building_id"))
@@ -622,7 +623,13 @@ def _summaries(session, plans, grids, all_buildings, buildings, households, resi
                unlinked, entities, mismatches, capacity):
     """Per plan: grids, buildings (split, unplaced), households, residents, members (outside), contact
     links, unlinked households (total and per grid), entities per kind, workers' load, group mismatches."""
-    hh_per_grid = households.groupby("grid_code").size()
+    # What a grid holds: a building's registered households where it has any, else the count its
+    # import declared (a buildings file's households column) — as partition counts them. Counting
+    # only register rows printed "households 0" for grids holding 641.
+    registered = households.groupby("building_id").size()
+    per_building = registered.reindex(buildings.index)
+    per_building = per_building.fillna(buildings["declared_households"]).astype(int)
+    hh_per_grid = per_building.groupby(buildings["grid_code"]).sum()
     res_per_building = residents.reindex(buildings.index).fillna(0).astype(int)
     res_per_grid = res_per_building.groupby(buildings["grid_code"]).sum()
     worker_rows = session.execute(select(m.grid_worker_grid.c.worker_id, m.grid_worker_grid.c.grid_code)).all()

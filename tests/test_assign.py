@@ -312,6 +312,28 @@ def test_assignments_are_stored_with_their_plan_and_a_rerun_replaces_them(store)
     assert (again["contact_links"], again["unlinked_households"]) == (4, 0)
 
 
+def test_the_summary_counts_the_households_buildings_declare_where_none_are_registered(app):
+    """A buildings file with a households column and no register: the grids hold those households."""
+    store = app.extensions["gridmap.store"]
+    with store.transaction() as session:
+        w = _tiny_world(session)
+        code = w["code"]
+        # b3 in grid B declares 40 households and has no register rows; b1's 3 rows win over its 9
+        session.add(m.Building(community_code=code, address="b3", households=40, geom=lonlat(box(170, 70, 180, 80)),
+                               lon=lonlat(Point(175, 75)).x, lat=lonlat(Point(175, 75)).y))
+        session.get(m.Building, w["b1"]).households = 9
+    with store.transaction() as session:
+        (summary,) = assign.run(session, community=code, capacity=1)
+    assert summary["households"] == 3 + 1 + 40
+    assert summary["per_grid"][code + "001"]["households"] == 3
+    assert summary["per_grid"][code + "002"]["households"] == 41
+    out = app.test_cli_runner().invoke(args=["assign", "--community", code])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("community"))
+    assert lines[header + 1].split()[4] == "44"
+
+
 def test_an_unknown_community_or_plan_is_refused_and_nothing_is_written(store):
     with store.transaction() as session:
         _tiny_world(session)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import Point, Polygon, box
+from shapely.geometry import LineString, Point, Polygon, box
 from sqlalchemy import func, select
 
 from gridmap import importer
@@ -326,3 +326,36 @@ def test_real_providence_blocks_import_with_field_mapping(sqlite_app, tmp_path):
         assert s.scalar(select(func.sum(m.Building.households))) == 178040  # every block's people arrive
         lon, lat = s.execute(select(func.avg(m.Building.lon), func.avg(m.Building.lat))).one()
     assert -71.5 < lon < -71.35 and 41.75 < lat < 41.9  # Providence, RI in WGS84, not NAD83 feet
+
+
+def test_gcj02_on_features_outside_china_is_a_warning_naming_how_many(runner, store, tmp_path):
+    """GCJ-02 is the identity outside China: --crs gcj02 there changes nothing, and the import says so."""
+    helsinki = [LineString([(24.94, 60.17), (24.95, 60.171)]), LineString([(24.96, 60.18), (24.97, 60.18)])]
+    dalian = LineString([(121.603, 38.903), (121.61, 38.905)])
+    path = tmp_path / "roads.geojson"
+    gpd.GeoDataFrame({"name": ["Mannerheimintie", "Kaivokatu", "湾里路"]},
+                     geometry=helsinki + [dalian], crs=4326).to_file(path)
+    result = runner.invoke(args=["import", "roads", str(path), "--crs", "gcj02"])
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 of 3 features lie outside China, where GCJ-02 does not apply" in result.output
+    assert "--crs 4326" in result.output
+    with store.session() as s:
+        geoms = dict(s.execute(select(m.Road.name, m.Road.geom)).all())
+    # outside China the coordinates are as given; the one in China moved by the GCJ-02 offset
+    assert shapely.equals_exact(geoms["Kaivokatu"], helsinki[1], tolerance=1e-12)
+    assert geodesic_m(121.603, 38.903, *geoms["湾里路"].coords[0]) > 100
+
+    inside = tmp_path / "inside.geojson"
+    gpd.GeoDataFrame({"name": ["湾里路"]}, geometry=[dalian], crs=4326).to_file(inside)
+    quiet = runner.invoke(args=["import", "roads", str(inside), "--crs", "gcj02"])
+    assert quiet.exit_code == 0 and "warning" not in quiet.output
+    plain = runner.invoke(args=["import", "roads", str(path)])
+    assert plain.exit_code == 0 and "warning" not in plain.output
+
+
+def test_datum_warnings_count_features_wholly_outside_and_only_for_chinese_datums():
+    from gridmap.geo.crs import datum_warnings
+    geoms = [Point(24.9, 60.2), LineString([(24.9, 60.2), (121.6, 38.9)]), Point(121.6, 38.9), None]
+    (bd,) = datum_warnings(geoms, "bd09")
+    assert bd.startswith("warning: 1 of 3 features lie outside China") and "BD-09 step" in bd
+    assert datum_warnings(geoms, 4326) == [] and datum_warnings(geoms[2:], "gcj02") == []

@@ -269,8 +269,8 @@ def coverage_command(name, place, target, fov, range_m, bearings, no_roads, outp
         return
     click.echo(f"{report['kind']} {report['name']}: {report['cameras']} cameras, public area "
                f"{report['public_m2']:.0f} m², coverage {report['percent']:.1f} %")
-    click.echo(f"  blind spots ≥ {report['min_blind_m2']:g} m²: {report['blind_count']}, "
-               f"{report['blind_m2']:.0f} m² in all")
+    click.echo(f"  blind space {report['blind_total_m2']:.0f} m² in all; blind spots ≥ {report['min_blind_m2']:g} m²: "
+               f"{report['blind_count']}, {report['blind_m2']:.0f} m²")
     if report["largest_blind"]:
         lon, lat, area = report["largest_blind"]
         click.echo(f"  largest blind spot: {area:.0f} m² around {lon:.6f}, {lat:.6f}")
@@ -295,20 +295,20 @@ def _print_placement(r, output):
     status = "reached" if r["reached"] else "NOT reached"
     click.echo(f"  coverage reached {r['percent']:.1f} % (target {r['target']:g} % {status}; the solver counted "
                f"{r['percent_cells']:.1f} % of its cells"
-               + (f", asked for {r['cell_target']:.2f} % on them" if r["cell_target"] > r["target"] else "") + ")")
-    if not r["reached"]:
-        if r["percent_cells"] < r["target"]:
-            click.echo(f"  every candidate that adds something is used: these sites cannot see {r['target']:g} %; "
-                       "widen --fov or --range, try more --bearings, or lower --target")
-        else:
-            click.echo(f"  the solver's {r['cell_m']:.1f} m cells hide the shortfall: "
-                       "ask for a slightly higher --target")
+               + (f", asked for {r['cell_target']:.2f} % on them" if r["cell_target"] > r["target"] else "")
+               + (f"; {r['topped_up']} more added on the exact views" if r.get("topped_up") else "") + ")")
     click.echo(f"  method {r['method']}: {r['bound']}")
     if r.get("exact") == "time limit":
         click.echo("  the exact solver ran out of time (--time-limit); the greedy answer stands")
     click.echo(f"  {r['seconds']:.1f} s")
     if output:
         click.echo(f"  written to {output}: `gridmap import cameras {output}` adds them")
+    if not r["reached"]:
+        # a placement that misses its target is a failure for scripts too, not a line to overlook
+        click.secho(f"Error: target {r['target']:g} % NOT reached: the suggested cameras reach "
+                    f"{r['percent']:.2f} %; {r['why']}.", fg="red", err=True)
+        click.echo("Fix: widen --fov or --range, try more --bearings, or lower --target.", err=True)
+        sys.exit(3)
 
 
 

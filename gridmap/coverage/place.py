@@ -97,8 +97,9 @@ def report_for(session, name, *, min_blind_m2=None, geometries=False):
     Returns
     -------
     dict
-        ``kind``, ``name``, ``cameras``, ``public_m2``, ``percent``, ``blind_count``, ``blind_m2``,
-        ``min_blind_m2``, ``largest_blind`` ``(lon, lat, m2)`` or None, ``overlap`` ``[(count, m2)]``.
+        ``kind``, ``name``, ``cameras``, ``public_m2``, ``percent``, ``blind_count``, ``blind_m2``
+        (the spots of at least ``min_blind_m2``), ``blind_total_m2`` (all blind space: the 0-camera
+        area of ``overlap`` exactly), ``min_blind_m2``, ``largest_blind`` ``(lon, lat, m2)`` or None, ``overlap`` ``[(count, m2)]``.
         With ``geometries``: ``views``, one dict per camera in camera-id order (``id``, ``name``,
         ``bearing``, ``fov``, ``range_m``, ``lon``, ``lat`` of the camera, ``view_m2`` public space
         it sees, ``only_m2`` seen by it alone, ``geometry`` its occlusion-aware view or None when
@@ -120,6 +121,7 @@ def report_for(session, name, *, min_blind_m2=None, geometries=False):
         largest = (c.x, c.y, spot.area)
     out = {"kind": place.kind, "name": place.name, "cameras": len(place.cameras), "public_m2": r["public_m2"],
            "percent": r["percent"], "blind_count": len(r["blind_spots"]), "blind_m2": r["blind_m2"],
+           "blind_total_m2": r["blind_total_m2"],
            "min_blind_m2": settings.default("BLIND_SPOT_MIN_M2") if min_blind_m2 is None else float(min_blind_m2),
            "largest_blind": largest, "overlap": [(c, a) for c, a, _ in r["overlap"]]}
     if geometries:

@@ -215,7 +215,7 @@ def _choose(problem, target_percent, *, max_exact, time_limit, exact=True):
                               "fov": problem.fov, "range_m": problem.range_m},
                              geometry=[shapely.Point(sites[j][0], sites[j][1]) for j in chosen])
     return {"sites": frame, "percent": pct, "reached": bool(pct >= target_percent - 1e-9),
-            "cameras": len(chosen), "method": method, "bound": bound, "exact": status,
+            "cameras": len(chosen), "columns": list(chosen), "method": method, "bound": bound, "exact": status,
             "cells": len(s.weight), "candidates": len(sites)}
 
 

@@ -370,6 +370,43 @@ def bd09_to_wgs84(lon, lat):
 _TO_WGS84 = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
 
 
+def datum_warnings(geoms, src):
+    """Warnings for a GCJ-02 or BD-09 ``src`` that cannot be right for some of ``geoms``.
+
+    GCJ-02's offset exists only inside China (the usual out_of_china box): there the conversion is
+    the identity, so ``--crs gcj02`` on data outside China changes nothing and says nothing unless
+    told. A feature counts as outside when every one of its vertices is.
+
+    Parameters
+    ----------
+    geoms : array_like of shapely geometries
+        The features in ``src`` coordinates (None and empty ones are skipped).
+    src : CrsSpec or anything :func:`parse_crs` accepts
+
+    Returns
+    -------
+    list of str
+        Empty for any other CRS or when every feature lies in China.
+    """
+    spec = parse_crs(src)
+    if spec.kind not in _TO_WGS84:
+        return []
+    geoms = np.asarray(getattr(geoms, "array", geoms), dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))] if len(geoms) else geoms
+    if not len(geoms):
+        return []
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    inside = np.zeros(len(geoms), dtype=bool)
+    np.logical_or.at(inside, owner, _in_china(xy[:, 0], xy[:, 1]))
+    n_out = int((~inside).sum())
+    if not n_out:
+        return []
+    what = ("their coordinates were left as they were" if spec.kind == "gcj02"
+            else "only Baidu's BD-09 step was undone")
+    return [f"warning: {n_out} of {len(geoms)} features lie outside China, where GCJ-02 does not apply: "
+            f"--crs {spec.name} changed nothing there ({what}). If the file is WGS84, import it with --crs 4326."]
+
+
 # --- generic transforms ------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from ..errors import InvalidInput
 from ..geo import bounds as geo_bounds
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
-from ..geo.crs import parse_crs
+from ..geo.crs import datum_warnings, parse_crs
 from ..store.generations import bump_generation
 from .fields import check_required_columns, convert_fields, rejection, rename
 from .kinds import KINDS
@@ -121,7 +121,7 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     bump_generation(session)  # web processes rebuild their snapshots with the new data
     summary.imported = len(frame)
     # the reader's decisions first (e.g. which text encoding a Shapefile was read in, and why)
-    summary.notes = list(raw.notes) + list(notes or [])
+    summary.notes = list(raw.notes) + datum_warnings(raw.frame.geometry.values, raw.crs) + list(notes or [])
     summary.seconds = time.perf_counter() - t0
     return summary
 
