@@ -32,7 +32,9 @@ LAYERS = {
     "buildings": ("osm_id", "osm_type", "name", "osm_address", "addr:full", "addr:street", "addr:housenumber",
                   "building:levels", "floors"),
     # oneway, junction (roundabouts), layer, tunnel and bridge: the road graph's per-mode direction and levels
-    "roads": ("osm_id", "osm_part", "name", "highway", "oneway", "junction", "layer", "tunnel", "bridge"),
+    "roads": ("osm_id", "osm_part", "name", "highway", "oneway", "junction", "layer", "tunnel", "bridge",
+              # who may use it (gridmap.geo.roads.ACCESS_TAGS): per-mode graphs drop what these close
+              "access", "foot", "bicycle", "vehicle", "motor_vehicle", "motorcar", "oneway:bicycle"),
 }
 
 CLIPPED = "clipped by the extract"

@@ -16,7 +16,10 @@ transverse Mercator CRS, then everything is metres) and kept for the life of a s
   mode (walk, e-bike, car) has its own graph over the same nodes: the road classes
   :data:`ROAD_CLASSES` lets it use, directed where a vehicle meets a one-way street (``oneway``
   yes/-1, implied on motorways and roundabouts), with a travel time per edge from the class's
-  speed. ``mode=None`` is every kept road, both ways, distance only.
+  speed. A road's OSM access tags (``motorcar=no``, ``foot=no``, ``access=private`` …, stored as
+  one ``access`` code, :func:`access_value`) take it out of the graphs of the modes they close,
+  and ``oneway:bicycle`` sets the e-bike's direction. ``mode=None`` is every kept road, both ways,
+  distance only.
 
 Queries snap each point to the nearest point on the nearest segment (a
 :class:`shapely.STRtree` over the segments), walk the straight line to it, go along the
@@ -45,8 +48,8 @@ from .errors import InvalidInput
 from .crs import metric_for
 from .jit import compiled
 
-__all__ = ["EXCLUDED_KINDS", "MODES", "ROAD_CLASSES", "SPEEDS_MPS", "RoadGraph", "eta_s",
-           "oneway_value", "road_layer"]
+__all__ = ["ACCESS_TAGS", "EXCLUDED_KINDS", "MODES", "ROAD_CLASSES", "SPEEDS_MPS", "RoadGraph", "access_codes",
+           "access_value", "eta_s", "oneway_value", "road_layer"]
 
 #: Road kinds nobody walks or drives along, with the reason; ``from_lines(kinds=None)`` drops them.
 EXCLUDED_KINDS = {
@@ -135,6 +138,77 @@ def oneway_value(oneway=None, junction=None):
         return "no"
     j = "" if junction is None or (isinstance(junction, float) and math.isnan(junction)) else str(junction)
     return "yes" if j.strip().lower() in ("roundabout", "circular") else ""
+
+
+#: The OSM access tags read for each road. For each mode the most specific tag it has decides
+#: (OSM's hierarchy): ``foot`` then ``access`` for walkers; ``bicycle``, ``vehicle``, ``access`` for
+#: e-bikes; ``motorcar``, ``motor_vehicle``, ``vehicle``, ``access`` for cars. ``oneway:bicycle``
+#: overrides ``oneway`` for e-bikes (``no`` lifts it: a contraflow cycle lane).
+ACCESS_TAGS = ("access", "foot", "bicycle", "vehicle", "motor_vehicle", "motorcar", "oneway:bicycle")
+_ACCESS_CHAIN = {"walk": ("foot", "access"), "ebike": ("bicycle", "vehicle", "access"),
+                 "car": ("motorcar", "motor_vehicle", "vehicle", "access")}
+#: Values that close a road to the mode. Everything else is open: yes, designated, permissive,
+#: destination (a responder's destination is there), delivery, customers … — a route to an incident
+#: may use them.
+CLOSING_ACCESS = frozenset({"no", "private"})
+_BIKE_ONEWAY = "ebike-oneway="
+
+
+def access_value(tags) -> str:
+    """The stored ``access`` of a road from its OSM access tags (a dict or OSM tag list).
+
+    A comma-separated code: the modes the road is closed to (in :data:`MODES` order), then
+    ``ebike-oneway=yes|-1|no`` where ``oneway:bicycle`` says how e-bikes may go. ``""``: nothing
+    said, the class and ``oneway`` decide. E.g. ``motorcar=no`` → ``"car"``; ``access=private`` with
+    ``foot=yes`` → ``"ebike,car"``; ``oneway:bicycle=no`` → ``"ebike-oneway=no"``.
+    """
+    words = []
+    for mode in MODES:
+        for key in _ACCESS_CHAIN[mode]:
+            value = _text(tags.get(key))
+            if value:
+                if value.split(";")[0].strip() in CLOSING_ACCESS:
+                    words.append(mode)
+                break
+    bike = _ONEWAY_TAGS.get(_text(tags.get("oneway:bicycle")))
+    if bike:
+        words.append(_BIKE_ONEWAY + bike)
+    return ",".join(words)
+
+
+def _is_code(text):
+    return all(w in MODES or (w.startswith(_BIKE_ONEWAY) and w[len(_BIKE_ONEWAY):] in ("yes", "-1", "no"))
+               for w in text.split(","))
+
+
+def access_codes(frame):
+    """The stored ``access`` code of every row of ``frame`` (a DataFrame), from whichever columns
+    it has: the OSM tags of :data:`ACCESS_TAGS`, or an ``access`` column that already holds codes
+    (the store's, an export's). A value of ``access`` that is not a code is the OSM tag."""
+    columns = [c for c in ACCESS_TAGS if c in getattr(frame, "columns", ())]
+    if not columns:
+        return [""] * len(frame)
+    values = [frame[c].tolist() for c in columns]
+    out = []
+    for row in zip(*values):
+        tags = dict(zip(columns, row))
+        text = _text(tags.get("access"))
+        if text and _is_code(text) and not any(_text(v) for k, v in tags.items() if k != "access"):
+            out.append(text)
+        else:
+            out.append(access_value(tags))
+    return out
+
+
+def _closed_bits(code):
+    """Bit ``i`` set where ``MODES[i]`` may not use the road; and e-bike's own oneway ("" if none)."""
+    bits, bike = 0, ""
+    for word in filter(None, code.split(",")):
+        if word in MODES:
+            bits |= 1 << MODES.index(word)
+        elif word.startswith(_BIKE_ONEWAY):
+            bike = word[len(_BIKE_ONEWAY):]
+    return bits, bike
 
 
 def road_layer(layer=None, tunnel=None, bridge=None):
@@ -252,10 +326,13 @@ class RoadGraph:
         the same two nodes count once, with the shortest length).
     """
 
-    def __init__(self, *, metric, seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir, min_island_m):
+    def __init__(self, *, metric, seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir, min_island_m,
+                 seg_closed=None, seg_bike_dir=None):
         self.metric = metric
         self.crs = metric.crs
         self._base = (seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir)
+        self._closed = np.zeros(len(seg_len), dtype=np.uint8) if seg_closed is None else seg_closed
+        self._bike_dir = seg_dir if seg_bike_dir is None else seg_bike_dir
         self._min_island_m = min_island_m
         self._nets = {}
         self._nets_lock = threading.Lock()
@@ -294,7 +371,8 @@ class RoadGraph:
             converted). A ``kind`` column (the OSM ``highway`` class), when present, is filtered
             by ``kinds`` and decides which modes may use the road (:data:`ROAD_CLASSES`); a
             ``oneway`` column (``yes``/``-1``/``no``/empty, see :func:`oneway_value`) makes it
-            one-way for vehicles.
+            one-way for vehicles. An ``access`` column (the stored code, or OSM's tag) and the other
+            :data:`ACCESS_TAGS` columns close roads to modes (see :func:`access_value`).
         kinds : iterable of str, optional
             The road kinds to keep. By default every kind except those in
             :data:`EXCLUDED_KINDS` (rail, ferry).
@@ -323,13 +401,16 @@ class RoadGraph:
         if not (snap_m >= 0 and math.isfinite(snap_m)):
             raise InvalidInput(f"snap_m was {snap_m!r} but must be a finite number of metres ≥ 0.",
                                fix="Use the default 0.5 m unless the data's ends miss by more.")
-        geoms, kind, oneway, layer = _kept_geometries(roads, kinds)
+        geoms, kind, oneway, layer, access = _kept_geometries(roads, kinds)
         lines = shapely.get_parts(geoms)
-        line_kind = np.repeat(kind, shapely.get_num_geometries(geoms))
-        line_oneway = np.repeat(oneway, shapely.get_num_geometries(geoms))
-        line_layer = np.repeat(layer, shapely.get_num_geometries(geoms))
+        n_parts = shapely.get_num_geometries(geoms)
+        line_kind = np.repeat(kind, n_parts)
+        line_oneway = np.repeat(oneway, n_parts)
+        line_layer = np.repeat(layer, n_parts)
+        line_access = np.repeat(access, n_parts)
         ok = ~shapely.is_empty(lines) & (shapely.get_type_id(lines) == 1)
         lines, line_kind, line_oneway, line_layer = lines[ok], line_kind[ok], line_oneway[ok], line_layer[ok]
+        line_access = line_access[ok]
         if not len(lines):
             kept = sorted(kinds) if kinds is not None else f"all but {sorted(EXCLUDED_KINDS)}"
             raise InvalidInput("No road line to route on.",
@@ -340,6 +421,11 @@ class RoadGraph:
         xy = np.column_stack([x, y])
         line_dir = np.array([_direction(o, k) for o, k in zip(line_oneway.tolist(), line_kind.tolist())],
                             dtype=np.int8)
+        closed = [_closed_bits(a) for a in line_access.tolist()]
+        line_closed = np.array([c[0] for c in closed], dtype=np.uint8)
+        # e-bikes follow oneway:bicycle where it is said, else the road's own direction
+        line_bike_dir = np.array([_direction(b, k) if b else d for (_, b), k, d
+                                  in zip(closed, line_kind.tolist(), line_dir.tolist())], dtype=np.int8)
         if node_crossings:
             # unary_union splits every line at every crossing; run in metres so the result is exact
             in_metres = shapely.linestrings(xy, indices=part)
@@ -348,6 +434,8 @@ class RoadGraph:
             line_kind = np.full(len(lines), "", dtype=object)
             line_dir = np.zeros(len(lines), dtype=np.int8)
             line_layer = np.zeros(len(lines), dtype=np.int64)
+            line_closed = np.zeros(len(lines), dtype=np.uint8)
+            line_bike_dir = line_dir
         seg_xy, seg_part = _segments(xy, part)
         seg_xy, seg_part = _split_at_t_junctions(seg_xy, seg_part, snap_m, line_layer)
         node_of_vertex, _ = _cluster_vertices(seg_xy.reshape(-1, 2), snap_m, np.repeat(line_layer[seg_part], 2))
@@ -359,6 +447,7 @@ class RoadGraph:
                                                    seg_part[~loop])
         return cls(metric=metric, seg_xy=seg_xy, seg_u=seg_u, seg_v=seg_v, seg_len=seg_len,
                    seg_kind=np.asarray(line_kind, dtype=object)[seg_part], seg_dir=line_dir[seg_part],
+                   seg_closed=line_closed[seg_part], seg_bike_dir=line_bike_dir[seg_part],
                    min_island_m=min_island_m)
 
     def prepare(self, modes=MODES):
@@ -382,8 +471,12 @@ class RoadGraph:
         kinds, inverse = np.unique(seg_kind.astype(str), return_inverse=True)
         speed = np.array([_speeds_mps(k, mode) for k in kinds.tolist()], dtype=float)[inverse.ravel()]
         keep = np.isfinite(speed)
+        if mode is not None:
+            keep &= (self._closed & (1 << MODES.index(mode))) == 0  # the road's access tags close it
         if not keep.any():
             return None  # the mode may use none of the roads: every route is unreachable
+        if mode == "ebike":
+            seg_dir = self._bike_dir
         direction = seg_dir[keep] if mode in ONEWAY_MODES else np.zeros(int(keep.sum()), dtype=np.int8)
         return _Net(seg_xy[keep], seg_u[keep], seg_v[keep], seg_len[keep], direction, speed[keep],
                     self._min_island_m)
@@ -621,7 +714,8 @@ def eta_s(distance_m, mode="walk"):
 
 # -- helpers ------------------------------------------------------------------------------------
 def _kept_geometries(roads, kinds):
-    """The kept lines with their kind ("" where unknown) and stored ``oneway`` ("" where absent)."""
+    """The kept lines with their kind ("" where unknown), stored ``oneway`` ("" where absent), layer
+    and ``access`` code (see :func:`access_codes`)."""
     frame = roads
     if getattr(frame, "crs", None) is not None and not frame.crs.equals(4326):
         frame = frame.to_crs(4326)
@@ -645,7 +739,8 @@ def _kept_geometries(roads, kinds):
     if {"layer", "tunnel", "bridge"} & set(columns):
         col = [frame[c].tolist() if c in columns else [None] * len(frame) for c in ("layer", "tunnel", "bridge")]
         layer = np.array([road_layer(*v) for v in zip(*col)], dtype=np.int64)
-    return geoms[present], kind[present], oneway[present], layer[present]
+    access = np.array(access_codes(frame), dtype=object) if len(frame) else np.zeros(0, dtype=object)
+    return geoms[present], kind[present], oneway[present], layer[present], access[present]
 
 
 def _check_mode(mode):

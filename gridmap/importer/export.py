@@ -46,7 +46,7 @@ _EXPORTS = {
     "volunteers": (m.Volunteer, ["id", "name", "phone", "skills", "available", "community_code"]),
     "responders": (m.Responder, ["id", "name", "kind", "phone", "skills", "available"]),
     "cameras": (m.Camera, ["id", "name", "channel", "bearing", "fov", "range_m", "community_code"]),
-    "roads": (m.Road, ["id", "name", "kind", "oneway", "layer"]),
+    "roads": (m.Road, ["id", "name", "kind", "oneway", "layer", "access"]),
     "department-grids": (m.DepartmentGrid, ["id", "department", "community_code", "code", "name"]),
 }
 

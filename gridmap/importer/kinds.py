@@ -98,6 +98,14 @@ KINDS = {k.name: k for k in [
         Field("junction", help="roundabout (or circular) makes the road one-way unless oneway says otherwise"),
         Field("layer", help="the level: OSM layer; without it a tunnel is -1, a bridge 1"),
         Field("tunnel"), Field("bridge"),
+        Field("access", help="OSM access (no/private close the road to every mode a more specific tag leaves"
+                             " unsaid), or a stored code such as car or walk,ebike"),
+        Field("foot", help="no/private: closed to walkers"),
+        Field("bicycle", help="no/private: closed to e-bikes"),
+        Field("vehicle", help="no/private: closed to e-bikes and cars"),
+        Field("motor_vehicle", help="no/private: closed to cars"),
+        Field("motorcar", help="no/private: closed to cars"),
+        Field("oneway:bicycle", help="the e-bike's own oneway (no: both ways on a one-way street)"),
     ), checks.check_nothing, writers.write_roads, help="roads and paths (barriers for partitioning, network for routing)"),
     Kind("department-grids", frozenset(POLYGONAL), (
         Field("community_code", "code12", help="the community the grid belongs to; found by overlap when absent"),

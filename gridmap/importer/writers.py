@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select
 
 from .. import plans
 from ..errors import Conflict
-from ..geo.roads import oneway_value, road_layer
+from ..geo.roads import access_codes, oneway_value, road_layer
 from ..store import models as m
 from ..store.bulk import bulk_insert
 from ..store.types import encode_many
@@ -121,7 +121,8 @@ def write_cameras(session, frame, progress=None, **_):
 def write_roads(session, frame, progress=None, **_):
     _insert_frame(session, m.Road, frame, ["name", "kind"], progress,
                   oneway=[oneway_value(o, j) for o, j in zip(frame["oneway"], frame["junction"])],
-                  layer=[road_layer(*v) for v in zip(frame["layer"], frame["tunnel"], frame["bridge"])])
+                  layer=[road_layer(*v) for v in zip(frame["layer"], frame["tunnel"], frame["bridge"])],
+                  access=access_codes(frame))
     return []
 
 

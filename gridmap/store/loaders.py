@@ -63,7 +63,8 @@ def snapshot_frames(session, *, on=None):
         "branches": dict(session.execute(
             select(m.PartyOrganization.grid_code, m.PartyOrganization.name)
             .where(m.PartyOrganization.kind == "grid_branch")).all()),
-        "roads": _frame(session.execute(select(m.Road.name, m.Road.kind, m.Road.oneway, m.Road.layer, m.Road.geom)).all()),
+        "roads": _frame(session.execute(select(m.Road.name, m.Road.kind, m.Road.oneway, m.Road.layer, m.Road.access,
+                                                  m.Road.geom)).all()),
         "addresses": [{"building_id": r.id, "address": r.address, "name": r.name, "lon": r.lon, "lat": r.lat,
                        "community_code": r.community_code} for r in session.execute(
             select(m.Building.id, m.Building.address, m.Building.name, m.Building.lon, m.Building.lat,
