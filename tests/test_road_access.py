@@ -9,6 +9,7 @@ import numpy as np
 import osmium
 import pytest
 from conftest import at, shared_data
+from shapely.geometry import LineString
 from sqlalchemy import select
 
 from gridmap import importer
@@ -155,3 +156,23 @@ def test_no_car_route_in_helsinki_uses_a_way_tagged_motorcar_no():
         assert got == pytest.approx(without.distance_m(*a, *b, mode="car"), rel=1e-9)
         shorter += g.distance_m(*a, *b, mode="walk") < got - 1
     assert shorter >= 5  # the ways were shortcuts for someone
+
+
+def test_file_columns_and_an_exported_code_come_back_the_same(app, tmp_path):
+    from gridmap.importer.export import export_file
+    store = app.extensions["gridmap.store"]
+    line = [LineString([at(*A), at(*B)]), LineString([at(*B), at(*C)]), LineString([at(*C), at(*D)])]
+    gpd.GeoDataFrame({"name": ["x", "y", "z"], "highway": ["service", "residential", "residential"],
+                      "motorcar": ["no", None, None], "access": [None, "private", None],
+                      "foot": [None, "yes", None], "oneway:bicycle": [None, None, "no"]},
+                     geometry=line, crs=4326).to_file(tmp_path / "in.geojson")
+    importer.import_file(store, "roads", tmp_path / "in.geojson")
+    want = {"x": "car", "y": "ebike,car", "z": "ebike-oneway=no"}
+    with store.session() as s:
+        assert dict(s.execute(select(m.Road.name, m.Road.access)).all()) == want
+    export_file(store, "roads", tmp_path / "out.geojson")
+    with store.transaction() as s:
+        s.execute(m.Road.__table__.delete())
+    importer.import_file(store, "roads", tmp_path / "out.geojson")
+    with store.session() as s:
+        assert sorted(s.execute(select(m.Road.name, m.Road.access)).all()) == sorted(want.items())
