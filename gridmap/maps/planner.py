@@ -22,6 +22,12 @@ FINDING = {"error": {"color": "#dc2626", "weight": 3, "fillColor": "#dc2626", "f
 DEPARTMENT = {"color": "#7c3aed", "weight": 2, "fill": False, "dashArray": "6 4"}
 DIFF_AREA = {"color": "#0f766e", "weight": 1, "fillColor": "#14b8a6", "fillOpacity": 0.45}
 DIFF_BUILDING = {"color": "#0f766e", "weight": 2, "fillColor": "#0f766e", "fillOpacity": 0.9}
+GRID_OUTLINE = {"color": "#1e3a8a", "weight": 2, "fillOpacity": 0.55}
+# Drawn by the map's script when the page asks: the selection, the finding shown from the list, the sketch.
+SELECTED_GRID = {"color": "#f59e0b", "weight": 5, "fill": False, "interactive": False}
+SELECTED_BUILDING = {"color": "#b91c1c", "weight": 2, "fillColor": "#ef4444", "fillOpacity": 0.9, "interactive": False}
+PROBLEM = {"color": "#dc2626", "weight": 4, "dashArray": "2 6", "fillColor": "#dc2626", "fillOpacity": 0.5}
+SKETCH = {"color": "#c2410c", "weight": 3}
 
 # Deviation from the mean households → fill colour: under-full grids blue, over-full red, balanced
 # near white; the steps are the tolerances planners talk in (±5 %, ±15 %, ±30 %).
@@ -35,6 +41,46 @@ def deviation_colour(dev):
         if dev < upper:
             return colour
     return DEVIATION_STEPS[-1][1]
+
+
+LEGEND_LABELS = {"grid": "Grid boundary",
+                 "building": "Building", "error": "Validation error", "warning": "Validation warning",
+                 "department": "Department grid (overlay)", "diff_area": "Area changing grid (overlay)",
+                 "diff_building": "Building changing grid (overlay)", "selected_grid": "Selected grid",
+                 "selected_building": "Selected building", "problem": "Finding picked from the list",
+                 "sketch": "Your drawing"}
+
+
+def _pct(share):
+    return f"{share * 100:+.0f} %".replace("-", "−")
+
+
+def legend(labels=None):
+    """What each colour and line style on the planner's map means, from the same tables that style it.
+
+    Returns ``(deviation, lines)``: the deviation classes as ``{"key", "label", "fill"}`` (the label
+    a range of shares, e.g. "−15 % … −5 %"), and every other style as ``{"key", "label", "stroke",
+    "fill", "dash", "weight"}`` with ``fill`` None where the shape is drawn unfilled.
+    """
+    t = {**LEGEND_LABELS, **(labels or {})}
+    deviation, lower = [], None
+    for upper, colour in DEVIATION_STEPS:
+        if lower is None:
+            text = f"< {_pct(upper)}"
+        elif upper == float("inf"):
+            text = f"≥ {_pct(lower)}"
+        else:
+            text = f"{_pct(lower)} … {_pct(upper)}"
+        deviation.append({"key": f"deviation:{colour}", "label": text, "fill": colour})
+        lower = upper
+    styles = {"grid": {**GRID_OUTLINE, "fill": False}, "building": BUILDING, "error": FINDING["error"],
+              "warning": FINDING["warning"], "department": DEPARTMENT, "diff_area": DIFF_AREA,
+              "diff_building": DIFF_BUILDING, "selected_grid": SELECTED_GRID,
+              "selected_building": SELECTED_BUILDING, "problem": PROBLEM, "sketch": {**SKETCH, "fill": False}}
+    lines = [{"key": key, "label": t[key], "stroke": style["color"], "weight": style.get("weight", 2),
+              "fill": style.get("fillColor") if style.get("fill", True) else None, "dash": style.get("dashArray")}
+             for key, style in styles.items()]
+    return deviation, lines
 
 
 def planner_map(grids, buildings=None, *, findings=(), department=None, diff=None, cameras=None, view=None,
@@ -85,7 +131,7 @@ def planner_map(grids, buildings=None, *, findings=(), department=None, diff=Non
 
     layer = folium.FeatureGroup(name=t["grids"]).add_to(m)
     for g in grids:
-        style = {"color": "#1e3a8a", "weight": 2, "fillColor": deviation_colour(g["deviation"]), "fillOpacity": 0.55}
+        style = {**GRID_OUTLINE, "fillColor": deviation_colour(g["deviation"])}
         gj = folium.GeoJson(g["geometry"], style_function=lambda _f, s=style: s)
         add_tooltip(gj, g.get("name") or g["code"], [(t["grid"], g["code"]), (t["households"], g["households"]),
                                                     (t["deviation"], f"{g['deviation']:+.1%}")], sticky=True)
@@ -140,9 +186,9 @@ def planner_map(grids, buildings=None, *, findings=(), department=None, diff=Non
     if editable:
         sketch = folium.FeatureGroup(name="sketch", control=False).add_to(m)
         draw = Draw(feature_group=sketch, show_geometry_on_click=False, position="topleft",
-                    draw_options={"polyline": {"shapeOptions": {"color": "#c2410c", "weight": 4}},
+                    draw_options={"polyline": {"shapeOptions": {**SKETCH, "weight": 4}},
                                   "polygon": {"allowIntersection": False, "showArea": False,
-                                              "shapeOptions": {"color": "#c2410c", "weight": 3}},
+                                              "shapeOptions": SKETCH},
                                   "rectangle": False, "circle": False, "marker": False, "circlemarker": False},
                     edit_options={"edit": False, "remove": True})
         # Folium's Draw links a CDN copy; the vendored one keeps the map working on an intranet.
@@ -172,8 +218,7 @@ class _Registry(MacroElement):
             var reg = window.gridmapPlanner = {map: map, grid: {}, building: {},
                 post: function (msg) { if (window.parent !== window) window.parent.postMessage(msg, origin); }};
             var selection = L.featureGroup().addTo(map), problem = L.featureGroup().addTo(map);
-            var SELECT = {grid: {color: "#f59e0b", weight: 5, fill: false, interactive: false},
-                          building: {color: "#b91c1c", weight: 2, fillColor: "#ef4444", fillOpacity: 0.9, interactive: false}};
+            var SELECT = {grid: {{ this.styles.grid|tojson }}, building: {{ this.styles.building|tojson }}};
             reg.select = function (kind, keys) {
                 keys.forEach(function (k) {
                     var layer = reg[kind][k];
@@ -190,8 +235,7 @@ class _Registry(MacroElement):
                     reg.select("building", d.buildings || []);
                 } else if (d.type === "gridmap:problem") {
                     problem.clearLayers();
-                    if (d.geometry) problem.addLayer(L.geoJSON(d.geometry, {style: {color: "#dc2626", weight: 4,
-                        dashArray: "2 6", fillColor: "#dc2626", fillOpacity: 0.5}, interactive: false}));
+                    if (d.geometry) problem.addLayer(L.geoJSON(d.geometry, {style: {{ this.styles.problem|tojson }}, interactive: false}));
                 } else if (d.type === "gridmap:clear" && reg.clearSketch) {
                     reg.clearSketch();
                     problem.clearLayers();
@@ -208,6 +252,7 @@ class _Registry(MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "PlannerRegistry"
+        self.styles = {"grid": SELECTED_GRID, "building": SELECTED_BUILDING, "problem": PROBLEM}
 
 
 class _Pick(MacroElement):
@@ -252,7 +297,7 @@ class _DrawBridge(MacroElement):
             });
             reg.clearSketch = function () { sketch.clearLayers(); };
             reg.sketch = function (geometry) {
-                var layer = L.geoJSON(geometry, {style: {color: "#c2410c", weight: 3}}).getLayers()[0];
+                var layer = L.geoJSON(geometry, {style: {{ this.sketch_style|tojson }}}).getLayers()[0];
                 show(layer);
             };
         })({{ this._parent.get_name() }}, {{ this.sketch.get_name() }});
@@ -263,6 +308,7 @@ class _DrawBridge(MacroElement):
         super().__init__()
         self._name = "DrawBridge"
         self.sketch = sketch
+        self.sketch_style = SKETCH
 
 
 class _SetView(MacroElement):

@@ -51,7 +51,7 @@ def index():
     community = params.optional_community(request.args.get("community"))
     with store().session() as session:
         choice = planner_page.planner_choices(session, community, _plan_arg("plan"))
-    return render_template("planner/index.html", **choice)
+    return render_template("planner/index.html", legend=planner_maps.legend(_legend_labels()), **choice)
 
 
 @bp.get("/map")
@@ -135,6 +135,15 @@ def coverage_map():
                                  assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
                                  labels=camera_maps.camera_labels(_))
     return map_page(m)
+
+
+def _legend_labels():
+    return {"grid": _("Grid boundary"),
+            "building": _("Building"), "error": _("Validation error"), "warning": _("Validation warning"),
+            "department": _("Department grid (overlay)"), "diff_area": _("Area changing grid (overlay)"),
+            "diff_building": _("Building changing grid (overlay)"), "selected_grid": _("Selected grid"),
+            "selected_building": _("Selected building"), "problem": _("Finding picked from the list"),
+            "sketch": _("Your drawing")}
 
 
 def _map_labels():
