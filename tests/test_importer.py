@@ -215,6 +215,17 @@ def test_bad_rows_in_a_csv_are_named_and_nothing_is_written(store, community, tm
     assert "nothing was written" in err.message and "--skip-invalid" in err.fix
 
 
+def test_text_longer_than_its_column_is_refused_naming_it_and_nothing_is_written(store, community, tmp_path):
+    # PostgreSQL used to stop in the middle of COPY with a driver error; SQLite kept it silently
+    path = tmp_path / "b.csv"
+    pd.DataFrame([["湾里路1号", 30, 121.603, 38.903], ["湾" * 300, 1, 121.61, 38.91]],
+                 columns=["address", "households", "lon", "lat"]).to_csv(path, index=False)
+    err = rejected(store, kind="buildings", path=path)
+    assert "1 value(s) of address" in err.message and "256 characters" in err.message and "(300 characters)" in err.message
+    assert err.details == {"table": "building", "column": "address", "limit": 256, "count": 1}
+    assert "at most 256" in err.fix
+
+
 def test_skip_invalid_imports_the_rest_and_reports_the_rejected(store, community, tmp_path):
     path = tmp_path / "b.csv"
     pd.DataFrame([["湾里路1号", 30, 121.603, 38.903], ["湾里路9号", 1, 38.91, 121.61]],

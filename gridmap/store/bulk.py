@@ -1,5 +1,8 @@
 """Bulk inserts below the ORM: PostgreSQL COPY, SQLite one executemany per chunk."""
+import numpy as np
 from sqlalchemy import Integer
+
+from ..errors import InvalidInput
 
 
 def bulk_insert(session, model, rows, progress=None, chunk=50_000):
@@ -16,6 +19,7 @@ def bulk_insert(session, model, rows, progress=None, chunk=50_000):
         if isinstance(table.c[c].type, Integer) and rows[c].dtype.kind == "f":
             rows[c] = rows[c].astype("Int64")
     rows = rows.astype(object).where(rows.notna(), None)
+    _check_lengths(table, rows)
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         names = ", ".join(f'"{c}"' for c in cols)
@@ -32,3 +36,24 @@ def bulk_insert(session, model, rows, progress=None, chunk=50_000):
         conn.exec_driver_sql(sql, list(rows.iloc[start:start + chunk].itertuples(index=False, name=None)))
         if progress:
             progress(min(chunk, len(rows) - start))
+
+
+def _check_lengths(table, rows):
+    """Refuse text longer than its column, naming the column, its limit and the first such value.
+
+    PostgreSQL refuses it in the middle of COPY with a driver error, SQLite keeps it silently: every
+    bulk write (each import kind, OSM names and addresses alike) is checked here, once, the same on both.
+    """
+    for c in rows.columns:
+        limit = getattr(table.c[c].type, "length", None)
+        if not limit:
+            continue
+        lengths = rows[c].map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
+        long = np.flatnonzero(lengths > limit)
+        if long.size:
+            first = rows[c].iloc[long[0]]
+            raise InvalidInput(
+                f"{long.size} value(s) of {c} are longer than the {limit} characters {table.name}.{c} holds, "
+                f"e.g. {first[:40]!r}… ({len(first)} characters); nothing was written.",
+                fix=f"Shorten {c} to at most {limit} characters, or map another column to it.",
+                details={"table": table.name, "column": c, "limit": limit, "count": int(long.size)})
