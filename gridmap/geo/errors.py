@@ -6,17 +6,35 @@ readers and validators must still raise errors the web layer and the command lin
 """
 
 
+def N_(template):
+    """Mark ``template`` for the message catalogue without translating it here.
+
+    The layers below ``web`` know no request and no language: they raise English templates with
+    ``%(name)s`` placeholders and their ``params``; the web layer looks the template up in the
+    catalogue of the page's language and fills it (:func:`gridmap.web.common.localized`).
+    """
+    return template
+
+
 class GridmapError(Exception):
     """Base of every error gridmap raises on purpose.
 
     ``status`` is the HTTP status the web layer answers with; ``details``
     carries machine-readable specifics (e.g. the list of rejected features).
+    ``params`` fill ``%(name)s`` placeholders of ``message`` and ``fix`` when the two are
+    catalogue templates (marked with :func:`N_`); ``message``/``fix`` read as the filled English,
+    ``template``/``fix_template`` keep what the catalogue translates.
     """
 
     status = 500
     code = "error"
 
-    def __init__(self, message, *, fix=None, details=None):
+    def __init__(self, message, *, fix=None, details=None, params=None, code=None):
+        if code:
+            self.code = code  # a finer reason than the class's, for programs to branch on
+        self.params = dict(params or {})
+        self.template, self.fix_template = message, fix
+        message, fix = fill(message, self.params), fill(fix, self.params)
         super().__init__(message)
         self.message = message
         self.fix = fix
@@ -26,6 +44,8 @@ class GridmapError(Exception):
         out = {"error": self.code, "message": self.message}
         if self.fix:
             out["fix"] = self.fix
+        if self.params:
+            out["params"] = self.params
         if self.details:
             out["details"] = self.details
         return out
@@ -44,3 +64,13 @@ class InvalidInput(GridmapError, ValueError):
 class NotFound(GridmapError, LookupError):
     status = 404
     code = "not_found"
+
+
+def fill(template, params):
+    """``template`` with its ``%(name)s`` placeholders filled from ``params`` (untouched without params)."""
+    if not template or not params:
+        return template
+    try:
+        return template % params
+    except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder: show it unfilled
+        return template

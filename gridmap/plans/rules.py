@@ -11,6 +11,8 @@ import shapely
 import shapely.errors
 
 from .. import settings
+from ..errors import N_
+from ..geo.errors import fill
 from ..assign import buildings_to_grids
 from ..geo.crs import metric_for
 from ..store import models as m
@@ -40,19 +42,36 @@ class Finding:
     """One thing wrong (``error``: blocks publishing) or worth a look (``warning``), with its place.
 
     ``geometry`` is a shapely geometry in WGS84; ``value`` the measured figure (m², households,
-    parts, a footprint share) the message speaks of.
+    parts, a footprint share) the message speaks of. ``template`` and ``fix_template`` are the
+    catalogue's English msgids, filled from ``params`` into ``message`` and ``fix`` (the web layer
+    fills the page language's translation instead).
     """
     kind: str
     severity: str
     grid_codes: list
-    message: str
+    template: str
     geometry: object = None
     value: object = None
-    fix: str = ""
+    fix_template: str = ""
+    params: dict = field(default_factory=dict)
+
+    @property
+    def message(self):
+        return fill(self.template, self.params)
+
+    @property
+    def fix(self):
+        return fill(self.fix_template, self.params)
+
+    @property
+    def key(self):
+        """What identifies this finding to a person accepting it: its kind and its grids."""
+        return f"{self.kind}:{','.join(self.grid_codes)}"
 
     def to_dict(self):
         return {"kind": self.kind, "severity": self.severity, "grid_codes": list(self.grid_codes),
-                "message": self.message, "fix": self.fix, "value": self.value,
+                "message": self.message, "fix": self.fix, "value": self.value, "key": self.key,
+                "template": self.template, "fix_template": self.fix_template, "params": dict(self.params),
                 "geometry": shapely.geometry.mapping(self.geometry) if self.geometry is not None else None}
 
 
@@ -132,9 +151,9 @@ def _gaps(data):
             continue
         near = _codes(data, part)
         yield (near, part, round(part.area, 1),
-               f"{_m2(part.area)} of the community lie in no grid"
-               + (f" (next to {', '.join(near)})." if near else "."),
-               "Extend a neighbouring grid over the gap, or draw a grid for it.")
+               (N_("%(area)s of the community lie in no grid (next to %(grids)s).") if near
+                else N_("%(area)s of the community lie in no grid."), {"area": _m2(part.area), "grids": ", ".join(near)}),
+               N_("Extend a neighbouring grid over the gap, or draw a grid for it."))
 
 
 def _overlaps(data):
@@ -150,8 +169,9 @@ def _overlaps(data):
     for i, j, g in zip(left[areal], right[areal], shared[areal]):
         for part in _parts(g, data.limits.sliver_m2):
             yield ([codes[i], codes[j]], part, round(part.area, 1),
-                   f"Grids {codes[i]} and {codes[j]} overlap by {_m2(part.area)}.",
-                   "Cut the shared area out of one of the two grids.")
+                   (N_("Grids %(grid)s and %(other)s overlap by %(area)s."),
+                    {"grid": codes[i], "other": codes[j], "area": _m2(part.area)}),
+                   N_("Cut the shared area out of one of the two grids."))
 
 
 def _outside(data):
@@ -163,8 +183,8 @@ def _outside(data):
     for code, g in zip(data.grids["code"].to_numpy()[areal], beyond[areal]):
         for part in _parts(g, data.limits.sliver_m2):
             yield ([code], part, round(part.area, 1),
-                   f"{_m2(part.area)} of grid {code} lie outside the community.",
-                   "Clip the grid to the community boundary.")
+                   (N_("%(area)s of grid %(grid)s lie outside the community."), {"area": _m2(part.area), "grid": code}),
+                   N_("Clip the grid to the community boundary."))
 
 
 def _non_contiguous(data):
@@ -173,8 +193,8 @@ def _non_contiguous(data):
         if len(parts) > 1:
             # located at the stray pieces: the largest part is the grid the planner meant
             yield ([code], shapely.MultiPolygon(parts[1:]), len(parts),
-                   f"Grid {code} is {len(parts)} separate pieces.",
-                   "Make each piece its own grid or join it to the grid it touches.")
+                   (N_("Grid %(grid)s is %(n)s separate pieces."), {"grid": code, "n": len(parts)}),
+                   N_("Make each piece its own grid or join it to the grid it touches."))
 
 
 def _holes(data, enclaves):
@@ -188,13 +208,15 @@ def _holes(data, enclaves):
                 uncovered = shapely.difference(inside, data.others(i))
                 if not enclaves and _area(uncovered) > data.limits.sliver_m2:
                     yield ([code], uncovered, round(_area(uncovered), 1),
-                           f"Grid {code} has a hole of {_m2(_area(uncovered))} that no grid covers.",
-                           "Fill the hole, or draw a grid for it.")
+                           (N_("Grid %(grid)s has a hole of %(area)s that no grid covers."),
+                            {"grid": code, "area": _m2(_area(uncovered))}),
+                           N_("Fill the hole, or draw a grid for it."))
                 elif enclaves and _area(uncovered) <= data.limits.sliver_m2:
                     inner = [c for c in _codes(data, shapely.buffer(hole, -0.01)) if c != code]
                     yield ([code] + inner, hole, round(hole.area, 1),
-                           f"Grid {code} surrounds grid(s) {', '.join(inner)} ({_m2(hole.area)}).",
-                           "Fine for a dedicated grid (a school, a compound); otherwise merge or redraw.")
+                           (N_("Grid %(grid)s surrounds grid(s) %(grids)s (%(area)s)."),
+                            {"grid": code, "grids": ", ".join(inner), "area": _m2(hole.area)}),
+                           N_("Fine for a dedicated grid (a school, a compound); otherwise merge or redraw."))
 
 
 def _households_rule(test, message, fix):
@@ -211,16 +233,18 @@ def _split_buildings(data):
         shares = sorted(row["shares"].items(), key=lambda kv: (-kv[1], kv[0]))
         text = ", ".join(f"{c} {s:.0%}" for c, s in shares)
         yield ([c for c, _ in shares], row.geometry, round(float(shares[-1][1]), 4),
-               f"Building {row['address'] or bid} is cut by a grid boundary ({text}); "
-               f"its {int(row['households'])} households count in {row['grid_code']}.",
-               "Move the boundary around the building (whole buildings per grid).")
+               (N_("Building %(building)s is cut by a grid boundary (%(shares)s); its %(households)s households "
+                   "count in %(grid)s."),
+                {"building": row["address"] or bid, "shares": text, "households": int(row["households"]),
+                 "grid": row["grid_code"]}),
+               N_("Move the boundary around the building (whole buildings per grid)."))
 
 
-def _missing(what, table, fix):
+def _missing(message, table, fix):
     def check(data):
         for code, g in zip(data.grids["code"], data.grids.geometry):
             if not getattr(data, table).get(code):
-                yield [code], g, None, f"Grid {code} has no {what}.", fix
+                yield [code], g, None, (message, {"grid": code}), fix
     return check
 
 
@@ -233,24 +257,29 @@ RULES = [
     Rule("enclave", "warning", lambda d: _holes(d, enclaves=True), "a grid surrounding another grid"),
     Rule("empty", "warning", _households_rule(
         lambda hh, lim: hh == 0,
-        lambda code, hh, lim: f"Grid {code} holds no households.",
-        "Merge it into a neighbour, unless it is a dedicated grid (a school, an enterprise)."),
+        lambda code, hh, lim: (N_("Grid %(grid)s holds no households."), {"grid": code}),
+        N_("Merge it into a neighbour, unless it is a dedicated grid (a school, an enterprise).")),
         "a grid without households"),
     Rule("over_limit", "error", _households_rule(
         lambda hh, lim: lim.max_households > 0 and hh > lim.max_households,
-        lambda code, hh, lim: f"Grid {code} holds {hh} households, more than GRID_MAX_HOUSEHOLDS={lim.max_households}.",
-        "Split the grid or move buildings to a neighbour."),
+        lambda code, hh, lim: (N_("Grid %(grid)s holds %(households)s households, more than the limit of %(limit)s "
+                                  "(setting GRID_MAX_HOUSEHOLDS)."),
+                               {"grid": code, "households": hh, "limit": lim.max_households}),
+        N_("Split the grid or move buildings to a neighbour.")),
         "more households than GRID_MAX_HOUSEHOLDS"),
     Rule("under_limit", "warning", _households_rule(
         lambda hh, lim: 0 < hh < lim.min_households,
-        lambda code, hh, lim: f"Grid {code} holds {hh} households, fewer than GRID_MIN_HOUSEHOLDS={lim.min_households}.",
-        "Merge it with a neighbour, or keep it if it is a dedicated grid."),
+        lambda code, hh, lim: (N_("Grid %(grid)s holds %(households)s households, fewer than the minimum of "
+                                  "%(limit)s (setting GRID_MIN_HOUSEHOLDS)."),
+                               {"grid": code, "households": hh, "limit": lim.min_households}),
+        N_("Merge it with a neighbour, or keep it if it is a dedicated grid.")),
         "fewer households than GRID_MIN_HOUSEHOLDS"),
     Rule("split_building", "warning", _split_buildings, "a building cut by a grid boundary"),
-    Rule("no_worker", "warning", _missing("grid worker", "workers",
-                                          "Import workers with their grids (gridmap import workers) or assign one."),
+    Rule("no_worker", "warning", _missing(N_("Grid %(grid)s has no grid worker."), "workers",
+                                          N_("Import workers with their grids (gridmap import workers) or assign one.")),
          "a grid without a grid worker"),
-    Rule("no_branch", "warning", _missing("party branch", "branches", "Set up a grid party branch for it."),
+    Rule("no_branch", "warning", _missing(N_("Grid %(grid)s has no party branch."), "branches",
+                                          N_("Set up a grid party branch for it.")),
          "a grid without a party branch"),
 ]
 #: "unchecked" stands for a rule GEOS could not run even on rounded coordinates: first, it hides findings.
@@ -300,7 +329,8 @@ def check_plan(community, grids, buildings=None, *, workers=None, branches=None,
             except shapely.errors.GEOSException as err:
                 raw.append(_unchecked(rule, data, err))
                 continue
-        raw += [Finding(rule.kind, rule.severity, list(codes), message, geom, value, fix)
+        # each rule yields (grid codes, geometry, value, (template, params), fix template)
+        raw += [Finding(rule.kind, rule.severity, list(codes), message[0], geom, value, fix, message[1])
                 for codes, geom, value, message, fix in found]
     if raw:
         for f, g in zip(raw, data.metric.unproject([f.geometry for f in raw])):
@@ -335,16 +365,19 @@ def _unchecked(rule, data, err):
     if at:
         where = shapely.Point(float(at.group(1)), float(at.group(2)))
         lon, lat = data.metric.lonlat(where.x, where.y)
-        place = f"near ({lon:.6f}, {lat:.6f})"
+        template = N_("The %(rule)s rule could not be checked: the grids' geometry is degenerate near "
+                      "(%(lon)s, %(lat)s) (GEOS: %(detail)s).")
+        params = {"lon": f"{lon:.6f}", "lat": f"{lat:.6f}"}
     else:
         where = data.community if data.community is not None else shapely.union_all(
             np.asarray(data.grids.geometry.values, dtype=object))
-        place = "somewhere in the community"
-    return Finding("unchecked", "error", sorted(data.grids["code"].tolist()),
-                   f"The {rule.kind} rule ({rule.help}) could not be checked: the grids' geometry is degenerate "
-                   f"{place} (GEOS: {err}).",
+        template = N_("The %(rule)s rule could not be checked: the grids' geometry is degenerate somewhere in "
+                      "the community (GEOS: %(detail)s).")
+        params = {}
+    return Finding("unchecked", "error", sorted(data.grids["code"].tolist()), template,
                    None if where is None or where.is_empty else where, None,
-                   "Redraw the grids there with clear space between their edges, or undo the last edit.")
+                   N_("Redraw the grids there with clear space between their edges, or undo the last edit."),
+                   {**params, "rule": rule.kind, "detail": str(err)})
 
 
 _GEOS_AT = re.compile(r" at (-?[\d.eE+-]+) (-?[\d.eE+-]+)")

@@ -17,7 +17,11 @@
     if (csrf) opts.headers["X-CSRFToken"] = csrf;
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
     return fetch(url, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
+      return r.json().catch(function () { return {}; }).then(function (b) {
+        // a page shows the service's words in its own language: the English stays for programs
+        if (b && b.localized) { b.message = b.localized.message; b.fix = b.localized.fix; }
+        return {status: r.status, body: b};
+      });
     });
   }
   window.gridmap = {fmt: fmt, el: el, say: say, request: request};

@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import Forbidden, GridmapError
 from . import api, auth, border, dispatch, limits, nav, open311, planner, resident, security
-from .common import current_role, wants_json
+from .common import current_role, error_body, wants_json
 from .extensions import csrf, init_extensions
 
 
@@ -28,10 +28,11 @@ def register_blueprints(app):
         if request.path.startswith(open311.bp.url_prefix + "/"):
             return open311.error(err.status, f"{err.message} {err.fix}" if err.fix else err.message)
         if wants_json():
-            return jsonify(err.to_dict()), err.status
+            return jsonify(error_body(err)), err.status
         if isinstance(err, Forbidden):
             return _forbidden_page(err), err.status
-        return render_template("error.html", error=err), err.status
+        said = error_body(err)["localized"]
+        return render_template("error.html", error=err, message=said["message"], fix=said["fix"]), err.status
 
     @app.errorhandler(HTTPException)
     def _http_error(err):

@@ -2,9 +2,11 @@
 from functools import wraps
 
 from flask import current_app, g, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from .. import access, accounts
+from ..geo.errors import fill
 from ..dispatch import Actor
 from .extensions import login_manager
 
@@ -67,3 +69,34 @@ def requires(action):
 def wants_json():
     """Whether this request's caller reads JSON: API paths, or a client that asks for it first."""
     return request.path.startswith(_JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
+
+
+def localized(template, params=None):
+    """``template`` (an English catalogue msgid marked with ``N_``) in the page's language, filled.
+
+    A message not in the catalogue (not yet a template) comes back as it is, in English."""
+    if not template:
+        return template
+    return fill(gettext(template), params or {})  # gettext formats only with keyword arguments
+
+
+def error_body(err):
+    """An error's JSON: its English message, code and params for programs, and ``localized`` —
+    message and fix in the page's language — for the pages that show it (validation findings
+    in its details too)."""
+    body = err.to_dict()
+    body["localized"] = {"message": localized(err.template, err.params), "fix": localized(err.fix_template, err.params)}
+    for listed in ("errors", "warnings"):
+        for item in (body.get("details") or {}).get(listed) or ():
+            if isinstance(item, dict) and "template" in item:
+                localize_finding(item)
+    return body
+
+
+def localize_finding(finding):
+    """Add ``localized`` (message and fix in the page's language) to a finding's dict; returns it."""
+    params = finding.get("params") or {}
+    finding["localized"] = {"message": localized(finding["template"], params),
+                            "fix": localized(finding.get("fix_template"), params)}
+    return finding
+

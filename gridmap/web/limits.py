@@ -218,6 +218,7 @@ def _too_many(err):
     else:
         page = GridmapError(_("You have sent too many requests in a short time."),
                             fix=_("Please wait %(seconds)d seconds and try again.", seconds=retry))
-        response = current_app.make_response((render_template("error.html", error=page), 429))
+        response = current_app.make_response((render_template("error.html", error=page, message=page.message,
+                                                               fix=page.fix), 429))
     response.headers["Retry-After"] = str(retry)
     return response

@@ -21,7 +21,7 @@ from ..maps import planner as planner_maps
 from ..pages import board as board_page
 from ..pages import planner as planner_page
 from . import bodies, border, params
-from .common import requires, store
+from .common import localize_finding, requires, store
 from .security import frameable, map_page
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
@@ -64,6 +64,8 @@ def plan_map():
         layers = planner_page.plan_map(session, _plan_arg("plan", required=True), diff_with=_plan_arg("diff"),
                                        department=request.args.get("department") == "1", limits=_limits(),
                                        min_blind_m2=_min_blind())
+    for f in layers.get("findings") or ():
+        f["message"] = localize_finding(f)["localized"]["message"]  # the map's tooltips speak the page's language
     m = planner_maps.planner_map(**layers, view=view, tiles=current_app.config["MAP_TILES"],
                                  attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                  assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
@@ -77,7 +79,7 @@ def plan_map():
 def plan_state(plan_id):
     """A plan's metrics per grid, findings and buildings, for the page's panel."""
     with store().session() as session:
-        return jsonify(plans.plan_state(session, params.plan_id(plan_id), limits=_limits()))
+        return jsonify(_localized(plans.plan_state(session, params.plan_id(plan_id), limits=_limits())))
 
 
 @bp.post("/api/plans/<plan_id>/<any(redraw, move, split, merge, 'set-grids'):kind>")
@@ -89,7 +91,14 @@ def edit(plan_id, kind):
     args = bodies.parse_edit(kind, border.json_body())
     with store().transaction() as session:
         out = plans.apply_edit(session, pid, kind, args, limits=_limits())
-    return jsonify(out)
+    return jsonify(_localized(out))
+
+
+def _localized(state):
+    """A plan state with each finding's message and fix in the page's language too (``localized``)."""
+    for f in state.get("findings", ()):
+        localize_finding(f)
+    return state
 
 
 @bp.get("/boards/<grid_code>.<any(png, pdf):fmt>")
