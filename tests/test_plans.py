@@ -1,5 +1,6 @@
 """Plans: validation findings, publish refused with errors, generations, diff, as-of lookups, the plan API and exports."""
 import datetime as dt
+import re
 import zipfile
 
 import geopandas as gpd
@@ -164,7 +165,9 @@ def test_a_grid_above_the_household_limit_is_an_error_and_one_below_it_a_warning
     found = check(*THREE, houses=((box(40, 40, 60, 60), 101), (box(140, 40, 160, 60), 9), HOUSES[2]))
     assert kinds(found) == [("over_limit", "error", [g(1)]), ("under_limit", "warning", [g(2)])]
     assert [f.value for f in found] == [101, 9]
-    assert "GRID_MAX_HOUSEHOLDS=100" in found[0].message
+    assert "more than the limit of 100 (setting GRID_MAX_HOUSEHOLDS)" in found[0].message
+    assert found[0].params == {"grid": g(1), "households": 101, "limit": 100}
+    assert found[1].params == {"grid": g(2), "households": 9, "limit": 10}
 
 
 def test_a_building_cut_by_a_boundary_is_reported_with_both_shares():
@@ -538,9 +541,11 @@ def test_publishing_a_plan_with_errors_answers_409_listing_them(app, draft_world
 
 @pytest.mark.parametrize("body,named", [
     ({"version": "1"}, "version='1'"), ({"version": True}, "version=True"), ({}, "version is missing"),
-    ({"version": 2**31}, "version=2147483648 is not at least 1 and at most 2147483647"),
+    ({"version": 2**31}, "version=2147483648 is not between 1 and 2147483647"),
     ({"version": 1, "valid_from": "1 June"}, "valid_from='1 June'"),
-    ({"version": 1, "when": "2026-06-01"}, "['when']"), ([1], "not a JSON object"), (None, "not a JSON object"),
+    ({"version": 1, "when": "2026-06-01"}, "Unknown field(s) when"),
+    ({"version": 1, "accepted_warnings": "no_worker"}, "accepted_warnings='no_worker' is not a list"),
+    ({"version": 1, "accepted_warnings": [7]}, "accepted_warnings[0]=7 is not text"), ([1], "not a JSON object"), (None, "not a JSON object"),
 ])
 def test_a_bad_publish_body_is_400_naming_the_value_and_nothing_is_written(app, draft_world, body, named):
     client, _ = login(app, "planner")
@@ -644,7 +649,11 @@ def test_the_command_line_lists_validates_publishes_and_diffs(app, tmp_path):
     assert refused.exit_code == 2 and "cannot be published" in refused.output
     bad_day = run(args=["plan", "publish", str(good), "--on", "June"])
     assert bad_day.exit_code == 2 and "--on='June'" in bad_day.output
-    done = run(args=["plan", "publish", str(good), "--on", "2026-06-01"])
+    # the plan warns (no workers, no branches): publishing needs those read and accepted
+    unread = run(args=["plan", "publish", str(good), "--on", "2026-06-01"])
+    assert unread.exit_code == 2 and "warning(s) nobody accepted" in unread.output
+    assert "warning  under_limit" in unread.output and "--accept-warnings" in unread.output
+    done = run(args=["plan", "publish", str(good), "--on", "2026-06-01", "--accept-warnings"])
     assert done.exit_code == 0 and "from 2026-06-01" in done.output
     csv = tmp_path / "diff.csv"
     d = run(args=["plan", "diff", str(w["a"]), str(w["b"]), "--out", str(csv)])
@@ -716,3 +725,80 @@ def test_findings_through_the_cached_transformers_equal_those_through_proj_look_
             assert np.array_equal(shapely.get_coordinates(data.buildings.geometry.values),
                                   shapely.get_coordinates(houses.to_crs(data.metric.crs).geometry.values))
     assert {"gap", "overlap", "outside", "under_limit"} <= seen
+
+
+# --- publishing with care: errors block, each warning accepted, a date, who moves ------------------
+
+@pytest.fixture
+def moving_draft(app):
+    """Plan A published on 2026-05-01 (001 | 002 at x=100) and draft B moving the line to x=130, so
+    b2 (40 households) goes from 002 (网格员002) to 001 (网格员001); no grid of B lacks a worker."""
+    store = app.extensions["gridmap.store"]
+    with store.transaction() as s:
+        community(s, box(0, 0, 200, 100))
+        add_buildings(s, [(box(40, 40, 60, 60), 30), (box(110, 40, 120, 50), 40), (box(160, 40, 170, 50), 50)])
+        staff(s, [g(1), g(2)])
+        a = plans.publish(s, plans.create_plan(s, CODE, grids(box(0, 0, 100, 100), box(100, 0, 200, 100))),
+                          on=dt.date(2026, 5, 1))
+        b = plans.create_plan(s, CODE, grids(box(0, 0, 130, 100), box(130, 0, 200, 100)), name="B")
+        ids = {"a": a.id, "b": b.id, "version": b.version}
+    with store.session() as s:
+        ids["warnings"] = sorted(f.key for f in plans.validate(s, ids["b"], limits=plans.Limits.from_config(app.config))
+                                 if f.severity == "warning")
+    return ids
+
+
+def test_the_publish_preview_lists_warnings_by_key_the_earliest_day_and_who_moves(app, moving_draft):
+    client, _ = login(app, "planner")
+    r = client.get(f"/api/v1/plans/{moving_draft['b']}/publish-preview")
+    assert r.status_code == 200
+    out = r.get_json()
+    assert out["errors"] == [] and out["publishable"] is True
+    assert sorted(w["key"] for w in out["warnings"]) == moving_draft["warnings"]
+    assert all(w["localized"]["message"] and w["severity"] == "warning" for w in out["warnings"])
+    assert (out["earliest"], out["replaces"]["id"]) == ("2026-05-01", moving_draft["a"])
+    # the oracle: the plan diff's moved buildings, grouped by grid pair, and the staff table's workers
+    assert out["moves"] == [{"from": g(2), "to": g(1), "buildings": 1, "households": 40,
+                             "from_workers": ["网格员002"], "to_workers": ["网格员001"]}]
+    denied = login(app, "dispatcher")[0].get(f"/api/v1/plans/{moving_draft['b']}/publish-preview")
+    assert denied.status_code == 403
+
+
+def test_a_publish_with_a_warning_not_accepted_is_409_listing_it_and_nothing_changes(app, moving_draft):
+    assert moving_draft["warnings"], "the world must warn for this test to mean anything"
+    client, _ = login(app, "planner")
+    url = f"/api/v1/plans/{moving_draft['b']}/publish"
+    body = {"version": moving_draft["version"], "valid_from": "2026-06-01"}
+    for accepted in ([], moving_draft["warnings"][1:]):
+        r = client.post(url, json={**body, "accepted_warnings": accepted})
+        assert r.status_code == 409 and r.get_json()["error"] == "warnings_not_accepted"
+        pending = sorted(w["key"] for w in r.get_json()["details"]["warnings"])
+        assert pending == sorted(set(moving_draft["warnings"]) - set(accepted))
+    with app.extensions["gridmap.store"].session() as s:
+        assert (plans.get_plan(s, moving_draft["b"]).status, plans.get_plan(s, moving_draft["a"]).status) == \
+            ("draft", "published")
+    early = client.post(url, json={**body, "valid_from": "2026-04-30", "accepted_warnings": moving_draft["warnings"]})
+    assert early.status_code == 400 and "2026-04-30" in early.get_json()["message"]
+    ok = client.post(url, json={**body, "accepted_warnings": moving_draft["warnings"]})
+    assert ok.status_code == 200 and (ok.get_json()["status"], ok.get_json()["valid_from"]) == ("published", "2026-06-01")
+    with app.extensions["gridmap.store"].session() as s:
+        old = plans.get_plan(s, moving_draft["a"])
+        assert (old.status, old.valid_to) == ("retired", dt.date(2026, 6, 1))
+
+
+def test_service_errors_and_findings_reach_the_page_in_its_language(app, moving_draft):
+    """The same refusal, in Chinese for a Chinese page and in English for an English one; the English
+    message, the code and the parameters stay the same for programs."""
+    client, _ = login(app, "planner")
+    url = f"/api/v1/plans/{moving_draft['b']}/publish"
+    zh = client.post(url, json={"version": moving_draft["version"], "accepted_warnings": []}).get_json()
+    assert zh["localized"]["message"] == f"方案 {moving_draft['b']} 有 {len(moving_draft['warnings'])} 条警告尚未确认，未发布。"
+    assert zh["params"] == {"plan": moving_draft["b"], "n": len(moving_draft["warnings"])}
+    assert zh["message"] == f"Plan {moving_draft['b']} has {len(moving_draft['warnings'])} warning(s) nobody accepted; " \
+                            "it was not published."
+    assert all(re.search(r"[\u4e00-\u9fff]", w["localized"]["message"]) for w in zh["details"]["warnings"])
+    client.get("/?lang=en")
+    en = client.post(url, json={"version": moving_draft["version"], "accepted_warnings": []}).get_json()
+    assert en["localized"]["message"] == en["message"] == zh["message"]
+    bad = client.post(url + "?lang=zh_CN", json={"version": "7"}).get_json()
+    assert (bad["message"], bad["localized"]["message"]) == ("version='7' is not a whole number.", "version='7' 不是整数。")

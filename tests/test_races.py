@@ -206,6 +206,12 @@ def published_plans(store, community=CODE):
                                                      m.GridPlan.status == "published")).all()
 
 
+def accepted_warnings(store, plan_id):
+    """The keys of a plan's warnings, as a planner accepts them in the publish confirmation."""
+    with store.session() as s:
+        return [f.key for f in plans.validate(s, plan_id) if f.severity == "warning"]
+
+
 @pytest.mark.slow
 def test_five_planners_publishing_five_drafts_at_once_publish_one_and_get_four_409s(app, plan_world):
     """Three rounds: five drafts copied from the published plan, published at once, each saying
@@ -222,8 +228,10 @@ def test_five_planners_publishing_five_drafts_at_once_publish_one_and_get_four_4
                 s.flush()
                 drafts = [(d.id, d.version) for d in drafts]
                 gen = generation(s)
+            seen = [accepted_warnings(store, d) for d, _ in drafts]  # each planner read and accepted them
             answers = at_once(CLIENTS, lambda k: clients[k].post(f"/api/v1/plans/{drafts[k][0]}/publish",
-                                                                 {"version": drafts[k][1], "replaces": current}))
+                                                                 {"version": drafts[k][1], "replaces": current,
+                                                                  "accepted_warnings": seen[k]}))
             statuses = [a if isinstance(a, Exception) else a[0] for a in answers]
             assert sorted(statuses) == [200] + [409] * (CLIENTS - 1), f"round {round_}: {answers}"
             winner = drafts[statuses.index(200)][0]
@@ -423,9 +431,11 @@ def test_a_publish_saying_it_replaces_a_plan_no_longer_published_is_refused_and_
         first, second = (plans.copy_plan(s, plan_world["published"]) for _ in range(2))
         s.flush()
         first, second = first.id, second.id
-    ok = client.post(f"/api/v1/plans/{first}/publish", json={"version": 1, "replaces": plan_world["published"]})
+    ok = client.post(f"/api/v1/plans/{first}/publish", json={"version": 1, "replaces": plan_world["published"],
+                                                             "accepted_warnings": accepted_warnings(store, first)})
     assert ok.status_code == 200
-    late = client.post(f"/api/v1/plans/{second}/publish", json={"version": 1, "replaces": plan_world["published"]})
+    late = client.post(f"/api/v1/plans/{second}/publish", json={"version": 1, "replaces": plan_world["published"],
+                                                               "accepted_warnings": accepted_warnings(store, second)})
     assert late.status_code == 409 and late.get_json()["details"]["published"] == [first]
     assert f"expected {plan_world['published']}" in late.get_json()["message"]
     bad = client.post(f"/api/v1/plans/{second}/publish", json={"version": 1, "replaces": "4"})

@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import ids, plans
+from ..errors import GridmapError
 from .common import print_rows, reports_errors, store
 
 
@@ -70,14 +71,25 @@ def plan_copy_command(plan_id, name):
 @click.argument("plan_id")
 @click.option("--on", "on", help="First day the plan is valid, YYYY-MM-DD (default today).")
 @click.option("--version", "version", type=int, help="Publish only if the plan is still at this version.")
+@click.option("--accept-warnings", "accept", is_flag=True,
+              help="Publish although validation warns (listed by `gridmap plan validate PLAN_ID`).")
 @with_appcontext
 @reports_errors
-def plan_publish_command(plan_id, on, version):
-    """Validate and publish draft PLAN_ID; the community's current plan is retired the same day."""
+def plan_publish_command(plan_id, on, version, accept):
+    """Validate and publish draft PLAN_ID; the community's current plan is retired the same day.
+
+    Errors always refuse; warnings refuse too unless --accept-warnings says you read them."""
     day = ids.parse_day(on, name="--on") if on is not None else None
-    with store().transaction() as session:
-        out = plans.publish_plan(session, ids.plan_id(plan_id), expected_version=version, on=day,
-                                 limits=_plan_limits())
+    try:
+        with store().transaction() as session:
+            out = plans.publish_plan(session, ids.plan_id(plan_id), expected_version=version, on=day,
+                                     limits=_plan_limits(), accepted_warnings=None if accept else [])
+    except GridmapError as err:
+        for f in (err.details or {}).get("warnings", []):
+            click.echo(f"warning  {f['kind']:14}  {','.join(f['grid_codes']):33}  {f['message']}", err=True)
+        if err.code == "warnings_not_accepted":
+            err.fix = "Read them, then publish again with --accept-warnings (or fix them in the draft)."
+        raise
     # the web app's snapshot cache, when this runs inside it (tests); other processes see the new
     # generation that publishing bumps
     if "gridmap.snapshots" in current_app.extensions:

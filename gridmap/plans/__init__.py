@@ -11,6 +11,7 @@ published in its place, the old one retired with ``valid_to``.
 - :mod:`.editing` — redraw, move, split, merge, restore on a draft, the tiling kept exact
 - :mod:`.departments` — departments' legacy grids against the unified grids
 - :mod:`.draft` — a draft from an automatic partition
+- :mod:`.publishing` — what a publish will do, for the planner to confirm
 """
 import importlib
 
@@ -21,6 +22,7 @@ _HOMES = {
     "crosswalk": "departments", "write_csv": "departments",
     "diff": "changes", "diff_rows": "changes",
     "draft_from_partition": "draft",
+    "publish_preview": "publishing", "worker_moves": "publishing",
     **dict.fromkeys(["EDITS", "apply_edit", "merge", "move_buildings", "plan_state", "redraw", "set_grids",
                      "split"], "editing"),
     **dict.fromkeys(["GRID_TABLE_COLUMNS", "export_plan", "grid_table", "grids_geojson", "plan_detail"], "export"),
@@ -46,5 +48,5 @@ __all__ = [
     "EDITS", "GRID_TABLE_COLUMNS", "RULES", "Finding", "Limits", "Rule", "apply_edit", "check_plan", "copy_plan",
     "create_plan", "crosswalk", "diff", "diff_rows", "draft_from_partition", "export_plan", "get_plan",
     "grid_table", "grids_geojson", "list_plans", "merge", "move_buildings", "plan_detail", "plan_state", "plan_summary",
-    "publish", "publish_plan", "redraw", "set_grids", "split", "used_codes", "validate", "write_csv",
+    "publish", "publish_plan", "publish_preview", "redraw", "set_grids", "split", "used_codes", "validate", "worker_moves", "write_csv",
 ]

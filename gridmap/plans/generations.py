@@ -5,7 +5,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, N_, NotFound
 from ..geo.codes import allocate, grid_name
 from ..store import models as m
 from ..store.generations import bump_generation
@@ -60,11 +60,15 @@ def used_codes(session, community_code):
     return sorted({*published.all(), *workers.all(), *branches.all()})
 
 
-def publish(session, plan, *, on=None, expected_version=None, replaces=None, limits=None):
+def publish(session, plan, *, on=None, expected_version=None, replaces=None, limits=None, accepted_warnings=None):
     """Make ``plan`` the community's published plan from ``on`` (default today); retire the previous one.
 
     ``replaces`` lists the community's published plan(s) as the caller saw them (``[]``: none);
-    by default, those published when this publish begins.
+    by default, those published when this publish begins. ``accepted_warnings`` lists the keys
+    (:attr:`Finding.key`) of the warnings a person accepted: any other warning refuses the publish
+    (Conflict ``warnings_not_accepted``, the warnings in ``details["warnings"]``). ``None`` skips
+    that check, for callers that publish on a person's explicit say-so of a whole file (``import
+    --publish``, the demo).
 
     Raises Conflict when ``expected_version`` is given and the plan changed since, when the plan
     is not a draft, when :func:`validate` finds errors (listed in ``details["errors"]``), or when
@@ -84,37 +88,51 @@ def publish(session, plan, *, on=None, expected_version=None, replaces=None, lim
     # other writers need not wait for it; the version check under the lock makes sure the plan
     # validated is the plan published.
     validated = plan.version
-    errors = [f for f in validate(session, plan, limits=limits) if f.severity == "error"]
+    findings = validate(session, plan, limits=limits)
+    errors = [f for f in findings if f.severity == "error"]
     if errors:
         shown = "\n".join(f"  {f.kind} {', '.join(f.grid_codes)}: {f.message}" for f in errors[:20])
         more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise Conflict(f"Plan {plan.id} has {len(errors)} validation error(s); it cannot be published.\n{shown}{more}",
-                       fix=f"Fix them in a draft (gridmap plan validate {plan.id} lists each with its place) "
-                           "and publish again.",
+        raise Conflict(N_("Plan %(plan)s has %(n)s validation error(s); it cannot be published.%(shown)s"),
+                       fix=N_("Fix them in a draft (the plan's validation lists each with its place) and publish "
+                              "again."),
+                       params={"plan": plan.id, "n": len(errors), "shown": f"\n{shown}{more}"},
                        details={"errors": [f.to_dict() for f in errors]})
+    if accepted_warnings is not None:
+        pending = [f for f in findings if f.severity != "error" and f.key not in set(accepted_warnings)]
+        if pending:
+            raise Conflict(N_("Plan %(plan)s has %(n)s warning(s) nobody accepted; it was not published."),
+                           fix=N_("Read each warning and accept it (or fix it in the draft), then publish again."),
+                           params={"plan": plan.id, "n": len(pending)}, code="warnings_not_accepted",
+                           details={"warnings": [f.to_dict() for f in pending]})
     # One publish per community at a time: the community's row is the mutex (SQLite: its one write
     # lock), so two publishes cannot both end up "published"; the plan is re-read under it.
     lock(session, m.Community, plan.community_code)
     lock(session, m.GridPlan, plan.id)
     _check_publishable(plan, expected_version)
     if plan.version != validated:
-        raise Conflict(f"Plan {plan.id} was changed by someone else while it was being validated for publishing.",
-                       fix="Reload the plan and publish again.", details={"version": plan.version})
+        raise Conflict(N_("Plan %(plan)s was changed by someone else while it was being validated for publishing."),
+                       fix=N_("Reload the plan and publish again."), params={"plan": plan.id},
+                       details={"version": plan.version})
     current = session.scalars(select(m.GridPlan).where(
         m.GridPlan.community_code == plan.community_code, m.GridPlan.status == "published")).all()
     now = sorted(old.id for old in current)
     if now != before:
         named, expected = (", ".join(str(i) for i in ids) or "none" for ids in (now, before))
-        raise Conflict(f"Plan {named} of community {plan.community_code} was published by someone else meanwhile "
-                       f"(this publish expected {expected}); plan {plan.id} stays a draft.",
-                       fix=f"Reload the community's plans, compare plan {plan.id} with the published one, and "
-                           f"publish it again if it should replace that one.",
+        raise Conflict(N_("Plan %(published)s of community %(community)s was published by someone else meanwhile "
+                          "(this publish expected %(expected)s); plan %(plan)s stays a draft."),
+                       fix=N_("Reload the community's plans, compare plan %(plan)s with the published one, and "
+                              "publish it again if it should replace that one."),
+                       params={"published": named, "community": plan.community_code, "expected": expected,
+                               "plan": plan.id},
                        details={"published": now})
     for old in current:
         if old.valid_from is not None and on < old.valid_from:
-            raise InvalidInput(f"valid_from {on.isoformat()} is before {old.valid_from.isoformat()}, when the "
-                               f"current plan {old.id} took effect.",
-                               fix=f"Give a date on or after {old.valid_from.isoformat()}.",
+            raise InvalidInput(N_("valid_from %(valid_from)s is before %(current)s, when the current plan %(plan)s "
+                                  "took effect."),
+                               fix=N_("Give a date on or after %(current)s."),
+                               params={"valid_from": on.isoformat(), "current": old.valid_from.isoformat(),
+                                       "plan": old.id},
                                details={"valid_from": on.isoformat(), "current_valid_from": old.valid_from.isoformat()})
     for old in current:
         old.status, old.valid_to = "retired", on
@@ -131,11 +149,13 @@ def _published_ids(session, community_code):
 
 def _check_publishable(plan, expected_version):
     if expected_version is not None and plan.version != expected_version:
-        raise Conflict(f"Plan {plan.id} is at version {plan.version}, not {expected_version}.",
-                       fix="Reload the plan and publish again.", details={"version": plan.version})
+        raise Conflict(N_("Plan %(plan)s is at version %(version)s, not %(expected)s."),
+                       fix=N_("Reload the plan and publish again."),
+                       params={"plan": plan.id, "version": plan.version, "expected": expected_version},
+                       details={"version": plan.version})
     if plan.status != "draft":
-        raise Conflict(f"Plan {plan.id} is {plan.status}; only a draft can be published.",
-                       fix="Copy it into a new draft first.")
+        raise Conflict(N_("Plan %(plan)s is %(status)s; only a draft can be published."),
+                       fix=N_("Copy it into a new draft first."), params={"plan": plan.id, "status": plan.status})
 
 
 def copy_plan(session, plan_id, *, name=None):
@@ -153,7 +173,8 @@ def copy_plan(session, plan_id, *, name=None):
     return copy
 
 
-def publish_plan(session, plan_id, *, expected_version=None, on=None, replaces=None, limits=None):
+def publish_plan(session, plan_id, *, expected_version=None, on=None, replaces=None, limits=None,
+                 accepted_warnings=None):
     """Load plan ``plan_id`` and :func:`publish` it; returns its summary."""
     return plan_summary(publish(session, get_plan(session, plan_id), on=on, expected_version=expected_version,
-                                replaces=replaces, limits=limits))
+                                replaces=replaces, limits=limits, accepted_warnings=accepted_warnings))

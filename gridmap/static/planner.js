@@ -28,6 +28,8 @@
   function request(method, url, body) { return gridmap.request(method, url, body, config.csrf); }
   function toMap(msg) { if (frame.contentWindow) frame.contentWindow.postMessage(msg, window.location.origin); }
   var editable = function () { return plan.status === "draft"; };
+  /* a finding's message in the page's language (the service adds it as `localized`) */
+  function said(f) { return f.localized ? f.localized.message : f.message; }
 
   /* ---- state and panel ---- */
   function load() {
@@ -70,7 +72,7 @@
     ul.textContent = "";
     list.forEach(function (f) {
       if (f.severity === "error") errors++;
-      ul.appendChild(el("li", {"class": f.severity, "data-kind": f.kind}, f.message));
+      ul.appendChild(el("li", {"class": f.severity, "data-kind": f.kind}, said(f)));
     });
     ul.insertBefore(el("li", {"class": "summary"}, list.length ? fmt(T.findings, {e: errors, w: list.length - errors}) : T.valid),
                     ul.firstChild);
@@ -155,7 +157,7 @@
       say(fmt(T.stale, {v: r.body.details.version}), true);
       $("reload").hidden = false;
     } else if (r.status === 409 && r.body.details && r.body.details.errors) {
-      say(fmt(T.publishErrors, {m: r.body.details.errors.map(function (e) { return e.message; }).join(" ")}), true);
+      say(fmt(T.publishErrors, {m: r.body.details.errors.map(said).join(" ")}), true);
     } else if (r.status === 409 || r.status === 400 || r.status === 404) {
       say(fmt(T.conflict, {m: (r.body.message || "") + (r.body.fix ? " " + r.body.fix : "")}), true);
       if (r.body.details && r.body.details.geometry) toMap({type: "gridmap:problem", geometry: r.body.details.geometry});
@@ -235,23 +237,104 @@
                           : T.valid);
     }, function () { say(T.failed, true); });
   });
-  $("publish").addEventListener("click", function () {
-    busy = true; refresh();
+  /* Publishing asks first: the errors that block it, each warning to accept, the day it takes
+     effect and who moves to which grid worker; the same list stays after, as what happened. */
+  var dialog = $("publish-dialog"), preview = null;
+  function pdSay(text, isError) { gridmap.say($("pd-status"), text, isError); }
+  function workersText(names) { return names.length ? names.join(", ") : T.nobody; }
+  function showMoves(moves, template) {
+    var body = $("pd-moves"), b = 0, h = 0;
+    body.textContent = "";
+    moves.forEach(function (mv) {
+      b += mv.buildings; h += mv.households;
+      var tr = el("tr");
+      [mv.from ? mv.from.slice(-3) : T.outside, workersText(mv.from_workers),
+       mv.to ? mv.to.slice(-3) : T.outside, workersText(mv.to_workers),
+       String(mv.buildings), String(mv.households)].forEach(function (text) { tr.appendChild(el("td", {}, text)); });
+      body.appendChild(tr);
+    });
+    $("pd-moves-box").hidden = false;
+    $("pd-moves-title").textContent = moves.length ? fmt(template, {b: b, h: h}) : T.noMoves;
+  }
+  function pdCheck() {
+    if (!preview) return;
+    var boxes = Array.prototype.slice.call(document.querySelectorAll("#pd-warnings input"));
+    var all = boxes.every(function (c) { return c.checked; });
+    $("pd-accept-all").checked = all && boxes.length > 0;
+    var date = $("pd-date"), earliest = preview.earliest;
+    var dateOk = !!date.value && (!earliest || date.value >= earliest);
+    $("pd-confirm").disabled = !preview.publishable || !all || !dateOk || busy;
+    if (!preview.publishable) pdSay(T.cannotPublish, true);
+    else if (!dateOk) pdSay(fmt(T.badDate, {d: earliest || preview.today}), true);
+    else pdSay(all ? T.ready : T.acceptEach, !all);
+  }
+  function openPublish() {
+    preview = null;
+    $("pd-title").textContent = fmt(T.publishTitle, {id: plan.id});
+    ["pd-errors", "pd-warnings", "pd-moves"].forEach(function (id) { $(id).textContent = ""; });
+    ["pd-errors-box", "pd-warnings-box", "pd-moves-box"].forEach(function (id) { $(id).hidden = true; });
+    $("pd-confirm").hidden = false; $("pd-confirm").disabled = true;
+    $("pd-cancel").textContent = T.close;
+    pdSay(T.checking);
+    if (!dialog.open) dialog.showModal();
+    request("GET", config.urls.api + "/" + plan.id + "/publish-preview").then(function (r) {
+      if (r.status !== 200) { pdSay(r.body.message || T.failed, true); return; }
+      preview = r.body;
+      preview.errors.forEach(function (f) { $("pd-errors").appendChild(el("li", {"class": "error", "data-kind": f.kind}, said(f))); });
+      $("pd-errors-box").hidden = !preview.errors.length;
+      preview.warnings.forEach(function (f) {
+        var li = el("li", {"class": "warning", "data-kind": f.kind}), label = el("label");
+        var box = el("input", {type: "checkbox", "data-key": f.key});
+        box.addEventListener("change", pdCheck);
+        label.appendChild(box); label.appendChild(el("span", {}, said(f)));
+        li.appendChild(label); $("pd-warnings").appendChild(li);
+      });
+      $("pd-warnings-box").hidden = !preview.warnings.length;
+      var date = $("pd-date");
+      date.min = preview.earliest || "";
+      date.value = preview.earliest && preview.earliest > preview.today ? preview.earliest : preview.today;
+      $("pd-earliest").textContent = preview.earliest ? fmt(T.earliest, {d: preview.earliest}) : "";
+      if (preview.replaces) showMoves(preview.moves, T.movesBefore);
+      pdCheck();
+      (preview.warnings.length ? $("pd-accept-all") : $("pd-date")).focus();
+    }, function () { pdSay(T.failed, true); });
+  }
+  $("pd-accept-all").addEventListener("change", function () {
+    var on = $("pd-accept-all").checked;
+    document.querySelectorAll("#pd-warnings input").forEach(function (c) { c.checked = on; });
+    pdCheck();
+  });
+  $("pd-date").addEventListener("input", pdCheck);
+  $("pd-cancel").addEventListener("click", function () { dialog.close(); });
+  $("publish").addEventListener("click", openPublish);
+  $("pd-confirm").addEventListener("click", function () {
+    var accepted = Array.prototype.map.call(document.querySelectorAll("#pd-warnings input:checked"),
+                                            function (c) { return c.getAttribute("data-key"); });
+    busy = true; refresh(); $("pd-confirm").disabled = true; pdSay(T.publishing);
     request("POST", config.urls.api + "/" + plan.id + "/publish",
             // what this page shows as published: a plan another planner publishes meanwhile is a 409, not replaced
-            {version: plan.version, replaces: config.published || null}).then(function (r) {
+            {version: plan.version, replaces: config.published || null, valid_from: $("pd-date").value,
+             accepted_warnings: accepted}).then(function (r) {
+      busy = false;
       if (r.status === 200) {
-        busy = false;
         plan = r.body;
         config.published = plan.id;
         undoStack = []; redoStack = [];
+        var option = planSel && planSel.querySelector('option[value="' + plan.id + '"]');
+        if (option) option.textContent = "#" + plan.id + " " + plan.name + " · " + T.statusPublished + " · v" + plan.version;
         say(T.published);
+        pdSay(T.published);
+        $("pd-confirm").hidden = true;
+        $("pd-warnings-box").hidden = true; $("pd-errors-box").hidden = true;
+        if (preview && preview.replaces) showMoves(preview.moves, T.movesAfter);
         refresh();
         reloadMap();
         return;
       }
+      if (r.status === 409 && r.body.error === "warnings_not_accepted") { openPublish(); return; }
+      pdSay((r.body.message || T.failed) + (r.body.fix ? " " + r.body.fix : ""), true);
       answer(r, false);
-    }, function () { busy = false; say(T.failed, true); refresh(); });
+    }, function () { busy = false; pdSay(T.failed, true); refresh(); });
   });
   $("copy").addEventListener("click", function () {
     request("POST", config.urls.api + "/" + plan.id + "/copy", {}).then(function (r) {

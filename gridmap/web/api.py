@@ -6,7 +6,7 @@ from .. import access, apikeys, assign, dispatch, index, lookup, plans
 from ..store import loaders
 from ..pages import dispatcher as dispatcher_page
 from . import bodies, border, openapi, params
-from .common import current_actor, current_area, current_role, requires, snapshot, store
+from .common import current_actor, current_area, current_role, localize_finding, requires, snapshot, store
 from .extensions import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -108,7 +108,21 @@ def plan_detail(plan_id):
 def plan_validation(plan_id):
     """Every validation finding of a plan, errors first, each with kind and GeoJSON geometry."""
     with store().session() as session:
-        return jsonify([f.to_dict() for f in plans.validate(session, params.plan_id(plan_id), limits=_limits())])
+        return jsonify([localize_finding(f.to_dict())
+                        for f in plans.validate(session, params.plan_id(plan_id), limits=_limits())])
+
+
+@bp.get("/plans/<plan_id>/publish-preview")
+@requires("plan.edit")
+def plan_publish_preview(plan_id):
+    """What publishing a draft will do: errors (blocking), warnings to accept by key, the earliest
+    effective date, and the buildings and households moving between grids with their workers."""
+    pid = params.plan_id(plan_id)
+    with store().session() as session:
+        out = plans.publish_preview(session, pid, limits=_limits(), personal=_people_in_area())
+    for f in out["errors"] + out["warnings"]:
+        localize_finding(f)
+    return jsonify(out)
 
 
 @bp.post("/plans/<plan_id>/publish")

@@ -14,7 +14,7 @@ import shapely
 from .. import catalog
 from ..dispatch import ACTIONS
 from ..dispatch.georeport import PUBLIC_CODES
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 from ..geo.addresses import MAX_QUERY_CHARS
 from . import border
 from .params import COORDINATE_SYSTEMS, MAX_ID, parse_day, parse_point, parse_time
@@ -94,7 +94,14 @@ SCHEMAS = {
                                     "description": "The community's published plan as loaded (null: none). A 409 "
                                                    "names the plan published since, if another one is.",
                                     "x-fix": "Send the id of the community's published plan as you loaded it, "
-                                             "or null if none was published."}}},
+                                             "or null if none was published."},
+                       "accepted_warnings": {
+                           "type": "array", "maxItems": 5000,
+                           "items": {"type": "string", "maxLength": 400},
+                           "description": "The keys of the validation warnings the planner accepted (each "
+                                          "finding's `key` from GET /api/v1/plans/<id>/publish-preview); a warning "
+                                          "not listed refuses the publish with a 409 listing it.",
+                           "x-fix": "Send the keys of the warnings you accepted, e.g. [\"no_worker:210213013004008\"]."}}},
 }
 
 
@@ -114,6 +121,17 @@ _JSON_TYPES = {"object": (dict,), "array": (list,), "string": (str,), "integer":
                "boolean": (bool,), "null": (type(None),)}
 _TYPE_WORDS = {"object": "an object", "array": "a list", "string": "text", "integer": "a whole number",
                "number": "a number", "boolean": "true or false", "null": "null"}
+# One whole sentence per expected type (a phrase spliced into a sentence cannot be translated well).
+_NOT_A = {
+    frozenset({"object"}): N_("%(field)s=%(value)s is not an object."),
+    frozenset({"array"}): N_("%(field)s=%(value)s is not a list."),
+    frozenset({"string"}): N_("%(field)s=%(value)s is not text."),
+    frozenset({"integer"}): N_("%(field)s=%(value)s is not a whole number."),
+    frozenset({"number"}): N_("%(field)s=%(value)s is not a number."),
+    frozenset({"boolean"}): N_("%(field)s=%(value)s is not true or false."),
+    frozenset({"integer", "null"}): N_("%(field)s=%(value)s is not a whole number or null."),
+    frozenset({"number", "string"}): N_("%(field)s=%(value)s is not a number or text."),
+}
 
 
 def conform(body, name):
@@ -122,17 +140,19 @@ def conform(body, name):
     A null field counts as absent: clients that send every key of a form send nulls."""
     schema = SCHEMAS[name]
     if not isinstance(body, dict):
-        raise InvalidInput("The request body is not a JSON object.",
-                           fix=f"Send {schema['x-example']} with Content-Type: application/json.")
+        raise InvalidInput(N_("The request body is not a JSON object."),
+                           fix=N_("Send %(example)s with Content-Type: application/json."),
+                           params={"example": schema["x-example"]})
     props = schema["properties"]
     unknown = sorted(set(body) - set(props))
     if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the {schema['x-what']}.", fix=f"Send only {sorted(props)}.",
+        raise InvalidInput(N_("Unknown field(s) %(fields)s in the %(what)s."), fix=N_("Send only %(known)s."),
+                           params={"fields": ", ".join(unknown), "what": schema["x-what"], "known": ", ".join(sorted(props))},
                            details={"unknown": unknown})
     for field in schema.get("required", ()):
         if body.get(field) is None:
-            raise InvalidInput(f"{field} is missing.", fix=props[field].get("x-fix", f"Send {field}."),
-                               details={"field": field})
+            raise InvalidInput(N_("%(field)s is missing."), fix=props[field].get("x-fix", N_("Send %(field)s.")),
+                               params={"field": field}, details={"field": field})
     for field, value in body.items():
         if value is not None:
             _conform_field(field, value, props[field])
@@ -146,26 +166,42 @@ def _conform_field(field, value, spec):
     # bool is an int to Python, never to JSON
     if not any(isinstance(value, _JSON_TYPES[t]) and not (isinstance(value, bool) and t != "boolean") for t in types):
         words = " or ".join(_TYPE_WORDS[t] for t in types)
-        raise InvalidInput(f"{field}={shown} is not {words}.", fix=fix or f"Send {field} as {words}.",
-                           details={"field": field})
+        template = _NOT_A.get(frozenset(types), N_("%(field)s=%(value)s is not %(expected)s."))
+        raise InvalidInput(template, fix=fix or N_("Send %(field)s in the type the API documents."),
+                           params={"field": field, "value": shown, "expected": words}, details={"field": field})
+    if isinstance(value, list):
+        if len(value) > spec.get("maxItems", len(value)):
+            raise InvalidInput(N_("%(field)s holds %(n)s items, more than %(most)s."), fix=N_("Send at most %(most)s."),
+                               params={"field": field, "n": len(value), "most": spec["maxItems"]},
+                               details={"field": field, "most": spec["maxItems"]})
+        for i, item in enumerate(value):
+            _conform_field(f"{field}[{i}]", item, spec["items"])
     if isinstance(value, str):
         if len(value) > spec.get("maxLength", len(value)):
-            raise InvalidInput(f"{field} is longer than {spec['maxLength']} characters.", fix=f"Shorten {field}.",
+            raise InvalidInput(N_("%(field)s is longer than %(most)s characters."), fix=N_("Shorten %(field)s."),
+                               params={"field": field, "most": spec["maxLength"]},
                                details={"field": field, "most": spec["maxLength"]})
         if len(value.strip()) < spec.get("minLength", 0):
-            raise InvalidInput(f"{field}={shown} is empty.", fix=fix or f"Send {field}.", details={"field": field})
+            raise InvalidInput(N_("%(field)s=%(value)s is empty."), fix=fix or N_("Send %(field)s."),
+                               params={"field": field, "value": shown}, details={"field": field})
         if "enum" in spec and value not in spec["enum"]:
-            raise InvalidInput(f"{field}={shown} is not one of {spec['enum']}.", fix=f"Use one of {spec['enum']}.",
+            raise InvalidInput(N_("%(field)s=%(value)s is not one of %(allowed)s."), fix=N_("Use one of %(allowed)s."),
+                               params={"field": field, "value": shown, "allowed": ", ".join(map(str, spec["enum"]))},
                                details={"field": field, "allowed": spec["enum"]})
     elif isinstance(value, (int, float)):
         low, high = spec.get("minimum"), spec.get("maximum")
         above = spec.get("exclusiveMinimum")
         if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high) \
                 or (above is not None and value <= above):
-            where = (f"above {above}" if above is not None else f"at least {low}") + \
-                (f" and at most {high}" if high is not None else "")
-            raise InvalidInput(f"{field}={shown} is not {where}.", fix=fix or f"Send {field} {where}.",
-                               details={"field": field})
+            if above is not None:
+                template = N_("%(field)s=%(value)s is not above %(low)s.")
+            elif high is not None:
+                template = N_("%(field)s=%(value)s is not between %(low)s and %(high)s.")
+            else:
+                template = N_("%(field)s=%(value)s is not at least %(low)s.")
+            raise InvalidInput(template, fix=fix or N_("Send a value in that range."),
+                               params={"field": field, "value": shown, "low": above if above is not None else low,
+                                       "high": high}, details={"field": field})
 
 
 # --- incidents ---------------------------------------------------------------------------------
@@ -251,6 +287,7 @@ def parse_publish_body(body):
            "on": None if valid_from is None else parse_day(valid_from, name="valid_from")}
     if "replaces" in body:  # null is an answer here (none was published), not an absent field
         out["replaces"] = [] if body["replaces"] is None else [body["replaces"]]
+    out["accepted_warnings"] = list(body.get("accepted_warnings") or [])
     return out
 
 

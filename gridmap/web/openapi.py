@@ -252,8 +252,14 @@ PATHS = {
     "/plans/{plan_id}/validation": {"get": _op(
         "Validation findings of a plan, errors first.", params=[_PLAN_ID],
         ok=_ok({"type": "array", "items": {"type": "object"}}), errors=("400", "404"), tags=["plans"])},
+    "/plans/{plan_id}/publish-preview": {"get": _op(
+        "What publishing a draft will do: errors (blocking), warnings to accept by key, the earliest effective "
+        "date, and the buildings and households changing grid with each side's grid workers.", params=[_PLAN_ID],
+        ok=_ok({"type": "object"}), errors=("400", "403", "404"), tags=["plans"], security=_SESSION)},
     "/plans/{plan_id}/publish": {"post": _op(
-        "Publish a draft (planner or admin).", params=[_PLAN_ID], errors=("400", "403", "404", "409"),
+        "Publish a draft (planner or admin). Every validation warning must be accepted by its key "
+        "(`accepted_warnings`); one that is not refuses the publish with 409 `warnings_not_accepted`.",
+        params=[_PLAN_ID], errors=("400", "403", "404", "409"),
         body="PublishBody", tags=["plans"], security=_SESSION)},
     "/plans/{plan_id}/copy": {"post": _op("Copy a plan into a new draft (planner or admin).", params=[_PLAN_ID],
                                           ok=_ok({"type": "object"}, status="201"),

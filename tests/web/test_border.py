@@ -256,7 +256,7 @@ def test_path_ids_past_a_database_integer_are_404(world, method, url):
 
 
 @pytest.mark.parametrize("body,words", [
-    ({"action": "accept", "version": 2**31}, "version=2147483648 is not at least 1 and at most 2147483647"),
+    ({"action": "accept", "version": 2**31}, "version=2147483648 is not between 1 and 2147483647"),
     ({"action": "link_duplicate", "version": 1, "duplicate_of": 2**63}, "duplicate_of=9223372036854775808"),
     ({"action": "accept", "version": 1.5}, "version=1.5 is not a whole number"),
     ({"action": ["accept"], "version": 1}, "action=['accept'] is not text"),

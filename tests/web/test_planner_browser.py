@@ -1,4 +1,5 @@
 """The planner's flow in real (headless) Chromium: draft, draw a boundary, move a building, publish; a stale tab gets 409."""
+import datetime as dt
 import re
 
 import pytest
@@ -155,11 +156,31 @@ def test_a_planner_redraws_a_grid_moves_a_building_and_publishes_and_a_stale_tab
     assert "版本 3" in page2.locator("#status").inner_text()
     assert page2.locator("#reload").is_visible()
 
-    # --- publish; residents' lookups answer from the new plan ---
+    # --- publish, confirming: each warning accepted, a date, who moves; then residents' lookups use it ---
+    with app.extensions["gridmap.store"].session() as s:
+        warned = sorted(f.key for f in plans.validate(s, plan_id) if f.severity == "warning")
     page.locator("#publish").click()
+    page.locator("#publish-dialog").wait_for()
+    page.wait_for_function("() => document.querySelector('#pd-date').value !== ''")
+    shown = page.locator("#pd-warnings input").evaluate_all("els => els.map(e => e.dataset.key)")
+    assert sorted(shown) == warned
+    if warned:
+        assert page.locator("#pd-confirm").is_disabled()  # not before every warning is accepted
+        page.locator("#pd-accept-all").check()
+    day = page.locator("#pd-date").input_value()
+    later = (dt.date.fromisoformat(day) + dt.timedelta(days=3)).isoformat()
+    page.fill("#pd-date", later)
+    moves = page.locator("#pd-moves tr").all_inner_texts()
+    assert any(row.startswith(b["grid"][-3:]) and GRID[-3:] in row for row in moves), moves
+    page.locator("#pd-confirm").click()
+    page.locator("#pd-status", has_text="已发布").wait_for()
     _status(page, "已发布")
+    assert "已更换网格" in page.locator("#pd-moves-title").inner_text()
+    assert "已发布" in page.locator(f'#plan option[value="{plan_id}"]').inner_text()
+    page.locator("#pd-cancel").click()
     with app.extensions["gridmap.store"].session() as s:
         assert plans.get_plan(s, plan_id).status == "published"
+        assert plans.get_plan(s, plan_id).valid_from.isoformat() == later
         published = s.scalars(select(m.GridPlan.id).where(m.GridPlan.community_code == CHENGZHI,
                                                           m.GridPlan.status == "published")).all()
     assert published == [plan_id]
