@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DB := instance/gridmap.db
 
-.PHONY: run test install demo bench translations clean
+.PHONY: run test install demo bench translations messages clean
 
 run: $(STAMP) translations
 	@test -f $(DB) || $(BIN)/gridmap demo
@@ -33,6 +33,12 @@ $(TEST_STAMP): $(STAMP)
 
 translations: $(STAMP)
 	$(BIN)/pybabel -q compile -d gridmap/translations
+
+# After adding or changing a user-visible string: collect every marked message (_, N_, _l …) into the
+# catalogue, then translate the new empty msgstrs; tests/test_catalogue.py fails until each has one.
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/gridmap-messages.pot .
+	$(BIN)/pybabel -q update -i /tmp/gridmap-messages.pot -d gridmap/translations --no-fuzzy-matching --ignore-obsolete -w 76
 
 demo: $(STAMP) translations
 	$(BIN)/gridmap demo --force

@@ -6,7 +6,7 @@ Light on purpose (the standard library and gridmap.errors): the web's parameters
 import datetime as dt
 import re
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 
 #: The largest id a database integer column holds (PostgreSQL's integer; SQLite's are wider).
 MAX_ID = 2**31 - 1
@@ -26,16 +26,18 @@ def plan_id(raw):
     """A plan id from a URL or the command line: a positive whole number within a database integer."""
     text = str(raw).strip()
     if isinstance(raw, bool) or not ascii_digits(text) or not (1 <= int(text) <= MAX_ID):
-        raise InvalidInput(f"Plan id {raw!r} is not a positive whole number.",
-                           fix="Use an id from GET /api/v1/plans or `gridmap plan list`.", details={"plan": raw})
+        raise InvalidInput(N_("Plan id %(raw)s is not a positive whole number."),
+                           fix=N_("Use an id from GET /api/v1/plans or `gridmap plan list`."), details={"plan": raw},
+                           params={"raw": repr(raw)})
     return int(text)
 
 
 def community_code(code):
     """A 12-digit community code, or InvalidInput naming the value."""
     if not (isinstance(code, str) and _COMMUNITY_CODE.fullmatch(code)):
-        raise InvalidInput(f"community={code!r} is not a 12-digit community code.",
-                           fix="Use a code from /api/v1/communities, e.g. 210213013004.", details={"community": code})
+        raise InvalidInput(N_("community=%(code)s is not a 12-digit community code."),
+                           fix=N_("Use a code from /api/v1/communities, e.g. 210213013004."), details={"community": code},
+                           params={"code": repr(code)})
     return code
 
 
@@ -52,10 +54,12 @@ def parse_day(raw, *, name="at"):
             raise ValueError
         day = dt.date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{name}={raw!r} is not a date written YYYY-MM-DD.",
-                           fix=f"Write e.g. {name}=2026-05-03.", details={name: raw}) from None
+        raise InvalidInput(N_("%(name)s=%(raw)s is not a date written YYYY-MM-DD."),
+                           fix=N_("Write e.g. %(name)s=2026-05-03."), details={name: raw},
+                           params={"name": name, "raw": repr(raw)}) from None
     if not EARLIEST.date() <= day < LATEST.date():
-        raise InvalidInput(f"{name}={text} is outside the years {EARLIEST.year}–{LATEST.year - 1} this service keeps.",
-                           fix=f"Write a day between {EARLIEST.date()} and {LATEST.date() - dt.timedelta(days=1)}.",
-                           details={name: text})
+        raise InvalidInput(N_("%(name)s=%(text)s is outside the years %(year)s–%(value)s this service keeps."),
+                           fix=N_("Write a day between %(value2)s and %(value3)s."),
+                           details={name: text},
+                           params={"name": name, "text": text, "year": EARLIEST.year, "value": LATEST.year - 1, "value2": EARLIEST.date(), "value3": LATEST.date() - dt.timedelta(days=1)})
     return day

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,8 @@ def marked():
     """Every msgid the code and templates mark, read with the project's babel.cfg as `pybabel extract` would."""
     method_map = [("gridmap/**.py", "python"), ("templates/**.html", "jinja2")]
     found = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(str(ROOT), method_map):
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+    for filename, lineno, message, _comments, _context in extract_from_dir(str(ROOT), method_map, keywords=keywords):
         ids = message if isinstance(message, tuple) else (message,)
         for mid in ids:
             if mid:

@@ -76,5 +76,5 @@ def test_an_environment_setting_reaches_the_api_and_the_command_alike(tmp_path, 
     web = app.test_client().get(f"/api/v1/plans/{plan}/validation").get_json()
     cli = app.test_cli_runner().invoke(args=["plan", "validate", str(plan), "--json"])
     over = [f for f in web if f["kind"] == "over_limit"]
-    assert over and "GRID_MAX_HOUSEHOLDS=1" in over[0]["message"]
+    assert over and "more than the limit of 1 (setting GRID_MAX_HOUSEHOLDS)" in over[0]["message"]
     assert [f["kind"] for f in json.loads(cli.output)] == [f["kind"] for f in web]

@@ -372,7 +372,7 @@ def test_a_rule_geos_cannot_run_at_all_is_an_unchecked_error_first_not_an_except
     monkeypatch.setattr(rules, "RULES", [rules.RULES[3], rules.Rule("gap", "error", broken, "part of the community in no grid")])
     found = plans.check_plan(community, grids)
     assert found[0].kind == "unchecked" and found[0].severity == "error"
-    assert "gap rule (part of the community in no grid) could not be checked" in found[0].message
+    assert "The gap rule could not be checked" in found[0].message and found[0].params["rule"] == "gap"
     assert message in found[0].message
     assert sorted(found[0].grid_codes) == sorted(grids["code"])
     metric = metric_for(grids)

@@ -8,7 +8,7 @@ from shapely.geometry import mapping
 from sqlalchemy import func, or_, select
 
 from .. import settings
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, N_, NotFound
 from ..geo.crs import metric_for
 from ..geo.viewshed import view_polygons
 from ..store import models as m
@@ -48,18 +48,20 @@ def load_place(session, name):
     yard = session.execute(select(m.Courtyard).where(m.Courtyard.name == name).order_by(m.Courtyard.id)).scalars().first()
     if yard is not None:
         if yard.geom is None or yard.geom.is_empty:
-            raise InvalidInput(f'Courtyard "{yard.name}" has no outline, so its coverage cannot be measured.',
-                               fix="Import the courtyard's boundary, or ask for its community's coverage "
-                                   "(its 12-digit code).")
+            raise InvalidInput(N_('Courtyard "%(name)s" has no outline, so its coverage cannot be measured.'),
+                               fix=N_("Import the courtyard's boundary, or ask for its community's coverage (its 12-digit "
+                                      "code)."),
+                               params={"name": yard.name})
         kind, label, area_ll = "courtyard", yard.name, yard.geom
         cam_filter = m.Camera.courtyard_id == yard.id
     else:
         comm = session.execute(select(m.Community).where(or_(m.Community.code == name, m.Community.name == name))
                                .order_by(m.Community.code)).scalars().first()
         if comm is None:
-            raise NotFound(f'No courtyard or community is called "{name}".',
-                           fix="Give a courtyard name, a 12-digit community code or a community name "
-                               "(`gridmap export communities x.csv` lists them).")
+            raise NotFound(N_('No courtyard or community is called "%(name)s".'),
+                           fix=N_("Give a courtyard name, a 12-digit community code or a community name (`gridmap export "
+                                  "communities x.csv` lists them)."),
+                           params={"name": name})
         kind, label, area_ll = "community", f"{comm.name} ({comm.code})", comm.geom
         cam_filter = m.Camera.community_code == comm.code
     cams = session.execute(select(m.Camera).where(cam_filter).order_by(m.Camera.id)).scalars().all()

@@ -13,7 +13,7 @@ import shapely
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 from ..geo.viewshed import Obstacles, polygonal, view_polygons
 
 DEFAULT_BEARINGS = tuple(range(0, 360, 45))
@@ -177,11 +177,12 @@ def _placement_problem(area, obstacles, candidates, *, fov, range_m, bearings, e
     blocked = shapely.union_all(obs.geoms) if len(obs) else shapely.Polygon()
     public = polygonal(shapely.make_valid(shapely.difference(area, blocked)))
     if public.is_empty:
-        raise InvalidInput("The area has no public space left once buildings are removed.",
-                           fix="Pass the courtyard or grid polygon, not a building footprint.")
+        raise InvalidInput(N_("The area has no public space left once buildings are removed."),
+                           fix=N_("Pass the courtyard or grid polygon, not a building footprint."))
     if target_percent is not None and not 0 < target_percent <= 100:
-        raise InvalidInput(f"target_percent was {target_percent!r} but must be in (0, 100].",
-                           fix="Give a percentage of the public space, e.g. 95.")
+        raise InvalidInput(N_("target_percent was %(target_percent)s but must be in (0, 100]."),
+                           fix=N_("Give a percentage of the public space, e.g. 95."),
+                           params={"target_percent": repr(target_percent)})
     A, s, seen0, sites = candidate_matrix(public, obs, candidates, fov=fov, range_m=range_m, bearings=bearings,
                                           existing=existing, cell_m=cell_m)
     return _Problem(A, s, seen0, sites, float(fov), float(range_m))

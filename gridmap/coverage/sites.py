@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import or_, select
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 from ..geo.viewshed import Obstacles, view_polygons
 from ..store import models as m
 from .place import _MARGIN_DEG, _place_views, load_place
@@ -45,26 +45,31 @@ def _check_placement(target_percent, fov, range_m, bearings):
 
     t, f, r = number(target_percent), number(fov), number(range_m)
     if not (0 < t <= 100):
-        raise InvalidInput(f"target was {target_percent!r} but must be a percentage above 0 and at most 100.",
-                           fix="Give the coverage to reach in percent of the public space, e.g. --target 95.")
+        raise InvalidInput(N_("target was %(target_percent)s but must be a percentage above 0 and at most 100."),
+                           fix=N_("Give the coverage to reach in percent of the public space, e.g. --target 95."),
+                           params={"target_percent": repr(target_percent)})
     # the importer's limits: a suggested site must import as a camera (`gridmap import cameras`)
     if not (1 <= f <= 360):
-        raise InvalidInput(f"fov was {fov!r} but must be from 1 to 360 degrees.",
-                           fix="Give the new cameras' horizontal field of view, e.g. --fov 90 (360 for a dome).")
+        raise InvalidInput(N_("fov was %(fov)s but must be from 1 to 360 degrees."),
+                           fix=N_("Give the new cameras' horizontal field of view, e.g. --fov 90 (360 for a dome)."),
+                           params={"fov": repr(fov)})
     if not (1 <= r <= 1000):
-        raise InvalidInput(f"range was {range_m!r} but must be from 1 to 1000 metres.",
-                           fix="Give how far the new cameras see, e.g. --range 40.")
+        raise InvalidInput(N_("range was %(range_m)s but must be from 1 to 1000 metres."),
+                           fix=N_("Give how far the new cameras see, e.g. --range 40."),
+                           params={"range_m": repr(range_m)})
     if bearings is None:
         bearings = 1 if f >= 360 else len(DEFAULT_BEARINGS)
     if isinstance(bearings, (int, np.integer)) and not isinstance(bearings, bool):
         if not 1 <= bearings <= 72:
-            raise InvalidInput(f"bearings was {bearings!r} but must be a whole number from 1 to 72.",
-                               fix="Give how many evenly spaced directions to try at each site, e.g. --bearings 8.")
+            raise InvalidInput(N_("bearings was %(bearings)s but must be a whole number from 1 to 72."),
+                               fix=N_("Give how many evenly spaced directions to try at each site, e.g. --bearings 8."),
+                               params={"bearings": repr(bearings)})
         return t, f, r, tuple(360.0 * i / bearings for i in range(bearings))
     vals = [number(b) for b in bearings]
     if not vals or not all(math.isfinite(b) for b in vals):
-        raise InvalidInput(f"bearings was {bearings!r} but must be a count or a list of directions in degrees.",
-                           fix="Give e.g. 8, or (0, 90, 180, 270).")
+        raise InvalidInput(N_("bearings was %(bearings)s but must be a count or a list of directions in degrees."),
+                           fix=N_("Give e.g. 8, or (0, 90, 180, 270)."),
+                           params={"bearings": repr(bearings)})
     return t, f, r, tuple(b % 360.0 for b in vals)
 
 
@@ -326,12 +331,14 @@ def check_sites_path(path):
     """Refuse an output name :func:`write_sites` cannot write, before any work is done."""
     suffix = Path(path).suffix.lower()
     if suffix not in SITE_FORMATS:
-        raise InvalidInput(f"The output file {str(path)!r} ends in {suffix or 'nothing'!r}.",
-                           fix="Name it .geojson or .csv; `gridmap import cameras FILE` reads both.")
+        raise InvalidInput(N_("The output file %(path)s ends in %(value)s."),
+                           fix=N_("Name it .geojson or .csv; `gridmap import cameras FILE` reads both."),
+                           params={"path": repr(str(path)), "value": repr(suffix or 'nothing')})
     parent = Path(path).resolve().parent
     if not parent.is_dir():
-        raise InvalidInput(f"The output file's folder {str(parent)!r} does not exist.",
-                           fix="Create the folder first or write the file elsewhere.")
+        raise InvalidInput(N_("The output file's folder %(parent)s does not exist."),
+                           fix=N_("Create the folder first or write the file elsewhere."),
+                           params={"parent": repr(str(parent))})
     return Path(path)
 
 

@@ -32,7 +32,7 @@ class GridmapError(Exception):
     def __init__(self, message, *, fix=None, details=None, params=None, code=None):
         if code:
             self.code = code  # a finer reason than the class's, for programs to branch on
-        self.params = dict(params or {})
+        self.params = {k: _plain(v) for k, v in (params or {}).items()}
         self.template, self.fix_template = message, fix
         message, fix = fill(message, self.params), fill(fix, self.params)
         super().__init__(message)
@@ -74,3 +74,12 @@ def fill(template, params):
         return template % params
     except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder: show it unfilled
         return template
+
+
+def _plain(value):
+    """A parameter as JSON carries it and a sentence reads it: lists joined with commas, others as text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(str(v) for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value))
+    return str(value)

@@ -11,6 +11,7 @@ from branca.element import MacroElement
 from folium.plugins import Draw
 from folium.template import Template
 
+from ..errors import N_
 from .base import DEFAULT_ASSETS, add_tooltip, base_map
 from .cameras import add_camera_layer
 
@@ -194,6 +195,7 @@ def planner_map(grids, buildings=None, *, findings=(), department=None, diff=Non
         # Folium's Draw links a CDN copy; the vendored one keeps the map working on an intranet.
         draw.default_js = [("leaflet_draw_js", f"{draw_assets}/leaflet.draw.js")]
         draw.default_css = [("leaflet_draw_css", f"{draw_assets}/leaflet.draw.css")]
+        m.add_child(_DrawLocal({k[5:]: v for k, v in t.items() if k.startswith("draw_")}))  # before the toolbar is built
         draw.add_to(m)
         m.add_child(_DrawBridge(sketch))
     folium.LayerControl(collapsed=True).add_to(m)
@@ -274,6 +276,62 @@ class _Pick(MacroElement):
         super().__init__()
         self._name = "Pick"
         self.kind, self.key = kind, key
+
+
+#: Leaflet.draw's own words (L.drawLocal) this map uses, in English; the web layer passes them translated
+#: as ``labels["draw_<key>"]``.
+DRAW_TEXTS = {
+    "polygon": N_("Draw a polygon"),
+    "polyline": N_("Draw a line"),
+    "cancel": N_("Cancel"),
+    "cancel_title": N_("Cancel drawing"),
+    "finish": N_("Finish"),
+    "finish_title": N_("Finish drawing"),
+    "undo": N_("Delete last point"),
+    "undo_title": N_("Delete last point drawn"),
+    "polygon_start": N_("Click to start drawing the shape."),
+    "polygon_cont": N_("Click to continue drawing the shape."),
+    "polygon_end": N_("Click the first point to close this shape."),
+    "line_start": N_("Click to start drawing the line."),
+    "line_cont": N_("Click to continue drawing the line."),
+    "line_end": N_("Click the last point to finish the line."),
+    "crossing": N_("The edges of the shape cannot cross!"),
+    "remove": N_("Delete the drawing"),
+    "remove_none": N_("Nothing to delete"),
+    "save": N_("Save"),
+    "save_title": N_("Save changes"),
+    "clear": N_("Clear all"),
+    "clear_title": N_("Clear all drawings"),
+    "remove_tip": N_("Click the drawing to delete it."),
+}
+
+
+class _DrawLocal(MacroElement):
+    """Leaflet.draw's buttons and tooltips in the page's language (L.drawLocal, read when the toolbar is built)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (t, d) {
+            d.draw.toolbar.buttons.polygon = t.polygon; d.draw.toolbar.buttons.polyline = t.polyline;
+            d.draw.toolbar.actions = {title: t.cancel_title, text: t.cancel};
+            d.draw.toolbar.finish = {title: t.finish_title, text: t.finish};
+            d.draw.toolbar.undo = {title: t.undo_title, text: t.undo};
+            d.draw.handlers.polygon.tooltip = {start: t.polygon_start, cont: t.polygon_cont, end: t.polygon_end};
+            d.draw.handlers.polyline.tooltip = {start: t.line_start, cont: t.line_cont, end: t.line_end};
+            d.draw.handlers.polyline.error = "<strong>" + t.crossing + "</strong>";
+            d.edit.toolbar.buttons.remove = t.remove; d.edit.toolbar.buttons.removeDisabled = t.remove_none;
+            d.edit.toolbar.actions.save = {title: t.save_title, text: t.save};
+            d.edit.toolbar.actions.cancel = {title: t.cancel_title, text: t.cancel};
+            d.edit.toolbar.actions.clearAll = {title: t.clear_title, text: t.clear};
+            d.edit.handlers.remove.tooltip = {text: t.remove_tip};
+        })({{ this.texts|tojson }}, L.drawLocal);
+        {% endmacro %}
+    """)
+
+    def __init__(self, texts):
+        super().__init__()
+        self._name = "DrawLocal"
+        self.texts = {**DRAW_TEXTS, **texts}
 
 
 class _DrawBridge(MacroElement):

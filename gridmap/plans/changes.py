@@ -8,7 +8,7 @@ import shapely
 from sqlalchemy import select
 
 from ..assign import buildings_to_grids, members_to_grids
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 from ..geo.crs import metric_for
 from ..store import models as m
 from ..store.loaders import MARGIN_DEG, branch_ids, buildings_near
@@ -50,7 +50,8 @@ def diff(session, plan_a, plan_b, *, personal=False):
         g["branch_id"] = pd.array([branches.get(c) for c in g["code"]], dtype="Int64")
     boxes = [g.total_bounds for g in (ga, gb) if len(g)]
     if not boxes:
-        raise InvalidInput(f"Plans {a.id} and {b.id} hold no grids.", fix="Compare plans that have grids.")
+        raise InvalidInput(N_("Plans %(id)s and %(id2)s hold no grids."), fix=N_("Compare plans that have grids."),
+                           params={"id": a.id, "id2": b.id})
     buildings = buildings_near(session, boxes)
     ba = buildings_to_grids(buildings, ga) if len(ga) else None
     bb = buildings_to_grids(buildings, gb) if len(gb) else None

@@ -8,7 +8,7 @@ import shapely
 from sqlalchemy import select
 
 from ..assign import buildings_to_grids
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, N_, NotFound
 from ..geo.crs import metric_for
 from ..store import models as m
 from ..store.loaders import buildings_near
@@ -53,9 +53,10 @@ def crosswalk(session, community_code, plan_id=None):
     grids = grids_frame(plan)
     dept = _department_grids(session, code)
     if dept.empty:
-        raise NotFound(f"Community {code} has no department grids.",
-                       fix="Import them: gridmap import department-grids PATH --department NAME.",
-                       details={"community": code})
+        raise NotFound(N_("Community %(code)s has no department grids."),
+                       fix=N_("Import them: gridmap import department-grids PATH --department NAME."),
+                       details={"community": code},
+                       params={"code": code})
     boxes = [grids.total_bounds, dept.total_bounds] if len(grids) else [dept.total_bounds]
     buildings = buildings_near(session, boxes)
     x0, y0, x1, y1 = np.vstack(boxes)[:, 0].min(), np.vstack(boxes)[:, 1].min(), \
@@ -150,15 +151,17 @@ def _plan(session, code, plan_id):
     if plan_id is not None:
         plan = get_plan(session, plan_id)
         if plan.community_code != code:
-            raise InvalidInput(f"Plan {plan.id} belongs to community {plan.community_code}, not {code}.",
-                               fix="Give a plan of the same community, or leave the plan out.",
-                               details={"plan": plan.id, "community": code})
+            raise InvalidInput(N_("Plan %(id)s belongs to community %(community_code)s, not %(code)s."),
+                               fix=N_("Give a plan of the same community, or leave the plan out."),
+                               details={"plan": plan.id, "community": code},
+                               params={"id": plan.id, "community_code": plan.community_code, "code": code})
         return plan
     plan = session.scalars(select(m.GridPlan).where(m.GridPlan.community_code == code,
                                                     m.GridPlan.status == "published")).first()
     if plan is None:
-        raise NotFound(f"Community {code} has no published plan to compare the department grids with.",
-                       fix="Publish a plan, or give plan=ID of a draft.", details={"community": code})
+        raise NotFound(N_("Community %(code)s has no published plan to compare the department grids with."),
+                       fix=N_("Publish a plan, or give plan=ID of a draft."), details={"community": code},
+                       params={"code": code})
     return plan
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import geopandas as gpd
 from sqlalchemy import select
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, N_, NotFound
 from ..partition import partition_community
 from ..store import models as m
 from .generations import create_plan, used_codes
@@ -20,13 +20,15 @@ def draft_from_partition(session, community_code, *, n_grids=None, target_househ
     """
     community = session.get(m.Community, community_code)
     if community is None:
-        raise NotFound(f"Community {community_code} is not in the store.",
-                       fix="See `gridmap export communities -` or /api/v1/communities for the codes.")
+        raise NotFound(N_("Community %(community_code)s is not in the store."),
+                       fix=N_("See `gridmap export communities -` or /api/v1/communities for the codes."),
+                       params={"community_code": community_code})
     rows = session.execute(select(m.Building.geom, m.Building.households)
                            .where(m.Building.community_code == community_code)).all()
     if not rows:
-        raise InvalidInput(f"Community {community_code} has no buildings to partition.",
-                           fix="Import its buildings first: gridmap import buildings PATH.")
+        raise InvalidInput(N_("Community %(community_code)s has no buildings to partition."),
+                           fix=N_("Import its buildings first: gridmap import buildings PATH."),
+                           params={"community_code": community_code})
     buildings = gpd.GeoDataFrame({"households": [h or 0 for _, h in rows]}, geometry=[g for g, _ in rows], crs=4326)
     barriers = None
     if use_roads:

@@ -27,7 +27,7 @@ import shapely.ops
 from sqlalchemy.orm.attributes import flag_modified
 
 from ..assign import buildings_to_grids
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, N_, NotFound
 from ..geo.codes import allocate, grid_name
 from ..geo.crs import metric_for
 from ..store import models as m
@@ -112,13 +112,15 @@ def move_buildings(session, plan_id, building_ids, to_grid, version, *, limits=N
         frame = ed.buildings()
         missing = [i for i in ids if i not in frame.index]
         if missing:
-            raise NotFound(f"Building(s) {missing} are not in community {ed.plan.community_code}.",
-                           fix="Pick buildings on the planner map.", details={"buildings": missing})
+            raise NotFound(N_("Building(s) %(missing)s are not in community %(community_code)s."),
+                           fix=N_("Pick buildings on the planner map."), details={"buildings": missing},
+                           params={"missing": missing, "community_code": ed.plan.community_code})
         current = buildings_to_grids(frame, ed.grids_frame())["grid_code"]
         moving = [i for i in ids if current[i] != to_grid]
         if not moving:
-            raise InvalidInput(f"Building(s) {ids} are in grid {to_grid} already.",
-                               fix="Select buildings of another grid.", details={"buildings": ids})
+            raise InvalidInput(N_("Building(s) %(ids)s are in grid %(to_grid)s already."),
+                               fix=N_("Select buildings of another grid."), details={"buildings": ids},
+                               params={"ids": ids, "to_grid": to_grid})
         cells = {}
         for code in {current[i] for i in moving if current[i] is not None}:
             cells.update(_cells(frame[(current == code).to_numpy()], ed.grids[code]))
@@ -141,20 +143,22 @@ def move_buildings(session, plan_id, building_ids, to_grid, version, *, limits=N
             if code != to_grid and ed.area(_i(geom, moved)) > 0:
                 rest = _d(geom, moved)
                 if ed.area(rest) <= SLIVER_M2:
-                    raise Conflict(f"Moving these buildings would leave grid {code} empty.",
-                                   fix=f"Merge grid {code} into {to_grid} instead.",
-                                   details={"grid": code, "geometry": _geojson(geom)})
+                    raise Conflict(N_("Moving these buildings would leave grid %(code)s empty."),
+                                   fix=N_("Merge grid %(code)s into %(to_grid)s instead."),
+                                   details={"grid": code, "geometry": _geojson(geom)},
+                                   params={"code": code, "to_grid": to_grid})
                 after[code], strays = _main_part(rest, code, ed, cause="moving these buildings")
                 _hand_out(ed, after, strays, exclude=set(), giver=code)
         if len(_polygons(after[to_grid], ed)) > 1:
             far = _polygons(after[to_grid], ed)[1:]
-            raise Conflict(f"Building(s) {moving} do not border grid {to_grid}: the grid would fall into pieces.",
-                           fix="Move the buildings between them too, or choose a neighbouring grid.",
+            raise Conflict(N_("Building(s) %(moving)s do not border grid %(to_grid)s: the grid would fall into pieces."),
+                           fix=N_("Move the buildings between them too, or choose a neighbouring grid."),
                            details={"grid": to_grid, "buildings": moving,
-                                    "geometry": _geojson(shapely.union_all(far))})
+                                    "geometry": _geojson(shapely.union_all(far))},
+                           params={"moving": moving, "to_grid": to_grid})
         return after, {}
     if not ids:
-        raise InvalidInput("No building was given to move.", fix="Select one or more buildings.")
+        raise InvalidInput(N_("No building was given to move."), fix=N_("Select one or more buildings."))
     return _edit(session, plan_id, version, change, limits)
 
 
@@ -171,10 +175,11 @@ def split(session, plan_id, grid_code, line, version, *, limits=None):
         cut = _polygons(shapely.ops.split(geom, line))
         big = [p for p in cut if ed.area(p) > SLIVER_M2]
         if len(big) != 2:
-            raise Conflict(f"The line cuts grid {grid_code} into {len(big)} piece(s), not two.",
-                           fix="Draw a line that crosses the grid once, from one edge to the other, "
-                               "starting and ending outside it.",
-                           details={"grid": grid_code, "pieces": len(big), "geometry": _geojson(line)})
+            raise Conflict(N_("The line cuts grid %(grid_code)s into %(big)s piece(s), not two."),
+                           fix=N_("Draw a line that crosses the grid once, from one edge to the other, starting and ending "
+                                  "outside it."),
+                           details={"grid": grid_code, "pieces": len(big), "geometry": _geojson(line)},
+                           params={"grid_code": grid_code, "big": len(big)})
         small = [p for p in cut if ed.area(p) <= SLIVER_M2]
         a, b = big
         for s in small:  # slivers along the cut join the side they touch most
@@ -199,13 +204,16 @@ def merge(session, plan_id, code_a, code_b, version, *, limits=None):
     """Join grid ``code_b`` into grid ``code_a`` (they must share a boundary); ``code_a`` keeps its code."""
     def change(ed):
         if code_a == code_b:
-            raise InvalidInput(f"Grid {code_a} cannot be merged with itself.", fix="Select two different grids.",
-                               details={"grids": [code_a, code_b]})
+            raise InvalidInput(N_("Grid %(code_a)s cannot be merged with itself."),
+                               fix=N_("Select two different grids."),
+                               details={"grids": [code_a, code_b]},
+                               params={"code_a": code_a})
         a, b = ed.grid(code_a), ed.grid(code_b)
         if ed.length(_shared(a, b, raw=True)) < ADJACENT_M:
-            raise Conflict(f"Grids {code_a} and {code_b} do not share a boundary; only neighbours can be merged.",
-                           fix="Select two grids that touch along an edge.",
-                           details={"grids": [code_a, code_b], "geometry": _geojson(b)})
+            raise Conflict(N_("Grids %(code_a)s and %(code_b)s do not share a boundary; only neighbours can be merged."),
+                           fix=N_("Select two grids that touch along an edge."),
+                           details={"grids": [code_a, code_b], "geometry": _geojson(b)},
+                           params={"code_a": code_a, "code_b": code_b})
         return {code_a: _u(a, b), code_b: None}, {}
     return _edit(session, plan_id, version, change, limits)
 
@@ -221,11 +229,13 @@ def set_grids(session, plan_id, grids, version, *, names=None, limits=None):
     def change(ed):
         for code in grids:
             if not code.startswith(ed.plan.community_code):
-                raise InvalidInput(f"Grid code {code} does not belong to community {ed.plan.community_code}.",
-                                   fix="Send codes of this plan's grids.", details={"grid": code})
+                raise InvalidInput(N_("Grid code %(code)s does not belong to community %(community_code)s."),
+                                   fix=N_("Send codes of this plan's grids."), details={"grid": code},
+                                   params={"code": code, "community_code": ed.plan.community_code})
             if grids[code] is None and code not in ed.grids:
-                raise NotFound(f"Grid {code} is not in plan {ed.plan.id}.", fix="Reload the plan.",
-                               details={"grid": code})
+                raise NotFound(N_("Grid %(code)s is not in plan %(id)s."), fix=N_("Reload the plan."),
+                               details={"grid": code},
+                               params={"code": code, "id": ed.plan.id})
         after = {code: (_polygonal(shapely.make_valid(g)) if g is not None else None) for code, g in grids.items()}
         community = session.get(m.Community, ed.plan.community_code)
         new_names = {c: names.get(c) or grid_name(community.name, c) for c in after if c not in ed.grids}
@@ -296,9 +306,10 @@ class _Editor:
 
     def grid(self, code):
         if code not in self.grids:
-            raise NotFound(f"Grid {code} is not in plan {self.plan.id}.",
-                           fix=f"Use one of {sorted(self.grids)[:5]}{' …' if len(self.grids) > 5 else ''}.",
-                           details={"grid": code})
+            raise NotFound(N_("Grid %(code)s is not in plan %(id)s."),
+                           fix=N_("Use one of %(value)s%(value2)s."),
+                           details={"grid": code},
+                           params={"code": code, "id": self.plan.id, "value": ", ".join(map(str, sorted(self.grids)[:5])), "value2": ' …' if len(self.grids) > 5 else ''})
         return self.grids[code]
 
     def metric(self, g):
@@ -322,11 +333,13 @@ class _Editor:
 def _edit(session, plan_id, version, change, limits):
     plan = _lock(session, plan_id)
     if plan.version != version:
-        raise Conflict(f"Plan {plan.id} is at version {plan.version}, not {version}: someone else saved first.",
-                       fix="Reload the plan and make the edit again.", details={"version": plan.version})
+        raise Conflict(N_("Plan %(id)s is at version %(version)s, not %(version2)s: someone else saved first."),
+                       fix=N_("Reload the plan and make the edit again."), details={"version": plan.version},
+                       params={"id": plan.id, "version": plan.version, "version2": version})
     if plan.status != "draft":
-        raise Conflict(f"Plan {plan.id} is {plan.status}; a published or retired plan is never edited in place.",
-                       fix="Make a new draft from it (copy) and edit that.", details={"status": plan.status})
+        raise Conflict(N_("Plan %(id)s is %(status)s; a published or retired plan is never edited in place."),
+                       fix=N_("Make a new draft from it (copy) and edit that."), details={"status": plan.status},
+                       params={"id": plan.id, "status": plan.status})
     ed = _Editor(session, plan)
     try:
         after, new_names = change(ed)
@@ -337,9 +350,10 @@ def _edit(session, plan_id, version, change, limits):
     except shapely.errors.GEOSException as err:
         # Overlays on valid, snap-rounded input do not fail; should one all the same (a stored grid
         # invalid since its import), the edit is refused, never half computed.
-        raise Conflict(f"This edit cannot be computed on the plan's current geometry ({err}).",
-                       fix="Undo to the last good state, or redraw the grids involved with clear space "
-                           "between their edges.", details={"geos": str(err)}) from None
+        raise Conflict(N_("This edit cannot be computed on the plan's current geometry (%(err)s)."),
+                       fix=N_("Undo to the last good state, or redraw the grids involved with clear space between "
+                              "their edges."), details={"geos": str(err)},
+                       params={"err": err}) from None
     before = {code: ed.grids.get(code) for code in after}
     undo = {"grids": {c: _geojson(g) for c, g in before.items()},
             "names": {c: ed.rows[c].name for c in before if c in ed.rows}}
@@ -388,19 +402,23 @@ def _check(ed, after):
         if g is None:
             continue
         if ed.area(g) <= SLIVER_M2:
-            raise Conflict(f"Grid {code} would be empty after this edit.", fix="Merge it into a neighbour instead.",
-                           details={"grid": code, "geometry": _geojson(ed.grids.get(code))})
+            raise Conflict(N_("Grid %(code)s would be empty after this edit."),
+                           fix=N_("Merge it into a neighbour instead."),
+                           details={"grid": code, "geometry": _geojson(ed.grids.get(code))},
+                           params={"code": code})
         parts = _polygons(g, ed)
         if len(parts) > 1:
-            raise Conflict(f"Grid {code} would be {len(parts)} separate pieces after this edit.",
-                           fix="Draw the boundary so the grid stays in one piece.",
-                           details={"grid": code, "geometry": _geojson(shapely.MultiPolygon(parts[1:]))})
+            raise Conflict(N_("Grid %(code)s would be %(parts)s separate pieces after this edit."),
+                           fix=N_("Draw the boundary so the grid stays in one piece."),
+                           details={"grid": code, "geometry": _geojson(shapely.MultiPolygon(parts[1:]))},
+                           params={"code": code, "parts": len(parts)})
         bad = _invalid_at(ed, g)
         if bad is not None:
-            raise Conflict(f"Grid {code} would have a boundary that crosses itself near "
-                           f"({bad.x:.7f}, {bad.y:.7f}): two of its edges run closer than a few millimetres there.",
-                           fix="Draw the boundary there again, with clear space between the edges.",
-                           details={"grid": code, "geometry": _geojson(bad)})
+            raise Conflict(N_("Grid %(code)s would have a boundary that crosses itself near (%(x)s, %(y)s): two of its "
+                              "edges run closer than a few millimetres there."),
+                           fix=N_("Draw the boundary there again, with clear space between the edges."),
+                           details={"grid": code, "geometry": _geojson(bad)},
+                           params={"code": code, "x": format(bad.x, '.7f'), "y": format(bad.y, '.7f')})
     before_all = dict(ed.grids)
     after_all = {**before_all, **after}
     b_over, b_cover, b_out = _tiling(ed, [g for g in before_all.values()])
@@ -414,9 +432,10 @@ def _check(ed, after):
     if a_out > b_out + eps:
         problems.append(f"{a_out - b_out:.2f} m² would lie outside the community")
     if problems:
-        raise Conflict(f"This edit would break the tiling: {'; '.join(problems)}.",
-                       fix="Undo to the last good state, or redraw the grids involved.",
-                       details={"grids": sorted(after)})
+        raise Conflict(N_("This edit would break the tiling: %(value)s."),
+                       fix=N_("Undo to the last good state, or redraw the grids involved."),
+                       details={"grids": sorted(after)},
+                       params={"value": '; '.join(problems)})
 
 
 def _invalid_at(ed, g):
@@ -467,10 +486,12 @@ def _largest(g, ed, *, what):
     parts = _polygons(g)
     big = [p for p in parts if ed.area(p) > SLIVER_M2]
     if not big:
-        raise InvalidInput(f"{what} lies outside the community.", fix="Draw it inside the community boundary.")
+        raise InvalidInput(N_("%(what)s lies outside the community."), fix=N_("Draw it inside the community boundary."),
+                           params={"what": what})
     if len(big) > 1:
-        raise Conflict(f"{what} falls into {len(big)} pieces inside the community.",
-                       fix="Draw one connected shape.", details={"geometry": _geojson(shapely.MultiPolygon(big))})
+        raise Conflict(N_("%(what)s falls into %(big)s pieces inside the community."),
+                       fix=N_("Draw one connected shape."), details={"geometry": _geojson(shapely.MultiPolygon(big))},
+                       params={"what": what, "big": len(big)})
     return big[0]
 
 
@@ -600,14 +621,16 @@ def _main_part(g, code, ed, *, cause):
     parts, slivers = _cores(g, ed)
     parts.sort(key=lambda p: -p.area)
     if not parts or ed.area(parts[0]) <= SLIVER_M2:
-        raise Conflict(f"Grid {code} would vanish: {cause} covers it whole.",
-                       fix=f"Merge grid {code} into a neighbour instead, or draw a smaller boundary.",
-                       details={"grid": code, "geometry": _geojson(ed.grids.get(code))})
+        raise Conflict(N_("Grid %(code)s would vanish: %(cause)s covers it whole."),
+                       fix=N_("Merge grid %(code)s into a neighbour instead, or draw a smaller boundary."),
+                       details={"grid": code, "geometry": _geojson(ed.grids.get(code))},
+                       params={"code": code, "cause": cause})
     cut_off = [p for p in parts[1:] if ed.area(p) > SLIVER_M2]
     if cut_off:
-        raise Conflict(f"Grid {code} would be cut into {len(cut_off) + 1} pieces by {cause}.",
-                       fix=f"Draw the boundary so that it does not cross grid {code}, or merge it first.",
-                       details={"grid": code, "geometry": _geojson(shapely.MultiPolygon(cut_off))})
+        raise Conflict(N_("Grid %(code)s would be cut into %(value)s pieces by %(cause)s."),
+                       fix=N_("Draw the boundary so that it does not cross grid %(code)s, or merge it first."),
+                       details={"grid": code, "geometry": _geojson(shapely.MultiPolygon(cut_off))},
+                       params={"code": code, "value": len(cut_off) + 1, "cause": cause})
     return parts[0], slivers
 
 
@@ -632,12 +655,13 @@ def _hand_out(ed, after, pieces, *, exclude, giver):
             if ed.area(piece) <= SLIVER_M2 and giver in after:
                 best = giver  # a speck nobody borders stays where it was
             else:
-                raise Conflict(f"{ed.area(piece):,.0f} m² that grid {giver} gives up touch no other grid, "
-                               "so no neighbour can take them.",
-                               fix="Draw the boundary out to the community edge or to a neighbour, "
-                                   "so the area stays in a grid.",
+                raise Conflict(N_("%(value)s m² that grid %(giver)s gives up touch no other grid, so no neighbour can take "
+                                  "them."),
+                               fix=N_("Draw the boundary out to the community edge or to a neighbour, so the area stays in a "
+                                      "grid."),
                                details={"grid": giver, "area_m2": round(ed.area(piece), 1),
-                                        "geometry": _geojson(piece)})
+                                        "geometry": _geojson(piece)},
+                               params={"value": format(ed.area(piece), ',.0f'), "giver": giver})
         after[best] = _u(after.get(best, ed.grids.get(best)), piece)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 from sqlalchemy import func, select
 
-from ..errors import NotFound
+from ..errors import N_, NotFound
 from ..geo.io import write_layer
 from ..geo.pointindex import points_to_grids
 from ..store import models as m
@@ -76,7 +76,9 @@ def grids_geojson(session, community=None):
     """Published grids with ``code``, ``name``, ``households`` (buildings whose point lies inside)."""
     if community is not None:
         if session.get(m.Community, community) is None:
-            raise NotFound(f"Community {community} is not known.", fix="See /api/v1/communities for the codes.")
+            raise NotFound(N_("Community %(community)s is not known."),
+                           fix=N_("See /api/v1/communities for the codes."),
+                           params={"community": community})
     rows = published_grids(session, community)
     households = _households_by_grid(session, rows)
     features = [{"type": "Feature", "id": g.code,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, N_, NotFound
 from ..store import models as m
 
 
@@ -12,14 +12,16 @@ def get_plan(session, plan_id):
     if isinstance(plan_id, m.GridPlan):
         return plan_id
     if isinstance(plan_id, bool) or not isinstance(plan_id, int):
-        raise InvalidInput(f"Plan id {plan_id!r} is not a whole number.",
-                           fix="Use an id from GET /api/v1/plans or `gridmap plan list`.", details={"plan": plan_id})
+        raise InvalidInput(N_("Plan id %(plan_id)s is not a whole number."),
+                           fix=N_("Use an id from GET /api/v1/plans or `gridmap plan list`."), details={"plan": plan_id},
+                           params={"plan_id": repr(plan_id)})
     pid = plan_id
     plan = session.get(m.GridPlan, pid) if 1 <= pid < 2**63 else None
     if plan is None:
-        raise NotFound(f"Grid plan {pid} is not in the store.",
-                       fix="List the plans with GET /api/v1/plans?community=CODE or `gridmap plan list`.",
-                       details={"plan": pid})
+        raise NotFound(N_("Grid plan %(pid)s is not in the store."),
+                       fix=N_("List the plans with GET /api/v1/plans?community=CODE or `gridmap plan list`."),
+                       details={"plan": pid},
+                       params={"pid": pid})
     return plan
 
 
@@ -42,8 +44,9 @@ def plan_summary(plan, *, grids=None):
 
 def _community(session, code):
     if session.get(m.Community, code) is None:
-        raise NotFound(f"Community {code} is not in the store.", fix="See /api/v1/communities for the codes.",
-                       details={"community": code})
+        raise NotFound(N_("Community %(code)s is not in the store."), fix=N_("See /api/v1/communities for the codes."),
+                       details={"community": code},
+                       params={"code": code})
     return code
 
 

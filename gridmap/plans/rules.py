@@ -329,9 +329,10 @@ def check_plan(community, grids, buildings=None, *, workers=None, branches=None,
             except shapely.errors.GEOSException as err:
                 raw.append(_unchecked(rule, data, err))
                 continue
-        # each rule yields (grid codes, geometry, value, (template, params), fix template)
-        raw += [Finding(rule.kind, rule.severity, list(codes), message[0], geom, value, fix, message[1])
-                for codes, geom, value, message, fix in found]
+        # each rule yields (grid codes, geometry, value, (template, params) or plain text, fix template)
+        for codes, geom, value, message, fix in found:
+            template, params = message if isinstance(message, tuple) else (message, {})
+            raw.append(Finding(rule.kind, rule.severity, list(codes), template, geom, value, fix, params))
     if raw:
         for f, g in zip(raw, data.metric.unproject([f.geometry for f in raw])):
             f.geometry = g

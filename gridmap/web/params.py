@@ -12,7 +12,7 @@ import re
 from ..catalog import LEVELS, RESPONDER_KINDS, category
 from ..dispatch import PERIODS, STATUSES, utcnow
 from ..dispatch.georeport import MAX_WINDOW, PUBLIC_CODES
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, N_, NotFound
 from ..geo import crs as geo_crs
 from ..geo.roads import SPEEDS_MPS
 
@@ -41,27 +41,38 @@ def parse_point(lon, lat, crs="wgs84"):
     lon/lat apparently swapped, or an unknown coordinate system.
     """
     if crs is not None and not isinstance(crs, str):
-        raise InvalidInput(f"crs={crs!r} is not text.", fix=f"Send one of {list(COORDINATE_SYSTEMS)} as a string.",
-                           details={"field": "crs"})
+        raise InvalidInput(N_("crs=%(crs)s is not text."), fix=N_("Send one of %(allowed)s as a string."),
+                           details={"field": "crs"},
+                           params={"crs": repr(crs), "allowed": ", ".join(map(str, list(COORDINATE_SYSTEMS)))})
     crs = (crs or "wgs84").lower().replace("-", "")
     if crs not in COORDINATE_SYSTEMS:
-        raise InvalidInput(f"crs {crs!r} is not supported here.", fix=f"Use one of {list(COORDINATE_SYSTEMS)}.")
+        raise InvalidInput(N_("crs %(crs)s is not supported here."), fix=N_("Use one of %(allowed)s."),
+                           params={"crs": repr(crs), "allowed": ", ".join(map(str, list(COORDINATE_SYSTEMS)))})
     values = {}
     for name, raw in (("lon", lon), ("lat", lat)):
         if raw is None or str(raw).strip() == "":
-            raise InvalidInput(f"{name} is missing.", fix="Give both lon and lat in decimal degrees, e.g. lon=121.61&lat=38.91.")
+            raise InvalidInput(N_("%(name)s is missing."),
+                               fix=N_("Give both lon and lat in decimal degrees, e.g. lon=121.61&lat=38.91."),
+                               params={"name": name})
         try:
             values[name] = float(str(raw).strip())
         except ValueError:
-            raise InvalidInput(f"{name}={raw!r} is not a number.", fix="Write decimal degrees, e.g. 121.6147.") from None
+            raise InvalidInput(N_("%(name)s=%(raw)s is not a number."), fix=N_("Write decimal degrees, e.g. 121.6147."),
+                               params={"name": name, "raw": repr(raw)}) from None
         if not math.isfinite(values[name]):
-            raise InvalidInput(f"{name}={raw!r} is not a finite number.", fix="Write decimal degrees, e.g. 121.6147.")
+            raise InvalidInput(N_("%(name)s=%(raw)s is not a finite number."),
+                               fix=N_("Write decimal degrees, e.g. 121.6147."),
+                               params={"name": name, "raw": repr(raw)})
     x, y = values["lon"], values["lat"]
     if abs(y) > 90 and abs(x) <= 90:
-        raise InvalidInput(f"lat={y} is out of range and lon={x} looks like a latitude: lon and lat look swapped.",
-                           fix=f"Try lon={y}&lat={x}.")
+        raise InvalidInput(N_("lat=%(y)s is out of range and lon=%(x)s looks like a latitude: lon and lat look "
+                              "swapped."),
+                           fix=N_("Try lon=%(y)s&lat=%(x)s."),
+                           params={"y": y, "x": x})
     if abs(x) > 180 or abs(y) > 90:
-        raise InvalidInput(f"lon={x}, lat={y} is outside the globe.", fix="lon must be within ±180 and lat within ±90.")
+        raise InvalidInput(N_("lon=%(x)s, lat=%(y)s is outside the globe."),
+                           fix=N_("lon must be within ±180 and lat within ±90."),
+                           params={"x": x, "y": y})
     if crs == "gcj02":
         x, y = geo_crs.gcj02_to_wgs84(x, y)
     elif crs == "bd09":
@@ -72,8 +83,9 @@ def parse_point(lon, lat, crs="wgs84"):
 def parse_grid_code(code):
     """A 15-digit grid code from a URL, or InvalidInput."""
     if not (isinstance(code, str) and len(code) == 15 and code.isdigit()):
-        raise InvalidInput(f"Grid code {code!r} is not 15 digits.",
-                           fix="Use a code from /api/v1/grids, e.g. 210213013004001.")
+        raise InvalidInput(N_("Grid code %(code)s is not 15 digits."),
+                           fix=N_("Use a code from /api/v1/grids, e.g. 210213013004001."),
+                           params={"code": repr(code)})
     return code
 
 
@@ -83,21 +95,26 @@ def parse_nearest_query(args):
     kinds = sorted(RESPONDER_KINDS) + ["volunteer"]
     kind = (args.get("kind") or "").strip() or None
     if kind is not None and kind not in kinds:
-        raise InvalidInput(f"kind={kind!r} is not known.", fix=f"Use one of {kinds}.")
+        raise InvalidInput(N_("kind=%(kind)s is not known."), fix=N_("Use one of %(kinds)s."),
+                           params={"kind": repr(kind), "kinds": ", ".join(map(str, kinds))})
     k = _bounded_number(args, "k", int, default=5, low=1, high=50)
     radius = _bounded_number(args, "radius", float, default=None, low=1, high=50_000)
     available = (args.get("available") or "").strip().lower()
     if available not in ("", "true", "false", "1", "0"):
-        raise InvalidInput(f"available={available!r} is not true or false.", fix="Use available=true or leave it out.")
+        raise InvalidInput(N_("available=%(available)s is not true or false."),
+                           fix=N_("Use available=true or leave it out."),
+                           params={"available": repr(available)})
     skill = (args.get("skill") or "").strip() or None
     if skill is not None and len(skill) > 32:
-        raise InvalidInput("skill is longer than 32 characters.", fix="Name one skill, e.g. skill=维修.")
+        raise InvalidInput(N_("skill is longer than 32 characters."), fix=N_("Name one skill, e.g. skill=维修."))
     by = (args.get("by") or "line").strip()
     if by not in ("line", "road"):
-        raise InvalidInput(f"by={by!r} is not known.", fix="Use by=road for road distances, or leave it out.")
+        raise InvalidInput(N_("by=%(by)s is not known."), fix=N_("Use by=road for road distances, or leave it out."),
+                           params={"by": repr(by)})
     mode = (args.get("mode") or "car").strip()
     if mode not in SPEEDS_MPS:
-        raise InvalidInput(f"mode={mode!r} is not known.", fix=f"Use one of {sorted(SPEEDS_MPS)}.")
+        raise InvalidInput(N_("mode=%(mode)s is not known."), fix=N_("Use one of %(allowed)s."),
+                           params={"mode": repr(mode), "allowed": ", ".join(map(str, sorted(SPEEDS_MPS)))})
     return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius,
             "available": None if available == "" else available in ("true", "1"), "by": by, "mode": mode}
 
@@ -111,8 +128,9 @@ def _bounded_number(args, name, cast, *, default, low, high):
     except ValueError:
         value = None
     if value is None or not (low <= value <= high) or (cast is float and not math.isfinite(value)):
-        raise InvalidInput(f"{name}={raw!r} is not a number between {low} and {high}.",
-                           fix=f"Use e.g. {name}={default or low}.")
+        raise InvalidInput(N_("%(name)s=%(raw)s is not a number between %(low)s and %(high)s."),
+                           fix=N_("Use e.g. %(name)s=%(value)s."),
+                           params={"name": name, "raw": repr(raw), "low": low, "high": high, "value": default or low})
     return value
 
 
@@ -121,7 +139,9 @@ def parse_limit(raw, *, default, most):
     if raw in (None, ""):
         return default
     if not _ascii_digits(str(raw)) or not 1 <= int(raw) <= most:
-        raise InvalidInput(f"limit={raw!r} is not a whole number between 1 and {most}.", fix=f"Use e.g. limit={default}.")
+        raise InvalidInput(N_("limit=%(raw)s is not a whole number between 1 and %(most)s."),
+                           fix=N_("Use e.g. limit=%(default)s."),
+                           params={"raw": repr(raw), "most": most, "default": default})
     return int(raw)
 
 
@@ -134,27 +154,33 @@ def parse_time(raw, *, name):
     fix = f"Send e.g. {name}=2026-05-03T08:15:00+08:00, or Unix seconds such as 1777767300."
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         if not math.isfinite(raw):
-            raise InvalidInput(f"{name}={raw!r} is not a time.", fix=fix, details={"field": name})
+            raise InvalidInput(N_("%(name)s=%(raw)s is not a time."), fix=fix, details={"field": name},
+                               params={"name": name, "raw": repr(raw)})
         if LATEST.timestamp() * 1000 > raw >= LATEST.replace(tzinfo=dt.timezone.utc).timestamp():
-            raise InvalidInput(f"{name}={raw!r} looks like Unix milliseconds; seconds are expected.",
-                               fix=f"Divide it by 1000: {name}={raw / 1000:.3f}.", details={"field": name})
+            raise InvalidInput(N_("%(name)s=%(raw)s looks like Unix milliseconds; seconds are expected."),
+                               fix=N_("Divide it by 1000: %(name)s=%(value)s."), details={"field": name},
+                               params={"name": name, "raw": repr(raw), "value": format(raw / 1000, '.3f')})
         if not 0 <= raw < LATEST.replace(tzinfo=dt.timezone.utc).timestamp():
-            raise InvalidInput(f"{name}={raw!r} is outside the years {EARLIEST.year}–{LATEST.year - 1}.",
-                               fix=fix, details={"field": name})
+            raise InvalidInput(N_("%(name)s=%(raw)s is outside the years %(year)s–%(value)s."),
+                               fix=fix, details={"field": name},
+                               params={"name": name, "raw": repr(raw), "year": EARLIEST.year, "value": LATEST.year - 1})
         return dt.datetime.fromtimestamp(raw, dt.timezone.utc).replace(tzinfo=None)
     try:
         value = dt.datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00")) if isinstance(raw, str) else None
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
-        raise InvalidInput(f"{name}={raw!r} is not an ISO 8601 time with a time zone.", fix=fix, details={"field": name})
+        raise InvalidInput(N_("%(name)s=%(raw)s is not an ISO 8601 time with a time zone."),
+                           fix=fix, details={"field": name},
+                           params={"name": name, "raw": repr(raw)})
     try:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the calendar's end in UTC
         value = LATEST
     if not EARLIEST <= value < LATEST:
-        raise InvalidInput(f"{name}={raw!r} is outside the years {EARLIEST.year}–{LATEST.year - 1}.",
-                           fix=fix, details={"field": name})
+        raise InvalidInput(N_("%(name)s=%(raw)s is outside the years %(year)s–%(value)s."),
+                           fix=fix, details={"field": name},
+                           params={"name": name, "raw": repr(raw), "year": EARLIEST.year, "value": LATEST.year - 1})
     return value
 
 
@@ -163,20 +189,25 @@ def parse_list_query(args):
     out = {}
     status = (args.get("status") or "").strip() or None
     if status is not None and status not in STATUSES + ("open", "closed"):
-        raise InvalidInput(f"status={status!r} is not known.", fix=f"Use one of {list(STATUSES) + ['open', 'closed']}.")
+        raise InvalidInput(N_("status=%(status)s is not known."), fix=N_("Use one of %(value)s."),
+                           params={"status": repr(status), "value": ", ".join([*STATUSES, "open", "closed"])})
     level = (args.get("level") or "").strip() or None
     if level is not None and level not in LEVELS:
-        raise InvalidInput(f"level={level!r} is not known.", fix=f"Use one of {list(LEVELS)}.")
+        raise InvalidInput(N_("level=%(level)s is not known."), fix=N_("Use one of %(LEVELS)s."),
+                           params={"level": repr(level), "LEVELS": ", ".join(map(str, list(LEVELS)))})
     out.update(status=status, level=level, community=code_arg(args, "community", 12), grid=code_arg(args, "grid", 15))
     wanted = (args.get("category") or "").strip() or None
     out["category"] = category(wanted).code if wanted else None
     overdue = (args.get("overdue") or "").strip().lower()
     if overdue not in ("", "true", "false", "1", "0"):
-        raise InvalidInput(f"overdue={overdue!r} is not true or false.", fix="Use overdue=true or leave it out.")
+        raise InvalidInput(N_("overdue=%(overdue)s is not true or false."), fix=N_("Use overdue=true or leave it out."),
+                           params={"overdue": repr(overdue)})
     out["overdue"] = None if overdue == "" else overdue in ("true", "1")
     limit = (args.get("limit") or "").strip()
     if limit and not (_ascii_digits(limit) and 1 <= int(limit) <= 1000):
-        raise InvalidInput(f"limit={limit!r} is not a whole number between 1 and 1000.", fix="Use e.g. limit=100.")
+        raise InvalidInput(N_("limit=%(limit)s is not a whole number between 1 and 1000."),
+                           fix=N_("Use e.g. limit=100."),
+                           params={"limit": repr(limit)})
     out["limit"] = int(limit) if limit else 200
     return out
 
@@ -185,7 +216,8 @@ def parse_stats_query(args):
     """Validate ``period``, ``community``, ``grid``, ``start``, ``end`` of the statistics."""
     period = (args.get("period") or "day").strip()
     if period not in PERIODS:
-        raise InvalidInput(f"period={period!r} is not known.", fix=f"Use one of {list(PERIODS)}.")
+        raise InvalidInput(N_("period=%(period)s is not known."), fix=N_("Use one of %(PERIODS)s."),
+                           params={"period": repr(period), "PERIODS": ", ".join(map(str, list(PERIODS)))})
     out = {"period": period, "community": code_arg(args, "community", 12), "grid": code_arg(args, "grid", 15)}
     for name in ("start", "end"):
         out[name] = parse_day(args[name], name=name) if args.get(name) else None
@@ -196,8 +228,10 @@ def code_arg(args, name, digits):
     """``name`` of a query string: absent (None) or a code of ``digits`` digits."""
     value = (args.get(name) or "").strip() or None
     if value is not None and not re.fullmatch(rf"\d{{{digits}}}", value):
-        raise InvalidInput(f"{name}={value!r} is not a {digits}-digit code.",
-                           fix=f"Use a code from /api/v1/{'communities' if digits == 12 else 'grids'}.")
+        raise InvalidInput(N_("%(name)s=%(value)s is not a %(digits)s-digit code."),
+                           fix=N_("Use a code from /api/v1/%(value2)s."),
+                           params={"name": name, "value": repr(value), "digits": digits,
+                                   "value2": "communities" if digits == 12 else "grids"})
     return value
 
 
@@ -206,12 +240,14 @@ def place_name(raw, *, required):
     name = (raw or "").strip()
     if not name:
         if required:
-            raise InvalidInput("name is missing.", fix="Send ?name= with a courtyard name, a community code or name.")
+            raise InvalidInput(N_("name is missing."),
+                               fix=N_("Send ?name= with a courtyard name, a community code or name."))
         return None
     if len(name) > PLACE_NAME_MAX or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise InvalidInput(f"name={name[:40]!r} is not a courtyard or community name.",
-                           fix=f"Pick a place from the list (names are at most {PLACE_NAME_MAX} printable characters).",
-                           details={"name": name[:PLACE_NAME_MAX]})
+        raise InvalidInput(N_("name=%(value)s is not a courtyard or community name."),
+                           fix=N_("Pick a place from the list (names are at most %(PLACE_NAME_MAX)s printable characters)."),
+                           details={"name": name[:PLACE_NAME_MAX]},
+                           params={"value": repr(name[:40]), "PLACE_NAME_MAX": PLACE_NAME_MAX})
     return name
 
 
@@ -224,8 +260,10 @@ def map_view(raw):
         if not (-90 <= lat <= 90 and -180 <= lng <= 180 and 0 <= zoom <= 22):
             raise ValueError
     except ValueError:
-        raise InvalidInput(f"view={raw!r} is not lat,lng,zoom.", fix="Leave view out, or send e.g. 38.9,121.6,16.",
-                           details={"view": raw}) from None
+        raise InvalidInput(N_("view=%(raw)s is not lat,lng,zoom."),
+                           fix=N_("Leave view out, or send e.g. 38.9,121.6,16."),
+                           details={"view": raw},
+                           params={"raw": repr(raw)}) from None
     return lat, lng, zoom
 
 
@@ -235,10 +273,13 @@ def record_id(raw, *, what="Incident"):
     text = str(raw).strip()
     # str.isdigit() also takes '²' and '٣', which int() refuses or reads as another number
     if not (text.isascii() and text.lstrip("-").isdigit() and text.count("-") <= 1) or len(text) > 40:
-        raise InvalidInput(f"{what} id {raw!r} is not a whole number.", fix=f"Use an id from /api/v1/{what.lower()}s.")
+        raise InvalidInput(N_("%(what)s id %(raw)s is not a whole number."),
+                           fix=N_("Use an id from /api/v1/%(value)ss."),
+                           params={"what": what, "raw": repr(raw), "value": what.lower()})
     value = int(text)
     if not 1 <= value <= MAX_ID:
-        raise NotFound(f"{what} {text} does not exist.", fix=f"Use an id from /api/v1/{what.lower()}s.")
+        raise NotFound(N_("%(what)s %(text)s does not exist."), fix=N_("Use an id from /api/v1/%(value)ss."),
+                       params={"what": what, "text": text, "value": what.lower()})
     return value
 
 
@@ -248,8 +289,9 @@ def division_codes(args):
     for name in ("community", "grid"):
         value = (args.get(name) or "").strip()
         if value and not _DIVISION_CODE.match(value):
-            raise InvalidInput(f"{name}={value!r} is not a division code.",
-                               fix=f"Give the {name}'s numeric code, e.g. community=210213013004.")
+            raise InvalidInput(N_("%(name)s=%(value)s is not a division code."),
+                               fix=N_("Give the %(name)s's numeric code, e.g. community=210213013004."),
+                               params={"name": name, "value": repr(value)})
         out[name] = value or None
     return out
 
@@ -272,16 +314,21 @@ def parse_open311_query(args, *, now=None):
     if ids:
         bad = [i for i in ids if request_id(i) is None]
         if bad:
-            raise InvalidInput(f"service_request_id {bad[0]!r} is not a request id.", fix="Send ids like 42 or 42,43.")
+            raise InvalidInput(N_("service_request_id %(value)s is not a request id."),
+                               fix=N_("Send ids like 42 or 42,43."),
+                               params={"value": repr(bad[0])})
         return {"ids": [request_id(i) for i in ids]}
     codes = _list(args, "service_code")
     unknown = [c for c in codes if c not in PUBLIC_CODES]
     if unknown:
-        raise InvalidInput(f"service_code {unknown[0]!r} is not offered.", fix="Use codes from services.json.")
+        raise InvalidInput(N_("service_code %(value)s is not offered."), fix=N_("Use codes from services.json."),
+                           params={"value": repr(unknown[0])})
     statuses = _list(args, "status")
     bad = [s for s in statuses if s not in ("open", "closed")]
     if bad:
-        raise InvalidInput(f"status {bad[0]!r} is not open or closed.", fix="Send status=open, closed or open,closed.")
+        raise InvalidInput(N_("status %(value)s is not open or closed."),
+                           fix=N_("Send status=open, closed or open,closed."),
+                           params={"value": repr(bad[0])})
     start = parse_time(args["start_date"], name="start_date") if args.get("start_date") else None
     end = parse_time(args["end_date"], name="end_date") if args.get("end_date") else None
     if start is None and end is None:
@@ -291,10 +338,11 @@ def parse_open311_query(args, *, now=None):
     if end is None:
         end = start + MAX_WINDOW
     if end < start:
-        raise InvalidInput("end_date is before start_date.", fix="Swap them.")
+        raise InvalidInput(N_("end_date is before start_date."), fix=N_("Swap them."))
     if end - start > MAX_WINDOW:
-        raise InvalidInput(f"start_date to end_date spans {(end - start).days} days; at most 90 are allowed.",
-                           fix="Ask for 90 days or fewer at a time.")
+        raise InvalidInput(N_("start_date to end_date spans %(days)s days; at most 90 are allowed."),
+                           fix=N_("Ask for 90 days or fewer at a time."),
+                           params={"days": (end - start).days})
     return {"codes": codes, "statuses": statuses, "start": start, "end": end}
 
 

@@ -158,4 +158,5 @@ def _legend_labels():
 def _map_labels():
     return {"grid": _("Grid"), "households": _("Households"), "deviation": _("Deviation"),
             "findings": _("Validation findings"), "department": _("Department grids"), "diff": _("Changes"),
-            "from": _("from"), "to": _("to"), "buildings": _("Buildings"), "grids": _("Grids")}
+            "from": _("from"), "to": _("to"), "buildings": _("Buildings"), "grids": _("Grids"),
+            **{f"draw_{k}": _(v) for k, v in planner_maps.DRAW_TEXTS.items()}}

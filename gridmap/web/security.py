@@ -1,7 +1,9 @@
 """What every response carries for the browser's safety: CSP with a per-request nonce, framing, cookies, proxies."""
 import secrets
 
+import folium
 from flask import current_app, g, request
+from flask_babel import gettext as _
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import InvalidInput
@@ -66,6 +68,10 @@ def map_page(m):
     map's templates (user data is escaped into JS strings that hold no ``<``, see
     ``maps.base.js_string``), so nonce-ing each bare tag lets exactly the map's own code run.
     """
+    # the base layer's name shows in the layer switcher: in the page's language, not the tile set's id
+    for child in m._children.values():
+        if isinstance(child, folium.TileLayer):
+            child.tile_name = _("Base map")
     html = m.get_root().render().replace("<script>", f'<script nonce="{csp_nonce()}">')
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
