@@ -22,6 +22,9 @@ INFEASIBLE_KINDS = {
     "building_over_target": "Building {building} holds {households:g} households, more than a grid may "
                             "({limit:g} = target × (1 + tolerance)); its grid is over the limit. "
                             "Raise the target or split the building's households.",
+    "site_over_target": "{count} buildings ({buildings}) overlap one another, so they stay in one grid; "
+                        "together they hold {households:g} households, more than a grid may ({limit:g} = "
+                        "target × (1 + tolerance)). Raise the target or correct the overlapping footprints.",
     "part_too_small": "Part {part} of the boundary holds {households:g} households, too few for a grid "
                       "(at least {limit:g}); it joins grid {joined}, which is therefore in several "
                       "pieces. Draw it into a neighbouring community or accept the split grid.",
@@ -31,6 +34,9 @@ INFEASIBLE_KINDS = {
                   "{joined}, which is therefore in several pieces.",
     "outside_boundary": "{count} buildings lie outside the boundary (or inside locked grids' holes); "
                         "each joins the grid nearest to it. Check the boundary.",
+    "straddles_boundary": "{count} buildings straddle the community's outline ({area_m2:.0f} m² of them lie "
+                          "outside it): each is clipped to the outline and its part inside lies wholly in "
+                          "one grid; the part outside is in no grid. Check the outline or the footprints.",
     "locked_outside": "Locked grid {code} reaches {area_m2:.0f} m² outside the boundary; it is kept as it is.",
     "locked_overlap": "Locked grids overlap by {area_m2:.0f} m²; they are kept as they are.",
     "no_free_grids": "Locked grids use all {n_grids} grids; the rest of the community ({households:g} "
@@ -52,6 +58,7 @@ def _dissolve(cells, labels, k):
     out = []
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    inner = None
     for j in range(k):
         group = cells[order[bounds[j]:bounds[j + 1]]]
         try:
@@ -60,8 +67,34 @@ def _dissolve(cells, labels, k):
                 raise shapely.errors.GEOSException("not a clean coverage")
         except shapely.errors.GEOSException:
             merged = shapely.union_all(group)
+            if inner is None:
+                inner = shapely.STRtree(shapely.point_on_surface(cells))
+            merged = _fill_hair_holes(merged, inner, labels, j)
         out.append(merged)
     return out
+
+
+def _fill_hair_holes(merged, inner, labels, j):
+    """Close the holes a union leaves where cells meet at vertices that do not match (footprints
+    cut into Voronoi cells): a true hole holds another grid's cell, a hair-thin one holds none."""
+    parts = []
+    changed = False
+    for part in shapely.get_parts(merged):
+        if not isinstance(part, shapely.Polygon) or not part.interiors:
+            parts.append(part)
+            continue
+        keep = []
+        for ring in part.interiors:
+            hit = inner.query(shapely.Polygon(ring), predicate="contains")
+            if len(hit) and (labels[hit] != j).any():
+                keep.append(ring)
+        if len(keep) < len(part.interiors):
+            changed = True
+            part = shapely.Polygon(part.exterior, keep)
+        parts.append(part)
+    if not changed:
+        return merged
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
 def _nearest(xy, targets):
