@@ -1,6 +1,7 @@
 """The answer: findings, grids dissolved from cells and numbered, the grids frame and its report."""
 from __future__ import annotations
 
+import math
 import time
 
 import geopandas
@@ -17,6 +18,12 @@ _EXACT_SHARE = 1e-9
 INFEASIBLE_KINDS = {
     "no_buildings": "The area to partition has no buildings; it is one grid.",
     "no_households": "No building has households; grids are balanced by building count instead.",
+    "households_estimated": "{count} buildings record no households; each is estimated as floors × footprint ÷ "
+                            "floor area per household ({area_per_household_m2:g} m² for a residential "
+                            "building; {floors_assumed_for} of them with {floors_assumed:g} floors assumed), "
+                            "{households:g} households in all. Grids holding them show estimated households.",
+    "no_estimate": "{count} buildings record no households and have no footprint to estimate them from; "
+                   "they count as 0.",
     "more_grids_than_buildings": "{n_grids} grids were asked for but only {n_cells} building sites "
                                  "exist; {made} grids were made. Ask for fewer grids.",
     "building_over_target": "Building {building} holds {households:g} households, more than a grid may "
@@ -44,10 +51,26 @@ INFEASIBLE_KINDS = {
     "too_many_seeds": "{n_seeds} seed points were given for {k} grids; only the first {k} seed grids.",
     "seed_outside": "Seed {seed} lies outside the area to partition; it is ignored.",
     "seed_shared": "Seed {seed} falls in the same building cell as seed {other}; it is ignored.",
+    "tolerance_below_whole_numbers": "±{tolerance:.1%} cannot be met with whole households: {households:g} "
+                                     "households in {k} grids is {ideal:.2f} per grid, so grids hold {low} or "
+                                     "{high}, at least ±{min_tolerance:.2%} from it. Ask for a tolerance of "
+                                     "{suggest:g} or more.",
     "unbalanced": "Grid {code} holds {households:g} households ({deviation:+.1%} of the ideal "
                   "{ideal:.1f}), outside ±{tolerance:.0%}: contiguity, locked grids or barriers do "
                   "not allow better here.",
 }
+
+
+def _whole_number_tolerance(households, total, k):
+    """The least tolerance whole households allow: ``total`` in ``k`` grids puts some at the whole
+    number below the ideal and some above it (None when households are not whole or nothing is split)."""
+    if k < 2 or total <= 0 or not np.all(np.mod(households, 1) == 0) or float(total) % 1:
+        return None
+    ideal = total / k
+    low, high = math.floor(ideal), math.ceil(ideal)
+    least = 0.0 if low == high else max(high - ideal, ideal - low) / ideal
+    return {"households": float(total), "k": int(k), "ideal": ideal, "low": int(low), "high": int(high),
+            "min_tolerance": least, "suggest": math.ceil(least * 1000) / 1000}
 
 
 def _finding(kind, **values):
@@ -112,15 +135,19 @@ def _codes(geoms, given, community_code, taken=()):
     return codes
 
 
-def _grids_frame(geoms, codes, is_locked, assignment, hh, crs):
+def _grids_frame(geoms, codes, is_locked, assignment, hh, crs, estimated=None):
     k = len(geoms)
     ok = assignment >= 0
     households = np.bincount(assignment[ok], weights=hh[ok], minlength=k)
     count = np.bincount(assignment[ok], minlength=k)
     if np.all(np.mod(hh, 1) == 0):
         households = households.astype(np.int64)
-    return geopandas.GeoDataFrame({"code": codes, "households": households, "n_buildings": count,
-                                   "locked": is_locked}, geometry=list(geoms), crs=crs)
+    # A grid's households are "estimated" when any building in it had its count estimated.
+    est = np.zeros(k, dtype=bool)
+    if estimated is not None and estimated.any():
+        est = np.bincount(assignment[ok & estimated], minlength=k) > 0
+    return geopandas.GeoDataFrame({"code": codes, "households": households, "estimated": est,
+                                   "n_buildings": count, "locked": is_locked}, geometry=list(geoms), crs=crs)
 
 
 def _report(grids, boundary, work, k_free, n_locked, h_free, tolerance, target_households, findings,
@@ -136,7 +163,12 @@ def _report(grids, boundary, work, k_free, n_locked, h_free, tolerance, target_h
     grids["deviation"] = dev
     grids["polsby_popper"] = pp
     grids["contiguous"] = parts == 1
-    for i in np.flatnonzero(free & (np.abs(dev) > tolerance + 1e-12)):
+    whole = _whole_number_tolerance(grids["households"].to_numpy(dtype=float)[free], h_free, n_free)
+    if whole is not None and tolerance < whole["min_tolerance"] - 1e-12:
+        findings.append(_finding("tolerance_below_whole_numbers", tolerance=tolerance, **whole))
+    # Grids off by no more than whole numbers force are explained by the finding above, not by shape.
+    explained = whole["min_tolerance"] if whole is not None else 0.0
+    for i in np.flatnonzero(free & (np.abs(dev) > max(tolerance, explained) + 1e-12)):
         findings.append(_finding("unbalanced", code=grids["code"].iat[i],
                                  households=float(grids["households"].iat[i]), deviation=float(dev[i]),
                                  ideal=ideal, tolerance=tolerance))
@@ -161,6 +193,7 @@ def _report(grids, boundary, work, k_free, n_locked, h_free, tolerance, target_h
         "tolerance": tolerance,
         "max_deviation_pct": float(100 * free_dev.max()) if len(free_dev) else 0.0,
         "within_tolerance": bool((free_dev <= tolerance + 1e-12).all()),
+        "grid_households": grids["households"].to_numpy(dtype=float)[free].tolist(),
         "polsby_popper": dict(zip(codes, pp.tolist())),
         "mean_polsby_popper": float(pp[free].mean()) if n_free else 0.0,
         "min_polsby_popper": float(pp[free].min()) if n_free else 0.0,
@@ -170,6 +203,7 @@ def _report(grids, boundary, work, k_free, n_locked, h_free, tolerance, target_h
                    "outside_m2": outside},
         "infeasible": findings,
         "feasible": not any(f["kind"] not in ("outside_boundary", "seed_outside", "seed_shared",
-                                              "too_many_seeds") for f in findings),
+                                              "too_many_seeds", "households_estimated", "straddles_boundary")
+                            for f in findings),
         "seconds": time.perf_counter() - started,
     }

@@ -22,12 +22,17 @@ def draft_from_partition(session, community_code, *, n_grids=None, target_househ
     if community is None:
         raise NotFound(f"Community {community_code} is not in the store.",
                        fix="See `gridmap export communities -` or /api/v1/communities for the codes.")
-    rows = session.execute(select(m.Building.geom, m.Building.households)
+    rows = session.execute(select(m.Building.geom, m.Building.households, m.Building.floors)
                            .where(m.Building.community_code == community_code)).all()
     if not rows:
         raise InvalidInput(f"Community {community_code} has no buildings to partition.",
                            fix="Import its buildings first: gridmap import buildings PATH.")
-    buildings = gpd.GeoDataFrame({"households": [h or 0 for _, h in rows]}, geometry=[g for g, _ in rows], crs=4326)
+    # A community that records no household at all has no register yet (imports default to 0):
+    # its households are unknown, and the partition estimates them rather than count buildings.
+    unknown = not any(h for _, h, _ in rows)
+    buildings = gpd.GeoDataFrame({"households": [None if unknown else (h or 0) for _, h, _ in rows],
+                                  "floors": [f for _, _, f in rows]},
+                                 geometry=[g for g, _, _ in rows], crs=4326)
     barriers = None
     if use_roads:
         roads = session.scalars(select(m.Road.geom)).all()
@@ -40,5 +45,6 @@ def draft_from_partition(session, community_code, *, n_grids=None, target_househ
                                    taken=used_codes(session, community_code))
     report = grids.attrs.get("report", {})
     plan = create_plan(session, community_code, grids[["code", "geometry"]],
-                       name=f"partition seed {seed} ({len(grids)} grids)")
+                       name=f"partition seed {seed} ({len(grids)} grids"
+                            + (", estimated households)" if report.get("households_basis") == "estimated" else ")"))
     return plan, report
