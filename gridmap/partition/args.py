@@ -41,7 +41,7 @@ def _check(buildings, boundary, n_grids, target_households, tolerance, community
                            fix="Repair it first (shapely.make_valid) and check its area.")
     # A missing count (None / NaN) means unknown: estimated from the footprint (see .estimate).
     missing = buildings["households"].isna().to_numpy()
-    hh = pd.to_numeric(buildings["households"], errors="coerce").to_numpy(dtype=float)
+    hh = pd.to_numeric(buildings["households"], errors="coerce").to_numpy(dtype=float, copy=True)
     ok = missing | (np.isfinite(hh) & (hh >= 0))
     if not ok.all():
         bad = buildings.index[~ok][:5].tolist()
