@@ -190,3 +190,24 @@ def test_helsinki_buildings_without_households_are_estimated_and_never_cut():
     assert_whole_and_tiling(b, boundary, grids, assignment)
     assert not buildings_to_grids(b, grids)["split"].any()
     assert report["all_contiguous"] and report["within_tolerance"], report["infeasible"]
+
+
+def test_every_partition_finding_is_in_the_catalogue_and_renders_in_chinese():
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    from gridmap.partition import INFEASIBLE_KINDS
+    from gridmap.partition.report import finding_message
+    po = Path(__file__).resolve().parents[1] / "gridmap/translations/zh_Hans_CN/LC_MESSAGES/messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh)
+    zh = {m.id: m.string for m in catalog if m.id}
+    missing = [k for k, t in INFEASIBLE_KINDS.items() if not zh.get(t)]
+    assert missing == []
+    b = frame([box(x + 0.2, 0.2, x + 0.8, 0.8) for x in range(7)], [1] * 7)
+    grids, _ = partition_community(b, box(0, 0, 7, 1), n_grids=2, tolerance=0.01)
+    finding = grids.attrs["report"]["infeasible"][0]
+    assert finding_message(finding) == finding["message"]
+    text = finding_message(finding, lambda msgid: zh[msgid])
+    assert "户数为整数" in text and "0.143" in text and "3 或 4 户" in text

@@ -14,50 +14,57 @@ from ..geo.codes import allocate
 #: A tiling is exact when gaps, overlaps and parts outside are below this share of the area.
 _EXACT_SHARE = 1e-9
 
-#: Findings the report can hold; the message templates say what to do about each.
+def N_(text):
+    """Mark ``text`` for the message catalogue (pybabel's default ``N_`` keyword) without translating:
+    findings carry the English template's values, and a page or command translates with its gettext."""
+    return text
+
+
+#: Findings the report can hold; the message templates say what to do about each. Each template is
+#: an English msgid of the catalogue (zh_Hans_CN translated); :func:`finding_message` renders one.
 INFEASIBLE_KINDS = {
-    "no_buildings": "The area to partition has no buildings; it is one grid.",
-    "no_households": "No building has households; grids are balanced by building count instead.",
-    "households_estimated": "{count} buildings record no households; each is estimated as floors × footprint ÷ "
+    "no_buildings": N_("The area to partition has no buildings; it is one grid."),
+    "no_households": N_("No building has households; grids are balanced by building count instead."),
+    "households_estimated": N_("{count} buildings record no households; each is estimated as floors × footprint ÷ "
                             "floor area per household ({area_per_household_m2:g} m² for a residential "
                             "building; {floors_assumed_for} of them with {floors_assumed:g} floors assumed), "
-                            "{households:g} households in all. Grids holding them show estimated households.",
-    "no_estimate": "{count} buildings record no households and have no footprint to estimate them from; "
-                   "they count as 0.",
-    "more_grids_than_buildings": "{n_grids} grids were asked for but only {n_cells} building sites "
-                                 "exist; {made} grids were made. Ask for fewer grids.",
-    "building_over_target": "Building {building} holds {households:g} households, more than a grid may "
+                            "{households:g} households in all. Grids holding them show estimated households."),
+    "no_estimate": N_("{count} buildings record no households and have no footprint to estimate them from; "
+                   "they count as 0."),
+    "more_grids_than_buildings": N_("{n_grids} grids were asked for but only {n_cells} building sites "
+                                 "exist; {made} grids were made. Ask for fewer grids."),
+    "building_over_target": N_("Building {building} holds {households:g} households, more than a grid may "
                             "({limit:g} = target × (1 + tolerance)); its grid is over the limit. "
-                            "Raise the target or split the building's households.",
-    "site_over_target": "{count} buildings ({buildings}) overlap one another, so they stay in one grid; "
+                            "Raise the target or split the building's households."),
+    "site_over_target": N_("{count} buildings ({buildings}) overlap one another, so they stay in one grid; "
                         "together they hold {households:g} households, more than a grid may ({limit:g} = "
-                        "target × (1 + tolerance)). Raise the target or correct the overlapping footprints.",
-    "part_too_small": "Part {part} of the boundary holds {households:g} households, too few for a grid "
+                        "target × (1 + tolerance)). Raise the target or correct the overlapping footprints."),
+    "part_too_small": N_("Part {part} of the boundary holds {households:g} households, too few for a grid "
                       "(at least {limit:g}); it joins grid {joined}, which is therefore in several "
-                      "pieces. Draw it into a neighbouring community or accept the split grid.",
-    "part_unbalanced": "Part {part} of the boundary holds {households:g} households = {share:.2f} grids' "
-                       "worth, given {k} grids; whole grids there cannot all be within the tolerance.",
-    "empty_part": "Part {part} of the boundary ({area_m2:.0f} m²) holds no building; it joins grid "
-                  "{joined}, which is therefore in several pieces.",
-    "outside_boundary": "{count} buildings lie outside the boundary (or inside locked grids' holes); "
-                        "each joins the grid nearest to it. Check the boundary.",
-    "straddles_boundary": "{count} buildings straddle the community's outline ({area_m2:.0f} m² of them lie "
+                      "pieces. Draw it into a neighbouring community or accept the split grid."),
+    "part_unbalanced": N_("Part {part} of the boundary holds {households:g} households = {share:.2f} grids' "
+                       "worth, given {k} grids; whole grids there cannot all be within the tolerance."),
+    "empty_part": N_("Part {part} of the boundary ({area_m2:.0f} m²) holds no building; it joins grid "
+                  "{joined}, which is therefore in several pieces."),
+    "outside_boundary": N_("{count} buildings lie outside the boundary (or inside locked grids' holes); "
+                        "each joins the grid nearest to it. Check the boundary."),
+    "straddles_boundary": N_("{count} buildings straddle the community's outline ({area_m2:.0f} m² of them lie "
                           "outside it): each is clipped to the outline and its part inside lies wholly in "
-                          "one grid; the part outside is in no grid. Check the outline or the footprints.",
-    "locked_outside": "Locked grid {code} reaches {area_m2:.0f} m² outside the boundary; it is kept as it is.",
-    "locked_overlap": "Locked grids overlap by {area_m2:.0f} m²; they are kept as they are.",
-    "no_free_grids": "Locked grids use all {n_grids} grids; the rest of the community ({households:g} "
-                     "households) is left to the nearest locked grid and uncovered. Ask for more grids.",
-    "too_many_seeds": "{n_seeds} seed points were given for {k} grids; only the first {k} seed grids.",
-    "seed_outside": "Seed {seed} lies outside the area to partition; it is ignored.",
-    "seed_shared": "Seed {seed} falls in the same building cell as seed {other}; it is ignored.",
-    "tolerance_below_whole_numbers": "±{tolerance:.1%} cannot be met with whole households: {households:g} "
+                          "one grid; the part outside is in no grid. Check the outline or the footprints."),
+    "locked_outside": N_("Locked grid {code} reaches {area_m2:.0f} m² outside the boundary; it is kept as it is."),
+    "locked_overlap": N_("Locked grids overlap by {area_m2:.0f} m²; they are kept as they are."),
+    "no_free_grids": N_("Locked grids use all {n_grids} grids; the rest of the community ({households:g} "
+                     "households) is left to the nearest locked grid and uncovered. Ask for more grids."),
+    "too_many_seeds": N_("{n_seeds} seed points were given for {k} grids; only the first {k} seed grids."),
+    "seed_outside": N_("Seed {seed} lies outside the area to partition; it is ignored."),
+    "seed_shared": N_("Seed {seed} falls in the same building cell as seed {other}; it is ignored."),
+    "tolerance_below_whole_numbers": N_("±{tolerance:.1%} cannot be met with whole households: {households:g} "
                                      "households in {k} grids is {ideal:.2f} per grid, so grids hold {low} or "
                                      "{high}, at least ±{min_tolerance:.2%} from it. Ask for a tolerance of "
-                                     "{suggest:g} or more.",
-    "unbalanced": "Grid {code} holds {households:g} households ({deviation:+.1%} of the ideal "
+                                     "{suggest:g} or more."),
+    "unbalanced": N_("Grid {code} holds {households:g} households ({deviation:+.1%} of the ideal "
                   "{ideal:.1f}), outside ±{tolerance:.0%}: contiguity, locked grids or barriers do "
-                  "not allow better here.",
+                  "not allow better here."),
 }
 
 
@@ -71,6 +78,14 @@ def _whole_number_tolerance(households, total, k):
     least = 0.0 if low == high else max(high - ideal, ideal - low) / ideal
     return {"households": float(total), "k": int(k), "ideal": ideal, "low": int(low), "high": int(high),
             "min_tolerance": least, "suggest": math.ceil(least * 1000) / 1000}
+
+
+def finding_message(finding, gettext=None):
+    """A finding's message in the caller's language: ``gettext`` (e.g. flask_babel's) translates the
+    template, the finding's own values fill it. Without one, the English message."""
+    template = INFEASIBLE_KINDS[finding["kind"]]
+    values = {k: v for k, v in finding.items() if k not in ("kind", "message")}
+    return (gettext(template) if gettext else template).format(**values)
 
 
 def _finding(kind, **values):
