@@ -297,6 +297,7 @@ def bund():
     return b, roads[roads["kind"].isin(["major_road", "minor_road"])]
 
 
+@pytest.mark.slow
 def test_shanghai_bund_buildings_along_their_roads_tile_the_hull_in_contiguous_grids():
     b, roads = bund()
     boundary = shapely.convex_hull(shapely.union_all(b.geometry.array))

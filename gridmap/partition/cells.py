@@ -78,7 +78,37 @@ def _make_cells(mode, buildings, points, todo, free, work):
             site_pt[g] = sites_at[bs[0]]
     if n_sites == 1:
         return np.array([free], dtype=object), building_cell, orphans, straddling
-    xy = work.xy(site_pt)
+    raw = _tessellate(site_pt, site_fp, free, work)
+    clipped = shapely.intersection(raw, free)
+    cells = _carve(_polygonal(clipped), site_fp, work)
+    cells = _keep_site_parts(cells, site_pt, site_fp)
+    return cells, building_cell, orphans, straddling
+
+
+#: Footprint outlines are sampled every this many work metres for the tessellation: open space is
+#: then split midway between the buildings' walls, not between their centres.
+_SAMPLE_M = 8.0
+
+
+def _tessellate(site_pt, site_fp, free, work):
+    """Cells from the Voronoi diagram of points along each footprint's outline (its site point alone
+    for a building without a footprint), dissolved per site: a morphological tessellation."""
+    fp_work = work.to_work(site_fp)
+    has = ~shapely.is_empty(site_fp)
+    pts_xy = [work.xy(site_pt)]
+    labels = [np.arange(len(site_pt))]
+    if has.any():
+        rings = shapely.segmentize(shapely.boundary(fp_work[has]), _SAMPLE_M)
+        coords, owner = shapely.get_coordinates(rings, return_index=True)
+        pts_xy.append(coords)
+        labels.append(np.flatnonzero(has)[owner])
+    xy = np.concatenate(pts_xy)
+    label = np.concatenate(labels)
+    # Walls shared by two buildings give both the same points: one site per spot (the first wins).
+    key = np.round(xy, 3)
+    _, first = np.unique(key, axis=0, return_index=True)
+    first = np.sort(first)
+    xy, label = xy[first], label[first]
     sites = shapely.points(xy)
     free_work = work.to_work(free)
     diagram = shapely.voronoi_polygons(shapely.multipoints(sites), extend_to=free_work, ordered=True)
@@ -89,11 +119,18 @@ def _make_cells(mode, buildings, points, todo, free, work):
         order = np.full(len(sites), -1)
         order[pairs[0][::-1]] = pairs[1][::-1]
         raw = raw[order]
-    raw = work.from_work(raw)
-    clipped = shapely.intersection(raw, free)
-    cells = _carve(_polygonal(clipped), site_fp, work)
-    cells = _keep_site_parts(cells, site_pt, site_fp)
-    return cells, building_cell, orphans, straddling
+    out = np.empty(len(site_pt), dtype=object)
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], np.arange(len(site_pt) + 1))
+    for g in range(len(site_pt)):
+        out[g] = _cover(raw[order[bounds[g]:bounds[g + 1]]])
+    # The walls' many short Voronoi edges, straightened together (shared edges stay shared): the
+    # carving that follows puts every footprint back whole whatever the simplification moved.
+    try:
+        out = shapely.coverage_simplify(out, _SAMPLE_M / 2, simplify_boundary=False)
+    except (AttributeError, shapely.errors.GEOSException):  # GEOS < 3.12, or not a clean coverage
+        pass
+    return work.from_work(out)
 
 
 def _footprints(geoms, todo, free):
