@@ -5,18 +5,18 @@ How it works (and why this and not a spanning-tree chain)
 1. **Cells.** Every building gets a cell so that the cells tile the community exactly and every
    footprint lies wholly in its own cell (so no grid boundary ever cuts a building):
 
-   * ``"voronoi"`` — the Voronoi tessellation of the buildings' representative points
-     (:func:`shapely.point_on_surface`, inside even an L-shaped footprint), extended to and
-     clipped by the boundary, then made to follow the footprints: the cells' and the footprints'
-     outlines are noded together once and polygonized, a face inside a footprint goes to that
-     footprint's cell and any other face to the Voronoi cell holding it (hair-thin faces between
-     footprints that nearly touch join the neighbour they share most edge with). One noding gives
-     neighbouring cells identical vertices, so grids dissolve exactly. Buildings whose footprints
-     overlap, or on the same point, share a cell. A footprint straddling the community's outline
-     is clipped to it: its part inside lies wholly in one grid, its part outside in none (the
-     report's ``straddles_boundary`` counts them). A cell that falls into pieces keeps the pieces
-     holding its site and footprint; the others join the neighbouring cell they share most
-     boundary with.
+   * ``"voronoi"`` — a morphological tessellation: the Voronoi diagram of points every
+     ``_SAMPLE_M`` metres along each footprint's walls (a point building: its point), extended to
+     the boundary and dissolved per building, so open space splits midway between walls; then
+     made to follow the footprints exactly: the cells' and the footprints' outlines are noded
+     together once and polygonized, a face inside a footprint goes to that footprint's cell and
+     any other face to the cell holding it (hair-thin faces between footprints that nearly touch
+     join the neighbour they share most edge with). One noding gives neighbouring cells identical
+     vertices, so grids dissolve exactly. Buildings whose footprints overlap, or on the same
+     point, share a cell. A footprint straddling the community's outline is clipped to it: its
+     part inside lies wholly in one grid, its part outside in none (the report's
+     ``straddles_boundary`` counts them). A cell that falls into pieces keeps the pieces holding
+     its site and footprint; the others join the neighbouring cell they share most boundary with.
    * ``"polygons"`` — the buildings' own polygons, when they already tile the area (census
      blocks, parcels). Chosen by ``cells="auto"`` when the polygons cover at least
      :data:`POLYGON_COVER_SHARE` of the area; slivers the polygons leave are given to a

@@ -1,4 +1,5 @@
-"""Building cells: a Voronoi tessellation of the buildings' sites or their own polygons, tiling the free area."""
+"""Building cells tiling the free area, each holding its buildings' footprints whole: a tessellation
+of the footprints' walls carved to follow them, or the buildings' own polygons."""
 from __future__ import annotations
 
 import numpy as np
