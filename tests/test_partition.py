@@ -381,5 +381,11 @@ def test_the_partition_command_makes_a_draft_of_the_demo_community(tmp_path, dem
     with store.session() as s:
         assert "estimated households" in s.get(m.GridPlan, plan_id).name
         assert [f for f in plans.validate(s, plan_id) if f.kind == "split_building"] == []
+        n_plans = s.query(m.GridPlan).count()
+    # more grids than buildings: refused with what fits, nothing written
+    out = app.test_cli_runner().invoke(args=["partition", "210213013004", "--grids", "500"])
+    assert out.exit_code == 2 and "no draft was made" in out.output and "--grids 95" in out.output
+    with store.session() as s:
+        assert s.query(m.GridPlan).count() == n_plans
     bad = app.test_cli_runner().invoke(args=["partition", "210213013999", "--grids", "3"])
     assert bad.exit_code == 2 and "210213013999" in bad.output

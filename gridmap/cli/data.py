@@ -221,8 +221,15 @@ def partition_command(community, n_grids, target, tolerance, seed, no_roads):
                    + {"recorded": "as recorded",
                       "estimated": f"ESTIMATED for {report.get('estimated_buildings', 0)} buildings without a count",
                       "building count": "none recorded: balanced by building count"}.get(basis, basis))
+    shown = {}
     for finding in report.get("infeasible", []):
-        click.echo(f"  {finding.get('kind')}: {finding.get('message')}")
+        kind = finding.get("kind")
+        shown[kind] = shown.get(kind, 0) + 1
+        if shown[kind] <= 3:  # a kind repeated per grid or building: the first few, then a count
+            click.echo(f"  {kind}: {finding.get('message')}")
+    for kind, n in shown.items():
+        if n > 3:
+            click.echo(f"  {kind}: … and {n - 3} more like these")
     click.echo(f"Check it with `gridmap plan validate {plan_id}`, publish with `gridmap plan publish {plan_id}`.")
 
 

@@ -63,8 +63,8 @@ INFEASIBLE_KINDS = {
                                      "{high}, at least ±{min_tolerance:.2%} from it. Ask for a tolerance of "
                                      "{suggest:g} or more."),
     "unbalanced": N_("Grid {code} holds {households:g} households ({deviation:+.1%} of the ideal "
-                  "{ideal:.1f}), outside ±{tolerance:.0%}: contiguity, locked grids or barriers do "
-                  "not allow better here."),
+                     "{ideal:.1f}), outside ±{tolerance:.1%}: whole buildings, contiguity, locked grids "
+                     "or barriers do not allow better here."),
 }
 
 
