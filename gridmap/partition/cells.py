@@ -38,17 +38,10 @@ def _make_cells(mode, buildings, points, todo, free, work):
     building_cell = np.full(n, -1, dtype=np.int64)
     shapely.prepare(free)
     geoms = np.asarray(buildings.geometry.array, dtype=object)
-    footprints, straddling = _footprints(geoms, todo, free)
-    has_area = np.zeros(n, dtype=bool)
-    has_area[todo] = ~shapely.is_empty(footprints[todo])
-    # A footprint partly outside sites its cell on the part inside; a point site must be inside.
-    sites_at = points.copy()
-    moved = straddling[~shapely.intersects(free, points[straddling])] if len(straddling) else straddling
-    if len(moved):
-        sites_at[moved] = shapely.point_on_surface(footprints[moved])
-    inside = todo[has_area[todo] | shapely.intersects(free, points[todo])]
-    orphans = np.setdiff1d(todo, inside)
     if mode == "polygons":
+        # The polygons are the cells: nothing to carve, and one point inside places each.
+        inside = todo[shapely.intersects(free, points[todo])]
+        orphans = np.setdiff1d(todo, inside)
         geoms = geoms[inside]
         # Only polygons touching the outline can stick out: one point inside and no crossing means inside.
         edge = np.unique(shapely.STRtree(geoms).query(shapely.boundary(free), predicate="intersects"))
@@ -59,7 +52,17 @@ def _make_cells(mode, buildings, points, todo, free, work):
         cells = _polygonal(geoms)
         building_cell[inside] = np.arange(len(inside))
         cells = _fill_gaps(cells, free)
-        return cells, building_cell, orphans, straddling
+        return cells, building_cell, orphans, np.zeros(0, dtype=np.int64)
+    footprints, straddling = _footprints(geoms, todo, free)
+    has_area = np.zeros(n, dtype=bool)
+    has_area[todo] = ~shapely.is_empty(footprints[todo])
+    # A footprint partly outside sites its cell on the part inside; a point site must be inside.
+    sites_at = points.copy()
+    moved = straddling[~shapely.intersects(free, points[straddling])] if len(straddling) else straddling
+    if len(moved):
+        sites_at[moved] = shapely.point_on_surface(footprints[moved])
+    inside = todo[has_area[todo] | shapely.intersects(free, points[todo])]
+    orphans = np.setdiff1d(todo, inside)
     group = _site_groups(footprints, sites_at, inside, has_area, work)
     building_cell[inside] = group
     n_sites = int(group.max()) + 1 if len(group) else 0
