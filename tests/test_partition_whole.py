@@ -80,6 +80,20 @@ def test_a_building_across_the_community_outline_is_clipped_reported_and_whole_i
     assert grids.attrs["report"]["feasible"]
 
 
+
+def test_entrance_points_inside_a_footprint_join_it_and_points_in_the_open_keep_their_own_cell():
+    """Flats recorded as points: two inside block A (they go with A), one in the open; 2 grids."""
+    boundary = box(0, 0, 20, 10)
+    geoms = [box(1, 1, 9, 9), Point(3, 3), Point(7, 7), box(11, 1, 14, 9), Point(17, 5)]
+    b = frame(geoms, [0, 20, 20, 20, 20])
+    grids, assignment = partition_community(b, boundary, n_grids=2)
+    assert_whole_and_tiling(b, boundary, grids, assignment)
+    assert assignment.iat[1] == assignment.iat[2] == assignment.iat[0]
+    points = [1, 2, 4]
+    assert shapely.contains(grids.geometry.array[assignment.to_numpy()[points]], b.geometry.array[points]).all()
+    assert sorted(grids["households"].tolist()) == [40, 40]
+
+
 # --- estimates --------------------------------------------------------------------------------------
 
 def test_buildings_without_households_get_a_stated_estimate_flagged_per_grid():

@@ -127,12 +127,14 @@ def _tessellate(site_pt, site_fp, free, work):
     order = np.argsort(label, kind="stable")
     bounds = np.searchsorted(label[order], np.arange(len(site_pt) + 1))
     for g in range(len(site_pt)):
-        out[g] = _cover(raw[order[bounds[g]:bounds[g + 1]]])
+        mine = raw[order[bounds[g]:bounds[g + 1]]]
+        # (a site all of whose points another took still gets its footprint back from the carving)
+        out[g] = _cover(mine) if len(mine) else shapely.Polygon()
     # The walls' many short Voronoi edges, straightened together (shared edges stay shared): the
     # carving that follows puts every footprint back whole whatever the simplification moved.
     try:
         out = shapely.coverage_simplify(out, _SAMPLE_M / 2, simplify_boundary=False)
-    except (AttributeError, shapely.errors.GEOSException):  # GEOS < 3.12, or not a clean coverage
+    except (AttributeError, ValueError, shapely.errors.GEOSException):  # GEOS < 3.12, or not a clean coverage
         pass
     return work.from_work(out)
 
