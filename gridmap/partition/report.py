@@ -36,7 +36,8 @@ INFEASIBLE_KINDS = {
     "building_over_target": N_("Building {building} holds {households:g} households, more than a grid may "
                             "({limit:g} = target × (1 + tolerance)); its grid is over the limit. "
                             "Raise the target or split the building's households."),
-    "site_over_target": N_("{count} buildings ({buildings}) overlap one another, so they stay in one grid; "
+    "site_over_target": N_("{count} buildings ({buildings}) share ground (overlapping footprints or one point), so "
+                           "they stay in one grid; "
                         "together they hold {households:g} households, more than a grid may ({limit:g} = "
                         "target × (1 + tolerance)). Raise the target or correct the overlapping footprints."),
     "part_too_small": N_("Part {part} of the boundary holds {households:g} households, too few for a grid "
