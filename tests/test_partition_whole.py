@@ -225,3 +225,15 @@ def test_every_partition_finding_is_in_the_catalogue_and_renders_in_chinese():
     assert finding_message(finding) == finding["message"]
     text = finding_message(finding, lambda msgid: zh[msgid])
     assert "户数为整数" in text and "0.143" in text and "3 或 4 户" in text
+
+
+def test_overlapping_buildings_over_the_limit_together_are_named_as_a_group():
+    """Three overlapping 12-household footprints (36) cannot be parted; 3 grids of ideal 30 (±5 %)."""
+    group = [box(0, 0, 4, 4), box(2, 2, 6, 6), box(3, 0, 7, 3)]
+    others = [box(x, 10, x + 2, 12) for x in range(0, 18, 3)]
+    b = frame(group + others, [12, 12, 12] + [9] * 6)
+    grids, assignment = partition_community(b, box(-1, -1, 20, 14), n_grids=3)
+    assert_whole_and_tiling(b, box(-1, -1, 20, 14), grids, assignment)
+    assert len(set(assignment.iloc[:3])) == 1
+    f = [f for f in grids.attrs["report"]["infeasible"] if f["kind"] == "site_over_target"]
+    assert len(f) == 1 and f[0]["count"] == 3 and f[0]["households"] == 36 and f[0]["buildings"] == "0, 1, 2"
