@@ -297,6 +297,7 @@ def bund():
     return b, roads[roads["kind"].isin(["major_road", "minor_road"])]
 
 
+@pytest.mark.slow
 def test_shanghai_bund_buildings_along_their_roads_tile_the_hull_in_contiguous_grids():
     b, roads = bund()
     boundary = shapely.convex_hull(shapely.union_all(b.geometry.array))
@@ -364,7 +365,27 @@ def test_the_partition_command_makes_a_draft_of_the_demo_community(tmp_path, dem
         # the partition's report speaks of the draft's own codes
         _, report = plans.draft_from_partition(s, "210213013004", n_grids=12, seed=3)
         assert set(report["polsby_popper"]) == {f"210213013004{i:03d}" for i in range(19, 31)}
-        errors = [f for f in plans.validate(s, plan_id) if f.severity == "error"]
-    assert errors == []
+        findings = plans.validate(s, plan_id)
+    assert [f for f in findings if f.severity == "error"] == []
+    # whole buildings: the partition's own plan has no building cut by a grid boundary
+    assert [f for f in findings if f.kind == "split_building"] == []
+    # with no household register, a target per grid counts estimated households, and says so
+    with store.transaction() as s:
+        s.query(m.Building).filter(m.Building.community_code == "210213013004").update({"households": 0})
+    out = app.test_cli_runner().invoke(args=["partition", "210213013004", "--households-per-grid", "400"])
+    assert out.exit_code == 0, out.output
+    assert "ESTIMATED for" in out.output and "households_estimated" in out.output
+    n = int(out.output.split(": ")[1].split(" grids")[0])
+    assert n > 1
+    plan_id = int(out.output.split("Draft plan ")[1].split()[0])
+    with store.session() as s:
+        assert "estimated households" in s.get(m.GridPlan, plan_id).name
+        assert [f for f in plans.validate(s, plan_id) if f.kind == "split_building"] == []
+        n_plans = s.query(m.GridPlan).count()
+    # more grids than buildings: refused with what fits, nothing written
+    out = app.test_cli_runner().invoke(args=["partition", "210213013004", "--grids", "500"])
+    assert out.exit_code == 2 and "no draft was made" in out.output and "--grids 95" in out.output
+    with store.session() as s:
+        assert s.query(m.GridPlan).count() == n_plans
     bad = app.test_cli_runner().invoke(args=["partition", "210213013999", "--grids", "3"])
     assert bad.exit_code == 2 and "210213013999" in bad.output

@@ -213,8 +213,23 @@ def partition_command(community, n_grids, target, tolerance, seed, no_roads):
                f"{report.get('max_deviation_pct', float('nan')):.1f} %, mean Polsby-Popper "
                f"{report.get('mean_polsby_popper', float('nan')):.2f}, tiling "
                f"{'exact' if report.get('tiling', {}).get('exact') else 'NOT exact'}")
+    basis = report.get("households_basis", "recorded")
+    held = report.get("grid_households") or []
+    if held:
+        span = f"{min(held):,.0f}–{max(held):,.0f}" if len(held) > 1 else f"{held[0]:,.0f}"
+        click.echo(f"Households per grid: {span} (ideal {report.get('ideal_households', 0):,.1f}), "
+                   + {"recorded": "as recorded",
+                      "estimated": f"ESTIMATED for {report.get('estimated_buildings', 0)} buildings without a count",
+                      "building count": "none recorded: balanced by building count"}.get(basis, basis))
+    shown = {}
     for finding in report.get("infeasible", []):
-        click.echo(f"  {finding.get('kind')}: {finding.get('message')}")
+        kind = finding.get("kind")
+        shown[kind] = shown.get(kind, 0) + 1
+        if shown[kind] <= 3:  # a kind repeated per grid or building: the first few, then a count
+            click.echo(f"  {kind}: {finding.get('message')}")
+    for kind, n in shown.items():
+        if n > 3:
+            click.echo(f"  {kind}: … and {n - 3} more like these")
     click.echo(f"Check it with `gridmap plan validate {plan_id}`, publish with `gridmap plan publish {plan_id}`.")
 
 

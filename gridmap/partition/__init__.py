@@ -2,17 +2,28 @@
 
 How it works (and why this and not a spanning-tree chain)
 ----------------------------------------------------------
-1. **Cells.** Every building gets a cell so that the cells tile the community exactly:
+1. **Cells.** Every building gets a cell so that the cells tile the community exactly and every
+   footprint lies wholly in its own cell (so no grid boundary ever cuts a building):
 
-   * ``"voronoi"`` — the Voronoi tessellation of the buildings' representative points
-     (:func:`shapely.point_on_surface`, inside even an L-shaped footprint), extended to and
-     clipped by the boundary. Buildings on the same point share a cell. A clipped cell that
-     falls into pieces keeps the piece holding its building; the other pieces join the
-     neighbouring cell they share most boundary with.
+   * ``"voronoi"`` — a morphological tessellation: the Voronoi diagram of points every
+     ``_SAMPLE_M`` metres along each footprint's walls (a point building: its point), extended to
+     the boundary and dissolved per building, so open space splits midway between walls; then
+     made to follow the footprints exactly: the cells' and the footprints' outlines are noded
+     together once and polygonized, a face inside a footprint goes to that footprint's cell and
+     any other face to the cell holding it (hair-thin faces between footprints that nearly touch
+     join the neighbour they share most edge with). One noding gives neighbouring cells identical
+     vertices, so grids dissolve exactly. Buildings whose footprints overlap, or on the same
+     point, share a cell. A footprint straddling the community's outline is clipped to it: its
+     part inside lies wholly in one grid, its part outside in none (the report's
+     ``straddles_boundary`` counts them). A cell that falls into pieces keeps the pieces holding
+     its site and footprint; the others join the neighbouring cell they share most boundary with.
    * ``"polygons"`` — the buildings' own polygons, when they already tile the area (census
      blocks, parcels). Chosen by ``cells="auto"`` when the polygons cover at least
      :data:`POLYGON_COVER_SHARE` of the area; slivers the polygons leave are given to a
      neighbour.
+
+   Buildings without a household count get an estimate (:mod:`.estimate`: floors × footprint ÷
+   floor area per household by type), stated in the report and marked ``estimated`` per grid.
 
 2. **Graph.** Two cells are adjacent when they share an edge of positive length (rook
    adjacency, found by matching identical boundary segments, with an exact overlay only for
@@ -47,13 +58,16 @@ the local search only polishes — ``bench/partition_bench.py`` measures the dif
 The report
 ----------
 ``grids.attrs["report"]`` is a plain, JSON-ready dict: ``max_deviation_pct``,
-``within_tolerance``, ``polsby_popper`` / ``contiguous`` per code, ``tiling`` (gap, overlap and
+``within_tolerance``, ``polsby_popper`` / ``contiguous`` per code, ``households_basis``
+("recorded", "estimated" or "building count") and ``estimated_buildings``, ``tiling`` (gap, overlap and
 outside areas in m² of a local metric CRS), ``infeasible`` (a list of ``{"kind", "message"}``
-findings named in :data:`INFEASIBLE_KINDS`) and what was done (``cells``, ``seconds``).
+findings named in :data:`INFEASIBLE_KINDS`, with the real reason: a tolerance whole households forbid
+is ``tolerance_below_whole_numbers`` with the least one they allow) and what was done (``cells``, ``seconds``).
 
 The package
 -----------
-One concern per module: ``args`` checks the arguments, ``frame`` holds the work coordinates,
+One concern per module: ``args`` checks the arguments, ``estimate`` fills unknown households,
+``frame`` holds the work coordinates,
 ``cells`` builds the cells (1), ``graph`` their adjacency (2), ``grow`` the seeds and the balanced
 growth (3, 4), ``polish`` the local search (5), ``draw`` runs them on the area locked grids leave
 free and numbers all grids, and ``report`` assembles the answer.
@@ -62,15 +76,18 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 
+from ..errors import InvalidInput
 from .args import _check, _lines, _locked, _points
 from .cells import POLYGON_COVER_SHARE
 from .draw import _draw
+from .estimate import AREA_PER_HOUSEHOLD_M2, NON_RESIDENTIAL, _estimate
 from .frame import _Frame
 from .grow import BARRIER_CUT_SHARE, BARRIER_GROWTH_FACTOR
 from .polish import MOVE_CONSTRAINTS
-from .report import INFEASIBLE_KINDS, _grids_frame, _report
+from .report import INFEASIBLE_KINDS, _finding, _grids_frame, _report
 
 __all__ = [
     "partition_community",
@@ -79,6 +96,8 @@ __all__ = [
     "BARRIER_GROWTH_FACTOR",
     "BARRIER_CUT_SHARE",
     "POLYGON_COVER_SHARE",
+    "AREA_PER_HOUSEHOLD_M2",
+    "NON_RESIDENTIAL",
 ]
 
 
@@ -90,7 +109,9 @@ def partition_community(buildings, boundary, *, n_grids=None, target_households=
     Parameters
     ----------
     buildings : geopandas.GeoDataFrame
-        Points or polygons with a non-negative ``households`` column (zero is fine).
+        Points or polygons with a non-negative ``households`` column (zero is fine; missing
+        means unknown and is estimated from ``floors`` × footprint ÷ area per household by
+        ``building`` type, see :mod:`gridmap.partition.estimate`).
     boundary : shapely.Polygon or shapely.MultiPolygon
         The community, in the buildings' CRS.
     n_grids : int, optional
@@ -122,7 +143,8 @@ def partition_community(buildings, boundary, *, n_grids=None, target_households=
     Returns
     -------
     grids : geopandas.GeoDataFrame
-        One row per grid, in code order: ``code``, ``households``, ``n_buildings``,
+        One row per grid, in code order: ``code``, ``households``, ``estimated`` (its households
+        include estimates), ``n_buildings``,
         ``deviation`` (relative to the ideal), ``polsby_popper`` (4πA/P² in metres),
         ``contiguous``, ``locked``, geometry. ``grids.attrs["report"]`` holds the report.
     assignment : pandas.Series
@@ -143,13 +165,43 @@ def partition_community(buildings, boundary, *, n_grids=None, target_households=
     seed_geoms = _points(seeds, crs, "seeds")
     findings = []
     work = _Frame(crs, boundary)
+    hh, estimated, basis = _households(buildings, hh, work, target_households, findings)
 
     geoms, codes, is_locked, assignment, k_free, h_free, mode = _draw(
         buildings, hh, boundary, work, n_grids, target_households, tolerance, cells, seed, community_code,
         locked_geoms, locked_codes, barrier_geoms, seed_geoms, findings, taken)
 
-    grids = _grids_frame(geoms, codes, is_locked, assignment, hh, crs)
+    grids = _grids_frame(geoms, codes, is_locked, assignment, hh, crs, estimated)
     report = _report(grids, boundary, work, k_free, len(locked_geoms), h_free, tolerance, target_households,
                      findings, started, mode)
+    report["households_basis"] = basis
+    report["estimated_buildings"] = int(estimated.sum())
     grids.attrs["report"] = report
     return grids, pd.Series(assignment, index=buildings.index, name="grid")
+
+
+def _households(buildings, hh, work, target_households, findings):
+    """Households per building with the unknown ones estimated; which were, and the basis in a word:
+    ``"recorded"``, ``"estimated"`` (some or all), or ``"building count"`` when nothing is known."""
+    unknown = np.isnan(hh)
+    estimated = np.zeros(len(hh), dtype=bool)
+    basis = "recorded"
+    if unknown.any():
+        est, note = _estimate(buildings, unknown, work)
+        if est is None:
+            hh = np.where(unknown, 0.0, hh)
+            findings.append(_finding("no_estimate", count=int(unknown.sum())))
+        else:
+            hh = np.where(unknown, est, hh)
+            estimated = unknown
+            basis = "estimated"
+            findings.append(_finding("households_estimated", **note))
+    if hh.sum() <= 0:
+        basis = "building count"
+        if target_households is not None:
+            raise InvalidInput(
+                "No building records households and none has a footprint to estimate them from, so a "
+                f"target of {target_households:g} households per grid cannot choose how many grids to make.",
+                fix="Give the number of grids (--grids K), or import the buildings with their households.",
+                details={"target_households": target_households, "buildings": len(hh)})
+    return hh, estimated, basis

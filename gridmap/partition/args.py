@@ -39,11 +39,16 @@ def _check(buildings, boundary, n_grids, target_households, tolerance, community
     if not boundary.is_valid:
         raise InvalidInput(f"`boundary` is not a valid polygon: {shapely.is_valid_reason(boundary)}.",
                            fix="Repair it first (shapely.make_valid) and check its area.")
-    hh = pd.to_numeric(buildings["households"], errors="coerce").to_numpy(dtype=float)
-    if not np.isfinite(hh).all() or (hh < 0).any():
-        bad = buildings.index[~(np.isfinite(hh) & (hh >= 0))][:5].tolist()
-        raise InvalidInput(f"`households` must be a number ≥ 0 for every building; rows {bad} are not.",
+    # A missing count (None / NaN) means unknown: estimated from the footprint (see .estimate).
+    missing = buildings["households"].isna().to_numpy()
+    hh = pd.to_numeric(buildings["households"], errors="coerce").to_numpy(dtype=float, copy=True)
+    ok = missing | (np.isfinite(hh) & (hh >= 0))
+    if not ok.all():
+        bad = buildings.index[~ok][:5].tolist()
+        raise InvalidInput(f"`households` must be a number ≥ 0 (or missing, to be estimated) for every "
+                           f"building; rows {bad} are not.",
                            fix="Put 0 where nobody lives.", details={"rows": [str(b) for b in bad]})
+    hh[missing] = np.nan
     geom = buildings.geometry.array
     kinds = set(shapely.get_type_id(np.asarray(geom, dtype=object)).tolist()) if len(buildings) else set()
     if not kinds <= {0, 3, 6} or buildings.geometry.isna().any() or buildings.geometry.is_empty.any():

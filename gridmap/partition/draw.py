@@ -42,7 +42,11 @@ def _draw(buildings, hh, boundary, work, n_grids, target_households, tolerance, 
         labels_by_building = np.full(n_buildings, 0 if new_grid_geoms else -1, dtype=np.int64)
     else:
         mode = _cell_mode(cells, buildings, todo, free)
-        cell_geoms, building_cell, orphans = _make_cells(mode, buildings, points, todo, free, work)
+        cell_geoms, building_cell, orphans, straddling = _make_cells(mode, buildings, points, todo, free, work)
+        if len(straddling):
+            outside_m2 = _outside_m2(buildings, straddling, free, work)
+            findings.append(_finding("straddles_boundary", count=len(straddling), area_m2=outside_m2,
+                                     buildings=[str(x) for x in buildings.index[straddling][:20]]))
         graph = _Graph(cell_geoms, work, barrier_geoms)
         cell_hh = np.bincount(building_cell[building_cell >= 0], weights=hh[building_cell >= 0],
                               minlength=len(cell_geoms))
@@ -97,3 +101,9 @@ def _free_area(boundary, locked_geoms, locked_codes, work, findings):
     parts = [p for p in shapely.get_parts(shapely.get_parts(free)) if isinstance(p, shapely.Polygon)
              and p.area > 1e-12 * boundary.area]
     return shapely.MultiPolygon(parts) if len(parts) > 1 else (parts[0] if parts else shapely.Polygon())
+
+
+def _outside_m2(buildings, rows, free, work):
+    """Square metres of the given footprints outside the area partitioned (no grid holds them)."""
+    geoms = np.asarray(buildings.geometry.array, dtype=object)[rows]
+    return float(shapely.area(work.metric(shapely.difference(geoms, free))).sum())

@@ -98,6 +98,15 @@ def _partition_cells(graph, cell_hh, k, tolerance, cell_seed, seed, findings, bu
         if building_cell[b] >= 0:
             findings.append(_finding("building_over_target", building=str(buildings.index[b]),
                                      households=float(hh[b]), limit=limit))
+    # Overlapping footprints are one site (a grid cannot cut them apart): name a site over the limit
+    # whose buildings are each below it, or its grid's deviation would seem unexplained.
+    has = building_cell >= 0
+    many = np.bincount(building_cell[has], minlength=n) > 1
+    for c in np.flatnonzero(many & (cell_hh > limit)):
+        members = np.flatnonzero(building_cell == c)
+        if (hh[members] <= limit).all():
+            findings.append(_finding("site_over_target", buildings=", ".join(str(x) for x in buildings.index[members][:8]),
+                                     count=len(members), households=float(cell_hh[c]), limit=limit))
     adj = csr_matrix((np.ones(len(graph.i)), (graph.i, graph.j)), shape=(n, n))
     n_comp, comp = connected_components(adj, directed=False)
     comp_hh = np.bincount(comp, weights=cell_hh, minlength=n_comp)
