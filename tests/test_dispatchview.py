@@ -109,3 +109,24 @@ def test_the_panel_is_locate_cameras_each_kinds_nearest_by_road_and_near_grids(s
         assert got == expected
         assert got["distance_basis"] == "road"
         assert any(r["road_distance_m"] is not None for v in got["responders"].values() for r in v)
+
+
+def test_the_statistics_map_opens_where_its_100_m_squares_can_be_read():
+    """Counted squares spread 20 km apart: the map opens on a ~3 km window around the busiest square
+    (which it shows whole), not on all of them at once where each square would be a pixel."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from gridmap.maps import dispatch as dispatch_maps
+    cells = gpd.GeoDataFrame({"count": [1, 9, 2]}, crs=4326, geometry=[
+        box(121.50, 38.85, 121.5012, 38.8509), box(121.60, 38.90, 121.6012, 38.9009),
+        box(121.72, 38.95, 121.7212, 38.9509)])
+    grids = gpd.GeoDataFrame({"code": ["g"]}, geometry=[box(121.4, 38.8, 121.8, 39.0)], crs=4326)
+    minx, miny, maxx, maxy = dispatch_maps.heat_view(grids, cells)
+    assert maxx - minx <= dispatch_maps.HEAT_VIEW_DEG + 1e-12 and maxy - miny <= dispatch_maps.HEAT_VIEW_DEG + 1e-12
+    busiest = cells.geometry[1]
+    assert box(minx, miny, maxx, maxy).contains(busiest)
+    # squares close together: all of them, tight
+    near = cells.iloc[[1]].copy()
+    assert tuple(dispatch_maps.heat_view(grids, near)) == tuple(near.total_bounds)
+    assert tuple(dispatch_maps.heat_view(grids, cells.iloc[0:0])) == tuple(grids.total_bounds)

@@ -223,6 +223,24 @@ class _KeepOnTop(MacroElement):
         self.names = [layer.get_name() for layer in layers]
 
 
+#: The widest view the statistics map opens on, in degrees (~3 km at Dalian's latitude): 100 m squares
+#: are then ~12 px or more on a laptop, and the opening view shows counts a person can read.
+HEAT_VIEW_DEG = 0.03
+
+
+def heat_view(grids, cells):
+    """The bounds the statistics map opens on: every counted cell when they fit in
+    :data:`HEAT_VIEW_DEG`, else that window around the busiest cell (zooming out shows the rest)."""
+    if not len(cells):
+        return _bounds(grids, None)
+    minx, miny, maxx, maxy = cells.total_bounds
+    if maxx - minx <= HEAT_VIEW_DEG and maxy - miny <= HEAT_VIEW_DEG:
+        return minx, miny, maxx, maxy
+    busiest = cells.geometry.iloc[int(cells["count"].to_numpy().argmax())].centroid
+    half = HEAT_VIEW_DEG / 2
+    return busiest.x - half, busiest.y - half, busiest.x + half, busiest.y + half
+
+
 def heat_map(grids, cells, *, tiles="none", attribution="", assets=DEFAULT_ASSETS, labels=None):
     """Incident counts per square cell over the grids' outlines.
 
@@ -231,7 +249,7 @@ def heat_map(grids, cells, *, tiles="none", attribution="", assets=DEFAULT_ASSET
     street office can quote, where a blur's colour is not.
     """
     labels = {"incidents": "Incidents", "grid": "Grid", **(labels or {})}
-    m = base_map(_bounds(grids, None), tiles, attribution, assets=assets)
+    m = base_map(heat_view(grids, cells), tiles, attribution, assets=assets)
     for row in grids.itertuples():
         layer = folium.GeoJson(shapely.geometry.mapping(row.geometry), style_function=lambda _f: OUTLINE)
         add_tooltip(layer, getattr(row, "name", None) or row.code, [(labels["grid"], row.code)], sticky=True)
