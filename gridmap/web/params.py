@@ -14,7 +14,7 @@ from ..dispatch import PERIODS, STATUSES, utcnow
 from ..dispatch.georeport import MAX_WINDOW, PUBLIC_CODES
 from ..errors import InvalidInput, NotFound
 from ..geo import crs as geo_crs
-from ..geo.roads import SPEEDS_MPS
+from ..geo.roads import MODES
 
 # checked ids live beside the commands that share them; views keep calling params.plan_id & co.
 from ..ids import (  # noqa: F401
@@ -77,6 +77,16 @@ def parse_grid_code(code):
     return code
 
 
+def parse_mode(args):
+    """The travel mode a road distance is measured for: ``mode`` of the query string, car when absent."""
+    mode = (args.get("mode") or "car").strip()
+    if mode not in MODES:
+        raise InvalidInput(f"mode={mode!r} is not known: the allowed values are {', '.join(MODES)}.",
+                           fix=f"Use one of {list(MODES)}, or leave it out for car.",
+                           details={"field": "mode", "allowed": list(MODES)})
+    return mode
+
+
 def parse_nearest_query(args):
     """Validate /nearest's query string: lon, lat, crs, kind, skill, k, radius, available."""
     lon, lat = parse_point(args.get("lon"), args.get("lat"), args.get("crs"))
@@ -95,9 +105,7 @@ def parse_nearest_query(args):
     by = (args.get("by") or "line").strip()
     if by not in ("line", "road"):
         raise InvalidInput(f"by={by!r} is not known.", fix="Use by=road for road distances, or leave it out.")
-    mode = (args.get("mode") or "car").strip()
-    if mode not in SPEEDS_MPS:
-        raise InvalidInput(f"mode={mode!r} is not known.", fix=f"Use one of {sorted(SPEEDS_MPS)}.")
+    mode = parse_mode(args)
     return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius,
             "available": None if available == "" else available in ("true", "1"), "by": by, "mode": mode}
 
