@@ -15,7 +15,7 @@
   var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
   var $ = function (id) { return document.getElementById(id); };
   var frame = $("map"), input = $("address"), list = $("address-options");
-  var here = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0, locateSeq = 0;
+  var here = null, spot = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0, locateSeq = 0;
 
   var fmt = gridmap.fmt, el = gridmap.el, say = gridmap.say;
   function request(method, url, body) { return gridmap.request(method, url, body, config.csrf); }
@@ -178,7 +178,7 @@
   modeBox.addEventListener("change", function () {
     try { window.localStorage.setItem(MODE_KEY, mode()); } catch (e) { /* not kept across visits */ }
     // measured again for the new mode where they are shown; the map keeps what it shows unless it is the incident
-    if (here) locate(here.lon, here.lat, "wgs84", here.address, true);
+    if (spot) locate(spot.lon, spot.lat, spot.crs, spot.address, true);
     if (current) select(current.id, !/[?&]incident=/.test(frame.getAttribute("src") || ""));
   });
 
@@ -187,6 +187,7 @@
   // The report sends here.address, so an incident is stored with the address of the place located last.
   function locate(lon, lat, crs, address, keepMap) {
     var mine = ++locateSeq;
+    spot = {lon: lon, lat: lat, crs: crs, address: address};  // asked again, as asked, when the mode changes
     here = null;  // until the answer: no report of the point before this one
     say($("status"), T.locating);
     request("GET", config.urls.panel + "?" + new URLSearchParams({lon: lon, lat: lat, crs: crs, mode: mode()})).then(function (r) {
