@@ -1,7 +1,7 @@
 """HTTP benchmark: the real app under a real WSGI server on loopback, driven open-loop at a fixed rate.
 
     .venv/bin/python bench/http_bench.py [--endpoint locate|panel] [--scale 1.0] [--server gunicorn|waitress]
-                                         [--rate 200] [--duration 20]
+                                         [--rate 200] [--duration 20] [--mode walk|ebike|car]
 
 Two endpoints, each a GET at random points of the city:
 
@@ -9,7 +9,7 @@ Two endpoints, each a GET at random points of the city:
 - ``panel``: ``GET /dispatch/panel?lon=&lat=``, what the dispatcher's page asks on every click
   (``pages.dispatcher.panel``: locate, the grid's workers and party branch, the cameras seeing the
   point, the 3 nearest of each responder kind and of volunteers with road distance and ETA, and
-  grids within 30 m). The client logs in once as a dispatcher through the real login form
+  grids within 30 m), by road for ``--mode`` (car by default, as the page first asks). The client logs in once as a dispatcher through the real login form
   (GET /login for the CSRF token and session cookie, POST the form) and sends the session
   cookie with every request. Beside the HTTP figures it prints ``panel()`` timed in-process
   over the same points on a snapshot of the same store, for reference.
@@ -345,7 +345,7 @@ def open_loop(port, paths, *, rate=200.0, duration=20.0, threads=16, headers=b""
 
 
 def run(city, *, endpoint="locate", server="gunicorn", workers=2, rate=200.0, duration=20.0, threads=16,
-        floor_s=10.0, verbose=True):
+        floor_s=10.0, verbose=True, mode=None):
     """Prepare the store, start the server, warm it, drive ``endpoint`` ("locate" or "panel"),
     stop it; then the same for the do-nothing ``hello_app`` for ``floor_s`` seconds (what server,
     client and machine cost alone). For "panel", also ``panel()`` in-process over the same points."""
@@ -355,7 +355,7 @@ def run(city, *, endpoint="locate", server="gunicorn", workers=2, rate=200.0, du
     url, info = prepare_store(city, verbose=verbose)
     store_s = time.perf_counter() - t0
     pts = city.random_points(4000, seed=11)
-    paths = [f"{ENDPOINTS[endpoint]}?lon={x:.7f}&lat={y:.7f}" for x, y in pts]
+    paths = [f"{ENDPOINTS[endpoint]}?lon={x:.7f}&lat={y:.7f}" + (f"&mode={mode}" if mode else "") for x, y in pts]
     proc, port = start_server(url, server=server, workers=workers)
     headers = b""
     try:
@@ -385,7 +385,7 @@ def run(city, *, endpoint="locate", server="gunicorn", workers=2, rate=200.0, du
             stop_server(proc)
     out["floor"] = floor
     if endpoint == "panel":
-        out["in_process"] = in_process_panel(url, pts)
+        out["in_process"] = in_process_panel(url, pts, mode=mode or "car")
     out.update(warm)
     out.update({"endpoint": ENDPOINTS[endpoint], "server": server, "workers": workers, "rate": rate,
                 "duration": duration, "store": info, "store_ready_s": round(store_s, 1), "sample": sample,
@@ -411,7 +411,7 @@ def _sample(endpoint, status, body):
     return out
 
 
-def in_process_panel(url, pts):
+def in_process_panel(url, pts, mode="car"):
     """``pages.dispatcher.panel`` timed in this process over ``pts``, on a snapshot of the same store."""
     from gridmap.pages import dispatcher as dispatchview
     from gridmap.index import Snapshot
@@ -421,11 +421,11 @@ def in_process_panel(url, pts):
         snap = Snapshot.from_store(session)
     store.dispose()
     for x, y in pts[:100]:  # first use: numba kernels, the metric grids
-        dispatchview.panel(snap, x, y, role="dispatcher")
+        dispatchview.panel(snap, x, y, role="dispatcher", mode=mode)
     wall, cpu = [], []
     for x, y in pts:
         t, c = time.perf_counter(), time.thread_time()
-        dispatchview.panel(snap, x, y, role="dispatcher")
+        dispatchview.panel(snap, x, y, role="dispatcher", mode=mode)
         cpu.append(time.thread_time() - c)
         wall.append(time.perf_counter() - t)
     wall, cpu = np.asarray(wall) * 1000, np.asarray(cpu) * 1000
@@ -445,12 +445,14 @@ def main():
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     ap.add_argument("--floor", type=float, default=10.0, help="seconds of the do-nothing app (0: skip)")
+    ap.add_argument("--mode", default=None, choices=("walk", "ebike", "car"),
+                    help="panel: the travel mode asked for (the page's selector); left out, the server's default (car)")
     args = ap.parse_args()
     import synthetic_city
     city = synthetic_city.load(args.scale, args.seed)
     print(f"load average at start: {os.getloadavg()}", flush=True)
     r = run(city, endpoint=args.endpoint, server=args.server, workers=args.workers, rate=args.rate,
-            duration=args.duration, floor_s=args.floor)
+            duration=args.duration, floor_s=args.floor, mode=args.mode)
     print(json.dumps(r, indent=1, ensure_ascii=False))
 
 

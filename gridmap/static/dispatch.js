@@ -306,7 +306,7 @@
       showProposal(r.body.proposal);
       showDuplicates(current, r.body.duplicates || []);
       showWhistles(current.whistles || []);
-      var src = config.urls.map + "?" + new URLSearchParams({incident: current.id, mode: mode()});
+      var src = config.urls.map + "?" + new URLSearchParams({mode: mode(), incident: current.id});
       if (!keepMap && frame.getAttribute("src") !== src) frame.src = src;
     }, function () { if (mine === openSeq) say($("i-status"), T.failed, true); });
   }
