@@ -6,6 +6,9 @@ run of two or more consecutive nodes that the file has (one feature per run, num
 rejected with the reason "clipped by the extract". Buildings come from closed ways and from
 multipolygon relations (outer and inner rings assembled by osmium's area handler).
 
+A road's ``barrier=*`` nodes (bollards, gates …) that close it to some travel mode are named in a
+``barriers`` column by their index in the feature's line, for the road graph to cut there.
+
 Addresses are written the way the locale writes them: ``addr:full`` when given, else a Latin
 street, a space and the number ("Kangaskatu 12"), a Chinese street and the number without a space
 with 号 added to a bare number ("城志街1号"); a building without ``addr:*`` of its own takes the
