@@ -99,6 +99,9 @@ def test_propose_ranks_by_road_for_the_mode_as_networkx_does_and_caps_reach_by_r
         assert r["road_distance_m"] == pytest.approx(oracle[r["name"]], rel=2e-3, abs=0.5)
         assert r["reachable"] is True and r["eta_s"] > 0
     assert (got["mode"], got["distance_basis"], got["exact"]) == (mode, "road", True)
+    # volunteers by the same road search: those on the main street, as far by road as in a line
+    assert [v["name"] for v in got["volunteers"]] == ["张助老", "钱维修", "赵义诊"]
+    assert [v["road_distance_m"] for v in got["volunteers"]] == pytest.approx([10, 20, 290], abs=0.5)
     straight = [n for n in sorted(MANAGERS, key=lambda n: Point(MANAGERS[n]).distance(Point(INCIDENT)))]
     if mode != "walk":  # the point of it: the straight line would have sent someone else first
         assert expected[0] != straight[0]
