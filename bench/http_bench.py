@@ -1,7 +1,7 @@
 """HTTP benchmark: the real app under a real WSGI server on loopback, driven open-loop at a fixed rate.
 
     .venv/bin/python bench/http_bench.py [--endpoint locate|panel] [--scale 1.0] [--server gunicorn|waitress]
-                                         [--rate 200] [--duration 20]
+                                         [--rate 200] [--duration 20] [--mode walk|ebike|car]
 
 Two endpoints, each a GET at random points of the city:
 
@@ -9,7 +9,7 @@ Two endpoints, each a GET at random points of the city:
 - ``panel``: ``GET /dispatch/panel?lon=&lat=``, what the dispatcher's page asks on every click
   (``pages.dispatcher.panel``: locate, the grid's workers and party branch, the cameras seeing the
   point, the 3 nearest of each responder kind and of volunteers with road distance and ETA, and
-  grids within 30 m). The client logs in once as a dispatcher through the real login form
+  grids within 30 m), by road for ``--mode`` (car by default, as the page first asks). The client logs in once as a dispatcher through the real login form
   (GET /login for the CSRF token and session cookie, POST the form) and sends the session
   cookie with every request. Beside the HTTP figures it prints ``panel()`` timed in-process
   over the same points on a snapshot of the same store, for reference.
@@ -257,19 +257,19 @@ def _dechunk(body):
         i = j + 2 + size + 2
 
 
-def warm_up(port, paths, *, limit_s=600.0, proc=None, headers=b"", concurrency=1):
+def warm_up(port, paths, *, limit_s=600.0, proc=None, headers=b"", concurrency=1, fast_s=0.05):
     """Wait until the server answers and every worker has built its snapshot.
 
     With ``concurrency`` clients at once (one per worker), a sync worker busy building its snapshot
     makes the kernel hand the other client's connections to another worker, so every worker gets
     a request; one client alone can be served by one warm worker throughout and leave the other
-    cold for the measured run. Each client must see 40 fast answers in a row.
+    cold for the measured run. Each client must see 40 fast answers (under ``fast_s``) in a row.
     """
     if concurrency > 1:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(concurrency) as pool:
             runs = list(pool.map(lambda k: warm_up(port, paths[k:] + paths[:k], limit_s=limit_s, proc=proc,
-                                                   headers=headers), range(concurrency)))
+                                                   headers=headers, fast_s=fast_s), range(concurrency)))
         return {"warm_up_requests": sum(r["warm_up_requests"] for r in runs),
                 "first_request_s": max(r["first_request_s"] for r in runs)}
     t_end = time.monotonic() + limit_s
@@ -287,7 +287,7 @@ def warm_up(port, paths, *, limit_s=600.0, proc=None, headers=b"", concurrency=1
         if status != 200:
             raise RuntimeError(f"warm-up request answered {status}: {body[:300]!r}")
         first = first or dt
-        fast = fast + 1 if dt < 0.05 else 0
+        fast = fast + 1 if dt < fast_s else 0
         i += 1
         if fast >= 40:
             return {"warm_up_requests": i, "first_request_s": round(first, 2)}
@@ -345,7 +345,7 @@ def open_loop(port, paths, *, rate=200.0, duration=20.0, threads=16, headers=b""
 
 
 def run(city, *, endpoint="locate", server="gunicorn", workers=2, rate=200.0, duration=20.0, threads=16,
-        floor_s=10.0, verbose=True):
+        floor_s=10.0, verbose=True, mode=None, warm_ms=50.0):
     """Prepare the store, start the server, warm it, drive ``endpoint`` ("locate" or "panel"),
     stop it; then the same for the do-nothing ``hello_app`` for ``floor_s`` seconds (what server,
     client and machine cost alone). For "panel", also ``panel()`` in-process over the same points."""
@@ -355,14 +355,14 @@ def run(city, *, endpoint="locate", server="gunicorn", workers=2, rate=200.0, du
     url, info = prepare_store(city, verbose=verbose)
     store_s = time.perf_counter() - t0
     pts = city.random_points(4000, seed=11)
-    paths = [f"{ENDPOINTS[endpoint]}?lon={x:.7f}&lat={y:.7f}" for x, y in pts]
+    paths = [f"{ENDPOINTS[endpoint]}?lon={x:.7f}&lat={y:.7f}" + (f"&mode={mode}" if mode else "") for x, y in pts]
     proc, port = start_server(url, server=server, workers=workers)
     headers = b""
     try:
         t1 = time.perf_counter()
         if endpoint == "panel":
             headers = login(port, *DISPATCHER, proc=proc)
-        warm = warm_up(port, paths[::-1], proc=proc, headers=headers, concurrency=workers)
+        warm = warm_up(port, paths[::-1], proc=proc, headers=headers, concurrency=workers, fast_s=warm_ms / 1000)
         warm["warm_s"] = round(time.perf_counter() - t1, 1)
         status, body = _get(port, paths[0], headers=headers)
         sample = _sample(endpoint, status, body)
@@ -377,7 +377,7 @@ def run(city, *, endpoint="locate", server="gunicorn", workers=2, rate=200.0, du
     if floor_s:
         proc, port = start_server(url, server=server, workers=workers, app="http_bench:hello_app")
         try:
-            warm_up(port, ["/"], proc=proc)
+            warm_up(port, ["/"], proc=proc, fast_s=warm_ms / 1000)
             cpu0 = server_cpu_s(proc)
             floor = open_loop(port, ["/"], rate=rate, duration=floor_s, threads=threads)
             floor["server_cpu_ms_per_request"] = (server_cpu_s(proc) - cpu0) * 1000 / max(floor["completed"], 1)
@@ -385,7 +385,7 @@ def run(city, *, endpoint="locate", server="gunicorn", workers=2, rate=200.0, du
             stop_server(proc)
     out["floor"] = floor
     if endpoint == "panel":
-        out["in_process"] = in_process_panel(url, pts)
+        out["in_process"] = in_process_panel(url, pts, mode=mode or "car")
     out.update(warm)
     out.update({"endpoint": ENDPOINTS[endpoint], "server": server, "workers": workers, "rate": rate,
                 "duration": duration, "store": info, "store_ready_s": round(store_s, 1), "sample": sample,
@@ -411,7 +411,7 @@ def _sample(endpoint, status, body):
     return out
 
 
-def in_process_panel(url, pts):
+def in_process_panel(url, pts, mode="car"):
     """``pages.dispatcher.panel`` timed in this process over ``pts``, on a snapshot of the same store."""
     from gridmap.pages import dispatcher as dispatchview
     from gridmap.index import Snapshot
@@ -421,11 +421,11 @@ def in_process_panel(url, pts):
         snap = Snapshot.from_store(session)
     store.dispose()
     for x, y in pts[:100]:  # first use: numba kernels, the metric grids
-        dispatchview.panel(snap, x, y, role="dispatcher")
+        dispatchview.panel(snap, x, y, role="dispatcher", mode=mode)
     wall, cpu = [], []
     for x, y in pts:
         t, c = time.perf_counter(), time.thread_time()
-        dispatchview.panel(snap, x, y, role="dispatcher")
+        dispatchview.panel(snap, x, y, role="dispatcher", mode=mode)
         cpu.append(time.thread_time() - c)
         wall.append(time.perf_counter() - t)
     wall, cpu = np.asarray(wall) * 1000, np.asarray(cpu) * 1000
@@ -445,12 +445,16 @@ def main():
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     ap.add_argument("--floor", type=float, default=10.0, help="seconds of the do-nothing app (0: skip)")
+    ap.add_argument("--mode", default=None, choices=("walk", "ebike", "car"),
+                    help="panel: the travel mode asked for (the page's selector); left out, the server's default (car)")
+    ap.add_argument("--warm-ms", type=float, default=50.0,
+                    help="an answer this fast counts towards warm (40 in a row); raise it on a loaded machine")
     args = ap.parse_args()
     import synthetic_city
     city = synthetic_city.load(args.scale, args.seed)
     print(f"load average at start: {os.getloadavg()}", flush=True)
     r = run(city, endpoint=args.endpoint, server=args.server, workers=args.workers, rate=args.rate,
-            duration=args.duration, floor_s=args.floor)
+            duration=args.duration, floor_s=args.floor, mode=args.mode, warm_ms=args.warm_ms)
     print(json.dumps(r, indent=1, ensure_ascii=False))
 
 

@@ -17,9 +17,9 @@ RESPONDER_KINDS = {
     "fire": ("消防", "Fire service"),
 }
 
-# kind → the farthest (metres, straight line) a responder of that kind is proposed from a spot.
-# Beyond it they are no help: someone nearer must go, or the matter is for another station. Road
-# distance is never shorter than the straight line, so the cap by straight line lets no far one through.
+# kind → the farthest (metres, by road where roads are imported, else straight line) a responder
+# of that kind is proposed from a spot. Beyond it they are no help: someone nearer must go, or the
+# matter is for another station.
 # - police 10 km: a 110 car crosses an urban district in ~15 min; a police station (派出所) covers far less.
 # - auxiliary police 5 km: they patrol on foot or e-bike within their station's beat, a few km across.
 # - mediator 5 km: people's mediators sit in the community or street office and walk to a dispute.
@@ -36,12 +36,22 @@ MAX_RESPONDER_DISTANCE_M = {
 
 
 def within_reach(kind, candidates):
-    """``candidates`` (dicts with ``distance_m``) no farther than :data:`MAX_RESPONDER_DISTANCE_M`
-    allows for ``kind``, in their order; a kind without a limit keeps them all."""
+    """``candidates`` no farther than :data:`MAX_RESPONDER_DISTANCE_M` allows for ``kind``, in their
+    order; a kind without a limit keeps them all.
+
+    The reach is measured by road where a route was measured (``road_distance_m``): a station
+    4 km away across a river is not within 5 km. A candidate with a straight line only
+    (``distance_m``: no roads imported, or no road of the mode reaches it) is measured by that.
+    """
     limit = MAX_RESPONDER_DISTANCE_M.get(kind)
     if limit is None:
         return list(candidates)
-    return [c for c in candidates if c.get("distance_m") is not None and c["distance_m"] <= limit]
+    return [c for c in candidates if _reach_m(c) is not None and _reach_m(c) <= limit]
+
+
+def _reach_m(candidate):
+    road = candidate.get("road_distance_m")
+    return road if road is not None else candidate.get("distance_m")
 
 
 VOLUNTEER_SKILLS = ("理发", "磨刀", "维修", "义诊", "家电维修", "法律咨询", "心理疏导", "助老", "代购")

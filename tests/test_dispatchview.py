@@ -104,6 +104,7 @@ def test_the_panel_is_locate_cameras_each_kinds_nearest_by_road_and_near_grids(s
         expected["responders"] = {kind: catalog.within_reach(kind, a["results"]) for kind, a in alone.items()}
         expected["distance_basis"] = "road" if any(a["distance_basis"] == "road" for a in alone.values()) \
             else "straight line"
+        expected["mode"] = "car"
         expected["near_other_grids"] = near_other_grids(snap, lon, lat)
         expected["address"] = dispatchview.place_address(snap, lon, lat)
         assert got == expected

@@ -17,12 +17,12 @@ def submit(session, snapshot, *, actor, **report_args):
             "proposal": propose(snapshot, inc, role=actor.role, area=actor.area)}
 
 
-def incident_panel(session, snapshot, incident_id, *, role=None, area=None, now=None):
+def incident_panel(session, snapshot, incident_id, *, role=None, area=None, now=None, mode="car"):
     """What the dispatcher sees on opening an incident: :func:`incident_detail`, the suggested
-    ``duplicates`` and, while it is open, whom to send (``proposal``, workers with stations; None once closed).
-    NotFound for an incident outside ``role``'s ``area``."""
+    ``duplicates`` and, while it is open, whom to send (``proposal``, workers with stations, others
+    ranked by road for ``mode``; None once closed). NotFound for an incident outside ``role``'s ``area``."""
     detail = incident_detail(session, incident_id, role=role, area=area, now=now)
     inc = get_incident(session, detail["id"])
-    proposal = with_stations(session, inc, propose(snapshot, inc, role=role, area=area)) \
+    proposal = with_stations(session, inc, propose(snapshot, inc, role=role, area=area, mode=mode)) \
         if inc.status in OPEN_STATUSES else None
     return {"incident": detail, "duplicates": duplicates(session, inc.id, role=role, area=area), "proposal": proposal}

@@ -6,6 +6,9 @@ run of two or more consecutive nodes that the file has (one feature per run, num
 rejected with the reason "clipped by the extract". Buildings come from closed ways and from
 multipolygon relations (outer and inner rings assembled by osmium's area handler).
 
+A road's ``barrier=*`` nodes (bollards, gates …) that close it to some travel mode are named in a
+``barriers`` column by their index in the feature's line, for the road graph to cut there.
+
 Addresses are written the way the locale writes them: ``addr:full`` when given, else a Latin
 street, a space and the number ("Kangaskatu 12"), a Chinese street and the number without a space
 with 号 added to a bare number ("城志街1号"); a building without ``addr:*`` of its own takes the
@@ -25,6 +28,8 @@ import numpy as np
 import osmium
 import pandas as pd
 import shapely
+
+from .roads import barrier_closes, barrier_words
 
 __all__ = ["SourceCount", "LAYERS", "read_roads", "read_buildings", "compose_address", "floors_from_levels"]
 
@@ -114,10 +119,15 @@ def read_roads(path: str):
     """Every ``highway`` way as one feature per run of ≥ 2 nodes present in the file.
 
     Returns ``(frame, counts)``: a DataFrame with :data:`LAYERS` ``["roads"]`` columns plus a
-    ``geometry`` column of shapely LineStrings, and a list with one :class:`SourceCount`.
+    ``geometry`` column of shapely LineStrings and ``barriers``, and a list with one :class:`SourceCount`.
+
+    ``barriers`` names the ``barrier=*`` nodes of the feature that close it to some mode, by their
+    index in the line (:func:`gridmap.geo.roads.barrier_words`, e.g. "barrier@3=car" for a
+    bollard at the fourth point; "" for none): the road graph cuts each mode's routes there.
     """
     count = SourceCount("road ways")
-    records, lines = [], []
+    records, lines, stops = [], [], []
+    gates = _barrier_nodes(path)
     processor = (
         osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY)
         .with_locations()
@@ -127,16 +137,22 @@ def read_roads(path: str):
     for way in processor:
         count.read += 1
         runs, run, missing = [], [], 0
+        marks, mark = [], []  # per run: (index in the run, modes closed) of its barrier nodes
         for node in way.nodes:
             if node.location.valid():
                 point = (node.location.lon, node.location.lat)
                 if not run or run[-1] != point:  # a node repeated in place adds nothing to the line
                     run.append(point)
+                if node.ref in gates:
+                    mark.append((len(run) - 1, gates[node.ref]))
             else:
                 missing += 1
                 runs.append(run)
-                run = []
+                marks.append(mark)
+                run, mark = [], []
         runs.append(run)
+        marks.append(mark)
+        marks = [k for r, k in zip(runs, marks) if len(r) >= 2]
         runs = [r for r in runs if len(r) >= 2]
         label = f"way {way.id}"
         if not runs:
@@ -154,12 +170,25 @@ def read_roads(path: str):
         else:
             count.whole += 1
             parts = [0]
-        for part, run in zip(parts, runs):
+        for part, run, mark in zip(parts, runs, marks):
             records.append((way.id, part, *values))
             lines.append(shapely.linestrings(run))
+            stops.append(barrier_words(mark))
     frame = pd.DataFrame.from_records(records, columns=list(LAYERS["roads"]))
+    frame["barriers"] = stops
     frame["geometry"] = lines
     return frame, [count]
+
+
+def _barrier_nodes(path):
+    """Node id → the modes it closes, for every ``barrier=*`` node some mode cannot pass
+    (:func:`gridmap.geo.roads.barrier_closes`): a pass over the nodes filtered by osmium itself."""
+    out = {}
+    for node in osmium.FileProcessor(path, osmium.osm.NODE).with_filter(osmium.filter.KeyFilter("barrier")):
+        closes = barrier_closes(node.tags)
+        if closes:
+            out[node.id] = closes
+    return out
 
 
 def read_buildings(path: str):

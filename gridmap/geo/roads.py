@@ -18,8 +18,10 @@ transverse Mercator CRS, then everything is metres) and kept for the life of a s
   yes/-1, implied on motorways and roundabouts), with a travel time per edge from the class's
   speed. A road's OSM access tags (``motorcar=no``, ``foot=no``, ``access=private`` …, stored as
   one ``access`` code, :func:`access_value`) take it out of the graphs of the modes they close,
-  and ``oneway:bicycle`` sets the e-bike's direction. ``mode=None`` is every kept road, both ways,
-  distance only.
+  and ``oneway:bicycle`` sets the e-bike's direction. A ``barrier=*`` node on it (a bollard, a
+  locked gate: :data:`BARRIERS`, named in the same code by its vertex) cuts the graphs of the
+  modes it closes at that node: routes reach it from every side and pass it on none.
+  ``mode=None`` is every kept road, both ways, distance only.
 
 Queries snap each point to the nearest point on the nearest segment (a
 :class:`shapely.STRtree` over the segments), walk the straight line to it, go along the
@@ -48,8 +50,8 @@ from .errors import InvalidInput
 from .crs import metric_for
 from .jit import compiled
 
-__all__ = ["ACCESS_TAGS", "EXCLUDED_KINDS", "MODES", "ROAD_CLASSES", "SPEEDS_MPS", "RoadGraph", "access_codes",
-           "access_value", "eta_s", "oneway_value", "road_layer"]
+__all__ = ["ACCESS_TAGS", "BARRIERS", "EXCLUDED_KINDS", "MODES", "ROAD_CLASSES", "SPEEDS_MPS", "RoadGraph", "access_codes",
+           "access_value", "barrier_closes", "barrier_words", "eta_s", "oneway_value", "road_layer"]
 
 #: Road kinds nobody walks or drives along, with the reason; ``from_lines(kinds=None)`` drops them.
 EXCLUDED_KINDS = {
@@ -176,9 +178,75 @@ def access_value(tags) -> str:
     return ",".join(words)
 
 
+#: What a ``barrier=*`` node on a road closes when its own tags say nothing more: the modes that
+#: cannot pass it (OSRM's profiles and the OSM wiki's defaults). A node's access tags, read down
+#: :data:`ACCESS_TAGS`' chain per mode as a road's are, decide for the modes they name: a gate is
+#: open, ``access=private`` on it closes it, ``foot=yes`` opens a fence's stile to walkers;
+#: ``locked=yes`` closes it to every mode they do not name. A value not listed closes it to vehicles.
+#: Only plain tags are read: ``access:conditional`` and the other ``*:conditional`` (a time or a
+#: vehicle weight) are not evaluated, so neither a conditional closing nor a conditional opening
+#: changes a route; nor is ``emergency=yes`` (a responder is routed as any car is).
+BARRIERS = {
+    # nothing stops anyone who may use the road: opened for them, or nothing across it
+    "gate": (), "lift_gate": (), "swing_gate": (), "sliding_gate": (), "entrance": (), "border_control": (),
+    "toll_booth": (), "cattle_grid": (), "height_restrictor": (), "sally_port": (), "kerb": (), "no": (),
+    # cars kept out; walkers and bikes pass beside or through
+    "bollard": ("car",), "block": ("car",), "bus_trap": ("car",), "sump_buster": ("car",),
+    "cycle_barrier": ("car",), "jersey_barrier": ("car",),
+    # walkers only: one steps over, squeezes or turns through
+    "kissing_gate": ("ebike", "car"), "stile": ("ebike", "car"), "turnstile": ("ebike", "car"),
+    "full-height_turnstile": ("ebike", "car"), "motorcycle_barrier": ("ebike", "car"), "chain": ("ebike", "car"),
+    # nobody
+    "fence": MODES, "wall": MODES, "hedge": MODES, "city_wall": MODES, "retaining_wall": MODES, "ditch": MODES,
+}
+_UNKNOWN_BARRIER = ("ebike", "car")
+_BARRIER = "barrier@"
+#: The longest stored ``access`` code (gridmap.store.models.Road.access); barriers beyond it are dropped.
+ACCESS_CODE_MAX = 1024
+
+
+def barrier_closes(tags):
+    """The modes (in :data:`MODES` order) a node tagged ``barrier=*`` closes, from its tags (a dict
+    or OSM tag list); () for a node that is no barrier or that every mode may pass. See :data:`BARRIERS`."""
+    kind = _text(tags.get("barrier"))
+    if not kind:
+        return ()
+    closed = set(MODES if _text(tags.get("locked")) == "yes" else BARRIERS.get(kind, _UNKNOWN_BARRIER))
+    for mode in MODES:
+        for key in _ACCESS_CHAIN[mode]:
+            value = _text(tags.get(key))
+            if value:
+                (closed.add if value.split(";")[0].strip() in CLOSING_ACCESS else closed.discard)(mode)
+                break
+    return tuple(m for m in MODES if m in closed)
+
+
+def barrier_words(stops):
+    """The ``access`` code's words for barriers on a line: ``stops`` is ``(vertex index, modes)``
+    pairs, the index into the line's coordinates; e.g. ``[(3, ("car",))]`` → ``"barrier@3=car"``.
+    A barrier every mode passes leaves no word."""
+    return ",".join(f"{_BARRIER}{int(i)}={'+'.join(modes)}" for i, modes in stops if modes)
+
+
+def _is_barrier_word(word):
+    head, _, modes = word.partition("=")
+    return (head.startswith(_BARRIER) and head[len(_BARRIER):].isdigit()
+            and bool(modes) and all(m in MODES for m in modes.split("+")))
+
+
 def _is_code(text):
     return all(w in MODES or (w.startswith(_BIKE_ONEWAY) and w[len(_BIKE_ONEWAY):] in ("yes", "-1", "no"))
-               for w in text.split(","))
+               or _is_barrier_word(w) for w in text.split(","))
+
+
+def _barriers_of(code):
+    """``(vertex index, closed-mode bits)`` of the barrier words in a stored code."""
+    out = []
+    for word in filter(None, code.split(",")):
+        if word.startswith(_BARRIER) and _is_barrier_word(word):
+            head, _, modes = word.partition("=")
+            out.append((int(head[len(_BARRIER):]), sum(1 << MODES.index(m) for m in set(modes.split("+")))))
+    return out
 
 
 def access_codes(frame):
@@ -186,18 +254,32 @@ def access_codes(frame):
     it has: the OSM tags of :data:`ACCESS_TAGS`, or an ``access`` column that already holds codes
     (the store's, an export's). A value of ``access`` that is not a code is the OSM tag."""
     columns = [c for c in ACCESS_TAGS if c in getattr(frame, "columns", ())]
-    if not columns:
+    has_barriers = "barriers" in getattr(frame, "columns", ())
+    if not columns and not has_barriers:
         return [""] * len(frame)
     values = [frame[c].tolist() for c in columns]
+    barriers = frame["barriers"].tolist() if has_barriers else [None] * len(frame)
     out = []
-    for row in zip(*values):
+    for row, stops in zip(zip(*values) if columns else [()] * len(frame), barriers):
         tags = dict(zip(columns, row))
         text = _text(tags.get("access"))
         if text and _is_code(text) and not any(_text(v) for k, v in tags.items() if k != "access"):
-            out.append(text)
+            code = text
         else:
-            out.append(access_value(tags))
+            code = access_value(tags)
+        stops = _text(stops)
+        if stops and _is_code(stops):  # the reader's barrier words (gridmap.geo.osm ``barriers``)
+            code = ",".join(filter(None, [code, stops]))
+        out.append(_bounded(code))
     return out
+
+
+def _bounded(code):
+    """``code`` cut, at a word, to :data:`ACCESS_CODE_MAX` characters (only a way with some sixty
+    barriers is that long: its last barriers are dropped rather than the import refused)."""
+    while len(code) > ACCESS_CODE_MAX:
+        code = code.rsplit(",", 1)[0]
+    return code
 
 
 def _closed_bits(code):
@@ -327,8 +409,12 @@ class RoadGraph:
     """
 
     def __init__(self, *, metric, seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir, min_island_m,
-                 seg_closed=None, seg_bike_dir=None):
+                 seg_closed=None, seg_bike_dir=None, barrier_nodes=None, barrier_bits=None):
         self.metric = metric
+        # nodes a barrier stands on and the modes it closes (bits as the access code's): a mode's
+        # graph cuts them, so a route reaches the barrier from either side but never passes it
+        self._barrier_nodes = np.zeros(0, dtype=np.int64) if barrier_nodes is None else barrier_nodes
+        self._barrier_bits = np.zeros(0, dtype=np.uint8) if barrier_bits is None else barrier_bits
         self.crs = metric.crs
         self._base = (seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir)
         self._closed = np.zeros(len(seg_len), dtype=np.uint8) if seg_closed is None else seg_closed
@@ -421,6 +507,7 @@ class RoadGraph:
         xy = np.column_stack([x, y])
         line_dir = np.array([_direction(o, k) for o, k in zip(line_oneway.tolist(), line_kind.tolist())],
                             dtype=np.int8)
+        stops = _barrier_points(geoms, access, metric)
         closed = [_closed_bits(a) for a in line_access.tolist()]
         line_closed = np.array([c[0] for c in closed], dtype=np.uint8)
         # e-bikes follow oneway:bicycle where it is said, else the road's own direction
@@ -442,13 +529,14 @@ class RoadGraph:
         seg_u = node_of_vertex[0::2].astype(np.int32)
         seg_v = node_of_vertex[1::2].astype(np.int32)
         seg_len = np.hypot(seg_xy[:, 2] - seg_xy[:, 0], seg_xy[:, 3] - seg_xy[:, 1])
+        barrier_nodes, barrier_bits = _barrier_node_bits(stops, seg_xy.reshape(-1, 2), node_of_vertex)
         loop = seg_u == seg_v
         seg_xy, seg_u, seg_v, seg_len, seg_part = (seg_xy[~loop], seg_u[~loop], seg_v[~loop], seg_len[~loop],
                                                    seg_part[~loop])
         return cls(metric=metric, seg_xy=seg_xy, seg_u=seg_u, seg_v=seg_v, seg_len=seg_len,
                    seg_kind=np.asarray(line_kind, dtype=object)[seg_part], seg_dir=line_dir[seg_part],
                    seg_closed=line_closed[seg_part], seg_bike_dir=line_bike_dir[seg_part],
-                   min_island_m=min_island_m)
+                   min_island_m=min_island_m, barrier_nodes=barrier_nodes, barrier_bits=barrier_bits)
 
     def prepare(self, modes=MODES):
         """Build the graphs of ``modes`` now rather than on their first query."""
@@ -478,8 +566,12 @@ class RoadGraph:
         if mode == "ebike":
             seg_dir = self._bike_dir
         direction = seg_dir[keep] if mode in ONEWAY_MODES else np.zeros(int(keep.sum()), dtype=np.int8)
-        return _Net(seg_xy[keep], seg_u[keep], seg_v[keep], seg_len[keep], direction, speed[keep],
-                    self._min_island_m)
+        seg_u, seg_v = seg_u[keep], seg_v[keep]
+        if mode is not None and len(self._barrier_nodes):
+            blocked = self._barrier_nodes[(self._barrier_bits & (1 << MODES.index(mode))) != 0]
+            first_free = int(max(self._base[2].max(initial=-1), self._base[3].max(initial=-1))) + 1
+            seg_u, seg_v = _cut_nodes(seg_u, seg_v, blocked, first_free)
+        return _Net(seg_xy[keep], seg_u, seg_v, seg_len[keep], direction, speed[keep], self._min_island_m)
 
     # -- queries ----------------------------------------------------------------------------
     def distance_m(self, lon1, lat1, lon2, lat2, mode=None):
@@ -741,6 +833,56 @@ def _kept_geometries(roads, kinds):
         layer = np.array([road_layer(*v) for v in zip(*col)], dtype=np.int64)
     access = np.array(access_codes(frame), dtype=object) if len(frame) else np.zeros(0, dtype=object)
     return geoms[present], kind[present], oneway[present], layer[present], access[present]
+
+
+def _barrier_points(geoms, access, metric):
+    """Metric ``(x, y)`` and closed-mode bits of every barrier the kept lines' codes name (each at a
+    vertex of its line: the code's index into the line's coordinates)."""
+    xy, bits = [], []
+    for geom, code in zip(geoms.tolist(), access.tolist()):
+        if _BARRIER not in code:
+            continue
+        coords = shapely.get_coordinates(geom)
+        for i, b in _barriers_of(code):
+            if i < len(coords):  # an index past the line's end is a code from another drawing: ignored
+                xy.append(coords[i])
+                bits.append(b)
+    if not xy:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.uint8)
+    xy = np.asarray(xy, dtype=float)
+    x, y = metric.xy(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y]), np.asarray(bits, dtype=np.uint8)
+
+
+def _barrier_node_bits(stops, vertex_xy, node_of_vertex):
+    """The graph nodes the barriers stand on (the node of the vertex at their very position) and
+    the modes each closes, a node's barriers' bits combined."""
+    xy, bits = stops
+    if not len(xy) or not len(vertex_xy):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    gap, nearest = cKDTree(vertex_xy).query(xy)
+    on = gap < 1e-6  # the same projected float: its own vertex
+    nodes = node_of_vertex[nearest[on]].astype(np.int64)
+    merged = {}
+    for node, b in zip(nodes.tolist(), bits[on].tolist()):
+        merged[node] = merged.get(node, 0) | b
+    return np.fromiter(merged, dtype=np.int64, count=len(merged)), np.fromiter(merged.values(), dtype=np.uint8,
+                                                                              count=len(merged))
+
+
+def _cut_nodes(seg_u, seg_v, blocked, first_free):
+    """Each segment end at a ``blocked`` node moved to a node of its own (numbered from
+    ``first_free``): routes reach a barrier from every side and pass it on none."""
+    if not len(blocked):
+        return seg_u, seg_v
+    at_u, at_v = np.isin(seg_u, blocked), np.isin(seg_v, blocked)
+    n_u, n_v = int(at_u.sum()), int(at_v.sum())
+    if not n_u + n_v:
+        return seg_u, seg_v
+    seg_u, seg_v = seg_u.copy(), seg_v.copy()
+    seg_u[at_u] = np.arange(first_free, first_free + n_u, dtype=seg_u.dtype)
+    seg_v[at_v] = np.arange(first_free + n_u, first_free + n_u + n_v, dtype=seg_v.dtype)
+    return seg_u, seg_v
 
 
 def _check_mode(mode):

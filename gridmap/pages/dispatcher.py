@@ -14,7 +14,8 @@ def panel(snapshot, lon, lat, *, role=None, area=None, k=3, mode="car"):
 
     ``lookup.locate`` (district › street › community › grid, workers with phones as ``role`` may
     see them, party branch), the cameras that see the point, the ``k`` nearest of each responder
-    kind and of volunteers with straight-line and, where roads exist, road distance and ETA, and
+    kind and of volunteers ranked by road for ``mode`` (walk, ebike, car) with straight-line and,
+    where roads exist, road distance and ETA (``distance_basis`` and ``mode`` say which), and
     the grids within :data:`NEAR_GRID_RADIUS_M` of the point besides its own, and the ``address`` of
     the building there (:func:`place_address`). Responders beyond their kind's reach
     (:data:`gridmap.catalog.MAX_RESPONDER_DISTANCE_M`) are left out.
@@ -35,6 +36,7 @@ def panel(snapshot, lon, lat, *, role=None, area=None, k=3, mode="car"):
                                           role=role)
     out["responders"] = {kind: catalog.within_reach(kind, group) for kind, group in found.items()}
     out["distance_basis"] = basis
+    out["mode"] = mode
     out["near_other_grids"] = snapshot.grids_near(lon, lat, NEAR_GRID_RADIUS_M)
     out["address"] = place_address(snapshot, lon, lat)
     return out
@@ -77,10 +79,12 @@ def cameras_at(session, snapshot, lon, lat, *, min_blind_m2=None):
     return report, seeing
 
 
-def map_layers(session, snapshot, *, point=None, incident_id=None, role=None, area=None, min_blind_m2=None):
+def map_layers(session, snapshot, *, point=None, incident_id=None, role=None, area=None, min_blind_m2=None,
+               mode="car"):
     """What the dispatcher's map draws: the located ``point`` (WGS84) with its own grid and the grids
     within :data:`NEAR_GRID_RADIUS_M`, the open incidents, with ``incident_id`` that incident and
-    whom to send, and the cameras of the spot's community (those that see the spot outlined).
+    whom to send (ranked by road for ``mode``), and the cameras of the spot's community (those that see
+    the spot outlined).
 
     Returns
     -------
@@ -96,7 +100,7 @@ def map_layers(session, snapshot, *, point=None, incident_id=None, role=None, ar
         near = [g["code"] for g in snapshot.grids_near(*point, NEAR_GRID_RADIUS_M)]
     incidents = dispatch.list_incidents(session, status="open", limit=500, role=role, area=area)
     if incident_id is not None:
-        opened = dispatch.incident_panel(session, snapshot, incident_id, role=role, area=area)
+        opened = dispatch.incident_panel(session, snapshot, incident_id, role=role, area=area, mode=mode)
         incident, proposal = opened["incident"], opened["proposal"]
     spot = point if point is not None else (incident["lon"], incident["lat"]) if incident else None
     cameras, seeing = cameras_at(session, snapshot, *spot, min_blind_m2=min_blind_m2) \

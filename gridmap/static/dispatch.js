@@ -15,7 +15,7 @@
   var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
   var $ = function (id) { return document.getElementById(id); };
   var frame = $("map"), input = $("address"), list = $("address-options");
-  var here = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0, locateSeq = 0;
+  var here = null, spot = null, current = null, candidates = [], timer = null, seq = 0, openSeq = 0, locateSeq = 0;
 
   var fmt = gridmap.fmt, el = gridmap.el, say = gridmap.say;
   function request(method, url, body) { return gridmap.request(method, url, body, config.csrf); }
@@ -168,14 +168,29 @@
     input.value = ""; closeList(); input.removeAttribute("aria-activedescendant");
   }
 
+  /* ---- the travel mode: distances, ETAs and whom to send follow it; kept for the next visit ---- */
+  var modeBox = $("mode"), MODE_KEY = "gridmap.dispatch.mode";
+  try {
+    var kept = window.localStorage.getItem(MODE_KEY);
+    if (kept && modeBox.querySelector("option[value='" + kept.replace(/[^a-z]/g, "") + "']")) modeBox.value = kept;
+  } catch (e) { /* storage blocked: the page's own choice still holds */ }
+  function mode() { return modeBox.value; }
+  modeBox.addEventListener("change", function () {
+    try { window.localStorage.setItem(MODE_KEY, mode()); } catch (e) { /* not kept across visits */ }
+    // measured again for the new mode where they are shown; the map keeps what it shows unless it is the incident
+    if (spot) locate(spot.lon, spot.lat, spot.crs, spot.address, true);
+    if (current) select(current.id, !/[?&]incident=/.test(frame.getAttribute("src") || ""));
+  });
+
   /* ---- the panel ---- */
   // ``address``: the one picked from the list; else the panel names the building at the point, if any.
   // The report sends here.address, so an incident is stored with the address of the place located last.
-  function locate(lon, lat, crs, address) {
+  function locate(lon, lat, crs, address, keepMap) {
     var mine = ++locateSeq;
+    spot = {lon: lon, lat: lat, crs: crs, address: address};  // asked again, as asked, when the mode changes
     here = null;  // until the answer: no report of the point before this one
     say($("status"), T.locating);
-    request("GET", config.urls.panel + "?" + new URLSearchParams({lon: lon, lat: lat, crs: crs})).then(function (r) {
+    request("GET", config.urls.panel + "?" + new URLSearchParams({lon: lon, lat: lat, crs: crs, mode: mode()})).then(function (r) {
       if (mine !== locateSeq) return;  // a later locating's answer wins
       if (r.status !== 200) { $("where").hidden = true; say($("status"), r.body.message || T.failed, true); return; }
       say($("status"), "");
@@ -184,7 +199,7 @@
       address = here.address;
       show(here, address);
       // the panel answers in WGS84 whatever the dispatcher typed, so the map needs no crs
-      frame.src = config.urls.map + "?" + new URLSearchParams({lon: here.lon, lat: here.lat});
+      if (!keepMap) frame.src = config.urls.map + "?" + new URLSearchParams({lon: here.lon, lat: here.lat});
     }, function () { if (mine === locateSeq) say($("status"), T.failed, true); });
   }
   function show(w, address) {
@@ -205,7 +220,7 @@
       var li = el("li", {}, wk.name + " "); li.appendChild(phoneLink(wk.phone)); ul.appendChild(li);
     });
     if (!ul.children.length) ul.appendChild(el("li", {}, T.none));
-    $("w-basis").textContent = w.distance_basis === "road" ? T.road : T.straight;
+    $("w-basis").textContent = basisText(w.distance_basis, w.mode);
     var body = $("w-responders"); body.textContent = "";
     Object.keys(w.responders || {}).forEach(function (kind) {
       (w.responders[kind] || []).slice(0, 1).forEach(function (p) {
@@ -214,13 +229,16 @@
         tr.appendChild(el("td", {}, p.name));
         var td = el("td"); td.appendChild(phoneLink(p.phone)); tr.appendChild(td);
         tr.appendChild(el("td", {"class": "num"}, metres(p.distance_m)));
-        tr.appendChild(el("td", {"class": "num"}, metres(p.road_distance_m)));
+        tr.appendChild(el("td", {"class": "num"}, p.reachable === false ? T.noRoad : metres(p.road_distance_m)));
         tr.appendChild(el("td", {"class": "num"}, minutes(p.eta_s)));
         body.appendChild(tr);
       });
     });
     $("duplicates").hidden = true;
   }
+
+  // what the distances are: by road for the mode, or straight lines (no roads, nobody a road reaches)
+  function basisText(basis, m) { return basis === "road" ? (T.road[m] || T.road.car) : T.straight; }
 
   /* ---- reporting ---- */
   $("report").addEventListener("submit", function (e) {
@@ -277,9 +295,10 @@
   /* ---- one incident: actions, history, duplicates, whistle tasks, whom to send ---- */
   // Opens (or reloads) an incident: one answer carries the incident with its history and whistle
   // tasks, the suggested duplicates and whom to send; the map then shows that incident.
-  function select(id) {
+  function select(id, keepMap) {
     var mine = ++openSeq;
-    return request("GET", config.urls.incidentPanel.replace(/\/0$/, "/" + encodeURIComponent(id))).then(function (r) {
+    var url = config.urls.incidentPanel.replace(/\/0$/, "/" + encodeURIComponent(id)) + "?" + new URLSearchParams({mode: mode()});
+    return request("GET", url).then(function (r) {
       if (mine !== openSeq) return;  // a later opening's answer wins
       if (r.status !== 200) { say($("i-status"), r.body.message || T.failed, true); return; }
       current = r.body.incident;
@@ -287,8 +306,8 @@
       showProposal(r.body.proposal);
       showDuplicates(current, r.body.duplicates || []);
       showWhistles(current.whistles || []);
-      var src = config.urls.map + "?" + new URLSearchParams({incident: current.id});
-      if (frame.getAttribute("src") !== src) frame.src = src;
+      var src = config.urls.map + "?" + new URLSearchParams({mode: mode(), incident: current.id});
+      if (!keepMap && frame.getAttribute("src") !== src) frame.src = src;
     }, function () { if (mine === openSeq) say($("i-status"), T.failed, true); });
   }
   // after a change: the list (its status filter may now show or hide the incident) and the incident itself
@@ -378,6 +397,7 @@
     $("i-proposal-box").hidden = !p;
     var ul = $("i-proposal"); ul.textContent = "";
     if (!p) return;
+    $("i-basis").textContent = basisText(p.distance_basis, p.mode);
     var people = p.grid_workers.map(function (w) { return ["grid_worker", w]; });
     Object.keys(p.responders).forEach(function (kind) {
       p.responders[kind].forEach(function (r) { people.push([kind, r]); });
@@ -389,6 +409,11 @@
       li.appendChild(el("strong", {}, person.name));
       li.appendChild(phoneLink(person.phone));
       li.appendChild(el("span", {"class": "num"}, metres(person.distance_m)));
+      // by road where measured: what the ranking is by; "no road" where none of the mode's roads reaches them
+      if (person.reachable === false) li.appendChild(el("span", {"class": "num road"}, T.noRoad));
+      else if (person.road_distance_m != null) {
+        li.appendChild(el("span", {"class": "num road"}, metres(person.road_distance_m) + " · " + minutes(person.eta_s)));
+      }
       if (person.matched_skills && person.matched_skills.length) li.appendChild(el("small", {}, person.matched_skills.join("、")));
       ul.appendChild(li);
     });

@@ -225,9 +225,10 @@ class Road(Base):
     oneway: Mapped[str] = mapped_column(String(3), default="", server_default="")
     # the level (OSM layer; tunnel -1, bridge 1): a street does not meet the tunnel beneath it
     layer: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
-    # the modes its OSM access tags close it to, and the e-bike's own oneway: "car", "walk,ebike",
-    # "ebike-oneway=no" … ("" nothing said; gridmap.geo.roads.access_value)
-    access: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # the modes its OSM access tags close it to, the e-bike's own oneway and the barriers on it:
+    # "car", "walk,ebike", "ebike-oneway=no", "barrier@3=car" … ("" nothing said;
+    # gridmap.geo.roads.access_value, barrier_words; at most roads.ACCESS_CODE_MAX characters)
+    access: Mapped[str] = mapped_column(String(1024), default="", server_default="")
     geom = mapped_column(Geometry("GEOMETRY"), nullable=False)
     __table_args__ = (_gist("road"),)
 

@@ -246,11 +246,13 @@ def incident_duplicates(incident_id):
 @bp.get("/incidents/<incident_id>/responders")
 @requires("incident.read")
 def incident_responders(incident_id):
-    """Whom to send: the grid's workers, nearest responders of the category's kinds, volunteers by skill."""
+    """Whom to send: the grid's workers, nearest responders of the category's kinds, volunteers by skill,
+    ranked by road for ``mode`` (walk, ebike, car)."""
     role, area = current_role(), current_area()
+    iid, mode = params.record_id(incident_id), params.parse_mode(request.args)
     with store().session() as session:
-        inc = dispatch.visible(dispatch.get_incident(session, params.record_id(incident_id)), role, area)
-    return jsonify(dispatch.propose(snapshot(), inc, role=role, area=area))
+        inc = dispatch.visible(dispatch.get_incident(session, iid), role, area)
+    return jsonify(dispatch.propose(snapshot(), inc, role=role, area=area, mode=mode))
 
 
 @bp.get(f"/volunteers/<int(max={params.MAX_ID}):volunteer_id>/services")

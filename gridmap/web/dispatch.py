@@ -4,6 +4,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from .. import catalog, dispatch
+from ..geo.roads import MODES
 from ..maps import cameras as camera_maps
 from ..maps import dispatch as dispatch_maps
 from ..pages import dispatcher as dispatcher_page
@@ -26,7 +27,13 @@ def index():
     return render_template("dispatch/index.html", categories=catalog.INCIDENT_CATEGORIES,
                            kinds=catalog.RESPONDER_KINDS, statuses=dispatch.STATUSES, status_labels=_status_labels(),
                            levels=catalog.LEVELS, level_names=catalog.LEVEL_NAMES,
-                           colours=dispatch_maps.PROPOSAL_COLOURS)
+                           colours=dispatch_maps.PROPOSAL_COLOURS, modes=_mode_labels())
+
+
+def _mode_labels():
+    """The travel modes the page offers, (code, name in the page's language), in the road table's order."""
+    names = {"walk": _("On foot"), "ebike": _("E-bike"), "car": _("Car")}
+    return [(mode, names[mode]) for mode in MODES]
 
 
 def _status_labels():
@@ -55,7 +62,8 @@ def locate_map():
     snap = snapshot()
     with store().session() as session:
         layers = dispatcher_page.map_layers(session, snap, point=point, incident_id=incident, role=current_role(),
-                                            area=current_area(), min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"])
+                                            area=current_area(), min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"],
+                                            mode=params.parse_mode(request.args))
     m = dispatch_maps.dispatch_map(snap.grids, **layers, kind_labels=_kind_labels(), status_labels=_status_labels(),
                                    labels={"grid": _("Grid"), "point": _("Located point"), "incident": _("Incident"),
                                            "status": _("Status"), "category": _("Category"), "kind": _("Kind"),
@@ -68,18 +76,22 @@ def locate_map():
 @bp.get("/incidents/<incident_id>")
 @requires("dispatch.use")
 def incident_panel(incident_id):
-    """One incident for the panel, as JSON: history and whistle tasks, suggested duplicates, whom to send."""
+    """One incident for the panel, as JSON: history and whistle tasks, suggested duplicates, whom to send
+    (by road for ``mode``)."""
+    iid, mode = params.record_id(incident_id), params.parse_mode(request.args)
     with store().session() as session:
-        return jsonify(dispatch.incident_panel(session, snapshot(), params.record_id(incident_id), role=current_role(),
-                                               area=current_area()))
+        return jsonify(dispatch.incident_panel(session, snapshot(), iid, role=current_role(), area=current_area(),
+                                               mode=mode))
 
 
 @bp.get("/panel")
 @requires("dispatch.use")
 def panel():
-    """Everything about a point for the side panel, as JSON: place, workers, cameras, responders, near grids."""
+    """Everything about a point for the side panel, as JSON: place, workers, cameras, responders (by road for
+    ``mode``), near grids."""
     lon, lat = params.parse_point(request.args.get("lon"), request.args.get("lat"), request.args.get("crs"))
-    return jsonify(dispatcher_page.panel(snapshot(), lon, lat, role=current_role(), area=current_area()))
+    mode = params.parse_mode(request.args)
+    return jsonify(dispatcher_page.panel(snapshot(), lon, lat, role=current_role(), area=current_area(), mode=mode))
 
 
 @bp.get("/stats")

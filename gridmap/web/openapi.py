@@ -12,7 +12,7 @@ import re
 from .. import catalog
 from ..dispatch import ACTIONS, PERIODS, STATUSES
 from ..geo.addresses import MAX_QUERY_CHARS
-from ..geo.roads import SPEEDS_MPS
+from ..geo.roads import MODES
 from . import bodies
 from .params import COORDINATE_SYSTEMS
 
@@ -81,7 +81,7 @@ SCHEMAS = {
                 "properties": {"lon": _NUM, "lat": _NUM, "kind": _nullable(_STR), "skill": _nullable(_STR),
                                "k": {"type": "integer", "minimum": 1, "maximum": 50},
                                "radius_m": _nullable(_NUM), "by": {"type": "string", "enum": ["line", "road"]},
-                               "mode": _nullable({"type": "string", "enum": sorted(SPEEDS_MPS)}),
+                               "mode": _nullable({"type": "string", "enum": list(MODES)}),
                                "distance_basis": {"type": "string", "enum": ["straight line", "road"]},
                                "exact": _nullable(_BOOL),
                                "results": {"type": "array", "items": _ref("Nearby")}}},
@@ -118,7 +118,12 @@ SCHEMAS = {
                  "properties": {"grid_workers": {"type": "array", "items": {"type": "object"}},
                                 "responders": {"type": "object", "additionalProperties": {
                                     "type": "array", "items": _ref("Nearby")}},
-                                "volunteers": {"type": "array", "items": _ref("Nearby")}}},
+                                "volunteers": {"type": "array", "items": _ref("Nearby")},
+                                "mode": {"type": "string", "enum": list(MODES)},
+                                "distance_basis": {"type": "string", "enum": ["straight line", "road"],
+                                                   "description": "what responders and volunteers are ranked "
+                                                                  "and capped by"},
+                                "exact": _nullable(_BOOL)}},
     "Submitted": {"type": "object", "required": ["incident", "possible_duplicates", "proposal"],
                   "properties": {"incident": _ref("Incident"),
                                  "possible_duplicates": {"type": "array", "items": _ref("Incident")},
@@ -169,6 +174,8 @@ _CRS = _q("crs", {"type": "string", "enum": list(COORDINATE_SYSTEMS), "default":
 _COMMUNITY = _q("community", _CODE12, "A 12-digit community code from /communities.")
 _GRID = _q("grid", _CODE15, "A 15-digit grid code.")
 _INCIDENT_ID = _path("incident_id", {"type": "integer", "minimum": 1}, "Incident id.")
+_MODE = _q("mode", {"type": "string", "enum": list(MODES), "default": "car"},
+           "Travel mode of road distances: the roads it may use, one-way streets, speeds.")
 _PLAN_ID = _path("plan_id", {"type": "integer", "minimum": 1}, "Plan id.")
 
 
@@ -236,8 +243,7 @@ PATHS = {
                 _q("radius", {"type": "number", "minimum": 1, "maximum": 50000}, "Only within this many metres."),
                 _q("available", _BOOLTEXT, "Only available (true) or unavailable (false)."),
                 _q("by", {"type": "string", "enum": ["line", "road"], "default": "line"}, "Distance basis."),
-                _q("mode", {"type": "string", "enum": sorted(SPEEDS_MPS), "default": "car"},
-                   "Travel mode of by=road: the roads it may use, one-way streets, speeds.")],
+                _MODE],
         ok=_ok(_ref("Nearest")), errors=("400", "404"), tags=["dispatch"])},
     "/grids/{code}/members": {"get": _op(
         "Residents, party members and contact links of one grid, for the roles that need them.",
@@ -304,8 +310,9 @@ PATHS = {
         ok=_ok({"type": "array", "items": _ref("Incident")}), errors=("400", "403", "404"), tags=["incidents"],
         security=_SESSION)},
     "/incidents/{incident_id}/responders": {"get": _op(
-        "Whom to send: grid workers, nearest responders of the category's kinds, volunteers by skill.",
-        params=[_INCIDENT_ID], ok=_ok(_ref("Proposal")), errors=("400", "403", "404"), tags=["incidents"],
+        "Whom to send: grid workers, nearest responders of the category's kinds, volunteers by skill; "
+        "ranked by road for the mode over the imported roads (straight line without roads).",
+        params=[_INCIDENT_ID, _MODE], ok=_ok(_ref("Proposal")), errors=("400", "403", "404"), tags=["incidents"],
         security=_SESSION)},
     "/volunteers/{volunteer_id}/services": {
         "get": _op("A volunteer's service ledger (台账).",

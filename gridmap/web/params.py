@@ -14,7 +14,7 @@ from ..dispatch import PERIODS, STATUSES, utcnow
 from ..dispatch.georeport import MAX_WINDOW, PUBLIC_CODES
 from ..errors import InvalidInput, N_, NotFound
 from ..geo import crs as geo_crs
-from ..geo.roads import SPEEDS_MPS
+from ..geo.roads import MODES
 
 # checked ids live beside the commands that share them; views keep calling params.plan_id & co.
 from ..ids import (  # noqa: F401
@@ -89,6 +89,17 @@ def parse_grid_code(code):
     return code
 
 
+def parse_mode(args):
+    """The travel mode a road distance is measured for: ``mode`` of the query string, car when absent."""
+    mode = (args.get("mode") or "car").strip()
+    if mode not in MODES:
+        raise InvalidInput(N_("mode=%(mode)s is not known: the allowed values are %(allowed)s."),
+                           fix=N_("Use one of %(allowed)s, or leave it out for car."),
+                           params={"mode": repr(mode), "allowed": ", ".join(MODES)},
+                           details={"field": "mode", "allowed": list(MODES)})
+    return mode
+
+
 def parse_nearest_query(args):
     """Validate /nearest's query string: lon, lat, crs, kind, skill, k, radius, available."""
     lon, lat = parse_point(args.get("lon"), args.get("lat"), args.get("crs"))
@@ -111,10 +122,7 @@ def parse_nearest_query(args):
     if by not in ("line", "road"):
         raise InvalidInput(N_("by=%(by)s is not known."), fix=N_("Use by=road for road distances, or leave it out."),
                            params={"by": repr(by)})
-    mode = (args.get("mode") or "car").strip()
-    if mode not in SPEEDS_MPS:
-        raise InvalidInput(N_("mode=%(mode)s is not known."), fix=N_("Use one of %(allowed)s."),
-                           params={"mode": repr(mode), "allowed": ", ".join(map(str, sorted(SPEEDS_MPS)))})
+    mode = parse_mode(args)
     return {"lon": lon, "lat": lat, "kind": kind, "skill": skill, "k": k, "radius_m": radius,
             "available": None if available == "" else available in ("true", "1"), "by": by, "mode": mode}
 

@@ -40,6 +40,13 @@ def _staffed_address(app):
     raise AssertionError("no 城志 address in a staffed grid comes first for its own text")
 
 
+def _panel(app, lon, lat, mode):
+    from gridmap.pages import dispatcher as dispatchview
+    from gridmap.web.common import snapshot
+    with app.app_context():
+        return dispatchview.panel(snapshot(), lon, lat, role="admin", mode=mode)
+
+
 def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser, dispatch_server):
     app, base = dispatch_server
     typed, address, where = _staffed_address(app)
@@ -65,6 +72,18 @@ def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser,
         assert cells[3] == (f"{police['distance_m'] / 1000:.2f} km" if police["distance_m"] >= 1000
                             else f"{round(police['distance_m'])} m")
         assert cells[4] != "—" and cells[5].endswith("min")
+        assert "驾车" in page.locator("#w-basis").inner_text()
+        # on foot, by keyboard: the panel is measured again over the roads a walker may use
+        walk = _panel(app, where["lon"], where["lat"], "walk")["responders"]["police"][0]
+        page.focus("#mode")
+        page.keyboard.press("ArrowUp")
+        page.keyboard.press("ArrowUp")
+        page.locator("#w-basis", has_text="步行").wait_for()
+        row = page.locator("#w-responders tr[data-kind=police]")
+        assert walk["name"] in row.inner_text()
+        assert row.locator("td").all_inner_texts()[4] == (f"{walk['road_distance_m'] / 1000:.2f} km"
+                                                          if walk["road_distance_m"] >= 1000
+                                                          else f"{round(walk['road_distance_m'])} m")
         page.wait_for_function("() => document.getElementById('map').src.includes('lon=')")
         page.frame_locator("#map").locator(".leaflet-interactive").last.wait_for()  # the located point
 
@@ -91,7 +110,10 @@ def test_a_dispatcher_finds_an_address_reports_dispatches_and_escalates(browser,
         assert "(网格 → 社区)" in history[3]  # names for people; the codes stay in data-action
         assert "社区" in page.locator("#i-meta").inner_text() and "community" not in page.locator("#i-meta").inner_text()
         assert "已派遣" in history[2] and "已上报" in history[3]
+        assert "步行" in page.locator("#i-basis").inner_text()  # whom to send, by road on foot too
         page.screenshot(path=SCREENSHOT, full_page=True)
+        page.reload()
+        assert page.locator("#mode").input_value() == "walk"  # the mode is kept for the next visit
     finally:
         context.close()
 
