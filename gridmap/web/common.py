@@ -77,7 +77,9 @@ def localized(template, params=None):
     A message not in the catalogue (not yet a template) comes back as it is, in English."""
     if not template:
         return template
-    return fill(gettext(template), params or {})  # gettext formats only with keyword arguments
+    # a "what" parameter names a kind of record (marked N_ where it is given): a word of the catalogue too
+    params = {k: gettext(v) if k == "what" and isinstance(v, str) else v for k, v in (params or {}).items()}
+    return fill(gettext(template), params)  # gettext formats only with keyword arguments
 
 
 def error_body(err):

@@ -275,7 +275,7 @@ def map_view(raw):
     return lat, lng, zoom
 
 
-def record_id(raw, *, what="Incident"):
+def record_id(raw, *, what=N_("Incident")):
     """A record id from a URL: ASCII digits. Ids no record can have (0, negative, past a database
     integer) are NotFound, as a missing record is; anything else is InvalidInput."""
     text = str(raw).strip()

@@ -386,12 +386,13 @@ def test_the_map_of_an_sos_draws_a_badge_and_a_line_from_the_incident_to_each_pr
 
 
 @pytest.mark.parametrize("query,status,words", [
-    ("incident=abc", 400, "Incident id &#39;abc&#39; is not a whole number"),
-    ("incident=999999", 404, "Incident 999999 does not exist"),
-    ("incident=99999999999999999999999", 404, "Incident 99999999999999999999999 does not exist"),  # past int64
-    ("incident=-3", 404, "Incident -3 does not exist"),
+    ("incident=abc", 400, "事件编号 &#39;abc&#39; 不是整数"),
+    ("incident=999999", 404, "事件 999999 不存在"),
+    ("incident=99999999999999999999999", 404, "事件 99999999999999999999999 不存在"),  # past int64
+    ("incident=-3", 404, "事件 -3 不存在"),
 ])
 def test_a_bad_incident_on_the_map_is_a_clear_error_page_not_a_crash(dispatcher, query, status, words):
+    """In the page's language (Chinese by default); the English words stay in the API's message."""
     r = dispatcher.get(f"/dispatch/map?{query}")
     assert r.status_code == status and words in r.get_data(as_text=True)
 
