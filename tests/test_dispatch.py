@@ -369,7 +369,7 @@ def test_the_service_ledger_adds_lines_and_totals_hours(world):
     ({"day": "2026-05-03", "skill": "", "hours": 1, "resident_id": 1}, "skill=''"),
     ({"day": "2026-05-03", "skill": "理发", "hours": 30, "resident_id": 1}, "hours=30"),
     ({"day": "2026-05-03", "skill": "理发", "hours": 1}, "names nobody served"),
-    ({"day": "2026-05-03", "skill": "理发", "hours": 1, "resident_id": 1, "tip": 5}, "Unknown field(s) ['tip']"),
+    ({"day": "2026-05-03", "skill": "理发", "hours": 1, "resident_id": 1, "tip": 5}, "Unknown field(s) tip in"),
 ])
 def test_bad_ledger_lines_are_refused_by_name(line, words):
     with pytest.raises(InvalidInput) as err:
@@ -601,7 +601,7 @@ def test_a_resident_reports_through_the_api_with_a_csrf_token(world):
     ({"category": "ufo", "lon": 121.6, "lat": 38.9}, "category='ufo' is not in the incident catalogue"),
     ({"category": "noise", "lat": 38.9}, "lon is missing"),
     ({"category": "noise", "lon": 121.6, "lat": 38.9, "description": 5}, "description=5 is not text"),
-    ({"category": "noise", "lon": 121.6, "lat": 38.9, "colour": "red"}, "Unknown field(s) ['colour']"),
+    ({"category": "noise", "lon": 121.6, "lat": 38.9, "colour": "red"}, "Unknown field(s) colour in"),
 ])
 def test_a_bad_report_is_a_400_naming_the_field_and_writes_nothing(world, body, words):
     r = world.test_client().post("/api/v1/incidents", json=body) if body is not None else \

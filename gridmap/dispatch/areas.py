@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import false, or_
 
 from .. import access
-from ..errors import NotFound
+from ..errors import N_, NotFound
 
 
 def place(inc):
@@ -41,4 +41,5 @@ def visible(inc, role, area, *, action="incident.read"):
 
 
 def missing(incident_id):
-    return NotFound(f"Incident {incident_id} does not exist.", fix="Use an id from /api/v1/incidents.")
+    return NotFound(N_("%(what)s %(text)s does not exist."), fix=N_("Use an id from /api/v1/%(value)ss."),
+                    params={"what": N_("Incident"), "text": incident_id, "value": "incident"})
