@@ -116,11 +116,12 @@ _TYPE_WORDS = {"object": "an object", "array": "a list", "string": "text", "inte
                "number": "a number", "boolean": "true or false", "null": "null"}
 
 
-def conform(body, name):
-    """Check ``body`` against ``SCHEMAS[name]``; return it, or raise InvalidInput naming the first bad field.
+def conform(body, name, schemas=None):
+    """Check ``body`` against ``SCHEMAS[name]`` (or ``schemas[name]``: the workbench keeps its own); return it,
+    or raise InvalidInput naming the first bad field.
 
     A null field counts as absent: clients that send every key of a form send nulls."""
-    schema = SCHEMAS[name]
+    schema = (schemas or SCHEMAS)[name]
     if not isinstance(body, dict):
         raise InvalidInput("The request body is not a JSON object.",
                            fix=f"Send {schema['x-example']} with Content-Type: application/json.")

@@ -1,0 +1,118 @@
+"""The grid worker's workbench: my grids, inbox, people and patrol; check-ins and reports the phone may send late."""
+from flask import Blueprint, current_app, jsonify, render_template, send_from_directory, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from .. import catalog
+from ..dispatch import patrol
+from ..maps import worker as worker_maps
+from ..pages import worker as worker_page
+from . import border, params
+from .common import current_actor, current_area, current_role, requires, snapshot, store
+from .security import frameable, map_page
+from .worker_bodies import parse_checkin, parse_points, parse_worker_report
+
+bp = Blueprint("worker", __name__, url_prefix="/worker")
+
+
+def _worker_id():
+    return getattr(current_user, "worker_id", None)
+
+
+def status_labels():
+    """Status names in the page's language (the same words as the dispatcher's page)."""
+    return {"reported": _("reported"), "accepted": _("accepted"), "dispatched": _("dispatched"),
+            "in_progress": _("in progress"), "resolved": _("resolved"), "merged": _("merged as duplicate")}
+
+
+def _level_names():
+    en = (get_locale().language if get_locale() else "zh") == "en"
+    return {code: names[1] if en else names[0] for code, names in catalog.LEVEL_NAMES.items()}
+
+
+@bp.get("/")
+@requires("worker.use")
+def index():
+    """Show the grid worker's workbench."""
+    with store().session() as session:
+        view = worker_page.workbench(session, snapshot(), role=current_role(), area=current_area(),
+                                     worker_id=_worker_id())
+    return render_template("worker/index.html", view=view, status_labels=status_labels(), levels=catalog.LEVELS,
+                           level_names=_level_names(), categories=catalog.INCIDENT_CATEGORIES,
+                           legend=worker_maps.LEGEND, limits={"batch": 50, "accuracy": patrol.MAX_ACCURACY_M})
+
+
+@bp.get("/map")
+@frameable
+@requires("worker.use")
+def worker_map():
+    """Render my grids, today's track and check-ins, buildings unvisited this month and my open incidents."""
+    with store().session() as session:
+        layers = worker_page.map_layers(session, snapshot(), role=current_role(), area=current_area(),
+                                        worker_id=_worker_id())
+    m = worker_maps.worker_map(**layers, tiles=current_app.config["MAP_TILES"],
+                               attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
+                               assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
+                               status_labels=status_labels(),
+                               labels={"grid": _("Grid"), "track": _("Today's patrol"), "checkin": _("Check-in"),
+                                       "unvisited": _("Not visited this month"), "incident": _("Incident"),
+                                       "status": _("Status"), "overdue": _("Overdue")})
+    return map_page(m)
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """The workbench's service worker, served from /worker/ so that its scope is the workbench."""
+    response = send_from_directory(current_app.static_folder, "sw.js", mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"  # a new version reaches phones at their next visit
+    return response
+
+
+@bp.post("/api/patrols")
+@requires("patrol.use")
+def patrol_start():
+    """Start a patrol (or answer the one already open)."""
+    with store().transaction() as session:
+        p, created = patrol.start_patrol(session, actor=current_actor(), worker_id=_worker_id())
+        out = patrol.patrol_dict(p)
+    return jsonify(out), 201 if created else 200
+
+
+@bp.post(f"/api/patrols/<int(max={params.MAX_ID}):patrol_id>/stop")
+@requires("patrol.use")
+def patrol_stop(patrol_id):
+    """Stop my patrol; 409 when it is stopped already."""
+    with store().transaction() as session:
+        out = patrol.patrol_dict(patrol.stop_patrol(session, patrol_id, actor=current_actor(), worker_id=_worker_id()))
+    return jsonify(out)
+
+
+@bp.post(f"/api/patrols/<int(max={params.MAX_ID}):patrol_id>/points")
+@requires("patrol.use")
+def patrol_points(patrol_id):
+    """Add a batch of positions {points: [{lon, lat, accuracy, time}]}; the implausible ones come back with a reason."""
+    points = parse_points(border.json_body())
+    with store().transaction() as session:
+        out = patrol.add_points(session, snapshot(), patrol_id, points, actor=current_actor(), worker_id=_worker_id())
+    return jsonify(out)
+
+
+@bp.post("/api/checkins")
+@requires("patrol.use")
+def checkin():
+    """Check in at a building of my grids {key, building_id, note?, time?, lon?, lat?}; a replayed key answers the first."""
+    args = parse_checkin(border.json_body())
+    with store().transaction() as session:
+        out, created = patrol.check_in(session, snapshot(), actor=current_actor(), worker_id=_worker_id(), **args)
+    return jsonify({**out, "replayed": not created}), 201 if created else 200
+
+
+@bp.post("/api/reports")
+@requires("patrol.use")
+def report():
+    """Report an incident from my grids {key, category, lon, lat, description?}; a replayed key answers the first."""
+    args = parse_worker_report(border.json_body())
+    with store().transaction() as session:
+        out, created = patrol.report_once(session, snapshot(), actor=current_actor(), **args)
+    return jsonify({"incident": out, "replayed": not created}), 201 if created else 200
