@@ -110,7 +110,7 @@
       }).catch(function () {}).then(function () { sending = null; });
     return sending;
   }
-  setInterval(function () { if (navigator.onLine) sendPoints(); }, 5000);
+  setInterval(function () { if (navigator.onLine) sendPoints(); }, 2000);  // a batch every 2 s at most
   watchOn();
 
   var startBtn = document.getElementById("patrol-start"), stopBtn = document.getElementById("patrol-stop");
@@ -176,4 +176,5 @@
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register(cfg.urls.sw, {scope: cfg.urls.scope}).catch(function () {});
   }
+  document.body.setAttribute("data-ready", "1");  // the buttons answer from here on (tests wait for it)
 })();

@@ -1,5 +1,7 @@
 """The grid worker's workbench: my grids, inbox, people and patrol; check-ins and reports the phone may send late."""
-from flask import Blueprint, current_app, jsonify, render_template, send_from_directory, url_for
+import os
+
+from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -64,9 +66,11 @@ def worker_map():
 @bp.get("/sw.js")
 def service_worker():
     """The workbench's service worker, served from /worker/ so that its scope is the workbench."""
-    response = send_from_directory(current_app.static_folder, "sw.js", mimetype="text/javascript", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"  # a new version reaches phones at their next visit
-    return response
+    # read whole, not streamed: a client that never reads the body leaves no open file behind
+    with open(os.path.join(current_app.static_folder, "sw.js"), "rb") as f:
+        body = f.read()
+    # no-cache: a new version reaches phones at their next visit
+    return body, 200, {"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"}
 
 
 @bp.post("/api/patrols")
