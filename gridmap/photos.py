@@ -31,6 +31,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
+from PIL import Image, ImageOps
 from sqlalchemy import select
 
 from . import settings
@@ -189,8 +190,6 @@ def _sniff(data):
 
 
 def _clean(name, data, limits):
-    from PIL import Image, ImageOps  # Pillow only where photos arrive: the CLI starts without it
-
     mime = _sniff(data)
     if mime is None:
         raise InvalidInput(f"{name!r} is not a JPEG, PNG or WebP photo (judged by its content, not its name).",

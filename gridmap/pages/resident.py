@@ -1,5 +1,8 @@
-"""What the resident's pages show: the map of a community, its highlighted grid and a located point; the
-kinds of problem to report there; a report's status page."""
+"""What the resident's pages show: the community map with a grid and a point, what to report, a report's status.
+
+The kinds of problem a resident may report there are Open311's public categories; a report's status
+page is :func:`gridmap.dispatch.public_status` with its category named in the page's language.
+"""
 from __future__ import annotations
 
 from .. import catalog, dispatch
