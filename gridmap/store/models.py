@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, SmallInteger,
-                        String, Table, Text, UniqueConstraint, func)
+from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+                        SmallInteger, String, Table, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import Geometry
@@ -495,7 +495,41 @@ class LoginLock(Base):
     last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
 
 
-# --- The grid worker's patrol (0012): positions walked, buildings checked in at, sent-once receipts --------
+# --- Photos people attach; residents' reports followed by a token (0012) --------------------------
+
+
+class Photo(Base):
+    """A photo attached to something (``owner_kind`` "incident": a resident's report; others may follow),
+    as :mod:`gridmap.photos` stored it: sniffed, size-checked, re-encoded without its EXIF.
+
+    Kept in the database, not on disk: it is written in the same transaction as its owner (a refused
+    report leaves no file behind), and every process and host on the database serves it."""
+    __tablename__ = "photo"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)  # order within its owner, from 0
+    mime: Mapped[str] = mapped_column(String(16))  # image/jpeg | image/png | image/webp
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)  # bytes stored
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (Index("ix_photo_owner", "owner_kind", "owner_id"),)
+
+
+class ResidentReport(Base):
+    """A resident's report on the resident page: the incident, and the hash of the token of its public
+    status page (``/reports/<token>``). Only the SHA-256 is kept, as for api keys: the link is the
+    resident's alone. The contact the resident leaves is the incident's reporter fields."""
+    __tablename__ = "resident_report"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- The grid worker's patrol (0013): positions walked, buildings checked in at, sent-once receipts --------
 
 
 class Patrol(Base):

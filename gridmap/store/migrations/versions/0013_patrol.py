@@ -1,7 +1,7 @@
 """patrol: a grid worker's patrols with their positions, check-ins at buildings, sent-once report receipts
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012 (0012_resident_reports, merged into this branch for its photos)
 Create Date: 2026-12-03 16:10:00
 
 Written by hand to match gridmap/store/models.py (Patrol, PatrolPoint, Checkin, ReportReceipt).
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
