@@ -14,11 +14,11 @@ import re
 
 from sqlalchemy import func, select
 
-from .. import access
+from .. import access, photos
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..store import models as m
 from ..store.races import lock
-from .incidents import get_incident, incident_dict, report
+from .incidents import get_incident, incident_dict, report, transition
 from .rules import utcnow
 
 # --- the plausibility rules, as data ------------------------------------------------------------
@@ -346,6 +346,30 @@ def report_once(session, snapshot, *, actor, key, now=None, **report_args):
     session.add(m.ReportReceipt(idempotency_key=key, incident_id=inc.id, username=actor.name))
     session.flush()
     return incident_dict(inc, role=actor.role, area=actor.area, now=now), True
+
+
+# --- resolving on the spot, with photos ------------------------------------------------------------
+
+#: Photos a resolve may carry (the same number a resident's report may).
+MAX_RESOLVE_PHOTOS = 3
+
+
+def resolve(session, incident_id, *, actor, version, note, files=(), photo_limits=None, now=None):
+    """Resolve an incident with a note saying what was done and up to :data:`MAX_RESOLVE_PHOTOS` photos.
+
+    The photos are checked and cleaned (:func:`gridmap.photos.clean_photos`: type by content, size,
+    no EXIF) before anything is written, then stored as the incident's own (``owner_kind``
+    "incident"): those who may read the incident see them, as they see the report's. Returns
+    ``(incident, photo ids)``; the transition's own NotFound / Conflict / Forbidden otherwise.
+    """
+    if not (note or "").strip():
+        raise InvalidInput("note is missing: a resolve says what was done.", fix="Write what was done.",
+                           details={"field": "note"})
+    limits = photo_limits or photos.PhotoLimits(max_count=MAX_RESOLVE_PHOTOS)
+    cleaned = photos.clean_photos(files, limits=limits)
+    inc = transition(session, incident_id, "resolve", actor=actor, version=version, note=note.strip(), now=now)
+    ids = photos.save_photos(session, cleaned, owner_kind="incident", owner_id=inc.id, limits=limits)
+    return inc, ids
 
 
 # --- the people of my grids ------------------------------------------------------------------------

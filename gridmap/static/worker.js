@@ -161,9 +161,26 @@
       var li = btn.closest(".incident"), line = li.querySelector(".status"), noteBox = li.querySelector(".note");
       var action = btn.getAttribute("data-action"), note = noteBox ? noteBox.value.trim() : "";
       if (action === "resolve" && !note) { G.say(line, T.noteNeeded, true); if (noteBox) noteBox.focus(); return; }
+      var id = li.getAttribute("data-id"), version = parseInt(li.getAttribute("data-version"), 10), sent;
+      if (action === "resolve") {  // with photos: multipart to the workbench's own resolve
+        var files = Array.prototype.slice.call((li.querySelector(".photos") || {}).files || []);
+        if (files.length > cfg.limits.photos) {
+          return G.say(line, G.fmt(T.tooManyPhotos, {count: files.length, most: cfg.limits.photos}), true);
+        }
+        var form = new FormData();
+        form.append("version", String(version)); form.append("note", note);
+        files.forEach(function (f) { form.append("photos", f, f.name); });
+        sent = fetch(cfg.urls.resolve + id + "/resolve", {method: "POST", credentials: "same-origin", body: form,
+                                                          headers: {Accept: "application/json", "X-CSRFToken": csrf}})
+          .then(function (r) {
+            return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
+          });
+      } else {
+        sent = G.request("POST", cfg.urls.incidents + "/" + id + "/transition",
+                         {action: action, version: version, note: note}, csrf);
+      }
       btn.disabled = true; G.say(line, T.saving);
-      G.request("POST", cfg.urls.incidents + "/" + li.getAttribute("data-id") + "/transition",
-                {action: action, version: parseInt(li.getAttribute("data-version"), 10), note: note}, csrf)
+      sent
         .then(function (r) {
           if (r.status === 200) { G.say(line, T.done); window.location.reload(); return; }
           if (r.status === 409) { G.say(line, T.stale, true); setTimeout(function () { window.location.reload(); }, 1500); return; }

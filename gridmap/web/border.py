@@ -22,7 +22,7 @@ from ..errors import InvalidInput
 #: Endpoints whose bodies carry geometry (the planner's edits): they get MAX_EDIT_BYTES, every other MAX_BODY_BYTES.
 LARGE_BODY_ENDPOINTS = frozenset({"planner.edit"})
 #: Endpoints that take photos → how many: MAX_BODY_BYTES plus PHOTO_MAX_BYTES a photo (gridmap.photos checks each).
-PHOTO_ENDPOINTS = {"reports.create": MAX_PHOTOS}
+PHOTO_ENDPOINTS = {"reports.create": MAX_PHOTOS, "worker.resolve": MAX_PHOTOS}
 
 # C0 controls other than tab, newline and carriage return, DEL, and UTF-16 halves that are not a pair:
 # PostgreSQL cannot store NUL, no field means the others, and a lone surrogate cannot be encoded as UTF-8.

@@ -1,13 +1,14 @@
 """The grid worker's workbench: my grids, inbox, people and patrol; check-ins and reports the phone may send late."""
 import os
 
-from flask import Blueprint, current_app, jsonify, render_template, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import catalog
+from .. import catalog, dispatch, photos
 from ..dispatch import patrol
+from ..errors import InvalidInput
 from ..maps import worker as worker_maps
 from ..pages import worker as worker_page
 from . import border, params
@@ -42,7 +43,8 @@ def index():
                                      worker_id=_worker_id())
     return render_template("worker/index.html", view=view, status_labels=status_labels(), levels=catalog.LEVELS,
                            level_names=_level_names(), categories=catalog.INCIDENT_CATEGORIES,
-                           legend=worker_maps.LEGEND, limits={"batch": 50, "accuracy": patrol.MAX_ACCURACY_M})
+                           legend=worker_maps.LEGEND,
+                           limits={"batch": 50, "accuracy": patrol.MAX_ACCURACY_M, "photos": patrol.MAX_RESOLVE_PHOTOS})
 
 
 @bp.get("/map")
@@ -120,3 +122,45 @@ def report():
     with store().transaction() as session:
         out, created = patrol.report_once(session, snapshot(), actor=current_actor(), **args)
     return jsonify({"incident": out, "replayed": not created}), 201 if created else 200
+
+
+@bp.post(f"/api/incidents/<int(max={params.MAX_ID}):incident_id>/resolve")
+@requires("incident.resolve")
+def resolve(incident_id):
+    """Resolve an incident of my grids with a note and photos (multipart: version, note, photos)."""
+    version, note = _form_version(request.form.get("version")), (request.form.get("note") or "").strip()
+    if len(note) > 2000:
+        raise InvalidInput("note is longer than 2000 characters.", fix="Shorten note.", details={"field": "note"})
+    limits = photos.PhotoLimits.from_config(current_app.config, max_count=patrol.MAX_RESOLVE_PHOTOS)
+    actor = current_actor()
+    try:
+        with store().transaction() as session:
+            inc, ids = patrol.resolve(session, incident_id, actor=actor, version=version, note=note,
+                                      files=request.files.getlist("photos"), photo_limits=limits)
+            out = {**dispatch.incident_dict(inc, role=actor.role, area=actor.area), "photos": ids}
+    except InvalidInput as err:
+        raise _in_page_language(err) from None
+    return jsonify(out)
+
+
+def _form_version(raw):
+    if not (raw or "").isdigit() or not 1 <= int(raw) <= params.MAX_ID:
+        raise InvalidInput(f"version={(raw or '')[:20]!r} is not a positive whole number.",
+                           fix="Send the version of the incident as the page loaded it.", details={"field": "version"})
+    return int(raw)
+
+
+def _in_page_language(err):
+    """A photo refusal worded in the page's language (the page shows ``message``); others as they are."""
+    d = err.details or {}
+    words = {"too_many_photos": lambda: _("You chose %(count)s photos; at most %(most)s can be sent.",
+                                          count=d.get("count"), most=d.get("most")),
+             "photo_too_large": lambda: _("The photo “%(name)s” is larger than %(most)s.", name=d.get("name", ""),
+                                          most=f"{(d.get('most') or 0) / 1048576:.0f} MB"),
+             "photo_not_image": lambda: _("“%(name)s” is not a JPEG, PNG or WebP photo.", name=d.get("name", "")),
+             "photo_unreadable": lambda: _("The photo “%(name)s” cannot be read: it is damaged or incomplete.",
+                                           name=d.get("name", "")),
+             "photo_too_many_pixels": lambda: _("The photo “%(name)s” has too many pixels; at most %(most)s million fit.",
+                                                name=d.get("name", ""), most=(d.get("most") or 0) // 1_000_000)}
+    word = words.get(d.get("reason"))
+    return err if word is None else InvalidInput(word(), fix=err.fix, details=d)

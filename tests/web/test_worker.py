@@ -296,3 +296,55 @@ def test_unvisited_buildings_match_an_oracle_over_the_check_ins(world):
     expected = sorted(set(mine["id"]) - set(this_month["building_id"]))
     assert got == expected
     assert w["ids"]["c1"] in got and w["ids"]["b1"] not in got and w["ids"]["d1"] not in got
+
+
+# --- resolving with photos -------------------------------------------------------------------------
+
+def _in_progress(w, xy):
+    iid = _report(w, xy)
+    actor, _ = _actor(w, "worker")
+    with w["store"].transaction() as s:
+        dispatch.transition(s, iid, "accept", actor=actor, version=1)
+        dispatch.transition(s, iid, "start", actor=actor, version=2)
+    return iid
+
+
+def test_a_worker_resolves_with_a_note_and_a_photo_whose_location_is_stripped(world):
+    import io
+
+    from PIL import Image
+
+    from test_photos import GPS_IFD, jpeg_with_gps
+    w = world
+    iid = _in_progress(w, (110, 60))
+    raw = jpeg_with_gps()
+    assert Image.open(io.BytesIO(raw)).getexif().get_ifd(GPS_IFD)  # the phone's photo says where it was taken
+    r = w["clients"]["worker"].post(f"/worker/api/incidents/{iid}/resolve",
+                                    data={"version": "3", "note": "已修复", "photos": [(io.BytesIO(raw), "a.jpg")]},
+                                    content_type="multipart/form-data")
+    assert r.status_code == 200, r.get_json()
+    out = r.get_json()
+    assert out["status"] == "resolved" and len(out["photos"]) == 1
+    pid = out["photos"][0]
+    # the dispatcher who covers the community sees it without its location; another grid's worker does not
+    photo = w["clients"]["dispatcher"].get(f"/photos/{pid}")
+    assert photo.status_code == 200 and Image.open(io.BytesIO(photo.data)).getexif().get_ifd(GPS_IFD) == {}
+    assert w["clients"]["worker2"].get(f"/photos/{pid}").status_code == 404
+    detail = w["clients"]["dispatcher"].get(f"/api/v1/incidents/{iid}").get_json()
+    assert detail["photos"] == [pid] and detail["history"][-1]["note"] == "已修复"
+
+
+@pytest.mark.parametrize("form, reason", [({"note": "已修复", "photos": [(b"not a photo", "x.jpg")]}, "photo_not_image"),
+                                          ({"note": "  "}, None)])
+def test_a_refused_resolve_writes_nothing(world, form, reason):
+    import io
+    w = world
+    iid = _in_progress(w, (120, 60))
+    data = {"version": "3", **{k: ([(io.BytesIO(b), n) for b, n in v] if k == "photos" else v) for k, v in form.items()}}
+    r = w["clients"]["worker"].post(f"/worker/api/incidents/{iid}/resolve", data=data,
+                                    content_type="multipart/form-data")
+    assert r.status_code == 400
+    assert r.get_json()["details"].get("reason") == reason or r.get_json()["details"].get("field") == "note"
+    with w["store"].session() as s:
+        assert s.get(m.Incident, iid).status == "in_progress"
+        assert s.scalar(select(func.count()).select_from(m.Photo).where(m.Photo.owner_id == iid)) == 0

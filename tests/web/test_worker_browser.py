@@ -1,5 +1,5 @@
 """The grid worker's day in real (headless) Chromium at phone size: sign in, land on the workbench, accept and
-resolve an incident of my grid, patrol with the phone's (emulated) positions, check in, and check in again
+resolve an incident of my grid with a photo, patrol with the phone's (emulated) positions, check in, and check in again
 offline — the check-in waits on the phone and is stored exactly once when the phone is back online."""
 import re
 import time
@@ -83,6 +83,9 @@ def test_a_worker_resolves_an_incident_patrols_and_checks_in_online_and_offline(
             if step != "resolve":
                 page.locator(f'.incident[data-id="{iid}"] [data-action="{step}"]').click()
         page.locator(f"#note-{iid}").fill("已劝导住户，噪音停止")
+        from test_photos import jpeg_with_gps
+        page.locator(f"#photos-{iid}").set_input_files([{"name": "fixed.jpg", "mimeType": "image/jpeg",
+                                                         "buffer": jpeg_with_gps()}])
         page.locator(f'.incident[data-id="{iid}"] [data-action="resolve"]').click()
         page.locator(f'.incident[data-id="{iid}"]').wait_for(state="detached")  # resolved: out of the inbox
         with app.extensions["gridmap.store"].session() as s:
@@ -90,6 +93,8 @@ def test_a_worker_resolves_an_incident_patrols_and_checks_in_online_and_offline(
             note = s.scalar(select(m.IncidentEvent.note).where(m.IncidentEvent.incident_id == iid,
                                                                m.IncidentEvent.action == "resolve"))
             assert (inc.status, note) == ("resolved", "已劝导住户，噪音停止")
+            assert s.scalar(select(func.count()).select_from(m.Photo).where(m.Photo.owner_kind == "incident",
+                                                                             m.Photo.owner_id == iid)) == 1
 
         # patrol: start, then walk 12 m north twice; the positions reach the server and the map draws the track
         page.locator("#patrol-start").click()
