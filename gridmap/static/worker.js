@@ -193,5 +193,11 @@
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register(cfg.urls.sw, {scope: cfg.urls.scope}).catch(function () {});
   }
+  /* times are stored and sent in UTC; people read them on the phone's clock (China Standard Time there) */
+  Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (t) {
+    var d = new Date(t.getAttribute("datetime"));
+    if (!isNaN(d)) t.textContent = d.toLocaleString(document.documentElement.lang || undefined,
+                                                    {month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit"});
+  });
   document.body.setAttribute("data-ready", "1");  // the buttons answer from here on (tests wait for it)
 })();
