@@ -348,3 +348,30 @@ def test_a_refused_resolve_writes_nothing(world, form, reason):
     with w["store"].session() as s:
         assert s.get(m.Incident, iid).status == "in_progress"
         assert s.scalar(select(func.count()).select_from(m.Photo).where(m.Photo.owner_id == iid)) == 0
+
+
+# --- races -------------------------------------------------------------------------------------------
+
+def test_one_check_in_sent_from_five_tabs_at_once_is_stored_once_and_each_answer_is_it_or_a_409(world):
+    """A phone whose outbox is flushed by several tabs at once: one row; the others answer the first or 409."""
+    from conftest import serving
+    from test_races import Client, assert_says_what_to_do, at_once
+    w = world
+    with serving(w["app"]) as base:
+        clients = [Client(base, "worker", world_.PASSWORD) for _ in range(5)]
+        for _ in range(3):
+            body = {"key": _key(), "building_id": w["ids"]["c3"], "note": "五个标签页"}
+            answers = at_once(5, lambda k: clients[k].post("/worker/api/checkins", body))
+            statuses = sorted(a[0] for a in answers)
+            assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 409}, answers
+            ids = {a[1]["id"] for a in answers if a[0] in (200, 201)}
+            assert len(ids) == 1
+            for status, answer in answers:
+                if status == 409:
+                    assert_says_what_to_do(answer)
+            with w["store"].session() as s:
+                assert s.scalar(select(func.count()).select_from(m.Checkin)
+                                .where(m.Checkin.idempotency_key == body["key"])) == 1
+            # the phone's next flush of a 409'd copy answers the stored one
+            again = clients[0].post("/worker/api/checkins", body)
+            assert again[0] == 200 and again[1]["id"] in ids
