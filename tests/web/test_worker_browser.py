@@ -97,8 +97,10 @@ def test_a_worker_resolves_an_incident_patrols_and_checks_in_online_and_offline(
                                                                              m.Photo.owner_id == iid)) == 1
 
         # patrol: start, then walk 12 m north twice; the positions reach the server and the map draws the track
+        assert page.locator("#patrol-stop").is_hidden()
         page.locator("#patrol-start").click()
         page.locator("#patrol-stop").wait_for()
+        assert page.locator("#patrol-start").is_hidden()  # one of the two at a time
         for step in (1, 2):
             page.wait_for_timeout(1200)
             context.set_geolocation({**here, "latitude": building["lat"] + step * 0.00011})
