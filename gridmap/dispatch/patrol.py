@@ -12,7 +12,10 @@ import datetime as dt
 import math
 import re
 
-from sqlalchemy import func, select
+import numpy as np
+import shapely
+
+from sqlalchemy import func, insert, select
 
 from .. import access, photos
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -142,41 +145,62 @@ def add_points(session, snapshot, patrol_id, points, *, actor, worker_id, now=No
     last = session.scalars(select(m.PatrolPoint).where(m.PatrolPoint.patrol_id == patrol.id)
                            .order_by(m.PatrolPoint.at.desc(), m.PatrolPoint.id.desc()).limit(1)).first()
     prev = None if last is None else (last.at, *snapshot.metric.xy(last.lon, last.lat))
-    accepted, rejected, added = 0, [], 0.0
-    for i, p in sorted(enumerate(points), key=lambda ip: ip[1]["at"]):
-        reason = _implausible(snapshot, actor.area, patrol, prev, p, now)
+    kept, rejected, added = check_points(snapshot, actor.area, points, since=patrol.started_at, last=prev, now=now)
+    if kept:  # one executemany, not an ORM object a position
+        session.execute(insert(m.PatrolPoint), [{"patrol_id": patrol.id, "at": points[i]["at"], "lon": points[i]["lon"],
+                                                 "lat": points[i]["lat"], "accuracy_m": points[i]["accuracy_m"]}
+                                                for i in kept])
+    patrol.points += len(kept)
+    patrol.distance_m += added
+    session.flush()
+    return {"accepted": len(kept), "rejected": rejected, "patrol": patrol_dict(patrol)}
+
+
+def check_points(snapshot, area, points, *, since, last=None, now):
+    """Which of ``points`` are plausible (see :func:`add_points`), without the store.
+
+    ``last`` is the last kept position as ``(at, x, y)`` in the snapshot's metric frame, or None.
+    Returns ``(kept indices in time order, [{"index", "reason"}] by index, metres walked)``. The
+    batch is projected and measured against the served grids at once; only the walk from one kept
+    position to the next is sequential."""
+    if not points:
+        return [], [], 0.0
+    xs, ys = snapshot.metric.xy(np.array([p["lon"] for p in points]), np.array([p["lat"] for p in points]))
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    near = _near_served(snapshot, area, xs, ys)
+    kept, rejected, added, prev = [], [], 0.0, last
+    for i in sorted(range(len(points)), key=lambda k: points[k]["at"]):
+        p, x, y = points[i], float(xs[i]), float(ys[i])
+        reason = None
+        if p["accuracy_m"] > MAX_ACCURACY_M:
+            reason = "accuracy"
+        elif p["at"] < since - dt.timedelta(seconds=30) or p["at"] > now + CLOCK_SKEW \
+                or (prev is not None and p["at"] <= prev[0]):
+            reason = "time"
+        elif not near[i]:
+            reason = "outside"
+        elif prev is not None:
+            # the fixes' own error is no movement: subtract it before judging the speed
+            moved = math.hypot(x - prev[1], y - prev[2])
+            if max(0.0, moved - p["accuracy_m"]) / (p["at"] - prev[0]).total_seconds() > MAX_SPEED_MPS:
+                reason = "speed"
         if reason is not None:
             rejected.append({"index": i, "reason": reason})
             continue
-        x, y = snapshot.metric.xy(p["lon"], p["lat"])
         if prev is not None:
             added += math.hypot(x - prev[1], y - prev[2])
         prev = (p["at"], x, y)
-        session.add(m.PatrolPoint(patrol_id=patrol.id, at=p["at"], lon=p["lon"], lat=p["lat"],
-                                  accuracy_m=p["accuracy_m"]))
-        accepted += 1
-    patrol.points += accepted
-    patrol.distance_m += added
-    session.flush()
-    return {"accepted": accepted, "rejected": sorted(rejected, key=lambda r: r["index"]),
-            "patrol": patrol_dict(patrol)}
+        kept.append(i)
+    return kept, sorted(rejected, key=lambda r: r["index"]), added
 
 
-def _implausible(snapshot, area, patrol, prev, p, now):
-    if p["accuracy_m"] > MAX_ACCURACY_M:
-        return "accuracy"
-    if p["at"] < patrol.started_at - dt.timedelta(seconds=30) or p["at"] > now + CLOCK_SKEW \
-            or (prev is not None and p["at"] <= prev[0]):
-        return "time"
-    if not near_served(snapshot, area, p["lon"], p["lat"]):
-        return "outside"
-    if prev is not None:
-        x, y = snapshot.metric.xy(p["lon"], p["lat"])
-        seconds = (p["at"] - prev[0]).total_seconds()
-        # the fixes' own error is no movement: subtract it before judging the speed
-        if max(0.0, math.hypot(x - prev[1], y - prev[2]) - p["accuracy_m"]) / seconds > MAX_SPEED_MPS:
-            return "speed"
-    return None
+def _near_served(snapshot, area, xs, ys, radius_m=NEAR_M):
+    """For metric points: whether each lies within ``radius_m`` of a grid ``area`` serves."""
+    grids = snapshot.grids[snapshot.grids["code"].isin(sorted(area.grids))]
+    if not len(grids):
+        return np.zeros(len(xs), bool)
+    served = shapely.union_all(snapshot.metric.project(grids.geometry.array))
+    return shapely.dwithin(served, shapely.points(xs, ys), radius_m)
 
 
 def near_served(snapshot, area, lon, lat, radius_m=NEAR_M):
