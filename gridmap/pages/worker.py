@@ -1,6 +1,7 @@
 """What the grid worker's workbench shows: my grids, my inbox, the people of my grids, today's patrol."""
 from __future__ import annotations
 
+from .. import photos
 from ..dispatch import OPEN_STATUSES, list_incidents, patrol, utcnow
 
 #: Incidents the inbox lists at most (open ones of a worker's grids are a handful; this bounds a bad day).
@@ -10,10 +11,11 @@ INBOX_LIMIT = 200
 def inbox(session, *, role, area, now=None):
     """The open incidents of the worker's grids: overdue first, then new (reported) ones, then by deadline.
 
-    Each is :func:`gridmap.dispatch.incident_dict`, whose ``allowed_actions`` already hold only the
+    Each is :func:`gridmap.dispatch.incident_dict` with the ids of its ``photos``, whose ``allowed_actions`` already hold only the
     steps the lifecycle and the permission table allow there (no escalation above the last level)."""
     now = now or utcnow()
-    rows = [i for i in list_incidents(session, status="open", role=role, area=area, now=now, limit=INBOX_LIMIT)
+    rows = [{**i, "photos": [p["id"] for p in photos.photos_of(session, "incident", i["id"])]}
+            for i in list_incidents(session, status="open", role=role, area=area, now=now, limit=INBOX_LIMIT)
             if i["status"] in OPEN_STATUSES]
     return sorted(rows, key=lambda i: (not i["overdue"], i["status"] != "reported", i["deadline_at"] or "~",
                                        -i["id"]))

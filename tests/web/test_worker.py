@@ -376,3 +376,19 @@ def test_one_check_in_sent_from_five_tabs_at_once_is_stored_once_and_each_answer
             # the phone's next flush of a 409'd copy answers the stored one
             again = clients[0].post("/worker/api/checkins", body)
             assert again[0] == 200 and again[1]["id"] in ids
+
+
+def test_the_inbox_shows_a_reports_photos_to_the_worker_of_its_grid_only(world):
+    from gridmap import photos
+
+    from test_photos import jpeg_with_gps
+    w = world
+    iid = _report(w, (140, 40))
+    with w["store"].transaction() as s:
+        [pid] = photos.save_photos(s, [jpeg_with_gps()], owner_kind="incident", owner_id=iid)
+    page = w["clients"]["worker"].get("/worker/").get_data(as_text=True)
+    card = page.split(f'data-id="{iid}"', 1)[1].split("</li>", 1)[0]
+    assert f'src="/photos/{pid}"' in card
+    assert w["clients"]["worker"].get(f"/photos/{pid}").status_code == 200
+    assert f"/photos/{pid}" not in w["clients"]["worker2"].get("/worker/").get_data(as_text=True)
+    assert w["clients"]["worker2"].get(f"/photos/{pid}").status_code == 404
