@@ -120,6 +120,12 @@ def test_a_worker_resolves_an_incident_patrols_and_checks_in_online_and_offline(
         page.locator("#checkin-status").filter(has_text="离线").wait_for()
         page.locator("#outbox").filter(has_text="1 条").wait_for()
         assert ("离线走访", 1) not in _checkins(app)
+        # the workbench reopens offline from the service worker's cache, its outbox still holding the check-in
+        page.reload()
+        page.locator("body[data-ready]").wait_for(state="attached")
+        page.locator("#outbox").filter(has_text="1 条").wait_for()
+        assert page.evaluate("navigator.serviceWorker.controller.scriptURL") == f"{base}/worker/sw.js"
+        assert page.evaluate("navigator.onLine") is False
         context.set_offline(False)
         page.locator("#outbox").filter(has_text=re.compile(r"^$")).wait_for()
         assert _wait_for(lambda: sorted(_checkins(app)) == [("在线走访", 1), ("离线走访", 1)])
