@@ -14,6 +14,7 @@ where a point must be located) and never see Flask; the caller commits.
 - :mod:`.wearables` — registered wearables and their alarms
 - :mod:`.stats` — figures, tables and the heat layer
 - :mod:`.georeport` — the incidents as Open311 GeoReport v2 requests
+- :mod:`.patrol` — a grid worker's patrols, check-ins and workbench reports, each stored once
 - :mod:`.residents` — a resident's report with photos, and its public status page
 """
 from .areas import visible
