@@ -62,6 +62,10 @@ PERMISSIONS = {
     "people.read": {"admin": ANY, "grid_worker": SERVED},
     # phone numbers and reporters' names unmasked
     "phone.read": dict(_AREA),
+    # the grid worker's workbench: their grids, inbox and people; patrols, check-ins and reports from
+    # the phone. A patrol is a worker record's walk: roles without one (admin, dispatcher) have none.
+    "worker.use": {"grid_worker": SERVED},
+    "patrol.use": {"grid_worker": SERVED},
 }
 
 # What each action is called in a refusal ("Role 'planner' may not …").
@@ -70,7 +74,8 @@ _WHAT = {"plan.edit": "change grid plans", "board.print": "print notice boards",
          "incident.read": "read incidents", "incident.whistle": "blow the whistle",
          "whistle.report_in": "read or report on whistle tasks", "ledger.read": "read the service ledger",
          "ledger.write": "write the service ledger", "stats.private": "see private statistics",
-         "people.read": "see the people of a grid", "phone.read": "see full phone numbers"}
+         "people.read": "see the people of a grid", "phone.read": "see full phone numbers",
+         "worker.use": "use the grid worker's workbench", "patrol.use": "patrol and check in"}
 
 
 @dataclass(frozen=True)

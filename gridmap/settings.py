@@ -69,6 +69,16 @@ SETTINGS = [
             "Most fields a multipart form may have (Werkzeug's limit; the largest form has a handful).", int),
     Setting("MAX_JSON_DEPTH", 32,
             "Deepest nesting of arrays and objects a JSON body may have (GeoJSON polygons need 4).", int),
+    # Photos residents and grid workers attach (gridmap.photos): bounded before they are decoded.
+    Setting("PHOTO_MAX_BYTES", 8 * 1024 * 1024,
+            "Largest photo in bytes as uploaded (8 MiB holds a 12-megapixel phone JPEG); a report's body may "
+            "carry this much per photo on top of MAX_BODY_BYTES.", int),
+    Setting("PHOTO_MAX_PIXELS", 50_000_000,
+            "Most pixels (width × height) a photo may declare; larger ones are refused before decoding, "
+            "so a small file cannot unpack into gigabytes (a decompression bomb).", int),
+    Setting("PHOTO_MAX_SIDE", 2048,
+            "Longest side in pixels of a photo as stored: larger photos are scaled down when they are re-encoded "
+            "(and their EXIF dropped), which keeps a stored photo under about 1 MB.", int),
     # Serving over HTTPS (README, "Serving over HTTPS"): off for the laptop demo on http://127.0.0.1.
     Setting("HTTPS", False,
             "The site is reached over HTTPS (usually through a TLS proxy): the session cookie gets the Secure flag, "

@@ -6,7 +6,7 @@ import datetime as dt
 import shapely
 from sqlalchemy import select
 
-from .. import access, catalog
+from .. import access, catalog, photos
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import models as m
 from ..store.loaders import work_items
@@ -249,7 +249,8 @@ def incident_detail(session, incident_id, *, role=None, area=None, now=None):
     """One incident with its history and whistle tasks; NotFound outside ``role``'s ``area``."""
     inc = visible(get_incident(session, incident_id), role, area)
     return {**incident_dict(inc, role=role, area=area, now=now), "history": history(session, inc.id),
-            "whistles": whistles(session, inc.id, now=now)}
+            "whistles": whistles(session, inc.id, now=now),
+            "photos": [p["id"] for p in photos.photos_of(session, "incident", inc.id)]}  # served at /photos/<id>
 
 
 def list_incidents(session, *, status=None, level=None, community=None, grid=None, overdue=None, category=None,

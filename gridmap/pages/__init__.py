@@ -4,4 +4,5 @@
 - :mod:`.dispatcher` — the dispatcher's panel, map layers and statistics page
 - :mod:`.planner` — the planner's choices, map layers and camera coverage page
 - :mod:`.board` — a grid's printable notice board
+- :mod:`.worker` — the grid worker's workbench: inbox, people, patrol
 """

@@ -1,6 +1,12 @@
-"""What the resident's page shows: the map of a community, its highlighted grid and a located point."""
+"""What the resident's pages show: the community map with a grid and a point, what to report, a report's status.
+
+The kinds of problem a resident may report there are Open311's public categories; a report's status
+page is :func:`gridmap.dispatch.public_status` with its category named in the page's language.
+"""
 from __future__ import annotations
 
+from .. import catalog, dispatch
+from ..dispatch import georeport
 from ..errors import InvalidInput
 
 
@@ -32,3 +38,17 @@ def map_view(snapshot, *, community=None, grid=None, point=None):
                                fix="Leave out community, or give the grid's own community.")
         grids = grids[grids["community_code"] == community]
     return {"grids": grids, "highlight": grid or None, "point": point, "communities": snapshot.communities}
+
+
+def report_categories(*, english=False):
+    """The kinds of problem a resident may report — the public categories Open311 offers — in the
+    page's language: ``[{code, name}]``."""
+    return [{"code": c.code, "name": c.en if english else c.zh}
+            for c in catalog.INCIDENT_CATEGORIES if c.code in georeport.PUBLIC_CODES]
+
+
+def report_status(session, snapshot, token, *, english=False):
+    """What the status page of a resident's report shows (:func:`gridmap.dispatch.public_status`), its
+    category named in the page's language; NotFound for a wrong token."""
+    out = dispatch.public_status(session, snapshot, token)
+    return {**out, "category_name": out["category_en"] if english else out["category_zh"]}

@@ -93,8 +93,13 @@
     getJSON(config.urls.locate + "?" + new URLSearchParams({lon: lon, lat: lat}))
       .then(function (r) {
         if (seq !== locateSeq) return;  // a later tap or choice superseded this one
-        if (r.status === 200) { show(r.body, address); say(T.found); updateMap(r.body); return; }
+        if (r.status === 200) {
+          show(r.body, address); say(T.found); updateMap(r.body);
+          setSpot({lon: lon, lat: lat, address: address || "", grid: r.body.grid ? r.body.grid.name : named(r.body.community)});
+          return;
+        }
         result.hidden = true;
+        setSpot(null);
         if (r.status === 404) { say(T.outside, true); updateMap({lon: lon, lat: lat}); }
         else if (r.status === 400) say(fmt(T.badPoint, {detail: r.body.message || ""}), true);
         else say(T.failed, true);
@@ -156,6 +161,68 @@
     if (where.lon != null) { params.lon = where.lon; params.lat = where.lat; }
     frame.src = config.urls.map + "?" + new URLSearchParams(params);
   }
+
+  /* ---- report a problem at the place found ---- */
+  var report = $("report"), reportForm = $("report-form"), reportOpen = $("report-open");
+  var reportStatus = $("report-status"), photosInput = $("report-photos"), spot = null;
+  function sayReport(text, isError) { gridmap.say(reportStatus, text, isError); }
+  function setSpot(s) {
+    spot = s;
+    if (!s) { report.hidden = true; reportOpen.setAttribute("aria-expanded", "false"); return; }
+    $("report-lon").value = s.lon; $("report-lat").value = s.lat; $("report-address").value = s.address;
+    $("report-spot").textContent = s.address ? fmt(T.spotAddress, {address: s.address, grid: s.grid})
+                                             : fmt(T.spotPoint, {grid: s.grid});
+    // a new place starts a new report: the last one's answer must not look like this one's
+    reportForm.hidden = false; $("report-done").hidden = true; sayReport("");
+  }
+  reportOpen.addEventListener("click", function () {
+    if (!spot) return;
+    report.hidden = false;
+    reportOpen.setAttribute("aria-expanded", "true");
+    report.scrollIntoView({block: "start", behavior: "smooth"});
+    $("report-category").focus({preventScroll: true});
+  });
+  function checkReport() {
+    if (!$("report-category").value) return [T.chooseCategory, $("report-category")];
+    if (!$("report-description").value.trim()) return [T.describe, $("report-description")];
+    var files = Array.prototype.slice.call(photosInput.files || []);
+    if (files.length > config.limits.photos) {
+      return [fmt(T.tooManyPhotos, {count: files.length, most: config.limits.photos}), photosInput];
+    }
+    for (var i = 0; i < files.length; i++) {
+      if (files[i].size > config.limits.photoBytes) return [fmt(T.photoTooLarge, {name: files[i].name}), photosInput];
+    }
+    return null;
+  }
+  reportForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var problem = checkReport();
+    if (problem) { sayReport(problem[0], true); problem[1].focus(); return; }
+    var send = $("report-send");
+    send.disabled = true;
+    sayReport(T.sending);
+    fetch(reportForm.action, {method: "POST", body: new FormData(reportForm), credentials: "same-origin",
+                              headers: {Accept: "application/json"}})
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (b) { return {status: r.status, body: b}; });
+      })
+      .then(function (r) {
+        send.disabled = false;
+        if (r.status === 201) {
+          var link = $("report-link");
+          link.href = r.body.url;
+          link.textContent = new URL(r.body.url, window.location.href).href;
+          reportForm.reset();  // sent once: a second tap must not file it twice
+          reportForm.hidden = true; $("report-done").hidden = false; sayReport("");
+          link.focus();
+          return;
+        }
+        if (r.status === 429) { sayReport(T.tooMany, true); return; }
+        var b = r.body || {};
+        sayReport(b.message ? b.message + (b.fix ? " " + b.fix : "") : T.sendFailed, true);
+      })
+      .catch(function () { send.disabled = false; sayReport(T.sendFailed, true); });
+  });
 
   /* ---- taps on the map arrive from the iframe ---- */
   window.addEventListener("message", function (event) {

@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, SmallInteger,
-                        String, Table, Text, UniqueConstraint, func)
+from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+                        SmallInteger, String, Table, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import Geometry
@@ -494,3 +494,91 @@ class LoginLock(Base):
     lockouts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
+
+
+# --- Photos people attach; residents' reports followed by a token (0012) --------------------------
+
+
+class Photo(Base):
+    """A photo attached to something (``owner_kind`` "incident": a resident's report; others may follow),
+    as :mod:`gridmap.photos` stored it: sniffed, size-checked, re-encoded without its EXIF.
+
+    Kept in the database, not on disk: it is written in the same transaction as its owner (a refused
+    report leaves no file behind), and every process and host on the database serves it."""
+    __tablename__ = "photo"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)  # order within its owner, from 0
+    mime: Mapped[str] = mapped_column(String(16))  # image/jpeg | image/png | image/webp
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)  # bytes stored
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (Index("ix_photo_owner", "owner_kind", "owner_id"),)
+
+
+class ResidentReport(Base):
+    """A resident's report on the resident page: the incident, and the hash of the token of its public
+    status page (``/reports/<token>``). Only the SHA-256 is kept, as for api keys: the link is the
+    resident's alone. The contact the resident leaves is the incident's reporter fields."""
+    __tablename__ = "resident_report"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- The grid worker's patrol (0013): positions walked, buildings checked in at, sent-once receipts --------
+
+
+class Patrol(Base):
+    """One patrol (巡查) of a grid worker: started and stopped on the phone; its positions are PatrolPoints."""
+    __tablename__ = "patrol"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("grid_worker.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    started_by: Mapped[str] = mapped_column(String(64), default="")
+    points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    distance_m: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+
+
+class PatrolPoint(Base):
+    """A position the phone reported during a patrol and the plausibility checks kept (gridmap.dispatch.patrol)."""
+    __tablename__ = "patrol_point"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrol.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    accuracy_m: Mapped[float] = mapped_column(Float, nullable=False)
+    __table_args__ = (Index("ix_patrol_point_patrol_at", "patrol_id", "at"),)
+
+
+class Checkin(Base):
+    """A grid worker's visit (走访) to a building, with a note.
+
+    ``idempotency_key`` is made by the phone when the check-in is typed: a check-in queued offline
+    and sent twice (a lost answer, a second tab) is stored once, and the replay answers the first."""
+    __tablename__ = "checkin"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("grid_worker.id", ondelete="CASCADE"), index=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id", ondelete="CASCADE"))
+    patrol_id: Mapped[Optional[int]] = mapped_column(ForeignKey("patrol.id", ondelete="SET NULL"))
+    grid_code: Mapped[str] = mapped_column(String(15), default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)  # when it was typed (the phone's clock, checked)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)  # when it reached the server
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    __table_args__ = (Index("ix_checkin_building_at", "building_id", "at"),)
+
+
+class ReportReceipt(Base):
+    """An incident a grid worker reported from the workbench, by the phone's idempotency key: sent twice, stored once."""
+    __tablename__ = "report_receipt"
+    idempotency_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(64), default="")

@@ -134,11 +134,12 @@ _NOT_A = {
 }
 
 
-def conform(body, name):
-    """Check ``body`` against ``SCHEMAS[name]``; return it, or raise InvalidInput naming the first bad field.
+def conform(body, name, schemas=None):
+    """Check ``body`` against ``SCHEMAS[name]`` (or ``schemas[name]``: the workbench keeps its own); return it,
+    or raise InvalidInput naming the first bad field.
 
     A null field counts as absent: clients that send every key of a form send nulls."""
-    schema = SCHEMAS[name]
+    schema = (schemas or SCHEMAS)[name]
     if not isinstance(body, dict):
         raise InvalidInput(N_("The request body is not a JSON object."),
                            fix=N_("Send %(example)s with Content-Type: application/json."),

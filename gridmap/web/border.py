@@ -16,10 +16,13 @@ import numpy as np
 from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..dispatch.residents import MAX_PHOTOS
 from ..errors import InvalidInput
 
 #: Endpoints whose bodies carry geometry (the planner's edits): they get MAX_EDIT_BYTES, every other MAX_BODY_BYTES.
 LARGE_BODY_ENDPOINTS = frozenset({"planner.edit"})
+#: Endpoints that take photos → how many: MAX_BODY_BYTES plus PHOTO_MAX_BYTES a photo (gridmap.photos checks each).
+PHOTO_ENDPOINTS = {"reports.create": MAX_PHOTOS, "worker.resolve": MAX_PHOTOS}
 
 # C0 controls other than tab, newline and carriage return, DEL, and UTF-16 halves that are not a pair:
 # PostgreSQL cannot store NUL, no field means the others, and a lone surrogate cannot be encoded as UTF-8.
@@ -43,7 +46,8 @@ class PayloadTooLarge(RequestEntityTooLarge):
 def init_app(app):
     """Give Werkzeug the largest limit (its own check before reading) and bound each request to its route's."""
     cfg = app.config
-    cfg["MAX_CONTENT_LENGTH"] = max(cfg["MAX_BODY_BYTES"], cfg["MAX_EDIT_BYTES"])
+    cfg["MAX_CONTENT_LENGTH"] = max(cfg["MAX_BODY_BYTES"], cfg["MAX_EDIT_BYTES"],
+                                    cfg["MAX_BODY_BYTES"] + max(PHOTO_ENDPOINTS.values()) * cfg["PHOTO_MAX_BYTES"])
     cfg["MAX_FORM_MEMORY_SIZE"] = cfg["MAX_BODY_BYTES"]
     # first of the before-request hooks: CSRF protection reads the form, so the limit must be set before it
     app.before_request_funcs.setdefault(None, []).insert(0, _bound)
@@ -51,6 +55,9 @@ def init_app(app):
 
 def limit_for(endpoint):
     """(bytes, setting name) that bound a request to ``endpoint``."""
+    if endpoint in PHOTO_ENDPOINTS:
+        cfg = current_app.config
+        return cfg["MAX_BODY_BYTES"] + PHOTO_ENDPOINTS[endpoint] * cfg["PHOTO_MAX_BYTES"], "PHOTO_MAX_BYTES"
     setting = "MAX_EDIT_BYTES" if endpoint in LARGE_BODY_ENDPOINTS else "MAX_BODY_BYTES"
     return current_app.config[setting], setting
 

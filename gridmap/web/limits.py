@@ -150,10 +150,16 @@ _PER = {"address": "from this address", "account": "for this account", "api_key"
 RULES = {
     "api.incident_report": [("RATELIMIT_REPORTS", "address", _address),
                             ("RATELIMIT_ACCOUNT_REPORTS", "account", _account)],
+    # the resident page's form (with photos): the same counters as the API's reports, see SHARED
+    "reports.create": [("RATELIMIT_REPORTS", "address", _address),
+                       ("RATELIMIT_ACCOUNT_REPORTS", "account", _account)],
     "open311.requests_create": [("RATELIMIT_API_KEY", "address", _address), ("RATELIMIT_API_KEY", "api_key", _api_key)],
     "api.sos": [("RATELIMIT_API_KEY", "address", _address), ("RATELIMIT_SOS", "device", _device)],
     "auth.login": [("RATELIMIT_LOGIN", "address", _address), ("RATELIMIT_LOGIN_USERNAME", "username", _username)],
 }
+
+#: endpoint → the name of the counters it shares: reports count once per caller whichever door they use
+SHARED = {"api.incident_report": "reports", "reports.create": "reports"}
 
 
 def init_app(app):
@@ -179,7 +185,11 @@ def init_app(app):
             # swallow_errors: a counter store that fails is logged and lets the request through —
             # an SOS or a report must not be lost because the counters' table was busy
             by = _By(kind, setting, identify)
-            view = limiter.limit(_provider(setting), key_func=by, exempt_when=by.absent, methods=["POST"])(view)
+            if endpoint in SHARED:
+                view = limiter.shared_limit(_provider(setting), SHARED[endpoint], key_func=by, exempt_when=by.absent,
+                                            methods=["POST"])(view)
+            else:
+                view = limiter.limit(_provider(setting), key_func=by, exempt_when=by.absent, methods=["POST"])(view)
         app.view_functions[endpoint] = view
     app.register_error_handler(RateLimitExceeded, _too_many)
 

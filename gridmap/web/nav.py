@@ -13,6 +13,7 @@ from .. import access
 #: The staff pages of the header, in the order they are shown: (endpoint, label).
 PAGES = (
     ("resident.index", _l("Find my grid worker")),
+    ("worker.index", _l("Workbench")),
     ("planner.index", _l("Grid planning")),
     ("dispatch.index", _l("Dispatch")),
     ("dispatch.stats", _l("Statistics")),
@@ -20,10 +21,9 @@ PAGES = (
 )
 
 #: Where a sign-in lands when no ``next`` was asked for. Admins do everything; their busiest work
-#: is the live one, so the dispatcher's page. Grid workers have no page of their own yet (the
-#: workbench of issue 12): the resident page finds any grid's worker and map, the nearest to their day.
+#: is the live one, so the dispatcher's page. Grid workers land on their workbench.
 HOME = {"admin": "dispatch.index", "planner": "planner.index", "dispatcher": "dispatch.index",
-        "grid_worker": "resident.index"}
+        "grid_worker": "worker.index"}
 
 #: Role names as people read them.
 ROLE_NAMES = {"admin": _l("admin"), "planner": _l("planner"), "dispatcher": _l("dispatcher"),

@@ -111,9 +111,12 @@ SCHEMAS = {
                                "report_by": _STR, "reported_at": _nullable(_STR), "note": _nullable(_STR),
                                "overdue": _BOOL}},
     "IncidentDetail": {"allOf": [_ref("Incident"), {
-        "type": "object", "required": ["history", "whistles"],
+        "type": "object", "required": ["history", "whistles", "photos"],
         "properties": {"history": {"type": "array", "items": _ref("Event")},
-                       "whistles": {"type": "array", "items": _ref("Whistle")}}}]},
+                       "whistles": {"type": "array", "items": _ref("Whistle")},
+                       "photos": {"type": "array", "items": _INT,
+                                  "description": "Ids of the incident's photos (a resident's report), each served at "
+                                                 "/photos/<id> to those who may read the incident."}}}]},
     "Proposal": {"type": "object", "required": ["grid_workers", "responders", "volunteers"],
                  "properties": {"grid_workers": {"type": "array", "items": {"type": "object"}},
                                 "responders": {"type": "object", "additionalProperties": {
