@@ -1,5 +1,7 @@
-"""Building cells tiling the free area, each holding its buildings' footprints whole: a tessellation
-of the footprints' walls carved to follow them, or the buildings' own polygons."""
+"""Building cells tiling the free area, each holding its buildings' footprints whole.
+
+A tessellation of the footprints' walls carved to follow them, or the buildings' own polygons.
+"""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,7 @@
-"""What a publish will do, shown before it is done: blocking errors, warnings to accept, the earliest
-effective date, and who moves to which grid worker."""
+"""What a publish will do, shown to the planner before it is done.
+
+Blocking errors, warnings to accept, the earliest effective date, and who moves to which grid worker.
+"""
 from __future__ import annotations
 
 import datetime as dt

@@ -175,7 +175,7 @@ def _conform_field(field, value, spec):
             raise InvalidInput(N_("%(field)s holds %(n)s items, more than %(most)s."), fix=N_("Send at most %(most)s."),
                                params={"field": field, "n": len(value), "most": spec["maxItems"]},
                                details={"field": field, "most": spec["maxItems"]})
-        for i, item in enumerate(value):
+        for i, item in enumerate(value if "items" in spec else ()):  # a list without item schema: its parser checks
             _conform_field(f"{field}[{i}]", item, spec["items"])
     if isinstance(value, str):
         if len(value) > spec.get("maxLength", len(value)):
