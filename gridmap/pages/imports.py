@@ -1,0 +1,194 @@
+"""The import page (/admin/imports): uploads kept privately, dry runs and imports run in the background, as plain data.
+
+An upload is its uploader's: another planner cannot open, check or import it (an admin can,
+to clear up). Uploads older than the IMPORT_UPLOAD_HOURS setting are deleted whenever the page
+is used, and an upload's file as soon as it is imported.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import importer
+from ..errors import Forbidden, InvalidInput
+from ..importer import jobs, preview, uploads
+
+#: Text options longer than this are refused: no layer, CRS, encoding or column name is that long.
+MAX_OPTION_CHARS = 100
+#: Problems listed on the page; the rest are counted.
+LISTED_PROBLEMS = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the page needs from the app's settings."""
+
+    root: Path  # the private folder of uploads
+    limits: uploads.Limits = uploads.Limits()
+    hours: float = 24.0
+    max_area_change: float = 0.01
+
+
+def kinds():
+    """Each kind with its fields, for the form: ``[{name, help, fields: [{name, required, help}]}]``."""
+    return [{"name": k.name, "help": k.help,
+             "fields": [{"name": f.name, "required": f.required, "help": f.help} for f in k.fields]}
+            for k in importer.KINDS.values()]
+
+
+def receive(store, settings, stream, name, *, user, kind):
+    """Check and keep an uploaded file, then start its first dry run with the options its type suggests; returns its id."""
+    uploads.expire(settings.root, hours=settings.hours, busy=jobs.busy)
+    kind = check_kind(kind)
+    upload_id = uploads.save(settings.root, stream, name, user=user, kind=kind, limits=settings.limits)
+    folder = uploads.folder_of(settings.root, upload_id)
+    start_check(store, settings, folder, default_options(kind, uploads.meta(folder)["name"]))
+    return upload_id
+
+
+def default_options(kind, name):
+    """The options of a first dry run: OpenStreetMap files read the layer named like the kind."""
+    osm = name.lower().endswith((".osm", ".pbf"))
+    return {"kind": kind, "layer": ("roads" if kind == "roads" else "buildings") if osm else "",
+            "crs": "", "encoding": "", "department": "", "fields": {}, "skip_invalid": False}
+
+
+def options(kind, *, layer="", crs="", encoding="", department="", fields=None, skip_invalid=False):
+    """The options of a dry run or import, checked: a known kind, short texts, field names of that kind."""
+    kind = check_kind(kind)
+    out = {"kind": kind, "skip_invalid": bool(skip_invalid)}
+    for key, value in (("layer", layer), ("crs", crs), ("encoding", encoding), ("department", department)):
+        value = (value or "").strip()
+        if len(value) > MAX_OPTION_CHARS:
+            raise InvalidInput(f"{key} {value[:40]!r}… is longer than {MAX_OPTION_CHARS} characters.",
+                               fix=f"Give a shorter {key}.", details={"code": "option_long", "option": key})
+        out[key] = value
+    known = {f.name for f in importer.KINDS[kind].fields} | {"lon", "lat"}
+    mapping = {}
+    for ours, theirs in (fields or {}).items():
+        theirs = (theirs or "").strip()
+        if not theirs:
+            continue  # automatic
+        if ours not in known:
+            raise InvalidInput(f"{ours!r} is not a field of {kind}.", fix=f"{kind} has the fields {sorted(known)}.",
+                               details={"code": "unknown_field", "field": ours, "kind": kind})
+        if len(theirs) > MAX_OPTION_CHARS:
+            raise InvalidInput(f"The column name for {ours} is longer than {MAX_OPTION_CHARS} characters.",
+                               fix="Choose one of the file's columns.", details={"code": "option_long", "option": ours})
+        mapping[ours] = theirs
+    out["fields"] = mapping
+    return out
+
+
+def check_kind(kind):
+    if kind not in importer.KINDS:
+        raise InvalidInput(f"Import kind {str(kind)[:40]!r} is not known.", fix=f"Choose one of {sorted(importer.KINDS)}.",
+                           details={"code": "bad_kind", "kind": str(kind)[:40]})
+    return kind
+
+
+def folder_for(settings, upload_id, *, user, role):
+    """The folder of an upload the user may work on: their own, or any for an admin."""
+    folder = uploads.folder_of(settings.root, upload_id)
+    if role != "admin" and uploads.meta(folder).get("user") != user:
+        raise Forbidden("This upload is another user's.", fix="Upload the file yourself, or ask an admin.",
+                        details={"code": "not_yours", "allowed_roles": ["admin"]})
+    return folder
+
+
+def start_check(store, settings, folder, opts):
+    """Start a dry run of the upload in ``folder`` with ``opts`` in the background."""
+    path = _data(folder)
+
+    def work(report):
+        report("checking", force=True)
+        with store.session() as session:
+            found = preview.inspect(session, opts["kind"], path, layer=opts["layer"] or None, crs=opts["crs"] or None,
+                                    encoding=opts["encoding"] or None, fields=opts["fields"],
+                                    department=opts["department"] or None if opts["kind"] == "department-grids" else None,
+                                    max_area_change=settings.max_area_change)
+        uploads.write_json(Path(folder) / "features.json", found.features)
+        return found.to_dict()
+
+    jobs.start(folder, "check", work, options=opts)
+
+
+def start_import(store, settings, folder, opts, *, user, expected=None):
+    """Import the upload in ``folder`` with ``opts`` in the background; its file is deleted once imported."""
+    path = _data(folder)
+    source = uploads.meta(folder)["name"]
+
+    def work(report):
+        report("reading", force=True)
+        written = [0]
+
+        def progress(n):
+            written[0] += n
+            report("writing", written[0], expected)
+
+        summary = importer.import_file(
+            store, opts["kind"], path, layer=opts["layer"] or None, crs=opts["crs"] or None,
+            encoding=opts["encoding"] or None, fields=opts["fields"], skip_invalid=opts["skip_invalid"],
+            max_area_change=settings.max_area_change, progress=progress,
+            department=opts["department"] or None if opts["kind"] == "department-grids" else None)
+        path.unlink(missing_ok=True)
+        out = summary.to_dict()
+        out["source"] = source  # not the private folder's path
+        return out
+
+    jobs.start(folder, "import", work, options=opts)
+
+
+def upload_page(settings, folder):
+    """What the page of one upload shows: the upload, its job's state and, after a dry run, what it found."""
+    meta = uploads.meta(folder)
+    state = jobs.state(folder)
+    opts = state.get("options") or default_options(meta["kind"], meta["name"])
+    found = state.get("result") if state.get("action") == "check" and state.get("status") == "done" else None
+    imported = state.get("result") if state.get("action") == "import" and state.get("status") == "done" else None
+    problems = (found or {}).get("problems") or []
+    return {"upload": meta, "state": state, "options": opts, "found": found, "imported": imported,
+            "problems": problems[:LISTED_PROBLEMS], "more_problems": max(0, len(problems) - LISTED_PROBLEMS),
+            "has_file": uploads.data_path(folder) is not None, "kinds": kinds(),
+            "error": _scrub_error(folder, state)}
+
+
+def features(folder):
+    """The last dry run's features (GeoJSON, ``row`` and ``bad`` per feature) and problems by row, for the map."""
+    path = Path(folder) / "features.json"
+    collection = json.loads(path.read_text()) if path.exists() else {"type": "FeatureCollection", "features": []}
+    state = jobs.state(folder)
+    problems = (state.get("result") or {}).get("problems") or [] if state.get("action") == "check" else []
+    by_row = {}
+    for p in problems:
+        by_row.setdefault(p["row"], []).append(p)
+    return collection, by_row
+
+
+def my_uploads(settings, *, user, role):
+    """The uploads the user may open, newest first, with their job's status."""
+    out = []
+    for m in uploads.listing(settings.root, user=None if role == "admin" else user):
+        folder = settings.root / m["id"]
+        out.append({**m, "status": jobs.state(folder).get("status"), "action": jobs.state(folder).get("action")})
+    return out
+
+
+def _data(folder):
+    path = uploads.data_path(folder)
+    if path is None:
+        raise InvalidInput("This upload has been imported already; its file is gone.",
+                           fix="Upload the file again to import it once more.", details={"code": "imported"})
+    return path
+
+
+def _scrub_error(folder, state):
+    """The job's error or the dry run's refusal, with the private folder's path taken out of the text."""
+    err = state.get("error") if state.get("status") == "failed" else ((state.get("result") or {}).get("error")
+                                                                        if state.get("action") == "check" else None)
+    if not err:
+        return err
+    prefix = str(Path(folder)) + "/"
+    return {**err, "message": (err.get("message") or "").replace(prefix, ""),
+            "fix": (err.get("fix") or "").replace(prefix, "")}
