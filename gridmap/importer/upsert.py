@@ -113,7 +113,7 @@ def write_rows(session, model, rows, batch, progress=None, *, want_ids=False, ex
         values = values.rename(columns={c: f"v_{c}" for c in cols})
         values["v__id"] = ids
         stmt = (update(table).where(table.c.id == bindparam("v__id"))
-                .values({c: bindparam(f"v_{c}") for c in cols}, version=table.c.version + 1))
+                .values({**{c: bindparam(f"v_{c}") for c in cols}, "version": table.c.version + 1}))
         records = values.to_dict("records")
         for start in range(0, len(records), 5000):
             session.connection().execute(stmt, records[start:start + 5000])

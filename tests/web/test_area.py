@@ -135,7 +135,7 @@ def _state(w):
 def _walk_values(w):
     return {"incident_id": str(w["sos"]), "task_id": str(w["task"]), "volunteer_id": str(w["volunteer"]),
             "grid_code": B_GRID, "code": B_GRID, "plan_id": str(w["b_plan"]), "plan_a": str(w["b_plan"]),
-            "plan_b": str(w["b_plan"]), "kind": "redraw", "request_id": str(w["sos"])}
+            "plan_b": str(w["b_plan"]), "kind": "redraw", "request_id": str(w["sos"]), "record_id": str(w["volunteer"])}
 
 
 def _bodies(w):
