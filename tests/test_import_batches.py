@@ -3,7 +3,6 @@
 The oracle for "the store is as it was" is a full export of the kind (every live record with the
 importer's fields and geometry) taken before and compared after, on both backends.
 """
-import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
@@ -49,97 +48,73 @@ def live(store, model=m.Volunteer):
                         execution_options=INCLUDE_RETIRED)
 
 
+@pytest.fixture
+def sqlite_store(sqlite_app):
+    return sqlite_app.extensions["gridmap.store"]
+
+
 def counts(summary):
     return summary.created, summary.updated, summary.unchanged, summary.retired
 
 
-def test_importing_the_same_file_again_changes_nothing(store, tmp_path):
-    path = write_csv(VOLUNTEERS, tmp_path / "volunteers.csv")
-    first = importer.import_file(store, "volunteers", path, user="office")
-    before = export(store)
-    again = importer.import_file(store, "volunteers", path, user="office")
-    assert counts(first) == (5, 0, 0, 0) and counts(again) == (0, 0, 5, 0)
-    assert first.key_basis == "column 编号"
-    assert live(store) == 5 and export(store) == before
-    with store.session() as s:
-        batches = importer.list_batches(s)
-    assert [(b["id"], b["created"], b["unchanged"], b["user"], b["source"]) for b in batches] == [
-        (again.batch_id, 0, 5, "office", "volunteers.csv"), (first.batch_id, 5, 0, "office", "volunteers.csv")]
-
-
-def test_an_edited_row_updates_its_record_and_undo_restores_it(store, tmp_path):
+def test_reimport_edit_replace_and_undo_each_return_the_store_to_its_export(store, tmp_path):
+    """One office's week, on each backend: every step's counts, and undo compared with full exports."""
     path = tmp_path / "volunteers.csv"
-    importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
-    before = export(store)
+    first = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path), user="office")
+    assert counts(first) == (5, 0, 0, 0) and first.key_basis == "column 编号"
+    original = export(store)
+    # the same file again: nothing changes, nothing is written twice
+    again = importer.import_file(store, "volunteers", path, user="office")
+    assert counts(again) == (0, 0, 5, 0) and live(store) == 5 and export(store) == original
+    # a phone corrected and a volunteer moved 20 m: two updates
     edited = VOLUNTEERS.copy()
     edited.loc[2, "phone"] = "13999999999"
     edited.loc[3, "lon"] = at(350, 20)[0]
-    second = importer.import_file(store, "volunteers", write_csv(edited, path))
-    assert counts(second) == (0, 2, 3, 0) and live(store) == 5
+    fixed = importer.import_file(store, "volunteers", write_csv(edited, path), user="office")
+    assert counts(fixed) == (0, 2, 3, 0) and live(store) == 5
     with store.session() as s:
         assert s.scalar(select(m.Volunteer.phone).where(m.Volunteer.source_key == "V3")) == "13999999999"
-        out = importer.undo_batch(s, second.batch_id, user="office")
-        s.commit()
-    assert out["restored"] == 2 and out["retired"] == 0
-    assert export(store) == before
-    # the restored record is unchanged against the first file again: nothing left to do
-    assert counts(importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))) == (0, 0, 5, 0)
-
-
-def test_replace_retires_what_the_file_no_longer_has_and_undo_brings_it_back(store, tmp_path):
-    path = tmp_path / "volunteers.csv"
-    importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
-    before = export(store)
-    upsert = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS.drop(index=[1, 4]), path))
-    assert counts(upsert) == (0, 0, 3, 0) and live(store) == 5  # upsert never retires
-    replace = importer.import_file(store, "volunteers", path, mode="replace")
+        with pytest.raises(Conflict) as err:  # the first batch's records were changed since: newest first
+            importer.undo_batch(s, first.batch_id, user="office")
+        assert err.value.details["later"] == [fixed.batch_id] and f"undo batch {fixed.batch_id} first" in err.value.fix
+    with store.transaction() as s:
+        assert importer.undo_batch(s, fixed.batch_id, user="office")["restored"] == 2
+    assert export(store) == original
+    with store.session() as s:
+        with pytest.raises(Conflict, match="undone already"):
+            importer.undo_batch(s, fixed.batch_id, user="office")
+    # two volunteers left the file: upsert keeps them, replace retires them
+    shorter = write_csv(VOLUNTEERS.drop(index=[1, 4]), path)
+    assert counts(importer.import_file(store, "volunteers", shorter)) == (0, 0, 3, 0) and live(store) == 5
+    replace = importer.import_file(store, "volunteers", shorter, mode="replace")
     assert counts(replace) == (0, 0, 3, 2) and live(store) == 3
-    # gone from every read: export, the snapshot the maps and nearest-search use
+    # gone from every read: the export, the snapshot the maps and nearest-search use
     assert sorted(importer.export_frame(store, "volunteers")["name"]) == ["刘洋", "张伟", "王芳"]
     with store.session() as s:
         assert sorted(loaders.snapshot_frames(s)["volunteers"]["name"]) == ["刘洋", "张伟", "王芳"]
-        importer.undo_batch(s, replace.batch_id, user="office")
-        s.commit()
-    assert export(store) == before
-
-
-def test_undo_of_an_import_retires_what_it_created(store, tmp_path):
-    path = write_csv(VOLUNTEERS, tmp_path / "volunteers.csv")
-    first = importer.import_file(store, "volunteers", path)
+    with store.transaction() as s:
+        assert importer.undo_batch(s, replace.batch_id, user="office")["returned"] == 2
+    assert export(store) == original
+    # a new volunteer: undo retires what the batch created
     more = VOLUNTEERS.copy()
     more.loc[5] = ["V6", "赵敏", "13800000006", "", at(500, 0)[0], at(500, 0)[1]]
-    before = export(store)
-    second = importer.import_file(store, "volunteers", write_csv(more, path))
-    assert counts(second) == (1, 0, 5, 0)
-    with store.session() as s:
-        assert importer.undo_batch(s, second.batch_id, user="office")["retired"] == 1
-        s.commit()
-    assert export(store) == before
-    with store.session() as s:
-        importer.undo_batch(s, first.batch_id, user="office")
-        s.commit()
-    assert export(store) == [] and live(store) == 0
-
-
-def test_undo_newest_first_and_only_once(store, tmp_path):
-    path = tmp_path / "volunteers.csv"
-    first = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
-    edited = VOLUNTEERS.copy()
-    edited.loc[0, "name"] = "王芳芳"
-    second = importer.import_file(store, "volunteers", write_csv(edited, path))
-    with store.session() as s:
-        with pytest.raises(Conflict) as err:
-            importer.undo_batch(s, first.batch_id, user="office")
-        assert err.value.details["later"] == [second.batch_id] and f"undo batch {second.batch_id} first" in err.value.fix
+    added = importer.import_file(store, "volunteers", write_csv(more, path))
+    assert counts(added) == (1, 0, 5, 0)
     with store.transaction() as s:
-        importer.undo_batch(s, second.batch_id, user="office")
+        assert importer.undo_batch(s, added.batch_id, user="office")["retired"] == 1
+    assert export(store) == original
     with store.session() as s:
-        with pytest.raises(Conflict, match="undone already"):
-            importer.undo_batch(s, second.batch_id, user="office")
-        assert importer.list_batches(s)[0]["undone_at"] is not None
+        batches = importer.list_batches(s)
+    assert [(b["id"], b["mode"], b["created"], b["updated"], b["unchanged"], b["retired"], b["undone_at"] is not None)
+            for b in batches] == [
+        (added.batch_id, "upsert", 1, 0, 5, 0, True), (replace.batch_id, "replace", 0, 0, 3, 2, True),
+        (replace.batch_id - 1, "upsert", 0, 0, 3, 0, False), (fixed.batch_id, "upsert", 0, 2, 3, 0, True),
+        (again.batch_id, "upsert", 0, 0, 5, 0, False), (first.batch_id, "upsert", 5, 0, 0, 0, False)]
+    assert {b["user"] for b in batches[-3:]} == {"office"} and {b["source"] for b in batches} == {"volunteers.csv"}
 
 
-def test_append_adds_every_feature_again_and_content_keys_match_files_without_a_key(store, tmp_path):
+def test_append_adds_every_feature_again_and_content_keys_match_files_without_a_key(sqlite_store, tmp_path):
+    store = sqlite_store
     no_key = VOLUNTEERS.drop(columns="编号")
     path = write_csv(no_key, tmp_path / "volunteers.csv")
     first = importer.import_file(store, "volunteers", path)
@@ -149,7 +124,8 @@ def test_append_adds_every_feature_again_and_content_keys_match_files_without_a_
     assert live(store) == 10
 
 
-def test_a_repeated_key_names_both_features_and_writes_nothing(store, tmp_path):
+def test_a_repeated_key_names_both_features_and_writes_nothing(sqlite_store, tmp_path):
+    store = sqlite_store
     twice = VOLUNTEERS.copy()
     twice.loc[3, "编号"] = "V1"
     with pytest.raises(InvalidInput) as err:
@@ -160,7 +136,8 @@ def test_a_repeated_key_names_both_features_and_writes_nothing(store, tmp_path):
         assert importer.list_batches(s) == []
 
 
-def test_key_names_a_column_even_one_renamed_to_a_field(store, tmp_path):
+def test_key_names_a_column_even_one_renamed_to_a_field(sqlite_store, tmp_path):
+    store = sqlite_store
     path = write_csv(VOLUNTEERS.drop(columns="编号").rename(columns={"name": "姓名"}), tmp_path / "v.csv")
     assert importer.import_file(store, "volunteers", path, key="姓名").key_basis == "column 姓名"
     assert counts(importer.import_file(store, "volunteers", path, key="姓名")) == (0, 0, 5, 0)
@@ -168,7 +145,8 @@ def test_key_names_a_column_even_one_renamed_to_a_field(store, tmp_path):
         importer.import_file(store, "volunteers", path, key="code")
 
 
-def test_workers_grids_follow_an_update_and_its_undo(store, tmp_path):
+def test_workers_grids_follow_an_update_and_its_undo(sqlite_store, tmp_path):
+    store = sqlite_store
     path = tmp_path / "workers.csv"
     path.write_text("编号,name,phone,grids\nW1,王芳,13812341234,210213013004001\n", encoding="utf-8")
     importer.import_file(store, "workers", path)
@@ -183,7 +161,8 @@ def test_workers_grids_follow_an_update_and_its_undo(store, tmp_path):
         assert sorted(loaders.grid_workers(s)) == ["210213013004001"]
 
 
-def test_a_record_corrected_by_hand_with_its_version(store, tmp_path):
+def test_a_record_corrected_by_hand_with_its_version(sqlite_store, tmp_path):
+    store = sqlite_store
     importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, tmp_path / "volunteers.csv"))
     before = export(store)
     with store.session() as s:
@@ -224,6 +203,11 @@ def test_helsinki_buildings_imported_twice_are_the_same_buildings(store, tmp_pat
         importer.undo_batch(s, first.batch_id, user="office")
         s.commit()
     assert {k[0] for k in keys} == {"w", "r"} and live(store, m.Building) == 0
+    # retired buildings are in no read: the address search, the buildings near a place, the export
+    with store.session() as s:
+        assert loaders.snapshot_frames(s)["addresses"] == []
+        assert loaders.buildings_near(s, [(24.0, 60.0, 25.5, 60.5)]).empty
+    assert export(store, "buildings") == []
 
 
 def test_helsinki_clipped_road_runs_keep_distinct_keys(sqlite_app):
