@@ -75,7 +75,8 @@ def camera_views_command(everything):
                    "records the file no longer has; append: add every feature as a new record.")
 @click.option("--key", metavar="COLUMN", help="The column that identifies a record across imports (default: OSM "
                                               "type and id, else a source_key/code/编码/编号 column, else content).")
-@click.option("--source", help="The name records are kept under (default: the file's name; osm for OSM files).")
+@click.option("--source", help="The register records are matched in (default: file; osm for OSM files): keeps "
+                                "two lists whose codes overlap apart.")
 @click.option("--user", default=None, help="Who imports, for the batch history (default: the login name).")
 @click.option("--limit", default=50, show_default=True, help="import list: how many batches, newest first.")
 @with_appcontext

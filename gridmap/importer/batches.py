@@ -28,7 +28,7 @@ from ..store.retired import INCLUDE_RETIRED
 from ..store.types import encode_many
 from .fields import convert_fields, problem
 from .kinds import KINDS
-from .upsert import MODES, Batch, previous_values, retire
+from .upsert import MODES, Batch, hex_digits, previous_values, retire
 
 audit = logging.getLogger("gridmap.audit")
 
@@ -141,15 +141,24 @@ def close_batch(row, batch, *, rejected=0, imported=0):
 
 
 def source_of(raw, source=None):
-    """The name records of ``raw`` are kept under: ``source``, else "osm" (OSM ids are global), else the file's name."""
+    """The register records of ``raw`` are matched in: ``source``, else "osm" (OSM ids are one global
+    register), else "file".
+
+    Not the file's name: an office saves its corrected list as ``volunteers-v2.csv`` and still means
+    the same volunteers. Two registers whose codes overlap (two districts' lists, both numbering
+    from 1) are kept apart with ``--source``.
+    """
     if source is not None:
         text = str(source).strip()
         if not text or len(text) > 256:
             raise InvalidInput(f"--source {source!r} must name the source in 1–256 characters.",
-                               fix="Pass e.g. --source volunteers-2026.csv, or leave it out to use the file's name.")
+                               fix="Pass e.g. --source 金州区志愿者, or leave it out.")
         return text
-    if "osm_id" in raw.frame.columns:
-        return "osm"
+    return "osm" if "osm_id" in raw.frame.columns else "file"
+
+
+def file_name(raw):
+    """The file a batch read, as its history shows it."""
     return Path(str(raw.source)).name or str(raw.source)
 
 
@@ -217,7 +226,7 @@ def update_record(session, kind, record_id, values, *, version, user):
     if problems:
         p = problems[0]
         raise InvalidInput(f"{kind} {rec.id}: {p.message}.", fix=p.fix, details={"field": p.field})
-    batch = open_batch(session, kind, rec.source or "", "upsert", user)
+    batch = open_batch(session, kind, f"{kind} {rec.id} by hand", "upsert", user)
     batch.mode = "edit"
     session.add(m.ImportChange(batch_id=batch.id, record_id=rec.id, action="updated",
                                previous=json.dumps(previous_values(session, model, [rec.id])[rec.id],
@@ -238,7 +247,7 @@ def update_record(session, kind, record_id, values, *, version, user):
 def retire_record(session, kind, record_id, *, version, user):
     """Retire one live record (optimistic locking on ``version``); a one-record batch an undo takes back."""
     model, rec = _live_record(session, kind, record_id, version)
-    batch = open_batch(session, kind, rec.source or "", "upsert", user)
+    batch = open_batch(session, kind, f"{kind} {rec.id} by hand", "upsert", user)
     batch.mode = "retire"
     retire(session, model, [rec.id], Batch(id=batch.id, mode="retire", source=rec.source))
     batch.retired, batch.finished_at = 1, m.utcnow()
@@ -327,7 +336,7 @@ def _content_keys(spec, frame):
     values = pd.DataFrame({f.name: frame[f.name].astype(str).to_numpy() for f in spec.fields if f.name in frame})
     values["_geom"] = [b.hex() if b is not None else "" for b in shapely.to_wkb(rounded)]
     hashed = pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy()
-    keys = pd.Series(np.char.mod("h%016x", hashed).astype(object))
+    keys = "h" + pd.Series(hex_digits(hashed))
     # identical rows are distinct records: the second of them keeps its own key on every import
     nth = keys.groupby(keys).cumcount()
     return keys.where(nth == 0, keys + "#" + (nth + 1).astype(str)).to_numpy(dtype=object)

@@ -17,7 +17,7 @@ from ..geo import validate as geo_validate
 from ..geo.crs import datum_warnings, parse_crs
 from ..store import models as m
 from ..store.generations import bump_generation
-from .batches import close_batch, open_batch, source_keys, source_of
+from .batches import close_batch, file_name, open_batch, source_keys, source_of
 from .fields import check_required_columns, convert_fields, rejection, rename
 from .kinds import KINDS
 from .upsert import Batch
@@ -145,8 +145,10 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
                            fix="See the listed problems.", details={"problems": summary.rejected[:50]})
     if keys is not None and bad_rows:
         keys = keys[~np.isin(frame_rows, list(bad_rows))]
-    row = open_batch(session, spec.name, source_of(raw, source), mode, user)
-    batch = Batch(id=row.id, mode=mode, source=row.source, keys=keys) if spec.name in m.RECORD_MODELS else None
+    register = source_of(raw, source)
+    shown = file_name(raw) if source is None else f"{file_name(raw)} ({register})"
+    row = open_batch(session, spec.name, shown, mode, user)
+    batch = Batch(id=row.id, mode=mode, source=register, keys=keys) if spec.name in m.RECORD_MODELS else None
     notes = spec.write(session, frame, publish=publish, progress=progress, department=department, limits=limits,
                        batch=batch)
     close_batch(row, batch, rejected=len({p["row"] for p in summary.rejected}), imported=len(frame))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, SmallInteger,
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, SmallInteger,
                         String, Table, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -23,19 +23,19 @@ def _gist(table, column="geom"):
 class Sourced:
     """Where an imported record came from, and whether it is still live (gridmap.importer.batches).
 
-    ``source`` names the file set (an OSM extract: "osm"), ``source_key`` the record within it (OSM
+    ``source`` names the register ("file", "osm", or what ``--source`` said), ``source_key`` the record within it (OSM
     type and id, a code, a column the user named, or a content hash), so importing a corrected file
     again updates the record instead of adding a second one. ``batch_id`` is the import that created
     it; ``retired_at`` hides it from every read (gridmap.store.retired) without deleting what refers
     to it (households, a volunteer's ledger), so an undo can bring it back. ``row_hash`` is the
-    digest of the values last imported: an unchanged row is counted, not rewritten. ``version``
+    64-bit digest of the values last imported: an unchanged row is counted, not rewritten. ``version``
     guards single-record corrections (optimistic locking).
     """
     source: Mapped[Optional[str]] = mapped_column(String(256))
     source_key: Mapped[Optional[str]] = mapped_column(String(128))
     batch_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
     retired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    row_hash: Mapped[Optional[str]] = mapped_column(String(32))
+    row_hash: Mapped[Optional[int]] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
 

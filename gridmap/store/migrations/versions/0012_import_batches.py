@@ -53,7 +53,7 @@ def upgrade():
             batch.add_column(sa.Column('source_key', sa.String(length=128), nullable=True))
             batch.add_column(sa.Column('batch_id', sa.Integer(), nullable=True))
             batch.add_column(sa.Column('retired_at', sa.DateTime(), nullable=True))
-            batch.add_column(sa.Column('row_hash', sa.String(length=32), nullable=True))
+            batch.add_column(sa.Column('row_hash', sa.BigInteger(), nullable=True))
             batch.add_column(sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
         op.create_index(f'ix_{table}_batch_id', table, ['batch_id'])
         live = sa.text('retired_at IS NULL')
