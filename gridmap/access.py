@@ -64,6 +64,8 @@ PERMISSIONS = {
     "people.read": {"admin": ANY, "grid_worker": SERVED},
     # phone numbers and reporters' names unmasked
     "phone.read": dict(_AREA),
+    # correcting or retiring one imported record by hand (the register of every community at once)
+    "record.edit": {"admin": ANY},
 }
 
 # What each action is called in a refusal ("Role 'planner' may not …").
@@ -72,7 +74,8 @@ _WHAT = {"plan.edit": "change grid plans", "data.import": "import data files", "
          "incident.read": "read incidents", "incident.whistle": "blow the whistle",
          "whistle.report_in": "read or report on whistle tasks", "ledger.read": "read the service ledger",
          "ledger.write": "write the service ledger", "stats.private": "see private statistics",
-         "people.read": "see the people of a grid", "phone.read": "see full phone numbers"}
+         "people.read": "see the people of a grid", "phone.read": "see full phone numbers",
+         "record.edit": "correct or retire imported records"}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from ..errors import GridmapError, InvalidInput
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
 from ..geo.crs import datum_warnings, parse_crs, to_wgs84
+from ..store import models as m
+from .batches import source_keys
 from .fields import check_required_columns, convert_fields, rename
 from .layer import _check_department, _csv_has_coordinates, _kind, _read_plain_csv
 
@@ -57,7 +59,7 @@ class Inspection:
 
 
 def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=None, department=None,
-            max_area_change=0.01, map_features=MAP_FEATURES):
+            max_area_change=0.01, mode="upsert", key=None, map_features=MAP_FEATURES):
     """Dry-run ``path`` as ``kind``: read and check it as :func:`~gridmap.importer.import_file` would, writing nothing.
 
     A refusal of the whole file (unreadable, unknown layer or CRS, a required column missing) is
@@ -95,6 +97,18 @@ def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=
     problems += field_problems
     frame, ref_problems = spec.check(session, frame, department=department)
     problems += ref_problems
+    if key is not None and kind not in m.RECORD_MODELS:
+        out.error = _error(InvalidInput(f"--key applies to {sorted(m.RECORD_MODELS)}, not {kind}.",
+                                        fix="Leave --key out."))
+        return out
+    if spec.name in m.RECORD_MODELS and mode != "append":
+        try:
+            _, basis, key_problems = source_keys(spec, frame, raw, key)
+        except GridmapError as err:
+            out.error = _error(err)
+            return out
+        problems += key_problems
+        out.notes.append(f"records are matched by their key: {basis}")
     out.problems = [p.to_dict() for p in sorted(problems, key=lambda p: (p.row, p.field))]
     out.bad_rows = len({p.row for p in problems})
     out.repaired = len(repaired)
@@ -122,6 +136,8 @@ def _read(spec, path, *, layer, crs, encoding, fields):
     fields.pop("lat", None)
     original = raw.frame
     raw.frame = rename(raw.frame, spec, fields)
+    raw.renamed = {a: b for a, b in zip(original.columns, raw.frame.columns) if a != b} \
+        if len(original.columns) == len(raw.frame.columns) else {}
     return raw, original
 
 

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import importer
-from ..errors import Forbidden, InvalidInput
+from ..errors import Forbidden, InvalidInput, NotFound
 from ..importer import jobs, preview, uploads
+from ..importer.upsert import MODES
+from ..store import models as m
+
+#: The kinds whose imports are batches of records that can be undone (the others are replaced by a new file).
+RECORD_KINDS = tuple(m.RECORD_MODELS)
 
 #: Text options longer than this are refused: no layer, CRS, encoding or column name is that long.
 MAX_OPTION_CHARS = 100
@@ -51,19 +56,29 @@ def default_options(kind, name):
     """The options of a first dry run: OpenStreetMap files read the layer named like the kind."""
     osm = name.lower().endswith((".osm", ".pbf"))
     return {"kind": kind, "layer": ("roads" if kind == "roads" else "buildings") if osm else "",
-            "crs": "", "encoding": "", "department": "", "fields": {}, "skip_invalid": False}
+            "crs": "", "encoding": "", "department": "", "fields": {}, "skip_invalid": False, "mode": "upsert",
+            "key": ""}
 
 
-def options(kind, *, layer="", crs="", encoding="", department="", fields=None, skip_invalid=False):
-    """The options of a dry run or import, checked: a known kind, short texts, field names of that kind."""
+def options(kind, *, layer="", crs="", encoding="", department="", fields=None, skip_invalid=False, mode="upsert",
+            key=""):
+    """The options of a dry run or import, checked: a known kind and mode, short texts, field names of that kind."""
     kind = check_kind(kind)
-    out = {"kind": kind, "skip_invalid": bool(skip_invalid)}
-    for key, value in (("layer", layer), ("crs", crs), ("encoding", encoding), ("department", department)):
+    if mode not in MODES:
+        raise InvalidInput(f"Mode {str(mode)[:40]!r} is not one of {', '.join(MODES)}.",
+                           fix="Choose upsert (update and add), replace (also retire what the file no longer has) "
+                               "or append (add all as new).", details={"code": "bad_mode", "mode": str(mode)[:40]})
+    out = {"kind": kind, "skip_invalid": bool(skip_invalid), "mode": mode}
+    for key_, value in (("layer", layer), ("crs", crs), ("encoding", encoding), ("department", department),
+                        ("key", key)):
         value = (value or "").strip()
         if len(value) > MAX_OPTION_CHARS:
-            raise InvalidInput(f"{key} {value[:40]!r}… is longer than {MAX_OPTION_CHARS} characters.",
-                               fix=f"Give a shorter {key}.", details={"code": "option_long", "option": key})
-        out[key] = value
+            raise InvalidInput(f"{key_} {value[:40]!r}… is longer than {MAX_OPTION_CHARS} characters.",
+                               fix=f"Give a shorter {key_}.", details={"code": "option_long", "option": key_})
+        out[key_] = value
+    if out["key"] and kind not in RECORD_KINDS:
+        raise InvalidInput(f"A key column applies to {', '.join(RECORD_KINDS)}, not {kind}.",
+                           fix="Leave the key empty.", details={"code": "key_kind", "kind": kind})
     known = {f.name for f in importer.KINDS[kind].fields} | {"lon", "lat"}
     mapping = {}
     for ours, theirs in (fields or {}).items():
@@ -107,7 +122,8 @@ def start_check(store, settings, folder, opts):
             found = preview.inspect(session, opts["kind"], path, layer=opts["layer"] or None, crs=opts["crs"] or None,
                                     encoding=opts["encoding"] or None, fields=opts["fields"],
                                     department=opts["department"] or None if opts["kind"] == "department-grids" else None,
-                                    max_area_change=settings.max_area_change)
+                                    max_area_change=settings.max_area_change, mode=opts["mode"],
+                                    key=opts["key"] or None)
         uploads.write_json(Path(folder) / "features.json", found.features)
         return found.to_dict()
 
@@ -131,7 +147,8 @@ def start_import(store, settings, folder, opts, *, user, expected=None):
             store, opts["kind"], path, layer=opts["layer"] or None, crs=opts["crs"] or None,
             encoding=opts["encoding"] or None, fields=opts["fields"], skip_invalid=opts["skip_invalid"],
             max_area_change=settings.max_area_change, progress=progress,
-            department=opts["department"] or None if opts["kind"] == "department-grids" else None)
+            department=opts["department"] or None if opts["kind"] == "department-grids" else None,
+            mode=opts["mode"], key=opts["key"] or None, user=user)
         path.unlink(missing_ok=True)
         out = summary.to_dict()
         out["source"] = source  # not the private folder's path
@@ -169,10 +186,29 @@ def features(folder):
 def my_uploads(settings, *, user, role):
     """The uploads the user may open, newest first, with their job's status."""
     out = []
-    for m in uploads.listing(settings.root, user=None if role == "admin" else user):
-        folder = settings.root / m["id"]
-        out.append({**m, "status": jobs.state(folder).get("status"), "action": jobs.state(folder).get("action")})
+    for meta in uploads.listing(settings.root, user=None if role == "admin" else user):
+        state = jobs.state(settings.root / meta["id"])
+        out.append({**meta, "status": state.get("status"), "action": state.get("action")})
     return out
+
+
+def history(session, *, limit=50):
+    """The newest import batches, newest first (:func:`gridmap.importer.list_batches`), each with whether it can be undone."""
+    return [{**b, "undoable": b["undone_at"] is None and b["kind"] in RECORD_KINDS}
+            for b in importer.list_batches(session, limit=limit)]
+
+
+def undo(session, batch_id, *, user, role):
+    """Undo batch ``batch_id``: an admin any batch, a planner the batches they imported."""
+    batch = session.get(m.ImportBatch, batch_id) if isinstance(batch_id, int) and 0 < batch_id < 2**31 else None
+    if batch is None:
+        raise NotFound(f"Import batch {str(batch_id)[:20]} does not exist.", fix="Choose a batch from the history.",
+                       details={"code": "no_batch"})
+    if role != "admin" and batch.user != user:
+        raise Forbidden(f"Batch {batch.id} was imported by {batch.user or 'the command line'}; "
+                        "a planner undoes only their own imports.", fix="Ask an admin to undo it.",
+                        details={"code": "not_your_batch", "allowed_roles": ["admin"]})
+    return importer.undo_batch(session, batch.id, user=user)
 
 
 def _data(folder):

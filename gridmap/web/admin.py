@@ -1,7 +1,7 @@
 """Imports from the browser (/admin/imports): upload, preview and dry run, import in the background, batch history and undo."""
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,6 +10,7 @@ from ..errors import GridmapError, InvalidInput
 from ..importer import uploads
 from ..maps import imports as import_maps
 from ..pages import imports as imports_page
+from . import params
 from .common import current_role, requires, store, wants_json
 from .security import frameable, map_page
 
@@ -40,6 +41,9 @@ REFUSALS = {
     "no_file": (_l("No file was sent."), _l("Choose a file to upload.")),
     "bad_kind": (_l('Import kind "%(kind)s" is not known.'), _l("Choose a kind from the list.")),
     "job_running": (_l("This upload is already being worked on."), _l("Wait until it finishes; the page shows its progress.")),
+    "bad_mode": (_l('Mode "%(mode)s" is not upsert, replace or append.'), _l("Choose a mode from the list.")),
+    "no_batch": (_l("This import batch does not exist."), _l("Choose a batch from the history.")),
+    "not_your_batch": (_l("A planner undoes only their own imports."), _l("Ask an admin to undo it.")),
     "imported": (_l("This upload has been imported already; its file is gone."),
                  _l("Upload the file again to import it once more.")),
 }
@@ -133,6 +137,26 @@ def discard(upload_id):
     return redirect(url_for(".imports"), 303)
 
 
+@bp.post("/imports/batches/<batch_id>/undo")
+@requires("data.import")
+def undo(batch_id):
+    """Undo one import batch (an admin any, a planner their own); 404/403/409 naming why not."""
+    try:
+        with store().transaction() as session:
+            done = imports_page.undo(session, params.record_id(batch_id, what="Import batch"), user=_user(),
+                                     role=current_role())
+    except GridmapError as err:
+        if wants_json():
+            raise
+        return _index(error=err), err.status
+    if wants_json():
+        return jsonify(done)
+    flash(_("Batch %(id)s undone: %(retired)s records retired, %(restored)s restored, %(returned)s returned.",
+            id=done["batch_id"], retired=done["retired"], restored=done["restored"], returned=done["returned"]),
+          "ok")
+    return redirect(url_for(".imports") + "#history", 303)
+
+
 @bp.get("/imports/<upload_id>/map")
 @frameable
 @requires("data.import")
@@ -149,9 +173,12 @@ def upload_map(upload_id):
 
 def _index(error=None):
     settings = _settings()
+    with store().session() as session:
+        history = imports_page.history(session)
     return render_template("admin/imports.html", kinds=imports_page.kinds(), error=error, say=_say,
                            uploads=imports_page.my_uploads(settings, user=_user(), role=current_role()),
-                           max_bytes=settings.limits.upload_bytes, formats=", ".join(uploads.FORMATS))
+                           max_bytes=settings.limits.upload_bytes, formats=", ".join(uploads.FORMATS),
+                           history=history, user=_user(), role=current_role())
 
 
 def _folder(upload_id):
@@ -163,7 +190,8 @@ def _form_options():
     fields = {key[len("field."):]: value for key, value in form.items() if key.startswith("field.")}
     return imports_page.options(form.get("kind", ""), layer=form.get("layer", ""), crs=form.get("crs", ""),
                                 encoding=form.get("encoding", ""), department=form.get("department", ""),
-                                fields=fields, skip_invalid=form.get("skip_invalid") == "1")
+                                fields=fields, skip_invalid=form.get("skip_invalid") == "1",
+                                mode=form.get("mode", "upsert"), key=form.get("key", ""))
 
 
 def _after(upload_id):

@@ -271,3 +271,35 @@ def test_expired_uploads_are_deleted_when_the_page_is_next_used(world):
     new = upload(client, "b.geojson", buildings_geojson()).get_json()["id"]
     assert old not in kept(world) and new in kept(world)
     finished(world, new)
+
+
+def import_through_the_page(app, client, data, form):
+    upload_id = upload(client, "b.geojson", data).get_json()["id"]
+    finished(app, upload_id)
+    client.post(f"/admin/imports/{upload_id}/import", data=form, headers=JSON)
+    state = finished(app, upload_id)
+    assert state["status"] == "done", state
+    return state["result"]
+
+
+def test_every_import_is_a_batch_in_the_history_and_undo_takes_it_back_once(world):
+    planner = client_as(world, "planner")
+    stored = buildings(world)
+    form = {"kind": "buildings", "field.households": "hh", "key": "address"}
+    first = import_through_the_page(world, planner, buildings_geojson(), form)
+    assert (first["created"], first["updated"], first["mode"]) == (4, 0, "upsert")
+    assert buildings(world) == stored + 4
+    again = import_through_the_page(world, planner, buildings_geojson(), form)  # the same file: no new record
+    assert (again["created"], again["unchanged"]) == (0, 4) and buildings(world) == stored + 4
+    html = planner.get("/admin/imports?lang=en").get_data(as_text=True)
+    assert f'<tr data-batch="{first["batch_id"]}"' in html and f'<tr data-batch="{again["batch_id"]}"' in html
+    # another planner may not undo it; its importer may, newest first
+    refused = client_as(world, "planner2").post(f"/admin/imports/batches/{again['batch_id']}/undo", headers=JSON)
+    assert refused.status_code == 403 and refused.get_json()["details"]["code"] == "not_your_batch"
+    for batch in (again["batch_id"], first["batch_id"]):
+        r = planner.post(f"/admin/imports/batches/{batch}/undo", headers=JSON)
+        assert r.status_code == 200 and r.get_json()["batch_id"] == batch
+    assert buildings(world) == stored
+    twice = planner.post(f"/admin/imports/batches/{first['batch_id']}/undo", headers=JSON)
+    assert twice.status_code == 409 and buildings(world) == stored
+    assert planner.post("/admin/imports/batches/999999/undo", headers=JSON).status_code == 404
