@@ -51,12 +51,16 @@ def world(tmp_path_factory):
 
 
 def client_as(app, username):
+    """A client signed in as ``username`` (None: the public), one per user for the module: sign-ins are slow on purpose."""
     app.config["WTF_CSRF_ENABLED"] = False
-    client = app.test_client()
-    if username:
-        r = client.post("/login", data={"username": username, "password": PASSWORD})
-        assert r.status_code == 302
-    return client
+    clients = app.extensions.setdefault("test.clients", {})
+    if username not in clients:
+        client = app.test_client()
+        if username:
+            r = client.post("/login", data={"username": username, "password": PASSWORD})
+            assert r.status_code == 302
+        clients[username] = client
+    return clients[username]
 
 
 def uploads_dir(app):
