@@ -189,8 +189,10 @@ def test_a_file_that_is_not_what_its_name_says_is_400_naming_it_and_nothing_is_k
     assert r.status_code == 400
     body = r.get_json()
     assert body["details"]["code"] == code and words in body["message"] and body["fix"]
-    page = upload(client, name, data, headers={})  # the page says it in its language, same status
-    assert page.status_code == 400 and 'id="error"' in page.get_data(as_text=True)
+    page = upload(client, name, data, headers={})  # the page says it in its language (Chinese first), same status
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and 'id="error"' in html
+    assert f"“{name}”" in html and body["message"].replace('"', "&#34;") not in html
     assert kept(world) == before
 
 
