@@ -54,7 +54,8 @@ def rename(frame, spec, fields):
                 rename[lower[alias]] = f.name
                 break
         else:
-            if f.name.lower() in lower:
+            # not a column the user mapped already (--field address=NAME must not become name)
+            if f.name.lower() in lower and lower[f.name.lower()] not in rename:
                 rename[lower[f.name.lower()]] = f.name
     if spec.name == "buildings" and "address" not in frame.columns and "address" not in rename.values():
         frame = _osm_address(frame)

@@ -161,7 +161,7 @@ def upload_page(settings, folder):
     """What the page of one upload shows: the upload, its job's state and, after a dry run, what it found."""
     meta = uploads.meta(folder)
     state = jobs.state(folder)
-    opts = state.get("options") or default_options(meta["kind"], meta["name"])
+    opts = {**default_options(meta["kind"], meta["name"]), **(state.get("options") or {})}
     found = state.get("result") if state.get("action") == "check" and state.get("status") == "done" else None
     imported = state.get("result") if state.get("action") == "import" and state.get("status") == "done" else None
     problems = (found or {}).get("problems") or []

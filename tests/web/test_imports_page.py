@@ -7,6 +7,8 @@ The buildings file used throughout, four squares of 10 m drawn 30 m apart::
     +--+  +--+  +--+  +--+      hh:          12,   30,    5,    8    (all good)
 """
 import io
+import threading
+import time
 import json
 import zipfile
 from pathlib import Path
@@ -17,7 +19,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from conftest import lonlat, make_app
+from conftest import lonlat, make_app, shared_data
 from gridmap import accounts, importer
 from gridmap.errors import InvalidInput
 from gridmap.importer import jobs
@@ -309,3 +311,56 @@ def test_every_import_is_a_batch_in_the_history_and_undo_takes_it_back_once(worl
     twice = planner.post(f"/admin/imports/batches/{first['batch_id']}/undo", headers=JSON)
     assert twice.status_code == 409 and buildings(world) == stored
     assert planner.post("/admin/imports/batches/999999/undo", headers=JSON).status_code == 404
+
+
+def test_a_real_zipped_shapefile_passes_the_border_and_its_dry_run_is_the_command_lines_verdict(world):
+    """Providence's 59 precincts (EPSG:4269) as buildings, households taken from a column of areas."""
+    path = shared_data("providence", "precincts.zip")
+    client = client_as(world, "planner")
+    stored = buildings(world)
+    upload_id = upload(client, "precincts.zip", path.read_bytes()).get_json()["id"]
+    first = finished(world, upload_id)["result"]
+    assert "'address'" in first["error"]["message"] and "NAME" in first["columns"]  # nothing says which is the address
+    fields = {"address": "NAME", "households": "Shape__Are"}
+    client.post(f"/admin/imports/{upload_id}/check", headers=JSON,
+                data={"kind": "buildings", **{f"field.{k}": v for k, v in fields.items()}})
+    found = finished(world, upload_id)["result"]
+    with pytest.raises(InvalidInput) as cli:
+        importer.import_file(world.extensions["gridmap.store"], "buildings", path, fields=fields)
+    assert found["problems"] == cli.value.details["problems"]
+    assert found["bad_rows"] == cli.value.details["rejected"] == 59 == found["total"]
+    assert {p["field"] for p in found["problems"]} == {"households"} and buildings(world) == stored
+
+
+def test_the_progress_of_a_running_job_is_polled_and_a_job_whose_process_died_says_so(world):
+    client = client_as(world, "planner")
+    upload_id = upload(client, "b.geojson", buildings_geojson()).get_json()["id"]
+    folder = uploads_dir(world) / upload_id
+    finished(world, upload_id)
+    release = threading.Event()
+
+    def work(report):
+        report("writing", 40_000, 100_000, force=True)
+        release.wait(30)
+        return {"imported": 100_000}
+
+    jobs.start(folder, "import", work, options={"kind": "buildings"})
+    try:
+        deadline = time.time() + 30
+        while client.get(f"/admin/imports/{upload_id}/status").get_json()["stage"] != "writing":
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert client.get(f"/admin/imports/{upload_id}/status").get_json() == {
+            "status": "running", "action": "import", "stage": "writing", "done": 40_000, "total": 100_000}
+        html = client.get(f"/admin/imports/{upload_id}").get_data(as_text=True)
+        assert '<progress id="progress" max="100000" value="40000">' in html and 'id="options"' not in html
+        again = client.post(f"/admin/imports/{upload_id}/check", data={"kind": "buildings"}, headers=JSON)
+        assert again.status_code == 409 and again.get_json()["details"]["code"] == "job_running"
+    finally:
+        release.set()
+    assert finished(world, upload_id)["result"] == {"imported": 100_000}
+    # a process that died mid-job leaves a state whose heartbeat stopped
+    state = json.loads((folder / "state.json").read_text())
+    (folder / "state.json").write_text(json.dumps({**state, "status": "running", "heartbeat": time.time() - 3600}))
+    assert client.get(f"/admin/imports/{upload_id}/status").get_json()["status"] == "interrupted"
+    assert 'id="options"' in client.get(f"/admin/imports/{upload_id}").get_data(as_text=True)  # it may run again
