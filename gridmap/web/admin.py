@@ -42,8 +42,6 @@ REFUSALS = {
     "bad_kind": (_l('Import kind "%(kind)s" is not known.'), _l("Choose a kind from the list.")),
     "job_running": (_l("This upload is already being worked on."), _l("Wait until it finishes; the page shows its progress.")),
     "bad_mode": (_l('Mode "%(mode)s" is not upsert, replace or append.'), _l("Choose a mode from the list.")),
-    "no_batch": (_l("This import batch does not exist."), _l("Choose a batch from the history.")),
-    "not_your_batch": (_l("A planner undoes only their own imports."), _l("Ask an admin to undo it.")),
     "imported": (_l("This upload has been imported already; its file is gone."),
                  _l("Upload the file again to import it once more.")),
 }
@@ -140,11 +138,10 @@ def discard(upload_id):
 @bp.post("/imports/batches/<batch_id>/undo")
 @requires("data.import")
 def undo(batch_id):
-    """Undo one import batch (an admin any, a planner their own); 404/403/409 naming why not."""
+    """Undo one import batch; 404/409 naming why not (unknown, undone already, a later batch changed its records)."""
     try:
         with store().transaction() as session:
-            done = imports_page.undo(session, params.record_id(batch_id, what="Import batch"), user=_user(),
-                                     role=current_role())
+            done = imports_page.undo(session, params.record_id(batch_id, what="Import batch"), user=_user())
     except GridmapError as err:
         if wants_json():
             raise
