@@ -15,6 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from ..errors import GridmapError, InvalidInput
@@ -73,6 +74,12 @@ def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=
         raw, original = _read(spec, path, layer=layer, crs=crs, encoding=encoding, fields=fields)
     except GridmapError as err:
         out.error = _error(err)
+        return out
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        # pandas' first look at a CSV's header, before the readers that name these themselves
+        fix = ("Choose the file's encoding (e.g. GBK)." if isinstance(err, UnicodeDecodeError)
+               else "Save the table again as CSV (comma-separated, one header row).")
+        out.error = _error(InvalidInput(f"{Path(path).name} could not be read as CSV: {err}.", fix=fix))
         return out
     out.columns = [str(c) for c in original.columns if c != original.geometry.name]
     out.total = len(raw.frame)

@@ -151,6 +151,7 @@ def start_import(store, settings, folder, opts, *, user, expected=None):
             department=opts["department"] or None if opts["kind"] == "department-grids" else None,
             mode=opts["mode"], key=opts["key"] or None, user=user)
         path.unlink(missing_ok=True)
+        (Path(folder) / "features.json").unlink(missing_ok=True)  # the file's geometry, kept for the map only
         out = summary.to_dict()
         out["source"] = source  # not the private folder's path
         return out
@@ -185,7 +186,8 @@ def features(folder):
 
 
 def my_uploads(settings, *, user, role):
-    """The uploads the user may open, newest first, with their job's status."""
+    """The uploads the user may open, newest first, with their job's status (expired ones deleted first)."""
+    uploads.expire(settings.root, hours=settings.hours, busy=jobs.busy)
     out = []
     for meta in uploads.listing(settings.root, user=None if role == "admin" else user):
         state = jobs.state(settings.root / meta["id"])

@@ -168,7 +168,9 @@ def test_a_field_mapping_fixes_the_file_and_the_import_writes_it_and_deletes_the
     with world.extensions["gridmap.store"].session() as s:
         assert sorted(s.execute(select(m.Building.address, m.Building.households).order_by(m.Building.id.desc())
                                 .limit(4)).all()) == [("试验路1号", 12), ("试验路2号", 30), ("试验路3号", 5), ("试验路4号", 8)]
-    assert list((uploads_dir(world) / upload_id).glob("*.geojson")) == []  # the file is gone once imported
+    # the file and the features drawn from it are gone once imported
+    assert list((uploads_dir(world) / upload_id).glob("*.geojson")) == []
+    assert not (uploads_dir(world) / upload_id / "features.json").exists()
     again = client.post(f"/admin/imports/{upload_id}/import", data=form, headers=JSON)
     assert again.status_code == 400 and again.get_json()["details"]["code"] == "imported"
     assert buildings(world) == stored + 4
@@ -375,3 +377,14 @@ def test_the_progress_of_a_running_job_is_polled_and_a_job_whose_process_died_sa
     (folder / "state.json").write_text(json.dumps({**state, "status": "running", "heartbeat": time.time() - 3600}))
     assert client.get(f"/admin/imports/{upload_id}/status").get_json()["status"] == "interrupted"
     assert 'id="options"' in client.get(f"/admin/imports/{upload_id}").get_data(as_text=True)  # it may run again
+
+
+def test_a_file_the_readers_refuse_is_a_dry_run_that_says_why_not_a_failure(world):
+    client = client_as(world, "planner")
+    upload_id = upload(client, "人员.csv", "name,phone\n张三,1\n".encode("gbk"), kind="workers").get_json()["id"]
+    state = finished(world, upload_id)
+    assert state["status"] == "done" and "GBK" in state["result"]["error"]["fix"]
+    assert str(uploads_dir(world)) not in client.get(f"/admin/imports/{upload_id}").get_data(as_text=True)
+    client.post(f"/admin/imports/{upload_id}/check", data={"kind": "workers", "encoding": "GBK"}, headers=JSON)
+    found = finished(world, upload_id)["result"]
+    assert found["error"] is None and found["rows"] == [["张三", "1"]] and found["importable"] == 1
