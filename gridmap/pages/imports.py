@@ -6,6 +6,8 @@ is used, and an upload's file as soon as it is imported.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +185,25 @@ def features(folder):
     for p in problems:
         by_row.setdefault(p["row"], []).append(p)
     return collection, by_row
+
+
+def problems_csv(folder):
+    """Every problem of the last dry run as CSV text (row, feature, field, value, problem, fix), for a spreadsheet."""
+    state = jobs.state(folder)
+    problems = (state.get("result") or {}).get("problems") or [] if state.get("action") == "check" else []
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "feature", "field", "value", "problem", "fix"])
+    for p in problems:
+        writer.writerow([p["row"], *(_cell(p.get(k)) for k in ("feature", "field", "value", "message", "fix"))])
+    return "\ufeff" + out.getvalue()  # Excel reads UTF-8 only behind a byte-order mark
+
+
+def _cell(value):
+    # a file's own text must not become a spreadsheet formula (=HYPERLINK(…) in an address)
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not text[1:2].isdigit()) \
+        else text
 
 
 def my_uploads(settings, *, user, role):

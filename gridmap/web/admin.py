@@ -1,7 +1,7 @@
 """Imports from the browser (/admin/imports): upload, preview and dry run, import in the background, batch history and undo."""
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -133,6 +133,14 @@ def discard(upload_id):
                            details={"code": "job_running"})
     uploads.discard(folder)
     return redirect(url_for(".imports"), 303)
+
+
+@bp.get("/imports/<upload_id>/problems.csv")
+@requires("data.import")
+def problems_csv(upload_id):
+    """Every problem of the last dry run as a CSV file."""
+    text = imports_page.problems_csv(_folder(upload_id))
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="problems.csv"'})
 
 
 @bp.post("/imports/batches/<batch_id>/undo")

@@ -9,7 +9,7 @@ from gridmap import accounts
 from gridmap.store import models as m
 from test_imports_page import buildings_geojson
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 RED = "#dc2626"
 

@@ -143,6 +143,9 @@ def test_the_dry_run_lists_exactly_the_problems_the_command_line_importer_reject
     assert buildings(world) == stored  # a dry run writes nothing
     html = client.get(f"/admin/imports/{r.get_json()['id']}?lang=en").get_data(as_text=True)
     assert html.count('<tr data-row="') == 2 and "三十" in html
+    table = client.get(f"/admin/imports/{r.get_json()['id']}/problems.csv").get_data(as_text=True)
+    assert [line.split(",")[:4] for line in table.lstrip("\ufeff").splitlines()] == [
+        ["row", "feature", "field", "value"], ["2", "试验路2号", "households", "三十"], ["3", "试验路3号", "households", "-5"]]
     # the map draws every feature, the two bad ones in red
     features = json.loads((uploads_dir(world) / r.get_json()["id"] / "features.json").read_text())
     assert sorted((f["properties"]["row"], f["properties"]["bad"]) for f in features["features"]) == [
