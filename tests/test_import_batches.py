@@ -259,3 +259,17 @@ def test_api_corrects_a_record_for_admins_only_and_refuses_a_stale_version(sqlit
         assert names == ["刘洋", "张伟", "李强", "陈静"]
         assert s.scalar(select(m.Volunteer.name).where(m.Volunteer.id == vid),
                         execution_options=INCLUDE_RETIRED) == "王芳芳"
+
+
+def test_replace_never_retires_a_record_whose_feature_was_rejected(sqlite_store, tmp_path):
+    store = sqlite_store
+    path = tmp_path / "volunteers.csv"
+    importer.import_file(store, "volunteers", write_csv(VOLUNTEERS.assign(available="是"), path))
+    bad = VOLUNTEERS.drop(index=[4]).assign(available=["是", "maybe", "是", "是"])
+    out = importer.import_file(store, "volunteers", write_csv(bad, path), mode="replace", skip_invalid=True)
+    # V2's row is unreadable, not gone: only V5, which the file no longer has, is retired
+    assert counts(out) == (0, 0, 3, 1) and len(out.rejected) == 1
+    assert sorted(importer.export_frame(store, "volunteers")["name"]) == ["刘洋", "张伟", "李强", "王芳"]
+    no_key = write_csv(bad.drop(columns="编号"), tmp_path / "no-key.csv")
+    with pytest.raises(InvalidInput, match="would retire the records of the features it could not read"):
+        importer.import_file(store, "volunteers", no_key, mode="replace", skip_invalid=True)
