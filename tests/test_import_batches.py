@@ -273,3 +273,28 @@ def test_replace_never_retires_a_record_whose_feature_was_rejected(sqlite_store,
     no_key = write_csv(bad.drop(columns="编号"), tmp_path / "no-key.csv")
     with pytest.raises(InvalidInput, match="would retire the records of the features it could not read"):
         importer.import_file(store, "volunteers", no_key, mode="replace", skip_invalid=True)
+
+
+def test_the_command_line_lists_undoes_and_corrects(sqlite_app, tmp_path):
+    store = sqlite_app.extensions["gridmap.store"]
+    runner = sqlite_app.test_cli_runner()
+    path = str(write_csv(VOLUNTEERS, tmp_path / "volunteers.csv"))
+    out = runner.invoke(args=["import", "volunteers", path, "--user", "office"])
+    assert out.exit_code == 0 and "created 5, updated 0, unchanged 0, retired 0" in out.output
+    out = runner.invoke(args=["import", "volunteers", path, "--mode", "replace"])
+    assert "created 0, updated 0, unchanged 5, retired 0" in out.output
+    listed = runner.invoke(args=["import", "list"]).output.splitlines()
+    assert listed[0].split()[:4] == ["id", "kind", "source", "mode"]
+    assert [line.split()[:4] for line in listed[1:]] == [["2", "volunteers", "volunteers.csv", "replace"],
+                                                        ["1", "volunteers", "volunteers.csv", "upsert"]]
+    with store.session() as s:
+        vid = s.scalar(select(m.Volunteer.id).where(m.Volunteer.source_key == "V1"))
+    out = runner.invoke(args=["record", "update", "volunteers", str(vid), "phone=13811112222", "--version", "1"])
+    assert out.exit_code == 0 and "now version 2" in out.output
+    out = runner.invoke(args=["record", "retire", "volunteers", str(vid), "--version", "1"])
+    assert out.exit_code == 2 and "it is at version 2" in out.output
+    out = runner.invoke(args=["import", "undo", "1"])
+    assert out.exit_code == 2 and "undo batch 3 first" in out.output
+    assert runner.invoke(args=["import", "undo", "3"]).exit_code == 0
+    out = runner.invoke(args=["import", "undo", "1"])
+    assert out.exit_code == 0 and "5 records it created retired" in out.output and live(store) == 0
