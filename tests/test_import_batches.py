@@ -177,6 +177,8 @@ def test_a_record_corrected_by_hand_with_its_version(sqlite_store, tmp_path):
         assert err.value.details == {"version": 2}
         with pytest.raises(InvalidInput, match="cannot be corrected"):
             importer.update_record(s, "volunteers", vid, {"geom": "x"}, version=2, user="admin")
+        with pytest.raises(InvalidInput, match="phone is 40 characters, longer than the 32 it holds"):
+            importer.update_record(s, "volunteers", vid, {"phone": "1" * 40}, version=2, user="admin")
     with store.transaction() as s:
         retired = importer.retire_record(s, "volunteers", vid, version=2, user="admin")
     assert live(store) == 4

@@ -228,6 +228,11 @@ def update_record(session, kind, record_id, values, *, version, user):
     if problems:
         p = problems[0]
         raise InvalidInput(f"{kind} {rec.id}: {p.message}.", fix=p.fix, details={"field": p.field})
+    for f in values:
+        v, limit = converted[f].iloc[0], getattr(model.__table__.c[f].type, "length", None)
+        if limit and isinstance(v, str) and len(v) > limit:
+            raise InvalidInput(f"{kind} {rec.id}: {f} is {len(v)} characters, longer than the {limit} it holds.",
+                               fix=f"Shorten {f} to at most {limit} characters.", details={"field": f, "limit": limit})
     batch = open_batch(session, kind, f"{kind} {rec.id} by hand", "upsert", user)
     batch.mode = "edit"
     session.add(m.ImportChange(batch_id=batch.id, record_id=rec.id, action="updated",
