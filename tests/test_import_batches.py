@@ -300,3 +300,19 @@ def test_the_command_line_lists_undoes_and_corrects(sqlite_app, tmp_path):
     assert runner.invoke(args=["import", "undo", "3"]).exit_code == 0
     out = runner.invoke(args=["import", "undo", "1"])
     assert out.exit_code == 0 and "5 records it created retired" in out.output and live(store) == 0
+
+
+def test_undo_of_a_replace_is_refused_once_its_keys_live_again(sqlite_store, tmp_path):
+    store = sqlite_store
+    path = tmp_path / "volunteers.csv"
+    importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
+    replace = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS.drop(index=[4]), path), mode="replace")
+    back = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
+    assert counts(replace) == (0, 0, 4, 1) and counts(back) == (1, 0, 4, 0)
+    with store.session() as s:
+        with pytest.raises(Conflict, match=r"have since taken the keys \['V5'\]"):
+            importer.undo_batch(s, replace.batch_id, user="office")
+    with store.transaction() as s:
+        importer.undo_batch(s, back.batch_id, user="office")
+        importer.undo_batch(s, replace.batch_id, user="office")
+    assert live(store) == 5
