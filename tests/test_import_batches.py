@@ -177,6 +177,8 @@ def test_a_record_corrected_by_hand_with_its_version(sqlite_store, tmp_path):
         assert err.value.details == {"version": 2}
         with pytest.raises(InvalidInput, match="cannot be corrected"):
             importer.update_record(s, "volunteers", vid, {"geom": "x"}, version=2, user="admin")
+        with pytest.raises(InvalidInput, match="phone is 40 characters, longer than the 32 it holds"):
+            importer.update_record(s, "volunteers", vid, {"phone": "1" * 40}, version=2, user="admin")
     with store.transaction() as s:
         retired = importer.retire_record(s, "volunteers", vid, version=2, user="admin")
     assert live(store) == 4
@@ -259,3 +261,58 @@ def test_api_corrects_a_record_for_admins_only_and_refuses_a_stale_version(sqlit
         assert names == ["刘洋", "张伟", "李强", "陈静"]
         assert s.scalar(select(m.Volunteer.name).where(m.Volunteer.id == vid),
                         execution_options=INCLUDE_RETIRED) == "王芳芳"
+
+
+def test_replace_never_retires_a_record_whose_feature_was_rejected(sqlite_store, tmp_path):
+    store = sqlite_store
+    path = tmp_path / "volunteers.csv"
+    importer.import_file(store, "volunteers", write_csv(VOLUNTEERS.assign(available="是"), path))
+    bad = VOLUNTEERS.drop(index=[4]).assign(available=["是", "maybe", "是", "是"])
+    out = importer.import_file(store, "volunteers", write_csv(bad, path), mode="replace", skip_invalid=True)
+    # V2's row is unreadable, not gone: only V5, which the file no longer has, is retired
+    assert counts(out) == (0, 0, 3, 1) and len(out.rejected) == 1
+    assert sorted(importer.export_frame(store, "volunteers")["name"]) == ["刘洋", "张伟", "李强", "王芳"]
+    no_key = write_csv(bad.drop(columns="编号"), tmp_path / "no-key.csv")
+    with pytest.raises(InvalidInput, match="would retire the records of the features it could not read"):
+        importer.import_file(store, "volunteers", no_key, mode="replace", skip_invalid=True)
+
+
+def test_the_command_line_lists_undoes_and_corrects(sqlite_app, tmp_path):
+    store = sqlite_app.extensions["gridmap.store"]
+    runner = sqlite_app.test_cli_runner()
+    path = str(write_csv(VOLUNTEERS, tmp_path / "volunteers.csv"))
+    out = runner.invoke(args=["import", "volunteers", path, "--user", "office"])
+    assert out.exit_code == 0 and "created 5, updated 0, unchanged 0, retired 0" in out.output
+    out = runner.invoke(args=["import", "volunteers", path, "--mode", "replace"])
+    assert "created 0, updated 0, unchanged 5, retired 0" in out.output
+    listed = runner.invoke(args=["import", "list"]).output.splitlines()
+    assert listed[0].split()[:4] == ["id", "kind", "source", "mode"]
+    assert [line.split()[:4] for line in listed[1:]] == [["2", "volunteers", "volunteers.csv", "replace"],
+                                                        ["1", "volunteers", "volunteers.csv", "upsert"]]
+    with store.session() as s:
+        vid = s.scalar(select(m.Volunteer.id).where(m.Volunteer.source_key == "V1"))
+    out = runner.invoke(args=["record", "update", "volunteers", str(vid), "phone=13811112222", "--version", "1"])
+    assert out.exit_code == 0 and "now version 2" in out.output
+    out = runner.invoke(args=["record", "retire", "volunteers", str(vid), "--version", "1"])
+    assert out.exit_code == 2 and "it is at version 2" in out.output
+    out = runner.invoke(args=["import", "undo", "1"])
+    assert out.exit_code == 2 and "undo batch 3 first" in out.output
+    assert runner.invoke(args=["import", "undo", "3"]).exit_code == 0
+    out = runner.invoke(args=["import", "undo", "1"])
+    assert out.exit_code == 0 and "5 records it created retired" in out.output and live(store) == 0
+
+
+def test_undo_of_a_replace_is_refused_once_its_keys_live_again(sqlite_store, tmp_path):
+    store = sqlite_store
+    path = tmp_path / "volunteers.csv"
+    importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
+    replace = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS.drop(index=[4]), path), mode="replace")
+    back = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
+    assert counts(replace) == (0, 0, 4, 1) and counts(back) == (1, 0, 4, 0)
+    with store.session() as s:
+        with pytest.raises(Conflict, match=r"have since taken the keys \['V5'\]"):
+            importer.undo_batch(s, replace.batch_id, user="office")
+    with store.transaction() as s:
+        importer.undo_batch(s, back.batch_id, user="office")
+        importer.undo_batch(s, replace.batch_id, user="office")
+    assert live(store) == 5

@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select, update
 
 from .. import coverage
 from ..errors import Conflict, InvalidInput, NotFound
+from ..store import loaders
 from ..store import models as m
 from ..store.generations import bump_generation
 from ..store.retired import INCLUDE_RETIRED
@@ -100,6 +101,7 @@ def undo_batch(session, batch_id, *, user):
     returning = [rid for rid, action, _ in changes if action == "retired"]
     _refuse_taken_keys(session, model, returning, b)
     now = m.utcnow()
+    touched = session.execute(created, execution_options=INCLUDE_RETIRED).scalars().all() + [rid for rid, _, _ in changes]
     retired = session.execute(update(table).where(table.c.batch_id == b.id, table.c.retired_at.is_(None))
                               .values(retired_at=now, version=table.c.version + 1)).rowcount
     restored = 0
@@ -111,7 +113,7 @@ def undo_batch(session, batch_id, *, user):
         session.execute(update(table).where(table.c.id.in_(returning[start:start + 500]))
                         .values(retired_at=None, version=table.c.version + 1))
     b.undone_at, b.undone_by = now, _user(user)
-    _after_change(session, b.kind, None)
+    _after_change(session, b.kind, touched)
     audit.info("import batch %s (%s from %s) undone by %s: %d retired, %d restored, %d returned",
                b.id, b.kind, b.source, b.undone_by, retired, restored, len(returning))
     return {"batch_id": b.id, "kind": b.kind, "retired": retired, "restored": restored, "returned": len(returning)}
@@ -226,6 +228,11 @@ def update_record(session, kind, record_id, values, *, version, user):
     if problems:
         p = problems[0]
         raise InvalidInput(f"{kind} {rec.id}: {p.message}.", fix=p.fix, details={"field": p.field})
+    for f in values:
+        v, limit = converted[f].iloc[0], getattr(model.__table__.c[f].type, "length", None)
+        if limit and isinstance(v, str) and len(v) > limit:
+            raise InvalidInput(f"{kind} {rec.id}: {f} is {len(v)} characters, longer than the {limit} it holds.",
+                               fix=f"Shorten {f} to at most {limit} characters.", details={"field": f, "limit": limit})
     batch = open_batch(session, kind, f"{kind} {rec.id} by hand", "upsert", user)
     batch.mode = "edit"
     session.add(m.ImportChange(batch_id=batch.id, record_id=rec.id, action="updated",
@@ -239,7 +246,7 @@ def update_record(session, kind, record_id, values, *, version, user):
     rec.version += 1
     batch.updated, batch.finished_at = 1, m.utcnow()
     session.flush()
-    _after_change(session, kind, [rec.id])
+    _after_change(session, kind, [rec.id], moved=False)
     audit.info("%s %s corrected by %s (batch %s): %s", kind, rec.id, batch.user, batch.id, sorted(values))
     return record_dict(rec, batch_id=batch.id)
 
@@ -317,15 +324,20 @@ def _refuse_taken_keys(session, model, ids, b):
                            details={"batch_id": b.id, "keys": taken})
 
 
-def _after_change(session, kind, camera_ids):
-    if kind == "cameras":
-        q = m.CameraView.__table__.delete()
-        session.execute(q.where(m.CameraView.camera_id.in_(camera_ids)) if camera_ids else q)
-    if kind in ("cameras", "buildings"):
-        # views are cut by footprints: any building coming or going may change what cameras see
-        everything = kind == "buildings"
-        ids = session.execute(select(m.Camera.id)).scalars().all() if everything else None
+def _after_change(session, kind, ids, *, moved=True):
+    """Views and snapshots after records ``ids`` of ``kind`` came, went or changed (``moved``: in space)."""
+    ids = [int(i) for i in ids]
+    if kind == "cameras" and ids:
         coverage.refresh_views(session, camera_ids=ids)
+    elif kind == "buildings" and ids and moved:
+        # a footprint coming or going changes what the cameras around it see; the lon/lat point lies
+        # within MARGIN_DEG of its footprint
+        box = session.execute(select(func.min(m.Building.lon), func.min(m.Building.lat), func.max(m.Building.lon),
+                                     func.max(m.Building.lat)).where(m.Building.id.in_(ids[:30000])),
+                              execution_options=INCLUDE_RETIRED).one()
+        if box[0] is not None:
+            d = loaders.MARGIN_DEG
+            coverage.refresh_views(session, changed_bounds=(box[0] - d, box[1] - d, box[2] + d, box[3] + d))
     bump_generation(session)
 
 

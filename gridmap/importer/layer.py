@@ -143,12 +143,15 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     if frame.empty and len(raw.frame):
         raise InvalidInput(f"No feature of {raw.source} could be imported as {kind}.",
                            fix="See the listed problems.", details={"problems": summary.rejected[:50]})
+    keep = ()
     if keys is not None and bad_rows:
         keys = keys[~np.isin(frame_rows, list(bad_rows))]
+        if mode == "replace":
+            keep = _rejected_keys(spec, raw, bad_rows, key, summary.key_basis)
     register = source_of(raw, source)
     shown = file_name(raw) if source is None else f"{file_name(raw)} ({register})"
     row = open_batch(session, spec.name, shown, mode, user)
-    batch = Batch(id=row.id, mode=mode, source=register, keys=keys) if spec.name in m.RECORD_MODELS else None
+    batch = Batch(id=row.id, mode=mode, source=register, keys=keys, keep=keep) if spec.name in m.RECORD_MODELS else None
     notes = spec.write(session, frame, publish=publish, progress=progress, department=department, limits=limits,
                        batch=batch)
     close_batch(row, batch, rejected=len({p["row"] for p in summary.rejected}), imported=len(frame))
@@ -169,6 +172,16 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     summary.notes = list(raw.notes) + datum_warnings(raw.frame.geometry.values, raw.crs) + list(notes or [])
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _rejected_keys(spec, raw, bad_rows, key, basis):
+    """The keys of the features ``--skip-invalid`` left out: a replace must not retire their records."""
+    if basis.startswith("content"):
+        raise InvalidInput(f"--mode replace with {len(bad_rows)} rejected feature(s) and no key column would retire "
+                           "the records of the features it could not read; nothing was written.",
+                           fix="Fix the listed features, name a key column with --key, or import with --mode upsert.")
+    rows = pd.DataFrame({"_row": sorted(bad_rows)})
+    return set(source_keys(spec, rows, raw, key)[0])
 
 
 def _check_department(kind, department):

@@ -38,6 +38,7 @@ class Batch:
     updated: int = 0
     unchanged: int = 0
     retired: int = 0
+    keep: frozenset | set | tuple = ()  # keys of rejected features: never retired by a replace
     ids: dict = field(default_factory=dict)  # source key → record id of rows created or updated
 
     def counts(self):
@@ -122,7 +123,8 @@ def write_rows(session, model, rows, batch, progress=None, *, want_ids=False, ex
         if model is m.Camera:  # a moved or turned camera sees something else: its view is computed anew
             session.execute(delete(m.CameraView).where(m.CameraView.camera_id.in_([int(i) for i in ids])))
     if batch.mode == "replace":
-        gone = existing.loc[~existing["source_key"].isin(rows["source_key"]), "id"].astype("int64").to_numpy()
+        kept = existing["source_key"].isin(rows["source_key"]) | existing["source_key"].isin(list(batch.keep))
+        gone = existing.loc[~kept, "id"].astype("int64").to_numpy()
         retire(session, model, gone, batch)
     if want_ids:
         batch.ids.update(dict(zip(changed["source_key"], changed["id"].astype("int64"))))

@@ -107,7 +107,8 @@ def check_text(value, name):
         raise InvalidInput(f"{name} holds the character U+{ord(char):04X} at position {found.start()}, "
                            f"which no field accepts.",
                            fix="Remove control characters (and unpaired UTF-16 surrogates) from it.",
-                           details={"field": name, "position": found.start(), "character": f"U+{ord(char):04X}"})
+                           # str(): a JSON body's path (values.x[0]) arrives as a lazily formatted _Index
+                           details={"field": str(name), "position": found.start(), "character": f"U+{ord(char):04X}"})
     return value
 
 
