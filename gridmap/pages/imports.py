@@ -1,8 +1,9 @@
 """The import page (/admin/imports): uploads kept privately, dry runs and imports run in the background, as plain data.
 
 An upload is its uploader's: to another planner it does not exist (an admin sees every one, to
-clear up). The batches they import are the office's: whoever may import may undo any of them. Uploads older than the IMPORT_UPLOAD_HOURS setting are deleted whenever the page
-is used, and an upload's file as soon as it is imported.
+clear up). The batches they import are the office's: whoever may import may undo any of them.
+Uploads older than the IMPORT_UPLOAD_HOURS setting are deleted whenever the page is used, and an
+upload's file (and the features drawn from it) as soon as it is imported.
 """
 from __future__ import annotations
 

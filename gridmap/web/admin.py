@@ -183,7 +183,7 @@ def _index(error=None):
     return render_template("admin/imports.html", kinds=imports_page.kinds(), error=error, say=_say,
                            uploads=imports_page.my_uploads(settings, user=_user(), role=current_role()),
                            max_bytes=settings.limits.upload_bytes, formats=", ".join(uploads.FORMATS),
-                           history=history, user=_user(), role=current_role())
+                           history=history)
 
 
 def _folder(upload_id):
