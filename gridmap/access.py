@@ -35,6 +35,8 @@ _DISPATCHERS = {"admin": ANY, "dispatcher": COVERED}  # send others, link duplic
 PERMISSIONS = {
     # planning: the planner's page and its edits, copying and publishing plans
     "plan.edit": {"admin": ANY, "planner": ANY},
+    # uploading data files into the register (and undoing an upload): those who keep its geography
+    "data.import": {"admin": ANY, "planner": ANY},
     # notice boards are posted in courtyards for all to read: any grid's board, not only one's own
     "board.print": {"admin": ANY, "planner": ANY, "grid_worker": ANY},
     # camera positions are not personal data, but not for the public either
@@ -66,16 +68,19 @@ PERMISSIONS = {
     # the phone. A patrol is a worker record's walk: roles without one (admin, dispatcher) have none.
     "worker.use": {"grid_worker": SERVED},
     "patrol.use": {"grid_worker": SERVED},
+    # correcting or retiring one imported record by hand (the register of every community at once)
+    "record.edit": {"admin": ANY},
 }
 
 # What each action is called in a refusal ("Role 'planner' may not …").
-_WHAT = {"plan.edit": "change grid plans", "board.print": "print notice boards",
+_WHAT = {"plan.edit": "change grid plans", "data.import": "import data files", "board.print": "print notice boards",
          "coverage.read": "see camera coverage", "dispatch.use": "use the dispatcher's page",
          "incident.read": "read incidents", "incident.whistle": "blow the whistle",
          "whistle.report_in": "read or report on whistle tasks", "ledger.read": "read the service ledger",
          "ledger.write": "write the service ledger", "stats.private": "see private statistics",
          "people.read": "see the people of a grid", "phone.read": "see full phone numbers",
-         "worker.use": "use the grid worker's workbench", "patrol.use": "patrol and check in"}
+         "worker.use": "use the grid worker's workbench", "patrol.use": "patrol and check in",
+         "record.edit": "correct or retire imported records"}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,18 @@ SETTINGS = [
     Setting("IMPORT_MAX_AREA_CHANGE", 0.01,
             "Largest relative area change allowed when an invalid polygon is repaired on import (0.01 = 1 %).",
             float),
+    # Imports from the browser (/admin/imports): the file is checked at the border before any reader sees it.
+    Setting("IMPORT_MAX_UPLOAD_BYTES", 64 * 2**20,
+            "Largest file in bytes an admin or planner may upload on /admin/imports (64 MiB; larger files go "
+            "through `gridmap import` on the server).", int),
+    Setting("IMPORT_MAX_UNZIPPED_BYTES", 512 * 2**20,
+            "Largest total size in bytes of the files inside an uploaded zip, counted as they are unpacked "
+            "(a zip bomb stops here, not in memory).", int),
+    Setting("IMPORT_MAX_ZIP_MEMBERS", 64,
+            "Most files an uploaded zip may hold (a zipped Shapefile has 4 to 8).", int),
+    Setting("IMPORT_UPLOAD_HOURS", 24.0,
+            "How long an uploaded file waits in the private upload folder before it is deleted unimported.",
+            float),
     Setting("SNAPSHOT_CHECK_SECONDS", 2.0,
             "How often a web process checks the store for a newer published plan generation.", float),
     Setting("CONTACT_HOUSEHOLDS_PER_MEMBER", 15,

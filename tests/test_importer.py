@@ -149,6 +149,22 @@ def test_field_mapping_takes_households_from_any_column(store, community, tmp_pa
     assert_buildings_as_given(store)
 
 
+def test_a_field_mapped_from_another_column_replaces_the_column_of_its_name(store, community, tmp_path):
+    path = tmp_path / "b.geojson"
+    frame = BUILDINGS.rename(columns={"households": "hh"})
+    frame["households"] = ["unknown", "三十", "?"]  # a column of that name, not the one to use
+    frame.to_file(path)
+    importer.import_file(store, "buildings", path, fields={"households": "hh"})
+    assert_buildings_as_given(store)
+
+
+def test_a_column_mapped_to_one_field_is_not_taken_again_for_the_field_of_its_name(store, community, tmp_path):
+    path = tmp_path / "b.geojson"
+    BUILDINGS.rename(columns={"address": "NAME"}).drop(columns=["name"]).to_file(path)
+    importer.import_file(store, "buildings", path, fields={"address": "NAME"})
+    assert_buildings_as_given(store)
+
+
 def test_grids_become_a_plan_numbered_west_to_east_then_north_to_south(store, community, tmp_path):
     cells = [box(121.60 + 0.01 * i, 38.91 - 0.01 * j, 121.61 + 0.01 * i, 38.92 - 0.01 * j)
              for j in range(2) for i in range(2)]

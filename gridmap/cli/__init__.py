@@ -25,7 +25,10 @@ COMMANDS = {
     "import": Entry(f"{_D}:import_command",
                     "Import KIND (communities, buildings, grids, party-members, workers, volunteers, responders, "
                     "cameras, roads, department-grids) from PATH (GeoJSON, GeoPackage, Shapefile or zip, CSV with "
-                    "lon/lat, OSM .osm/.pbf)."),
+                    "lon/lat, OSM .osm/.pbf). Every import is a batch: `gridmap import list` shows them and "
+                    "`gridmap import undo BATCH` takes one back (newest first)."),
+    "record": Entry(f"{_D}:record_group", "Correct or retire one imported record by hand (a one-record batch, "
+                                          "undone like an import)."),
     "export": Entry(f"{_D}:export_command",
                     "Export every record of KIND to PATH (format by extension: .geojson .gpkg .shp .zip .csv)."),
     "demo": Entry(f"{_D}:demo_command",

@@ -3,6 +3,7 @@
 Each command parses its arguments, calls a service and prints; a GridmapError ends it with the
 message and the fix (exit status 2).
 """
+import getpass
 import json
 import sys
 import time
@@ -61,7 +62,7 @@ def camera_views_command(everything):
 
 @click.command("import")
 @click.argument("kind")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", required=False)
 @click.option("--layer", help="Layer of a GeoPackage or zip; buildings or roads for OpenStreetMap files.")
 @click.option("--crs", help="Coordinate system of the file: an EPSG code (4326, 4490, 4547 …), gcj02 or bd09.")
 @click.option("--encoding", help="Text encoding of a Shapefile or CSV, e.g. GBK.")
@@ -69,14 +70,41 @@ def camera_views_command(everything):
 @click.option("--skip-invalid", is_flag=True, help="Import the valid features and report the rest.")
 @click.option("--publish", is_flag=True, help="grids: publish the new plan at once.")
 @click.option("--department", help="department-grids: the department that drew them, e.g. 综治, 公安, 民政.")
+@click.option("--mode", type=click.Choice(["upsert", "replace", "append"]), default="upsert", show_default=True,
+              help="upsert: update records with the same key, add new ones; replace: also retire the source's "
+                   "records the file no longer has; append: add every feature as a new record.")
+@click.option("--key", metavar="COLUMN", help="The column that identifies a record across imports (default: OSM "
+                                              "type and id, else a source_key/code/编码/编号 column, else content).")
+@click.option("--source", help="The register records are matched in (default: file; osm for OSM files): keeps "
+                                "two lists whose codes overlap apart.")
+@click.option("--user", default=None, help="Who imports, for the batch history (default: the login name).")
+@click.option("--limit", default=50, show_default=True, help="import list: how many batches, newest first.")
 @with_appcontext
 @reports_errors
-def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publish, department):
+def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publish, department, mode, key, source,
+                   user, limit):
     """Import KIND (communities, buildings, grids, party-members, workers, volunteers, responders,
     cameras, roads, department-grids) from PATH (GeoJSON, GeoPackage, Shapefile or zip, CSV with
-    lon/lat, OSM .osm/.pbf)."""
-    field_map = importer.parse_field_map(fields)
+    lon/lat, OSM .osm/.pbf). Every import is a batch: `gridmap import list` shows them and
+    `gridmap import undo BATCH` takes one back (newest first)."""
     store().upgrade()
+    if kind == "list":
+        with store().session() as session:
+            rows = importer.list_batches(session, limit=limit)
+        print_rows(rows, ["id", "kind", "source", "mode", "user", "started_at", "created", "updated", "unchanged",
+                          "retired", "rejected", "undone_at"])
+        return
+    if kind == "undo":
+        if path is None:
+            raise InvalidInput("gridmap import undo needs the batch id.", fix="See `gridmap import list`.")
+        with store().transaction() as session:
+            out = importer.undo_batch(session, path, user=_login(user))
+        click.echo(f"Undid batch {out['batch_id']} ({out['kind']}): {out['retired']} records it created retired, "
+                   f"{out['restored']} restored to their previous values, {out['returned']} returned")
+        return
+    if path is None:
+        raise InvalidInput(f"gridmap import {kind} needs the file to import.", fix=f"Run gridmap import {kind} PATH.")
+    field_map = importer.parse_field_map(fields)
     with click.progressbar(length=1, label=f"Importing {kind}", file=sys.stderr) as bar:
         def progress(n):
             bar.length = max(bar.length, bar.pos + n + 1)
@@ -85,13 +113,66 @@ def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publi
             store(), kind, path, layer=layer, crs=crs, encoding=encoding, fields=field_map,
             skip_invalid=skip_invalid, publish=publish,
             max_area_change=current_app.config["IMPORT_MAX_AREA_CHANGE"], progress=progress,
-            department=department, limits=plans.Limits.from_config(current_app.config))
+            department=department, limits=plans.Limits.from_config(current_app.config),
+            mode=mode, key=key, source=source, user=_login(user))
     _print_summary(summary)
+
+
+def _login(user):
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a container without a passwd entry
+        return ""
+
+
+@click.group("record")
+def record_group():
+    """Correct or retire one imported record by hand (a one-record batch, undone like an import)."""
+
+
+@record_group.command("update")
+@click.argument("kind")
+@click.argument("record_id")
+@click.argument("values", nargs=-1, required=True, metavar="FIELD=VALUE…")
+@click.option("--version", "version", required=True, help="The record's version as you read it (optimistic locking).")
+@click.option("--user", default=None, help="Who corrects, for the batch history (default: the login name).")
+@with_appcontext
+@reports_errors
+def record_update_command(kind, record_id, values, version, user):
+    """Correct fields of record RECORD_ID of KIND, e.g. `gridmap record update volunteers 12 phone=138… --version 1`."""
+    pairs = {}
+    for pair in values:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"{pair!r} is not of the form field=value.", fix="Write e.g. phone=13812341234.")
+        pairs[name.strip()] = value
+    with store().transaction() as session:
+        out = importer.update_record(session, kind, record_id, pairs, version=version, user=_login(user))
+    click.echo(f"{kind} {out['id']} corrected in batch {out['batch_id']}, now version {out['version']}")
+
+
+@record_group.command("retire")
+@click.argument("kind")
+@click.argument("record_id")
+@click.option("--version", "version", required=True, help="The record's version as you read it (optimistic locking).")
+@click.option("--user", default=None, help="Who retires it, for the batch history (default: the login name).")
+@with_appcontext
+@reports_errors
+def record_retire_command(kind, record_id, version, user):
+    """Retire record RECORD_ID of KIND: gone from every map, list and export; `gridmap import undo` brings it back."""
+    with store().transaction() as session:
+        out = importer.retire_record(session, kind, record_id, version=version, user=_login(user))
+    click.echo(f"{kind} {out['id']} retired in batch {out['batch_id']}")
 
 
 def _print_summary(summary):
     click.echo(f"{summary.kind} from {summary.source}: imported {summary.imported}, "
                f"repaired {len(summary.repaired)}, rejected {len(summary.rejected)} in {summary.seconds:.2f} s")
+    click.echo(f"  batch {summary.batch_id} ({summary.mode}{', key: ' + summary.key_basis if summary.key_basis else ''}): "
+               f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}, "
+               f"retired {summary.retired}")
     for count in summary.read:  # what the file held, before validation (OSM extracts)
         click.echo(f"  {count.line()}")
     for note in summary.notes:

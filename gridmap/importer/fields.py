@@ -40,6 +40,11 @@ def rename(frame, spec, fields):
         raise InvalidInput(f"--field {ours}={theirs}: the file has no column {theirs!r}.",
                            fix=f"Its columns are {[c for c in frame.columns if c != frame.geometry.name]}.")
     rename = {theirs: ours for ours, theirs in fields.items()}
+    # a column already called like a field the user takes from another column is not that field:
+    # kept, it would stand beside the chosen one under the same name
+    displaced = [ours for ours in fields if ours in frame.columns and ours not in rename]
+    if displaced:
+        frame = frame.drop(columns=displaced)
     lower = {str(c).lower(): c for c in frame.columns}
     for f in spec.fields:
         if f.name in fields or f.name in frame.columns:
@@ -49,7 +54,8 @@ def rename(frame, spec, fields):
                 rename[lower[alias]] = f.name
                 break
         else:
-            if f.name.lower() in lower:
+            # not a column the user mapped already (--field address=NAME must not become name)
+            if f.name.lower() in lower and lower[f.name.lower()] not in rename:
                 rename[lower[f.name.lower()]] = f.name
     if spec.name == "buildings" and "address" not in frame.columns and "address" not in rename.values():
         frame = _osm_address(frame)

@@ -15,9 +15,12 @@ from ..geo import bounds as geo_bounds
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
 from ..geo.crs import datum_warnings, parse_crs
+from ..store import models as m
 from ..store.generations import bump_generation
+from .batches import close_batch, file_name, open_batch, source_keys, source_of
 from .fields import check_required_columns, convert_fields, rejection, rename
 from .kinds import KINDS
+from .upsert import Batch
 
 
 @dataclass
@@ -32,9 +35,20 @@ class Summary:
     # what an OSM reader read per kind of source object (gridmap.geo.osm.SourceCount), before
     # validation: its kept whole + clipped parts are the features that imported + rejected count
     read: list = field(default_factory=list)
+    # the batch it was (gridmap.importer.batches) and what it did to the kind's live records
+    batch_id: int | None = None
+    mode: str = "upsert"
+    key_basis: str = ""
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    retired: int = 0
 
     def to_dict(self):
         return {"kind": self.kind, "source": self.source, "imported": self.imported,
+                "batch_id": self.batch_id, "mode": self.mode, "key_basis": self.key_basis,
+                "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "retired": self.retired,
                 "repaired": len(self.repaired), "rejected": len(self.rejected),
                 "problems": self.rejected[:50], "seconds": round(self.seconds, 3), "notes": self.notes,
                 "read": [c.to_dict() for c in self.read]}
@@ -58,17 +72,23 @@ def read(kind, path, *, layer=None, crs=None, encoding=None, fields=None):
                                 lon=fields.pop("lon", None), lat=fields.pop("lat", None))
     fields.pop("lon", None)
     fields.pop("lat", None)
+    before = list(raw.frame.columns)
     raw.frame = rename(raw.frame, spec, fields)
+    # --key names a column of the file, which may now carry one of our field names
+    raw.renamed = {a: b for a, b in zip(before, raw.frame.columns) if a != b} \
+        if len(before) == len(raw.frame.columns) else {}
     return raw
 
 
 def import_file(store, kind, path, *, layer=None, crs=None, encoding=None, fields=None,
                 skip_invalid=False, publish=False, max_area_change=0.01, progress=None, department=None,
-                limits=None):
+                limits=None, mode="upsert", key=None, user=None, source=None):
     """Import one file. Raises InvalidInput listing every bad feature unless ``skip_invalid``.
 
     ``department`` names the department whose grids a ``department-grids`` file holds;
     ``limits`` (:class:`gridmap.plans.Limits`) are what ``publish`` validates grids against.
+    ``mode`` (upsert, replace, append), ``key`` (a column of the file), ``user`` and ``source``
+    (default: the file's name, "osm" for OSM files) are the batch's, see :func:`import_layer`.
     """
     t0 = time.perf_counter()
     _check_department(kind, department)
@@ -76,16 +96,24 @@ def import_file(store, kind, path, *, layer=None, crs=None, encoding=None, field
     with store.transaction() as session:
         summary = import_layer(session, kind, raw, skip_invalid=skip_invalid, publish=publish,
                                max_area_change=max_area_change, progress=progress, department=department,
-                               limits=limits)
+                               limits=limits, mode=mode, key=key, user=user, source=source)
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
 def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_area_change=0.01, progress=None,
-                 department=None, limits=None):
-    """Validate ``raw`` (a RawLayer) as ``kind`` and write it with ``session`` (the caller commits)."""
+                 department=None, limits=None, mode="upsert", key=None, user=None, source=None):
+    """Validate ``raw`` (a RawLayer) as ``kind`` and write it with ``session`` (the caller commits).
+
+    One batch (:mod:`.batches`) in the same transaction: ``upsert`` updates the records whose source
+    key the file has again and adds the new ones; ``replace`` also retires the live records of the
+    source the file no longer has; ``append`` adds every feature as a new record. The Summary carries
+    ``batch_id`` and the counts created, updated, unchanged, retired.
+    """
     spec = _kind(kind)
     department = _check_department(kind, department)
+    if key is not None and kind not in m.RECORD_MODELS:
+        raise InvalidInput(f"--key applies to {sorted(m.RECORD_MODELS)}, not {kind}.", fix="Leave --key out.")
     t0 = time.perf_counter()
     check_required_columns(spec, raw)
     summary = Summary(kind, raw.source, read=list(getattr(raw, "counts", [])))
@@ -100,18 +128,38 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     problems += field_problems
     frame, ref_problems = spec.check(session, frame, department=department)
     problems += ref_problems
+    keys = None
+    if spec.name in m.RECORD_MODELS and mode != "append":
+        keys, summary.key_basis, key_problems = source_keys(spec, frame, raw, key)
+        problems += key_problems
     summary.repaired = list(repaired)
     summary.rejected = [p.to_dict() for p in sorted(problems, key=lambda p: (p.row, p.field))]
     if problems and not skip_invalid:
         raise rejection(spec, raw.source, problems, len(raw.frame))
     bad_rows = {p.row for p in problems}
+    frame_rows = frame["_row"].to_numpy()
     if bad_rows:
         frame = frame[~frame["_row"].isin(bad_rows)]
     if frame.empty and len(raw.frame):
         raise InvalidInput(f"No feature of {raw.source} could be imported as {kind}.",
                            fix="See the listed problems.", details={"problems": summary.rejected[:50]})
-    notes = spec.write(session, frame, publish=publish, progress=progress, department=department, limits=limits)
-    if spec.name in ("cameras", "buildings") and len(frame):
+    keep = ()
+    if keys is not None and bad_rows:
+        keys = keys[~np.isin(frame_rows, list(bad_rows))]
+        if mode == "replace":
+            keep = _rejected_keys(spec, raw, bad_rows, key, summary.key_basis)
+    register = source_of(raw, source)
+    shown = file_name(raw) if source is None else f"{file_name(raw)} ({register})"
+    row = open_batch(session, spec.name, shown, mode, user)
+    batch = Batch(id=row.id, mode=mode, source=register, keys=keys, keep=keep) if spec.name in m.RECORD_MODELS else None
+    notes = spec.write(session, frame, publish=publish, progress=progress, department=department, limits=limits,
+                       batch=batch)
+    close_batch(row, batch, rejected=len({p["row"] for p in summary.rejected}), imported=len(frame))
+    summary.batch_id, summary.mode = row.id, mode
+    summary.created, summary.updated, summary.unchanged, summary.retired = \
+        row.created, row.updated, row.unchanged, row.retired
+    changed = batch is None or batch.created or batch.updated or batch.retired
+    if spec.name in ("cameras", "buildings") and len(frame) and changed:
         # a camera's view is cut by the footprints around it: new cameras need theirs, new buildings
         # may hide what nearby cameras saw; computed here so views and footprints commit together
         bounds = tuple(frame.total_bounds) if spec.name == "buildings" else None
@@ -124,6 +172,16 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     summary.notes = list(raw.notes) + datum_warnings(raw.frame.geometry.values, raw.crs) + list(notes or [])
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _rejected_keys(spec, raw, bad_rows, key, basis):
+    """The keys of the features ``--skip-invalid`` left out: a replace must not retire their records."""
+    if basis.startswith("content"):
+        raise InvalidInput(f"--mode replace with {len(bad_rows)} rejected feature(s) and no key column would retire "
+                           "the records of the features it could not read; nothing was written.",
+                           fix="Fix the listed features, name a key column with --key, or import with --mode upsert.")
+    rows = pd.DataFrame({"_row": sorted(bad_rows)})
+    return set(source_keys(spec, rows, raw, key)[0])
 
 
 def _check_department(kind, department):

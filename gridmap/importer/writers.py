@@ -16,8 +16,8 @@ from .. import plans
 from ..errors import Conflict
 from ..geo.roads import access_codes, oneway_value, road_layer
 from ..store import models as m
-from ..store.bulk import bulk_insert
 from ..store.types import encode_many
+from .upsert import Batch, write_rows
 
 
 def write_communities(session, frame, **_):
@@ -66,7 +66,7 @@ def write_grids(session, frame, publish=False, limits=None, **_):
     return notes
 
 
-def write_buildings(session, frame, progress=None, **_):
+def write_buildings(session, frame, progress=None, batch=None, **_):
     frame = frame.copy()
     courtyards = _courtyard_ids(session, frame)
     pts = shapely.point_on_surface(frame.geometry.values)
@@ -79,47 +79,59 @@ def write_buildings(session, frame, progress=None, **_):
         "geom": encode_many(frame.geometry.values, session.bind.dialect.name),
         "lon": shapely.get_x(pts), "lat": shapely.get_y(pts),
     })
-    bulk_insert(session, m.Building, rows, progress)
+    write_rows(session, m.Building, rows, batch, progress)
     return [f"{int(rows['households'].sum())} households in {len(rows)} buildings"]
 
 
-def write_party_members(session, frame, progress=None, **_):
-    _insert_frame(session, m.PartyMember, frame, ["name", "phone", "building_id", "in_service", "employer"], progress)
+def write_party_members(session, frame, progress=None, batch=None, **_):
+    _insert_frame(session, m.PartyMember, frame, ["name", "phone", "building_id", "in_service", "employer"], progress,
+                  batch)
     return []
 
 
-def write_workers(session, frame, **_):
-    for r in frame.itertuples(index=False):
-        w = m.GridWorker(name=r.name, phone=r.phone, community_code=r.community_code or None,
-                         geom=getattr(r, "geometry", None))
-        session.add(w)
-        session.flush()
-        codes = sorted(set(filter(None, r.grids.split(";"))))
-        if codes:
-            session.execute(insert(m.grid_worker_grid), [{"worker_id": w.id, "grid_code": c} for c in codes])
+def write_workers(session, frame, progress=None, batch=None, **_):
+    batch = batch or Batch(id=None, mode="append", source=None)
+    grids = [";".join(sorted(set(filter(None, g.split(";"))))) for g in frame["grids"]]
+    geoms = frame.geometry.values if frame.geometry.notna().any() else [None] * len(frame)
+    rows = pd.DataFrame({
+        "name": frame["name"].to_numpy(), "phone": frame["phone"].to_numpy(),
+        "community_code": frame["community_code"].replace("", None).to_numpy(),
+        "geom": [None if g is None else encode_many([g], session.bind.dialect.name)[0] for g in geoms],
+        # the grids served are part of what a re-import compares; written to the link table below
+        "_grids": grids,
+    })
+    write_rows(session, m.GridWorker, rows, batch, progress, want_ids=True, extra=("_grids",))
+    keys = range(len(rows)) if batch.mode == "append" or batch.keys is None else batch.keys
+    links = {batch.ids[k]: g for k, g in zip(keys, grids) if k in batch.ids}
+    if links:
+        session.execute(delete(m.grid_worker_grid).where(m.grid_worker_grid.c.worker_id.in_(list(links))))
+        pairs = [{"worker_id": wid, "grid_code": c} for wid, g in links.items() for c in filter(None, g.split(";"))]
+        if pairs:
+            session.execute(insert(m.grid_worker_grid), pairs)
     return []
 
 
-def write_volunteers(session, frame, progress=None, **_):
-    _insert_frame(session, m.Volunteer, frame, ["name", "phone", "skills", "available", "community_code"], progress)
+def write_volunteers(session, frame, progress=None, batch=None, **_):
+    _insert_frame(session, m.Volunteer, frame, ["name", "phone", "skills", "available", "community_code"], progress,
+                  batch)
     return []
 
 
-def write_responders(session, frame, progress=None, **_):
-    _insert_frame(session, m.Responder, frame, ["name", "kind", "phone", "skills", "available"], progress)
+def write_responders(session, frame, progress=None, batch=None, **_):
+    _insert_frame(session, m.Responder, frame, ["name", "kind", "phone", "skills", "available"], progress, batch)
     return []
 
 
-def write_cameras(session, frame, progress=None, **_):
+def write_cameras(session, frame, progress=None, batch=None, **_):
     courtyards = _courtyard_ids(session, frame)
-    _insert_frame(session, m.Camera, frame, ["name", "channel", "community_code", "fov", "range_m"], progress,
+    _insert_frame(session, m.Camera, frame, ["name", "channel", "community_code", "fov", "range_m"], progress, batch,
                   courtyard_id=[courtyards.get((c, y)) for c, y in zip(frame["community_code"], frame["courtyard"])],
                   bearing=frame["bearing"] % 360.0)
     return []
 
 
-def write_roads(session, frame, progress=None, **_):
-    _insert_frame(session, m.Road, frame, ["name", "kind"], progress,
+def write_roads(session, frame, progress=None, batch=None, **_):
+    _insert_frame(session, m.Road, frame, ["name", "kind"], progress, batch,
                   oneway=[oneway_value(o, j) for o, j in zip(frame["oneway"], frame["junction"])],
                   layer=[road_layer(*v) for v in zip(frame["layer"], frame["tunnel"], frame["bridge"])],
                   access=access_codes(frame))
@@ -143,15 +155,15 @@ def write_department_grids(session, frame, department=None, **_):
     return notes
 
 
-def _insert_frame(session, model, frame, columns, progress=None, **computed):
-    """Bulk-insert ``frame``'s ``columns`` plus ``computed`` ones and the encoded geometry."""
+def _insert_frame(session, model, frame, columns, progress=None, batch=None, **computed):
+    """Write ``frame``'s ``columns`` plus ``computed`` ones and the encoded geometry as ``batch`` says."""
     rows = frame[columns].copy()
     if "community_code" in rows:
         rows["community_code"] = rows["community_code"].replace("", None)
     for name, values in computed.items():
         rows[name] = list(values) if not isinstance(values, pd.Series) else values.to_numpy()
     rows["geom"] = encode_many(frame.geometry.values, session.bind.dialect.name)
-    bulk_insert(session, model, rows.reset_index(drop=True), progress)
+    write_rows(session, model, rows.reset_index(drop=True), batch, progress)
 
 
 def _courtyard_ids(session, frame):

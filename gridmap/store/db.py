@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import InvalidInput
 from .races import RACE_ERRORS, conflict_for
+from .retired import hide_retired
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        hide_retired(self.sessions)
 
     @property
     def is_sqlite(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
                         SmallInteger, String, Table, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -18,6 +18,25 @@ class Base(DeclarativeBase):
 def _gist(table, column="geom"):
     # GiST indexes exist only on PostGIS; the migrations create them there.
     return Index(f"ix_{table}_{column}_gist", column, postgresql_using="gist").ddl_if(dialect="postgresql")
+
+
+class Sourced:
+    """Where an imported record came from, and whether it is still live (gridmap.importer.batches).
+
+    ``source`` names the register ("file", "osm", or what ``--source`` said), ``source_key`` the record within it (OSM
+    type and id, a code, a column the user named, or a content hash), so importing a corrected file
+    again updates the record instead of adding a second one. ``batch_id`` is the import that created
+    it; ``retired_at`` hides it from every read (gridmap.store.retired) without deleting what refers
+    to it (households, a volunteer's ledger), so an undo can bring it back. ``row_hash`` is the
+    64-bit digest of the values last imported: an unchanged row is counted, not rewritten. ``version``
+    guards single-record corrections (optimistic locking).
+    """
+    source: Mapped[Optional[str]] = mapped_column(String(256))
+    source_key: Mapped[Optional[str]] = mapped_column(String(128))
+    batch_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    retired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    row_hash: Mapped[Optional[int]] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
 
 def utcnow():
@@ -89,7 +108,7 @@ class Courtyard(Base):
     __table_args__ = (UniqueConstraint("community_code", "name"),)
 
 
-class Building(Base):
+class Building(Sourced, Base):
     __tablename__ = "building"
     id: Mapped[int] = mapped_column(primary_key=True)
     community_code: Mapped[Optional[str]] = mapped_column(ForeignKey("community.code"), index=True)
@@ -136,7 +155,7 @@ class PartyOrganization(Base):
     courtyard_id: Mapped[Optional[int]] = mapped_column(ForeignKey("courtyard.id"))
 
 
-class PartyMember(Base):
+class PartyMember(Sourced, Base):
     __tablename__ = "party_member"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -156,7 +175,7 @@ grid_worker_grid = Table(
 )
 
 
-class GridWorker(Base):
+class GridWorker(Sourced, Base):
     __tablename__ = "grid_worker"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -165,7 +184,7 @@ class GridWorker(Base):
     geom = mapped_column(Geometry("POINT"))
 
 
-class Volunteer(Base):
+class Volunteer(Sourced, Base):
     __tablename__ = "volunteer"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -177,7 +196,7 @@ class Volunteer(Base):
     __table_args__ = (_gist("volunteer"),)
 
 
-class Responder(Base):
+class Responder(Sourced, Base):
     __tablename__ = "responder"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -189,7 +208,7 @@ class Responder(Base):
     __table_args__ = (_gist("responder"),)
 
 
-class Camera(Base):
+class Camera(Sourced, Base):
     __tablename__ = "camera"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -216,7 +235,7 @@ class CameraView(Base):
     geom = mapped_column(Geometry("GEOMETRY"), nullable=False)  # may be empty: a camera facing a wall
 
 
-class Road(Base):
+class Road(Sourced, Base):
     __tablename__ = "road"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), default="")
@@ -496,7 +515,7 @@ class LoginLock(Base):
     last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
 
 
-# --- Photos people attach; residents' reports followed by a token (0012) --------------------------
+# --- Photos people attach; residents' reports followed by a token (migration 0013) --------------------------
 
 
 class Photo(Base):
@@ -582,3 +601,48 @@ class ReportReceipt(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
     username: Mapped[str] = mapped_column(String(64), default="")
+
+# --- Import batches: every import, what it created, changed and retired, and how to take it back ----
+
+
+class ImportBatch(Base):
+    """One import (or one hand correction) of one kind: who, when, from where, and what it did.
+
+    The record tables carry the batch that created each row (``batch_id``); what a batch changed or
+    retired is kept in :class:`ImportChange` with the previous values, so ``undo`` can restore them.
+    """
+    __tablename__ = "import_batch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(256), default="")
+    mode: Mapped[str] = mapped_column(String(16))  # upsert | replace | append | edit | retire
+    user: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    retired: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    undone_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    undone_by: Mapped[Optional[str]] = mapped_column(String(64))
+
+
+class ImportChange(Base):
+    """A record a batch updated or retired, with its values before (JSON; geometry as WKB hex)."""
+    __tablename__ = "import_change"
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(8))  # updated | retired
+    previous: Mapped[str] = mapped_column(Text, default="{}")
+    __table_args__ = (Index("ix_import_change_record", "record_id"),)
+
+
+RECORD_MODELS = {"buildings": Building, "party-members": PartyMember, "workers": GridWorker,
+                 "volunteers": Volunteer, "responders": Responder, "cameras": Camera, "roads": Road}
+
+# One live record per key and source; retired rows keep theirs for undo, outside the index.
+for _model in RECORD_MODELS.values():
+    _live = _model.__table__.c.retired_at.is_(None)
+    Index(f"ux_{_model.__tablename__}_source_key", _model.__table__.c.source, _model.__table__.c.source_key,
+          unique=True, sqlite_where=_live, postgresql_where=_live)

@@ -2,7 +2,7 @@
 from flask import Blueprint, current_app, jsonify, request
 from flask_wtf.csrf import generate_csrf
 
-from .. import access, apikeys, assign, dispatch, index, lookup, plans
+from .. import access, apikeys, assign, dispatch, importer, index, lookup, plans
 from ..store import loaders
 from ..pages import dispatcher as dispatcher_page
 from . import bodies, border, openapi, params
@@ -293,6 +293,31 @@ def incident_stats():
     q = params.parse_stats_query(request.args)
     with store().session() as session:
         return jsonify(dispatch.statistics(session, **q, role=current_role(), area=current_area()))
+
+
+# --- imported records: corrections by hand (admin) -----------------------------------------------
+
+
+@bp.patch(f"/records/<kind>/<int(max={params.MAX_ID}):record_id>")
+@requires("record.edit")
+def record_update(kind, record_id):
+    """Correct fields of one imported record: body {"version": N, "values": {...}}; 409 on a stale version."""
+    version, values = bodies.parse_record_patch(border.json_body())
+    with store().transaction() as session:
+        out = importer.update_record(session, kind, record_id, values, version=version, user=current_actor().name)
+    current_app.extensions["gridmap.snapshots"].invalidate()
+    return jsonify(out)
+
+
+@bp.delete(f"/records/<kind>/<int(max={params.MAX_ID}):record_id>")
+@requires("record.edit")
+def record_retire(kind, record_id):
+    """Retire one imported record: body {"version": N}; undone with its batch."""
+    body = bodies.conform(border.json_body(), "RecordRetireBody")
+    with store().transaction() as session:
+        out = importer.retire_record(session, kind, record_id, version=body["version"], user=current_actor().name)
+    current_app.extensions["gridmap.snapshots"].invalidate()
+    return jsonify(out)
 
 
 @bp.get("/openapi.json")

@@ -84,6 +84,17 @@ SCHEMAS = {
                        "time": {"type": ["string", "number"],
                                 "description": "ISO 8601 with a time zone, or Unix seconds (not milliseconds).",
                                 "x-fix": "Send e.g. 2026-05-03T08:15:00+08:00, or Unix seconds."}}},
+    "RecordPatchBody": {
+        "type": "object", "required": ["version", "values"], "additionalProperties": False,
+        "x-what": "record correction",
+        "x-example": '{"version": N, "values": {"phone": "13812341234"}}',
+        "properties": {"version": {**_ID, "x-fix": "Send the record's version as you read it."},
+                       "values": {"type": "object", "description": "field → new value (text, number or boolean)",
+                                  "x-fix": 'Send e.g. {"name": "王芳"}.'}}},
+    "RecordRetireBody": {
+        "type": "object", "required": ["version"], "additionalProperties": False,
+        "x-what": "record retirement", "x-example": '{"version": N}',
+        "properties": {"version": {**_ID, "x-fix": "Send the record's version as you read it."}}},
     "PublishBody": {
         "type": "object", "required": ["version"], "additionalProperties": False,
         "x-what": "publish request",
@@ -290,6 +301,18 @@ def parse_publish_body(body):
         out["replaces"] = [] if body["replaces"] is None else [body["replaces"]]
     out["accepted_warnings"] = list(body.get("accepted_warnings") or [])
     return out
+
+
+def parse_record_patch(body):
+    """Check a record correction ``{"version": N, "values": {field: value}}``; returns ``(version, values)``."""
+    body = conform(body, "RecordPatchBody")
+    values = body["values"]
+    for name, value in values.items():
+        if not isinstance(name, str) or len(name) > 64 or not isinstance(value, (str, int, float, bool)) \
+                or (isinstance(value, str) and len(value) > 256):
+            raise InvalidInput(f"values.{str(name)[:64]} must be text (at most 256 characters), a number or a boolean.",
+                               fix="Send one value per field to correct.", details={"field": str(name)[:64]})
+    return body["version"], values
 
 
 def parse_edit(kind, body):

@@ -23,6 +23,9 @@ from ..errors import InvalidInput
 LARGE_BODY_ENDPOINTS = frozenset({"planner.edit"})
 #: Endpoints that take photos → how many: MAX_BODY_BYTES plus PHOTO_MAX_BYTES a photo (gridmap.photos checks each).
 PHOTO_ENDPOINTS = {"reports.create": MAX_PHOTOS, "worker.resolve": MAX_PHOTOS}
+#: Endpoints that take a data file: the file's own limit plus MAX_BODY_BYTES for the form around it.
+UPLOAD_ENDPOINTS = frozenset({"admin.upload"})
+_UPLOAD_FORM_MEMORY = 1 << 20
 
 # C0 controls other than tab, newline and carriage return, DEL, and UTF-16 halves that are not a pair:
 # PostgreSQL cannot store NUL, no field means the others, and a lone surrogate cannot be encoded as UTF-8.
@@ -43,11 +46,22 @@ class PayloadTooLarge(RequestEntityTooLarge):
         self.setting = setting
 
 
+class FormTooLarge(PayloadTooLarge):
+    """413 for a form within the byte limit whose parts are too many (or a text field too long)."""
+
+    def __init__(self, parts, field_bytes):
+        super().__init__(parts, "MAX_FORM_PARTS")
+        self.description = (f"The form has more than {parts:,} parts, or a text field larger than {field_bytes:,} "
+                            "bytes: no form of this site has that many. Send the form as the page builds it "
+                            "(one file, a few fields), or ask the operator to raise GRIDMAP_MAX_FORM_PARTS.")
+
+
 def init_app(app):
     """Give Werkzeug the largest limit (its own check before reading) and bound each request to its route's."""
     cfg = app.config
     cfg["MAX_CONTENT_LENGTH"] = max(cfg["MAX_BODY_BYTES"], cfg["MAX_EDIT_BYTES"],
-                                    cfg["MAX_BODY_BYTES"] + max(PHOTO_ENDPOINTS.values()) * cfg["PHOTO_MAX_BYTES"])
+                                    cfg["MAX_BODY_BYTES"] + max(PHOTO_ENDPOINTS.values()) * cfg["PHOTO_MAX_BYTES"],
+                                    cfg["IMPORT_MAX_UPLOAD_BYTES"] + cfg["MAX_BODY_BYTES"])
     cfg["MAX_FORM_MEMORY_SIZE"] = cfg["MAX_BODY_BYTES"]
     # first of the before-request hooks: CSRF protection reads the form, so the limit must be set before it
     app.before_request_funcs.setdefault(None, []).insert(0, _bound)
@@ -55,16 +69,22 @@ def init_app(app):
 
 def limit_for(endpoint):
     """(bytes, setting name) that bound a request to ``endpoint``."""
+    cfg = current_app.config
     if endpoint in PHOTO_ENDPOINTS:
-        cfg = current_app.config
         return cfg["MAX_BODY_BYTES"] + PHOTO_ENDPOINTS[endpoint] * cfg["PHOTO_MAX_BYTES"], "PHOTO_MAX_BYTES"
+    if endpoint in UPLOAD_ENDPOINTS:
+        return cfg["IMPORT_MAX_UPLOAD_BYTES"] + cfg["MAX_BODY_BYTES"], "IMPORT_MAX_UPLOAD_BYTES"
     setting = "MAX_EDIT_BYTES" if endpoint in LARGE_BODY_ENDPOINTS else "MAX_BODY_BYTES"
-    return current_app.config[setting], setting
+    return cfg[setting], setting
 
 
 def _bound():
     limit, setting = limit_for(request.endpoint)
     request.max_content_length = limit
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        # Werkzeug counts its undecided buffer (up to a 64 KiB read past a part's start) against the
+        # form memory limit, file parts included: a file upload needs room above one read
+        request.max_form_memory_size = max(current_app.config["MAX_FORM_MEMORY_SIZE"], _UPLOAD_FORM_MEMORY)
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(limit, setting)
     for key, value in request.args.items(multi=True):
@@ -77,6 +97,8 @@ def _bound():
         try:
             form = request.form
         except RequestEntityTooLarge:
+            if request.content_length is not None and request.content_length <= limit:
+                raise FormTooLarge(current_app.config["MAX_FORM_PARTS"], request.max_form_memory_size) from None
             raise PayloadTooLarge(limit, setting) from None
         for key, value in form.items(multi=True):
             check_text(key, "a form field name")
@@ -91,7 +113,8 @@ def check_text(value, name):
         raise InvalidInput(f"{name} holds the character U+{ord(char):04X} at position {found.start()}, "
                            f"which no field accepts.",
                            fix="Remove control characters (and unpaired UTF-16 surrogates) from it.",
-                           details={"field": name, "position": found.start(), "character": f"U+{ord(char):04X}"})
+                           # str(): a JSON body's path (values.x[0]) arrives as a lazily formatted _Index
+                           details={"field": str(name), "position": found.start(), "character": f"U+{ord(char):04X}"})
     return value
 
 

@@ -18,6 +18,7 @@ PAGES = (
     ("dispatch.index", _l("Dispatch")),
     ("dispatch.stats", _l("Statistics")),
     ("planner.coverage_page", _l("Camera coverage")),
+    ("admin.imports", _l("Imports")),
 )
 
 #: Where a sign-in lands when no ``next`` was asked for. Admins do everything; their busiest work

@@ -218,6 +218,9 @@ def _op(summary, *, params=(), ok=None, body=None, errors=("400",), tags=(), sec
 
 _SESSION = [{"session": []}]
 _KINDS = sorted(catalog.RESPONDER_KINDS) + ["volunteer"]
+_RECORD = [_path("kind", {"type": "string", "enum": ["buildings", "cameras", "party-members", "responders", "roads",
+                                                     "volunteers", "workers"]}, "The kind of record."),
+           _path("record_id", {"type": "integer", "minimum": 1}, "Record id.")]
 
 PATHS = {
     "/locate": {"get": _op(
@@ -270,6 +273,13 @@ PATHS = {
         "(`accepted_warnings`); one that is not refuses the publish with 409 `warnings_not_accepted`.",
         params=[_PLAN_ID], errors=("400", "403", "404", "409"),
         body="PublishBody", tags=["plans"], security=_SESSION)},
+    "/records/{kind}/{record_id}": {
+        "patch": _op("Correct fields of one imported record (admin); 409 with the current version if stale.",
+                     params=_RECORD, body="RecordPatchBody", errors=("400", "403", "404", "409"),
+                     tags=["records"], security=_SESSION),
+        "delete": _op("Retire one imported record (admin); undone with its batch (gridmap import undo).",
+                      params=_RECORD, body="RecordRetireBody", errors=("400", "403", "404", "409"),
+                      tags=["records"], security=_SESSION)},
     "/plans/{plan_id}/copy": {"post": _op("Copy a plan into a new draft (planner or admin).", params=[_PLAN_ID],
                                           ok=_ok({"type": "object"}, status="201"),
                                           errors=("400", "403", "404"), tags=["plans"], security=_SESSION)},

@@ -10,7 +10,7 @@ from gridmap import access
 # role that may ask: what matters here is that a role that may not never gets past the door).
 _VALUES = {"plan_id": "1", "plan_a": "1", "plan_b": "2", "incident_id": "1", "task_id": "1", "volunteer_id": "1",
            "grid_code": "210213013004001", "code": "210213013004001", "kind": "redraw", "fmt": "png", "photo_id": "1",
-           "patrol_id": "1"}
+           "patrol_id": "1", "upload_id": "x" * 22, "batch_id": "1", "record_id": "1"}
 _USERS = {"admin": "admin", "planner": "planner", "dispatcher": "dispatcher", "grid_worker": "worker"}
 
 

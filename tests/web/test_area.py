@@ -136,7 +136,8 @@ def _walk_values(w):
     return {"incident_id": str(w["sos"]), "task_id": str(w["task"]), "volunteer_id": str(w["volunteer"]),
             "grid_code": B_GRID, "code": B_GRID, "plan_id": str(w["b_plan"]), "plan_a": str(w["b_plan"]),
             "plan_b": str(w["b_plan"]), "kind": "redraw", "request_id": str(w["sos"]),
-            "token": "A" * 22, "photo_id": "1", "patrol_id": "1"}
+            "token": "A" * 22, "photo_id": "1", "patrol_id": "1", "record_id": str(w["volunteer"]),
+            "upload_id": "x" * 22, "batch_id": "1"}
 
 
 def _bodies(w):
