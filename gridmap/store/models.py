@@ -549,7 +549,7 @@ class ResidentReport(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# --- The grid worker's patrol (0013): positions walked, buildings checked in at, sent-once receipts --------
+# --- The grid worker's patrol (migration 0014): positions walked, buildings checked in at, sent-once receipts --------
 
 
 class Patrol(Base):
