@@ -1,7 +1,7 @@
 """Upsert benchmark: imports matched by source key beside today's append and a bare GeoPandas load, same run.
 
     .venv/bin/python bench/upsert_bench.py [--rows 1000000] [--osm 100000] [--postgis URL] [--before /work/main]
-                                           [--repeat 2] [--no-postgis]
+                                           [--repeat 2] [--no-postgis] [--no-sqlite]
 
 Cases, on SQLite and PostGIS (``$GRIDMAP_BENCH_DATABASE_URL``, else ``$GRIDMAP_TEST_DATABASE_URL``,
 in a schema ``bench_upsert`` dropped after):
@@ -130,9 +130,10 @@ def main():
                     or os.environ.get("GRIDMAP_TEST_DATABASE_URL"))
     ap.add_argument("--before", help="another gridmap checkout whose first import is timed beside (e.g. /work/main)")
     ap.add_argument("--no-postgis", action="store_true")
+    ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--repeat", type=int, default=2, help="runs of append and of the first keyed import (fastest kept)")
     args = ap.parse_args()
-    backends = ["sqlite"] + (["postgis"] if args.postgis and not args.no_postgis else [])
+    backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgis"] if args.postgis and not args.no_postgis else [])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         csv, edited, osm = Path(tmp) / "points.csv", Path(tmp) / "points-edited.csv", Path(tmp) / "buildings.osm"

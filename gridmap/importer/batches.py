@@ -190,20 +190,25 @@ def source_keys(spec, frame, raw, key=None):
             return _content_keys(spec, frame), "content (no key column: name one with --key)", []
     problems = []
     labels = frame["_row"].to_numpy()
-    seen = {}
-    for i, k in enumerate(keys):
-        if not k:
+    series = pd.Series(keys, dtype=object)
+    empty = (series == "").to_numpy()
+    long = (series.str.len() > 128).to_numpy()
+    repeated = (series.duplicated() & ~empty & ~long).to_numpy()
+    # flagged rows only go through Python: a million good keys cost a vectorised pass, not a loop
+    first = dict(zip(series[~empty & ~long].drop_duplicates(), labels[~empty & ~long][
+        ~series[~empty & ~long].duplicated().to_numpy()])) if repeated.any() else {}
+    for i in np.flatnonzero(empty | long | repeated):
+        k = keys[i]
+        if empty[i]:
             problems.append(problem(labels[i], None, "key", "", f"the key ({basis}) is empty",
                                     "Give every feature its key, or name another column with --key."))
-        elif len(k) > 128:
+        elif long[i]:
             problems.append(problem(labels[i], k[:40], "key", k[:40], f"the key ({basis}) is longer than 128 characters",
                                     "Name a shorter key column with --key."))
-        elif k in seen:
-            problems.append(problem(labels[i], k, "key", k, f"the key {k!r} ({basis}) is also on feature {seen[k]}",
+        else:
+            problems.append(problem(labels[i], k, "key", k, f"the key {k!r} ({basis}) is also on feature {first[k]}",
                                     "Each feature needs its own key: correct the repeated one or name another "
                                     "column with --key."))
-        else:
-            seen[k] = labels[i]
     return keys, basis, problems
 
 

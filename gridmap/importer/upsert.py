@@ -25,6 +25,8 @@ MODES = ("upsert", "replace", "append")
 # columns of a record that are bookkeeping, not the record's values: never restored by an undo
 BOOKKEEPING = ("id", "source", "source_key", "batch_id", "retired_at", "version")
 _CHUNK = 500
+# lengths checked where they were made (batches.source_of, batches.source_keys)
+_CHECKED = ("source", "source_key")
 
 
 @dataclass
@@ -83,7 +85,7 @@ def write_rows(session, model, rows, batch, progress=None, *, want_ids=False, ex
     rows["batch_id"] = batch.id
     if batch.mode == "append" or batch.keys is None:
         rows["source_key"] = None
-        bulk_insert(session, model, rows, progress)
+        bulk_insert(session, model, rows, progress, checked=_CHECKED)
         batch.created += len(rows)
         if want_ids:
             _created_ids(session, model, batch, rows)
@@ -101,7 +103,7 @@ def write_rows(session, model, rows, batch, progress=None, *, want_ids=False, ex
     is_same = ~is_new & (merged["row_hash"] == merged["old_hash"]).fillna(False).to_numpy(dtype=bool)
     is_changed = ~is_new & ~is_same
     new_rows = rows[is_new]
-    bulk_insert(session, model, new_rows, progress)
+    bulk_insert(session, model, new_rows, progress, checked=_CHECKED)
     batch.created += len(new_rows)
     batch.unchanged += int(is_same.sum())
     changed = merged[is_changed]
