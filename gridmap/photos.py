@@ -122,9 +122,14 @@ def photo_bytes(session, photo_id, *, owner_kind=None, owner_id=None):
     one that does not exist."""
     row = session.get(m.Photo, photo_id) if isinstance(photo_id, int) and 0 < photo_id < 2 ** 31 else None
     if row is None or (owner_kind is not None and (row.owner_kind, row.owner_id) != (owner_kind, owner_id)):
-        raise NotFound(f"Photo {photo_id} does not exist.", fix="Use a photo link from the page that showed it.",
-                       details={"reason": "photo_not_found"})
+        raise missing(photo_id)
     return row.data, row.mime
+
+
+def missing(photo_id):
+    """The one NotFound of a photo: for one that does not exist and one the caller may not see alike."""
+    return NotFound(f"Photo {photo_id} does not exist.", fix="Use a photo link from the page that showed it.",
+                    details={"reason": "photo_not_found"})
 
 
 def photo_owner(session, photo_id):

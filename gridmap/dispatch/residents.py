@@ -124,7 +124,7 @@ def incident_photo(session, photo_id, *, role, area):
     owner = photos.photo_owner(session, photo_id)
     inc = session.get(m.Incident, owner[1]) if owner and owner[0] == PHOTO_OWNER else None
     if inc is None or not access.can(role, "incident.read", at=(inc.grid_code, inc.community_code), area=area):
-        return photos.photo_bytes(session, -1)  # the one NotFound of a photo that does not exist
+        raise photos.missing(photo_id)
     return photos.photo_bytes(session, photo_id, owner_kind=PHOTO_OWNER, owner_id=inc.id)
 
 

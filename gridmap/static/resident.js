@@ -178,6 +178,7 @@
   reportOpen.addEventListener("click", function () {
     if (!spot) return;
     report.hidden = false;
+    reportForm.hidden = false;  // another report at the same place; the last one's link stays until it is sent
     reportOpen.setAttribute("aria-expanded", "true");
     report.scrollIntoView({block: "start", behavior: "smooth"});
     $("report-category").focus({preventScroll: true});
