@@ -216,12 +216,11 @@ def _clean(name, data, limits):
         width, height = img.size
         if width * height > limits.max_pixels:
             raise _too_many_pixels(name, width * height, limits)
-        side = limits.max_side
-        if fmt == "JPEG":
-            img.draft("RGB", (side, side))  # decode at a reduced scale when the photo is far larger
+        # scaled first (a JPEG far larger is decoded at a reduced scale), turned after: rotating the
+        # small image costs a fraction of rotating the camera's
+        img.thumbnail((limits.max_side, limits.max_side))
         img.load()
         img = ImageOps.exif_transpose(img)  # the pixels as the camera meant them; the tag goes with the rest
-        img.thumbnail((side, side))
         if img.mode not in _MODES[fmt]:
             img = img.convert("RGBA" if "A" in img.getbands() and "RGBA" in _MODES[fmt] else _MODES[fmt][0])
         img.info = {}  # no EXIF, XMP, ICC, text chunks or comments travel into the stored copy
