@@ -169,7 +169,7 @@
   function setSpot(s) {
     spot = s;
     if (!s) { report.hidden = true; reportOpen.setAttribute("aria-expanded", "false"); return; }
-    $("report-lon").value = s.lon; $("report-lat").value = s.lat; $("report-address").value = s.address;
+    $("report-lon").value = s.lon; $("report-lat").value = s.lat;
     $("report-spot").textContent = s.address ? fmt(T.spotAddress, {address: s.address, grid: s.grid})
                                              : fmt(T.spotPoint, {grid: s.grid});
     // a new place starts a new report: the last one's answer must not look like this one's
