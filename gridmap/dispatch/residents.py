@@ -151,7 +151,17 @@ def _community(snapshot, code):
         return None
     rows = snapshot.communities
     row = rows[rows["code"] == code]
-    return {"code": code, "name": row.iloc[0]["name"] if not row.empty else code}
+    if row.empty:
+        return {"code": code, "name": code, "service_centre": None}
+    row = row.iloc[0]
+    # the community's service centre: a public office and its public phone, as the resident page shows it
+    centre = {key: _text(row.get(column)) for key, column in
+              (("name", "service_centre"), ("address", "service_address"), ("phone", "service_phone"))}
+    return {"code": code, "name": row["name"], "service_centre": centre if any(centre.values()) else None}
+
+
+def _text(value):
+    return "" if value is None or value != value else str(value)  # NaN: a column the import left empty
 
 
 def _hash(token):
