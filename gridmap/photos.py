@@ -122,9 +122,14 @@ def photo_bytes(session, photo_id, *, owner_kind=None, owner_id=None):
     one that does not exist."""
     row = session.get(m.Photo, photo_id) if isinstance(photo_id, int) and 0 < photo_id < 2 ** 31 else None
     if row is None or (owner_kind is not None and (row.owner_kind, row.owner_id) != (owner_kind, owner_id)):
-        raise NotFound(f"Photo {photo_id} does not exist.", fix="Use a photo link from the page that showed it.",
-                       details={"reason": "photo_not_found"})
+        raise missing(photo_id)
     return row.data, row.mime
+
+
+def missing(photo_id):
+    """The one NotFound of a photo: for one that does not exist and one the caller may not see alike."""
+    return NotFound(f"Photo {photo_id} does not exist.", fix="Use a photo link from the page that showed it.",
+                    details={"reason": "photo_not_found"})
 
 
 def photo_owner(session, photo_id):
@@ -211,12 +216,11 @@ def _clean(name, data, limits):
         width, height = img.size
         if width * height > limits.max_pixels:
             raise _too_many_pixels(name, width * height, limits)
-        side = limits.max_side
-        if fmt == "JPEG":
-            img.draft("RGB", (side, side))  # decode at a reduced scale when the photo is far larger
+        # scaled first (a JPEG far larger is decoded at a reduced scale), turned after: rotating the
+        # small image costs a fraction of rotating the camera's
+        img.thumbnail((limits.max_side, limits.max_side))
         img.load()
         img = ImageOps.exif_transpose(img)  # the pixels as the camera meant them; the tag goes with the rest
-        img.thumbnail((side, side))
         if img.mode not in _MODES[fmt]:
             img = img.convert("RGBA" if "A" in img.getbands() and "RGBA" in _MODES[fmt] else _MODES[fmt][0])
         img.info = {}  # no EXIF, XMP, ICC, text chunks or comments travel into the stored copy

@@ -124,7 +124,7 @@ def incident_photo(session, photo_id, *, role, area):
     owner = photos.photo_owner(session, photo_id)
     inc = session.get(m.Incident, owner[1]) if owner and owner[0] == PHOTO_OWNER else None
     if inc is None or not access.can(role, "incident.read", at=(inc.grid_code, inc.community_code), area=area):
-        return photos.photo_bytes(session, -1)  # the one NotFound of a photo that does not exist
+        raise photos.missing(photo_id)
     return photos.photo_bytes(session, photo_id, owner_kind=PHOTO_OWNER, owner_id=inc.id)
 
 
@@ -151,7 +151,17 @@ def _community(snapshot, code):
         return None
     rows = snapshot.communities
     row = rows[rows["code"] == code]
-    return {"code": code, "name": row.iloc[0]["name"] if not row.empty else code}
+    if row.empty:
+        return {"code": code, "name": code, "service_centre": None}
+    row = row.iloc[0]
+    # the community's service centre: a public office and its public phone, as the resident page shows it
+    centre = {key: _text(row.get(column)) for key, column in
+              (("name", "service_centre"), ("address", "service_address"), ("phone", "service_phone"))}
+    return {"code": code, "name": row["name"], "service_centre": centre if any(centre.values()) else None}
+
+
+def _text(value):
+    return "" if value is None or value != value else str(value)  # NaN: a column the import left empty
 
 
 def _hash(token):

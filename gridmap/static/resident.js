@@ -169,7 +169,7 @@
   function setSpot(s) {
     spot = s;
     if (!s) { report.hidden = true; reportOpen.setAttribute("aria-expanded", "false"); return; }
-    $("report-lon").value = s.lon; $("report-lat").value = s.lat; $("report-address").value = s.address;
+    $("report-lon").value = s.lon; $("report-lat").value = s.lat;
     $("report-spot").textContent = s.address ? fmt(T.spotAddress, {address: s.address, grid: s.grid})
                                              : fmt(T.spotPoint, {grid: s.grid});
     // a new place starts a new report: the last one's answer must not look like this one's
@@ -178,6 +178,7 @@
   reportOpen.addEventListener("click", function () {
     if (!spot) return;
     report.hidden = false;
+    reportForm.hidden = false;  // another report at the same place; the last one's link stays until it is sent
     reportOpen.setAttribute("aria-expanded", "true");
     report.scrollIntoView({block: "start", behavior: "smooth"});
     $("report-category").focus({preventScroll: true});

@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from .. import catalog, dispatch, photos
 from ..dispatch.residents import MAX_PHOTOS
 from ..errors import GridmapError, InvalidInput, NotFound
+from ..pages import dispatcher as dispatcher_page
 from ..pages import resident as resident_page
 from . import border, params
 from .common import current_actor, current_area, current_role, requires, snapshot, store, wants_json
@@ -20,7 +21,7 @@ from .dispatch import _status_labels
 
 bp = Blueprint("reports", __name__)
 
-_TEXT_FIELDS = ("address", "description", "contact_name", "contact_phone")
+_TEXT_FIELDS = ("description", "contact_name", "contact_phone")
 
 
 @bp.post("/reports")
@@ -28,9 +29,13 @@ def create():
     """Take a resident's report from the resident page's form: the spot, category, description, photos, contact."""
     args = _parse(request.form)
     limits = photos.PhotoLimits.from_config(current_app.config, max_count=MAX_PHOTOS)
+    snap = snapshot()
+    # the address is the building's at the spot, as the dispatcher's reports have it: never one the client names
+    address = dispatcher_page.place_address(snap, args["lon"], args["lat"])
     with store().transaction() as session:
-        inc, token = dispatch.resident_report(session, snapshot(), **args, files=request.files.getlist("photos"),
-                                              photo_limits=limits, actor=current_actor())
+        inc, token = dispatch.resident_report(session, snap, **args, address=address,
+                                              files=request.files.getlist("photos"), photo_limits=limits,
+                                              actor=current_actor())
         out = {"id": inc.id, "status": inc.status, "grid": inc.grid_code}
     url = url_for("reports.status", token=token)
     if wants_json():

@@ -8,10 +8,12 @@ planner has no area, and B holds an SOS, a whistled report, a volunteer's ledger
 people. The same roles inside their area get the data whole (the positive controls), so a test
 that answered 404 to everyone would fail.
 """
+import io
 import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from conftest import DEMO_PASSWORD, make_app
@@ -29,7 +31,7 @@ SINGLE = {"/api/v1/incidents/<incident_id>", "/api/v1/incidents/<incident_id>/re
           "/api/v1/incidents/<incident_id>/duplicates", "/api/v1/incidents/<incident_id>/transition",
           "/api/v1/incidents/<incident_id>/whistle", "/api/v1/whistles/<int(max=2147483647):task_id>/report",
           "/api/v1/volunteers/<int(max=2147483647):volunteer_id>/services", "/dispatch/incidents/<incident_id>",
-          "/api/v1/grids/<code>/members", "/open311/v2/requests/<request_id>.<fmt>"}
+          "/api/v1/grids/<code>/members", "/open311/v2/requests/<request_id>.<fmt>", "/photos/<int:photo_id>"}
 SKIP = {"/static/<path:filename>", "/logout"}  # files; signing out would end the walk's session
 # Routes that show buildings as places, by their addresses, to the roles that plan (a building's
 # address is public: the resident's box searches them). Her address is personal only as an SOS's.
@@ -85,10 +87,17 @@ def world(request, tmp_path_factory, demo_frames):
         w["in_g"] = _report_in(s, snap, G, "noise", "刘先生", "13811112222", "城志街1号").id
         w["in_a"] = _report_in(s, snap, G_OTHER, "noise", "陈女士", "13833334444", "城志街2号").id
         w["b_plan"] = s.scalar(select(m.GridPlan.id).where(m.GridPlan.community_code == B))
+        # a resident's report in B with a photo and a contact: its status page is anyone's who holds the
+        # link (the walk holds it), its contact no one's, its photo B's staff's only
+        p = snap.grids.set_index("code").geometry[B_GRID].representative_point()
+        resident_report, w["token"] = dispatch.resident_report(
+            s, snap, category="sanitation", lon=p.x, lat=p.y, description="楼道口垃圾堆积", contact_name="吴居民",
+            contact_phone="13977770001", files=[_a_jpeg()])
+        w["photo"] = s.scalar(select(m.Photo.id).where(m.Photo.owner_id == resident_report.id))
     # what must never reach an outsider: her name, her phone, her home, where exactly she called from;
     # the other B reporter's name and phone
     w["secrets"] = [name, phone, address, repr(w["lon"]), repr(w["lat"]), repr(round(w["lon"], 6)),
-                    repr(round(w["lat"], 6)), "周建华", "13955550001"]
+                    repr(round(w["lat"], 6)), "周建华", "13955550001", "吴居民", "13977770001"]
     app.config["WTF_CSRF_ENABLED"] = False
     w["clients"] = {None: app.test_client()}
     for role, username in USERS.items():
@@ -98,6 +107,12 @@ def world(request, tmp_path_factory, demo_frames):
     yield w
     store.dispose()
     cleanup()
+
+
+def _a_jpeg():
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 90, 90)).save(buf, "JPEG")
+    return buf.getvalue()
 
 
 def _report_in(session, snap, grid, category, name, phone, address):
@@ -136,7 +151,7 @@ def _walk_values(w):
     return {"incident_id": str(w["sos"]), "task_id": str(w["task"]), "volunteer_id": str(w["volunteer"]),
             "grid_code": B_GRID, "code": B_GRID, "plan_id": str(w["b_plan"]), "plan_a": str(w["b_plan"]),
             "plan_b": str(w["b_plan"]), "kind": "redraw", "request_id": str(w["sos"]),
-            "token": "A" * 22, "photo_id": "1", "patrol_id": "1", "record_id": str(w["volunteer"]),
+            "token": w["token"], "photo_id": str(w["photo"]), "patrol_id": "1", "record_id": str(w["volunteer"]),
             "upload_id": "x" * 22, "batch_id": "1"}
 
 
@@ -198,6 +213,8 @@ def test_admin_sees_her_sos_whole_so_the_walk_can_fail(world):
     assert repr(round(w["lat"], 6)) in _text(admin.get("/api/v1/stats"))  # her dot on the private heatmap
     ledger = admin.get(f"/api/v1/volunteers/{w['volunteer']}/services").get_json()
     assert ledger["services"][0]["note"] == f"陪护 {w['name']}"
+    assert admin.get(f"/photos/{w['photo']}").mimetype == "image/jpeg"  # the photo the walk is refused
+    assert "吴居民" in _text(admin.get("/api/v1/incidents", query_string={"community": B}))
 
 
 @pytest.mark.parametrize("role", ["dispatcher", "grid_worker"])

@@ -85,6 +85,9 @@ def test_a_resident_finds_their_worker_by_a_loose_address_reports_with_a_photo_a
         assert where["grid"]["code"] in page.locator("#report-grid").inner_text()
         assert page.locator("#report-workers").inner_text().split() == [worker["name"], worker["phone"]]
         assert page.locator("#report-history li").count() == 1
+        centre = where["service_centre"]
+        assert page.locator("#report-centre p").all_inner_texts() == [centre["name"], centre["address"],
+                                                                   centre["phone"]]
         img = page.get_by_role("img", name="您报告的第 1 张照片")
         img.wait_for()
         assert page.wait_for_function("img => img.complete && img.naturalWidth === 120", arg=img.element_handle())

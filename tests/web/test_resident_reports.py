@@ -106,6 +106,16 @@ def test_a_report_with_a_photo_is_an_incident_in_the_spots_grid_and_its_photo_ha
     assert b"PhoneMaker" not in served.data and b"Exif" not in served.data
 
 
+def test_the_stored_address_is_the_buildings_at_the_spot_never_one_the_form_names(world):
+    app, store = world
+    client, csrf = resident(app)
+    near_b2 = post_report(client, csrf, xy=(310, 95), address="别人家：湾里路1号").get_json()  # 11 m from b2
+    on_a_road = post_report(client, csrf, xy=(320, 160), address="湾里路1号").get_json()  # 63 m from b2
+    with store.session() as s:
+        assert s.get(m.Incident, near_b2["id"]).address == "湾里路2号"
+        assert s.get(m.Incident, on_a_road["id"]).address == ""
+
+
 def test_the_status_page_shows_status_and_history_but_no_contact_no_coordinates_no_staff_note(world):
     app, store = world
     client, csrf = resident(app)
