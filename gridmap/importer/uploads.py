@@ -1,4 +1,4 @@
-"""Files uploaded for import: their type sniffed, zips measured as they unpack, each kept in a private folder until imported or expired.
+"""Files uploaded for import: type sniffed, zips measured as they unpack, kept privately until used or expired.
 
 The checks run on the bytes before any reader (GDAL, pandas, osmium) sees the file, so a file
 that lies about its type, or a zip whose members would unpack to gigabytes or number in the

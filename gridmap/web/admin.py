@@ -1,4 +1,4 @@
-"""Imports from the browser (/admin/imports): upload, preview and dry run, import in the background, batch history and undo."""
+"""Imports from the browser (/admin/imports): upload, dry run, background import, batch history and undo."""
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
