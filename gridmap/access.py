@@ -18,7 +18,7 @@ layer and passed down; an object's place is ``at=(grid_code, community_code)``.
 import re
 from dataclasses import dataclass
 
-from .errors import Forbidden, Unauthenticated
+from .errors import Forbidden, N_, Unauthenticated
 
 ROLES = ("admin", "planner", "dispatcher", "grid_worker")
 
@@ -157,28 +157,32 @@ def check(role, action, *, at=None, area=None, what=None):
     doing = what or _WHAT.get(action) or action.replace(".", " ").replace("_", " ")
     allowed = roles_for(action)
     if role is None:
-        raise Unauthenticated(f"Log in first: only a signed-in role may {doing}.",
-                              fix=f"Sign in as one of: {', '.join(allowed)}.", details={"allowed_roles": allowed})
+        raise Unauthenticated(N_("Log in first: only a signed-in role may %(doing)s."),
+                              fix=N_("Sign in as one of: %(value)s."), details={"allowed_roles": allowed},
+                              params={"doing": doing, "value": ', '.join(allowed)})
     scope = _row(action).get(role)
     area = area or NOWHERE
     grid, community = at if at is not None else (None, None)
     if scope == SERVED:
         served = sorted(area.grids)
-        raise Forbidden(f"This {role} does not serve grid {grid or community}, and may {doing} only in the grids "
-                        "it serves.",
+        raise Forbidden(N_("This %(role)s does not serve grid %(value)s, and may %(doing)s only in the grids it "
+                           "serves."),
                         fix=("Ask for one of your grids: " + ", ".join(served) + ".") if served
                         else "Ask an admin to link your account to a grid worker who serves this grid.",
-                        details={"served_grids": served, "allowed_roles": allowed})
+                        details={"served_grids": served, "allowed_roles": allowed},
+                        params={"role": role, "value": grid or community, "doing": doing})
     if scope == COVERED:
         covered = sorted(area.communities)
-        raise Forbidden(f"This {role} does not cover community {community or (grid or '')[:12]}, and may {doing} "
-                        "only in the communities it covers.",
+        raise Forbidden(N_("This %(role)s does not cover community %(value)s, and may %(doing)s only in the "
+                           "communities it covers."),
                         fix=("Ask for one of your communities: " + ", ".join(covered) + ".") if covered
                         else "Ask an admin to run: gridmap set-communities USERNAME CODE…",
-                        details={"covered_communities": covered, "allowed_roles": allowed})
-    raise Forbidden(f"Role {role!r} may not {doing}.",
+                        details={"covered_communities": covered, "allowed_roles": allowed},
+                        params={"role": role, "value": community or (grid or '')[:12], "doing": doing})
+    raise Forbidden(N_("Role %(role)s may not %(doing)s."),
                     fix=f"Sign in as one of: {', '.join(allowed)}." if allowed else "No role may.",
-                    details={"allowed_roles": allowed})
+                    details={"allowed_roles": allowed},
+                    params={"role": repr(role), "doing": doing})
 
 
 _CELL = {ANY: "anywhere", SERVED: "grids served", COVERED: "communities covered", None: "—"}

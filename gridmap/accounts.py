@@ -6,7 +6,7 @@ from sqlalchemy import delete, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .access import ROLES, Area
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, N_, NotFound
 from .store import models as m
 
 
@@ -32,15 +32,19 @@ def create_user(session, username, password, role, *, display_name="", worker_id
     (dispatchers: the community codes it covers) say where it works. NotFound names an unknown one."""
     username = (username or "").strip()
     if not username or len(username) > 64:
-        raise InvalidInput("The username is empty or longer than 64 characters.", fix="Choose a short login name.")
+        raise InvalidInput(N_("The username is empty or longer than 64 characters."),
+                           fix=N_("Choose a short login name."))
     _check_role(role)
     _check_password(password)
     if session.scalar(select(m.User).where(m.User.username == username)):
-        raise Conflict(f"User {username!r} exists already.", fix="Pick another username.")
+        raise Conflict(N_("User %(username)s exists already."), fix=N_("Pick another username."),
+                       params={"username": repr(username)})
     user = m.User(username=username, password_hash=generate_password_hash(password), role=role,
                   display_name=display_name, worker_id=worker_id)
     if worker_id is not None and session.get(m.GridWorker, worker_id) is None:
-        raise NotFound(f"Grid worker {worker_id} does not exist.", fix="Give the id of an imported grid worker.")
+        raise NotFound(N_("Grid worker %(worker_id)s does not exist."),
+                       fix=N_("Give the id of an imported grid worker."),
+                       params={"worker_id": worker_id})
     session.add(user)
     session.flush()
     if communities:
@@ -56,17 +60,20 @@ def set_communities(session, username, codes):
     """
     user = session.scalar(select(m.User).where(m.User.username == (username or "").strip()))
     if user is None:
-        raise NotFound(f"User {username!r} does not exist.", fix="Create it first: gridmap create-user.")
+        raise NotFound(N_("User %(username)s does not exist."), fix=N_("Create it first: gridmap create-user."),
+                       params={"username": repr(username)})
     codes = sorted({str(c).strip() for c in codes})
     if codes and user.role != "dispatcher":
-        raise InvalidInput(f"User {user.username!r} is a {user.role}; only dispatchers cover communities.",
-                           fix="Admins work everywhere; a grid worker works where its worker record serves.")
+        raise InvalidInput(N_("User %(username)s is a %(role)s; only dispatchers cover communities."),
+                           fix=N_("Admins work everywhere; a grid worker works where its worker record serves."),
+                           params={"username": repr(user.username), "role": user.role})
     known = set(session.scalars(select(m.Community.code).where(m.Community.code.in_(codes)))) if codes else set()
     missing = [c for c in codes if c not in known]
     if missing:
-        raise NotFound(f"Communities {missing[:5]} are not in the store.",
-                       fix="Give 12-digit codes of imported communities (GET /api/v1/communities lists them).",
-                       details={"communities": missing})
+        raise NotFound(N_("Communities %(value)s are not in the store."),
+                       fix=N_("Give 12-digit codes of imported communities (GET /api/v1/communities lists them)."),
+                       details={"communities": missing},
+                       params={"value": missing[:5]})
     session.execute(delete(m.user_community).where(m.user_community.c.user_id == user.id))
     if codes:
         session.execute(insert(m.user_community), [{"user_id": user.id, "community_code": c} for c in codes])
@@ -125,18 +132,21 @@ def end_sessions(session, user_id):
 def _user(session, username):
     user = session.scalar(select(m.User).where(m.User.username == (username or "").strip()))
     if user is None:
-        raise NotFound(f"No user is called {username!r}.", fix="Check the name; `gridmap create-user` makes one.")
+        raise NotFound(N_("No user is called %(username)s."),
+                       fix=N_("Check the name; `gridmap create-user` makes one."),
+                       params={"username": repr(username)})
     return user
 
 
 def _check_role(role):
     if role not in ROLES:
-        raise InvalidInput(f"Role {role!r} is not known.", fix=f"Use one of {list(ROLES)}.")
+        raise InvalidInput(N_("Role %(role)s is not known."), fix=N_("Use one of %(ROLES)s."),
+                           params={"role": repr(role), "ROLES": ", ".join(map(str, list(ROLES)))})
 
 
 def _check_password(password):
     if len(password or "") < 8:
-        raise InvalidInput("The password is shorter than 8 characters.", fix="Choose a longer password.")
+        raise InvalidInput(N_("The password is shorter than 8 characters."), fix=N_("Choose a longer password."))
 
 
 @functools.cache

@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 from sqlalchemy import and_, delete, func, or_, select
 
 from . import access
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, N_, NotFound
 from .geo.crs import metric_for
 from .geo.pointindex import points_to_grids  # noqa: F401  (public name outside tools rely on)
 from .settings import default as _setting
@@ -226,8 +226,9 @@ def link_contact_households(members, households, capacity):
         ``household_id``, ``grid_code`` of households no member could take.
     """
     if int(capacity) < 0:
-        raise InvalidInput(f"Contact capacity {capacity} is negative.",
-                           fix="Set CONTACT_HOUSEHOLDS_PER_MEMBER to 0 or more (default 15).")
+        raise InvalidInput(N_("Contact capacity %(capacity)s is negative."),
+                           fix=N_("Set CONTACT_HOUSEHOLDS_PER_MEMBER to 0 or more (default 15)."),
+                           params={"capacity": capacity})
     capacity = int(capacity)
     # Plain arrays sorted by (grid, id): per-grid pandas slicing cost more than the solver.
     keys = pd.Index(pd.unique(np.concatenate([households["grid_code"].to_numpy(dtype=object),
@@ -401,31 +402,35 @@ def run(session, plan_ids=None, *, community=None, capacity=None, progress=None)
 
 def _target_plans(session, plan_ids, community):
     if plan_ids is not None and community is not None:
-        raise InvalidInput("Give plan ids or a community, not both.", fix="Drop one of the two.")
+        raise InvalidInput(N_("Give plan ids or a community, not both."), fix=N_("Drop one of the two."))
     if community is not None:
         if session.get(m.Community, community) is None:
             known = session.scalars(select(m.Community.code).order_by(m.Community.code).limit(10)).all()
-            raise NotFound(f"Community {community!r} is not in the store.",
+            raise NotFound(N_("Community %(community)s is not in the store."),
                            fix="Give a 12-digit community code, e.g. " + (", ".join(known) or "import one first") + ".",
-                           details={"community": community})
+                           details={"community": community},
+                           params={"community": repr(community)})
         plans = session.scalars(select(m.GridPlan).where(m.GridPlan.community_code == community,
                                                          m.GridPlan.status == "published")).all()
         if not plans:
-            raise NotFound(f"Community {community} has no published grid plan to assign against.",
-                           fix="Publish a plan first (gridmap import grids … --publish).")
+            raise NotFound(N_("Community %(community)s has no published grid plan to assign against."),
+                           fix=N_("Publish a plan first (gridmap import grids … --publish)."),
+                           params={"community": community})
     elif plan_ids is not None:
         ids = sorted({int(i) for i in plan_ids})
         plans = session.scalars(select(m.GridPlan).where(m.GridPlan.id.in_(ids))).all()
         missing = sorted(set(ids) - {p.id for p in plans})
         if missing:
-            raise NotFound(f"Grid plan(s) {missing} are not in the store.", fix="Give ids of existing plans.")
+            raise NotFound(N_("Grid plan(s) %(missing)s are not in the store."), fix=N_("Give ids of existing plans."),
+                           params={"missing": missing})
     else:
         plans = session.scalars(select(m.GridPlan).where(m.GridPlan.status == "published")).all()
     communities = [p.community_code for p in plans]
     twice = sorted({c for c in communities if communities.count(c) > 1})
     if twice:
-        raise InvalidInput(f"Several plans of community {twice[0]} were asked for at once.",
-                           fix="Assign one plan per community per run.")
+        raise InvalidInput(N_("Several plans of community %(value)s were asked for at once."),
+                           fix=N_("Assign one plan per community per run."),
+                           params={"value": twice[0]})
     return sorted(plans, key=lambda p: (p.community_code, p.id))
 
 
@@ -707,8 +712,9 @@ def grid_members(session, grid_code, role, worker_id=None, *, area=None):
     grid = session.execute(select(m.Grid.code, m.Grid.name, m.Grid.plan_id).join(m.GridPlan)
                            .where(m.Grid.code == grid_code, m.GridPlan.status == "published")).first()
     if grid is None:
-        raise NotFound(f"Grid {grid_code!r} is in no published plan.",
-                       fix="Give the 15-digit code of a published grid.", details={"grid": grid_code})
+        raise NotFound(N_("Grid %(grid_code)s is in no published plan."),
+                       fix=N_("Give the 15-digit code of a published grid."), details={"grid": grid_code},
+                       params={"grid_code": repr(grid_code)})
     if area is None:
         served = session.scalars(select(m.grid_worker_grid.c.grid_code)
                                  .where(m.grid_worker_grid.c.worker_id == worker_id)).all() if worker_id is not None else ()
@@ -717,8 +723,9 @@ def grid_members(session, grid_code, role, worker_id=None, *, area=None):
     access.check(role, "people.read", at=at, area=area)
     ran = session.get(m.AssignmentRun, grid.plan_id)
     if ran is None:
-        raise NotFound(f"Grid {grid_code} has not been assigned yet.",
-                       fix=f"Run: gridmap assign --community {grid_code[:12]}")
+        raise NotFound(N_("Grid %(grid_code)s has not been assigned yet."),
+                       fix=N_("Run: gridmap assign --community %(value)s"),
+                       params={"grid_code": grid_code, "value": grid_code[:12]})
     def show_phone(phone):
         return access.phone_for(role, phone, at=at, area=area)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .access import phone_for
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, N_, NotFound
 from .index import EDGE_RULE
 
 #: An address resolves to a building (Open311's address_string) only at this score or above, and
@@ -25,8 +25,9 @@ def locate(snapshot, lon, lat, *, role=None):
     """
     where = snapshot.locate(lon, lat)
     if where["grid"] is None and where["community"] is None:
-        raise NotFound(f"({lon:.6f}, {lat:.6f}) lies in no community gridmap knows.",
-                       fix="Check the coordinates and their coordinate system (wgs84, gcj02, bd09).")
+        raise NotFound(N_("(%(lon)s, %(lat)s) lies in no community gridmap knows."),
+                       fix=N_("Check the coordinates and their coordinate system (wgs84, gcj02, bd09)."),
+                       params={"lon": format(lon, '.6f'), "lat": format(lat, '.6f')})
     code = where["grid"]["code"] if where["grid"] else None
     where["workers"] = [{"name": w["name"], "phone": phone_for(role, w["phone"])}
                         for w in snapshot.workers.get(code, [])] if code else []
@@ -92,7 +93,8 @@ def nearest_by_kind(snapshot, *, lon, lat, kinds, k=3, by="line", mode="car", ro
             _mask(group, role)
         return found, "straight line"
     if k is None or int(k) < 1:
-        raise InvalidInput(f"k={k!r} is not a positive whole number.", fix="Use e.g. k=5.")
+        raise InvalidInput(N_("k=%(k)s is not a positive whole number."), fix=N_("Use e.g. k=5."),
+                           params={"k": repr(k)})
     pools = {}
 
     def fetcher(kind):
@@ -229,12 +231,14 @@ def resolve_address(snapshot, q, *, field="address"):
     """
     hits = snapshot.addresses.search(q, limit=3) if (q or "").strip() and snapshot.addresses is not None else []
     if not hits or hits[0]["score"] < RESOLVE_MIN_SCORE:
-        raise InvalidInput(f"{field} {q!r} matches no building address.",
-                           fix="Send lat and long, or a building address as the register writes it.",
-                           details={"field": field})
+        raise InvalidInput(N_("%(field)s %(q)s matches no building address."),
+                           fix=N_("Send lat and long, or a building address as the register writes it."),
+                           details={"field": field},
+                           params={"field": field, "q": repr(q)})
     tied = [h for h in hits if h["score"] >= hits[0]["score"]]
     if len({h["building_id"] for h in tied}) > 1:
-        raise InvalidInput(f"{field} {q!r} matches several buildings: {', '.join(h['address'] for h in tied)}.",
-                           fix="Give the house number and building as the register writes them, or send lat and long.",
-                           details={"field": field, "candidates": [h["address"] for h in tied]})
+        raise InvalidInput(N_("%(field)s %(q)s matches several buildings: %(value)s."),
+                           fix=N_("Give the house number and building as the register writes them, or send lat and long."),
+                           details={"field": field, "candidates": [h["address"] for h in tied]},
+                           params={"field": field, "q": repr(q), "value": ', '.join(h['address'] for h in tied)})
     return hits[0]

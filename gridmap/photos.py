@@ -35,7 +35,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import select
 
 from . import settings
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, N_, NotFound
 from .store import models as m
 
 #: content type → (Pillow's format name, how its files begin)
@@ -109,9 +109,10 @@ def clean_photos(files, *, limits=PhotoLimits()):
     Lets a caller refuse a whole request before it writes its owner. Returns [CleanPhoto]."""
     items = [item for item in (_read(f, limits.max_bytes) for f in (files or ())) if item is not None]
     if len(items) > limits.max_count:
-        raise InvalidInput(f"{len(items)} photos were sent; at most {limits.max_count} are taken.",
-                           fix=f"Choose at most {limits.max_count} photos.",
-                           details={"reason": "too_many_photos", "count": len(items), "most": limits.max_count})
+        raise InvalidInput(N_("%(items)s photos were sent; at most %(max_count)s are taken."),
+                           fix=N_("Choose at most %(max_count)s photos."),
+                           details={"reason": "too_many_photos", "count": len(items), "most": limits.max_count},
+                           params={"items": len(items), "max_count": limits.max_count})
     return [item if isinstance(item, CleanPhoto) else _clean(*item, limits) for item in items]
 
 
@@ -176,10 +177,11 @@ def _read(item, most):
         return None
     if len(data) > most:
         size = getattr(item, "content_length", 0) or len(data)
-        raise InvalidInput(f"Photo {name!r} is larger than {most:,} bytes.",
-                           fix=f"Send a smaller photo (at most {most // (1024 * 1024)} MB), e.g. the phone's "
-                               "'medium' size; the operator sets the limit as GRIDMAP_PHOTO_MAX_BYTES.",
-                           details={"reason": "photo_too_large", "name": name, "size": size, "most": most})
+        raise InvalidInput(N_("Photo %(name)s is larger than %(most)s bytes."),
+                           fix=N_("Send a smaller photo (at most %(value)s MB), e.g. the phone's 'medium' size; the "
+                                  "operator sets the limit as GRIDMAP_PHOTO_MAX_BYTES."),
+                           details={"reason": "photo_too_large", "name": name, "size": size, "most": most},
+                           params={"name": repr(name), "most": format(most, ','), "value": most // (1024 * 1024)})
     return name, data
 
 
@@ -197,9 +199,10 @@ def _sniff(data):
 def _clean(name, data, limits):
     mime = _sniff(data)
     if mime is None:
-        raise InvalidInput(f"{name!r} is not a JPEG, PNG or WebP photo (judged by its content, not its name).",
-                           fix="Send a photo taken by a phone or camera: JPEG, PNG or WebP.",
-                           details={"reason": "photo_not_image", "name": name})
+        raise InvalidInput(N_("%(name)s is not a JPEG, PNG or WebP photo (judged by its content, not its name)."),
+                           fix=N_("Send a photo taken by a phone or camera: JPEG, PNG or WebP."),
+                           details={"reason": "photo_not_image", "name": name},
+                           params={"name": repr(name)})
     fmt = FORMATS[mime]
     unreadable = InvalidInput(f"Photo {name!r} cannot be read: it is damaged or cut short.",
                               fix="Send the photo again, or take a new one.",

@@ -10,7 +10,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from .. import catalog
-from ..errors import NotFound
+from ..errors import N_, NotFound
 from ..lookup import resolve_address
 from ..store import models as m
 from .incidents import iso
@@ -41,7 +41,8 @@ def services():
 def service_definition(code):
     """The service definition of one category; NotFound for a code not in the catalogue."""
     if code not in PUBLIC_CODES:
-        raise NotFound(f"service_code {code!r} is not offered.", fix=f"Use one of {sorted(catalog.CATEGORIES)}.")
+        raise NotFound(N_("service_code %(code)s is not offered."), fix=N_("Use one of %(CATEGORIES)s."),
+                       params={"code": repr(code), "CATEGORIES": ", ".join(map(str, sorted(catalog.CATEGORIES)))})
     return {"service_code": code, "attributes": []}
 
 
@@ -66,7 +67,8 @@ def get_request(session, request_id):
     """One request (as a one-item list, as the spec has it); NotFound for an id not offered."""
     inc = session.get(m.Incident, request_id)
     if inc is None or inc.category not in PUBLIC_CODES:
-        raise NotFound(f"Service request {request_id} does not exist.", fix="Use the id you were given.")
+        raise NotFound(N_("Service request %(request_id)s does not exist."), fix=N_("Use the id you were given."),
+                       params={"request_id": request_id})
     return [request_dict(inc, _last_notes(session, [inc.id]).get(inc.id))]
 
 

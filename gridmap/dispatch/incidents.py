@@ -7,7 +7,7 @@ import shapely
 from sqlalchemy import select
 
 from .. import access, catalog, photos
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, N_, NotFound
 from ..store import models as m
 from ..store.loaders import work_items
 from ..store.races import lock as _lock
@@ -32,9 +32,10 @@ def report(session, snapshot, *, category, lon, lat, actor=Actor(), now=None, so
     now = now or utcnow()
     where = snapshot.locate(lon, lat)
     if where["community"] is None:
-        raise InvalidInput(f"({lon:.6f}, {lat:.6f}) lies in no community gridmap knows; nobody could take the report.",
-                           fix="Check the coordinates and their coordinate system (wgs84, gcj02, bd09).",
-                           details={"lon": lon, "lat": lat})
+        raise InvalidInput(N_("(%(lon)s, %(lat)s) lies in no community gridmap knows; nobody could take the report."),
+                           fix=N_("Check the coordinates and their coordinate system (wgs84, gcj02, bd09)."),
+                           details={"lon": lon, "lat": lat},
+                           params={"lon": format(lon, '.6f'), "lat": format(lat, '.6f')})
     community = where["community"]["code"]
     grid = where["grid"]["code"] if where["grid"] else None
     if lists is None:
@@ -72,9 +73,10 @@ def transition(session, incident_id, action, *, actor, version, note="", now=Non
     key = (inc.status, action)
     if key not in TRANSITIONS:
         allowed = allowed_actions(inc.status, level=inc.level)
-        raise Conflict(f"Incident {inc.id} is {inc.status}; {action!r} is not possible from there.",
-                       fix=f"Allowed from {inc.status}: {allowed or 'nothing (it is closed)'}.",
-                       details={"status": inc.status, "allowed_actions": allowed})
+        raise Conflict(N_("Incident %(id)s is %(status)s; %(action)s is not possible from there."),
+                       fix=N_("Allowed from %(status)s: %(value)s."),
+                       details={"status": inc.status, "allowed_actions": allowed},
+                       params={"id": inc.id, "status": inc.status, "action": repr(action), "value": allowed or 'nothing (it is closed)'})
     target = TRANSITIONS[key]
     access.check(actor.role, f"incident.{action}", at=place(inc), area=actor.area, what=f"{action} an incident")
     before_status, before_level = inc.status, inc.level
@@ -91,9 +93,10 @@ def transition(session, incident_id, action, *, actor, version, note="", now=Non
 def _escalate(session, inc, now, **_):
     i = catalog.LEVELS.index(inc.level)
     if i + 1 >= len(catalog.LEVELS):
-        raise Conflict(f"Incident {inc.id} is already with a department; there is no level above.",
-                       fix="Have the department resolve it: there is no level above to hand it to.",
-                       details={"level": inc.level})
+        raise Conflict(N_("Incident %(id)s is already with a department; there is no level above."),
+                       fix=N_("Have the department resolve it: there is no level above to hand it to."),
+                       details={"level": inc.level},
+                       params={"id": inc.id})
     inc.level = catalog.LEVELS[i + 1]
     if inc.level == "department":
         inc.department = catalog.category(inc.category).department
@@ -115,13 +118,16 @@ def _link(session, inc, now, *, note, duplicate_of, actor, **_):
     while original.duplicate_of is not None:  # point at the first report, never at another duplicate
         original = get_incident(session, original.duplicate_of)
     if original.id == inc.id:
-        raise InvalidInput(f"Incident {inc.id} cannot be a duplicate of itself.", fix="Give the earlier report's id.")
+        raise InvalidInput(N_("Incident %(id)s cannot be a duplicate of itself."),
+                           fix=N_("Give the earlier report's id."),
+                           params={"id": inc.id})
     if original.category != inc.category:  # a noise report is no duplicate of a leak at the same door
-        raise InvalidInput(f"Incident {inc.id} is {inc.category!r} but incident {original.id} is "
-                           f"{original.category!r}; only a report of the same category can be its duplicate.",
-                           fix=f"Link it to an earlier {inc.category!r} report, or handle it on its own.",
+        raise InvalidInput(N_("Incident %(id)s is %(category)s but incident %(id2)s is %(category2)s; only a report of "
+                              "the same category can be its duplicate."),
+                           fix=N_("Link it to an earlier %(category)s report, or handle it on its own."),
                            details={"field": "duplicate_of", "category": inc.category,
-                                    "duplicate_of_category": original.category})
+                                    "duplicate_of_category": original.category},
+                           params={"id": inc.id, "category": repr(inc.category), "id2": original.id, "category2": repr(original.category)})
     inc.duplicate_of = original.id
     inc.resolved_at = now
     return f"duplicate of {original.id}" + (f": {note}" if note else "")
@@ -143,13 +149,15 @@ def whistle(session, incident_id, *, actor, department=None, note="", now=None):
     inc = visible(get_incident(session, incident_id, lock=True), actor.role, actor.area)
     access.check(actor.role, "incident.whistle", at=place(inc), area=actor.area)
     if not may_whistle(inc.status, inc.level):
-        raise Conflict(f"Incident {inc.id} is {inc.status} at level {inc.level}; the community blows the whistle "
-                       "only for open incidents still with the grid or the community.",
-                       fix="Escalate or reopen it instead.", details={"status": inc.status, "level": inc.level})
+        raise Conflict(N_("Incident %(id)s is %(status)s at level %(level)s; the community blows the whistle only "
+                          "for open incidents still with the grid or the community."),
+                       fix=N_("Escalate or reopen it instead."), details={"status": inc.status, "level": inc.level},
+                       params={"id": inc.id, "status": inc.status, "level": inc.level})
     cat = catalog.category(inc.category)
     department = (department or "").strip() or cat.department
     if len(department) > 64:
-        raise InvalidInput("department is longer than 64 characters.", fix="Name the department briefly, e.g. 城管.")
+        raise InvalidInput(N_("department is longer than 64 characters."),
+                           fix=N_("Name the department briefly, e.g. 城管."))
     task = m.WhistleTask(incident_id=inc.id, department=department, blown_by=actor.name, blown_at=now,
                          report_by=now + dt.timedelta(hours=cat.whistle_hours), note=note)
     session.add(task)
@@ -173,9 +181,10 @@ def report_in(session, task_id, *, actor, now=None):
     if not access.can(actor.role, "whistle.report_in", at=place(owner), area=actor.area):
         raise gone
     if task.reported_at is not None:
-        raise Conflict(f"{task.department} reported on task {task.id} at {iso(task.reported_at)} already.",
-                       fix="Nothing to do: the task is done. Reload the incident to see its whistles.",
-                       details={"reported_at": iso(task.reported_at)})
+        raise Conflict(N_("%(department)s reported on task %(id)s at %(reported_at)s already."),
+                       fix=N_("Nothing to do: the task is done. Reload the incident to see its whistles."),
+                       details={"reported_at": iso(task.reported_at)},
+                       params={"department": task.department, "id": task.id, "reported_at": iso(task.reported_at)})
     task.reported_at = now
     inc = owner
     _audit(session, inc, actor, "report_in", inc.status, inc.level, now,
@@ -187,7 +196,9 @@ def report_in(session, task_id, *, actor, now=None):
 
 def get_incident(session, incident_id, *, lock=False):
     if isinstance(incident_id, bool) or not isinstance(incident_id, int):
-        raise InvalidInput(f"Incident id {incident_id!r} is not a whole number.", fix="Use an id from /api/v1/incidents.")
+        raise InvalidInput(N_("Incident id %(incident_id)s is not a whole number."),
+                           fix=N_("Use an id from /api/v1/incidents."),
+                           params={"incident_id": repr(incident_id)})
     iid = incident_id
     if not 1 <= iid < 2 ** 63:  # beyond any id a database hands out (and beyond its integers)
         raise missing(iid)
@@ -288,9 +299,10 @@ def _audit(session, inc, actor, action, from_status, from_level, now, note=""):
 
 def _check_version(inc, version):
     if version != inc.version:
-        raise Conflict(f"Incident {inc.id} is at version {inc.version}, not {version}: someone changed it first.",
-                       fix="Reload the incident, check what changed, and try again with its current version.",
-                       details={"current_version": inc.version, "status": inc.status})
+        raise Conflict(N_("Incident %(id)s is at version %(version)s, not %(version2)s: someone changed it first."),
+                       fix=N_("Reload the incident, check what changed, and try again with its current version."),
+                       details={"current_version": inc.version, "status": inc.status},
+                       params={"id": inc.id, "version": inc.version, "version2": version})
 
 
 def _point(lon, lat):

@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import func, insert, select
 
 from .. import access, photos
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, InvalidInput, N_, NotFound
 from ..store import models as m
 from ..store.races import lock
 from .incidents import get_incident, incident_dict, report, transition
@@ -66,9 +66,10 @@ def local_month_start(now):
 def check_key(key):
     """An idempotency key as the phone makes it (a UUID or 16–64 URL-safe characters), else InvalidInput."""
     if not isinstance(key, str) or not _KEY.fullmatch(key):
-        raise InvalidInput(f"key={str(key)[:70]!r} is not an idempotency key of 16–64 letters, digits, - or _.",
-                           fix="Send the key the page made when the entry was typed (crypto.randomUUID()).",
-                           details={"field": "key"})
+        raise InvalidInput(N_("key=%(value)s is not an idempotency key of 16–64 letters, digits, - or _."),
+                           fix=N_("Send the key the page made when the entry was typed (crypto.randomUUID())."),
+                           details={"field": "key"},
+                           params={"value": repr(str(key)[:70])})
     return key
 
 
@@ -115,9 +116,10 @@ def stop_patrol(session, patrol_id, *, actor, worker_id, now=None):
     _worker(actor, worker_id)
     patrol = _own_patrol(session, patrol_id, worker_id, lock_it=True)
     if patrol.ended_at is not None:
-        raise Conflict(f"Patrol {patrol.id} was stopped at {_iso(patrol.ended_at)} already.",
-                       fix="Nothing to do; start a new patrol to patrol again.",
-                       details={"ended_at": _iso(patrol.ended_at)})
+        raise Conflict(N_("Patrol %(id)s was stopped at %(ended_at)s already."),
+                       fix=N_("Nothing to do; start a new patrol to patrol again."),
+                       details={"ended_at": _iso(patrol.ended_at)},
+                       params={"id": patrol.id, "ended_at": _iso(patrol.ended_at)})
     patrol.ended_at = now
     session.flush()
     return patrol
@@ -136,12 +138,14 @@ def add_points(session, snapshot, patrol_id, points, *, actor, worker_id, now=No
     now = now or utcnow()
     _worker(actor, worker_id)
     if len(points) > MAX_BATCH:
-        raise InvalidInput(f"The batch holds {len(points)} positions, more than {MAX_BATCH}.",
-                           fix=f"Send at most {MAX_BATCH} positions a request.", details={"most": MAX_BATCH})
+        raise InvalidInput(N_("The batch holds %(points)s positions, more than %(MAX_BATCH)s."),
+                           fix=N_("Send at most %(MAX_BATCH)s positions a request."), details={"most": MAX_BATCH},
+                           params={"points": len(points), "MAX_BATCH": MAX_BATCH})
     patrol = _own_patrol(session, patrol_id, worker_id, lock_it=True)
     if patrol.ended_at is not None or patrol.started_at <= now - MAX_PATROL:
-        raise Conflict(f"Patrol {patrol.id} is over; it takes no more positions.",
-                       fix="Start a new patrol.", details={"ended_at": _iso(patrol.ended_at)})
+        raise Conflict(N_("Patrol %(id)s is over; it takes no more positions."),
+                       fix=N_("Start a new patrol."), details={"ended_at": _iso(patrol.ended_at)},
+                       params={"id": patrol.id})
     last = session.scalars(select(m.PatrolPoint).where(m.PatrolPoint.patrol_id == patrol.id)
                            .order_by(m.PatrolPoint.at.desc(), m.PatrolPoint.id.desc()).limit(1)).first()
     prev = None if last is None else (last.at, *snapshot.metric.xy(last.lon, last.lat))
@@ -214,7 +218,8 @@ def near_served(snapshot, area, lon, lat, radius_m=NEAR_M):
 def _own_patrol(session, patrol_id, worker_id, *, lock_it=False):
     patrol = lock(session, m.Patrol, patrol_id) if lock_it else session.get(m.Patrol, patrol_id)
     if patrol is None or patrol.worker_id != worker_id:  # another worker's patrol answers as a missing one
-        raise NotFound(f"Patrol {patrol_id} does not exist.", fix="Start a patrol on the workbench.")
+        raise NotFound(N_("Patrol %(patrol_id)s does not exist."), fix=N_("Start a patrol on the workbench."),
+                       params={"patrol_id": patrol_id})
     return patrol
 
 
@@ -298,30 +303,33 @@ def check_in(session, snapshot, *, actor, worker_id, key, building_id, note="", 
     first = session.scalar(select(m.Checkin).where(m.Checkin.idempotency_key == key))
     if first is not None:
         if first.worker_id != worker_id:
-            raise NotFound("No check-in has this key.", fix="Make a new key for a new check-in.")
+            raise NotFound(N_("No check-in has this key."), fix=N_("Make a new key for a new check-in."))
         return checkin_dict(session, first), False
     at = at or now
     if at > now + CLOCK_SKEW or at < now - MAX_QUEUE_AGE:
-        raise InvalidInput(f"at={_iso(at)} is not between {_iso(now - MAX_QUEUE_AGE)} and now.",
-                           fix="Check the phone's clock; a check-in kept offline for over a week is dropped.",
-                           details={"field": "at"})
+        raise InvalidInput(N_("at=%(at)s is not between %(value)s and now."),
+                           fix=N_("Check the phone's clock; a check-in kept offline for over a week is dropped."),
+                           details={"field": "at"},
+                           params={"at": _iso(at), "value": _iso(now - MAX_QUEUE_AGE)})
     building = session.get(m.Building, building_id)
     grid = None
     if building is not None:
         i = snapshot.grid_at(building.lon, building.lat)
         grid = snapshot.grids["code"].iat[i] if i >= 0 else None
     if building is None or not access.can(actor.role, "patrol.use", at=(grid, None), area=actor.area) or grid is None:
-        raise NotFound(f"Building {building_id} is not in a grid you serve.",
-                       fix="Pick a building of your grids from the list.", details={"building_id": building_id})
+        raise NotFound(N_("Building %(building_id)s is not in a grid you serve."),
+                       fix=N_("Pick a building of your grids from the list."), details={"building_id": building_id},
+                       params={"building_id": building_id})
     if lon is not None and lat is not None:
         x, y = snapshot.metric.xy(lon, lat)
         bx, by = snapshot.metric.xy(building.lon, building.lat)
         away = math.hypot(x - bx, y - by)
         if away > CHECKIN_NEAR_M + (accuracy_m or 0.0):
-            raise InvalidInput(f"You were {away:.0f} m from {building.address} when checking in there; "
-                               f"a check-in is taken within {CHECKIN_NEAR_M:.0f} m.",
-                               fix="Check in when you are at the building, or leave the position out.",
-                               details={"field": "lon", "distance_m": round(away, 1)})
+            raise InvalidInput(N_("You were %(away)s m from %(address)s when checking in there; a check-in is taken within "
+                                  "%(CHECKIN_NEAR_M)s m."),
+                               fix=N_("Check in when you are at the building, or leave the position out."),
+                               details={"field": "lon", "distance_m": round(away, 1)},
+                               params={"away": format(away, '.0f'), "address": building.address, "CHECKIN_NEAR_M": format(CHECKIN_NEAR_M, '.0f')})
     patrol = current_patrol(session, worker_id, now=now)
     row = m.Checkin(idempotency_key=key, worker_id=worker_id, building_id=building.id, grid_code=grid,
                     patrol_id=patrol.id if patrol is not None else None, at=at, recorded_at=now, note=note or "",
@@ -359,12 +367,12 @@ def report_once(session, snapshot, *, actor, key, now=None, **report_args):
     first = session.get(m.ReportReceipt, key)
     if first is not None:
         if first.username != actor.name:
-            raise NotFound("No report has this key.", fix="Make a new key for a new report.")
+            raise NotFound(N_("No report has this key."), fix=N_("Make a new key for a new report."))
         inc = get_incident(session, first.incident_id)
         return incident_dict(inc, role=actor.role, area=actor.area, now=now), False
     if not near_served(snapshot, actor.area, report_args["lon"], report_args["lat"]):
-        raise InvalidInput("The spot is not in or near a grid you serve.",
-                           fix="Report from your grids; the dispatcher takes reports from elsewhere.",
+        raise InvalidInput(N_("The spot is not in or near a grid you serve."),
+                           fix=N_("Report from your grids; the dispatcher takes reports from elsewhere."),
                            details={"field": "lon"})
     inc = report(session, snapshot, actor=actor, now=now, source="worker", **report_args)
     session.add(m.ReportReceipt(idempotency_key=key, incident_id=inc.id, username=actor.name))
@@ -387,7 +395,7 @@ def resolve(session, incident_id, *, actor, version, note, files=(), photo_limit
     ``(incident, photo ids)``; the transition's own NotFound / Conflict / Forbidden otherwise.
     """
     if not (note or "").strip():
-        raise InvalidInput("note is missing: a resolve says what was done.", fix="Write what was done.",
+        raise InvalidInput(N_("note is missing: a resolve says what was done."), fix=N_("Write what was done."),
                            details={"field": "note"})
     limits = photo_limits or photos.PhotoLimits(max_count=MAX_RESOLVE_PHOTOS)
     cleaned = photos.clean_photos(files, limits=limits)

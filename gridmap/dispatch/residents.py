@@ -16,7 +16,7 @@ import secrets
 from sqlalchemy import select
 
 from .. import access, catalog, photos
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, N_, NotFound
 from ..store import models as m
 from .georeport import PUBLIC_CODES
 from .incidents import iso, report
@@ -44,23 +44,26 @@ def resident_report(session, snapshot, *, category, lon, lat, description="", ad
     cat = _public_category(category)
     description = (description or "").strip()
     if not description:
-        raise InvalidInput("The description is empty.", fix="Say in a few words what is wrong there.",
+        raise InvalidInput(N_("The description is empty."), fix=N_("Say in a few words what is wrong there."),
                            details={"reason": "description_missing", "field": "description"})
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidInput(f"The description has {len(description)} characters; at most {MAX_DESCRIPTION} are taken.",
-                           fix=f"Shorten it to {MAX_DESCRIPTION} characters.",
+        raise InvalidInput(N_("The description has %(description)s characters; at most %(MAX_DESCRIPTION)s are taken."),
+                           fix=N_("Shorten it to %(MAX_DESCRIPTION)s characters."),
                            details={"reason": "description_too_long", "field": "description",
-                                    "length": len(description), "most": MAX_DESCRIPTION})
+                                    "length": len(description), "most": MAX_DESCRIPTION},
+                           params={"description": len(description), "MAX_DESCRIPTION": MAX_DESCRIPTION})
     for field, value, most in (("address", address, 256), ("contact_name", contact_name, 64),
                                ("contact_phone", contact_phone, 32)):  # the incident's columns
         if len(value or "") > most:
-            raise InvalidInput(f"{field} has {len(value)} characters; at most {most} are taken.",
-                               fix=f"Shorten {field} to {most} characters.",
-                               details={"reason": "field_too_long", "field": field, "length": len(value), "most": most})
+            raise InvalidInput(N_("%(field)s has %(value)s characters; at most %(most)s are taken."),
+                               fix=N_("Shorten %(field)s to %(most)s characters."),
+                               details={"reason": "field_too_long", "field": field, "length": len(value), "most": most},
+                               params={"field": field, "value": len(value), "most": most})
     if snapshot.locate(lon, lat)["community"] is None:
-        raise InvalidInput(f"({lon:.6f}, {lat:.6f}) lies in no community gridmap knows; nobody could take the report.",
-                           fix="Choose the place again, by address or on the map.",
-                           details={"reason": "spot_outside"})
+        raise InvalidInput(N_("(%(lon)s, %(lat)s) lies in no community gridmap knows; nobody could take the report."),
+                           fix=N_("Choose the place again, by address or on the map."),
+                           details={"reason": "spot_outside"},
+                           params={"lon": format(lon, '.6f'), "lat": format(lat, '.6f')})
     limits = photo_limits or photos.PhotoLimits(max_count=MAX_PHOTOS)
     cleaned = photos.clean_photos(files, limits=limits)  # every photo passes before the incident is written
     inc = report(session, snapshot, category=cat.code, lon=lon, lat=lat, actor=actor, now=now, source="resident",
@@ -131,10 +134,11 @@ def incident_photo(session, photo_id, *, role, area):
 def _public_category(code):
     if not isinstance(code, str) or code not in PUBLIC_CODES:
         shown = repr(code)[:40]
-        raise InvalidInput(f"category={shown} is not a category residents may report.",
-                           fix=f"Choose one of {list(PUBLIC_CODES)}.",
+        raise InvalidInput(N_("category=%(shown)s is not a category residents may report."),
+                           fix=N_("Choose one of %(PUBLIC_CODES)s."),
                            details={"reason": "category_not_offered", "field": "category", "category": str(code)[:40],
-                                    "allowed": list(PUBLIC_CODES)})
+                                    "allowed": list(PUBLIC_CODES)},
+                           params={"shown": shown, "PUBLIC_CODES": ", ".join(map(str, list(PUBLIC_CODES)))})
     return catalog.category(code)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 
 from .. import access, catalog
-from ..errors import NotFound
+from ..errors import N_, NotFound
 from ..store import models as m
 
 STATUSES = ("reported", "accepted", "dispatched", "in_progress", "resolved", "merged")
@@ -104,9 +104,10 @@ def set_work_items(session, lists):
     known = set(session.scalars(select(m.Community.code).where(m.Community.code.in_(list(lists)))).all())
     missing = sorted(set(lists) - known)
     if missing:
-        raise NotFound(f"Communities {missing[:5]} are not in the store.",
-                       fix="Import the communities first, or correct the codes in the file.",
-                       details={"communities": missing})
+        raise NotFound(N_("Communities %(value)s are not in the store."),
+                       fix=N_("Import the communities first, or correct the codes in the file."),
+                       details={"communities": missing},
+                       params={"value": missing[:5]})
     session.execute(delete(m.WorkItem).where(m.WorkItem.community_code.in_(list(lists))))
     rows = [{"community_code": c, "category": cat} for c, cats in sorted(lists.items()) for cat in sorted(cats)]
     if rows:

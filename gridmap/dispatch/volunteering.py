@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .. import access
-from ..errors import NotFound
+from ..errors import N_, NotFound
 from ..store import models as m
 from .rules import utcnow
 
@@ -25,7 +25,8 @@ def record_service(session, volunteer_id, *, actor, day, skill, hours, resident_
             continue
         at = where(session, value)
         if at is None or not access.can(actor.role, "ledger.write", at=at, area=actor.area):
-            raise NotFound(f"{name}={value} does not exist.", fix=f"Check {name}.", details={"field": name})
+            raise NotFound(N_("%(name)s=%(value)s does not exist."), fix=N_("Check %(name)s."), details={"field": name},
+                           params={"name": name, "value": value})
     row = m.ServiceRecord(volunteer_id=volunteer.id, day=day, skill=skill, hours=hours, resident_id=resident_id,
                           household_id=household_id, incident_id=incident_id, note=note, recorded_by=actor.name,
                           recorded_at=now or utcnow())
@@ -58,7 +59,9 @@ def ledger(session, volunteer_id, *, start=None, end=None, role=None, area=None)
 def _volunteer(session, volunteer_id, role, area, action):
     volunteer = session.get(m.Volunteer, int(volunteer_id))
     if volunteer is None or not access.can(role, action, at=(None, volunteer.community_code), area=area):
-        raise NotFound(f"Volunteer {volunteer_id} does not exist.", fix="Use an id from /api/v1/nearest?kind=volunteer.")
+        raise NotFound(N_("Volunteer %(volunteer_id)s does not exist."),
+                       fix=N_("Use an id from /api/v1/nearest?kind=volunteer."),
+                       params={"volunteer_id": volunteer_id})
     return volunteer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .. import catalog
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, N_, NotFound
 from ..store import models as m
 from .incidents import iso, report
 from .responders import propose
@@ -20,11 +20,14 @@ def sos(session, snapshot, *, device_id, lon, lat, time, actor, now=None, lists=
     """
     device = session.get(m.SosDevice, device_id)
     if device is None:
-        raise NotFound(f"Device {device_id!r} is not registered.",
-                       fix="Register the wearable for its resident before it is used.", details={"device_id": device_id})
+        raise NotFound(N_("Device %(device_id)s is not registered."),
+                       fix=N_("Register the wearable for its resident before it is used."), details={"device_id": device_id},
+                       params={"device_id": repr(device_id)})
     if not device.active:
-        raise Forbidden(f"Device {device_id!r} is deactivated.", fix="Reactivate it or register its replacement.",
-                        details={"device_id": device_id})
+        raise Forbidden(N_("Device %(device_id)s is deactivated."),
+                        fix=N_("Reactivate it or register its replacement."),
+                        details={"device_id": device_id},
+                        params={"device_id": repr(device_id)})
     resident = session.get(m.Resident, device.resident_id)
     address = session.scalar(select(m.Building.address).join(m.Household, m.Household.building_id == m.Building.id)
                              .where(m.Household.id == resident.household_id)) or ""
@@ -41,11 +44,14 @@ def register_device(session, device_id, resident_id, *, active=True):
     """Register (or re-point, or deactivate with ``active=False``) a wearable for a resident."""
     device_id = (device_id or "").strip()
     if not device_id or len(device_id) > DEVICE_ID_MAX:
-        raise InvalidInput(f"device_id={device_id!r} is not a device id of 1–{DEVICE_ID_MAX} characters.",
-                           fix="Use the id printed on the wearable, e.g. W-0001.")
+        raise InvalidInput(N_("device_id=%(device_id)s is not a device id of 1–%(DEVICE_ID_MAX)s characters."),
+                           fix=N_("Use the id printed on the wearable, e.g. W-0001."),
+                           params={"device_id": repr(device_id), "DEVICE_ID_MAX": DEVICE_ID_MAX})
     if session.get(m.Resident, int(resident_id)) is None:
-        raise NotFound(f"Resident {resident_id} does not exist.", fix="Register the device for a known resident.",
-                       details={"resident_id": resident_id})
+        raise NotFound(N_("Resident %(resident_id)s does not exist."),
+                       fix=N_("Register the device for a known resident."),
+                       details={"resident_id": resident_id},
+                       params={"resident_id": resident_id})
     device = session.get(m.SosDevice, device_id) or m.SosDevice(device_id=device_id)
     device.resident_id, device.active = int(resident_id), active
     session.add(device)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz.distance import LCSseq
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 
 __all__ = ["AddressIndex", "normalise", "parse_numbers", "VARIANTS", "SYNONYMS", "MAX_QUERY_CHARS",
            "MAX_LIMIT"]
@@ -203,8 +203,9 @@ class AddressIndex:
         for i, r in enumerate(records):
             address = r.get("address")
             if r.get("building_id") is None or not isinstance(address, str) or not address.strip():
-                raise InvalidInput(f"Record {i} has no building_id or no address: {r!r}.",
-                                   fix="Give every record a building_id and a non-empty address.")
+                raise InvalidInput(N_("Record %(i)s has no building_id or no address: %(r)s."),
+                                   fix=N_("Give every record a building_id and a non-empty address."),
+                                   params={"i": i, "r": repr(r)})
             norm = normalise(address)
             name = r.get("name") or ""
             name_norm = normalise(name) if isinstance(name, str) else ""
@@ -268,13 +269,15 @@ class AddressIndex:
             For an empty query, one over :data:`MAX_QUERY_CHARS` characters, or a bad ``limit``.
         """
         if not isinstance(q, str) or not q.strip():
-            raise InvalidInput("The address query is empty.", fix="Type part of an address, e.g. 湾里路12号.")
+            raise InvalidInput(N_("The address query is empty."), fix=N_("Type part of an address, e.g. 湾里路12号."))
         if len(q) > MAX_QUERY_CHARS:
-            raise InvalidInput(f"The address query has {len(q)} characters; the limit is {MAX_QUERY_CHARS}.",
-                               fix=f"Shorten it to at most {MAX_QUERY_CHARS} characters.")
+            raise InvalidInput(N_("The address query has %(q)s characters; the limit is %(MAX_QUERY_CHARS)s."),
+                               fix=N_("Shorten it to at most %(MAX_QUERY_CHARS)s characters."),
+                               params={"q": len(q), "MAX_QUERY_CHARS": MAX_QUERY_CHARS})
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInput(f"`limit` was {limit!r} but must be an integer in 1..{MAX_LIMIT}.",
-                               fix="Ask for fewer candidates.")
+            raise InvalidInput(N_("`limit` was %(limit)s but must be an integer in 1..%(MAX_LIMIT)s."),
+                               fix=N_("Ask for fewer candidates."),
+                               params={"limit": repr(limit), "MAX_LIMIT": MAX_LIMIT})
         qn = normalise(q)
         if not qn or not self._records:
             return []

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 
 __all__ = [
     "MAX_DEPTH",
@@ -76,9 +76,10 @@ def check_text_size(path, source: str) -> None:
     size = Path(path).stat().st_size
     if size > MAX_TEXT_BYTES:
         raise InvalidInput(
-            f'"{source}" is {_mib(size)}; text files (CSV, GeoJSON) may be at most {_mib(MAX_TEXT_BYTES)}.',
+            N_('"%(source)s" is %(size)s; text files (CSV, GeoJSON) may be at most %(MAX_TEXT_BYTES)s.'),
             fix=_SIZE_FIX,
             details={"path": source, "bytes": size, "limit": MAX_TEXT_BYTES},
+            params={"source": source, "size": _mib(size), "MAX_TEXT_BYTES": _mib(MAX_TEXT_BYTES)},
         )
 
 
@@ -116,9 +117,10 @@ def check_json(stream, source: str) -> None:
         read += len(chunk)
         if read > MAX_TEXT_BYTES:
             raise InvalidInput(
-                f'"{source}" is larger than {_mib(MAX_TEXT_BYTES)}, the limit for GeoJSON.',
+                N_('"%(source)s" is larger than %(MAX_TEXT_BYTES)s, the limit for GeoJSON.'),
                 fix=_SIZE_FIX,
                 details={"path": source, "limit": MAX_TEXT_BYTES},
+                params={"source": source, "MAX_TEXT_BYTES": _mib(MAX_TEXT_BYTES)},
             )
         unclosed: list[bytes] = []
         blanked = _JSON_STRING.sub(functools.partial(_blank, unclosed=unclosed), carry + chunk)
@@ -127,10 +129,11 @@ def check_json(stream, source: str) -> None:
         depth, peak = _depth(blanked, _JSON_STEP, depth)
         if peak > MAX_JSON_DEPTH:
             raise InvalidInput(
-                f'"{source}" nests its JSON more than {MAX_JSON_DEPTH} levels deep (at least {peak:,} '
-                f"within its first {_mib(read)}); geometries may nest at most {MAX_DEPTH} deep.",
+                N_('"%(source)s" nests its JSON more than %(MAX_JSON_DEPTH)s levels deep (at least %(peak)s '
+                   "within its first %(read)s); geometries may nest at most %(MAX_DEPTH)s deep."),
                 fix=_DEPTH_FIX + ".",
                 details={"path": source, "limit": MAX_JSON_DEPTH},
+                params={"source": source, "MAX_JSON_DEPTH": MAX_JSON_DEPTH, "peak": format(peak, ','), "read": _mib(read), "MAX_DEPTH": MAX_DEPTH},
             )
 
 

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import shapely
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 
 __all__ = ["MAX_SEQUENCE", "grid_code", "grid_name", "sequence_of", "allocate", "number_west_east_north_south"]
 
@@ -26,8 +26,9 @@ _CODE15 = re.compile(r"\d{15}")
 def grid_code(community_code, seq):
     """The 15-digit code of grid ``seq`` (1–999) of a community with a 12-digit code."""
     if not (1 <= int(seq) <= MAX_SEQUENCE):
-        raise InvalidInput(f"Grid sequence {seq} is outside 1–{MAX_SEQUENCE}.",
-                           fix=f"A community holds at most {MAX_SEQUENCE} grids over its history.")
+        raise InvalidInput(N_("Grid sequence %(seq)s is outside 1–%(MAX_SEQUENCE)s."),
+                           fix=N_("A community holds at most %(MAX_SEQUENCE)s grids over its history."),
+                           params={"seq": seq, "MAX_SEQUENCE": MAX_SEQUENCE})
     return f"{str(community_code)[:12]}{int(seq):03d}"
 
 
@@ -81,10 +82,11 @@ def allocate(geoms, *, taken=(), community_code=None, new=None):
     for i in order:
         seq = next(free, None)
         if seq is None:
-            raise InvalidInput(f"{len(order)} new grids need more sequence numbers than the {MAX_SEQUENCE - len(used)} "
-                               f"that are left (1–{MAX_SEQUENCE}, never reused).",
-                               fix="Make fewer grids, or keep the codes of grids that continue earlier ones.",
-                               details={"new_grids": len(order), "used": len(used)})
+            raise InvalidInput(N_("%(order)s new grids need more sequence numbers than the %(value)s that are left "
+                                  "(1–%(MAX_SEQUENCE)s, never reused)."),
+                               fix=N_("Make fewer grids, or keep the codes of grids that continue earlier ones."),
+                               details={"new_grids": len(order), "used": len(used)},
+                               params={"order": len(order), "value": MAX_SEQUENCE - len(used), "MAX_SEQUENCE": MAX_SEQUENCE})
         codes[i] = grid_code(community_code, seq) if community_code else f"{seq:03d}"
     return [codes[i] for i in sorted(codes)]
 

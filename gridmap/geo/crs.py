@@ -14,7 +14,7 @@ from pyproj.crs import GeographicCRS, ProjectedCRS
 from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 from pyproj.exceptions import CRSError
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 
 __all__ = [
     "CrsSpec",
@@ -440,8 +440,8 @@ def to_wgs84(data, src=None):
     if src is None:
         if data.crs is None:
             raise InvalidInput(
-                "The coordinates have no coordinate system.",
-                fix="Pass --crs, e.g. --crs 4490 or --crs EPSG:4547.",
+                N_("The coordinates have no coordinate system."),
+                fix=N_("Pass --crs, e.g. --crs 4490 or --crs EPSG:4547."),
             )
         src = data.crs
     spec = parse_crs(src)
@@ -477,8 +477,9 @@ def local_metric_crs(lon: float, lat: float) -> pyproj.CRS:
     """
     if not (np.isfinite(lon) and np.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
         raise InvalidInput(
-            f"Cannot centre a metric CRS on lon={lon}, lat={lat}.",
-            fix="Give WGS84 degrees: longitude in -180..180, latitude in -90..90.",
+            N_("Cannot centre a metric CRS on lon=%(lon)s, lat=%(lat)s."),
+            fix=N_("Give WGS84 degrees: longitude in -180..180, latitude in -90..90."),
+            params={"lon": lon, "lat": lat},
         )
     # Rounding to ~100 m makes repeated calls for one community hit the cache.
     return _local_tm(round(float(lon), 3), round(float(lat), 3))
@@ -685,8 +686,8 @@ def _bounds_of(where):
             bounds = shapely.total_bounds(geoms[~shapely.is_missing(geoms)]) if geoms.size else (np.nan,) * 4
     bounds = tuple(float(v) for v in bounds)
     if not all(np.isfinite(bounds)):
-        raise InvalidInput("There is nothing to measure: the extent is empty.",
-                           fix="Give WGS84 coordinates or geometries with at least one point.")
+        raise InvalidInput(N_("There is nothing to measure: the extent is empty."),
+                           fix=N_("Give WGS84 coordinates or geometries with at least one point."))
     return bounds
 
 

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 
 __all__ = ["LANGUAGE_DRIVERS", "TRANSPORT", "ShapefileText", "decode_frame", "find"]
 
@@ -155,16 +155,19 @@ def _choose(text: ShapefileText, encoding, samples) -> tuple[str, str]:
     if encoding is not None:
         codec = _codec(encoding)
         if codec is None:
-            raise InvalidInput(f'Encoding "{encoding}" is not known.', fix=_FIX, details={"encoding": encoding})
+            raise InvalidInput(N_('Encoding "%(encoding)s" is not known.'), fix=_FIX, details={"encoding": encoding},
+                               params={"encoding": encoding})
         return _declared(text, codec, encoding, f"as --encoding {encoding} says", samples)
     cpg = (text.cpg or "").strip()
     if cpg.upper() not in _UNSPECIFIC:
         codec = _codec(cpg)
         if codec is None:
             raise InvalidInput(
-                f'{text.name}: its .cpg names the encoding "{cpg}", which is not known.',
-                fix="Pass --encoding with the file's real encoding (e.g. --encoding GBK), or correct the .cpg.",
+                N_('%(name)s: its .cpg names the encoding "%(cpg)s", which is not known.'),
+                fix=N_("Pass --encoding with the file's real encoding (e.g. --encoding GBK), or correct the "
+                       ".cpg."),
                 details={"file": text.name, "cpg": cpg},
+                params={"name": text.name, "cpg": cpg},
             )
         return _declared(text, codec, cpg, f"as its .cpg says: {cpg}", samples)
     without = f'its .cpg ("{cpg}") names no code page' if text.cpg is not None else "it has no .cpg"
@@ -190,10 +193,11 @@ def _choose(text: ShapefileText, encoding, samples) -> tuple[str, str]:
                            "(which contains GBK)")
     row, column, raw = _first_invalid(samples, "gb18030")
     raise InvalidInput(
-        f"{text.name}: {without} and its text is neither valid UTF-8 nor GB18030 "
-        f"({_where(row, column)}: {_bytes(raw)}).",
+        N_("%(name)s: %(without)s and its text is neither valid UTF-8 nor GB18030 (%(row)s: "
+           "%(raw)s)."),
         fix=_FIX,
         details={"file": text.name, "tried": ["UTF-8", "GB18030"], "row": row, "column": column},
+        params={"name": text.name, "without": without, "row": _where(row, column), "raw": _bytes(raw)},
     )
 
 
@@ -209,9 +213,10 @@ def _declared(text: ShapefileText, codec: str, given: str, why: str, samples) ->
     where = ", or correct the .cpg" if ".cpg" in why else ""
     fix = f"Its text does decode as {other}: pass --encoding {other}{where}." if other else _FIX
     raise InvalidInput(
-        f"{text.name}: {_where(row, column)} is not valid {given} ({why}): {_bytes(raw)}.",
+        N_("%(name)s: %(row)s is not valid %(given)s (%(why)s): %(raw)s."),
         fix=fix,
         details={"file": text.name, "encoding": given, "row": row, "column": column},
+        params={"name": text.name, "row": _where(row, column), "given": given, "why": why, "raw": _bytes(raw)},
     )
 
 

@@ -17,7 +17,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from . import bounds, dbf, osm
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 from .crs import WGS84, CrsSpec, parse_crs, to_wgs84
 
 __all__ = ["RawLayer", "read_layer", "write_layer", "SUPPORTED_READ", "SUPPORTED_WRITE"]
@@ -105,8 +105,9 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
     kind = _kind(path)
     if not path.exists():
         raise InvalidInput(
-            f'"{source}" does not exist.', fix="Check the path and file name.", details={"path": source}
-        )
+            N_('"%(source)s" does not exist.'), fix=N_("Check the path and file name."), details={"path": source}
+        ,
+                           params={"source": source})
     user_crs = parse_crs(crs) if crs is not None else None
     notes: list[str] = []
     counts: list = []
@@ -129,9 +130,10 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
             default_crs = WGS84 if kind == "geojson" else None
     except UnicodeDecodeError as exc:
         raise InvalidInput(
-            f'"{source}" has text that is not valid {exc.encoding} ({exc.reason} at byte {exc.start}).',
+            N_('"%(source)s" has text that is not valid %(encoding)s (%(reason)s at byte %(start)s).'),
             fix=_ENCODING_FIX,
             details={"path": source},
+            params={"source": source, "encoding": exc.encoding, "reason": exc.reason, "start": exc.start},
         ) from None
 
     if user_crs is not None:
@@ -142,15 +144,17 @@ def read_layer(path, *, layer=None, crs=None, encoding=None, lon=None, lat=None)
         spec = default_crs
     elif kind == "shp":
         raise InvalidInput(
-            f'"{path.name}" has no .prj file, so its coordinate system is unknown.',
+            N_('"%(name)s" has no .prj file, so its coordinate system is unknown.'),
             fix=_CRS_FIX,
             details={"path": source},
+            params={"name": path.name},
         )
     else:
         raise InvalidInput(
-            f'"{path.name}" does not say which coordinate system it uses.',
+            N_('"%(name)s" does not say which coordinate system it uses.'),
             fix=_CRS_FIX,
             details={"path": source},
+            params={"name": path.name},
         )
     return RawLayer(frame=frame, crs=spec, source=source, notes=notes, counts=counts)
 
@@ -163,9 +167,10 @@ def _kind(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in kinds:
         raise InvalidInput(
-            f'"{path}" has the unsupported extension "{suffix or "(none)"}".',
+            N_('"%(path)s" has the unsupported extension "%(value)s".'),
             fix="Use one of " + ", ".join(SUPPORTED_READ) + ".",
             details={"path": str(path), "supported": list(SUPPORTED_READ)},
+            params={"path": path, "value": suffix or "(none)"},
         )
     return kinds[suffix]
 
@@ -181,16 +186,18 @@ def _read_ogr(path: Path, source: str, kind: str, layer, encoding, notes: list):
     if layer is None:
         if len(layers) > 1:
             raise InvalidInput(
-                f'"{source}" has {len(layers)} layers: {", ".join(layers)}.',
+                N_('"%(source)s" has %(layers)s layers: %(value)s.'),
                 fix="Choose one with --layer, e.g. --layer " + layers[0] + ".",
                 details={"path": source, "layers": layers},
+                params={"source": source, "layers": len(layers), "value": ", ".join(layers)},
             )
         layer = layers[0] if layers else None
     elif layer not in layers:
         raise InvalidInput(
-            f'"{source}" has no layer "{layer}"; it has {", ".join(layers) or "none"}.',
-            fix="Choose one of those with --layer.",
+            N_('"%(source)s" has no layer "%(layer)s"; it has %(value)s.'),
+            fix=N_("Choose one of those with --layer."),
             details={"path": source, "layers": layers},
+            params={"source": source, "layer": layer, "value": ", ".join(layers) or "none"},
         )
     kwargs = {"layer": layer, "use_arrow": _USE_ARROW}
     # A Shapefile's text is decoded by dbf, not by GDAL (whose default for a DBF without a
@@ -206,13 +213,15 @@ def _read_ogr(path: Path, source: str, kind: str, layer, encoding, notes: list):
         raise _unreadable(source, kind, exc) from None
     except LookupError:  # unknown codec name
         raise InvalidInput(
-            f'Encoding "{encoding}" is not known.', fix=_ENCODING_FIX, details={"path": source}
-        ) from None
+            N_('Encoding "%(encoding)s" is not known.'), fix=_ENCODING_FIX, details={"path": source}
+        ,
+                           params={"encoding": encoding}) from None
     if not isinstance(frame, geopandas.GeoDataFrame):
         raise InvalidInput(
-            f'"{source}" has no geometry column.',
-            fix="Export the layer with its geometry, or use a CSV with lon/lat columns.",
+            N_('"%(source)s" has no geometry column.'),
+            fix=N_("Export the layer with its geometry, or use a CSV with lon/lat columns."),
             details={"path": source},
+            params={"source": source},
         )
     if text is not None:
         frame, note = dbf.decode_frame(frame, text, encoding=encoding)
@@ -238,12 +247,14 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
     try:
         header = pd.read_csv(path, nrows=0, encoding=enc).columns
     except LookupError:
-        raise InvalidInput(f'Encoding "{encoding}" is not known.', fix=_ENCODING_FIX) from None
+        raise InvalidInput(N_('Encoding "%(encoding)s" is not known.'), fix=_ENCODING_FIX,
+                           params={"encoding": encoding}) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InvalidInput(
-            f'"{source}" could not be read as CSV: {exc}',
-            fix="Save it as comma-separated text with one header row.",
+            N_('"%(source)s" could not be read as CSV: %(exc)s'),
+            fix=N_("Save it as comma-separated text with one header row."),
             details={"path": source},
+            params={"source": source, "exc": exc},
         ) from None
     columns = [str(c) for c in header]
     lon_col = _pick_column(columns, lon, _LON_NAMES, "lon", source)
@@ -253,10 +264,11 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
         wkt_col = next((c for c in columns if c.strip().lower() in _WKT_NAMES), None)
         if wkt_col is None:
             raise InvalidInput(
-                f'"{source}" has no coordinate columns; its columns are {", ".join(columns)}.',
-                fix="Name them lon and lat (or 经度 and 纬度), add a wkt column, "
-                "or pass --field lon=<column> --field lat=<column>.",
+                N_('"%(source)s" has no coordinate columns; its columns are %(value)s.'),
+                fix=N_("Name them lon and lat (or 经度 and 纬度), add a wkt column, or pass --field lon=<column> "
+                       "--field lat=<column>."),
                 details={"path": source, "columns": columns},
+                params={"source": source, "value": ", ".join(columns)},
             )
     text_cols = {c: str for c in columns if c not in (lon_col, lat_col) and _is_identifier_column(c)}
     if wkt_col:
@@ -265,9 +277,10 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
         df = pd.read_csv(path, encoding=enc, dtype=text_cols)
     except pd.errors.ParserError as exc:
         raise InvalidInput(
-            f'"{source}" could not be read as CSV: {exc}',
-            fix="Save it as comma-separated text with one header row.",
+            N_('"%(source)s" could not be read as CSV: %(exc)s'),
+            fix=N_("Save it as comma-separated text with one header row."),
             details={"path": source},
+            params={"source": source, "exc": exc},
         ) from None
 
     bad_rows: list[tuple[int, str, object]] = []  # cells that did not parse: validate words why
@@ -315,9 +328,10 @@ def _pick_column(columns, explicit, names, what, source):
     if explicit is not None:
         if explicit not in columns:
             raise InvalidInput(
-                f'"{source}" has no column "{explicit}" for {what}; its columns are {", ".join(columns)}.',
-                fix=f"Pass --field {what}=<one of those columns>.",
+                N_('"%(source)s" has no column "%(explicit)s" for %(what)s; its columns are %(value)s.'),
+                fix=N_("Pass --field %(what)s=<one of those columns>."),
                 details={"path": source, "columns": columns},
+                params={"source": source, "explicit": explicit, "what": what, "value": ", ".join(columns)},
             )
         return explicit
     for name in names:
@@ -364,9 +378,10 @@ def _read_osm(path: Path, source: str, layer, counts: list, notes: list) -> geop
             notes.extend(said)
     except RuntimeError as exc:
         raise InvalidInput(
-            f'"{source}" could not be read as an OpenStreetMap file: {exc}',
-            fix="Check that the download is complete (.osm XML or .osm.pbf).",
+            N_('"%(source)s" could not be read as an OpenStreetMap file: %(exc)s'),
+            fix=N_("Check that the download is complete (.osm XML or .osm.pbf)."),
             details={"path": source},
+            params={"source": source, "exc": exc},
         ) from None
     counts.extend(found)
     geoms = df.pop("geometry").to_numpy(dtype=object) if len(df) else np.array([], dtype=object)
@@ -401,8 +416,9 @@ def write_layer(gdf: geopandas.GeoDataFrame, path, *, layer=None) -> None:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_WRITE or name.endswith(".osm.pbf"):
         raise InvalidInput(
-            f'Cannot write "{path}": unsupported extension "{suffix or "(none)"}".',
+            N_('Cannot write "%(path)s": unsupported extension "%(value)s".'),
             fix="Use one of " + ", ".join(SUPPORTED_WRITE) + ".",
+            params={"path": path, "value": suffix or "(none)"},
         )
     gdf = to_wgs84(gdf, gdf.crs if gdf.crs is not None else WGS84)
     layer = layer or path.stem

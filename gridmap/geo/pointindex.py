@@ -51,7 +51,7 @@ import threading
 import numpy as np
 import shapely
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 from .jit import compiled
 
 __all__ = ["PolygonIndex", "points_to_grids"]
@@ -97,8 +97,9 @@ class PolygonIndex:
         bad = ~np.isin(kinds, (-1, 3, 6)) & ~shapely.is_empty(geoms)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise InvalidInput(f"Geometry at position {i} is a {geoms[i].geom_type}, not a polygon.",
-                               fix="Give polygons or multipolygons only (e.g. drop points and lines first).")
+            raise InvalidInput(N_("Geometry at position %(i)s is a %(geom_type)s, not a polygon."),
+                               fix=N_("Give polygons or multipolygons only (e.g. drop points and lines first)."),
+                               params={"i": i, "geom_type": geoms[i].geom_type})
         self.geoms = geoms
         self.n = len(geoms)
         self._prepared = False  # GEOS is needed only for points on or near an edge: prepare on first use
@@ -191,7 +192,8 @@ class PolygonIndex:
         x = np.asarray(x, dtype=np.float64).reshape(-1)  # strided columns of an (n, 2) array are fine
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if x.shape != y.shape:
-            raise InvalidInput(f"x has {len(x)} values but y has {len(y)}.", fix="Give one y for every x.")
+            raise InvalidInput(N_("x has %(x)s values but y has %(y)s."), fix=N_("Give one y for every x."),
+                               params={"x": len(x), "y": len(y)})
         return self._lookup_into(x, y, np.empty(len(x), dtype=np.int32))
 
     def _lookup_into(self, x, y, out):
@@ -385,8 +387,9 @@ def _point_xy(values, offset=0):
         bad = odd[(kinds != 0) & (kinds != -1) & ~shapely.is_empty(values[odd])]
         if len(bad):
             i = int(bad[0])
-            raise InvalidInput(f"points holds a {values[i].geom_type} at position {offset + i}, not a point.",
-                               fix="Pass points, e.g. frame.geometry.representative_point().")
+            raise InvalidInput(N_("points holds a %(geom_type)s at position %(value)s, not a point."),
+                               fix=N_("Pass points, e.g. frame.geometry.representative_point()."),
+                               params={"geom_type": values[i].geom_type, "value": offset + i})
         ok = odd[(kinds == 0) & ~shapely.is_empty(values[odd])]
         x[ok], y[ok] = shapely.get_x(values[ok]), shapely.get_y(values[ok])
     return x, y
@@ -395,8 +398,9 @@ def _point_xy(values, offset=0):
 def _xy_array(points):
     arr = np.asarray(points, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise InvalidInput(f"points has shape {arr.shape}, expected (n, 2) x/y pairs.",
-                           fix="Pass an (n, 2) array of x, y or a GeoSeries of points.")
+        raise InvalidInput(N_("points has shape %(shape)s, expected (n, 2) x/y pairs."),
+                           fix=N_("Pass an (n, 2) array of x, y or a GeoSeries of points."),
+                           params={"shape": arr.shape})
     return arr
 
 

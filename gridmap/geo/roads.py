@@ -46,7 +46,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 from .crs import metric_for
 from .jit import compiled
 
@@ -485,8 +485,9 @@ class RoadGraph:
             When no line of a kept kind remains, or ``snap_m`` is negative.
         """
         if not (snap_m >= 0 and math.isfinite(snap_m)):
-            raise InvalidInput(f"snap_m was {snap_m!r} but must be a finite number of metres ≥ 0.",
-                               fix="Use the default 0.5 m unless the data's ends miss by more.")
+            raise InvalidInput(N_("snap_m was %(snap_m)s but must be a finite number of metres ≥ 0."),
+                               fix=N_("Use the default 0.5 m unless the data's ends miss by more."),
+                               params={"snap_m": repr(snap_m)})
         geoms, kind, oneway, layer, access = _kept_geometries(roads, kinds)
         lines = shapely.get_parts(geoms)
         n_parts = shapely.get_num_geometries(geoms)
@@ -499,8 +500,9 @@ class RoadGraph:
         line_access = line_access[ok]
         if not len(lines):
             kept = sorted(kinds) if kinds is not None else f"all but {sorted(EXCLUDED_KINDS)}"
-            raise InvalidInput("No road line to route on.",
-                               fix=f"Import LineString roads; kinds kept: {kept}.")
+            raise InvalidInput(N_("No road line to route on."),
+                               fix=N_("Import LineString roads; kinds kept: %(kept)s."),
+                               params={"kept": kept})
         metric = metric_for(lines)
         xy, part = shapely.get_coordinates(lines, return_index=True)
         x, y = metric.xy(xy[:, 0], xy[:, 1])
@@ -656,8 +658,9 @@ class RoadGraph:
         _check_lonlat(pts)
         net = self._net(mode)
         if net is None:
-            raise InvalidInput(f"No imported road may be used by mode {mode!r}.",
-                               fix="Import roads of the classes the mode may use (see ROAD_CLASSES) or pick another.")
+            raise InvalidInput(N_("No imported road may be used by mode %(mode)s."),
+                               fix=N_("Import roads of the classes the mode may use (see ROAD_CLASSES) or pick another."),
+                               params={"mode": repr(mode)})
         s = self._snap(pts[:, 0], pts[:, 1], net)
         slon, slat = self.metric.lonlat(s.x[0], s.y[0])
         return {"lon": float(slon), "lat": float(slat), "walk_m": float(s.walk[0])}
@@ -677,8 +680,9 @@ class RoadGraph:
             # the STRtree finds nothing for such a point, and the answers of the others would shift
             i = np.flatnonzero(far)[0]
             lon_i, lat_i = np.atleast_1d(lon)[i], np.atleast_1d(lat)[i]
-            raise InvalidInput(f"Point lon={lon_i}, lat={lat_i} is too far from the roads to measure a distance.",
-                               fix="Give points in the area whose roads were imported.")
+            raise InvalidInput(N_("Point lon=%(lon_i)s, lat=%(lat_i)s is too far from the roads to measure a distance."),
+                               fix=N_("Give points in the area whose roads were imported."),
+                               params={"lon_i": lon_i, "lat_i": lat_i})
         pairs = net.tree.query_nearest(shapely.points(x, y))
         # equidistant segments all come back; the first per point is as good as any
         _, first = np.unique(pairs[0], return_index=True)
@@ -797,8 +801,9 @@ def eta_s(distance_m, mode="walk"):
         For an unknown mode.
     """
     if mode not in SPEEDS_MPS:
-        raise InvalidInput(f'`mode` was "{mode}" but is expected to be in {sorted(SPEEDS_MPS)}.',
-                           fix="Pick one of the listed modes.")
+        raise InvalidInput(N_('`mode` was "%(mode)s" but is expected to be in %(SPEEDS_MPS)s.'),
+                           fix=N_("Pick one of the listed modes."),
+                           params={"mode": mode, "SPEEDS_MPS": ", ".join(map(str, sorted(SPEEDS_MPS)))})
     if np.ndim(distance_m) == 0:
         return float(distance_m) / SPEEDS_MPS[mode]
     return np.asarray(distance_m, dtype=float) / SPEEDS_MPS[mode]
@@ -887,16 +892,18 @@ def _cut_nodes(seg_u, seg_v, blocked, first_free):
 
 def _check_mode(mode):
     if mode is not None and mode not in MODES:
-        raise InvalidInput(f'`mode` was "{mode}" but is expected to be in {list(MODES)}.',
-                           fix="Pick one of the listed modes.")
+        raise InvalidInput(N_('`mode` was "%(mode)s" but is expected to be in %(MODES)s.'),
+                           fix=N_("Pick one of the listed modes."),
+                           params={"mode": mode, "MODES": ", ".join(map(str, list(MODES)))})
 
 
 def _check_lonlat(pts):
     bad = ~(np.isfinite(pts).all(axis=1) & (np.abs(pts[:, 0]) <= 180) & (np.abs(pts[:, 1]) <= 90))
     if bad.any():
         lon, lat = pts[np.flatnonzero(bad)[0]]
-        raise InvalidInput(f"Point lon={lon}, lat={lat} is not a WGS84 position.",
-                           fix="Give longitude in -180..180 and latitude in -90..90 degrees.")
+        raise InvalidInput(N_("Point lon=%(lon)s, lat=%(lat)s is not a WGS84 position."),
+                           fix=N_("Give longitude in -180..180 and latitude in -90..90 degrees."),
+                           params={"lon": lon, "lat": lat})
 
 
 def _segments(xy, part):

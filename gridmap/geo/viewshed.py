@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from .errors import InvalidInput
+from .errors import InvalidInput, N_
 
 __all__ = ["Obstacles", "view_polygon", "view_polygons", "sees", "polygonal", "ARC_STEP_DEG", "WALL_SNAP_M",
            "APEX_OFFSET_M", "VIEW_REACH_M"]
@@ -142,14 +142,17 @@ def view_polygon(x, y, bearing, fov, range_m, obstacles=None, min_range_m=0):
 
 def _check(fov, range_m, min_range_m):
     if not (range_m > 0 and math.isfinite(range_m)):
-        raise InvalidInput(f"range_m was {range_m!r} but must be a positive number of metres.",
-                           fix="Give each camera its useful range in metres, e.g. 30.")
+        raise InvalidInput(N_("range_m was %(range_m)s but must be a positive number of metres."),
+                           fix=N_("Give each camera its useful range in metres, e.g. 30."),
+                           params={"range_m": repr(range_m)})
     if not (fov > 0 and math.isfinite(fov)):
-        raise InvalidInput(f"fov was {fov!r} but must be a positive number of degrees.",
-                           fix="Give the horizontal field of view in degrees, e.g. 90 (360 for a dome).")
+        raise InvalidInput(N_("fov was %(fov)s but must be a positive number of degrees."),
+                           fix=N_("Give the horizontal field of view in degrees, e.g. 90 (360 for a dome)."),
+                           params={"fov": repr(fov)})
     if not (0 <= min_range_m < range_m):
-        raise InvalidInput(f"min_range_m was {min_range_m!r} but must be at least 0 and below range_m={range_m}.",
-                           fix="Leave min_range_m at 0 unless the camera cannot see its own foot.")
+        raise InvalidInput(N_("min_range_m was %(min_range_m)s but must be at least 0 and below range_m=%(range_m)s."),
+                           fix=N_("Leave min_range_m at 0 unless the camera cannot see its own foot."),
+                           params={"min_range_m": repr(min_range_m), "range_m": range_m})
 
 
 def _check_all(fov, r, r0):
@@ -352,9 +355,10 @@ def _polygonals(geoms):
 def _camera_arrays(cameras):
     for col in ("bearing", "fov", "range_m"):
         if col not in cameras.columns:
-            raise InvalidInput(f"cameras lack the column {col!r}.",
-                               fix="Give every camera bearing (degrees clockwise from north), fov (degrees) "
-                                   "and range_m (metres).")
+            raise InvalidInput(N_("cameras lack the column %(col)s."),
+                               fix=N_("Give every camera bearing (degrees clockwise from north), fov (degrees) and range_m "
+                                      "(metres)."),
+                               params={"col": repr(col)})
     geom = cameras.geometry.values
     xs, ys = shapely.get_x(geom), shapely.get_y(geom)
     r0 = cameras["min_range_m"].fillna(0).to_numpy(float) if "min_range_m" in cameras.columns else np.zeros(len(cameras))

@@ -21,7 +21,7 @@ import shapely
 from sqlalchemy import func, or_, select, update
 
 from .. import coverage
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, N_, NotFound
 from ..store import loaders
 from ..store import models as m
 from ..store.generations import bump_generation
@@ -74,15 +74,19 @@ def undo_batch(session, batch_id, *, user):
     """
     b = session.get(m.ImportBatch, _batch_id(batch_id))
     if b is None:
-        raise NotFound(f"Import batch {batch_id} does not exist.", fix="See `gridmap import list` for the batches.")
+        raise NotFound(N_("Import batch %(batch_id)s does not exist."),
+                       fix=N_("See `gridmap import list` for the batches."),
+                       params={"batch_id": batch_id})
     if b.undone_at is not None:
-        raise Conflict(f"Import batch {b.id} was undone already ({b.undone_at:%Y-%m-%d %H:%M} UTC by {b.undone_by}).",
-                       fix="Nothing to do; import the file again to redo it.", details={"batch_id": b.id})
+        raise Conflict(N_("Import batch %(id)s was undone already (%(undone_at)s UTC by %(undone_by)s)."),
+                       fix=N_("Nothing to do; import the file again to redo it."), details={"batch_id": b.id},
+                       params={"id": b.id, "undone_at": format(b.undone_at, '%Y-%m-%d %H:%M'), "undone_by": b.undone_by})
     model = m.RECORD_MODELS.get(b.kind)
     if model is None:
-        raise Conflict(f"Import batch {b.id} imported {b.kind}, which cannot be undone.",
-                       fix=f"Batches of {sorted(m.RECORD_MODELS)} can be undone; {b.kind} are replaced by "
-                           "importing a corrected file (grids: a new plan).", details={"batch_id": b.id})
+        raise Conflict(N_("Import batch %(id)s imported %(kind)s, which cannot be undone."),
+                       fix=N_("Batches of %(RECORD_MODELS)s can be undone; %(kind)s are replaced by importing a "
+                              "corrected file (grids: a new plan)."), details={"batch_id": b.id},
+                       params={"id": b.id, "kind": b.kind, "RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS)))})
     table = model.__table__
     created = select(table.c.id).where(table.c.batch_id == b.id)
     changed = select(m.ImportChange.record_id).where(m.ImportChange.batch_id == b.id)
@@ -93,9 +97,10 @@ def undo_batch(session, batch_id, *, user):
         .group_by(m.ImportBatch.id).order_by(m.ImportBatch.id.desc())).all()
     if later:
         ids = [r[0] for r in later]
-        raise Conflict(f"Import batch {b.id} cannot be undone: later batch(es) {ids} changed "
-                       f"{sum(r[1] for r in later)} of its {b.kind}.",
-                       fix=f"Undo newest first: undo batch {ids[0]} first.", details={"batch_id": b.id, "later": ids})
+        raise Conflict(N_("Import batch %(id)s cannot be undone: later batch(es) %(ids)s changed %(value)s of its "
+                          "%(kind)s."),
+                       fix=N_("Undo newest first: undo batch %(value2)s first."), details={"batch_id": b.id, "later": ids},
+                       params={"id": b.id, "ids": ids, "value": sum(r[1] for r in later), "kind": b.kind, "value2": ids[0]})
     changes = session.execute(select(m.ImportChange.record_id, m.ImportChange.action, m.ImportChange.previous)
                               .where(m.ImportChange.batch_id == b.id)).all()
     returning = [rid for rid, action, _ in changes if action == "retired"]
@@ -122,11 +127,13 @@ def undo_batch(session, batch_id, *, user):
 def open_batch(session, kind, source, mode, user):
     """A new batch row (flushed: it has its id) for an import of ``kind`` from ``source``."""
     if mode not in MODES:
-        raise InvalidInput(f"--mode {mode!r} is not an import mode.", fix=f"Use one of {list(MODES)}.")
+        raise InvalidInput(N_("--mode %(mode)s is not an import mode."), fix=N_("Use one of %(MODES)s."),
+                           params={"mode": repr(mode), "MODES": ", ".join(map(str, list(MODES)))})
     if mode != "upsert" and kind not in m.RECORD_MODELS:
-        raise InvalidInput(f"--mode {mode} applies to {sorted(m.RECORD_MODELS)}, not {kind}.",
-                           fix="Leave --mode out: communities are matched by code, grids become a new plan, "
-                               "a department's grids replace its earlier ones.")
+        raise InvalidInput(N_("--mode %(mode)s applies to %(RECORD_MODELS)s, not %(kind)s."),
+                           fix=N_("Leave --mode out: communities are matched by code, grids become a new plan, a "
+                                  "department's grids replace its earlier ones."),
+                           params={"mode": mode, "RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS))), "kind": kind})
     row = m.ImportBatch(kind=kind, source=source[:256], mode=mode, user=_user(user), started_at=m.utcnow(),
                         created=0, updated=0, unchanged=0, retired=0, rejected=0)
     session.add(row)
@@ -153,8 +160,9 @@ def source_of(raw, source=None):
     if source is not None:
         text = str(source).strip()
         if not text or len(text) > 256:
-            raise InvalidInput(f"--source {source!r} must name the source in 1–256 characters.",
-                               fix="Pass e.g. --source 金州区志愿者, or leave it out.")
+            raise InvalidInput(N_("--source %(source)s must name the source in 1–256 characters."),
+                               fix=N_("Pass e.g. --source 金州区志愿者, or leave it out."),
+                               params={"source": repr(source)})
         return text
     return "osm" if "osm_id" in raw.frame.columns else "file"
 
@@ -171,8 +179,9 @@ def source_keys(spec, frame, raw, key=None):
     if key:
         col = key if key in cols else getattr(raw, "renamed", {}).get(key)
         if col is None or col not in cols:
-            raise InvalidInput(f"--key {key}: the file has no column {key!r}.",
-                               fix=f"Its columns are {[c for c in cols if c != raw.frame.geometry.name]}.")
+            raise InvalidInput(N_("--key %(key)s: the file has no column %(key2)s."),
+                               fix=N_("Its columns are %(value)s."),
+                               params={"key": key, "key2": repr(key), "value": [c for c in cols if c != raw.frame.geometry.name]})
         keys, basis = _text(raw.frame[col].iloc[pos]), f"column {key}"
     elif "osm_id" in cols:
         src = raw.frame.iloc[pos]
@@ -222,8 +231,9 @@ def update_record(session, kind, record_id, values, *, version, user):
     allowed = EDITABLE[kind]
     unknown = sorted(set(values) - set(allowed))
     if unknown or not values:
-        raise InvalidInput(f"{kind} field(s) {unknown or '(none)'} cannot be corrected here.",
-                           fix=f"Name one or more of {list(allowed)} as field=value.")
+        raise InvalidInput(N_("%(kind)s field(s) %(value)s cannot be corrected here."),
+                           fix=N_("Name one or more of %(allowed)s as field=value."),
+                           params={"kind": kind, "value": unknown or '(none)', "allowed": ", ".join(map(str, list(allowed)))})
     spec = KINDS[kind]
     frame = pd.DataFrame({f: [values[f]] for f in values})
     frame["_row"] = 1
@@ -232,12 +242,14 @@ def update_record(session, kind, record_id, values, *, version, user):
                                                     spec.check, spec.write), frame)
     if problems:
         p = problems[0]
-        raise InvalidInput(f"{kind} {rec.id}: {p.message}.", fix=p.fix, details={"field": p.field})
+        raise InvalidInput(N_("%(kind)s %(id)s: %(message)s."), fix=p.fix, details={"field": p.field},
+                           params={"kind": kind, "id": rec.id, "message": p.message})
     for f in values:
         v, limit = converted[f].iloc[0], getattr(model.__table__.c[f].type, "length", None)
         if limit and isinstance(v, str) and len(v) > limit:
-            raise InvalidInput(f"{kind} {rec.id}: {f} is {len(v)} characters, longer than the {limit} it holds.",
-                               fix=f"Shorten {f} to at most {limit} characters.", details={"field": f, "limit": limit})
+            raise InvalidInput(N_("%(kind)s %(id)s: %(f)s is %(v)s characters, longer than the %(limit)s it holds."),
+                               fix=N_("Shorten %(f)s to at most %(limit)s characters."), details={"field": f, "limit": limit},
+                               params={"kind": kind, "id": rec.id, "f": f, "v": len(v), "limit": limit})
     batch = open_batch(session, kind, f"{kind} {rec.id} by hand", "upsert", user)
     batch.mode = "edit"
     session.add(m.ImportChange(batch_id=batch.id, record_id=rec.id, action="updated",
@@ -282,19 +294,24 @@ def record_dict(rec, *, batch_id=None):
 def _live_record(session, kind, record_id, version):
     model = m.RECORD_MODELS.get(kind)
     if model is None:
-        raise InvalidInput(f"Record kind {kind!r} is not known.", fix=f"Use one of {sorted(m.RECORD_MODELS)}.")
+        raise InvalidInput(N_("Record kind %(kind)s is not known."), fix=N_("Use one of %(RECORD_MODELS)s."),
+                           params={"kind": repr(kind), "RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS)))})
     try:
         rid, version = int(record_id), int(version)
     except (TypeError, ValueError):
-        raise InvalidInput(f"Record id {record_id!r} and version {version!r} must be whole numbers.",
-                           fix="Read the record first; send its id and version.") from None
+        raise InvalidInput(N_("Record id %(record_id)s and version %(version)s must be whole numbers."),
+                           fix=N_("Read the record first; send its id and version."),
+                           params={"record_id": repr(record_id), "version": repr(version)}) from None
     rec = session.get(model, rid)
     if rec is None or rec.retired_at is not None:
-        raise NotFound(f"{kind} {rid} does not exist or was retired.", fix=f"See `gridmap export {kind}` for the live ones.")
+        raise NotFound(N_("%(kind)s %(rid)s does not exist or was retired."),
+                       fix=N_("See `gridmap export %(kind)s` for the live ones."),
+                       params={"kind": kind, "rid": rid})
     if rec.version != version:
-        raise Conflict(f"{kind} {rid} was changed since version {version}: it is at version {rec.version}.",
-                       fix="Reload the record and apply your correction to its newest values.",
-                       details={"version": rec.version})
+        raise Conflict(N_("%(kind)s %(rid)s was changed since version %(version)s: it is at version %(version2)s."),
+                       fix=N_("Reload the record and apply your correction to its newest values."),
+                       details={"version": rec.version},
+                       params={"kind": kind, "rid": rid, "version": version, "version2": rec.version})
     return model, rec
 
 
@@ -324,9 +341,10 @@ def _refuse_taken_keys(session, model, ids, b):
                                             & (table.c.source_key == mine.c.source_key))
             .where(table.c.retired_at.is_(None)).limit(3), execution_options=INCLUDE_RETIRED).scalars().all()
         if taken:
-            raise Conflict(f"Import batch {b.id} cannot be undone: live {b.kind} have since taken the keys {taken} "
-                           "of records it retired.", fix="Retire or undo those records first.",
-                           details={"batch_id": b.id, "keys": taken})
+            raise Conflict(N_("Import batch %(id)s cannot be undone: live %(kind)s have since taken the keys %(taken)s "
+                              "of records it retired."), fix=N_("Retire or undo those records first."),
+                           details={"batch_id": b.id, "keys": taken},
+                           params={"id": b.id, "kind": b.kind, "taken": taken})
 
 
 def _after_change(session, kind, ids, *, moved=True):
@@ -373,14 +391,17 @@ def _batch_id(value):
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"Import batch {value!r} is not a batch id.", fix="See `gridmap import list`.") from None
+        raise InvalidInput(N_("Import batch %(value)s is not a batch id."), fix=N_("See `gridmap import list`."),
+                           params={"value": repr(value)}) from None
 
 
 def _limit(limit):
     try:
         limit = int(limit)
     except (TypeError, ValueError):
-        raise InvalidInput(f"limit {limit!r} is not a whole number.", fix="Pass a limit from 1 to 1000.") from None
+        raise InvalidInput(N_("limit %(limit)s is not a whole number."), fix=N_("Pass a limit from 1 to 1000."),
+                           params={"limit": repr(limit)}) from None
     if not 1 <= limit <= 1000:
-        raise InvalidInput(f"limit {limit} is out of range.", fix="Pass a limit from 1 to 1000.")
+        raise InvalidInput(N_("limit %(limit)s is out of range."), fix=N_("Pass a limit from 1 to 1000."),
+                           params={"limit": limit})
     return limit

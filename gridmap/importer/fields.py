@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 from ..geo import validate as geo_validate
 
 _TRUE = {"1", "true", "t", "yes", "y", "是", "在职", "available", "可用"}
@@ -27,8 +27,9 @@ def parse_field_map(pairs):
     for pair in pairs or ():
         ours, sep, theirs = pair.partition("=")
         if not sep or not ours.strip() or not theirs.strip():
-            raise InvalidInput(f"--field {pair!r} is not of the form name=COLUMN.",
-                               fix="Write e.g. --field households=TOTPOP20.")
+            raise InvalidInput(N_("--field %(pair)s is not of the form name=COLUMN."),
+                               fix=N_("Write e.g. --field households=TOTPOP20."),
+                               params={"pair": repr(pair)})
         out[ours.strip()] = theirs.strip()
     return out
 
@@ -37,8 +38,9 @@ def rename(frame, spec, fields):
     missing = {ours: theirs for ours, theirs in fields.items() if theirs not in frame.columns}
     if missing:
         ours, theirs = next(iter(missing.items()))
-        raise InvalidInput(f"--field {ours}={theirs}: the file has no column {theirs!r}.",
-                           fix=f"Its columns are {[c for c in frame.columns if c != frame.geometry.name]}.")
+        raise InvalidInput(N_("--field %(ours)s=%(theirs)s: the file has no column %(theirs2)s."),
+                           fix=N_("Its columns are %(value)s."),
+                           params={"ours": ours, "theirs": theirs, "theirs2": repr(theirs), "value": [c for c in frame.columns if c != frame.geometry.name]})
     rename = {theirs: ours for ours, theirs in fields.items()}
     # a column already called like a field the user takes from another column is not that field:
     # kept, it would stand beside the chosen one under the same name
@@ -80,8 +82,9 @@ def check_required_columns(spec, raw):
     for f in spec.fields:
         if f.required and f.name not in raw.frame.columns:
             raise InvalidInput(
-                f"{raw.source}: the required column {f.name!r} for {spec.name} is missing.",
-                fix=f"The file has the columns {cols}; name the one to use with --field {f.name}=COLUMN.")
+                N_("%(source)s: the required column %(name)s for %(name2)s is missing."),
+                fix=N_("The file has the columns %(cols)s; name the one to use with --field %(name3)s=COLUMN."),
+                               params={"source": raw.source, "name": repr(f.name), "name2": spec.name, "cols": cols, "name3": f.name})
 
 
 def convert_fields(spec, frame):

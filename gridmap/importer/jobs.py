@@ -19,7 +19,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..errors import Conflict, GridmapError
+from ..errors import Conflict, GridmapError, N_
 from .uploads import write_json
 
 log = logging.getLogger("gridmap.importer.jobs")
@@ -69,9 +69,10 @@ def start(folder, action, work, *, options):
     with _LOCK:
         now = state(folder)
         if now.get("status") in ("queued", "running"):
-            raise Conflict(f"This upload is already being worked on ({now.get('action')}).",
-                           fix="Wait until it finishes; the page shows its progress.",
-                           details={"code": "job_running", "action": now.get("action")})
+            raise Conflict(N_("This upload is already being worked on (%(value)s)."),
+                           fix=N_("Wait until it finishes; the page shows its progress."),
+                           details={"code": "job_running", "action": now.get("action")},
+                           params={"value": now.get('action')})
         base = {"action": action, "options": options, "started": time.time()}
         write_json(folder / "state.json", {**base, "status": "queued", "stage": "queued", "heartbeat": time.time()})
     _executor().submit(_run, folder, base, work)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import coverage
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 from ..geo import bounds as geo_bounds
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
@@ -61,8 +61,9 @@ def read(kind, path, *, layer=None, crs=None, encoding=None, fields=None):
     unknown = set(fields) - {f.name for f in spec.fields} - {"lon", "lat"}
     if unknown:
         raise InvalidInput(
-            f"--field names {sorted(unknown)} are not fields of {kind}.",
-            fix=f"{kind} has the fields {[f.name for f in spec.fields]}.")
+            N_("--field names %(unknown)s are not fields of %(kind)s."),
+            fix=N_("%(kind)s has the fields %(value)s."),
+                           params={"unknown": ", ".join(map(str, sorted(unknown))), "kind": kind, "value": [f.name for f in spec.fields]})
     path = Path(path)
     if not spec.geometry_required and path.suffix.lower() == ".csv" and not _csv_has_coordinates(path, fields, encoding):
         frame = _read_plain_csv(path, encoding)
@@ -113,7 +114,8 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     spec = _kind(kind)
     department = _check_department(kind, department)
     if key is not None and kind not in m.RECORD_MODELS:
-        raise InvalidInput(f"--key applies to {sorted(m.RECORD_MODELS)}, not {kind}.", fix="Leave --key out.")
+        raise InvalidInput(N_("--key applies to %(RECORD_MODELS)s, not %(kind)s."), fix=N_("Leave --key out."),
+                           params={"RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS))), "kind": kind})
     t0 = time.perf_counter()
     check_required_columns(spec, raw)
     summary = Summary(kind, raw.source, read=list(getattr(raw, "counts", [])))
@@ -141,8 +143,9 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
     if bad_rows:
         frame = frame[~frame["_row"].isin(bad_rows)]
     if frame.empty and len(raw.frame):
-        raise InvalidInput(f"No feature of {raw.source} could be imported as {kind}.",
-                           fix="See the listed problems.", details={"problems": summary.rejected[:50]})
+        raise InvalidInput(N_("No feature of %(source)s could be imported as %(kind)s."),
+                           fix=N_("See the listed problems."), details={"problems": summary.rejected[:50]},
+                           params={"source": raw.source, "kind": kind})
     keep = ()
     if keys is not None and bad_rows:
         keys = keys[~np.isin(frame_rows, list(bad_rows))]
@@ -177,9 +180,10 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
 def _rejected_keys(spec, raw, bad_rows, key, basis):
     """The keys of the features ``--skip-invalid`` left out: a replace must not retire their records."""
     if basis.startswith("content"):
-        raise InvalidInput(f"--mode replace with {len(bad_rows)} rejected feature(s) and no key column would retire "
-                           "the records of the features it could not read; nothing was written.",
-                           fix="Fix the listed features, name a key column with --key, or import with --mode upsert.")
+        raise InvalidInput(N_("--mode replace with %(bad_rows)s rejected feature(s) and no key column would retire the "
+                              "records of the features it could not read; nothing was written."),
+                           fix=N_("Fix the listed features, name a key column with --key, or import with --mode upsert."),
+                           params={"bad_rows": len(bad_rows)})
     rows = pd.DataFrame({"_row": sorted(bad_rows)})
     return set(source_keys(spec, rows, raw, key)[0])
 
@@ -188,13 +192,15 @@ def _check_department(kind, department):
     """The department name a department-grids import needs (stripped), and None for every other kind."""
     if kind != "department-grids":
         if department is not None:
-            raise InvalidInput(f"--department {department!r} applies only to department-grids, not {kind}.",
-                               fix="Leave --department out, or import department-grids.")
+            raise InvalidInput(N_("--department %(department)s applies only to department-grids, not %(kind)s."),
+                               fix=N_("Leave --department out, or import department-grids."),
+                               params={"department": repr(department), "kind": kind})
         return None
     name = (department or "").strip()
     if not name or len(name) > 64:
-        raise InvalidInput(f"--department {department!r} must name the department in 1–64 characters.",
-                           fix="Pass e.g. --department 综治 (or 公安, 民政, 城管 …).")
+        raise InvalidInput(N_("--department %(department)s must name the department in 1–64 characters."),
+                           fix=N_("Pass e.g. --department 综治 (or 公安, 民政, 城管 …)."),
+                           params={"department": repr(department)})
     return name
 
 
@@ -202,7 +208,8 @@ def _kind(kind):
     try:
         return KINDS[kind]
     except KeyError:
-        raise InvalidInput(f"Import kind {kind!r} is not known.", fix=f"Use one of {sorted(KINDS)}.") from None
+        raise InvalidInput(N_("Import kind %(kind)s is not known."), fix=N_("Use one of %(KINDS)s."),
+                           params={"kind": repr(kind), "KINDS": ", ".join(map(str, sorted(KINDS)))}) from None
 
 
 def _csv_has_coordinates(path, fields, encoding):
@@ -216,5 +223,6 @@ def _read_plain_csv(path, encoding):
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text.", fix="Pass --encoding GBK (or the file's encoding).") from None
+        raise InvalidInput(N_("%(path)s is not UTF-8 text."), fix=N_("Pass --encoding GBK (or the file's encoding)."),
+                           params={"path": path}) from None
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df), crs=4326), crs=4326)

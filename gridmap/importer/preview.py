@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..errors import GridmapError, InvalidInput
+from ..errors import GridmapError, InvalidInput, N_
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
 from ..geo.crs import datum_warnings, parse_crs, to_wgs84
@@ -130,8 +130,9 @@ def _read(spec, path, *, layer, crs, encoding, fields):
     unknown = set(fields) - {f.name for f in spec.fields} - {"lon", "lat"}
     if unknown:
         raise InvalidInput(
-            f"--field names {sorted(unknown)} are not fields of {spec.name}.",
-            fix=f"{spec.name} has the fields {[f.name for f in spec.fields]}.")
+            N_("--field names %(unknown)s are not fields of %(name)s."),
+            fix=N_("%(name)s has the fields %(value)s."),
+                           params={"unknown": ", ".join(map(str, sorted(unknown))), "name": spec.name, "value": [f.name for f in spec.fields]})
     path = Path(path)
     if not spec.geometry_required and path.suffix.lower() == ".csv" and not _csv_has_coordinates(path, fields, encoding):
         frame = _read_plain_csv(path, encoding)

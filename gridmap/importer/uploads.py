@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GridmapError, InvalidInput, NotFound
+from ..errors import GridmapError, InvalidInput, N_, NotFound
 
 #: What can be uploaded: the suffix → the format's name. The CLI reads a bare .shp too, but a
 #: Shapefile is several files: uploaded, it must come zipped.
@@ -66,13 +66,15 @@ def suffix_of(name):
             return suffix
     shown = Path(low).suffix or "(none)"
     if shown == ".shp":
-        raise InvalidInput(f'"{name}" is one part of a Shapefile; its .dbf, .shx and .prj are needed too.',
-                           fix="Zip the .shp, .shx, .dbf, .prj (and .cpg) files together and upload the .zip.",
-                           details={"code": "shapefile_unzipped", "name": name})
-    raise InvalidInput(f'"{name}" has the extension "{shown}", which is not a file gridmap imports.',
+        raise InvalidInput(N_('"%(name)s" is one part of a Shapefile; its .dbf, .shx and .prj are needed too.'),
+                           fix=N_("Zip the .shp, .shx, .dbf, .prj (and .cpg) files together and upload the .zip."),
+                           details={"code": "shapefile_unzipped", "name": name},
+                           params={"name": name})
+    raise InvalidInput(N_('"%(name)s" has the extension "%(shown)s", which is not a file gridmap imports.'),
                        fix="Upload one of " + ", ".join(FORMATS) + ".",
                        details={"code": "bad_extension", "name": name, "extension": shown,
-                                "allowed": ", ".join(FORMATS)})
+                                "allowed": ", ".join(FORMATS)},
+                       params={"name": name, "shown": shown})
 
 
 def clean_name(name):
@@ -121,12 +123,14 @@ def private_root(root):
 def folder_of(root, upload_id):
     """The folder of upload ``upload_id``; NotFound for an id that is not one (or is gone)."""
     if not isinstance(upload_id, str) or not _ID.fullmatch(upload_id):
-        raise NotFound(f"Upload {str(upload_id)[:40]!r} is not an upload id.",
-                       fix="Open the upload from the list on /admin/imports.", details={"code": "no_upload"})
+        raise NotFound(N_("Upload %(value)s is not an upload id."),
+                       fix=N_("Open the upload from the list on /admin/imports."), details={"code": "no_upload"},
+                       params={"value": repr(str(upload_id)[:40])})
     folder = Path(root) / upload_id
     if not (folder / "meta.json").exists():
-        raise NotFound(f"Upload {upload_id} does not exist (it was imported or discarded, or it expired).",
-                       fix="Upload the file again.", details={"code": "no_upload"})
+        raise NotFound(N_("Upload %(upload_id)s does not exist (it was imported or discarded, or it expired)."),
+                       fix=N_("Upload the file again."), details={"code": "no_upload"},
+                       params={"upload_id": upload_id})
     return folder
 
 
@@ -207,9 +211,10 @@ def sniff(path, name):
     looks = next((what for magic, what in _MAGIC if head.startswith(magic)), None)
     if looks is None:
         looks = "text" if head and b"\x00" not in head else ("empty" if not head else "binary data")
-    raise InvalidInput(f'"{name}" is named as a {fmt} file, but its content is {looks}.',
-                       fix=f"Upload the {fmt} file itself, or give the file the extension of what it really is.",
-                       details={"code": "wrong_type", "name": name, "format": fmt, "looks": looks})
+    raise InvalidInput(N_('"%(name)s" is named as a %(fmt)s file, but its content is %(looks)s.'),
+                       fix=N_("Upload the %(fmt)s file itself, or give the file the extension of what it really is."),
+                       details={"code": "wrong_type", "name": name, "format": fmt, "looks": looks},
+                       params={"name": name, "fmt": fmt, "looks": looks})
 
 
 def check_zip(path, name, limits):
@@ -236,9 +241,10 @@ def check_zip(path, name, limits):
             total = 0
             for info in infos:
                 if info.flag_bits & 0x1:
-                    raise InvalidInput(f'"{name}" is encrypted ({info.filename} needs a password).',
-                                       fix="Zip the files again without a password.",
-                                       details={"code": "zip_encrypted", "name": name, "member": info.filename})
+                    raise InvalidInput(N_('"%(name)s" is encrypted (%(filename)s needs a password).'),
+                                       fix=N_("Zip the files again without a password."),
+                                       details={"code": "zip_encrypted", "name": name, "member": info.filename},
+                                       params={"name": name, "filename": info.filename})
                 with zf.open(info) as member:
                     while chunk := member.read(_CHUNK):
                         total += len(chunk)
@@ -247,9 +253,10 @@ def check_zip(path, name, limits):
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError) as err:
         if isinstance(err, GridmapError):
             raise
-        raise InvalidInput(f'"{name}" is a damaged or unsupported zip archive ({err}).',
-                           fix="Zip the files again (plain ZIP, deflate) and upload the new archive.",
-                           details={"code": "zip_damaged", "name": name, "reason": str(err)}) from None
+        raise InvalidInput(N_('"%(name)s" is a damaged or unsupported zip archive (%(err)s).'),
+                           fix=N_("Zip the files again (plain ZIP, deflate) and upload the new archive."),
+                           details={"code": "zip_damaged", "name": name, "reason": str(err)},
+                           params={"name": name, "err": err}) from None
 
 
 def _unzipped_too_large(name, size, limits):
@@ -269,9 +276,10 @@ def _zip_member_count(path, name):
         tail = f.read()
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
-        raise InvalidInput(f'"{name}" is not a complete zip archive (its directory at the end is missing).',
-                           fix="Upload the whole file again; the upload or the download before it was cut short.",
-                           details={"code": "zip_damaged", "name": name, "reason": "no end of central directory"})
+        raise InvalidInput(N_('"%(name)s" is not a complete zip archive (its directory at the end is missing).'),
+                           fix=N_("Upload the whole file again; the upload or the download before it was cut short."),
+                           details={"code": "zip_damaged", "name": name, "reason": "no end of central directory"},
+                           params={"name": name})
     (entries,) = struct.unpack("<H", tail[at + 10:at + 12])
     return entries
 
@@ -292,8 +300,9 @@ def _copy_bounded(stream, path, limit, name):
                              "setting": "GRIDMAP_IMPORT_MAX_UPLOAD_BYTES"})
             out.write(chunk)
     if size == 0:
-        raise InvalidInput(f'"{name}" is empty.', fix="Choose the file again; it has no bytes.",
-                           details={"code": "empty", "name": name})
+        raise InvalidInput(N_('"%(name)s" is empty.'), fix=N_("Choose the file again; it has no bytes."),
+                           details={"code": "empty", "name": name},
+                           params={"name": name})
     return size
 
 

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from ..errors import GridmapError, InvalidInput
+from ..errors import GridmapError, InvalidInput, N_
 from ..importer import uploads
 from ..maps import imports as import_maps
 from ..pages import imports as imports_page
@@ -74,7 +74,7 @@ def upload():
     try:
         sent = request.files.get("file")
         if sent is None or not sent.filename:
-            raise InvalidInput("No file was sent.", fix="Choose a file to upload.", details={"code": "no_file"})
+            raise InvalidInput(N_("No file was sent."), fix=N_("Choose a file to upload."), details={"code": "no_file"})
         upload_id = imports_page.receive(store(), _settings(), sent.stream, sent.filename, user=_user(),
                                          kind=request.form.get("kind", ""))
     except GridmapError as err:
@@ -129,7 +129,7 @@ def discard(upload_id):
     """Delete an upload and its file."""
     folder = _folder(upload_id)
     if imports_page.jobs.busy(folder):
-        raise InvalidInput("This upload is being worked on.", fix="Wait until it finishes.",
+        raise InvalidInput(N_("This upload is being worked on."), fix=N_("Wait until it finishes."),
                            details={"code": "job_running"})
     uploads.discard(folder)
     return redirect(url_for(".imports"), 303)

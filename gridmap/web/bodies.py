@@ -235,11 +235,11 @@ def parse_transition(body):
     out = {"action": body["action"], "version": body["version"], "note": _texts(body, ("note",))["note"]}
     if body["action"] == "link_duplicate":
         if body.get("duplicate_of") is None:
-            raise InvalidInput("duplicate_of is missing.", fix="Send the id of the earlier report.",
+            raise InvalidInput(N_("duplicate_of is missing."), fix=N_("Send the id of the earlier report."),
                                details={"field": "duplicate_of"})
         out["duplicate_of"] = body["duplicate_of"]
     elif body.get("duplicate_of") is not None:
-        raise InvalidInput("duplicate_of only goes with action link_duplicate.", fix="Leave it out.")
+        raise InvalidInput(N_("duplicate_of only goes with action link_duplicate."), fix=N_("Leave it out."))
     return out
 
 
@@ -253,12 +253,13 @@ def parse_service(body):
     body = conform(body, "ServiceBody")
     day = parse_day(body["day"], name="day")
     if not body["skill"].strip():
-        raise InvalidInput(f"skill={body['skill']!r} is not a skill name of at most 32 characters.",
-                           fix=f"Name the service, e.g. one of {list(catalog.VOLUNTEER_SKILLS)}.")
+        raise InvalidInput(N_("skill=%(skill)s is not a skill name of at most 32 characters."),
+                           fix=N_("Name the service, e.g. one of %(VOLUNTEER_SKILLS)s."),
+                           params={"skill": repr(body['skill']), "VOLUNTEER_SKILLS": ", ".join(map(str, list(catalog.VOLUNTEER_SKILLS)))})
     refs = {name: body[name] for name in ("resident_id", "household_id", "incident_id") if body.get(name) is not None}
     if not refs:
-        raise InvalidInput("The ledger line names nobody served.",
-                           fix="Send resident_id, household_id or incident_id.")
+        raise InvalidInput(N_("The ledger line names nobody served."),
+                           fix=N_("Send resident_id, household_id or incident_id."))
     return {"day": day, "skill": body["skill"].strip(), "hours": float(body["hours"]), **refs,
             **_texts(body, ("note",))}
 
@@ -310,8 +311,9 @@ def parse_record_patch(body):
     for name, value in values.items():
         if not isinstance(name, str) or len(name) > 64 or not isinstance(value, (str, int, float, bool)) \
                 or (isinstance(value, str) and len(value) > 256):
-            raise InvalidInput(f"values.{str(name)[:64]} must be text (at most 256 characters), a number or a boolean.",
-                               fix="Send one value per field to correct.", details={"field": str(name)[:64]})
+            raise InvalidInput(N_("values.%(value)s must be text (at most 256 characters), a number or a boolean."),
+                               fix=N_("Send one value per field to correct."), details={"field": str(name)[:64]},
+                               params={"value": str(name)[:64]})
     return body["version"], values
 
 
@@ -321,15 +323,17 @@ def parse_edit(kind, body):
     ``kind`` is one of :data:`EDITS`. Raises InvalidInput naming the bad field and value.
     """
     if kind not in EDITS:
-        raise InvalidInput(f"Edit {kind!r} is not known.", fix=f"Use one of {sorted(EDITS)}.")
+        raise InvalidInput(N_("Edit %(kind)s is not known."), fix=N_("Use one of %(EDITS)s."),
+                           params={"kind": repr(kind), "EDITS": ", ".join(map(str, sorted(EDITS)))})
     if not isinstance(body, dict):
-        raise InvalidInput("The request body is not a JSON object.",
-                           fix="Send a JSON object with Content-Type: application/json.")
+        raise InvalidInput(N_("The request body is not a JSON object."),
+                           fix=N_("Send a JSON object with Content-Type: application/json."))
     fields = EDITS[kind]
     unknown = sorted(set(body) - set(fields) - {"version"})
     if unknown:
-        raise InvalidInput(f"Unknown field(s) {unknown} in the {kind} request.",
-                           fix=f"Send only version and {', '.join(fields)}.", details={"unknown": unknown})
+        raise InvalidInput(N_("Unknown field(s) %(unknown)s in the %(kind)s request."),
+                           fix=N_("Send only version and %(value)s."), details={"unknown": unknown},
+                           params={"unknown": unknown, "kind": kind, "value": ', '.join(fields)})
     out = {"version": _version(body.get("version"))}
     for name, parse in fields.items():
         out[name] = parse(body.get(name), name)
@@ -338,22 +342,25 @@ def parse_edit(kind, body):
 
 def _version(v):
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_ID:
-        raise InvalidInput(f"version={v!r} is not a positive whole number.",
-                           fix="Send the plan version you loaded.", details={"version": v})
+        raise InvalidInput(N_("version=%(v)s is not a positive whole number."),
+                           fix=N_("Send the plan version you loaded."), details={"version": v},
+                           params={"v": repr(v)})
     return v
 
 
 def _code(v, name):
     if not (isinstance(v, str) and _GRID_CODE.fullmatch(v)):
-        raise InvalidInput(f"{name}={v!r} is not a 15-digit grid code.", fix="Select a grid on the map.",
-                           details={name: v})
+        raise InvalidInput(N_("%(name)s=%(v)s is not a 15-digit grid code."), fix=N_("Select a grid on the map."),
+                           details={name: v},
+                           params={"name": name, "v": repr(v)})
     return v
 
 
 def _codes_pair(v, name):
     if not (isinstance(v, list) and len(v) == 2):
-        raise InvalidInput(f"{name}={v!r} is not a list of two grid codes.", fix="Select two grids.",
-                           details={name: v})
+        raise InvalidInput(N_("%(name)s=%(v)s is not a list of two grid codes."), fix=N_("Select two grids."),
+                           details={name: v},
+                           params={"name": name, "v": repr(v)})
     return [_code(c, name) for c in v]
 
 
@@ -361,26 +368,31 @@ def _geometry(kinds):
     def parse(v, name):
         if not isinstance(v, dict) or v.get("type") not in kinds:
             got = v.get("type") if isinstance(v, dict) else type(v).__name__
-            raise InvalidInput(f"{name} is a {got!r}, not a GeoJSON {' or '.join(kinds)}.",
-                               fix=f"Draw a {' or '.join(kinds).lower()} on the map.", details={name: got})
+            raise InvalidInput(N_("%(name)s is a %(got)s, not a GeoJSON %(value)s."),
+                               fix=N_("Draw a %(value2)s on the map."), details={name: got},
+                               params={"name": name, "got": repr(got), "value": ' or '.join(kinds), "value2": ' or '.join(kinds).lower()})
         coords = v.get("coordinates")
         flat = _flatten(coords, depth=2 if v["type"] == "Polygon" else 1, name=name)
         if len(flat) > MAX_VERTICES:
-            raise InvalidInput(f"{name} has {len(flat)} vertices, more than {MAX_VERTICES}.",
-                               fix="Draw a simpler shape.", details={name: len(flat)})
+            raise InvalidInput(N_("%(name)s has %(flat)s vertices, more than %(MAX_VERTICES)s."),
+                               fix=N_("Draw a simpler shape."), details={name: len(flat)},
+                               params={"name": name, "flat": len(flat), "MAX_VERTICES": MAX_VERTICES})
         for x, y in flat:
             if not (-180 <= x <= 180 and -90 <= y <= 90):
-                raise InvalidInput(f"{name} has the point ({x}, {y}), which is not WGS84 lon/lat.",
-                                   fix="Send longitude, latitude in degrees.", details={name: [x, y]})
+                raise InvalidInput(N_("%(name)s has the point (%(x)s, %(y)s), which is not WGS84 lon/lat."),
+                                   fix=N_("Send longitude, latitude in degrees."), details={name: [x, y]},
+                                   params={"name": name, "x": x, "y": y})
         try:
             geom = shapely.geometry.shape(v)
         except (ValueError, TypeError, AttributeError) as err:
-            raise InvalidInput(f"{name} is not a valid {v['type']}: {err}.", fix="Draw the shape again.",
-                               details={name: v["type"]}) from None
+            raise InvalidInput(N_("%(name)s is not a valid %(type)s: %(err)s."), fix=N_("Draw the shape again."),
+                               details={name: v["type"]},
+                               params={"name": name, "type": v['type'], "err": err}) from None
         if geom.is_empty or (v["type"] == "Polygon" and geom.area == 0) or (v["type"] == "LineString"
                                                                             and geom.length == 0):
-            raise InvalidInput(f"{name} is an empty {v['type']}.", fix="Draw the shape again.",
-                               details={name: v["type"]})
+            raise InvalidInput(N_("%(name)s is an empty %(type)s."), fix=N_("Draw the shape again."),
+                               details={name: v["type"]},
+                               params={"name": name, "type": v['type']})
         return geom
     return parse
 
@@ -392,16 +404,19 @@ def _flatten(coords, depth, name):
         nxt = []
         for item in level:
             if not isinstance(item, list) or not item:
-                raise InvalidInput(f"{name} has malformed coordinates.", fix="Send GeoJSON coordinates.",
-                                   details={name: "coordinates"})
+                raise InvalidInput(N_("%(name)s has malformed coordinates."), fix=N_("Send GeoJSON coordinates."),
+                                   details={name: "coordinates"},
+                                   params={"name": name})
             nxt += item
         level = nxt
     out = []
     for p in level:
         if not (isinstance(p, list) and len(p) in (2, 3) and all(
                 isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in p)):
-            raise InvalidInput(f"{name} has the position {p!r}, not [lon, lat].", fix="Send GeoJSON coordinates.",
-                               details={name: repr(p)[:80]})
+            raise InvalidInput(N_("%(name)s has the position %(p)s, not [lon, lat]."),
+                               fix=N_("Send GeoJSON coordinates."),
+                               details={name: repr(p)[:80]},
+                               params={"name": name, "p": repr(p)})
         out.append((float(p[0]), float(p[1])))
     return out
 
@@ -409,15 +424,17 @@ def _flatten(coords, depth, name):
 def _building_ids(v, name):
     if not isinstance(v, list) or not v or len(v) > MAX_BUILDINGS or not all(
             isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in v):
-        raise InvalidInput(f"{name}={str(v)[:80]} is not a list of 1–{MAX_BUILDINGS} building ids.",
-                           fix="Select buildings on the map.", details={name: str(v)[:80]})
+        raise InvalidInput(N_("%(name)s=%(value)s is not a list of 1–%(MAX_BUILDINGS)s building ids."),
+                           fix=N_("Select buildings on the map."), details={name: str(v)[:80]},
+                           params={"name": name, "value": str(v)[:80], "MAX_BUILDINGS": MAX_BUILDINGS})
     return v
 
 
 def _grid_mapping(v, name):
     if not isinstance(v, dict) or not v or len(v) > 999:
-        raise InvalidInput(f"{name} is not an object of grid code → GeoJSON Polygon or null.",
-                           fix="Send the undo or redo mapping the last edit returned.", details={name: str(v)[:80]})
+        raise InvalidInput(N_("%(name)s is not an object of grid code → GeoJSON Polygon or null."),
+                           fix=N_("Send the undo or redo mapping the last edit returned."), details={name: str(v)[:80]},
+                           params={"name": name})
     poly = _geometry(("Polygon",))
     return {_code(code, f"{name} key"): (None if g is None else poly(g, f"{name}[{code}]")) for code, g in v.items()}
 
@@ -427,8 +444,9 @@ def _names(v, name):
         return {}
     if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(n, str) and 0 < len(n) <= 128
                                           for k, n in v.items()):
-        raise InvalidInput(f"{name} is not an object of grid code → name (1–128 characters).",
-                           fix="Send the names the last edit returned.", details={name: str(v)[:80]})
+        raise InvalidInput(N_("%(name)s is not an object of grid code → name (1–128 characters)."),
+                           fix=N_("Send the names the last edit returned."), details={name: str(v)[:80]},
+                           params={"name": name})
     return v
 
 
@@ -458,25 +476,29 @@ def parse_open311_post(form):
     code = form.get("service_code")
     code = code.strip() if isinstance(code, str) else ""
     if not code:
-        raise InvalidInput("service_code is missing.", fix="Send a service_code from services.json.")
+        raise InvalidInput(N_("service_code is missing."), fix=N_("Send a service_code from services.json."))
     if code not in PUBLIC_CODES:
-        raise InvalidInput(f"service_code {code!r} is not offered.", fix="Send a service_code from services.json.")
+        raise InvalidInput(N_("service_code %(code)s is not offered."),
+                           fix=N_("Send a service_code from services.json."),
+                           params={"code": repr(code)})
     texts = {}
     for name, most in _POST_TEXT.items():
         value = form.get(name)
         if value is not None and not isinstance(value, str):
-            raise InvalidInput(f"{name}={str(value)[:40]!r} is not text.", fix=f"Send {name} as a string.",
-                               details={"field": name})
+            raise InvalidInput(N_("%(name)s=%(value)s is not text."), fix=N_("Send %(name)s as a string."),
+                               details={"field": name},
+                               params={"name": name, "value": repr(str(value)[:40])})
         value = (value or "").strip()
         if len(value) > most:
-            raise InvalidInput(f"{name} is longer than {most} characters.", fix=f"Shorten {name}.")
+            raise InvalidInput(N_("%(name)s is longer than %(most)s characters."), fix=N_("Shorten %(name)s."),
+                               params={"name": name, "most": most})
         texts[name] = value
     address = texts.pop("address_string")
     lon = lat = None
     if form.get("lat") not in (None, "") or form.get("long") not in (None, ""):
         lon, lat = parse_point(form.get("long"), form.get("lat"))
     elif not address:
-        raise InvalidInput("The request has no location.", fix="Send lat and long, or address_string.")
+        raise InvalidInput(N_("The request has no location."), fix=N_("Send lat and long, or address_string."))
     name = " ".join(p for p in (texts.pop("last_name"), texts.pop("first_name")) if p)  # 姓 then 名
     return {"category": code, "lon": lon, "lat": lat, "description": texts["description"], "address": address,
             "reporter_name": name[:64], "reporter_phone": texts["phone"], "reporter_email": texts["email"]}

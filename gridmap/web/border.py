@@ -17,7 +17,7 @@ from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..dispatch.residents import MAX_PHOTOS
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 
 #: Endpoints whose bodies carry geometry (the planner's edits): they get MAX_EDIT_BYTES, every other MAX_BODY_BYTES.
 LARGE_BODY_ENDPOINTS = frozenset({"planner.edit"})
@@ -110,11 +110,11 @@ def check_text(value, name):
     found = _BAD_CHAR.search(value)
     if found:
         char = found.group()
-        raise InvalidInput(f"{name} holds the character U+{ord(char):04X} at position {found.start()}, "
-                           f"which no field accepts.",
-                           fix="Remove control characters (and unpaired UTF-16 surrogates) from it.",
+        raise InvalidInput(N_("%(name)s holds the character U+%(char)s at position %(value)s, which no field accepts."),
+                           fix=N_("Remove control characters (and unpaired UTF-16 surrogates) from it."),
                            # str(): a JSON body's path (values.x[0]) arrives as a lazily formatted _Index
-                           details={"field": str(name), "position": found.start(), "character": f"U+{ord(char):04X}"})
+                           details={"field": str(name), "position": found.start(), "character": f"U+{ord(char):04X}"},
+                           params={"name": name, "char": format(ord(char), '04X'), "value": found.start()})
     return value
 
 
@@ -140,19 +140,22 @@ def parse_json(raw, *, max_depth):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise InvalidInput(f"The request body is not UTF-8 (byte {err.start} cannot be decoded).",
-                           fix="Send JSON encoded as UTF-8.", details={"position": err.start}) from None
+        raise InvalidInput(N_("The request body is not UTF-8 (byte %(start)s cannot be decoded)."),
+                           fix=N_("Send JSON encoded as UTF-8."), details={"position": err.start},
+                           params={"start": err.start}) from None
     deepest = json_depth(text)
     if deepest > max_depth:
-        raise InvalidInput(f"The JSON body nests {deepest} levels deep; at most {max_depth} are accepted.",
-                           fix="Send a flatter body: no field of this API nests that deep.",
-                           details={"depth": deepest, "most": max_depth})
+        raise InvalidInput(N_("The JSON body nests %(deepest)s levels deep; at most %(max_depth)s are accepted."),
+                           fix=N_("Send a flatter body: no field of this API nests that deep."),
+                           details={"depth": deepest, "most": max_depth},
+                           params={"deepest": deepest, "max_depth": max_depth})
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except ValueError as err:
         where = f" at line {err.lineno}, column {err.colno}" if hasattr(err, "lineno") else ""
-        raise InvalidInput(f"The request body is not valid JSON{where}: {getattr(err, 'msg', err)}.",
-                           fix="Send a JSON object with Content-Type: application/json.") from None
+        raise InvalidInput(N_("The request body is not valid JSON%(where)s: %(err)s."),
+                           fix=N_("Send a JSON object with Content-Type: application/json."),
+                           params={"where": where, "err": getattr(err, 'msg', err)}) from None
     _check_strings(value, "body")
     return value
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import catalog
 from ..dispatch import patrol
-from ..errors import InvalidInput
+from ..errors import InvalidInput, N_
 from .bodies import conform, parse_report, text_schema
 from .params import parse_point, parse_time
 
@@ -50,9 +50,10 @@ def parse_points(body):
     """``{"points": [{lon, lat, accuracy, time}…]}`` → the positions :func:`gridmap.dispatch.patrol.add_points` takes."""
     points = conform(body, "PointsBody", SCHEMAS)["points"]
     if len(points) > patrol.MAX_BATCH:
-        raise InvalidInput(f"The batch holds {len(points)} positions, more than {patrol.MAX_BATCH}.",
-                           fix=f"Send at most {patrol.MAX_BATCH} positions a request.",
-                           details={"field": "points", "most": patrol.MAX_BATCH})
+        raise InvalidInput(N_("The batch holds %(points)s positions, more than %(MAX_BATCH)s."),
+                           fix=N_("Send at most %(MAX_BATCH)s positions a request."),
+                           details={"field": "points", "most": patrol.MAX_BATCH},
+                           params={"points": len(points), "MAX_BATCH": patrol.MAX_BATCH})
     out = []
     for i, p in enumerate(points):
         try:
@@ -60,8 +61,9 @@ def parse_points(body):
             out.append({"lon": float(p["lon"]), "lat": float(p["lat"]), "accuracy_m": float(p["accuracy"]),
                         "at": parse_time(p["time"], name="time")})
         except InvalidInput as err:
-            raise InvalidInput(f"points[{i}]: {err.message}", fix=err.fix,
-                               details={**(err.details or {}), "index": i}) from None
+            raise InvalidInput(N_("points[%(i)s]: %(message)s"), fix=err.fix,
+                               details={**(err.details or {}), "index": i},
+                               params={"i": i, "message": err.message}) from None
     return out
 
 
@@ -71,7 +73,8 @@ def parse_checkin(body):
     out = {"key": body["key"], "building_id": body["building_id"], "note": (body.get("note") or "").strip(),
            "at": parse_time(body["time"], name="time") if body.get("time") is not None else None}
     if (body.get("lon") is None) != (body.get("lat") is None):
-        raise InvalidInput("Only one of lon and lat was sent.", fix="Send both, or neither.", details={"field": "lon"})
+        raise InvalidInput(N_("Only one of lon and lat was sent."),
+                           fix=N_("Send both, or neither."), details={"field": "lon"})
     if body.get("lon") is not None:
         out["lon"], out["lat"] = parse_point(str(body["lon"]), str(body["lat"]))
         out["accuracy_m"] = float(body.get("accuracy") or 0.0)
