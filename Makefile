@@ -13,8 +13,10 @@ run: $(STAMP) translations
 	@test -f $(DB) || $(BIN)/gridmap demo
 	$(BIN)/flask --app gridmap run --host 127.0.0.1 --port 5000
 
+# One pytest process per core (pytest-xdist); a module's tests stay together on one process, so the
+# demos and servers a module builds once are built once.
 test: $(TEST_STAMP) translations
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -341,7 +341,7 @@ def test_an_unknown_community_or_plan_is_refused_and_nothing_is_written(store):
         with store.transaction() as session:
             assign.run(session, community="999999999999")
     assert "210213013099" in err.value.fix
-    with pytest.raises(NotFound, match=r"\[4242\]"):
+    with pytest.raises(NotFound, match=r"Grid plan\(s\) 4242 are not in the store"):
         with store.transaction() as session:
             assign.run(session, plan_ids=[4242])
     with store.session() as session:

@@ -327,7 +327,7 @@ def test_the_metrics_give_households_area_compactness_and_deviation_per_grid(sto
      "(500.0, 3.0)"),
     ("move", {"version": 1, "building_ids": [], "to_grid": g(1)}, "building_ids=[]"),
     ("merge", {"version": 1, "codes": [g(1)]}, "codes="),
-    ("merge", {"version": 1, "codes": [g(1), g(2)], "extra": 1}, "['extra']"),
+    ("merge", {"version": 1, "codes": [g(1), g(2)], "extra": 1}, "Unknown field(s) extra in"),
 ])
 def test_bad_edit_bodies_are_refused_naming_the_value(kind, body, named):
     with pytest.raises(InvalidInput) as err:

@@ -310,7 +310,7 @@ def test_undo_of_a_replace_is_refused_once_its_keys_live_again(sqlite_store, tmp
     back = importer.import_file(store, "volunteers", write_csv(VOLUNTEERS, path))
     assert counts(replace) == (0, 0, 4, 1) and counts(back) == (1, 0, 4, 0)
     with store.session() as s:
-        with pytest.raises(Conflict, match=r"have since taken the keys \['V5'\]"):
+        with pytest.raises(Conflict, match=r"have since taken the keys V5 "):
             importer.undo_batch(s, replace.batch_id, user="office")
     with store.transaction() as s:
         importer.undo_batch(s, back.batch_id, user="office")

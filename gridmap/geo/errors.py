@@ -80,6 +80,6 @@ def _plain(value):
     """A parameter as JSON carries it and a sentence reads it: lists joined with commas, others as text."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (list, set, frozenset)):  # a tuple is one value (a shape, a point): shown as written
         return ", ".join(str(v) for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value))
     return str(value)

@@ -79,7 +79,7 @@ def test_a_refusal_names_the_roles_that_may_and_says_nothing_personal(clients):
     assert r.status_code == 403
     body = r.get_json()
     assert "admin, dispatcher" in body["fix"] and "[" not in body["fix"]
-    assert set(body) == {"error", "message", "fix", "details", "localized"}
+    assert set(body) == {"error", "message", "fix", "details", "localized", "params"}
 
 
 def test_the_table_is_complete_and_every_role_is_known():

@@ -226,12 +226,12 @@ def test_a_dispatcher_links_a_duplicate_blows_the_whistle_and_sees_the_departmen
         # wrong links are refused with the reason shown, and nothing changes
         page.fill("#i-link-id", str(first))
         page.locator("#i-link button[type=submit]").click()
-        page.locator("#i-status.error", has_text="cannot be a duplicate of itself").wait_for()
+        page.locator("#i-status.error", has_text="不能标记为其自身的重复事件").wait_for()
         noise = _on_the_side(app, lambda d, s, snap: d.report(s, snap, category="noise", lon=_inside(app, GRID_A, 5)[0],
                                                               lat=_inside(app, GRID_A, 5)[1]).id)
         page.fill("#i-link-id", str(noise))
         page.locator("#i-link button[type=submit]").click()
-        page.locator("#i-status.error", has_text="only a report of the same category").wait_for()
+        page.locator("#i-status.error", has_text="只有同类别的上报才能标记为其重复事件").wait_for()
         assert _detail(app, first)["status"] == "reported"
 
         # someone else accepts it meanwhile: the link is a conflict, and Reload shows their change

@@ -149,7 +149,7 @@ def test_a_redraw_through_the_endpoint_answers_metrics_findings_and_undo(planner
     ("split", {"grid_code": "210213013004001", "line": {"type": "LineString", "coordinates": [[121.6, 38.9], "x"]}},
      "'x'"),
     ("move", {"building_ids": ["1"], "to_grid": "210213013004001"}, "building_ids=['1']"),
-    ("merge", {"codes": ["210213013004001"], "colour": "red"}, "['colour']"),
+    ("merge", {"codes": ["210213013004001"], "colour": "red"}, "Unknown field(s) colour in"),
 ])
 def test_bad_edit_bodies_are_400_naming_the_value_and_nothing_is_written(planner_app, planner, kind, body, named):
     client, token = planner
