@@ -56,14 +56,19 @@ class Summary:
 
 def read(kind, path, *, layer=None, crs=None, encoding=None, fields=None):
     """Read ``path`` for ``kind`` and return the raw layer, columns renamed to our field names."""
-    spec = _kind(kind)
+    return read_with_original(_kind(kind), path, layer=layer, crs=crs, encoding=encoding, fields=fields)[0]
+
+
+def read_with_original(spec, path, *, layer=None, crs=None, encoding=None, fields=None):
+    """:func:`read` for the kind ``spec``, and the frame as the file names its columns (the dry run shows both)."""
     fields = dict(fields or {})
     unknown = set(fields) - {f.name for f in spec.fields} - {"lon", "lat"}
     if unknown:
         raise InvalidInput(
             N_("--field names %(unknown)s are not fields of %(kind)s."),
             fix=N_("%(kind)s has the fields %(value)s."),
-                           params={"unknown": ", ".join(map(str, sorted(unknown))), "kind": kind, "value": [f.name for f in spec.fields]})
+            params={"unknown": ", ".join(map(str, sorted(unknown))), "kind": spec.name,
+                    "value": [f.name for f in spec.fields]})
     path = Path(path)
     if not spec.geometry_required and path.suffix.lower() == ".csv" and not _csv_has_coordinates(path, fields, encoding):
         frame = _read_plain_csv(path, encoding)
@@ -73,12 +78,12 @@ def read(kind, path, *, layer=None, crs=None, encoding=None, fields=None):
                                 lon=fields.pop("lon", None), lat=fields.pop("lat", None))
     fields.pop("lon", None)
     fields.pop("lat", None)
-    before = list(raw.frame.columns)
+    original = raw.frame
     raw.frame = rename(raw.frame, spec, fields)
     # --key names a column of the file, which may now carry one of our field names
-    raw.renamed = {a: b for a, b in zip(before, raw.frame.columns) if a != b} \
-        if len(before) == len(raw.frame.columns) else {}
-    return raw
+    raw.renamed = {a: b for a, b in zip(original.columns, raw.frame.columns) if a != b} \
+        if len(original.columns) == len(raw.frame.columns) else {}
+    return raw, original
 
 
 def import_file(store, kind, path, *, layer=None, crs=None, encoding=None, fields=None,

@@ -18,14 +18,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..errors import GridmapError, InvalidInput, N_
-from ..geo import io as geo_io
+from ..errors import GridmapError, InvalidInput
 from ..geo import validate as geo_validate
-from ..geo.crs import datum_warnings, parse_crs, to_wgs84
+from ..geo.crs import datum_warnings, to_wgs84
 from ..store import models as m
 from .batches import source_keys
-from .fields import check_required_columns, convert_fields, rename
-from .layer import _check_department, _csv_has_coordinates, _kind, _read_plain_csv
+from .fields import check_required_columns, convert_fields
+from .layer import _check_department, _kind, read_with_original
 
 #: Rows shown in the preview table, and the most features drawn on the map (bad ones first).
 PREVIEW_ROWS = 20
@@ -71,7 +70,7 @@ def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=
     department = _check_department(kind, department)
     out = Inspection(kind)
     try:
-        raw, original = _read(spec, path, layer=layer, crs=crs, encoding=encoding, fields=fields)
+        raw, original = read_with_original(spec, path, layer=layer, crs=crs, encoding=encoding, fields=fields)
     except GridmapError as err:
         out.error = _error(err)
         return out
@@ -122,31 +121,6 @@ def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=
     out.notes += datum_warnings(raw.frame.geometry.values, raw.crs)
     out.features, out.drawn = _features(raw, prepared_frame, {p.row for p in problems}, map_features)
     return out
-
-
-def _read(spec, path, *, layer, crs, encoding, fields):
-    """:func:`gridmap.importer.layer.read`, keeping the frame as the file names its columns too."""
-    fields = dict(fields or {})
-    unknown = set(fields) - {f.name for f in spec.fields} - {"lon", "lat"}
-    if unknown:
-        raise InvalidInput(
-            N_("--field names %(unknown)s are not fields of %(name)s."),
-            fix=N_("%(name)s has the fields %(value)s."),
-                           params={"unknown": ", ".join(map(str, sorted(unknown))), "name": spec.name, "value": [f.name for f in spec.fields]})
-    path = Path(path)
-    if not spec.geometry_required and path.suffix.lower() == ".csv" and not _csv_has_coordinates(path, fields, encoding):
-        frame = _read_plain_csv(path, encoding)
-        raw = geo_io.RawLayer(frame=frame, crs=parse_crs(crs or 4326), source=str(path))
-    else:
-        raw = geo_io.read_layer(path, layer=layer, crs=crs, encoding=encoding,
-                                lon=fields.pop("lon", None), lat=fields.pop("lat", None))
-    fields.pop("lon", None)
-    fields.pop("lat", None)
-    original = raw.frame
-    raw.frame = rename(raw.frame, spec, fields)
-    raw.renamed = {a: b for a, b in zip(original.columns, raw.frame.columns) if a != b} \
-        if len(original.columns) == len(raw.frame.columns) else {}
-    return raw, original
 
 
 def _error(err):
