@@ -99,7 +99,8 @@ def publish(session, plan, *, on=None, expected_version=None, replaces=None, lim
                        params={"plan": plan.id, "n": len(errors), "shown": f"\n{shown}{more}"},
                        details={"errors": [f.to_dict() for f in errors]})
     if accepted_warnings is not None:
-        pending = [f for f in findings if f.severity != "error" and f.key not in set(accepted_warnings)]
+        accepted = set(accepted_warnings)
+        pending = [f for f in findings if f.severity != "error" and f.key not in accepted]
         if pending:
             raise Conflict(N_("Plan %(plan)s has %(n)s warning(s) nobody accepted; it was not published."),
                            fix=N_("Read each warning and accept it (or fix it in the draft), then publish again."),

@@ -14,7 +14,7 @@ from .records import get_plan, plan_summary
 from .rules import validate
 
 
-def publish_preview(session, plan_id, *, limits=None, personal=False, today=None):
+def publish_preview(session, plan_id, *, limits=None, today=None):
     """The confirmation a planner reads before publishing plan ``plan_id``.
 
     Returns
@@ -24,8 +24,7 @@ def publish_preview(session, plan_id, *, limits=None, personal=False, today=None
         to accept); ``publishable`` (no errors and a draft); ``earliest`` (the first allowed
         effective date: the current plan's ``valid_from``, or None) and ``today``; ``replaces``
         (the published plan's summary or None); ``moves``: per pair of grids, the buildings and
-        households moving and the grid workers of each side; ``summary`` of the diff (party
-        members' names in it only where ``personal`` allows, as in :func:`gridmap.plans.diff`).
+        households moving and the grid workers of each side; ``summary``: the diff's counts.
     """
     plan = get_plan(session, plan_id)
     findings = validate(session, plan, limits=limits)
@@ -40,7 +39,7 @@ def publish_preview(session, plan_id, *, limits=None, personal=False, today=None
            "moves": [], "summary": None}
     out["publishable"] = plan.status == "draft" and not out["errors"]
     if current is not None and current.id != plan.id:
-        changes = diff(session, current.id, plan.id, personal=personal)
+        changes = diff(session, current.id, plan.id)  # counts and buildings only: no one's name leaves here
         out["summary"] = changes["summary"]
         out["moves"] = worker_moves(session, changes)
     return out

@@ -119,7 +119,7 @@ def plan_publish_preview(plan_id):
     effective date, and the buildings and households moving between grids with their workers."""
     pid = params.plan_id(plan_id)
     with store().session() as session:
-        out = plans.publish_preview(session, pid, limits=_limits(), personal=_people_in_area())
+        out = plans.publish_preview(session, pid, limits=_limits())
     for f in out["errors"] + out["warnings"]:
         localize_finding(f)
     return jsonify(out)
