@@ -7,12 +7,15 @@ import threading
 import uuid
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pyproj
 import pytest
 import shapely
 
 from gridmap import create_app
+from gridmap.geo import osm
+from gridmap.geo.roads import RoadGraph
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -61,6 +64,31 @@ def geodesic_m(lon1, lat1, lon2, lat2):
 
 
 _GEOD = pyproj.Geod(ellps="WGS84")
+
+
+def write_osm(path, nodes, ways, node_tags=None):
+    """A hand-written .osm file: ``nodes`` id → (x, y) in metres, ``ways`` (node ids, {tag: value}) numbered
+    from 10, ``node_tags`` id → {tag: value}."""
+    def tags(t):
+        return "".join(f"<tag k='{k}' v='{v}'/>" for k, v in t.items())
+    text = "<?xml version='1.0' encoding='UTF-8'?>\n<osm version='0.6'>\n"
+    for i, p in nodes.items():
+        text += f"<node id='{i}' version='1' lon='{at(*p)[0]!r}' lat='{at(*p)[1]!r}'>{tags((node_tags or {}).get(i, {}))}</node>\n"
+    for n, (refs, t) in enumerate(ways, start=10):
+        text += f"<way id='{n}' version='1'>" + "".join(f"<nd ref='{r}'/>" for r in refs) + tags(t) + "</way>\n"
+    path.write_text(text + "</osm>\n", encoding="utf-8")
+    return path
+
+
+def osm_road_graph(path):
+    """The road graph gridmap builds from an .osm file's ways, every island kept."""
+    frame, _ = osm.read_roads(str(path))
+    return RoadGraph.from_lines(gpd.GeoDataFrame(frame.rename(columns={"highway": "kind"}), crs=4326), min_island_m=0)
+
+
+def road_m(g, a, b, mode):
+    """Road distance in metres between two points given in the drawing's metres."""
+    return g.distance_m(*at(*a), *at(*b), mode=mode)
 
 
 def skip_or_fail(reason):

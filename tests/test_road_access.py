@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import osmium
 import pytest
-from conftest import at, shared_data
+from conftest import at, osm_road_graph, road_m, shared_data, write_osm
 from shapely.geometry import LineString
 from sqlalchemy import select
 
@@ -23,23 +23,10 @@ NODES = {1: A, 2: B, 3: C, 4: D}
 
 def osm_xml(path, ways):
     """An .osm file of ways over the square's corners: (node ids, {tag: value})."""
-    text = "<?xml version='1.0' encoding='UTF-8'?>\n<osm version='0.6'>\n"
-    text += "".join(f"<node id='{i}' version='1' lon='{at(*p)[0]!r}' lat='{at(*p)[1]!r}'/>\n" for i, p in NODES.items())
-    for n, (refs, tags) in enumerate(ways, start=10):
-        text += f"<way id='{n}' version='1'>" + "".join(f"<nd ref='{r}'/>" for r in refs)
-        text += "".join(f"<tag k='{k}' v='{v}'/>" for k, v in tags.items()) + "</way>\n"
-    path.write_text(text + "</osm>\n", encoding="utf-8")
-    return path
+    return write_osm(path, NODES, ways)
 
 
-def graph_of(path):
-    frame, _ = osm.read_roads(str(path))
-    return RoadGraph.from_lines(gpd.GeoDataFrame(frame.rename(columns={"highway": "kind"}), crs=4326),
-                                min_island_m=0)
-
-
-def dist(g, a, b, mode):
-    return g.distance_m(*at(*a), *at(*b), mode=mode)
+graph_of, dist = osm_road_graph, road_m
 
 
 DETOUR = ([1, 4, 3, 2], {"highway": "residential"})  # A → D → C → B: 300 m

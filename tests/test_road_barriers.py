@@ -5,7 +5,7 @@ read. Hand-written .osm networks with exact distances per mode, through the read
 import geopandas as gpd
 import osmium
 import pytest
-from conftest import at, shared_data
+from conftest import osm_road_graph, road_m, shared_data, write_osm
 from sqlalchemy import select
 
 from gridmap import importer
@@ -22,29 +22,14 @@ NODES = {1: A, 2: B, 3: C, 4: D, 5: M}
 
 def osm_xml(path, ways, node_tags=None):
     """An .osm file over the square: ways as (node ids, {tag: value}), tags of node M."""
-    text = "<?xml version='1.0' encoding='UTF-8'?>\n<osm version='0.6'>\n"
-    for i, p in NODES.items():
-        tags = "".join(f"<tag k='{k}' v='{v}'/>" for k, v in (node_tags or {}).items()) if i == 5 else ""
-        text += f"<node id='{i}' version='1' lon='{at(*p)[0]!r}' lat='{at(*p)[1]!r}'>{tags}</node>\n"
-    for n, (refs, tags) in enumerate(ways, start=10):
-        text += f"<way id='{n}' version='1'>" + "".join(f"<nd ref='{r}'/>" for r in refs)
-        text += "".join(f"<tag k='{k}' v='{v}'/>" for k, v in tags.items()) + "</way>\n"
-    path.write_text(text + "</osm>\n", encoding="utf-8")
-    return path
+    return write_osm(path, NODES, ways, {5: node_tags or {}})
 
 
 SHORTCUT = ([1, 5, 2], {"highway": "service"})
 DETOUR = ([1, 4, 3, 2], {"highway": "residential"})
 
 
-def graph_of(path):
-    frame, _ = osm.read_roads(str(path))
-    return RoadGraph.from_lines(gpd.GeoDataFrame(frame.rename(columns={"highway": "kind"}), crs=4326),
-                                min_island_m=0)
-
-
-def dist(g, a, b, mode):
-    return g.distance_m(*at(*a), *at(*b), mode=mode)
+graph_of, dist = osm_road_graph, road_m
 
 
 OPEN, SHUT = 100, 300

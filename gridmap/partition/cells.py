@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from .graph import coverage_union
 from .report import _EXACT_SHARE
 
 #: Polygon buildings covering at least this share of the area are taken as the cells themselves.
@@ -267,15 +268,7 @@ def _carve(cells, site_fp, work):
 
 def _cover(parts):
     """Union of faces of one noded coverage (a plain union when they are not one)."""
-    if len(parts) == 1:
-        return parts[0]
-    try:
-        merged = shapely.coverage_union_all(parts)
-        if abs(merged.area - shapely.area(parts).sum()) <= 1e-9 * max(merged.area, 1e-300):
-            return merged
-    except shapely.errors.GEOSException:
-        pass
-    return shapely.union_all(parts)
+    return parts[0] if len(parts) == 1 else coverage_union(parts)[0]
 
 
 def _polygonal(geoms):

@@ -10,6 +10,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from ..geo.codes import allocate
+from .graph import coverage_union
 
 #: A tiling is exact when gaps, overlaps and parts outside are below this share of the area.
 _EXACT_SHARE = 1e-9
@@ -100,12 +101,8 @@ def _dissolve(cells, labels, k):
     inner = None
     for j in range(k):
         group = cells[order[bounds[j]:bounds[j + 1]]]
-        try:
-            merged = shapely.coverage_union_all(group)
-            if abs(merged.area - shapely.area(group).sum()) > 1e-9 * max(merged.area, 1e-300):
-                raise shapely.errors.GEOSException("not a clean coverage")
-        except shapely.errors.GEOSException:
-            merged = shapely.union_all(group)
+        merged, clean = coverage_union(group)
+        if not clean:
             if inner is None:
                 inner = shapely.STRtree(shapely.point_on_surface(cells))
             merged = _fill_hair_holes(merged, inner, labels, j)
