@@ -61,5 +61,6 @@ def parse_day(raw, *, name="at"):
         raise InvalidInput(N_("%(name)s=%(text)s is outside the years %(year)s–%(value)s this service keeps."),
                            fix=N_("Write a day between %(value2)s and %(value3)s."),
                            details={name: text},
-                           params={"name": name, "text": text, "year": EARLIEST.year, "value": LATEST.year - 1, "value2": EARLIEST.date(), "value3": LATEST.date() - dt.timedelta(days=1)})
+                           params={"name": name, "text": text, "year": EARLIEST.year, "value": LATEST.year - 1,
+                                   "value2": EARLIEST.date(), "value3": LATEST.date() - dt.timedelta(days=1)})
     return day

@@ -271,8 +271,6 @@ def _print_assign_table(summaries):
                    f"(up to {summaries[0]['contact_capacity']} contact households per member).")
 
 
-
-
 # --- automatic partition -------------------------------------------------------------------------
 
 @click.command("partition")
@@ -312,8 +310,6 @@ def partition_command(community, n_grids, target, tolerance, seed, no_roads):
         if n > 3:
             click.echo(f"  {kind}: … and {n - 3} more like these")
     click.echo(f"Check it with `gridmap plan validate {plan_id}`, publish with `gridmap plan publish {plan_id}`.")
-
-
 
 
 # --- camera coverage -----------------------------------------------------------------------------
@@ -405,8 +401,6 @@ def _print_placement(r, output):
                     f"{r['percent']:.2f} %; {r['why']}.", fg="red", err=True)
         click.echo("Fix: widen --fov or --range, try more --bearings, or lower --target.", err=True)
         sys.exit(3)
-
-
 
 
 # --- SOS wearables and the communities' work-item lists ---------------------------------------

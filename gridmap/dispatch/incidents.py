@@ -76,7 +76,8 @@ def transition(session, incident_id, action, *, actor, version, note="", now=Non
         raise Conflict(N_("Incident %(id)s is %(status)s; %(action)s is not possible from there."),
                        fix=N_("Allowed from %(status)s: %(value)s."),
                        details={"status": inc.status, "allowed_actions": allowed},
-                       params={"id": inc.id, "status": inc.status, "action": repr(action), "value": allowed or 'nothing (it is closed)'})
+                       params={"id": inc.id, "status": inc.status, "action": repr(action),
+                               "value": allowed or 'nothing (it is closed)'})
     target = TRANSITIONS[key]
     access.check(actor.role, f"incident.{action}", at=place(inc), area=actor.area, what=f"{action} an incident")
     before_status, before_level = inc.status, inc.level
@@ -127,7 +128,8 @@ def _link(session, inc, now, *, note, duplicate_of, actor, **_):
                            fix=N_("Link it to an earlier %(category)s report, or handle it on its own."),
                            details={"field": "duplicate_of", "category": inc.category,
                                     "duplicate_of_category": original.category},
-                           params={"id": inc.id, "category": repr(inc.category), "id2": original.id, "category2": repr(original.category)})
+                           params={"id": inc.id, "category": repr(inc.category), "id2": original.id,
+                                   "category2": repr(original.category)})
     inc.duplicate_of = original.id
     inc.resolved_at = now
     return f"duplicate of {original.id}" + (f": {note}" if note else "")

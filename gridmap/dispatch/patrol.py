@@ -329,7 +329,8 @@ def check_in(session, snapshot, *, actor, worker_id, key, building_id, note="", 
                                   "%(CHECKIN_NEAR_M)s m."),
                                fix=N_("Check in when you are at the building, or leave the position out."),
                                details={"field": "lon", "distance_m": round(away, 1)},
-                               params={"away": format(away, '.0f'), "address": building.address, "CHECKIN_NEAR_M": format(CHECKIN_NEAR_M, '.0f')})
+                               params={"away": format(away, '.0f'), "address": building.address,
+                                       "CHECKIN_NEAR_M": format(CHECKIN_NEAR_M, '.0f')})
     patrol = current_patrol(session, worker_id, now=now)
     row = m.Checkin(idempotency_key=key, worker_id=worker_id, building_id=building.id, grid_code=grid,
                     patrol_id=patrol.id if patrol is not None else None, at=at, recorded_at=now, note=note or "",

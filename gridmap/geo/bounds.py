@@ -133,7 +133,8 @@ def check_json(stream, source: str) -> None:
                    "within its first %(read)s); geometries may nest at most %(MAX_DEPTH)s deep."),
                 fix=_DEPTH_FIX + ".",
                 details={"path": source, "limit": MAX_JSON_DEPTH},
-                params={"source": source, "MAX_JSON_DEPTH": MAX_JSON_DEPTH, "peak": format(peak, ','), "read": _mib(read), "MAX_DEPTH": MAX_DEPTH},
+                params={"source": source, "MAX_JSON_DEPTH": MAX_JSON_DEPTH, "peak": format(peak, ','),
+                        "read": _mib(read), "MAX_DEPTH": MAX_DEPTH},
             )
 
 

@@ -86,7 +86,8 @@ def allocate(geoms, *, taken=(), community_code=None, new=None):
                                   "(1–%(MAX_SEQUENCE)s, never reused)."),
                                fix=N_("Make fewer grids, or keep the codes of grids that continue earlier ones."),
                                details={"new_grids": len(order), "used": len(used)},
-                               params={"order": len(order), "value": MAX_SEQUENCE - len(used), "MAX_SEQUENCE": MAX_SEQUENCE})
+                               params={"order": len(order), "value": MAX_SEQUENCE - len(used),
+                                       "MAX_SEQUENCE": MAX_SEQUENCE})
         codes[i] = grid_code(community_code, seq) if community_code else f"{seq:03d}"
     return [codes[i] for i in sorted(codes)]
 

@@ -80,13 +80,15 @@ def undo_batch(session, batch_id, *, user):
     if b.undone_at is not None:
         raise Conflict(N_("Import batch %(id)s was undone already (%(undone_at)s UTC by %(undone_by)s)."),
                        fix=N_("Nothing to do; import the file again to redo it."), details={"batch_id": b.id},
-                       params={"id": b.id, "undone_at": format(b.undone_at, '%Y-%m-%d %H:%M'), "undone_by": b.undone_by})
+                       params={"id": b.id, "undone_at": format(b.undone_at, '%Y-%m-%d %H:%M'),
+                               "undone_by": b.undone_by})
     model = m.RECORD_MODELS.get(b.kind)
     if model is None:
         raise Conflict(N_("Import batch %(id)s imported %(kind)s, which cannot be undone."),
                        fix=N_("Batches of %(RECORD_MODELS)s can be undone; %(kind)s are replaced by importing a "
                               "corrected file (grids: a new plan)."), details={"batch_id": b.id},
-                       params={"id": b.id, "kind": b.kind, "RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS)))})
+                       params={"id": b.id, "kind": b.kind,
+                               "RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS)))})
     table = model.__table__
     created = select(table.c.id).where(table.c.batch_id == b.id)
     changed = select(m.ImportChange.record_id).where(m.ImportChange.batch_id == b.id)
@@ -100,7 +102,8 @@ def undo_batch(session, batch_id, *, user):
         raise Conflict(N_("Import batch %(id)s cannot be undone: later batch(es) %(ids)s changed %(value)s of its "
                           "%(kind)s."),
                        fix=N_("Undo newest first: undo batch %(value2)s first."), details={"batch_id": b.id, "later": ids},
-                       params={"id": b.id, "ids": ids, "value": sum(r[1] for r in later), "kind": b.kind, "value2": ids[0]})
+                       params={"id": b.id, "ids": ids, "value": sum(r[1] for r in later), "kind": b.kind,
+                               "value2": ids[0]})
     changes = session.execute(select(m.ImportChange.record_id, m.ImportChange.action, m.ImportChange.previous)
                               .where(m.ImportChange.batch_id == b.id)).all()
     returning = [rid for rid, action, _ in changes if action == "retired"]
@@ -133,7 +136,8 @@ def open_batch(session, kind, source, mode, user):
         raise InvalidInput(N_("--mode %(mode)s applies to %(RECORD_MODELS)s, not %(kind)s."),
                            fix=N_("Leave --mode out: communities are matched by code, grids become a new plan, a "
                                   "department's grids replace its earlier ones."),
-                           params={"mode": mode, "RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS))), "kind": kind})
+                           params={"mode": mode, "RECORD_MODELS": ", ".join(map(str, sorted(m.RECORD_MODELS))),
+                                   "kind": kind})
     row = m.ImportBatch(kind=kind, source=source[:256], mode=mode, user=_user(user), started_at=m.utcnow(),
                         created=0, updated=0, unchanged=0, retired=0, rejected=0)
     session.add(row)
@@ -181,7 +185,8 @@ def source_keys(spec, frame, raw, key=None):
         if col is None or col not in cols:
             raise InvalidInput(N_("--key %(key)s: the file has no column %(key2)s."),
                                fix=N_("Its columns are %(value)s."),
-                               params={"key": key, "key2": repr(key), "value": [c for c in cols if c != raw.frame.geometry.name]})
+                               params={"key": key, "key2": repr(key),
+                                       "value": [c for c in cols if c != raw.frame.geometry.name]})
         keys, basis = _text(raw.frame[col].iloc[pos]), f"column {key}"
     elif "osm_id" in cols:
         src = raw.frame.iloc[pos]
@@ -233,7 +238,8 @@ def update_record(session, kind, record_id, values, *, version, user):
     if unknown or not values:
         raise InvalidInput(N_("%(kind)s field(s) %(value)s cannot be corrected here."),
                            fix=N_("Name one or more of %(allowed)s as field=value."),
-                           params={"kind": kind, "value": unknown or '(none)', "allowed": ", ".join(map(str, list(allowed)))})
+                           params={"kind": kind, "value": unknown or '(none)',
+                                   "allowed": ", ".join(map(str, list(allowed)))})
     spec = KINDS[kind]
     frame = pd.DataFrame({f: [values[f]] for f in values})
     frame["_row"] = 1

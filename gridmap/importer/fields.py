@@ -40,7 +40,8 @@ def rename(frame, spec, fields):
         ours, theirs = next(iter(missing.items()))
         raise InvalidInput(N_("--field %(ours)s=%(theirs)s: the file has no column %(theirs2)s."),
                            fix=N_("Its columns are %(value)s."),
-                           params={"ours": ours, "theirs": theirs, "theirs2": repr(theirs), "value": [c for c in frame.columns if c != frame.geometry.name]})
+                           params={"ours": ours, "theirs": theirs, "theirs2": repr(theirs),
+                                   "value": [c for c in frame.columns if c != frame.geometry.name]})
     rename = {theirs: ours for ours, theirs in fields.items()}
     # a column already called like a field the user takes from another column is not that field:
     # kept, it would stand beside the chosen one under the same name
@@ -84,7 +85,7 @@ def check_required_columns(spec, raw):
             raise InvalidInput(
                 N_("%(source)s: the required column %(name)s for %(name2)s is missing."),
                 fix=N_("The file has the columns %(cols)s; name the one to use with --field %(name3)s=COLUMN."),
-                               params={"source": raw.source, "name": repr(f.name), "name2": spec.name, "cols": cols, "name3": f.name})
+                params={"source": raw.source, "name": repr(f.name), "name2": spec.name, "cols": cols, "name3": f.name})
 
 
 def convert_fields(spec, frame):

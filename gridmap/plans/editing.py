@@ -309,7 +309,9 @@ class _Editor:
             raise NotFound(N_("Grid %(code)s is not in plan %(id)s."),
                            fix=N_("Use one of %(value)s%(value2)s."),
                            details={"grid": code},
-                           params={"code": code, "id": self.plan.id, "value": ", ".join(map(str, sorted(self.grids)[:5])), "value2": ' …' if len(self.grids) > 5 else ''})
+                           params={"code": code, "id": self.plan.id,
+                                   "value": ", ".join(map(str, sorted(self.grids)[:5])),
+                                   "value2": ' …' if len(self.grids) > 5 else ''})
         return self.grids[code]
 
     def metric(self, g):

@@ -159,7 +159,8 @@ def conform(body, name, schemas=None):
     unknown = sorted(set(body) - set(props))
     if unknown:
         raise InvalidInput(N_("Unknown field(s) %(fields)s in the %(what)s."), fix=N_("Send only %(known)s."),
-                           params={"fields": ", ".join(unknown), "what": schema["x-what"], "known": ", ".join(sorted(props))},
+                           params={"fields": ", ".join(unknown), "what": schema["x-what"],
+                                   "known": ", ".join(sorted(props))},
                            details={"unknown": unknown})
     for field in schema.get("required", ()):
         if body.get(field) is None:
@@ -255,7 +256,8 @@ def parse_service(body):
     if not body["skill"].strip():
         raise InvalidInput(N_("skill=%(skill)s is not a skill name of at most 32 characters."),
                            fix=N_("Name the service, e.g. one of %(VOLUNTEER_SKILLS)s."),
-                           params={"skill": repr(body['skill']), "VOLUNTEER_SKILLS": ", ".join(map(str, list(catalog.VOLUNTEER_SKILLS)))})
+                           params={"skill": repr(body['skill']),
+                                   "VOLUNTEER_SKILLS": ", ".join(map(str, list(catalog.VOLUNTEER_SKILLS)))})
     refs = {name: body[name] for name in ("resident_id", "household_id", "incident_id") if body.get(name) is not None}
     if not refs:
         raise InvalidInput(N_("The ledger line names nobody served."),
@@ -370,7 +372,8 @@ def _geometry(kinds):
             got = v.get("type") if isinstance(v, dict) else type(v).__name__
             raise InvalidInput(N_("%(name)s is a %(got)s, not a GeoJSON %(value)s."),
                                fix=N_("Draw a %(value2)s on the map."), details={name: got},
-                               params={"name": name, "got": repr(got), "value": ' or '.join(kinds), "value2": ' or '.join(kinds).lower()})
+                               params={"name": name, "got": repr(got), "value": ' or '.join(kinds),
+                                       "value2": ' or '.join(kinds).lower()})
         coords = v.get("coordinates")
         flat = _flatten(coords, depth=2 if v["type"] == "Polygon" else 1, name=name)
         if len(flat) > MAX_VERTICES:
