@@ -7,6 +7,7 @@ from branca.element import MacroElement
 from folium.template import Template
 
 from .base import DEFAULT_ASSETS, add_tooltip, base_map
+from .labels import Feature, FlyTo
 
 # Okabe & Ito's colour-blind-safe qualitative palette, its black and its yellow (too faint as a
 # light fill) replaced by purple and brown; consecutive ids alternate warm and cool, and none of
@@ -70,11 +71,12 @@ def add_camera_layer(m, views, blind_spots=(), *, labels=None, show=True, show_b
     m.add_child(HatchPattern())
     # Blind spots first, so the sectors and markers lie above them and keep their tooltips.
     blind = folium.FeatureGroup(name=t["blind_spots"], show=show if show_blind is None else show_blind).add_to(m)
-    for spot in blind_spots:
+    for n, spot in enumerate(blind_spots, start=1):
         if spot.get("geometry") is None:
             continue
         gj = folium.GeoJson(_geojson(spot["geometry"]), style_function=lambda _f: BLIND)
         add_tooltip(gj, t["blind_spot"], [(t["area"], f"{spot['m2']:,.0f} m²")], sticky=True)
+        gj.add_child(Feature(f"blind:{n}"))  # numbered as the coverage page's list numbers them
         gj.add_to(blind)
     layer = folium.FeatureGroup(name=t["cameras"], show=show).add_to(m)
     for i, cam in enumerate(views):
@@ -106,6 +108,7 @@ def coverage_map(report, *, tiles="none", attribution="", assets=DEFAULT_ASSETS,
     m = base_map(outline.bounds, tiles, attribution, assets=assets)
     folium.GeoJson(report["area"], name=t["outline"], style_function=lambda _f: AREA, control=False).add_to(m)
     add_camera_layer(m, report["views"], report["blind_spots"], labels=labels)
+    m.add_child(FlyTo(assets=assets))
     folium.LayerControl(collapsed=False).add_to(m)
     return m
 

@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from .base import DEFAULT_ASSETS, PostClicks, add_tooltip, base_map
 from .cameras import add_camera_layer
+from .labels import Feature, FlyTo, add_grid_labels, frame_pairs
 from .resident import _bounds
 
 OUTLINE = {"color": "#2563eb", "weight": 1.5, "fillColor": "#2563eb", "fillOpacity": 0.03}
@@ -96,10 +97,13 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident
         nearest = {}
         for kind, p in sorted(people, key=lambda kp: kp[1]["distance_m"], reverse=True):
             nearest[kind] = p  # the last one written, the nearest, stays
-        focus = [(incident["lon"], incident["lat"])] + [(p["lon"], p["lat"]) for p in nearest.values()]
-        xs, ys = [x for x, _ in focus], [y for _, y in focus]
+        # centred on the incident (as far out on each side as the farthest nearest one on any side): a
+        # row opened from the list flies the map to the incident, which then sits where the eye looks
+        x0, y0 = incident["lon"], incident["lat"]
+        half_x = max([abs(p["lon"] - x0) for p in nearest.values()], default=0.0)
+        half_y = max([abs(p["lat"] - y0) for p in nearest.values()], default=0.0)
         pad = 0.0005  # about 50 m, so a badge on the edge is not cut in half
-        bounds = (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+        bounds = (x0 - half_x - pad, y0 - half_y - pad, x0 + half_x + pad, y0 + half_y + pad)
     else:
         shown = grids[grids["code"].isin(near | {own})] if point is not None and own else grids
         bounds = _bounds(shown, point)
@@ -111,6 +115,7 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident
         layer = folium.GeoJson(shapely.geometry.mapping(row.geometry), style_function=lambda _f, s=style: s)
         add_tooltip(layer, getattr(row, "name", None) or row.code, [(labels["grid"], row.code)], sticky=True)
         layer.add_to(layer_grids)
+    add_grid_labels(m, frame_pairs(grids), assets=assets, focus=[own] + sorted(near) if own else sorted(near))
     if cameras:
         _add_cameras(m, cameras, set(seeing), labels)
     layer_incidents = folium.FeatureGroup(name="incidents", control=False).add_to(m)
@@ -121,6 +126,7 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident
         add_tooltip(dot, f"{labels['incident']} #{inc['id']}",
                     [(labels["category"], inc.get("category_name")),
                      (labels["status"], statuses.get(inc.get("status"), inc.get("status")))])
+        dot.add_child(Feature(f"incident:{inc['id']}"))
         dot.add_to(layer_incidents)
     on_top = [layer_incidents]
     if incident is not None:
@@ -134,6 +140,7 @@ def dispatch_map(grids, *, point=None, own=None, near=(), incidents=(), incident
     if cameras:
         m.add_child(_KeepOnTop(on_top))
         folium.LayerControl(collapsed=False).add_to(m)
+    m.add_child(FlyTo(assets=assets))
     m.add_child(PostClicks())
     return m
 
@@ -187,6 +194,7 @@ def _add_proposal(m, incident, people, labels, kind_labels, statuses):
         add_tooltip(marker, p["name"], rows)
         marker.add_to(layer)
     dot = folium.CircleMarker(start, bubbling_mouse_events=False, **SELECTED)
+    dot.add_child(Feature(f"incident:{incident['id']}"))  # drawn last: a row's fly finds the opened one
     add_tooltip(dot, f"{labels['incident']} #{incident['id']}",
                 [(labels["category"], incident.get("category_name")),
                  (labels["status"], statuses.get(incident.get("status"), incident.get("status")))])

@@ -14,6 +14,7 @@ from folium.template import Template
 from ..errors import N_
 from .base import DEFAULT_ASSETS, add_tooltip, base_map
 from .cameras import add_camera_layer
+from .labels import Feature, FlyTo, add_grid_labels
 
 DRAW_ASSETS = "/static/vendor/leaflet-draw"
 
@@ -137,7 +138,10 @@ def planner_map(grids, buildings=None, *, findings=(), department=None, diff=Non
         add_tooltip(gj, g.get("name") or g["code"], [(t["grid"], g["code"]), (t["households"], g["households"]),
                                                     (t["deviation"], f"{g['deviation']:+.1%}")], sticky=True)
         gj.add_child(_Pick("grid", g["code"]))
+        gj.add_child(Feature(f"grid:{g['code']}"))
         gj.add_to(layer)
+    add_grid_labels(m, ((g["code"], shapely.geometry.shape(g["geometry"])) for g in grids), assets=assets)
+    m.add_child(FlyTo(assets=assets))
 
     # Findings lie under the buildings: a building cut by a boundary is itself a finding's
     # shape, and it must stay clickable to be moved.

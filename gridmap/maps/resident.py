@@ -4,7 +4,11 @@ from __future__ import annotations
 import folium
 import shapely
 
+from branca.element import MacroElement
+from folium.template import Template
+
 from .base import DEFAULT_ASSETS, PostClicks, ZoomOnClick, add_popup, add_tooltip, base_map
+from .labels import COMMUNITY, add_grid_labels, frame_pairs, label_item
 
 OUTLINE = {"color": "#2563eb", "weight": 2, "fillColor": "#2563eb", "fillOpacity": 0.04}
 HIGHLIGHT = {"color": "#c2410c", "weight": 3, "fillColor": "#f97316", "fillOpacity": 0.35}
@@ -69,26 +73,53 @@ def grid_map(grids, highlight=None, point=None, *, communities=None, tiles="none
         add_popup(marker, title, rows)
         marker.add_to(m)
 
-    if overview:
-        _community_labels(m, grids, communities)
+    extra = _community_labels(m, grids, communities) if overview else []
+    add_grid_labels(m, frame_pairs(grids), assets=assets, focus=[highlight] if highlight else (), extra=extra)
 
     m.add_child(PostClicks())
     return m
 
 
 def _community_labels(m, grids, communities):
-    """A named, tappable dot per community: at city scale its grids are specks a thumb cannot aim at."""
+    """A tappable dot per community and its name beside it (labels that give way to each other, see
+    maps/labels.py): at city scale its grids are specks a thumb cannot aim at. Returns the labels."""
     names = dict(zip(communities["code"], communities["name"]))
+    labels = []
     for code, own in grids.groupby("community_code"):
         minx, miny, maxx, maxy = own.total_bounds
         centre = own.geometry.union_all().representative_point()
-        # bubblingMouseEvents off: tapping a label zooms in, it does not ask for a lookup there.
+        # bubblingMouseEvents off: the dot answers for its community (AskHere), wherever the thumb
+        # landed on it, and zooms there; the map's own click would ask about the tapped pixel, which
+        # at a city-wide zoom may lie outside every community
         dot = folium.CircleMarker([centre.y, centre.x], radius=9, color="#1d4ed8", weight=2, fill=True,
-                                  fill_color="#ffffff", fill_opacity=1.0, bubbling_mouse_events=False)
-        add_tooltip(dot, names.get(code) or code, permanent=True, direction="right", interactive=True,
-                    className="community-label")
+                                  fill_color="#ffffff", fill_opacity=1.0, bubbling_mouse_events=False,
+                                  class_name="community-dot")
+        name = names.get(code) or code
+        add_tooltip(dot, name)
         dot.add_child(ZoomOnClick([[miny, minx], [maxy, maxx]]))
+        dot.add_child(_AskHere())
         dot.add_to(m)
+        labels.append(label_item(name, centre, priority=COMMUNITY, kind="community", key=f"community:{code}",
+                                 zoom_to=[[miny, minx], [maxy, maxx]], side="right"))
+    return labels
+
+
+class _AskHere(MacroElement):
+    """Post a click at the parent marker's own position: the page looks that place up."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.on("click", function () {
+                if (window.parent === window) { return; }
+                var at = {{ this._parent.get_name() }}.getLatLng();
+                window.parent.postMessage({type: "gridmap:click", lat: at.lat, lng: at.lng}, window.location.origin);
+            });
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "AskHere"
 
 
 def _bounds(frame, point):

@@ -5,6 +5,7 @@ import folium
 import shapely
 
 from .base import DEFAULT_ASSETS, PostClicks, add_popup, add_tooltip, base_map
+from .labels import Feature, FlyTo, add_grid_labels, frame_pairs
 
 GRID = {"color": "#2563eb", "weight": 2, "fillColor": "#2563eb", "fillOpacity": 0.06}
 TRACK = {"color": "#7c3aed", "weight": 4, "opacity": 0.85}
@@ -41,7 +42,9 @@ def worker_map(grids, *, track=(), checkins=(), unvisited=(), incidents=(), tile
     for row in grids.itertuples():
         g = folium.GeoJson(shapely.geometry.mapping(row.geometry), style_function=lambda _f: GRID)
         add_tooltip(g, row.name or row.code, [(labels["grid"], row.code)], sticky=True)
+        g.add_child(Feature(f"grid:{row.code}"))
         g.add_to(layer)
+    add_grid_labels(m, frame_pairs(grids), assets=assets)
     places = {c["building_id"]: c for c in checkins}
     for b in unvisited:
         if b["id"] in places:
@@ -68,6 +71,7 @@ def worker_map(grids, *, track=(), checkins=(), unvisited=(), incidents=(), tile
                   [("", i["category_name"]), (labels["status"], status_labels.get(i["status"], i["status"])),
                    ("", labels["overdue"] if i.get("overdue") else "")])
         dot.add_to(m)
+    m.add_child(FlyTo(assets=assets))
     m.add_child(PostClicks())
     return m
 

@@ -425,9 +425,10 @@ def test_the_proposal_map_escapes_names_skips_the_unplaced_and_opens_on_the_near
     assert [kind for kind, _ in lines] == ["grid_worker", "police", "police"]  # nobody without a position is drawn
     assert labels == ["网格员 &lt;img src=x onerror=alert(1)&gt;&#34;", "民警 民警甲", "民警 民警乙"]
     assert "Distance: 1.53 km" in html and "Distance: 120 m" in html and "Distance: 19.50 km" in html
-    # the map opens on the incident and the nearest of each kind (50 m spare), not on the police 20 km off
+    # the map opens centred on the incident, out to the nearest of each kind (the grid worker, 0.004° off
+    # both ways) with 50 m spare, not on the police 20 km off
     [bounds] = re.findall(r"fitBounds\(\s*(\[\[.*?\]\])", html)
-    assert sum(json.loads(bounds), []) == pytest.approx([38.901 - 0.0005, 121.601 - 0.0005, 38.905 + 0.0005, 121.605 + 0.0005])
+    assert sum(json.loads(bounds), []) == pytest.approx([38.905 - 0.0045, 121.605 - 0.0045, 38.905 + 0.0045, 121.605 + 0.0045])
 
 
 def test_the_page_carries_the_new_sections_and_their_words(dispatcher):
