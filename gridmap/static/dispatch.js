@@ -284,8 +284,11 @@
         [String(inc.id), zh ? inc.category_name : inc.category_name_en, statusName(inc.status), levelName(inc.level), inc.grid_code || "—"]
           .forEach(function (v) { tr.appendChild(el("td", {}, v)); });
         tr.appendChild(fill(el("td"), [inc.deadline_at ? when(inc.deadline_at) : "", inc.overdue ? T.overdue : ""]));
+        tr.setAttribute("aria-describedby", "incidents-hint");
         tr.addEventListener("click", function () { select(inc.id); });
-        tr.addEventListener("keydown", function (e) { if (e.key === "Enter") select(inc.id); });
+        tr.addEventListener("keydown", function (e) {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(inc.id); }
+        });
         body.appendChild(tr);
       });
     });
@@ -307,7 +310,11 @@
       showDuplicates(current, r.body.duplicates || []);
       showWhistles(current.whistles || []);
       var src = config.urls.map + "?" + new URLSearchParams({mode: mode(), incident: current.id});
+      // a new map opens centred on the incident, drawn large; the one already showing it flies back there
       if (!keepMap && frame.getAttribute("src") !== src) frame.src = src;
+      else if (!keepMap && frame.contentWindow) {
+        frame.contentWindow.postMessage({type: "gridmap:fly", key: "incident:" + current.id}, window.location.origin);
+      }
     }, function () { if (mine === openSeq) say($("i-status"), T.failed, true); });
   }
   // after a change: the list (its status filter may now show or hide the incident) and the incident itself
@@ -319,6 +326,7 @@
       labelled(T.deadline, when(inc.deadline_at)),
       inc.overdue ? T.overdue : "", inc.address]);
     $("i-description").hidden = !inc.description; $("i-description").textContent = inc.description || "";
+    showPhotos(inc);
     var actions = $("i-actions"); actions.textContent = "";
     var possible = (inc.allowed_actions || []).slice();
     // the server says what the level allows: no escalate above the department, the whistle only below it
@@ -338,6 +346,23 @@
         (h.from_level && h.from_level !== h.to_level ? " (" + levelName(h.from_level) + " → " + levelName(h.to_level) + ")" : ""),
         h.note ? withTimes(noteText(h.action, h.note)) : ""]));
     });
+  }
+  // the reporter's and the worker's photos: thumbnails that open full size (served to those who may read it)
+  function showPhotos(inc) {
+    var box = $("i-photos"), ids = inc.photos || [];
+    box.textContent = "";
+    box.hidden = !ids.length;
+    if (!ids.length) return;
+    box.appendChild(el("h3", {}, T.photos));
+    var ul = el("ul", {"class": "photos"});
+    ids.forEach(function (pid, i) {
+      var url = config.urls.photo.replace(/\/0$/, "/" + encodeURIComponent(pid));
+      var a = el("a", {href: url, target: "_blank", rel: "noopener"});
+      a.appendChild(el("img", {src: url, alt: fmt(T.photoAlt, {n: i + 1, id: inc.id}), loading: "lazy",
+                               "class": "photo-thumb", "data-photo": pid}));
+      var li = el("li"); li.appendChild(a); ul.appendChild(li);
+    });
+    box.appendChild(ul);
   }
   function loadCandidates(id) {
     request("GET", config.urls.incidents + "/" + id + "/responders").then(function (r) {

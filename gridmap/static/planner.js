@@ -51,13 +51,18 @@
     var body = $("metrics").querySelector("tbody");
     body.textContent = "";
     grids.forEach(function (g) {
-      var tr = el("tr", {"data-code": g.code});
+      var tr = el("tr", {"data-code": g.code, tabindex: "0", "aria-selected": "false"});
       var name = el("td", {title: g.code + " " + g.name}, g.code.slice(-3));
       var dev = el("td", {"class": g.deviation > 0.05 ? "over" : g.deviation < -0.05 ? "under" : ""},
                    (g.deviation >= 0 ? "+" : "") + (g.deviation * 100).toFixed(1) + "%");
       [name, el("td", {"class": "households"}, String(g.households)), el("td", {}, Math.round(g.area_m2).toLocaleString()),
        el("td", {}, g.polsby_popper.toFixed(2)), dev].forEach(function (td) { tr.appendChild(td); });
-      tr.addEventListener("click", function () { pickGrid(g.code); });
+      tr.addEventListener("click", function () { pickRow(g.code); });
+      tr.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pickRow(g.code); }
+        else if (e.key === "ArrowDown" && tr.nextElementSibling) { e.preventDefault(); tr.nextElementSibling.focus(); }
+        else if (e.key === "ArrowUp" && tr.previousElementSibling) { e.preventDefault(); tr.previousElementSibling.focus(); }
+      });
       body.appendChild(tr);
     });
     var target = $("target"), keep = target.value;
@@ -92,7 +97,9 @@
     var names = selBuildings.map(function (id) { return buildings[id] ? buildings[id].address : "#" + id; });
     $("selection").textContent = fmt(T.selected, {g: selGrids.join(", ") || T.none, b: names.join("；") || T.none});
     Array.prototype.forEach.call($("metrics").querySelectorAll("tbody tr"), function (tr) {
-      tr.classList.toggle("selected", selGrids.indexOf(tr.getAttribute("data-code")) >= 0);
+      var on = selGrids.indexOf(tr.getAttribute("data-code")) >= 0;
+      tr.classList.toggle("selected", on);
+      tr.setAttribute("aria-selected", String(on));
     });
     var link = $("board-link");
     link.hidden = selGrids.length !== 1;
@@ -120,6 +127,11 @@
     if (i >= 0) selGrids.splice(i, 1);
     else { selGrids.push(code); if (selGrids.length > 2) selGrids.shift(); }  // merge needs two; keep the last two
     refresh();
+  }
+  // a row picked in the table: selected as a click on the map selects it, and the map flies there
+  function pickRow(code) {
+    pickGrid(code);
+    if (selGrids.indexOf(code) >= 0) toMap({type: "gridmap:fly", key: "grid:" + code});
   }
   function pickBuilding(id) {
     var i = selBuildings.indexOf(id);

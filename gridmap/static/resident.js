@@ -87,24 +87,50 @@
   input.addEventListener("blur", function () { setTimeout(closeList, 150); });
 
   /* ---- locate a point and show the answer ---- */
-  function locate(lon, lat, address) {
+  // ``how``: "tap" (the map, a community's dot) or "auto" (the position the browser already lets us
+  // use, or the place in the address bar); else a chosen address or the location button
+  function locate(lon, lat, address, how) {
     var seq = ++locateSeq;
-    say(T.locating);
+    if (how !== "auto") say(T.locating);
     getJSON(config.urls.locate + "?" + new URLSearchParams({lon: lon, lat: lat}))
       .then(function (r) {
         if (seq !== locateSeq) return;  // a later tap or choice superseded this one
         if (r.status === 200) {
           show(r.body, address); say(T.found); updateMap(r.body);
           setSpot({lon: lon, lat: lat, address: address || "", grid: r.body.grid ? r.body.grid.name : named(r.body.community)});
+          remember(lon, lat, address);
           return;
         }
+        if (r.status === 404 && !result.hidden) {
+          // a tap between communities, a place in none: the answer on screen still holds, and the map
+          // stays where the resident put it
+          say(T.keptPrevious);
+          return;
+        }
+        if (r.status === 404 && how === "auto") { say(""); return; }  // unasked: the overview stays
         result.hidden = true;
         setSpot(null);
-        if (r.status === 404) { say(T.outside, true); updateMap({lon: lon, lat: lat}); }
+        if (r.status === 404) { say(T.outside, true); if (how !== "tap") updateMap({lon: lon, lat: lat}); }
         else if (r.status === 400) say(fmt(T.badPoint, {detail: r.body.message || ""}), true);
         else say(T.failed, true);
       })
       .catch(function () { if (seq === locateSeq) say(T.failed, true); });
+  }
+  /* The place found goes into the address bar and the language links, so a reload or a switch of
+     language shows the same answer (the page is rendered anew in the other language). */
+  function remember(lon, lat, address) {
+    function put(url) {
+      var q = url.searchParams;
+      q.set("lon", lon); q.set("lat", lat);
+      if (address) q.set("address", address); else q.delete("address");
+      return url;
+    }
+    try {
+      history.replaceState(null, "", put(new URL(window.location.href)).href);
+      Array.prototype.forEach.call(document.querySelectorAll("a.lang[href]"), function (a) {
+        a.href = put(new URL(a.getAttribute("href"), window.location.href)).href;
+      });
+    } catch (e) { /* an old browser: the answer is not kept across reloads */ }
   }
   function named(x) { return x && x.name ? x.name : T.none; }
   function show(where, address) {
@@ -232,7 +258,7 @@
     var d = event.data;
     if (!d || d.type !== "gridmap:click" || !isFinite(d.lat) || !isFinite(d.lng)) return;
     input.value = "";
-    locate(d.lng, d.lat);
+    locate(d.lng, d.lat, null, "tap");
   });
 
   /* ---- browser geolocation ---- */
@@ -251,4 +277,23 @@
       say(err.code === 1 ? T.geoDenied : err.code === 3 ? T.geoTimeout : T.geoUnavailable, true);
     }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 60000});
   });
+
+  /* ---- on opening: the place in the address bar (a reload, a language switch), else the resident's
+     position when the browser already lets this page have it (never asked for unprompted) ---- */
+  (function opening() {
+    var q = new URLSearchParams(window.location.search);
+    var lon = parseFloat(q.get("lon")), lat = parseFloat(q.get("lat"));
+    if (isFinite(lon) && isFinite(lat)) {
+      input.value = q.get("address") || "";
+      locate(lon, lat, q.get("address") || null);
+      return;
+    }
+    if (!window.isSecureContext || !navigator.geolocation || !navigator.permissions) return;
+    navigator.permissions.query({name: "geolocation"}).then(function (p) {
+      if (p.state !== "granted" || locateSeq) return;  // the resident has already asked for something
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        if (!locateSeq) locate(pos.coords.longitude, pos.coords.latitude, null, "auto");
+      }, function () { /* no position: the communities stay in view */ }, {timeout: 15000, maximumAge: 300000});
+    }, function () { /* permissions not queryable */ });
+  })();
 })();
