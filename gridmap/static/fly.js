@@ -34,7 +34,9 @@
     } else {
       glow.addLayer(L.geoJSON(layer.toGeoJSON(), {style: HIGHLIGHT}));
       var bounds = layer.getBounds();
-      var opts = {padding: [24, 24], maxZoom: 18};
+      // no closer than a street unless the map is already closer (a courtyard opens at 18.5): a small
+      // feature is shown among its surroundings, and the map never zooms out to show a feature in view
+      var opts = {padding: [24, 24], maxZoom: Math.max(18, map.getZoom())};
       if (still) map.fitBounds(bounds, opts); else map.flyToBounds(bounds, L.extend({duration: 0.5}, opts));
     }
     glow.bringToFront();

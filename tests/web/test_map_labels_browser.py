@@ -52,8 +52,9 @@ def _open(browser, live_server, who, path, frame_path, size):
 
 def _view(frame, lat, lon, zoom):
     """Move the map without animation (Leaflet fires moveend at once) and read the labels shown."""
-    frame.evaluate("([lat, lon, z]) => Object.values(window).find(v => v instanceof L.Map).setView([lat, lon], z, "
-                   "{animate: false})", [lat, lon, zoom])
+    # a block body: returning the map would have Playwright serialise all of Leaflet's object graph
+    frame.evaluate("([lat, lon, z]) => { Object.values(window).find(v => v instanceof L.Map).setView([lat, lon], z, "
+                   "{animate: false}); }", [lat, lon, zoom])
     frame.wait_for_timeout(50)
     return frame.evaluate(SHOWN)
 
