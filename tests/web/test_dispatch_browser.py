@@ -479,3 +479,81 @@ def test_an_address_picked_then_a_click_elsewhere_stores_the_clicked_place(brows
         assert page.locator("#i-actions [data-action=whistle]").count() == 0
     finally:
         context.close()
+
+
+# --- a row flies the map; the incident's photos -------------------------------------------------
+
+GRID_PHOTO = "210213013004010"  # a 城志 grid no other test here reports in
+
+
+def _resident_report_with_photo(app, lon, lat, size=(96, 64)):
+    """A resident's report with one JPEG, written as the report form writes it: (incident id, photo id)."""
+    import io
+
+    from PIL import Image
+    from werkzeug.datastructures import FileStorage
+
+    from gridmap import dispatch, photos
+    from gridmap.dispatch import georeport
+    buf = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buf, "JPEG")
+    buf.seek(0)
+    with app.app_context(), app.extensions["gridmap.store"].transaction() as s:
+        from gridmap.web.common import snapshot
+        inc, _token = dispatch.resident_report(s, snapshot(), category=georeport.PUBLIC_CODES[0], lon=lon, lat=lat,
+                                               description="路灯不亮", files=[FileStorage(buf, "lamp.jpg", "photos")])
+        [photo] = photos.photos_of(s, "incident", inc.id)
+        return inc.id, photo["id"]
+
+
+def _map_centre_px_off(frame, lon, lat):
+    return frame.evaluate("""([lat, lon]) => { const m = Object.values(window).find(v => v instanceof L.Map);
+        const a = m.latLngToContainerPoint(m.getCenter()), b = m.latLngToContainerPoint([lat, lon]);
+        return Math.hypot(a.x - b.x, a.y - b.y); }""", [lat, lon])
+
+
+def test_an_incident_row_flies_the_map_to_it_and_its_card_shows_the_residents_photo_to_staff_only(browser,
+                                                                                                 dispatch_server):
+    app, base = dispatch_server
+    lon, lat = _inside(app, GRID_PHOTO)
+    iid, pid = _resident_report_with_photo(app, lon, lat)
+    context, page = _login(browser, base)
+    try:
+        row = page.locator(f"#incidents tr[data-id='{iid}']")
+        row.click()
+        page.wait_for_function(f"() => /[?&]incident={iid}(&|$)/.test(document.getElementById('map').src)")
+        page.frame_locator("#map").locator("path.selected-incident").wait_for()
+        frame = page.frame(url=re.compile(rf"/dispatch/map\?.*incident={iid}\b"))
+        assert _map_centre_px_off(frame, lon, lat) < 3  # the map opens centred on the incident
+
+        # the card: a thumbnail that has really loaded, linking to the full size
+        thumb = page.locator("#i-photos img")
+        thumb.wait_for()
+        page.wait_for_function("() => { const i = document.querySelector('#i-photos img'); "
+                               "return i.complete && i.naturalWidth > 0; }")
+        assert page.evaluate("() => document.querySelector('#i-photos img').naturalWidth") == 96
+        assert thumb.get_attribute("alt") == f"事件 #{iid} 的照片 1（打开原图）"
+        link = page.locator("#i-photos a")
+        assert link.get_attribute("href") == f"/photos/{pid}" and link.get_attribute("target") == "_blank"
+
+        # panned away, Enter on the same row flies the map back (the map already shows the incident)
+        frame.evaluate("() => { const m = Object.values(window).find(v => v instanceof L.Map); "
+                       "m.panBy([300, 200], {animate: false}); }")
+        assert _map_centre_px_off(frame, lon, lat) > 100
+        row.focus()
+        page.keyboard.press("Enter")
+        frame.wait_for_function("""([lat, lon]) => { const m = Object.values(window).find(v => v instanceof L.Map);
+            const a = m.latLngToContainerPoint(m.getCenter()), b = m.latLngToContainerPoint([lat, lon]);
+            return Math.hypot(a.x - b.x, a.y - b.y) < 3; }""", arg=[lat, lon])
+        frame.locator(".gridmap-flown").wait_for()
+    finally:
+        context.close()
+
+    # the public gets no photo: the sign-in page instead of the image
+    public = browser.new_context()
+    try:
+        r = public.request.get(f"{base}/photos/{pid}", max_redirects=0)
+        assert r.status == 302 and "/login" in r.headers["location"]
+        assert not r.headers.get("content-type", "").startswith("image/")
+    finally:
+        public.close()

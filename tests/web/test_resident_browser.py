@@ -79,3 +79,89 @@ def test_a_resident_finds_their_worker_by_address_then_by_a_tap_then_reads_engli
     assert page.locator("label[for=address]").inner_text() == "Your address"
     page.locator("#address").fill("no such street 999")
     page.locator("#status").get_by_text("No address matches").wait_for()
+
+
+def _frame(page):
+    page.frame_locator("#map").locator(".leaflet-container").wait_for()
+    return page.frame(url=re.compile(r"/map(\?|$)"))
+
+
+def _map_state(frame):
+    return frame.evaluate("() => { const m = Object.values(window).find(v => v instanceof L.Map); "
+                          "const c = m.getCenter(); return [c.lat, c.lng, m.getZoom()]; }")
+
+
+def test_the_opening_map_answers_a_tap_on_a_community_keeps_the_answer_between_communities_and_across_languages(
+        page, live_server, demo_client, demo_app):
+    import shapely
+
+    from gridmap.web.common import snapshot
+    with demo_app.app_context():
+        snap = snapshot()
+        grids = snap.grids
+    covered = shapely.union_all(list(grids.geometry))
+    typed, position, address, where = _a_home(demo_client)
+
+    page.set_default_timeout(8000)
+    page.goto(live_server + "/")
+    frame = _frame(page)
+    frame.wait_for_function("() => document.querySelectorAll('.gridmap-label.community[data-shown]').length")
+    opening_src = page.locator("#map").get_attribute("src")
+    # the map opens on every community: each one's grids lie in view
+    view = frame.evaluate("() => { const b = Object.values(window).find(v => v instanceof L.Map).getBounds(); "
+                          "return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }")
+    assert shapely.box(*view).contains(covered)
+
+    # a tap between communities, before any answer: said so, and the map stays where it is
+    lat0, lon0, zoom0 = _map_state(frame)
+    outside = shapely.box(*view).buffer(-0.01).difference(covered.buffer(0.01)).representative_point()
+    _tap_map_at(page, outside.x, outside.y)
+    page.locator("#status", has_text="不在").wait_for()
+    assert page.locator("#result").is_hidden()
+    assert page.locator("#map").get_attribute("src") == opening_src
+
+    # at the opening zoom a thumb on 城志社区's dot answers for 城志社区, wherever on the dot it lands
+    [dot] = [i for i in frame.evaluate("() => window.gridmapLabels.maps[0].items.map(e => e.item)")
+             if i.get("key") == f"community:{CHENGZHI}"]
+    off = frame.evaluate("""([lat, lon]) => { const m = Object.values(window).find(v => v instanceof L.Map);
+        const p = m.latLngToContainerPoint([lat, lon]).add([6, 3]), q = m.containerPointToLatLng(p);
+        return [q.lng, q.lat]; }""", [dot["lat"], dot["lng"]])
+    _tap_map_at(page, *off)  # a thumb 7 px off the dot's centre, still on its 9 px radius
+    page.locator("#r-community").get_by_text("城志社区").wait_for()
+    code = page.locator("#r-grid-code").inner_text()
+    assert CHENGZHI in code
+
+    # now a tap beside the community, in no community: the answer stays, and so does the view
+    frame = _frame(page)
+    page.wait_for_function("() => document.getElementById('map').src.includes('grid=')")
+    frame.wait_for_function("() => window.gridmapLabels && window.gridmapLabels.maps")
+    own = grids[grids["community_code"] == CHENGZHI]
+    minx, miny, maxx, maxy = own.total_bounds
+    beside = shapely.Point(maxx + 0.002, (miny + maxy) / 2)
+    if covered.buffer(0.0005).contains(beside):
+        beside = shapely.Point(minx - 0.002, (miny + maxy) / 2)
+    assert not covered.buffer(0.0005).contains(beside)
+    frame.evaluate("([lat, lon]) => { Object.values(window).find(v => v instanceof L.Map).setView([lat, lon], "
+                   "Object.values(window).find(v => v instanceof L.Map).getZoom(), {animate: false}); }",
+                   [beside.y, beside.x])
+    src, before = page.locator("#map").get_attribute("src"), _map_state(frame)
+    _tap_map_at(page, beside.x, beside.y)
+    page.locator("#status", has_text="保留").wait_for()
+    assert "error" not in (page.locator("#status").get_attribute("class") or "")  # a note, not an alarm
+    assert page.locator("#result").is_visible() and page.locator("#r-grid-code").inner_text() == code
+    assert page.locator("#map").get_attribute("src") == src and _map_state(frame) == before
+
+    # an address found, then the page in English: the same answer, the address kept
+    page.locator("#address").press_sequentially(typed, delay=20)
+    page.locator("[role=option]", has_text=address).first.wait_for()
+    for _ in range(position + 1):
+        page.locator("#address").press("ArrowDown")
+    page.locator("#address").press("Enter")
+    page.locator("#r-grid-code").get_by_text(where["grid"]["code"]).wait_for()
+    page.wait_for_function("() => new URLSearchParams(location.search).has('lon')")
+    page.get_by_role("link", name="English").click()
+    page.get_by_role("heading", name="Find my grid worker").wait_for()
+    page.locator("#r-grid-code").get_by_text(f"Grid code {where['grid']['code']}").wait_for()
+    assert page.locator("#r-address").inner_text() == address
+    assert page.locator("#address").input_value() == address
+    assert where["workers"][0]["name"] in page.locator("#r-workers").inner_text()
