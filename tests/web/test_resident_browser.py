@@ -132,9 +132,11 @@ def test_the_opening_map_answers_a_tap_on_a_community_keeps_the_answer_between_c
     assert CHENGZHI in code
 
     # now a tap beside the community, in no community: the answer stays, and so does the view
+    # the community's own map has loaded in the iframe (asked from the page: the frame is navigating)
+    page.wait_for_function("""() => { const w = document.getElementById('map').contentWindow;
+        return w && w.location.search.includes('grid=') && w.document.readyState === 'complete'
+               && w.gridmapLabels && w.gridmapLabels.maps; }""")
     frame = _frame(page)
-    page.wait_for_function("() => document.getElementById('map').src.includes('grid=')")
-    frame.wait_for_function("() => window.gridmapLabels && window.gridmapLabels.maps")
     own = grids[grids["community_code"] == CHENGZHI]
     minx, miny, maxx, maxy = own.total_bounds
     beside = shapely.Point(maxx + 0.002, (miny + maxy) / 2)
@@ -165,3 +167,21 @@ def test_the_opening_map_answers_a_tap_on_a_community_keeps_the_answer_between_c
     assert page.locator("#r-address").inner_text() == address
     assert page.locator("#address").input_value() == address
     assert where["workers"][0]["name"] in page.locator("#r-workers").inner_text()
+
+
+def test_a_resident_who_already_lets_the_page_know_their_position_opens_on_their_grid(browser, live_server, demo_app):
+    code = f"{CHENGZHI}009"
+    lon, lat = _grid_point(demo_app, code)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                  geolocation={"longitude": lon, "latitude": lat}, permissions=["geolocation"])
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(live_server)
+                  or route.request.url.startswith("data:") else route.abort())
+    try:
+        page = context.new_page()
+        page.set_default_timeout(8000)
+        page.goto(live_server + "/")
+        # nothing typed or tapped: the position the browser already grants answers, and the map follows it
+        page.locator("#r-grid-code").get_by_text(code).wait_for()
+        page.wait_for_function(f"() => document.getElementById('map').src.includes('grid={code}')")
+    finally:
+        context.close()

@@ -74,7 +74,8 @@ def test_the_map_loads_only_local_assets_and_outlines_every_chengzhi_grid(demo_c
     body = demo_client.get(f"/map?community={CHENGZHI}").get_data(as_text=True)
     assert "L.map(" in body
     assets = _asset_urls(body)
-    assert sorted(assets) == ["/static/vendor/leaflet/leaflet.css", "/static/vendor/leaflet/leaflet.js"]
+    # Leaflet and the app's own label script, nothing from elsewhere
+    assert sorted(assets) == ["/static/labels.js", "/static/vendor/leaflet/leaflet.css", "/static/vendor/leaflet/leaflet.js"]
     assert not re.search(r'(src|href)="(https?:)?//', body)
     for code in CHENGZHI_GRIDS:
         assert f"网格: {code}" in body, code
@@ -146,8 +147,19 @@ def test_the_public_sees_only_masked_worker_phones(demo_client, demo_app, demo_f
     assert not any(str(p) in text for p in demo_frames["workers"]["phone"])
 
 
-def test_the_overview_map_names_every_community_and_a_tap_on_a_name_only_zooms(demo_client):
+def test_the_overview_map_names_every_community_and_a_tap_on_its_dot_asks_about_the_community(demo_client, demo_app):
+    import json
+
+    from gridmap.web.common import snapshot
     body = demo_client.get("/map").get_data(as_text=True)
-    for name in ["城志社区", "林茂社区", "和合居社区", "久寿社区", "虎山社区"]:
-        assert re.search(rf'\.bindTooltip\("\\u003cstrong>{name}\\u003c/strong>", \{{\s*"permanent": true', body), name
-    assert body.count("L.DomEvent.stopPropagation(e)") == 5
+    items = json.loads(re.search(r"window\.gridmapLabels\.add\(\w+, (\[.*?\])\);", body, re.S).group(1))
+    names = {i["text"] for i in items if i["kind"] == "community"}
+    assert names == {"城志社区", "林茂社区", "和合居社区", "久寿社区", "虎山社区"}
+    with demo_app.app_context():
+        snap = snapshot()
+    for item in items:
+        if item["kind"] == "community":
+            # the name's anchor lies in its own community: a tap there (posted as the map's click) finds it
+            assert snap.locate(item["lng"], item["lat"])["community"]["code"] == item["key"].split(":")[1]
+    assert body.count("L.DomEvent.stopPropagation(e)") == 5  # each dot zooms to its community
+    assert body.count("var at = ") == 5  # and asks about the place it stands on
