@@ -91,8 +91,9 @@ def _map_state(frame):
                           "const c = m.getCenter(); return [c.lat, c.lng, m.getZoom()]; }")
 
 
+@pytest.mark.parametrize("size", [{"width": 390, "height": 844}, {"width": 1280, "height": 800}], ids=["phone", "desktop"])
 def test_the_opening_map_answers_a_tap_on_a_community_keeps_the_answer_between_communities_and_across_languages(
-        page, live_server, demo_client, demo_app):
+        page, live_server, demo_client, demo_app, size):
     import shapely
 
     from gridmap.web.common import snapshot
@@ -102,6 +103,7 @@ def test_the_opening_map_answers_a_tap_on_a_community_keeps_the_answer_between_c
     covered = shapely.union_all(list(grids.geometry))
     typed, position, address, where = _a_home(demo_client)
 
+    page.set_viewport_size(size)
     page.set_default_timeout(8000)
     page.goto(live_server + "/")
     frame = _frame(page)

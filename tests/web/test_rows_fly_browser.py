@@ -46,10 +46,13 @@ def blind_spots(demo_app):
     return [shapely.geometry.shape(b["geometry"]) for b in report["blind_spots"]]
 
 
-def test_a_blind_spot_row_flies_the_coverage_map_to_that_blind_spot_and_outlines_it(browser, live_server, blind_spots):
+@pytest.mark.parametrize("size", [{"width": 1400, "height": 1000}, {"width": 390, "height": 844}], ids=["desktop", "phone"])
+def test_a_blind_spot_row_flies_the_coverage_map_to_that_blind_spot_and_outlines_it(browser, live_server, blind_spots,
+                                                                                     size):
     assert len(blind_spots) >= 2
     context, page = staff_page(browser, live_server, "dispatcher", "/planner/coverage")
     try:
+        page.set_viewport_size(size)
         page.goto(f"{live_server}/planner/coverage?name={YARD}")
         page.frame_locator("#map").locator("path.gridmap-blind-spot").first.wait_for()
         frame = page.frame(url=re.compile(r"/planner/coverage/map"))
