@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 
 from .. import ids, plans
 from ..errors import GridmapError
-from .common import print_rows, reports_errors, store
+from .common import print_rows, reports_errors, say, store
 
 
 @click.group("plan")
@@ -32,6 +32,9 @@ def plan_list_command(community):
     """List plans (drafts, published, retired), newest first per community."""
     with store().session() as session:
         rows = plans.list_plans(session, ids.optional_community(community))
+    for r in rows:  # a name gridmap generated, in the user's language; a typed one as typed
+        if r.get("name_template"):
+            r["name"] = say(r["name_template"], r["name_params"])
     print_rows(rows, ["id", "community", "status", "valid_from", "valid_to", "version", "grids", "name"])
 
 

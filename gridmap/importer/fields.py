@@ -17,6 +17,9 @@ _ALIASES = {
     "floors": ("building:levels", "levels", "层数", "楼层数", "楼层"),
     "households": ("hh", "户数"),
     "name": ("名称", "姓名"),
+    "name_en": ("english_name", "name_english", "英文名", "英文名称"),
+    "street_name_en": ("street_english_name",),
+    "district_name_en": ("district_english_name",),
     "address": ("地址", "addr"),
     "phone": ("电话", "手机"),
 }

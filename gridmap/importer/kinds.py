@@ -50,8 +50,10 @@ KINDS = {k.name: k for k in [
     Kind("communities", frozenset(POLYGONAL), (
         Field("code", "code12", required=True, help="12-digit statistical code of the community"),
         Field("name", required=True),
+        Field("name_en", help="official English name; pinyin (城志社区 → Chengzhi Community) when absent"),
         Field("street_code", "str", help="9- or 12-digit street code; derived from the community code when absent"),
-        Field("street_name"), Field("district_code"), Field("district_name"),
+        Field("street_name"), Field("street_name_en"), Field("district_code"), Field("district_name"),
+        Field("district_name_en"),
         Field("service_centre"), Field("service_address"), Field("service_phone"),
     ), checks.check_communities, writers.write_communities, help="community boundaries (社区)"),
     Kind("grids", frozenset(POLYGONAL), (
