@@ -30,11 +30,23 @@ def has_han(text) -> bool:
     return bool(_HAN.search(str(text or "")))
 
 
+def english(name: str, known=None) -> str:
+    """:func:`pinyin_english`, but a name in ``known`` (Chinese → official English) takes its official
+    form, and so does the place a grid is named after (城志社区第7网格 with 城志社区 known)."""
+    if known:
+        if name in known:
+            return known[name]
+        grid = _GRID.match(name or "")
+        if grid and grid["place"] in known:
+            return f"{known[grid['place']]} Grid {int(grid['n'])}"
+    return pinyin_english(name)
+
+
 @functools.lru_cache(maxsize=4096)
-def english(name: str) -> str:
+def pinyin_english(name: str) -> str:
     """The English form of a Chinese place name (``name`` unchanged when it has no Han character).
 
-    >>> english("中山区"), english("老虎滩街道"), english("城志社区第7网格")
+    >>> pinyin_english("中山区"), pinyin_english("老虎滩街道"), pinyin_english("城志社区第7网格")
     ('Zhongshan District', 'Laohutan Subdistrict', 'Chengzhi Community Grid 7')
     """
     name = (name or "").strip()
@@ -42,7 +54,7 @@ def english(name: str) -> str:
         return name
     grid = _GRID.match(name)
     if grid:
-        place = english(grid["place"]) if grid["place"] else ""
+        place = pinyin_english(grid["place"]) if grid["place"] else ""
         return f"{place} Grid {int(grid['n'])}".strip()
     for suffix, word in SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):

@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import importer
 from ..errors import InvalidInput, NotFound
 from ..importer import jobs, preview, uploads
+from ..importer.kinds import LABELS
 from ..importer.upsert import MODES
 from ..store import models as m
 
@@ -40,7 +41,7 @@ class Settings:
 
 def kinds():
     """Each kind with its fields, for the form: ``[{name, help, fields: [{name, required, help}]}]``."""
-    return [{"name": k.name, "help": k.help,
+    return [{"name": k.name, "label": LABELS.get(k.name, k.name), "help": k.help,
              "fields": [{"name": f.name, "required": f.required, "help": f.help} for f in k.fields]}
             for k in importer.KINDS.values()]
 

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from ..errors import GridmapError, InvalidInput, N_
 from ..importer import uploads
+from ..importer.kinds import LABELS
 from ..maps import imports as import_maps
 from ..pages import imports as imports_page
 from . import params
@@ -178,11 +179,18 @@ def upload_map(upload_id):
     return map_page(m)
 
 
+#: An import's mode and its job's action and status as the page says them (the codes stay in JSON).
+_MODE_LABELS = {"upsert": _l("update and add"), "replace": _l("replace"), "append": _l("append")}
+_JOB_LABELS = {"check": _l("dry run"), "import": _l("import"), "idle": _l("not started"), "queued": _l("queued"),
+               "running": _l("running"), "done": _l("done"), "failed": _l("failed"), "interrupted": _l("interrupted")}
+
+
 def _index(error=None):
     settings = _settings()
     with store().session() as session:
         history = imports_page.history(session)
     return render_template("admin/imports.html", kinds=imports_page.kinds(), error=error, say=_say,
+                           kind_labels=LABELS, mode_labels=_MODE_LABELS, job_labels=_JOB_LABELS,
                            uploads=imports_page.my_uploads(settings, user=_user(), role=current_role()),
                            max_bytes=settings.limits.upload_bytes, formats=", ".join(uploads.FORMATS),
                            history=history)

@@ -8,7 +8,8 @@ shapes those names travel in:
 
 - a place: ``{"code": "210213013004", "name": "城志社区", …}`` (a 6- to 15-digit code) — on
   English pages its ``name_en`` from the store, else the pinyin form (:func:`gridmap.geo.names.english`);
-  ``community_name``/``street_name``/``district_name``/``grid_name`` beside their codes likewise;
+  ``community_name``/``street_name``/``district_name``/``grid_name`` beside their codes likewise, and
+  ``community``/``street``/``district`` when they hold a Chinese name rather than a code;
 - a plan: ``{"name": "copy of plan 7", "name_template": …, "name_params": …}`` — its template said
   in the page's language, in Chinese too.
 
@@ -48,7 +49,25 @@ def place(name, code=None):
     """A place's name in the page's language (a Jinja filter: ``{{ c.name|place(c.code) }}``)."""
     if not english_page() or not isinstance(name, str) or not has_han(name):
         return name
-    return _official().get(str(code)) or english(name)
+    return _english(name, code)
+
+
+def named(value):
+    """``value`` for a map of the page: a frame's ``name`` column (grids, communities) or a dict's,
+    list's names in the page's language; the caller's frame is never changed."""
+    if not english_page():
+        return in_page_language(value) if isinstance(value, (dict, list, tuple)) else value
+    if hasattr(value, "columns") and "name" in value.columns:
+        codes = value["code"] if "code" in value.columns else [None] * len(value)
+        out = value.copy()
+        out["name"] = [_english(n, c) if isinstance(n, str) and has_han(n) else n for n, c in zip(value["name"], codes)]
+        return out
+    return in_page_language(value) if isinstance(value, (dict, list, tuple)) else value
+
+
+def _english(name, code):
+    official, by_name = _official()
+    return official.get(str(code)) or english(name, by_name)
 
 
 def in_page_language(value):
@@ -70,24 +89,30 @@ def _walk(value, en):
     if out.get("name_template"):
         out["name"] = localized(out["name_template"], out.get("name_params") or {})
     elif en and isinstance(name, str) and has_han(name) and _PLACE_CODE.fullmatch(str(out.get("code") or "")):
-        out["name"] = _official().get(str(out["code"])) or english(name)
+        out["name"] = _english(name, out["code"])
     if en:
+        for key in ("community", "street", "district"):  # a place named beside something else (a courtyard's community)
+            if isinstance(out.get(key), str) and has_han(out[key]):
+                out[key] = _english(out[key], None)
         for key, code_key in _NAMED.items():
             text = out.get(key)
             if isinstance(text, str) and has_han(text):
-                out[key] = _official().get(str(out.get(code_key))) or english(text)
+                out[key] = _english(text, out.get(code_key))
     changed = any(out[k] is not value[k] for k in value)
     return out if changed else value
 
 
 def _official():
-    """code → English name of every district, street and community, read once a request."""
+    """(code → English name, Chinese name → English name) of every district, street and community, read once a request."""
     if "gridmap_names_en" not in g:
+        by_code, by_name = {}, {}
         with store().session() as session:
-            found = {}
             for model in (m.District, m.Street, m.Community):
-                found.update((code, en) for code, en in session.execute(select(model.code, model.name_en)) if en)
-        g.gridmap_names_en = found
+                for code, name, en in session.execute(select(model.code, model.name, model.name_en)):
+                    if en:
+                        by_code[code] = en
+                        by_name.setdefault(name, en)
+        g.gridmap_names_en = (by_code, by_name)
     return g.gridmap_names_en
 
 
