@@ -9,7 +9,7 @@ import click
 from flask import current_app
 
 from ..errors import GridmapError
-from ..geo.errors import N_, fill
+from ..geo.errors import N_, fill, problem_lines
 
 #: The compiled catalogue each language reads (English is the templates themselves).
 _CATALOGUES = {"zh": "zh_Hans_CN"}
@@ -31,7 +31,10 @@ def reports_errors(command):
 
 
 def fail(err):
-    click.secho(say(N_("Error: %(message)s"), message=say(err.template, **err.params)), fg="red", err=True)
+    params = err.params
+    if "lines" in params and (err.details or {}).get("problems"):  # a rejected file: its problems said anew
+        params = {**params, "lines": problem_lines(err.details["problems"], say)}
+    click.secho(say(N_("Error: %(message)s"), message=say(err.template, params)), fg="red", err=True)
     if err.fix:
         click.echo(say(N_("Fix: %(fix)s"), fix=say(err.fix_template, **err.params)), err=True)
     sys.exit(2)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput, N_
-from ..geo.errors import fill
+from ..geo.errors import problem_lines
 from ..geo import validate as geo_validate
 
 _TRUE = {"1", "true", "t", "yes", "y", "是", "在职", "available", "可用"}
@@ -197,22 +197,3 @@ def rejection(spec, source, problems, total):
         details={"problems": shown[:200], "rejected": rows, "total": total},
         params={"source": source, "rejected": rows, "total": total, "kind": spec.name,
                 "lines": problem_lines(shown)})
-
-
-def problem_lines(problems, render=fill, *, most=20):
-    """The first ``most`` problems (dicts) as indented lines of text, each said by ``render(template, params)``
-    (English by default; the command line passes its own to speak the user's language)."""
-    lines = []
-    for p in problems[:most]:
-        params = p.get("params") or {}
-        message = render(p.get("template") or p["message"], params)
-        fix = render(p.get("fix_template") or p["fix"], params)
-        if p.get("feature"):
-            lines.append(render(N_("  feature %(row)s (%(feature)s): %(message)s. %(fix)s"),
-                                {"row": p["row"], "feature": p["feature"], "message": message, "fix": fix}))
-        else:
-            lines.append(render(N_("  feature %(row)s: %(message)s. %(fix)s"),
-                                {"row": p["row"], "message": message, "fix": fix}))
-    if len(problems) > most:
-        lines.append(render(N_("  … and %(n)s more"), {"n": len(problems) - most}))
-    return "\n".join(lines)

@@ -19,6 +19,7 @@ from gridmap.store import models as m
 from gridmap.web import nav
 
 #: demo accounts by role (None: the public)
+LANG = {"zh": "zh_CN", "en": "en"}  # the language switch's codes
 ACCOUNTS = {None: None, "grid_worker": "worker", "dispatcher": "dispatcher", "planner": "planner", "admin": "admin"}
 #: Latin words a Chinese page may show: the brand, map credits, units and technical names
 ALLOWED_LATIN = {"gridmap", "openstreetmap", "leaflet", "osm", "csv", "geojson", "geopackage", "shapefile", "zip",
@@ -130,7 +131,7 @@ def rendered(demo_app, report_token):
     for role in ACCOUNTS:
         client = client_for(demo_app, role)
         for lang in ("zh", "en"):
-            client.get(f"/?lang={lang}")  # the switch: remembered for the session
+            client.get(f"/?lang={LANG[lang]}")  # the switch: remembered for the session
             for path in pages_of(demo_app, role, report_token):
                 r = client.get(path)
                 out[role, lang, path] = (r.status_code, visible_text(r.get_data(as_text=True)))
@@ -179,7 +180,7 @@ def maps(demo_app):
     for role in {r for r, _ in MAPS}:
         client = client_for(demo_app, role)
         for lang in ("zh", "en"):
-            client.get(f"/?lang={lang}")
+            client.get(f"/?lang={LANG[lang]}")
             for r, path in MAPS:
                 if r == role:
                     got = client.get(path.format(plan=plan))
