@@ -13,8 +13,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
-from conftest import DEMO_PASSWORD
-from gridmap import dispatch
+from conftest import DEMO_PASSWORD, a_resident_report
 from gridmap.store import models as m
 from gridmap.web import nav
 
@@ -71,19 +70,9 @@ def han_leaks(text, user_data):
 
 @pytest.fixture(scope="module")
 def report_token(demo_app):
-    """A resident's report in the demo (its status page is a public page), taken away afterwards."""
-    store = demo_app.extensions["gridmap.store"]
-    snap = demo_app.extensions["gridmap.snapshots"].get()
-    p = snap.grids.geometry.iloc[0].representative_point()
-    with store.transaction() as s:
-        incident, token = dispatch.resident_report(s, snap, category="sanitation", lon=p.x, lat=p.y,
-                                                   description="楼道口垃圾堆积")
-        incident_id = incident.id
-    yield token
-    with store.transaction() as s:
-        for model in (m.ResidentReport, m.IncidentEvent):
-            s.query(model).filter(model.incident_id == incident_id).delete()
-        s.query(m.Incident).filter(m.Incident.id == incident_id).delete()
+    """A resident's report in the demo: its status page is a public page."""
+    with a_resident_report(demo_app) as token:
+        yield token
 
 
 @pytest.fixture(scope="module")
