@@ -3,6 +3,7 @@ plans are said in the reader's language; a name a person typed is shown as typed
 where the store holds them (migration 0016 fills the places stored before it).
 """
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -144,3 +145,35 @@ def test_say_renders_a_template_from_the_compiled_catalogue_outside_a_request(mo
     assert say("Not a msgid of the catalogue: %(x)s", x=1) == "Not a msgid of the catalogue: 1"
     monkeypatch.setenv("GRIDMAP_LANG", "en")
     assert say("copy of plan %(id)s", id=7) == "copy of plan 7"
+
+
+def plan_options(page):
+    return re.findall(r"<option value=\"\d+\"(?: selected)?>(#[^<]*)</option>", page)
+
+
+def test_the_planner_page_and_its_json_say_a_copys_name_in_the_pages_language_and_a_typed_one_as_typed(app, tmp_path):
+    from gridmap import accounts
+    store = app.extensions["gridmap.store"]
+    importer.import_file(store, "communities", communities_geojson(tmp_path / "c.geojson"))
+    grids = tmp_path / "g.geojson"
+    grids.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": lonlat(box(0, 0, 400, 300)).__geo_interface__,
+         "properties": {"community_code": C1}}]}), encoding="utf-8")
+    importer.import_file(store, "grids", grids)
+    with store.transaction() as s:
+        accounts.create_user(s, "planner", "a-long-test-password", "planner")
+        [source] = plans.list_plans(s, C1)
+        plans.copy_plan(s, source["id"], name="城志社区调整方案")
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    assert client.post("/login", data={"username": "planner", "password": "a-long-test-password"}).status_code == 302
+    copy = client.post(f"/api/v1/plans/{source['id']}/copy").get_json()
+    assert copy["name"] == f"方案 {source['id']} 的副本"  # the page's language: Chinese by default
+    zh = client.get(f"/planner?community={C1}").get_data(as_text=True)
+    assert plan_options(zh)[:2] == [f"#{copy['id']} 方案 {source['id']} 的副本 · 草稿 · v1",
+                                    f"#{copy['id'] - 1} 城志社区调整方案 · 草稿 · v1"]
+    client.get("/?lang=en")
+    en = client.get(f"/planner?community={C1}").get_data(as_text=True)
+    assert plan_options(en)[:2] == [f"#{copy['id']} copy of plan {source['id']} · draft · v1",
+                                    f"#{copy['id'] - 1} 城志社区调整方案 · draft · v1"]
+    assert client.post(f"/api/v1/plans/{copy['id']}/copy").get_json()["name"] == f"copy of plan {copy['id']}"
