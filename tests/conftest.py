@@ -20,6 +20,9 @@ from gridmap.geo.roads import RoadGraph
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 REQUIRE_ALL = os.environ.get("GRIDMAP_REQUIRE_ALL") == "1"
+# the command line speaks the shell's language (gridmap.cli.common.language): tests read its English
+# unless they choose otherwise, whatever the locale of the machine running them
+os.environ["GRIDMAP_LANG"] = "en"
 PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
 
 

@@ -34,10 +34,18 @@ def fail(err):
     params = err.params
     if "lines" in params and (err.details or {}).get("problems"):  # a rejected file: its problems said anew
         params = {**params, "lines": problem_lines(err.details["problems"], say)}
-    click.secho(say(N_("Error: %(message)s"), message=say(err.template, params)), fg="red", err=True)
+    click.secho(say(N_("Error: %(message)s"), message=_said(err.template, err.message, err.params, params)),
+                fg="red", err=True)
     if err.fix:
-        click.echo(say(N_("Fix: %(fix)s"), fix=say(err.fix_template, **err.params)), err=True)
+        click.echo(say(N_("Fix: %(fix)s"), fix=_said(err.fix_template, err.fix, err.params)), err=True)
     sys.exit(2)
+
+
+def _said(template, text, params, said_params=None):
+    # a command that rewrote the English after the error was raised (a sharper fix) is heard as written
+    if fill(template, params) != text:
+        return text
+    return say(template, params if said_params is None else said_params)
 
 
 def language(environ=None):
