@@ -19,7 +19,7 @@ changed in place (a snapshot's dicts are shared by every request): what changes 
 import json
 import re
 
-from flask import before_render_template, g
+from flask import before_render_template, current_app, g
 from flask_babel import get_locale
 from sqlalchemy import select
 
@@ -117,13 +117,15 @@ def _official():
 
 
 def _rewrite_context(sender, template, context, **_):
+    # the page's own data only: Flask's config, session, request and g are no page's names
     for key, value in list(context.items()):
-        if isinstance(value, (dict, list, tuple)):
+        if type(value) in (dict, list, tuple) and key not in ("config", "session", "request", "g"):
             context[key] = in_page_language(value)
 
 
 def _rewrite_json(response):
-    if response.mimetype not in ("application/json", "application/geo+json") or response.direct_passthrough:
+    if (response.mimetype not in ("application/json", "application/geo+json") or response.direct_passthrough
+            or response.is_streamed):
         return response
     data = response.get_data()
     en = english_page()
@@ -135,5 +137,5 @@ def _rewrite_json(response):
         return response
     rewritten = _walk(body, en)
     if rewritten is not body:
-        response.set_data(json.dumps(rewritten, ensure_ascii=False, separators=(",", ":")))
+        response.set_data(current_app.json.dumps(rewritten) + "\n")  # written as jsonify writes it
     return response
