@@ -20,6 +20,9 @@ from gridmap.geo.roads import RoadGraph
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 REQUIRE_ALL = os.environ.get("GRIDMAP_REQUIRE_ALL") == "1"
+# the command line speaks the shell's language (gridmap.cli.common.language): tests read its English
+# unless they choose otherwise, whatever the locale of the machine running them
+os.environ["GRIDMAP_LANG"] = "en"
 PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
 
 
@@ -376,3 +379,25 @@ def head_revision():
     from alembic.script import ScriptDirectory
     from gridmap.store.db import _alembic_config
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+@contextlib.contextmanager
+def a_resident_report(app):
+    """A resident's report in ``app``'s store (its status page is a public page): yields its token and
+    takes the report away afterwards, so a shared demo stays as other tests expect it."""
+    from gridmap import dispatch
+    from gridmap.store import models as m
+    store = app.extensions["gridmap.store"]
+    snap = app.extensions["gridmap.snapshots"].get()
+    p = snap.grids.geometry.iloc[0].representative_point()
+    with store.transaction() as s:
+        incident, token = dispatch.resident_report(s, snap, category="sanitation", lon=p.x, lat=p.y,
+                                                   description="楼道口垃圾堆积")
+        incident_id = incident.id
+    try:
+        yield token
+    finally:
+        with store.transaction() as s:
+            for model in (m.ResidentReport, m.IncidentEvent):
+                s.query(model).filter(model.incident_id == incident_id).delete()
+            s.query(m.Incident).filter(m.Incident.id == incident_id).delete()

@@ -276,8 +276,8 @@ def communities_csv(path, wkts):
 
 def test_wkt_exactly_at_the_depth_limit_reaches_geos_and_one_level_more_does_not():
     assert bounds.wkt_problem(nested_wkt(bounds.MAX_DEPTH), "wkt") is None
-    message, fix = bounds.wkt_problem(nested_wkt(bounds.MAX_DEPTH + 1), "wkt")
-    assert message == "wkt nests 65 levels deep, more than the limit of 64"
+    message, fix, code, params = bounds.wkt_problem(nested_wkt(bounds.MAX_DEPTH + 1), "wkt")
+    assert (message % params, code) == ("wkt nests 65 levels deep, more than the limit of 64", "too_deep")
     assert "flat geometry" in fix
 
 
@@ -285,8 +285,8 @@ def test_wkt_vertices_are_counted_exactly_on_the_text(monkeypatch):
     monkeypatch.setattr(bounds, "MAX_VERTICES", 4)
     four = "MULTIPOLYGON (((0 0, 1 0, 1 1,0 0)))"
     assert bounds.wkt_problem(four, "wkt") is None
-    message, _ = bounds.wkt_problem("MULTIPOINT ((0 0), (1 0), ( 1 1),(2 2), (3 3))", "wkt")
-    assert message == "wkt has 5 vertices, more than the limit of 4 per feature"
+    message, _, code, params = bounds.wkt_problem("MULTIPOINT ((0 0), (1 0), ( 1 1),(2 2), (3 3))", "wkt")
+    assert (message % params, code) == ("wkt has 5 vertices, more than the limit of 4 per feature", "too_many_vertices")
 
 
 def test_a_csv_row_nested_too_deep_is_a_problem_naming_row_and_limit_and_the_rest_imports(store, tmp_path):

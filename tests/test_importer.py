@@ -332,7 +332,8 @@ def test_a_failing_grid_file_leaves_no_plan_behind(store, community, tmp_path):
 
 # ---- the CLI ---------------------------------------------------------------------------------
 
-def test_cli_import_prints_a_summary_and_errors_without_a_traceback(app, tmp_path):
+def test_cli_import_prints_a_summary_and_errors_without_a_traceback(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDMAP_LANG", "en")
     runner = app.test_cli_runner()
     result = runner.invoke(args=["import", "communities", str(write_community(tmp_path))])
     assert result.exit_code == 0, result.output
@@ -342,6 +343,27 @@ def test_cli_import_prints_a_summary_and_errors_without_a_traceback(app, tmp_pat
     result = runner.invoke(args=["import", "buildings", str(bad)])
     assert result.exit_code == 2
     assert "swapped" in result.output and "Traceback" not in result.output
+
+
+def test_cli_import_speaks_the_users_language_problems_included(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDMAP_LANG", "zh")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["import", "communities", str(write_community(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "导入 1 个，修复 0 个，拒绝 0 个" in result.output and "imported" not in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("address,households,lon,lat\n湾里路1号,3,38.91,121.61\n湾里路2号,三,121.61,38.91\n",
+                   encoding="utf-8")
+    result = runner.invoke(args=["import", "buildings", str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "错误：" in result.output and "2 个要素中有 2 个无法作为 buildings 导入" in result.output
+    assert "第 1 个要素（湾里路1号）：经纬度似乎颠倒了（得到 lon=38.91, lat=121.61）" in result.output
+    assert '第 2 个要素（湾里路2号）：households 的值 "三" 不是 0 到' in result.output
+    assert "swapped" not in result.output and "解决办法：" in result.output
+    listed = runner.invoke(args=["import", "list"])
+    assert listed.output.split()[:4] == ["编号", "类型", "来源", "方式"] and "communities" in listed.output
+    monkeypatch.setenv("GRIDMAP_LANG", "en")
+    assert runner.invoke(args=["import", "list"]).output.split()[:4] == ["id", "kind", "source", "mode"]
 
 
 def test_real_providence_blocks_import_with_field_mapping(sqlite_app, tmp_path):

@@ -14,13 +14,13 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from .. import assign, catalog, coverage, demo, dispatch, importer, lookup, plans
-from ..errors import GridmapError, InvalidInput, NotFound
+from ..errors import GridmapError, InvalidInput, N_, NotFound
 from ..geo.warm import warm
 from ..store import loaders
 from ..store import models as m
 from ..store.generations import bump_generation
 from ..web import params
-from .common import fail, print_rows, reports_errors, store
+from .common import fail, print_rows, reports_errors, say, store
 
 
 @click.command("init-db")
@@ -91,21 +91,21 @@ def import_command(kind, path, layer, crs, encoding, fields, skip_invalid, publi
     if kind == "list":
         with store().session() as session:
             rows = importer.list_batches(session, limit=limit)
-        print_rows(rows, ["id", "kind", "source", "mode", "user", "started_at", "created", "updated", "unchanged",
-                          "retired", "rejected", "undone_at"])
+        print_rows(rows, _BATCH_COLUMNS, headers=[say(h) for h in _BATCH_COLUMNS.values()])
         return
     if kind == "undo":
         if path is None:
-            raise InvalidInput("gridmap import undo needs the batch id.", fix="See `gridmap import list`.")
+            raise InvalidInput(N_("gridmap import undo needs the batch id."), fix=N_("See `gridmap import list`."))
         with store().transaction() as session:
             out = importer.undo_batch(session, path, user=_login(user))
-        click.echo(f"Undid batch {out['batch_id']} ({out['kind']}): {out['retired']} records it created retired, "
-                   f"{out['restored']} restored to their previous values, {out['returned']} returned")
+        click.echo(say(N_("Undid batch %(batch_id)s (%(kind)s): %(retired)s records it created retired, "
+                          "%(restored)s restored to their previous values, %(returned)s returned"), out))
         return
     if path is None:
-        raise InvalidInput(f"gridmap import {kind} needs the file to import.", fix=f"Run gridmap import {kind} PATH.")
+        raise InvalidInput(N_("gridmap import %(kind)s needs the file to import."),
+                           fix=N_("Run gridmap import %(kind)s PATH."), params={"kind": kind})
     field_map = importer.parse_field_map(fields)
-    with click.progressbar(length=1, label=f"Importing {kind}", file=sys.stderr) as bar:
+    with click.progressbar(length=1, label=say(N_("Importing %(kind)s"), kind=kind), file=sys.stderr) as bar:
         def progress(n):
             bar.length = max(bar.length, bar.pos + n + 1)
             bar.update(n)
@@ -167,18 +167,33 @@ def record_retire_command(kind, record_id, version, user):
     click.echo(f"{kind} {out['id']} retired in batch {out['batch_id']}")
 
 
+#: ``gridmap import list``'s columns and their headings (the keys are the batch's fields).
+_BATCH_COLUMNS = {"id": N_("id"), "kind": N_("kind"), "source": N_("source"), "mode": N_("mode"), "user": N_("user"),
+                  "started_at": N_("started at"), "created": N_("created"), "updated": N_("updated"),
+                  "unchanged": N_("unchanged"), "retired": N_("retired"), "rejected": N_("rejected"),
+                  "undone_at": N_("undone at")}
+
+
 def _print_summary(summary):
-    click.echo(f"{summary.kind} from {summary.source}: imported {summary.imported}, "
-               f"repaired {len(summary.repaired)}, rejected {len(summary.rejected)} in {summary.seconds:.2f} s")
-    click.echo(f"  batch {summary.batch_id} ({summary.mode}{', key: ' + summary.key_basis if summary.key_basis else ''}): "
-               f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}, "
-               f"retired {summary.retired}")
+    click.echo(say(N_("%(kind)s from %(source)s: imported %(imported)s, repaired %(repaired)s, rejected %(rejected)s "
+                      "in %(seconds)s s"),
+                   kind=summary.kind, source=summary.source, imported=summary.imported,
+                   repaired=len(summary.repaired), rejected=len(summary.rejected), seconds=f"{summary.seconds:.2f}"))
+    counts = dict(batch=summary.batch_id, mode=summary.mode, created=summary.created, updated=summary.updated,
+                  unchanged=summary.unchanged, retired=summary.retired, key=summary.key_basis)
+    if summary.key_basis:
+        click.echo(say(N_("  batch %(batch)s (%(mode)s, key: %(key)s): created %(created)s, updated %(updated)s, "
+                          "unchanged %(unchanged)s, retired %(retired)s"), counts))
+    else:
+        click.echo(say(N_("  batch %(batch)s (%(mode)s): created %(created)s, updated %(updated)s, "
+                          "unchanged %(unchanged)s, retired %(retired)s"), counts))
     for count in summary.read:  # what the file held, before validation (OSM extracts)
         click.echo(f"  {count.line()}")
     for note in summary.notes:
         click.echo(f"  {note}")
     for p in summary.rejected[:20]:
-        click.echo(f"  rejected feature {p['row']}: {p['message']}")
+        message = say(p.get("template") or p["message"], p.get("params"))
+        click.echo(say(N_("  rejected feature %(row)s: %(message)s"), row=p["row"], message=message))
 
 
 @click.command("export")

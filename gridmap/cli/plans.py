@@ -11,8 +11,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import ids, plans
-from ..errors import GridmapError
-from .common import print_rows, reports_errors, store
+from ..errors import GridmapError, N_
+from .common import print_rows, reports_errors, say, store
 
 
 @click.group("plan")
@@ -32,6 +32,9 @@ def plan_list_command(community):
     """List plans (drafts, published, retired), newest first per community."""
     with store().session() as session:
         rows = plans.list_plans(session, ids.optional_community(community))
+    for r in rows:  # a name gridmap generated, in the user's language; a typed one as typed
+        if r.get("name_template"):
+            r["name"] = say(r["name_template"], r["name_params"])
     print_rows(rows, ["id", "community", "status", "valid_from", "valid_to", "version", "grids", "name"])
 
 
@@ -88,7 +91,8 @@ def plan_publish_command(plan_id, on, version, accept):
         for f in (err.details or {}).get("warnings", []):
             click.echo(f"warning  {f['kind']:14}  {','.join(f['grid_codes']):33}  {f['message']}", err=True)
         if err.code == "warnings_not_accepted":
-            err.fix = "Read them, then publish again with --accept-warnings (or fix them in the draft)."
+            err.fix = err.fix_template = N_("Read them, then publish again with --accept-warnings (or fix them in "
+                                            "the draft).")
         raise
     # the web app's snapshot cache, when this runs inside it (tests); other processes see the new
     # generation that publishing bumps

@@ -45,9 +45,10 @@ MAX_TEXT_BYTES = 512 * 2**20
 MAX_JSON_DEPTH = 4 + 2 * MAX_DEPTH + 8
 
 _SIZE_FIX = "Split the file, or convert it to a GeoPackage (ogr2ogr out.gpkg in.geojson), which is read row by row."
-_DEPTH_FIX = ("Give each feature a flat geometry (Polygon, MultiPolygon, LineString or Point), "
-              "not collections inside collections")
-_VERTICES_FIX = "Simplify the geometry (QGIS Simplify, or ogr2ogr -simplify 0.5) or split the feature into smaller ones"
+_DEPTH_FIX = N_("Give each feature a flat geometry (Polygon, MultiPolygon, LineString or Point), "
+                "not collections inside collections")
+_VERTICES_FIX = N_("Simplify the geometry (QGIS Simplify, or ogr2ogr -simplify 0.5) or split the feature into "
+                   "smaller ones")
 
 _CHUNK = 1 << 20  # bytes scanned at a time: bounded memory whatever the size of the text
 
@@ -83,8 +84,8 @@ def check_text_size(path, source: str) -> None:
         )
 
 
-def wkt_problem(text: str, column: str) -> tuple[str, str] | None:
-    """Why the WKT ``text`` must not reach GEOS (message, fix), or None when it is within bounds.
+def wkt_problem(text: str, column: str) -> tuple[str, str, str, dict] | None:
+    """Why the WKT ``text`` must not reach GEOS (message and fix templates, code, params), or None when it is within bounds.
 
     Depth is the deepest parenthesis nesting (``POLYGON((…))`` is 2); vertices are the
     coordinate tuples. Both are counted on the text in linear time and bounded memory.
@@ -95,11 +96,13 @@ def wkt_problem(text: str, column: str) -> tuple[str, str] | None:
     data = text.encode("ascii", "replace")  # WKT is ASCII; anything else fails to parse anyway
     _, depth = _depth(data, _WKT_STEP)
     if depth > MAX_DEPTH:
-        return (f"{column} nests {depth:,} levels deep, more than the limit of {MAX_DEPTH}", _DEPTH_FIX)
+        return (N_("%(column)s nests %(depth)s levels deep, more than the limit of %(limit)s"), _DEPTH_FIX,
+                "too_deep", {"column": column, "depth": f"{depth:,}", "limit": MAX_DEPTH})
     vertices = _count_tuples(np.frombuffer(data, dtype=np.uint8))
     if vertices > MAX_VERTICES:
-        return (f"{column} has {vertices:,} vertices, more than the limit of {MAX_VERTICES:,} per feature",
-                _VERTICES_FIX)
+        return (N_("%(column)s has %(vertices)s vertices, more than the limit of %(limit)s per feature"),
+                _VERTICES_FIX, "too_many_vertices",
+                {"column": column, "vertices": f"{vertices:,}", "limit": f"{MAX_VERTICES:,}"})
     return None
 
 
@@ -131,7 +134,8 @@ def check_json(stream, source: str) -> None:
             raise InvalidInput(
                 N_('"%(source)s" nests its JSON more than %(MAX_JSON_DEPTH)s levels deep (at least %(peak)s '
                    "within its first %(read)s); geometries may nest at most %(MAX_DEPTH)s deep."),
-                fix=_DEPTH_FIX + ".",
+                fix=N_("Give each feature a flat geometry (Polygon, MultiPolygon, LineString or Point), "
+                       "not collections inside collections."),
                 details={"path": source, "limit": MAX_JSON_DEPTH},
                 params={"source": source, "MAX_JSON_DEPTH": MAX_JSON_DEPTH, "peak": format(peak, ','),
                         "read": _mib(read), "MAX_DEPTH": MAX_DEPTH},
@@ -145,7 +149,7 @@ def _blank(match: re.Match, unclosed: list) -> bytes:
 
 
 def geometry_problems(geoms) -> list[tuple[int, str, str, str]]:
-    """(index, value, message, fix) for every parsed geometry deeper or larger than the limits.
+    """(index, value, message, fix, code, params) for every parsed geometry deeper or larger than the limits.
 
     For geometries that GDAL parsed under its own bounds (GeoPackage, Shapefile, GeoJSON):
     their depth is measured level by level with ``shapely.get_parts``, never by recursion.
@@ -155,13 +159,15 @@ def geometry_problems(geoms) -> list[tuple[int, str, str, str]]:
     vertices = shapely.get_num_coordinates(geoms)
     for i in np.flatnonzero(vertices > MAX_VERTICES):
         n = int(vertices[i])
-        message = f"the geometry has {n:,} vertices, more than the limit of {MAX_VERTICES:,} per feature"
-        out.append((int(i), f"{n:,} vertices", message, _VERTICES_FIX))
+        message = N_("the geometry has %(vertices)s vertices, more than the limit of %(limit)s per feature")
+        out.append((int(i), f"{n:,} vertices", message, _VERTICES_FIX, "too_many_vertices",
+                    {"vertices": f"{n:,}", "limit": f"{MAX_VERTICES:,}"}))
     depth = _geometry_depth(geoms)
     for i in np.flatnonzero(depth > MAX_DEPTH):
         out.append((int(i), f"more than {MAX_DEPTH} levels",
-                    f"the geometry nests more than {MAX_DEPTH} levels deep", _DEPTH_FIX))
-    return sorted(out)
+                    N_("the geometry nests more than %(limit)s levels deep"), _DEPTH_FIX, "too_deep",
+                    {"limit": MAX_DEPTH}))
+    return sorted(out, key=lambda p: p[:4])
 
 
 def _geometry_depth(geoms: np.ndarray) -> np.ndarray:

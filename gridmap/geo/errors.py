@@ -83,3 +83,22 @@ def _plain(value):
     if isinstance(value, (list, set, frozenset)):  # a tuple is one value (a shape, a point): shown as written
         return ", ".join(str(v) for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value))
     return str(value)
+
+
+def problem_lines(problems, render=fill, *, most=20):
+    """The first ``most`` import problems (dicts) as indented lines of text, each said by ``render(template, params)``
+    (English by default; the command line passes its own to speak the user's language)."""
+    lines = []
+    for p in problems[:most]:
+        params = p.get("params") or {}
+        message = render(p.get("template") or p["message"], params)
+        fix = render(p.get("fix_template") or p["fix"], params)
+        if p.get("feature"):
+            lines.append(render(N_("  feature %(row)s (%(feature)s): %(message)s. %(fix)s"),
+                                {"row": p["row"], "feature": p["feature"], "message": message, "fix": fix}))
+        else:
+            lines.append(render(N_("  feature %(row)s: %(message)s. %(fix)s"),
+                                {"row": p["row"], "message": message, "fix": fix}))
+    if len(problems) > most:
+        lines.append(render(N_("  … and %(n)s more"), {"n": len(problems) - most}))
+    return "\n".join(lines)

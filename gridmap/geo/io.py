@@ -284,7 +284,7 @@ def _read_csv(path: Path, source: str, *, encoding, lon, lat) -> geopandas.GeoDa
         ) from None
 
     bad_rows: list[tuple[int, str, object]] = []  # cells that did not parse: validate words why
-    refused: list[tuple[int, str, str, str, str]] = []  # cells never parsed: (row, column, value, message, fix)
+    refused: list[tuple] = []  # cells never parsed: (row, column, value, message, fix, code, params)
     if wkt_col is not None:
         text = df[wkt_col]
         cells = text.to_numpy(dtype=object, na_value=None, copy=True)  # a view would let None into the column

@@ -11,6 +11,7 @@ import shapely
 
 from .bounds import geometry_problems
 from .crs import metric_for, to_wgs84
+from .errors import N_, fill
 
 __all__ = ["Problem", "Prepared", "prepare", "GEOMETRY_TYPES"]
 
@@ -26,7 +27,7 @@ GEOMETRY_TYPES = {
     7: "GeometryCollection",
 }
 _WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
-_FIELD_FIX = "swap the columns or pass --field lon=... --field lat=..."
+_FIELD_FIX = N_("swap the columns or pass --field lon=... --field lat=...")
 
 
 @dataclass
@@ -44,9 +45,14 @@ class Problem:
     value : object
         The offending value, JSON-friendly (text or numbers).
     message : str
-        What is wrong.
+        What is wrong: an English catalogue template (marked ``N_``), filled from ``params`` on
+        construction; the template itself stays in ``template`` for the page's language.
     fix : str
-        What to do about it.
+        What to do about it (template in ``fix_template``).
+    code : str
+        A stable name of the kind of problem, for programs and the problems CSV.
+    params : dict
+        What fills the templates' ``%(name)s`` placeholders.
     """
 
     row: int
@@ -55,6 +61,18 @@ class Problem:
     value: object
     message: str
     fix: str
+    code: str = "problem"
+    params: dict = dc_field(default_factory=dict)
+    template: str | None = None
+    fix_template: str | None = None
+
+    def __post_init__(self):
+        # the templates are kept as given and the English filled once, so a Problem reads as before
+        self.params = {k: _plain(v) for k, v in (self.params or {}).items()}
+        if self.template is None:
+            self.template, self.message = self.message, fill(self.message, self.params)
+        if self.fix_template is None:
+            self.fix_template, self.fix = self.fix, fill(self.fix, self.params)
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
@@ -137,9 +155,9 @@ def prepare(
     ok = np.ones(n, dtype=bool)
     labels = _Labeler(frame, label_columns)
 
-    def report(i, field, value, message, fix):
+    def report(i, field, value, message, fix, code, /, **params):
         problems.setdefault(int(i), []).append(
-            Problem(int(i) + 1, labels(i), field, _plain(value), message, fix)
+            Problem(int(i) + 1, labels(i), field, _plain(value), message, fix, code=code, params=params)
         )
         ok[i] = False
 
@@ -150,18 +168,19 @@ def prepare(
         bad_cells: dict[int, list] = {}
         for row, column, value in frame.attrs.get("bad_rows", ()):
             bad_cells.setdefault(row - 1, []).append((column, value, *_cell_problem(column, value)))
-        for row, column, value, message, fix in frame.attrs.get("refused", ()):
-            bad_cells.setdefault(row - 1, []).append((column, value, message, fix))
+        for row, column, value, message, fix, code, params in frame.attrs.get("refused", ()):
+            bad_cells.setdefault(row - 1, []).append((column, value, message, fix, code, params))
         for i in np.flatnonzero(missing):
             cells = bad_cells.get(int(i))
             if not cells:
-                report(i, "geometry", None, "the feature has no geometry", "draw the feature or delete it")
-            for column, value, message, fix in cells or ():
-                report(i, column, value, message, fix)
+                report(i, "geometry", None, N_("the feature has no geometry"), N_("draw the feature or delete it"),
+                       "geometry_missing")
+            for column, value, message, fix, code, params in cells or ():
+                report(i, column, value, message, fix, code, **params)
 
     # 1b. bounded size, for what GDAL parsed under its own limits (the readers keep deep text from GEOS)
-    for i, value, message, fix in geometry_problems(np.where(ok, geoms, None)):
-        report(i, "geometry", value, message, fix)
+    for i, value, message, fix, code, params in geometry_problems(np.where(ok, geoms, None)):
+        report(i, "geometry", value, message, fix, code, **params)
 
     # 2-3. coordinates: finite, and in range for lon/lat sources
     present = np.flatnonzero(ok)
@@ -171,8 +190,9 @@ def prepare(
     if not finite.all():
         for i, k in _first_per_feature(owner, ~finite):
             report(i, "geometry", f"{coords[k, 0]}, {coords[k, 1]}",
-                   f"the geometry has a non-finite coordinate ({coords[k, 0]}, {coords[k, 1]})",
-                   "correct the coordinate in the source data or delete the feature")
+                   N_("the geometry has a non-finite coordinate (%(x)s, %(y)s)"),
+                   N_("correct the coordinate in the source data or delete the feature"), "coordinate_not_finite",
+                   x=str(coords[k, 0]), y=str(coords[k, 1]))
     if raw.crs.is_geographic:
         x, y = coords[:, 0], coords[:, 1]
         out = finite & ((np.abs(x) > 180) | (np.abs(y) > 90))
@@ -186,8 +206,9 @@ def prepare(
     expected = " or ".join(sorted(allowed))
     for i in np.flatnonzero(wrong):
         found = GEOMETRY_TYPES.get(int(type_ids[i]), "unknown geometry")
-        report(i, "geometry", found, f"the geometry is a {found}, but this layer expects {expected}",
-               f"give {expected} features, or load this file into the layer meant for {found}s")
+        report(i, "geometry", found, N_("the geometry is a %(found)s, but this layer expects %(expected)s"),
+               N_("give %(expected)s features, or load this file into the layer meant for %(found)s features"),
+               "wrong_geometry_type", found=found, expected=expected)
 
     # 5. to WGS84
     keep = np.flatnonzero(ok)
@@ -200,10 +221,10 @@ def prepare(
             src = shapely.get_coordinates(geoms[keep])
             for j, k in _first_per_feature(wowner, bad):
                 report(keep[j], "geometry", f"{src[k, 0]}, {src[k, 1]}",
-                       f"the coordinates ({src[k, 0]}, {src[k, 1]}) lie outside the area where "
-                       f"{raw.crs.name} is defined",
-                       "check the coordinate system: pass --crs with the right EPSG code, "
-                       "e.g. --crs 4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E")
+                       N_("the coordinates (%(x)s, %(y)s) lie outside the area where %(crs)s is defined"),
+                       N_("check the coordinate system: pass --crs with the right EPSG code, "
+                          "e.g. --crs 4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E"),
+                       "outside_crs_area", x=str(src[k, 0]), y=str(src[k, 1]), crs=raw.crs.name)
     geoms_wgs = np.empty(n, dtype=object)
     geoms_wgs[keep] = wgs
 
@@ -218,7 +239,8 @@ def prepare(
             geoms_wgs[i] = result.geometry
             repaired.append(int(i) + 1)
         else:
-            report(i, "geometry", shapely.is_valid_reason(geoms_wgs[i]), result.message, result.fix)
+            report(i, "geometry", shapely.is_valid_reason(geoms_wgs[i]), result.message, result.fix,
+                   "invalid_polygon", **result.params)
 
     accepted = np.flatnonzero(ok)
     out = frame.iloc[accepted].drop(columns=frame.geometry.name)
@@ -248,34 +270,32 @@ def _report_out_of_range(report, i, x, y, crs_name):
     value = f"lon={_num(x)}, lat={_num(y)}"
     swapped = (abs(x) <= 90 and 90 < abs(y) <= 180) or (18 <= x <= 54 and 73 <= y <= 135)
     if swapped:
-        report(i, "geometry", value,
-               f"longitude and latitude look swapped (got lon={_num(x)}, lat={_num(y)})",
-               _FIELD_FIX)
+        report(i, "geometry", value, N_("longitude and latitude look swapped (got lon=%(x)s, lat=%(y)s)"),
+               _FIELD_FIX, "lonlat_swapped", x=_num(x), y=_num(y))
     elif abs(x) > 1000 or abs(y) > 1000:
         # Metre-sized numbers in a lon/lat file: the projection was lost or never declared.
-        report(i, "geometry", value,
-               f"coordinates (x={_num(x)}, y={_num(y)}) look like metres, not {crs_name} degrees",
-               "pass the file's projected CRS with --crs, e.g. --crs 4547 or --crs EPSG:3857")
+        report(i, "geometry", value, N_("coordinates (x=%(x)s, y=%(y)s) look like metres, not %(crs)s degrees"),
+               N_("pass the file's projected CRS with --crs, e.g. --crs 4547 or --crs EPSG:3857"),
+               "metres_not_degrees", x=_num(x), y=_num(y), crs=crs_name)
     else:
         report(i, "geometry", value,
-               f"longitude/latitude out of range (got lon={_num(x)}, lat={_num(y)}); "
-               "longitude must be within -180..180 and latitude within -90..90",
-               "correct the coordinates in the source data or delete the feature")
+               N_("longitude/latitude out of range (got lon=%(x)s, lat=%(y)s); "
+                  "longitude must be within -180..180 and latitude within -90..90"),
+               N_("correct the coordinates in the source data or delete the feature"),
+               "lonlat_out_of_range", x=_num(x), y=_num(y))
 
 
 def _cell_problem(column, value):
-    """Message and fix for a CSV cell that gave no geometry."""
+    """Message and fix templates, code and params for a CSV cell that gave no geometry."""
     if value is None or value == "":
-        return f"{column} is empty", f"fill in {column} or delete the row"
+        return N_("%(column)s is empty"), N_("fill in %(column)s or delete the row"), "cell_empty", {"column": column}
     if column.strip().lower() in _WKT_COLUMNS:
-        return (
-            f'{column} is not readable WKT: "{_short(value)}"',
-            "write the geometry as WKT, e.g. POINT (121.6445 38.9209)",
-        )
-    return (
-        f'{column} is "{value}", which is not a number',
-        f"write {column} in decimal degrees such as 121.6445, or delete the row",
-    )
+        return (N_('%(column)s is not readable WKT: "%(text)s"'),
+                N_("write the geometry as WKT, e.g. POINT (121.6445 38.9209)"), "wkt_unreadable",
+                {"column": column, "text": _short(value)})
+    return (N_('%(column)s is "%(value)s", which is not a number'),
+            N_("write %(column)s in decimal degrees such as 121.6445, or delete the row"), "not_a_number",
+            {"column": column, "value": str(value)})
 
 
 @dataclass
@@ -283,6 +303,7 @@ class _Repair:
     geometry: object
     message: str = ""
     fix: str = ""
+    params: dict = dc_field(default_factory=dict)
 
 
 def _repair(geom, max_change) -> _Repair:
@@ -295,15 +316,17 @@ def _repair(geom, max_change) -> _Repair:
     change = abs(after - before) / largest if largest > 0 else 1.0
     reason = shapely.is_valid_reason(geom).split("[")[0].strip().lower()
     if fixed is None or after == 0:
-        return _Repair(None, f"invalid polygon ({reason}) with no area left after repair",
-                       "redraw the outline in a GIS")
+        return _Repair(None, N_("invalid polygon (%(reason)s) with no area left after repair"),
+                       N_("redraw the outline in a GIS"), {"reason": reason})
     if change < max_change:
         return _Repair(fixed)
     return _Repair(
         None,
-        f"invalid polygon ({reason}); repairing it would change its area by "
-        f"{_pct(change)} (from {before:,.0f} m² to {after:,.0f} m²; limit {_pct(max_change)})",
-        "fix the outline in a GIS (e.g. QGIS 'Fix geometries' after checking the result)",
+        N_("invalid polygon (%(reason)s); repairing it would change its area by "
+           "%(change)s (from %(before)s m² to %(after)s m²; limit %(limit)s)"),
+        N_("fix the outline in a GIS (e.g. QGIS 'Fix geometries' after checking the result)"),
+        {"reason": reason, "change": _pct(change), "before": f"{before:,.0f}", "after": f"{after:,.0f}",
+         "limit": _pct(max_change)},
     )
 
 

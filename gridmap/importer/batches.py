@@ -214,15 +214,18 @@ def source_keys(spec, frame, raw, key=None):
     for i in np.flatnonzero(empty | long | repeated):
         k = keys[i]
         if empty[i]:
-            problems.append(problem(labels[i], None, "key", "", f"the key ({basis}) is empty",
-                                    "Give every feature its key, or name another column with --key."))
+            problems.append(problem(labels[i], None, "key", "", N_("the key (%(basis)s) is empty"),
+                                    N_("Give every feature its key, or name another column with --key."),
+                                    code="key_empty", basis=basis))
         elif long[i]:
-            problems.append(problem(labels[i], k[:40], "key", k[:40], f"the key ({basis}) is longer than 128 characters",
-                                    "Name a shorter key column with --key."))
+            problems.append(problem(labels[i], k[:40], "key", k[:40],
+                                    N_("the key (%(basis)s) is longer than 128 characters"),
+                                    N_("Name a shorter key column with --key."), code="key_too_long", basis=basis))
         else:
-            problems.append(problem(labels[i], k, "key", k, f"the key {k!r} ({basis}) is also on feature {first[k]}",
-                                    "Each feature needs its own key: correct the repeated one or name another "
-                                    "column with --key."))
+            problems.append(problem(labels[i], k, "key", k, N_("the key %(key)s (%(basis)s) is also on feature %(first)s"),
+                                    N_("Each feature needs its own key: correct the repeated one or name another "
+                                       "column with --key."), code="key_repeated", key=repr(k), basis=basis,
+                                    first=first[k]))
     return keys, basis, problems
 
 

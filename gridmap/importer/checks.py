@@ -11,6 +11,7 @@ import shapely
 from sqlalchemy import select
 
 from ..store import models as m
+from ..errors import N_
 from .fields import labels, problem
 
 
@@ -19,8 +20,9 @@ def check_communities(session, frame, **_):
     dup = frame["code"].duplicated(keep="first")
     for i in np.flatnonzero(dup.to_numpy()):
         r = frame.iloc[i]
-        problems.append(problem(r["_row"], r["code"], "code", r["code"], f"code {r['code']} appears twice",
-                                "Give each community its own code, or merge the two outlines."))
+        problems.append(problem(r["_row"], r["code"], "code", r["code"], N_("code %(code)s appears twice"),
+                                N_("Give each community its own code, or merge the two outlines."),
+                                code="duplicate_code", **{"code": r["code"]}))
     return frame, problems
 
 
@@ -35,12 +37,14 @@ def check_grids(session, frame, **_):
             else:
                 r = frame.iloc[i]
                 problems.append(problem(r["_row"], r.get("name"), "geometry", f"{len(g.geoms)} parts",
-                                        f"grid has {len(g.geoms)} separate parts",
-                                        "A grid must be one contiguous area: split it into grids or join the parts."))
+                                        N_("grid has %(parts)s separate parts"),
+                                        N_("A grid must be one contiguous area: split it into grids or join the parts."),
+                                        code="grid_in_parts", parts=len(g.geoms)))
     for i in np.flatnonzero(((frame["code"] != "") & frame["code"].duplicated()).to_numpy()):
         r = frame.iloc[i]
-        problems.append(problem(r["_row"], r["code"], "code", r["code"], "the grid code appears twice",
-                                "Give each grid its own code or leave codes empty to number them."))
+        problems.append(problem(r["_row"], r["code"], "code", r["code"], N_("the grid code appears twice"),
+                                N_("Give each grid its own code or leave codes empty to number them."),
+                                code="duplicate_code"))
     return frame, problems
 
 
@@ -58,8 +62,9 @@ def check_party_members(session, frame, **_):
     for r in frame.to_dict("records"):
         if r["building_address"] and r["building_address"] not in by_address:
             problems.append(problem(r["_row"], r["name"], "building_address", r["building_address"],
-                                    f"no building has the address {r['building_address']!r}",
-                                    "Import the buildings first, or correct the address."))
+                                    N_("no building has the address %(address)s"),
+                                    N_("Import the buildings first, or correct the address."),
+                                    code="unknown_address", address=repr(r["building_address"])))
         ids.append(by_address.get(r["building_address"]))
     frame["building_id"] = ids
     return frame, problems
@@ -71,8 +76,9 @@ def check_workers(session, frame, **_):
     for r in frame.to_dict("records"):
         for code in filter(None, r["grids"].split(";")):
             if len(code) != 15 or not code.isdigit():
-                problems.append(problem(r["_row"], r["name"], "grids", code, f"grid code {code!r} is not 15 digits",
-                                        "List 15-digit grid codes separated by ';'."))
+                problems.append(problem(r["_row"], r["name"], "grids", code, N_("grid code %(grid)s is not 15 digits"),
+                                        N_("List 15-digit grid codes separated by ';'."), code="bad_code",
+                                        grid=repr(code)))
     return frame, problems
 
 
@@ -95,8 +101,9 @@ def _resolve_community(session, frame, *, by, required=True):
     names = labels(frame)
     for i in np.flatnonzero(((given != "") & ~given.isin(list(known))).to_numpy()):
         problems.append(problem(rows[i], names[i], "community_code", given.iloc[i],
-                                 f"community {given.iloc[i]} is not in the store",
-                                 "Import the communities first, or correct the code."))
+                                 N_("community %(community)s is not in the store"),
+                                 N_("Import the communities first, or correct the code."),
+                                 code="unknown_community", community=given.iloc[i]))
     todo = np.flatnonzero((given == "").to_numpy())
     if len(todo) and known:
         codes = list(known)
@@ -123,6 +130,7 @@ def _resolve_community(session, frame, *, by, required=True):
     if required:
         for i in np.flatnonzero((frame["community_code"].fillna("") == "").to_numpy()):
             problems.append(problem(rows[i], names[i], "community_code", "",
-                                     "the feature lies in no imported community",
-                                     "Import the community boundary first, or give community_code."))
+                                     N_("the feature lies in no imported community"),
+                                     N_("Import the community boundary first, or give community_code."),
+                                     code="outside_communities"))
     return problems

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput, N_
+from ..geo.errors import problem_lines
 from ..geo import validate as geo_validate
 
 _TRUE = {"1", "true", "t", "yes", "y", "是", "在职", "available", "可用"}
@@ -16,6 +17,9 @@ _ALIASES = {
     "floors": ("building:levels", "levels", "层数", "楼层数", "楼层"),
     "households": ("hh", "户数"),
     "name": ("名称", "姓名"),
+    "name_en": ("english_name", "name_english", "英文名", "英文名称"),
+    "street_name_en": ("street_english_name",),
+    "district_name_en": ("district_english_name",),
     "address": ("地址", "addr"),
     "phone": ("电话", "手机"),
 }
@@ -95,10 +99,11 @@ def convert_fields(spec, frame):
     rows = frame["_row"].to_numpy()
     names = labels(frame)
 
-    def flag(bad, f, col, says, fix):
+    def flag(bad, f, col, says, fix, code, **params):
+        # ``says`` is a template of its own (with %(field)s and %(value)s): one sentence a language
         for i in np.flatnonzero(np.asarray(bad)):
-            problems.append(problem(rows[i], names[i], f.name, col.iloc[i],
-                                    f"{f.name} {_show(col.iloc[i])} {says}", fix))
+            problems.append(problem(rows[i], names[i], f.name, col.iloc[i], says, fix, code=code,
+                                    field=f.name, value=_show(col.iloc[i]), **params))
 
     for f in spec.fields:
         if f.name not in frame.columns:
@@ -109,8 +114,9 @@ def convert_fields(spec, frame):
         text = text.where(~text.str.lower().isin(["nan", "none", "<na>"]), "")
         if f.required:
             for i in np.flatnonzero((text == "").to_numpy()):
-                problems.append(problem(rows[i], names[i], f.name, "", f"{f.name} is empty",
-                                        f"Fill in {f.name} for this feature."))
+                problems.append(problem(rows[i], names[i], f.name, "", N_("%(field)s is empty"),
+                                        N_("Fill in %(field)s for this feature."), code="required_empty",
+                                        field=f.name))
         if f.type in ("int", "float"):
             num = pd.to_numeric(text.where(text != "", np.nan), errors="coerce")
             bad = (text != "") & num.isna()
@@ -118,8 +124,13 @@ def convert_fields(spec, frame):
                 bad |= num.notna() & (num != np.floor(num.fillna(0)))
             if f.low is not None:
                 bad |= num.notna() & ((num < f.low) | (num > f.high))
-            rng = f" between {f.low:g} and {f.high:g}" if f.low is not None else ""
-            flag(bad, f, col, f"is not a valid {f.type}{rng}", f"Write a number{rng}.")
+            if f.low is not None:
+                flag(bad, f, col, N_("%(field)s %(value)s is not a valid %(type)s between %(low)s and %(high)s"),
+                     N_("Write a number between %(low)s and %(high)s."), "number_out_of_range",
+                     type=f.type, low=f"{f.low:g}", high=f"{f.high:g}")
+            else:
+                flag(bad, f, col, N_("%(field)s %(value)s is not a valid %(type)s"), N_("Write a number."),
+                     "not_a_number", type=f.type)
             if f.type == "int":
                 frame[f.name] = [None if pd.isna(v) else int(v) for v in num] if f.default is None \
                     else num.fillna(f.default).astype("int64")
@@ -127,16 +138,19 @@ def convert_fields(spec, frame):
                 frame[f.name] = num
         elif f.type == "bool":
             low = text.str.lower()
-            flag(~low.isin(_TRUE | _FALSE), f, col, "is not yes/no", "Write true or false.")
+            flag(~low.isin(_TRUE | _FALSE), f, col, N_("%(field)s %(value)s is not yes/no"),
+                 N_("Write true or false."), "not_yes_no")
             frame[f.name] = np.where(low == "", bool(f.default), low.isin(_TRUE))
         elif f.type in ("code12", "code15"):
             n = 12 if f.type == "code12" else 15
             text = text.str.replace(r"\.0$", "", regex=True)  # codes read as floats from spreadsheets
-            flag((text != "") & ~text.str.fullmatch(rf"\d{{{n}}}"), f, col, f"is not a {n}-digit code",
-                 f"Write the {n}-digit code, digits only.")
+            flag((text != "") & ~text.str.fullmatch(rf"\d{{{n}}}"), f, col,
+                 N_("%(field)s %(value)s is not a %(digits)s-digit code"),
+                 N_("Write the %(digits)s-digit code, digits only."), "bad_code", digits=n)
             frame[f.name] = text
         elif f.type == "choice":
-            flag((text != "") & ~text.isin(f.choices), f, col, "is not known", f"Use one of {list(f.choices)}.")
+            flag((text != "") & ~text.isin(f.choices), f, col, N_("%(field)s %(value)s is not known"),
+                 N_("Use one of %(choices)s."), "unknown_choice", choices=list(f.choices))
             frame[f.name] = text
         elif f.type == "list":
             frame[f.name] = text.str.replace("；", ";").str.replace(",", ";").str.replace("，", ";") \
@@ -153,9 +167,11 @@ def labels(frame):
     return np.array([None] * len(frame), dtype=object)
 
 
-def problem(row, label, fieldname, value, message, fix):
+def problem(row, label, fieldname, value, message, fix, /, *, code="problem", **params):
+    """One bad feature: ``message`` and ``fix`` are ``N_`` templates filled from ``params``, ``code`` names the kind."""
     return geo_validate.Problem(row=int(row), feature=None if label in (None, "") else str(label),
-                                field=fieldname, value=_plain(value), message=message, fix=fix)
+                                field=fieldname, value=_plain(value), message=message, fix=fix, code=code,
+                                params={k: _plain(v) for k, v in params.items()})
 
 
 def _show(value):
@@ -172,12 +188,12 @@ def _plain(value):
 
 
 def rejection(spec, source, problems, total):
-    shown = sorted(problems, key=lambda p: (p.row, p.field))
-    lines = [f"  feature {p.row}{f' ({p.feature})' if p.feature else ''}: {p.message}. {p.fix}" for p in shown[:20]]
-    more = f"\n  … and {len(shown) - 20} more" if len(shown) > 20 else ""
-    rows = len({p.row for p in problems})
+    shown = [p.to_dict() for p in sorted(problems, key=lambda p: (p.row, p.field))]
+    rows = len({p["row"] for p in shown})
     return InvalidInput(
-        f"{source}: {rows} of {total} features cannot be imported as {spec.name}; nothing was written.\n"
-        + "\n".join(lines) + more,
-        fix="Fix these features and import again, or pass --skip-invalid to import the others.",
-        details={"problems": [p.to_dict() for p in shown[:200]], "rejected": rows, "total": total})
+        N_("%(source)s: %(rejected)s of %(total)s features cannot be imported as %(kind)s; nothing was written.\n"
+           "%(lines)s"),
+        fix=N_("Fix these features and import again, or pass --skip-invalid to import the others."),
+        details={"problems": shown[:200], "rejected": rows, "total": total},
+        params={"source": source, "rejected": rows, "total": total, "kind": spec.name,
+                "lines": problem_lines(shown)})

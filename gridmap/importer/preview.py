@@ -124,7 +124,9 @@ def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=
 
 
 def _error(err):
-    return {"message": err.message, "fix": err.fix, "details": _plain(err.details)}
+    # the templates and params travel with the English, so the page can say it in its own language
+    return {"message": err.message, "fix": err.fix, "details": _plain(err.details), "code": err.code,
+            "template": err.template, "fix_template": err.fix_template, "params": _plain(err.params)}
 
 
 def _head(frame, columns):

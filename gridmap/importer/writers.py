@@ -13,7 +13,9 @@ import shapely
 from sqlalchemy import delete, insert, select
 
 from .. import plans
+from ..plans.names import import_name
 from ..errors import Conflict
+from ..geo.names import english
 from ..geo.roads import access_codes, oneway_value, road_layer
 from ..store import models as m
 from ..store.types import encode_many
@@ -30,28 +32,43 @@ def write_communities(session, frame, **_):
         if dcode not in districts:
             districts[dcode] = m.District(code=dcode, name=r.district_name or dcode)
             session.add(districts[dcode])
-        elif r.district_name:
+        old = districts[dcode].name
+        if r.district_name:
             districts[dcode].name = r.district_name
+        _name_en(districts[dcode], r.district_name_en, old)
         if scode not in streets:
             streets[scode] = m.Street(code=scode, district_code=dcode, name=r.street_name or scode)
             session.add(streets[scode])
-        elif r.street_name:
+        old = streets[scode].name
+        if r.street_name:
             streets[scode].name = r.street_name
+        _name_en(streets[scode], r.street_name_en, old)
         geom = _multi(r.geometry)
         c = existing.get(r.code)
         if c is None:
-            c = existing[r.code] = m.Community(code=r.code)
+            c = existing[r.code] = m.Community(code=r.code, name=r.name)
             session.add(c)
+        old = c.name
         c.street_code, c.name, c.geom = scode, r.name, geom
+        _name_en(c, r.name_en, old)
         c.service_centre, c.service_address, c.service_phone = r.service_centre, r.service_address, r.service_phone
     session.flush()
     return [f"{len(frame)} communities in {len({_pad12(c[:9]) for c in frame['code']})} streets"]
 
 
+def _name_en(place, official, old_name):
+    """An official English name from the file wins; a place without one gets the pinyin form of its name,
+    anew when it is renamed (an official name stays until a file gives another)."""
+    if official:
+        place.name_en = official[:128]
+    elif not place.name_en or (place.name != old_name and place.name_en == english(old_name or "")):
+        place.name_en = english(place.name)[:128]
+
+
 def write_grids(session, frame, publish=False, limits=None, **_):
     notes = []
     for code, part in frame.groupby("community_code", sort=True):
-        plan = plans.create_plan(session, code, part, name=f"import {dt.date.today().isoformat()}")
+        plan = plans.create_plan(session, code, part, name=import_name(dt.date.today()))
         if publish:
             # Validated like any publish, no bypass for legacy files: a gap or an overlap makes
             # "which grid is this address in" wrong for residents. The whole import is refused.

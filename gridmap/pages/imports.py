@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import importer
 from ..errors import InvalidInput, NotFound
 from ..importer import jobs, preview, uploads
+from ..importer.kinds import LABELS
 from ..importer.upsert import MODES
 from ..store import models as m
 
@@ -40,7 +41,7 @@ class Settings:
 
 def kinds():
     """Each kind with its fields, for the form: ``[{name, help, fields: [{name, required, help}]}]``."""
-    return [{"name": k.name, "help": k.help,
+    return [{"name": k.name, "label": LABELS.get(k.name, k.name), "help": k.help,
              "fields": [{"name": f.name, "required": f.required, "help": f.help} for f in k.fields]}
             for k in importer.KINDS.values()]
 
@@ -188,15 +189,19 @@ def features(folder):
     return collection, by_row
 
 
-def problems_csv(folder):
-    """Every problem of the last dry run as CSV text (row, feature, field, value, problem, fix), for a spreadsheet."""
+def problems_csv(folder, say=None):
+    """Every problem of the last dry run as CSV text (row, feature, field, value, code, problem, fix), for a spreadsheet.
+
+    ``say`` turns a problem into one with its message and fix in the reader's language (the web's
+    page language); ``code`` stays the same in every language, for filters and scripts."""
     state = jobs.state(folder)
     problems = (state.get("result") or {}).get("problems") or [] if state.get("action") == "check" else []
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["row", "feature", "field", "value", "problem", "fix"])
+    writer.writerow(["row", "feature", "field", "value", "code", "problem", "fix"])
     for p in problems:
-        writer.writerow([p["row"], *(_cell(p.get(k)) for k in ("feature", "field", "value", "message", "fix"))])
+        p = say(p) if say else p
+        writer.writerow([p["row"], *(_cell(p.get(k)) for k in ("feature", "field", "value", "code", "message", "fix"))])
     return "\ufeff" + out.getvalue()  # Excel reads UTF-8 only behind a byte-order mark
 
 
@@ -247,4 +252,6 @@ def _scrub_error(folder, state):
         return err
     prefix = str(Path(folder)) + "/"
     return {**err, "message": (err.get("message") or "").replace(prefix, ""),
-            "fix": (err.get("fix") or "").replace(prefix, "")}
+            "fix": (err.get("fix") or "").replace(prefix, ""),
+            "params": {k: v.replace(prefix, "") if isinstance(v, str) else v
+                       for k, v in (err.get("params") or {}).items()}}

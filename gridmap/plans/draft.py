@@ -6,6 +6,7 @@ import math
 import geopandas as gpd
 from sqlalchemy import select
 
+from .names import partition_name
 from ..errors import InvalidInput, N_, NotFound
 from ..partition import partition_community
 from ..store import models as m
@@ -62,6 +63,5 @@ def draft_from_partition(session, community_code, *, n_grids=None, target_househ
                 + (f", or at least {math.ceil(total / f['n_cells'])} households per grid" if total else "") + ".",
             details={k: f[k] for k in ("n_grids", "n_cells")})
     plan = create_plan(session, community_code, grids[["code", "geometry"]],
-                       name=f"partition seed {seed} ({len(grids)} grids"
-                            + (", estimated households)" if report.get("households_basis") == "estimated" else ")"))
+                       name=partition_name(seed, len(grids), estimated=report.get("households_basis") == "estimated"))
     return plan, report

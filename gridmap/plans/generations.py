@@ -5,6 +5,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from .names import copy_name
 from ..errors import Conflict, InvalidInput, N_, NotFound
 from ..geo.codes import allocate, grid_name
 from ..store import models as m
@@ -166,7 +167,7 @@ def copy_plan(session, plan_id, *, name=None):
     """
     source = get_plan(session, plan_id)
     copy = m.GridPlan(community_code=source.community_code, status="draft",
-                      name=name if name is not None else f"copy of plan {source.id}")
+                      name=name if name is not None else copy_name(source.id))
     session.add(copy)
     for g in source.grids:
         copy.grids.append(m.Grid(code=g.code, name=g.name, geom=g.geom))

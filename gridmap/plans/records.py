@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from .names import generated
 from ..errors import InvalidInput, N_, NotFound
 from ..store import models as m
 
@@ -39,7 +40,14 @@ def plan_summary(plan, *, grids=None):
     return {"id": plan.id, "community": plan.community_code, "name": plan.name, "status": plan.status,
             "valid_from": _iso(plan.valid_from), "valid_to": _iso(plan.valid_to), "version": plan.version,
             "created_at": plan.created_at.isoformat(timespec="seconds") if plan.created_at else None,
-            "grids": len(plan.grids) if grids is None else int(grids)}
+            "grids": len(plan.grids) if grids is None else int(grids),
+            # a name gridmap generated, as a template the page says in its language (a typed one: none)
+            **_name_template(plan.name)}
+
+
+def _name_template(name):
+    found = generated(name)
+    return {"name_template": found[0], "name_params": found[1]} if found else {}
 
 
 def _community(session, code):

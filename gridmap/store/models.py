@@ -47,6 +47,7 @@ class District(Base):
     __tablename__ = "district"
     code: Mapped[str] = mapped_column(String(12), primary_key=True)  # 12-digit statistical code
     name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[Optional[str]] = mapped_column(String(128))  # official, else pinyin (gridmap.geo.names)
 
 
 class Street(Base):
@@ -54,6 +55,7 @@ class Street(Base):
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     district_code: Mapped[str] = mapped_column(ForeignKey("district.code"), index=True)
     name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[Optional[str]] = mapped_column(String(128))
     district: Mapped[District] = relationship()
 
 
@@ -62,6 +64,7 @@ class Community(Base):
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     street_code: Mapped[str] = mapped_column(ForeignKey("street.code"), index=True)
     name: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[Optional[str]] = mapped_column(String(128))
     service_centre: Mapped[str] = mapped_column(String(128), default="")
     service_address: Mapped[str] = mapped_column(String(256), default="")
     service_phone: Mapped[str] = mapped_column(String(32), default="")

@@ -6,8 +6,11 @@ may call them is the permission table's business (:mod:`gridmap.access`), asked 
 from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import Forbidden, GridmapError
-from . import admin, api, auth, border, dispatch, limits, nav, open311, planner, reports, resident, security, worker
+from flask_babel import gettext as _
+
+from ..errors import Forbidden, GridmapError, N_
+from . import (admin, api, auth, border, dispatch, limits, nav, open311, places, planner, reports, resident, security,
+               worker)
 from .common import current_role, error_body, wants_json
 from .extensions import csrf, init_extensions
 
@@ -16,6 +19,7 @@ def register_blueprints(app):
     border.init_app(app)
     security.init_app(app)
     init_extensions(app)
+    places.init_app(app)
     for module in (auth, planner, resident, reports, api, dispatch, worker, admin):
         app.register_blueprint(module.bp)
     # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send
@@ -43,6 +47,9 @@ def register_blueprints(app):
             if isinstance(err, border.PayloadTooLarge):
                 body["details"] = {"limit_bytes": err.limit, "setting": f"GRIDMAP_{err.setting}"}
             return jsonify(body), err.code
+        said = _HTTP_WORDS.get(err.code)  # Werkzeug's own descriptions are English
+        if said and not isinstance(err, border.PayloadTooLarge):
+            return render_template("error.html", error=err, message=_(said[0]), fix=_(said[1])), err.code
         return render_template("error.html", error=err), err.code
 
     @app.errorhandler(Exception)
@@ -54,6 +61,14 @@ def register_blueprints(app):
         if wants_json():
             return jsonify({"error": "internal", "message": message}), 500
         return render_template("error.html", error=None), 500
+
+
+#: What a page says for the HTTP errors Werkzeug raises itself (message, what to do).
+_HTTP_WORDS = {
+    400: (N_("The request could not be understood."), N_("Go back and try again.")),
+    404: (N_("There is no page at this address."), N_("Check the address, or start again from the map.")),
+    405: (N_("This address does not take that kind of request."), N_("Go back and use the page's own buttons.")),
+}
 
 
 def _forbidden_page(err):

@@ -8,10 +8,11 @@ from flask_login import current_user
 
 from ..errors import GridmapError, InvalidInput, N_
 from ..importer import uploads
+from ..importer.kinds import LABELS
 from ..maps import imports as import_maps
 from ..pages import imports as imports_page
 from . import params
-from .common import current_role, requires, store, wants_json
+from .common import current_role, localized, requires, store, wants_json
 from .security import frameable, map_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -92,6 +93,7 @@ def upload_page(upload_id):
     """Show an upload: options and field mapping, progress, the preview, the dry run's problems and map, the import."""
     folder = _folder(upload_id)
     page = imports_page.upload_page(_settings(), folder)
+    page["problems"] = [_in_page_language(p) for p in page["problems"]]
     return render_template("admin/upload.html", **page, say=_say)
 
 
@@ -139,7 +141,7 @@ def discard(upload_id):
 @requires("data.import")
 def problems_csv(upload_id):
     """Every problem of the last dry run as a CSV file."""
-    text = imports_page.problems_csv(_folder(upload_id))
+    text = imports_page.problems_csv(_folder(upload_id), say=_in_page_language)
     return Response(text, mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="problems.csv"'})
 
 
@@ -168,6 +170,7 @@ def undo(batch_id):
 def upload_map(upload_id):
     """Render the last dry run's features, the rejected ones in red with their problems."""
     collection, by_row = imports_page.features(_folder(upload_id))
+    by_row = {row: [_in_page_language(p) for p in ps] for row, ps in by_row.items()}
     m = import_maps.dry_run_map(collection, by_row, tiles=current_app.config["MAP_TILES"],
                                 attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                 assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
@@ -176,11 +179,18 @@ def upload_map(upload_id):
     return map_page(m)
 
 
+#: An import's mode and its job's action and status as the page says them (the codes stay in JSON).
+_MODE_LABELS = {"upsert": _l("update and add"), "replace": _l("replace"), "append": _l("append")}
+_JOB_LABELS = {"check": _l("dry run"), "import": _l("import"), "idle": _l("not started"), "queued": _l("queued"),
+               "running": _l("running"), "done": _l("done"), "failed": _l("failed"), "interrupted": _l("interrupted")}
+
+
 def _index(error=None):
     settings = _settings()
     with store().session() as session:
         history = imports_page.history(session)
     return render_template("admin/imports.html", kinds=imports_page.kinds(), error=error, say=_say,
+                           kind_labels=LABELS, mode_labels=_MODE_LABELS, job_labels=_JOB_LABELS,
                            uploads=imports_page.my_uploads(settings, user=_user(), role=current_role()),
                            max_bytes=settings.limits.upload_bytes, formats=", ".join(uploads.FORMATS),
                            history=history)
@@ -205,6 +215,17 @@ def _after(upload_id):
     return redirect(url_for(".upload_page", upload_id=upload_id), 303)
 
 
+def _in_page_language(problem):
+    """A dry run's problem with its message and fix in the page's language (from its template and params).
+
+    Problems stored before they carried templates keep their English."""
+    if not problem.get("template"):
+        return problem
+    params = problem.get("params") or {}
+    return {**problem, "message": localized(problem["template"], params),
+            "fix": localized(problem.get("fix_template"), params)}
+
+
 def _say(err):
     """(message, fix) of an error in the page's language when its code has words here, else as the service said."""
     if err is None:
@@ -212,6 +233,9 @@ def _say(err):
     details = err.details if isinstance(err, GridmapError) else (err.get("details") or {})
     message = err.message if isinstance(err, GridmapError) else err.get("message")
     fix = err.fix if isinstance(err, GridmapError) else err.get("fix")
+    if not isinstance(err, GridmapError) and err.get("template"):  # a dry run's refusal of the whole file
+        message = localized(err["template"], err.get("params")) or message
+        fix = localized(err.get("fix_template"), err.get("params")) or fix
     words = REFUSALS.get(details.get("code"))
     if words:
         params = {k: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in details.items()}

@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from .. import catalog, dispatch
 from ..geo.roads import MODES
@@ -10,6 +11,7 @@ from ..maps import dispatch as dispatch_maps
 from ..pages import dispatcher as dispatcher_page
 from . import params
 from .common import current_area, current_role, requires, snapshot, store
+from .places import named, place
 from .security import frameable, map_page
 
 bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
@@ -19,6 +21,9 @@ def _map_settings():
     return {"tiles": current_app.config["MAP_TILES"], "attribution": current_app.config["MAP_TILES_ATTRIBUTION"],
             "assets": url_for("static", filename="vendor/leaflet").rstrip("/")}
 
+
+#: The statistics' periods as the page names them (the query string keeps the code).
+_PERIOD_NAMES = {"day": _l("by day"), "week": _l("by week"), "month": _l("by month")}
 
 @bp.get("/")
 @requires("dispatch.use")
@@ -64,7 +69,8 @@ def locate_map():
         layers = dispatcher_page.map_layers(session, snap, point=point, incident_id=incident, role=current_role(),
                                             area=current_area(), min_blind_m2=current_app.config["BLIND_SPOT_MIN_M2"],
                                             mode=params.parse_mode(request.args))
-    m = dispatch_maps.dispatch_map(snap.grids, **layers, kind_labels=_kind_labels(), status_labels=_status_labels(),
+    layers = {k: named(v) for k, v in layers.items()}
+    m = dispatch_maps.dispatch_map(named(snap.grids), **layers, kind_labels=_kind_labels(), status_labels=_status_labels(),
                                    labels={"grid": _("Grid"), "point": _("Located point"), "incident": _("Incident"),
                                            "status": _("Status"), "category": _("Category"), "kind": _("Kind"),
                                            "phone": _("Phone"), "distance": _("Distance"),
@@ -100,8 +106,9 @@ def stats():
     """Show resolution rate, time to resolve, open by level, tables by grid/community/period and the heat map."""
     q, s = _statistics()
     snap = snapshot()
-    return render_template("dispatch/stats.html", s=s, names=dispatcher_page.place_names(snap),
-                           periods=dispatch.PERIODS, levels=catalog.LEVELS, level_names=catalog.LEVEL_NAMES,
+    return render_template("dispatch/stats.html", s=s,
+                           names={code: place(name, code) for code, name in dispatcher_page.place_names(snap).items()},
+                           periods=dispatch.PERIODS, period_names=_PERIOD_NAMES, levels=catalog.LEVELS, level_names=catalog.LEVEL_NAMES,
                            communities=dispatcher_page.communities(snap),
                            map_url=url_for("dispatch.stats_map", **request.args))
 
@@ -115,7 +122,7 @@ def stats_map():
     snap = snapshot()
     grids = snap.grids if q["community"] is None else snap.grids[snap.grids["community_code"] == q["community"]]
     cells = dispatch.heat_cells(s["heatmap"], snap.metric)
-    return map_page(dispatch_maps.heat_map(grids, cells, labels={"incidents": _("Incidents"), "grid": _("Grid")},
+    return map_page(dispatch_maps.heat_map(named(grids), cells, labels={"incidents": _("Incidents"), "grid": _("Grid")},
                                         **_map_settings()))
 
 

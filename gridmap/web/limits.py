@@ -28,7 +28,8 @@ from limits.storage import Storage
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import GridmapError, InvalidInput
+from ..errors import GridmapError, InvalidInput, N_
+from ..geo.errors import fill
 from ..store import counters
 from . import border, open311
 from .common import wants_json
@@ -143,8 +144,14 @@ class _By:
         return not self.identify()
 
 
-_PER = {"address": "from this address", "account": "for this account", "api_key": "for this api_key",
-        "device": "for this device", "username": "for this username"}
+_PER = {"address": N_("from this address"), "account": N_("for this account"), "api_key": N_("for this api_key"),
+        "device": N_("for this device"), "username": N_("for this username")}
+#: The limits library's units (RateLimitItem.GRANULARITY.name) as words of the catalogue.
+_UNITS = {"second": N_("second"), "minute": N_("minute"), "hour": N_("hour"), "day": N_("day"),
+          "month": N_("month"), "year": N_("year")}
+_TOO_MANY = N_("Too many requests: at most %(limit)s %(per)s. Try again in %(retry)s s.")
+_TOO_MANY_FIX = N_("Wait %(retry)s s before sending again; the operator sets this limit as %(setting)s.")
+_LIMIT = N_("%(amount)s per %(multiples)s %(unit)s")
 
 #: endpoint → its limits as (setting, kind, key function); a request is refused when any of them is spent.
 RULES = {
@@ -216,12 +223,18 @@ def _too_many(err):
     limit = str(err.limit.limit)  # e.g. "20 per 1 minute"
     audit.warning("rate limit %s %s spent on %s %s (client %s)", limit, by.kind, request.method, request.path,
                   request.remote_addr)
-    message = f"Too many requests: at most {limit} {_PER[by.kind]}. Try again in {retry} s."
-    fix = f"Wait {retry} s before sending again; the operator sets this limit as GRIDMAP_{by.setting}."
+    params = {"limit": limit, "per": _PER[by.kind], "retry": retry, "setting": f"GRIDMAP_{by.setting}"}
+    message, fix = fill(_TOO_MANY, params), fill(_TOO_MANY_FIX, params)
     if request.path.startswith(open311.bp.url_prefix + "/"):
-        response = open311.error(429, f"{message} {fix}")
+        response = open311.error(429, f"{message} {fix}")  # Open311 clients are programs: the spec's English
     elif wants_json():
+        item = err.limit.limit
+        unit = item.GRANULARITY.name
+        # the page that called says it in its language; programs read the English, the code and details
+        said = {**params, "per": _(_PER[by.kind]),
+                "limit": _(_LIMIT, amount=item.amount, multiples=item.multiples, unit=_(_UNITS.get(unit, unit)))}
         response = jsonify({"error": "too_many_requests", "message": message, "fix": fix,
+                            "localized": {"message": _(_TOO_MANY, **said), "fix": _(_TOO_MANY_FIX, **said)},
                             "details": {"limit": limit, "per": by.kind, "retry_after": retry,
                                         "setting": f"GRIDMAP_{by.setting}"}})
         response.status_code = 429

@@ -22,6 +22,7 @@ from ..pages import board as board_page
 from ..pages import planner as planner_page
 from . import bodies, border, params
 from .common import localize_finding, requires, store
+from .places import named
 from .security import frameable, map_page
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
@@ -66,6 +67,7 @@ def plan_map():
                                        min_blind_m2=_min_blind())
     for f in layers.get("findings") or ():
         f["message"] = localize_finding(f)["localized"]["message"]  # the map's tooltips speak the page's language
+    layers = {k: named(v) for k, v in layers.items()}
     m = planner_maps.planner_map(**layers, view=view, tiles=current_app.config["MAP_TILES"],
                                  attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                  assets=url_for("static", filename="vendor/leaflet").rstrip("/"),

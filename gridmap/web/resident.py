@@ -8,6 +8,7 @@ from ..maps import resident as resident_maps
 from ..pages import resident as resident_page
 from . import params
 from .common import snapshot
+from .places import named
 from .security import frameable, map_page
 
 bp = Blueprint("resident", __name__)
@@ -29,8 +30,8 @@ def grid_map():
     """Render the resident's map of a community, its highlighted grid and a located point."""
     view = resident_page.map_view(snapshot(), **params.division_codes(request.args),
                                   point=params.optional_point(request.args))
-    m = resident_maps.grid_map(view["grids"], highlight=view["highlight"], point=view["point"],
-                               communities=view["communities"], tiles=current_app.config["MAP_TILES"],
+    m = resident_maps.grid_map(named(view["grids"]), highlight=view["highlight"], point=view["point"],
+                               communities=named(view["communities"]), tiles=current_app.config["MAP_TILES"],
                                attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                assets=url_for("static", filename="vendor/leaflet").rstrip("/"),
                                labels={"grid": _("Grid"), "you_are_here": _("You are here")})

@@ -13,6 +13,7 @@ from ..maps import worker as worker_maps
 from ..pages import worker as worker_page
 from . import border, params
 from .common import current_actor, current_area, current_role, requires, snapshot, store
+from .places import named
 from .security import frameable, map_page
 from .worker_bodies import parse_checkin, parse_points, parse_worker_report
 
@@ -55,6 +56,7 @@ def worker_map():
     with store().session() as session:
         layers = worker_page.map_layers(session, snapshot(), role=current_role(), area=current_area(),
                                         worker_id=_worker_id())
+    layers = {k: named(v) for k, v in layers.items()}
     m = worker_maps.worker_map(**layers, tiles=current_app.config["MAP_TILES"],
                                attribution=current_app.config["MAP_TILES_ATTRIBUTION"],
                                assets=url_for("static", filename="vendor/leaflet").rstrip("/"),

@@ -1,5 +1,6 @@
 """Tests for gridmap.geo.validate: every bad feature reported, small faults repaired, WGS84 out."""
 
+import json
 from pathlib import Path
 
 import geopandas
@@ -57,9 +58,13 @@ def test_polygon_layer_receiving_a_point_names_what_it_found_and_expects():
         feature="A-1",
         field="geometry",
         value="Point",
-        message="the geometry is a Point, but this layer expects MultiPolygon or Polygon",
-        fix="give MultiPolygon or Polygon features, or load this file into the layer meant for Points",
+        message="the geometry is a %(found)s, but this layer expects %(expected)s",
+        fix="give %(expected)s features, or load this file into the layer meant for %(found)s features",
+        code="wrong_geometry_type",
+        params={"found": "Point", "expected": "MultiPolygon or Polygon"},
     )
+    assert problem.message == "the geometry is a Point, but this layer expects MultiPolygon or Polygon"
+    assert problem.fix == "give MultiPolygon or Polygon features, or load this file into the layer meant for Point features"
     assert problem.to_dict()["value"] == "Point"
 
 
@@ -190,7 +195,13 @@ def test_lines_are_accepted_by_a_line_layer_and_rejected_by_a_point_layer():
 
 def test_problem_to_dict_is_json_ready():
     problem = Problem(3, "A", "lon", np.float64(1.5), "m", "f")
-    assert problem.to_dict() == {"row": 3, "feature": "A", "field": "lon", "value": 1.5, "message": "m", "fix": "f"}
+    assert problem.to_dict() == {"row": 3, "feature": "A", "field": "lon", "value": 1.5, "message": "m", "fix": "f",
+                                 "code": "problem", "params": {}, "template": "m", "fix_template": "f"}
+    said = Problem(3, "A", "lon", "x", "%(column)s is %(n)s", "fill in %(column)s", code="c",
+                   params={"column": "lon", "n": np.int64(2)}).to_dict()
+    assert (said["message"], said["fix"], said["template"], said["params"]) == (
+        "lon is 2", "fill in lon", "%(column)s is %(n)s", {"column": "lon", "n": 2})
+    assert json.dumps(said)
     assert Problem(1, None, "geometry", Point(0, 0), "m", "f").to_dict()["value"] == "POINT (0 0)"
 
 

@@ -92,6 +92,41 @@ def test_one_address_gets_its_reports_then_429_with_nothing_written_while_anothe
     assert report(flood).status_code == 429  # still refused after the neighbour's report
 
 
+def test_a_429_in_json_says_the_limit_in_the_pages_language_beside_the_english_for_programs(make):
+    app = make(RATELIMIT_REPORTS="2 per minute")
+    chinese, english = client_at(app, A), client_at(app, B)
+    english.get("/?lang=en")
+    for client in (chinese, english):
+        assert [report(client, i).status_code for i in range(2)] == [201, 201]
+    zh, en = report(chinese, 2), report(english, 2)
+    for r in (zh, en):
+        assert_refused(r, "RATELIMIT_REPORTS", "address")
+    retry = zh.get_json()["details"]["retry_after"]
+    assert zh.get_json()["message"] == f"Too many requests: at most 2 per 1 minute from this address. Try again in {retry} s."
+    assert zh.get_json()["localized"] == {
+        "message": f"请求过于频繁：此地址每 1 分钟最多 2 次。请 {retry} 秒后再试。",
+        "fix": f"请等待 {retry} 秒后再发送；此限制由运维人员通过 GRIDMAP_RATELIMIT_REPORTS 设置。"}
+    retry = en.get_json()["details"]["retry_after"]
+    assert en.get_json()["localized"] == {
+        "message": f"Too many requests: at most 2 per 1 minute from this address. Try again in {retry} s.",
+        "fix": f"Wait {retry} s before sending again; the operator sets this limit as GRIDMAP_RATELIMIT_REPORTS."}
+
+
+def test_a_refused_page_is_in_the_pages_language(make):
+    app = make(RATELIMIT_LOGIN="1 per minute")
+    pages = {}
+    for lang, address in (("zh_CN", A), ("en", B)):
+        client = client_at(app, address)
+        client.get(f"/?lang={lang}")
+        client.post("/login", data={"username": "nobody", "password": "wrong-password"})
+        r = client.post("/login", data={"username": "nobody", "password": "wrong-password"})
+        assert r.status_code == 429
+        pages[lang] = r.get_data(as_text=True)
+    assert "您" in pages["zh_CN"] or "请求" in pages["zh_CN"]
+    assert "You have sent too many requests in a short time." in pages["en"]
+    assert "You have sent too many requests" not in pages["zh_CN"] and "请求" not in pages["en"]
+
+
 def test_a_refused_page_request_is_a_page_with_retry_after(make):
     app = make(RATELIMIT_LOGIN="2 per minute")
     client = client_at(app, A)

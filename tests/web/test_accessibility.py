@@ -2,7 +2,7 @@
 violation (WCAG 2 A/AA rules), maps included (axe looks into same-origin frames)."""
 import pytest
 
-from conftest import DEMO_PASSWORD
+from conftest import DEMO_PASSWORD, a_resident_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -14,6 +14,7 @@ PAGES = [
     ("dispatcher", "/dispatch/"), ("dispatcher", "/dispatch/stats"),
     ("dispatcher", "/planner"),  # the refusal page is a page too
     ("worker", "/worker/"), ("admin", "/admin/imports"),
+    (None, "/reports/{token}"),  # a resident's status page: the token of a report made for the run
 ]
 
 
@@ -24,6 +25,12 @@ def _axe():
         from conftest import skip_or_fail
         skip_or_fail("axe-playwright-python is not installed (pip install -e '.[test]')")
     return Axe()
+
+
+@pytest.fixture(scope="module")
+def report_token(demo_app, live_server):
+    with a_resident_report(demo_app) as token:
+        yield token
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +60,8 @@ def contexts(browser, live_server):
 
 @pytest.mark.parametrize("size", sorted(SIZES))
 @pytest.mark.parametrize("role,path", PAGES, ids=[f"{r or 'public'}:{p}" for r, p in PAGES])
-def test_no_serious_or_critical_accessibility_violation(contexts, live_server, role, path, size):
+def test_no_serious_or_critical_accessibility_violation(contexts, live_server, report_token, role, path, size):
+    path = path.format(token=report_token)
     page = contexts(role, size).new_page()
     try:
         page.goto(live_server + path, timeout=90000)  # the first page of a fresh demo builds its snapshot

@@ -6,11 +6,13 @@ The buildings file used throughout, four squares of 10 m drawn 30 m apart::
     |1 |  |2 |  |3 |  |4 |      households: "12", "三十", "-5", "8"   (2 and 3 are bad)
     +--+  +--+  +--+  +--+      hh:          12,   30,    5,    8    (all good)
 """
+import csv
 import io
 import threading
 import time
 import json
 import zipfile
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
@@ -391,3 +393,29 @@ def test_a_file_the_readers_refuse_is_a_dry_run_that_says_why_not_a_failure(worl
     client.post(f"/admin/imports/{upload_id}/check", data={"kind": "workers", "encoding": "GBK"}, headers=JSON)
     found = finished(world, upload_id)["result"]
     assert found["error"] is None and found["rows"] == [["张三", "1"]] and found["importable"] == 1
+
+
+def test_the_dry_runs_problems_are_said_in_the_pages_language_and_the_csv_keeps_a_stable_code(world):
+    client = client_as(world, "planner")
+    upload_id = upload(client, "楼栋.geojson", buildings_geojson()).get_json()["id"]
+    assert finished(world, upload_id)["status"] == "done"
+    problem = '<td>households 的值 "三十" 不是 0 到 100000 之间的有效 int</td><td>请填写 0 到 100000 之间的数字。</td>'
+    zh = client.get(f"/admin/imports/{upload_id}?lang=zh_CN").get_data(as_text=True)
+    assert html_unescape(zh).count("不是 0 到 100000 之间的有效 int") == 2 and problem in html_unescape(zh)
+    zh_csv = client.get(f"/admin/imports/{upload_id}/problems.csv").get_data(as_text=True).lstrip("\ufeff")
+    en = client.get(f"/admin/imports/{upload_id}?lang=en").get_data(as_text=True)
+    assert 'households "三十" is not a valid int between 0 and 100000' in html_unescape(en) and "有效" not in en
+    en_csv = client.get(f"/admin/imports/{upload_id}/problems.csv").get_data(as_text=True).lstrip("\ufeff")
+    rows = {lang: list(csv.reader(io.StringIO(text))) for lang, text in (("zh", zh_csv), ("en", en_csv))}
+    assert rows["zh"][0] == rows["en"][0] == ["row", "feature", "field", "value", "code", "problem", "fix"]
+    assert [r[:5] for r in rows["zh"][1:]] == [r[:5] for r in rows["en"][1:]] == [
+        ["2", "试验路2号", "households", "三十", "number_out_of_range"],
+        ["3", "试验路3号", "households", "-5", "number_out_of_range"]]
+    assert rows["zh"][1][5:] == ['households 的值 "三十" 不是 0 到 100000 之间的有效 int', "请填写 0 到 100000 之间的数字。"]
+    assert rows["en"][2][5:] == ['households "-5" is not a valid int between 0 and 100000',
+                                 "Write a number between 0 and 100000."]
+    # the map's popups too
+    assert "不是 0 到 100000 之间的有效 int" not in client.get(f"/admin/imports/{upload_id}/map").get_data(as_text=True)
+    client.get("/?lang=zh_CN")
+    assert "\\u4e0d\\u662f 0 \\u5230" in client.get(f"/admin/imports/{upload_id}/map").get_data(as_text=True) or \
+        "不是 0 到 100000" in client.get(f"/admin/imports/{upload_id}/map").get_data(as_text=True)
