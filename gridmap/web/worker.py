@@ -1,4 +1,6 @@
 """The grid worker's workbench: my grids, inbox, people and patrol; check-ins and reports the phone may send late."""
+import hashlib
+import hmac
 import os
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
@@ -8,7 +10,7 @@ from flask_login import current_user
 
 from .. import catalog, dispatch, photos
 from ..dispatch import patrol
-from ..errors import InvalidInput
+from ..errors import Forbidden, InvalidInput, N_
 from ..maps import worker as worker_maps
 from ..pages import worker as worker_page
 from . import border, params
@@ -21,6 +23,38 @@ bp = Blueprint("worker", __name__, url_prefix="/worker")
 
 def _worker_id():
     return getattr(current_user, "worker_id", None)
+
+
+def account_tag():
+    """An opaque name of the signed-in account for the phone: the outbox files entries under it and the
+    service worker keeps pages under it, so a second worker signing in on the same phone neither sends
+    the first one's queued entries nor opens their cached pages. Keyed with SECRET_KEY: it names the
+    account to this server only."""
+    if not current_user.is_authenticated:
+        return ""
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, f"worker-account:{current_user.id}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+@bp.after_request
+def _name_the_account(response):
+    # read by sw.js: a page is cached under the account it was drawn for, and a page answered for
+    # another account (or none) drops what the phone had cached for the last one
+    tag = account_tag()
+    if tag:
+        response.headers["X-Gridmap-Account"] = tag
+    return response
+
+
+def _same_owner(body):
+    """Refuse an outbox entry typed under another account (a shared phone), before anything is stored."""
+    owner = body.get("owner") if isinstance(body, dict) else None
+    if owner is not None and owner != account_tag():
+        raise Forbidden(N_("This entry was typed on this phone by another account; it is not sent under yours."),
+                        fix=N_("Let the worker who typed it sign in on this phone to send it."),
+                        code="other_account")
+    return body
 
 
 def status_labels():
@@ -43,7 +77,7 @@ def index():
                                      worker_id=_worker_id())
     return render_template("worker/index.html", view=view, status_labels=status_labels(), levels=catalog.LEVELS,
                            level_names=_level_names(), categories=catalog.INCIDENT_CATEGORIES,
-                           legend=worker_maps.LEGEND,
+                           legend=worker_maps.LEGEND, account=account_tag(),
                            limits={"batch": 50, "accuracy": patrol.MAX_ACCURACY_M, "photos": patrol.MAX_RESOLVE_PHOTOS})
 
 
@@ -108,7 +142,7 @@ def patrol_points(patrol_id):
 @requires("patrol.use")
 def checkin():
     """Check in at a building of my grids {key, building_id, note?, time?, lon?, lat?}; a replayed key answers the first."""
-    args = parse_checkin(border.json_body())
+    args = parse_checkin(_same_owner(border.json_body()))
     with store().transaction() as session:
         out, created = patrol.check_in(session, snapshot(), actor=current_actor(), worker_id=_worker_id(), **args)
     return jsonify({**out, "replayed": not created}), 201 if created else 200
@@ -118,7 +152,7 @@ def checkin():
 @requires("patrol.use")
 def report():
     """Report an incident from my grids {key, category, lon, lat, description?}; a replayed key answers the first."""
-    args = parse_worker_report(border.json_body())
+    args = parse_worker_report(_same_owner(border.json_body()))
     with store().transaction() as session:
         out, created = patrol.report_once(session, snapshot(), actor=current_actor(), **args)
     return jsonify({"incident": out, "replayed": not created}), 201 if created else 200

@@ -202,6 +202,56 @@ def test_a_check_in_far_from_its_building_or_with_a_bad_key_is_refused_and_write
     assert _count(w, m.Checkin) == before
 
 
+# --- a shared phone: entries and pages under the account they belong to ----------------------------
+
+def _account(client):
+    r = client.get("/worker/")
+    page = r.get_data(as_text=True)
+    tag = page.split('"account": "', 1)[1].split('"', 1)[0]
+    assert r.headers["X-Gridmap-Account"] == tag  # the header the service worker files pages under
+    return tag
+
+
+def test_each_worker_has_its_own_opaque_account_tag_and_anonymous_pages_none(world):
+    w = world
+    mine, theirs = _account(w["clients"]["worker"]), _account(w["clients"]["worker2"])
+    assert len(mine) == 24 and mine != theirs and mine == _account(w["clients"]["worker"])  # stable per account
+    assert "worker" not in mine and mine not in w["clients"]["worker2"].get("/worker/").get_data(as_text=True)
+    anonymous = w["clients"][None].get("/worker/")
+    assert anonymous.status_code in (302, 401) and "X-Gridmap-Account" not in anonymous.headers
+
+
+def test_an_outbox_entry_typed_under_another_account_is_refused_and_writes_nothing(world):
+    w = world
+    c, other = w["clients"]["worker"], _account(w["clients"]["worker2"])
+    before = (_count(w, m.Checkin), _count(w, m.Incident))
+    checkin = {"key": _key(), "building_id": w["ids"]["c3"], "note": "别人的走访", "owner": other}
+    lon, lat = at(120, 130)
+    report = {"key": _key(), "category": "noise", "lon": lon, "lat": lat, "description": "别人的上报", "owner": other}
+    for url, body in (("/worker/api/checkins", checkin), ("/worker/api/reports", report)):
+        r = c.post(url, json=body)
+        assert r.status_code == 403 and r.get_json()["error"] == "other_account", r.get_json()
+    assert (_count(w, m.Checkin), _count(w, m.Incident)) == before
+    # the same entries under my own account (or from a client that names none) are stored
+    mine = _account(c)
+    assert c.post("/worker/api/checkins", json={**checkin, "owner": mine}).status_code == 201
+    assert c.post("/worker/api/reports", json={**report, "key": _key(), "owner": None}).status_code == 201
+    assert (_count(w, m.Checkin), _count(w, m.Incident)) == (before[0] + 1, before[1] + 1)
+
+
+def test_signing_out_tells_the_browser_to_clear_the_cached_pages_and_the_outbox(world):
+    # an account of its own: signing out ends every session of the account, the module's clients included
+    with world["store"].transaction() as s:
+        second = s.scalar(select(m.GridWorker.id).where(m.GridWorker.name == "李网格"))
+        accounts.create_user(s, "leaving", world_.PASSWORD, "grid_worker", worker_id=second)
+    c = world_.login(world["app"], "leaving")
+    assert c.get("/worker/").status_code == 200
+    r = c.post("/logout")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    assert r.headers["Clear-Site-Data"] == '"cache", "storage"'
+    assert c.get("/worker/", headers={"Accept": "application/json"}).status_code == 401
+
+
 # --- patrol ----------------------------------------------------------------------------------------
 
 def test_patrol_positions_are_kept_only_when_plausible(world):
