@@ -202,6 +202,8 @@
         var form = new FormData();
         form.append("version", String(version)); form.append("note", note);
         files.forEach(function (f) { form.append("photos", f, f.name); });
+        var show = li.querySelector(".show-photos");
+        form.append("show_photos", show && show.checked ? "1" : "0");
         sent = fetch(cfg.urls.resolve + id + "/resolve", {method: "POST", credentials: "same-origin", body: form,
                                                           headers: {Accept: "application/json", "X-CSRFToken": csrf}})
           .then(function (r) {

@@ -161,7 +161,9 @@ def report():
 @bp.post(f"/api/incidents/<int(max={params.MAX_ID}):incident_id>/resolve")
 @requires("incident.resolve")
 def resolve(incident_id):
-    """Resolve an incident of my grids with a note and photos (multipart: version, note, photos)."""
+    """Resolve an incident of my grids with a note and photos (multipart: version, note, photos, show_photos).
+
+    ``show_photos`` ("1") lets the resident who reported the incident see the photos on its status page."""
     version, note = _form_version(request.form.get("version")), (request.form.get("note") or "").strip()
     if len(note) > 2000:
         raise InvalidInput("note is longer than 2000 characters.", fix="Shorten note.", details={"field": "note"})
@@ -170,11 +172,22 @@ def resolve(incident_id):
     try:
         with store().transaction() as session:
             inc, ids = patrol.resolve(session, incident_id, actor=actor, version=version, note=note,
-                                      files=request.files.getlist("photos"), photo_limits=limits)
+                                      files=request.files.getlist("photos"), photo_limits=limits,
+                                      show_photos=_form_flag(request.form.get("show_photos")))
             out = {**dispatch.incident_dict(inc, role=actor.role, area=actor.area), "photos": ids}
     except InvalidInput as err:
         raise _in_page_language(err) from None
     return jsonify(out)
+
+
+def _form_flag(raw):
+    if raw in (None, "", "0"):
+        return False
+    if raw == "1":
+        return True
+    raise InvalidInput(N_("show_photos=%(raw)s is neither 1 nor 0."), fix=N_("Send 1 to show the photos to the "
+                       "resident who reported the incident, 0 (or nothing) to keep them for staff."),
+                       details={"field": "show_photos"}, params={"raw": repr(raw[:20])})
 
 
 def _form_version(raw):
