@@ -103,6 +103,11 @@ def _open_offline(page, url):
         page.goto(url)
     except Exception as err:  # noqa: BLE001 - Playwright's net::ERR_INTERNET_DISCONNECTED
         assert "ERR_INTERNET_DISCONNECTED" in str(err) or "ERR_FAILED" in str(err), err
+    for _ in range(50):  # the browser's error page may still be on its way in
+        try:
+            return page.content()
+        except Exception:  # noqa: BLE001 - "the page is navigating"
+            page.wait_for_timeout(100)
     return page.content()
 
 
