@@ -5,7 +5,9 @@
 - ``cli``: median wall time of ``gridmap --help`` and ``gridmap plan list`` (on the demo, built
   once in bench/out/startup-instance) over ``--runs`` starts, beside ``python -c 'import flask'``,
   the floor any Flask command pays; each with its user+sys CPU time, which says less about how
-  busy the shared machine was.
+  busy the shared machine was. ``--compare DIR`` times the same two commands with another
+  checkout's code (e.g. ``git archive main | tar -x -C /tmp/before``), interleaved with ours, so
+  before and after share the machine's load; the modules each start loaded are counted too.
 - ``map``: the first ``GET /api/v1/locate`` of a new process (it builds the point index), with the
   numba cache empty (``NUMBA_CACHE_DIR`` a fresh folder: a fresh install) and after ``gridmap warm``
   filled it (what ``make install`` and ``gridmap demo`` now do).
@@ -27,14 +29,16 @@ OUT = ROOT / "bench" / "out"
 INSTANCE = OUT / "startup-instance"
 
 
-def _env(**extra):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "GRIDMAP_INSTANCE_PATH": str(INSTANCE), **extra}
+def _env(root=ROOT, **extra):
+    return {**os.environ, "PYTHONPATH": str(root), "GRIDMAP_INSTANCE_PATH": str(INSTANCE), **extra}
 
 
 def _timed(args, env):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # run from the checkout measured: `-m` and `-c` put the working directory first on sys.path
+    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   cwd=env["PYTHONPATH"])
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -52,16 +56,36 @@ def _demo():
         subprocess.run([sys.executable, "-m", "gridmap", "demo"], env=_env(), check=True, stdout=subprocess.DEVNULL)
 
 
-def cli(runs):
+_MODULES = """
+import sys
+from gridmap.__main__ import main
+try:
+    main(sys.argv[1:], prog_name="gridmap")
+except SystemExit:
+    pass
+print("MODULES", len(sys.modules))
+"""
+
+
+def _modules(args, env):
+    out = subprocess.run([sys.executable, "-c", _MODULES, *args], env=env, check=True, capture_output=True, text=True,
+                         cwd=env["PYTHONPATH"])
+    return int(out.stdout.rsplit("MODULES", 1)[1])
+
+
+def cli(runs, compare=None):
     _demo()
     py = sys.executable
-    rows = [("python -c 'import flask' (floor)", [py, "-c", "import flask"]),
-            ("gridmap --help", [py, "-m", "gridmap", "--help"]),
-            ("gridmap plan list (demo)", [py, "-m", "gridmap", "plan", "list"])]
-    print(f"CLI start, median of {runs} (wall / CPU):")
-    for label, args in rows:
-        wall, cpu = _median(args, runs, _env())
-        print(f"  {label:36} {wall:6.2f} s / {cpu:5.2f} s")
+    rows = [("python -c 'import flask' (floor)", [py, "-c", "import flask"], None),
+            ("gridmap --help", [py, "-m", "gridmap", "--help"], ["--help"]),
+            ("gridmap plan list (demo)", [py, "-m", "gridmap", "plan", "list"], ["plan", "list"])]
+    sides = [("", ROOT)] + ([(" [compare]", Path(compare).resolve())] if compare else [])
+    print(f"CLI start, median of {runs} (wall / CPU / modules loaded):")
+    for label, args, argv in rows:
+        for tag, root in (sides if argv else sides[:1]):
+            wall, cpu = _median(args, runs, _env(root))
+            count = f" / {_modules(argv, _env(root)):4d}" if argv else ""
+            print(f"  {label + tag:46} {wall:6.2f} s / {cpu:5.2f} s{count}")
 
 
 _FIRST_MAP = """
@@ -137,10 +161,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default="cli,map,board")
+    parser.add_argument("--compare", help="another checkout whose CLI start to time beside this one's")
     args = parser.parse_args()
     parts = args.only.split(",")
     if "cli" in parts:
-        cli(args.runs)
+        cli(args.runs, args.compare)
     if "map" in parts:
         first_map()
     if "board" in parts:

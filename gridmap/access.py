@@ -54,6 +54,10 @@ PERMISSIONS = {
     "incident.reopen": dict(_DISPATCHERS),
     "incident.link_duplicate": dict(_DISPATCHERS),
     "incident.whistle": dict(_DISPATCHERS),
+    # a resident follows their report by its status link: it shows the report's own photos, and a resolve's
+    # photos only when the one who resolved chose to show them (they may show other people, plates, homes;
+    # kept for staff unless someone who handles the incident there says they may go to the reporter)
+    "incident.show_photos": dict(_HANDLERS),
     "whistle.report_in": dict(_AREA),
     # a volunteer's ledger is kept by the community the volunteer belongs to
     "ledger.read": dict(_AREA),
@@ -76,6 +80,7 @@ PERMISSIONS = {
 _WHAT = {"plan.edit": "change grid plans", "data.import": "import data files", "board.print": "print notice boards",
          "coverage.read": "see camera coverage", "dispatch.use": "use the dispatcher's page",
          "incident.read": "read incidents", "incident.whistle": "blow the whistle",
+         "incident.show_photos": "show resolve photos to the resident who reported",
          "whistle.report_in": "read or report on whistle tasks", "ledger.read": "read the service ledger",
          "ledger.write": "write the service ledger", "stats.private": "see private statistics",
          "people.read": "see the people of a grid", "phone.read": "see full phone numbers",

@@ -72,7 +72,8 @@ class CleanPhoto:
     data: bytes
 
 
-def save_photos(store_or_session, files, *, owner_kind, owner_id, limits=PhotoLimits()):
+def save_photos(store_or_session, files, *, owner_kind, owner_id, limits=PhotoLimits(), stage="report",
+                reporter_sees=True):
     """Check and clean every one of ``files``, then store them for ``(owner_kind, owner_id)``.
 
     Parameters
@@ -86,6 +87,9 @@ def save_photos(store_or_session, files, *, owner_kind, owner_id, limits=PhotoLi
         file box left empty) are skipped.
     owner_kind, owner_id
         What the photos belong to, e.g. ``("incident", 12)``.
+    stage, reporter_sees
+        The step the photos show ("report", "resolve") and whether the holder of the report's status
+        link sees them (see :class:`gridmap.store.models.Photo`).
 
     Returns
     -------
@@ -99,8 +103,8 @@ def save_photos(store_or_session, files, *, owner_kind, owner_id, limits=PhotoLi
         raise ValueError(f"owner_kind={owner_kind!r} is not a short name such as 'incident'")
     if hasattr(store_or_session, "transaction"):
         with store_or_session.transaction() as session:
-            return _insert(session, cleaned, owner_kind, int(owner_id))
-    return _insert(store_or_session, cleaned, owner_kind, int(owner_id))
+            return _insert(session, cleaned, owner_kind, int(owner_id), stage, bool(reporter_sees))
+    return _insert(store_or_session, cleaned, owner_kind, int(owner_id), stage, bool(reporter_sees))
 
 
 def clean_photos(files, *, limits=PhotoLimits()):
@@ -116,13 +120,15 @@ def clean_photos(files, *, limits=PhotoLimits()):
     return [item if isinstance(item, CleanPhoto) else _clean(*item, limits) for item in items]
 
 
-def photo_bytes(session, photo_id, *, owner_kind=None, owner_id=None):
+def photo_bytes(session, photo_id, *, owner_kind=None, owner_id=None, reporter=False):
     """``(bytes, content type)`` of a stored photo; NotFound for an unknown id or one of another owner.
 
     Pass the owner the caller was allowed to see, so an id guessed from another report answers as
-    one that does not exist."""
+    one that does not exist; ``reporter=True`` (the holder of a report's link) answers the same for
+    a photo not shown to the reporter."""
     row = session.get(m.Photo, photo_id) if isinstance(photo_id, int) and 0 < photo_id < 2 ** 31 else None
-    if row is None or (owner_kind is not None and (row.owner_kind, row.owner_id) != (owner_kind, owner_id)):
+    if row is None or (owner_kind is not None and (row.owner_kind, row.owner_id) != (owner_kind, owner_id)) \
+            or (reporter and not row.reporter_sees):
         raise missing(photo_id)
     return row.data, row.mime
 
@@ -142,18 +148,21 @@ def photo_owner(session, photo_id):
 
 
 def photos_of(session, owner_kind, owner_id):
-    """The photos of one owner, in the order they were given: ``[{id, mime, width, height, size}]``."""
-    rows = session.execute(select(m.Photo.id, m.Photo.mime, m.Photo.width, m.Photo.height, m.Photo.size)
+    """The photos of one owner, in the order they were given: ``[{id, mime, width, height, size, stage,
+    reporter_sees}]``."""
+    rows = session.execute(select(m.Photo.id, m.Photo.mime, m.Photo.width, m.Photo.height, m.Photo.size,
+                                  m.Photo.stage, m.Photo.reporter_sees)
                            .where(m.Photo.owner_kind == owner_kind, m.Photo.owner_id == int(owner_id))
-                           .order_by(m.Photo.position, m.Photo.id)).all()
+                           .order_by(m.Photo.created_at, m.Photo.position, m.Photo.id)).all()
     return [dict(r._mapping) for r in rows]
 
 
 # --- private helpers -------------------------------------------------------------------------------
 
-def _insert(session, cleaned, owner_kind, owner_id):
+def _insert(session, cleaned, owner_kind, owner_id, stage="report", reporter_sees=True):
     rows = [m.Photo(owner_kind=owner_kind, owner_id=owner_id, position=i, mime=c.mime, width=c.width,
-                    height=c.height, size=len(c.data), sha256=hashlib.sha256(c.data).hexdigest(), data=c.data)
+                    height=c.height, size=len(c.data), sha256=hashlib.sha256(c.data).hexdigest(), data=c.data,
+                    stage=stage, reporter_sees=reporter_sees)
             for i, c in enumerate(cleaned)]
     session.add_all(rows)
     session.flush()

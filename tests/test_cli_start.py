@@ -15,7 +15,11 @@ import pytest
 from gridmap import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("folium", "numba", "geopandas", "matplotlib", "scipy", "pandas")
+#: What `--help` and `plan list` must not load: the map and geometry stack, Dask, and the store's own
+#: heavy parts that a listing never touches (Alembic runs only on init-db; GeoAlchemy2, Shapely and
+#: NumPy only when a geometry column is read or written, or on a PostGIS store).
+HEAVY = ("folium", "numba", "geopandas", "matplotlib", "scipy", "pandas", "shapely", "pyproj", "numpy", "dask",
+         "distributed", "dask_geopandas", "pyarrow", "branca", "PIL", "alembic", "mako", "geoalchemy2", "psycopg")
 
 
 def _run(code, tmp_path):
@@ -54,6 +58,48 @@ def test_plan_list_runs_on_the_bare_app_without_the_map_stack(tmp_path):
     out = _run(_invoke_and_list_heavy(["plan", "list"]), tmp_path)
     assert out.startswith("id  community") and _heavy(out) == []
     assert (tmp_path / "gridmap.db").exists()
+
+
+def test_plan_list_of_real_plans_loads_only_sqlalchemy_and_the_store(tmp_path):
+    # plans with grids in the store (a partition writes geometries), listed by a fresh process: the rows
+    # come back, and the process still loaded no geometry library to read them
+    setup = """
+import geopandas, shapely
+from gridmap.instance import create_bare_app
+from gridmap.plans import generations
+from gridmap.store import models as m
+app = create_bare_app()
+store = app.extensions["gridmap.store"]
+store.upgrade()
+with store.transaction() as s:
+    s.add(m.District(code="210202000000", name="中山区"))
+    s.add(m.Street(code="210202012000", district_code="210202000000", name="老虎滩街道"))
+    s.add(m.Community(code="210202012001", street_code="210202012000", name="城志社区",
+                      geom=shapely.MultiPolygon([shapely.box(121.60, 38.90, 121.62, 38.91)])))
+    s.flush()
+    cells = [shapely.box(121.60, 38.90, 121.61, 38.91), shapely.box(121.61, 38.90, 121.62, 38.91)]
+    generations.create_plan(s, "210202012001", geopandas.GeoDataFrame(geometry=cells, crs=4326), name="春季")
+"""
+    _run(setup, tmp_path)
+    out = _run(_invoke_and_list_heavy(["plan", "list", "--community", "210202012001"]), tmp_path)
+    header, row = out.splitlines()[:2]
+    assert header.split()[:3] == ["id", "community", "status"]
+    assert row.split()[1:3] == ["210202012001", "draft"] and row.split()[-2:] == ["2", "春季"]  # its 2 grids
+    assert _heavy(out) == []
+    modules = _run(_invoke_and_list_modules(["plan", "list"]), tmp_path)
+    assert {"sqlalchemy", "gridmap.store.models"} <= set(json.loads(modules.rsplit("MODULES=", 1)[1]))
+
+
+def _invoke_and_list_modules(args):
+    return f"""
+import json, sys
+from gridmap.__main__ import main
+try:
+    main({args!r}, prog_name="gridmap")
+except SystemExit as end:
+    assert not end.code, end.code
+print("\\nMODULES=" + json.dumps(sorted(sys.modules)))
+"""
 
 
 @pytest.mark.parametrize("name", sorted(cli.COMMANDS))

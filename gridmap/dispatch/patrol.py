@@ -387,12 +387,15 @@ def report_once(session, snapshot, *, actor, key, now=None, **report_args):
 MAX_RESOLVE_PHOTOS = 3
 
 
-def resolve(session, incident_id, *, actor, version, note, files=(), photo_limits=None, now=None):
+def resolve(session, incident_id, *, actor, version, note, files=(), photo_limits=None, now=None,
+            show_photos=False):
     """Resolve an incident with a note saying what was done and up to :data:`MAX_RESOLVE_PHOTOS` photos.
 
     The photos are checked and cleaned (:func:`gridmap.photos.clean_photos`: type by content, size,
     no EXIF) before anything is written, then stored as the incident's own (``owner_kind``
-    "incident"): those who may read the incident see them, as they see the report's. Returns
+    "incident", stage "resolve"): those who may read the incident see them, as they see the report's.
+    The resident who reported it sees them on the report's status page only with ``show_photos``
+    (``incident.show_photos`` in :mod:`gridmap.access`, where the incident is). Returns
     ``(incident, photo ids)``; the transition's own NotFound / Conflict / Forbidden otherwise.
     """
     if not (note or "").strip():
@@ -401,7 +404,10 @@ def resolve(session, incident_id, *, actor, version, note, files=(), photo_limit
     limits = photo_limits or photos.PhotoLimits(max_count=MAX_RESOLVE_PHOTOS)
     cleaned = photos.clean_photos(files, limits=limits)
     inc = transition(session, incident_id, "resolve", actor=actor, version=version, note=note.strip(), now=now)
-    ids = photos.save_photos(session, cleaned, owner_kind="incident", owner_id=inc.id, limits=limits)
+    if show_photos and cleaned:
+        access.check(actor.role, "incident.show_photos", at=(inc.grid_code, inc.community_code), area=actor.area)
+    ids = photos.save_photos(session, cleaned, owner_kind="incident", owner_id=inc.id, limits=limits, stage="resolve",
+                             reporter_sees=bool(show_photos))
     return inc, ids
 
 

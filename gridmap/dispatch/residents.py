@@ -4,8 +4,9 @@ The report is routed by :func:`gridmap.dispatch.incidents.report`, as the API's 
 what is the resident's own is the token. Only its SHA-256 is stored (as for api keys): the link
 ``/reports/<token>`` is the resident's alone, and a copy of the database does not hand it out.
 What the status page may show is decided here too (:func:`public_status`): category, status and
-its history, the grid and its workers' masked phones, the resident's own words and photos —
-never the contact they left, staff names or notes, or the spot's coordinates.
+its history, the grid and its workers' masked phones, the resident's own words and photos, and the
+photos of the fix its worker chose to show (``incident.show_photos``; by default a resolve's photos
+stay with staff) — never the contact they left, staff names or notes, or the spot's coordinates.
 """
 from __future__ import annotations
 
@@ -112,13 +113,21 @@ def public_status(session, snapshot, token):
             "grid": grid, "community": community, "workers": workers,
             "history": [{"at": iso(e.at), "action": e.action, "status": e.to_status, "level": e.to_level}
                         for e in events],
-            "photos": [p["id"] for p in photos.photos_of(session, PHOTO_OWNER, inc.id)]}
+            **_shown_photos(session, inc.id)}
+
+
+def _shown_photos(session, incident_id):
+    """The photos the report's link holder sees: ``photos`` (what they sent) and ``fix_photos`` (those of a
+    resolve its worker chose to show); a resolve's other photos are for staff (``incident.show_photos``)."""
+    shown = [p for p in photos.photos_of(session, PHOTO_OWNER, incident_id) if p["reporter_sees"]]
+    return {"photos": [p["id"] for p in shown if p["stage"] != "resolve"],
+            "fix_photos": [p["id"] for p in shown if p["stage"] == "resolve"]}
 
 
 def report_photo(session, token, photo_id):
-    """``(bytes, content type)`` of a photo of the report ``token`` opens; NotFound for any other photo."""
+    """``(bytes, content type)`` of a photo of the report ``token`` opens and shows; NotFound for any other."""
     inc = by_token(session, token)
-    return photos.photo_bytes(session, photo_id, owner_kind=PHOTO_OWNER, owner_id=inc.id)
+    return photos.photo_bytes(session, photo_id, owner_kind=PHOTO_OWNER, owner_id=inc.id, reporter=True)
 
 
 def incident_photo(session, photo_id, *, role, area):

@@ -51,7 +51,9 @@ def _name_template(name):
 
 
 def _community(session, code):
-    if session.get(m.Community, code) is None:
+    # the code alone: loading the row would decode its outline, and `gridmap plan list --community`
+    # would import Shapely for a yes or no
+    if session.scalar(select(m.Community.code).where(m.Community.code == code)) is None:
         raise NotFound(N_("Community %(code)s is not in the store."), fix=N_("See /api/v1/communities for the codes."),
                        details={"community": code},
                        params={"code": code})

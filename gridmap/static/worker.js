@@ -17,7 +17,8 @@
     return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
-  /* --- the outbox: IndexedDB, one store of {key, url, body, kind} --- */
+  /* --- the outbox: IndexedDB, one store of {key, url, body, kind, owner} --- */
+  var me = cfg.account;
   var dbp = new Promise(function (resolve, reject) {
     var open = indexedDB.open("gridmap-worker", 1);
     open.onupgradeneeded = function () { open.result.createObjectStore("outbox", {keyPath: "key"}); };
@@ -34,15 +35,21 @@
     });
   }
   var outboxLine = document.getElementById("outbox");
+  function mine() {  // entries of other accounts (or of a version that filed none) stay where they are, unsent
+    return tx("readonly", function (s) { return s.getAll(); }).then(function (items) {
+      return items.filter(function (item) { return me && item.owner === me; });
+    });
+  }
   function showWaiting() {
-    return tx("readonly", function (s) { return s.count(); }).then(function (n) {
-      G.say(outboxLine, n ? G.fmt(T.waiting, {n: n}) : "");
+    return mine().then(function (items) {
+      G.say(outboxLine, items.length ? G.fmt(T.waiting, {n: items.length}) : "");
+      return items.length;
     });
   }
   var flushing = null;
   function flush() {  // one flush at a time: two would send the same entry twice (harmless, but wasteful)
     if (flushing) return flushing;
-    flushing = tx("readonly", function (s) { return s.getAll(); }).then(function (items) {
+    flushing = mine().then(function (items) {
       return items.reduce(function (chain, item) {
         return chain.then(function () { return sendOne(item); });
       }, Promise.resolve());
@@ -51,7 +58,8 @@
   }
   function sendOne(item) {
     return G.request("POST", item.url, item.body, csrf).then(function (r) {
-      if (r.status >= 500 || r.status === 0 || r.status === 409) return null;  // try again later
+      // try again later: the server is away or busy, or the session ended (the entry waits for its account)
+      if (r.status >= 500 || r.status === 0 || r.status === 409 || r.status === 401) return null;
       // answered (stored, replayed, or refused for good with a reason): it leaves the outbox
       return tx("readwrite", function (s) { return s.delete(item.key); }).then(function () {
         var line = document.getElementById(item.kind + "-status");
@@ -65,13 +73,37 @@
     });  // a network error rejects: the entry stays for the next flush
   }
   function queue(kind, url, body, line) {
-    var item = {key: body.key, kind: kind, url: url, body: body};
+    body.owner = me;
+    var item = {key: body.key, kind: kind, url: url, body: body, owner: me};
     return tx("readwrite", function (s) { return s.put(item); }).then(function () {
       G.say(line, navigator.onLine ? T.saving : T.queued);
       return navigator.onLine ? flush() : showWaiting();
     });
   }
   window.addEventListener("online", flush);
+
+  /* --- signing out on this phone: nothing of this account stays behind for the next one --- */
+  function forget() {
+    return mine().then(function (items) {
+      return tx("readwrite", function (s) { items.forEach(function (item) { s.delete(item.key); }); });
+    }).then(function () {
+      var sw = navigator.serviceWorker && navigator.serviceWorker.controller;
+      if (sw) sw.postMessage({type: "signed-out"});
+      return window.caches ? caches.keys().then(function (names) {
+        return Promise.all(names.filter(function (n) { return n.indexOf("gridmap-pages-") === 0; })
+          .map(function (n) { return caches.delete(n); }));
+      }) : null;
+    });
+  }
+  var logoutForm = document.querySelector("form.logout"), leaving = false;
+  if (logoutForm) logoutForm.addEventListener("submit", function (e) {
+    if (leaving) return;  // the second, real submit
+    e.preventDefault();
+    (navigator.onLine ? flush() : Promise.resolve()).then(showWaiting).then(function (left) {
+      if (left && !window.confirm(G.fmt(T.logoutUnsent, {n: left}))) return;
+      return forget().catch(function () {}).then(function () { leaving = true; logoutForm.submit(); });
+    });
+  });
   setInterval(function () { if (navigator.onLine) flush(); }, 15000);
   flush();
 
@@ -170,6 +202,8 @@
         var form = new FormData();
         form.append("version", String(version)); form.append("note", note);
         files.forEach(function (f) { form.append("photos", f, f.name); });
+        var show = li.querySelector(".show-photos");
+        form.append("show_photos", show && show.checked ? "1" : "0");
         sent = fetch(cfg.urls.resolve + id + "/resolve", {method: "POST", credentials: "same-origin", body: form,
                                                           headers: {Accept: "application/json", "X-CSRFToken": csrf}})
           .then(function (r) {

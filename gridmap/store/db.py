@@ -5,9 +5,6 @@ import contextlib
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +37,9 @@ class Store:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+            # GeoAlchemy2 teaches SQLAlchemy to reflect PostGIS types; on SQLite it is never needed
+            # (store/types.py loads it lazily), so only a PostGIS store pays its import here
+            import geoalchemy2  # noqa: F401
         self.engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -81,9 +81,13 @@ class Store:
         with self.engine.begin() as conn:
             if self.is_postgis:
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            from alembic import command  # Alembic (with Mako and Pygments) costs ~0.3 s: only here
+
             command.upgrade(_alembic_config(conn), "head")
 
     def current_revision(self):
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
@@ -100,6 +104,8 @@ def include_object(obj, name, type_, reflected, compare_to):
 
 
 def _alembic_config(connection=None):
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection

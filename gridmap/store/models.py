@@ -6,6 +6,7 @@ from typing import Optional
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
                         SmallInteger, String, Table, Text, UniqueConstraint, func)
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import Geometry
@@ -539,6 +540,11 @@ class Photo(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # the step it documents ("report": the resident's; "resolve": the worker's), and whether the holder of the
+    # report's status link sees it (gridmap.dispatch.residents): a report's own photos always, a resolve's
+    # only when the worker chose so at the resolve (access: incident.show_photos)
+    stage: Mapped[str] = mapped_column(String(16), default="report", server_default="report")
+    reporter_sees: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     __table_args__ = (Index("ix_photo_owner", "owner_kind", "owner_id"),)
 
 

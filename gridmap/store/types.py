@@ -1,8 +1,26 @@
 """A geometry column that holds Shapely geometries: PostGIS geometry(…, 4326) or WKB on SQLite."""
-import numpy as np
-import shapely
-from geoalchemy2 import Geometry as _PostGISGeometry
+import importlib
+
 from sqlalchemy.types import LargeBinary, TypeDecorator
+
+
+def _lazy(name):
+    """``name`` imported the first time a geometry is encoded or decoded, not with the models.
+
+    NumPy, Shapely and GeoAlchemy2 cost ~0.2 s to import, and a command that reads no geometry
+    (``gridmap plan list``) should not pay for them; after the first use this is one dict lookup.
+    """
+    module = None
+
+    def get():
+        nonlocal module
+        if module is None:
+            module = importlib.import_module(name)
+        return module
+    return get
+
+
+_shapely, _numpy, _geoalchemy2 = _lazy("shapely"), _lazy("numpy"), _lazy("geoalchemy2")
 
 
 class Geometry(TypeDecorator):
@@ -29,12 +47,13 @@ class Geometry(TypeDecorator):
         # them out of our tables (we create GiST indexes in the migrations ourselves).
         if dialect is not None and dialect.name == "postgresql":
             return dialect.type_descriptor(
-                _PostGISGeometry(self.geometry_type, srid=4326, spatial_index=False))
+                _geoalchemy2().Geometry(self.geometry_type, srid=4326, spatial_index=False))
         return dialect.type_descriptor(LargeBinary()) if dialect is not None else LargeBinary()
 
     def process_bind_param(self, value, dialect):
         if value is None or isinstance(value, (bytes, str)):
             return value  # already encoded in bulk by encode_many
+        shapely = _shapely()
         if dialect.name == "postgresql":
             return shapely.to_wkb(shapely.set_srid(value, 4326), hex=True, include_srid=True)
         return shapely.to_wkb(value)
@@ -45,7 +64,7 @@ class Geometry(TypeDecorator):
         data = getattr(value, "data", value)  # GeoAlchemy2 hands back a WKBElement on PostGIS
         if isinstance(data, memoryview):
             data = bytes(data)
-        return shapely.from_wkb(data)
+        return _shapely().from_wkb(data)
 
     def __repr__(self):
         return f"Geometry({self.geometry_type!r})"
@@ -57,7 +76,8 @@ def encode_many(geoms, dialect_name):
     Per-row encoding in ``process_bind_param`` costs more than the insert itself
     on a million points; this returns what that method would, for all rows at once.
     """
-    geoms = np.asarray(geoms, dtype=object)
+    shapely = _shapely()
+    geoms = _numpy().asarray(geoms, dtype=object)
     if dialect_name == "postgresql":
         return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
     return shapely.to_wkb(geoms)

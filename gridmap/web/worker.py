@@ -1,4 +1,6 @@
 """The grid worker's workbench: my grids, inbox, people and patrol; check-ins and reports the phone may send late."""
+import hashlib
+import hmac
 import os
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
@@ -8,7 +10,7 @@ from flask_login import current_user
 
 from .. import catalog, dispatch, photos
 from ..dispatch import patrol
-from ..errors import InvalidInput
+from ..errors import Forbidden, InvalidInput, N_
 from ..maps import worker as worker_maps
 from ..pages import worker as worker_page
 from . import border, params
@@ -22,6 +24,38 @@ bp = Blueprint("worker", __name__, url_prefix="/worker")
 
 def _worker_id():
     return getattr(current_user, "worker_id", None)
+
+
+def account_tag():
+    """An opaque name of the signed-in account for the phone: the outbox files entries under it and the
+    service worker keeps pages under it, so a second worker signing in on the same phone neither sends
+    the first one's queued entries nor opens their cached pages. Keyed with SECRET_KEY: it names the
+    account to this server only."""
+    if not current_user.is_authenticated:
+        return ""
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, f"worker-account:{current_user.id}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+@bp.after_request
+def _name_the_account(response):
+    # read by sw.js: a page is cached under the account it was drawn for, and a page answered for
+    # another account (or none) drops what the phone had cached for the last one
+    tag = account_tag()
+    if tag:
+        response.headers["X-Gridmap-Account"] = tag
+    return response
+
+
+def _same_owner(body):
+    """Refuse an outbox entry typed under another account (a shared phone), before anything is stored."""
+    owner = body.get("owner") if isinstance(body, dict) else None
+    if owner is not None and owner != account_tag():
+        raise Forbidden(N_("This entry was typed on this phone by another account; it is not sent under yours."),
+                        fix=N_("Let the worker who typed it sign in on this phone to send it."),
+                        code="other_account")
+    return body
 
 
 def status_labels():
@@ -44,7 +78,7 @@ def index():
                                      worker_id=_worker_id())
     return render_template("worker/index.html", view=view, status_labels=status_labels(), levels=catalog.LEVELS,
                            level_names=_level_names(), categories=catalog.INCIDENT_CATEGORIES,
-                           legend=worker_maps.LEGEND,
+                           legend=worker_maps.LEGEND, account=account_tag(),
                            limits={"batch": 50, "accuracy": patrol.MAX_ACCURACY_M, "photos": patrol.MAX_RESOLVE_PHOTOS})
 
 
@@ -110,7 +144,7 @@ def patrol_points(patrol_id):
 @requires("patrol.use")
 def checkin():
     """Check in at a building of my grids {key, building_id, note?, time?, lon?, lat?}; a replayed key answers the first."""
-    args = parse_checkin(border.json_body())
+    args = parse_checkin(_same_owner(border.json_body()))
     with store().transaction() as session:
         out, created = patrol.check_in(session, snapshot(), actor=current_actor(), worker_id=_worker_id(), **args)
     return jsonify({**out, "replayed": not created}), 201 if created else 200
@@ -120,7 +154,7 @@ def checkin():
 @requires("patrol.use")
 def report():
     """Report an incident from my grids {key, category, lon, lat, description?}; a replayed key answers the first."""
-    args = parse_worker_report(border.json_body())
+    args = parse_worker_report(_same_owner(border.json_body()))
     with store().transaction() as session:
         out, created = patrol.report_once(session, snapshot(), actor=current_actor(), **args)
     return jsonify({"incident": out, "replayed": not created}), 201 if created else 200
@@ -129,7 +163,9 @@ def report():
 @bp.post(f"/api/incidents/<int(max={params.MAX_ID}):incident_id>/resolve")
 @requires("incident.resolve")
 def resolve(incident_id):
-    """Resolve an incident of my grids with a note and photos (multipart: version, note, photos)."""
+    """Resolve an incident of my grids with a note and photos (multipart: version, note, photos, show_photos).
+
+    ``show_photos`` ("1") lets the resident who reported the incident see the photos on its status page."""
     version, note = _form_version(request.form.get("version")), (request.form.get("note") or "").strip()
     if len(note) > 2000:
         raise InvalidInput("note is longer than 2000 characters.", fix="Shorten note.", details={"field": "note"})
@@ -138,11 +174,22 @@ def resolve(incident_id):
     try:
         with store().transaction() as session:
             inc, ids = patrol.resolve(session, incident_id, actor=actor, version=version, note=note,
-                                      files=request.files.getlist("photos"), photo_limits=limits)
+                                      files=request.files.getlist("photos"), photo_limits=limits,
+                                      show_photos=_form_flag(request.form.get("show_photos")))
             out = {**dispatch.incident_dict(inc, role=actor.role, area=actor.area), "photos": ids}
     except InvalidInput as err:
         raise _in_page_language(err) from None
     return jsonify(out)
+
+
+def _form_flag(raw):
+    if raw in (None, "", "0"):
+        return False
+    if raw == "1":
+        return True
+    raise InvalidInput(N_("show_photos=%(raw)s is neither 1 nor 0."), fix=N_("Send 1 to show the photos to the "
+                       "resident who reported the incident, 0 (or nothing) to keep them for staff."),
+                       details={"field": "show_photos"}, params={"raw": repr(raw[:20])})
 
 
 def _form_version(raw):

@@ -9,6 +9,10 @@ from .params import parse_point, parse_time
 
 _KEY = {"type": "string", "minLength": 16, "maxLength": 64,
         "x-fix": "Send the key the page made when the entry was typed (crypto.randomUUID())."}
+#: The account the entry was typed under (``account`` of the workbench's config): a phone shared by two
+#: workers never sends one's queued entries under the other's sign-in (web/worker.py refuses a mismatch).
+_OWNER = {"type": "string", "maxLength": 64,
+          "x-fix": "Send the account the page said when the entry was typed, or leave it out."}
 _TIME = {"type": ["string", "number"], "description": "ISO 8601 with a time zone, or Unix seconds.",
          "x-fix": "Send e.g. 2026-05-03T08:15:00+08:00, or Unix seconds."}
 _DEGREES = {"type": ["number", "string"], "x-fix": "Write decimal degrees, e.g. 121.6147."}
@@ -33,14 +37,14 @@ SCHEMAS = {
                                                     "x-fix": "Pick a building of your grids from the list."},
                        "note": {"type": "string", "maxLength": 2000}, "time": _TIME,
                        "lon": _DEGREES, "lat": _DEGREES,
-                       "accuracy": {"type": "number", "minimum": 0, "maximum": 100000}}},
+                       "accuracy": {"type": "number", "minimum": 0, "maximum": 100000}, "owner": _OWNER}},
     "WorkerReportBody": {
         "type": "object", "required": ["key", "category", "lon", "lat"], "additionalProperties": False,
         "x-what": "report", "x-example": '{"key": "0b9e…", "category": "noise", "lon": 121.61, "lat": 38.91}',
         "properties": {"key": _KEY, "category": {"type": "string", "maxLength": 64,
                                                  "x-fix": f"Send one of {sorted(catalog.CATEGORIES)}."},
                        "lon": _DEGREES, "lat": _DEGREES, "description": {"type": "string", "maxLength": 4000},
-                       "address": {"type": "string", "maxLength": 256}}},
+                       "address": {"type": "string", "maxLength": 256}, "owner": _OWNER}},
 }
 for _schema in SCHEMAS.values():
     _schema["properties"] = {k: text_schema(v) for k, v in _schema["properties"].items()}
@@ -85,4 +89,5 @@ def parse_worker_report(body):
     """A report typed on the workbench ``{key, category, lon, lat, description?, address?}``."""
     body = conform(body, "WorkerReportBody", SCHEMAS)
     key = body.pop("key")
+    body.pop("owner", None)  # checked by the view against the signed-in account
     return {"key": key, **parse_report(body)}

@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import staff_page
+from conftest import DEMO_PASSWORD, staff_page
 from gridmap.maps import planner as planner_maps
 
 pytestmark = pytest.mark.browser
@@ -59,6 +59,77 @@ def test_the_loading_status_shows_until_the_map_has_drawn(admin_page, live_serve
     page.frame_locator(frame).locator(".leaflet-container").wait_for()
     status.wait_for(state="hidden")
     assert _violations(page) == [], path
+
+
+def _held_until_released(page):
+    """Hold every framed document (the maps) until the test releases them: (held routes, release())."""
+    held, released = [], []
+    page.route("**/*", lambda route: held.append(route) if _framed_document(route) and not released
+               else route.fallback())  # the context's own routes (nothing but the server) still apply
+
+    def release():
+        released.append(True)
+        while held:
+            held.pop().continue_()
+    return held, release
+
+
+def _waits_then_draws(page, frame, held, release):
+    status = page.locator(f'.map-status[data-map="{frame[1:]}"]')
+    page.wait_for_function("() => window.gridmapMapWait === true")
+    for _ in range(400):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the map's document was never asked for"
+    assert status.is_visible() and status.inner_text().strip() == "地图加载中…"
+    assert page.frame_locator(frame).locator(".leaflet-container").count() == 0
+    release()
+    page.frame_locator(frame).locator(".leaflet-container").wait_for()
+    # hidden only once the map's layers are in: the iframe's load comes after its scripts drew them
+    status.wait_for(state="hidden")
+    assert page.frame_locator(frame).locator("path.leaflet-interactive").count() > 0
+    assert _violations(page) == []
+
+
+def test_the_workbench_map_shows_its_loading_status_until_drawn(browser, live_server):
+    # the two map pages of MAP_PAGES' admin cannot open: the grid worker's workbench …
+    # (its service worker blocked: the map's request would go through it, past the test's hold)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", service_workers="block")
+    context.add_init_script(COLLECT_VIOLATIONS)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(live_server)
+                  or route.request.url.startswith("data:") else route.abort())
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10000)
+        held, release = _held_until_released(page)
+        page.goto(f"{live_server}/login?next=/worker/")
+        page.fill("#username", "worker")
+        page.fill("#password", DEMO_PASSWORD)
+        page.locator("button[type=submit]").click()
+        page.wait_for_url(f"{live_server}/worker/", wait_until="domcontentloaded")
+        _waits_then_draws(page, "#map", held, release)
+    finally:
+        context.close()
+
+
+def test_the_import_preview_map_shows_its_loading_status_until_drawn(browser, live_server):
+    # … and an upload's preview, which exists only once a file is uploaded
+    import re
+
+    from test_imports_page import buildings_geojson
+    context, page = staff_page(browser, live_server, "admin", "/admin/imports", timeout=30000)
+    context.add_init_script(COLLECT_VIOLATIONS)
+    try:
+        held, release = _held_until_released(page)
+        page.set_input_files("#file", files=[{"name": "楼栋.geojson", "mimeType": "application/geo+json",
+                                              "buffer": buildings_geojson()}])
+        page.select_option("#kind", "buildings")
+        page.locator("#upload-form button[type=submit]").click()
+        page.wait_for_url(re.compile(r"/admin/imports/[A-Za-z0-9_-]{22}$"), wait_until="domcontentloaded")
+        _waits_then_draws(page, "#map", held, release)
+    finally:
+        context.close()
 
 
 def test_a_map_that_fails_says_so(admin_page, live_server):

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 import dispatch_world as world_
 from conftest import at, lonlat, make_app
-from gridmap import accounts, dispatch
+from gridmap import accounts, dispatch, photos
 from gridmap.dispatch import patrol
 from gridmap.pages import worker as worker_page
 from gridmap.store import models as m
@@ -200,6 +200,56 @@ def test_a_check_in_far_from_its_building_or_with_a_bad_key_is_refused_and_write
     r = w["clients"]["worker"].post("/worker/api/checkins", json={"key": "short", "building_id": w["ids"]["c4"]})
     assert r.status_code == 400 and r.get_json()["details"]["field"] == "key"
     assert _count(w, m.Checkin) == before
+
+
+# --- a shared phone: entries and pages under the account they belong to ----------------------------
+
+def _account(client):
+    r = client.get("/worker/")
+    page = r.get_data(as_text=True)
+    tag = page.split('"account": "', 1)[1].split('"', 1)[0]
+    assert r.headers["X-Gridmap-Account"] == tag  # the header the service worker files pages under
+    return tag
+
+
+def test_each_worker_has_its_own_opaque_account_tag_and_anonymous_pages_none(world):
+    w = world
+    mine, theirs = _account(w["clients"]["worker"]), _account(w["clients"]["worker2"])
+    assert len(mine) == 24 and mine != theirs and mine == _account(w["clients"]["worker"])  # stable per account
+    assert "worker" not in mine and mine not in w["clients"]["worker2"].get("/worker/").get_data(as_text=True)
+    anonymous = w["clients"][None].get("/worker/")
+    assert anonymous.status_code in (302, 401) and "X-Gridmap-Account" not in anonymous.headers
+
+
+def test_an_outbox_entry_typed_under_another_account_is_refused_and_writes_nothing(world):
+    w = world
+    c, other = w["clients"]["worker"], _account(w["clients"]["worker2"])
+    before = (_count(w, m.Checkin), _count(w, m.Incident))
+    checkin = {"key": _key(), "building_id": w["ids"]["c3"], "note": "别人的走访", "owner": other}
+    lon, lat = at(120, 130)
+    report = {"key": _key(), "category": "noise", "lon": lon, "lat": lat, "description": "别人的上报", "owner": other}
+    for url, body in (("/worker/api/checkins", checkin), ("/worker/api/reports", report)):
+        r = c.post(url, json=body)
+        assert r.status_code == 403 and r.get_json()["error"] == "other_account", r.get_json()
+    assert (_count(w, m.Checkin), _count(w, m.Incident)) == before
+    # the same entries under my own account (or from a client that names none) are stored
+    mine = _account(c)
+    assert c.post("/worker/api/checkins", json={**checkin, "owner": mine}).status_code == 201
+    assert c.post("/worker/api/reports", json={**report, "key": _key(), "owner": None}).status_code == 201
+    assert (_count(w, m.Checkin), _count(w, m.Incident)) == (before[0] + 1, before[1] + 1)
+
+
+def test_signing_out_tells_the_browser_to_clear_the_cached_pages_and_the_outbox(world):
+    # an account of its own: signing out ends every session of the account, the module's clients included
+    with world["store"].transaction() as s:
+        second = s.scalar(select(m.GridWorker.id).where(m.GridWorker.name == "李网格"))
+        accounts.create_user(s, "leaving", world_.PASSWORD, "grid_worker", worker_id=second)
+    c = world_.login(world["app"], "leaving")
+    assert c.get("/worker/").status_code == 200
+    r = c.post("/logout")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    assert r.headers["Clear-Site-Data"] == '"cache", "storage"'
+    assert c.get("/worker/", headers={"Accept": "application/json"}).status_code == 401
 
 
 # --- patrol ----------------------------------------------------------------------------------------
@@ -392,3 +442,109 @@ def test_the_inbox_shows_a_reports_photos_to_the_worker_of_its_grid_only(world):
     assert w["clients"]["worker"].get(f"/photos/{pid}").status_code == 200
     assert f"/photos/{pid}" not in w["clients"]["worker2"].get("/worker/").get_data(as_text=True)
     assert w["clients"]["worker2"].get(f"/photos/{pid}").status_code == 404
+
+
+# --- resolve photos and the resident who reported -------------------------------------------------
+
+def _resident_report(w, xy, description):
+    """A resident's report with one photo, accepted and started by the worker: (incident id, token, its photo)."""
+    from test_photos import jpeg_with_gps
+    lon, lat = at(*xy)
+    with w["store"].transaction() as s:
+        inc, token = dispatch.resident_report(s, w["snap"], category="street_light", lon=lon, lat=lat,
+                                              description=description, files=[("mine.jpg", jpeg_with_gps())])
+        iid = inc.id
+    actor, _ = _actor(w, "worker")
+    with w["store"].transaction() as s:
+        dispatch.transition(s, iid, "accept", actor=actor, version=1)
+        dispatch.transition(s, iid, "start", actor=actor, version=2)
+        sent = [p["id"] for p in photos.photos_of(s, "incident", iid)]
+    return iid, token, sent
+
+
+def _resolve(w, iid, show, n=2):
+    import io
+
+    from test_photos import jpeg_with_gps
+    data = {"version": "3", "note": "路灯已换", "photos": [(io.BytesIO(jpeg_with_gps()), f"fix{i}.jpg") for i in range(n)]}
+    if show is not None:
+        data["show_photos"] = show
+    return w["clients"]["worker"].post(f"/worker/api/incidents/{iid}/resolve", data=data,
+                                       content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize("show", ["1", "0", None])
+def test_the_resident_sees_the_fix_photos_only_when_the_worker_shows_them(world, show):
+    w = world
+    iid, token, sent = _resident_report(w, (60, 140), f"路灯不亮 {show}")
+    other_iid, other_token, _ = _resident_report(w, (70, 140), f"另一盏路灯 {show}")
+    page = w["clients"]["worker"].get("/worker/").get_data(as_text=True)
+    assert f'id="show-photos-{iid}"' in page  # offered on a resident's report
+    r = _resolve(w, iid, show)
+    assert r.status_code == 200, r.get_json()
+    fixed = r.get_json()["photos"]
+    assert len(fixed) == 2 and not set(fixed) & set(sent)
+    shown = show == "1"
+
+    public = w["clients"][None]
+    status = public.get(f"/reports/{token}").get_data(as_text=True)
+    for pid in sent:  # what the resident sent: always theirs to see
+        assert f"/reports/{token}/photos/{pid}" in status and public.get(f"/reports/{token}/photos/{pid}").status_code == 200
+    for pid in fixed:
+        assert (f"/reports/{token}/photos/{pid}" in status) is shown
+        assert public.get(f"/reports/{token}/photos/{pid}").status_code == (200 if shown else 404)
+        # never through another report's link, nor to the public, nor to another grid's worker
+        assert public.get(f"/reports/{other_token}/photos/{pid}").status_code == 404
+        assert public.get(f"/photos/{pid}", headers={"Accept": "application/json"}).status_code == 401
+        assert w["clients"]["worker2"].get(f"/photos/{pid}").status_code == 404
+        # staff who may read the incident see every photo, shown or not
+        assert w["clients"]["dispatcher"].get(f"/photos/{pid}").status_code == 200
+    assert ("照片" in status) and (('id="fix-photos"' in status) is shown)
+    from gridmap.dispatch import residents
+    with w["store"].session() as s:
+        view = residents.public_status(s, w["snap"], token)
+        assert (view["photos"], view["fix_photos"]) == (sent, fixed if shown else [])
+        assert residents.public_status(s, w["snap"], other_token)["fix_photos"] == []
+    assert w["clients"]["dispatcher"].get(f"/api/v1/incidents/{iid}").get_json()["photos"] == sent + fixed
+    assert other_iid != iid
+
+
+def test_the_show_photos_box_is_offered_only_on_residents_reports_and_a_bad_flag_writes_nothing(world):
+    w = world
+    staff = _in_progress(w, (130, 140))  # reported through the API, not by a resident: no link to show photos on
+    iid, _token, sent = _resident_report(w, (140, 140), "楼道灯坏了")
+    page = w["clients"]["worker"].get("/worker/").get_data(as_text=True)
+    assert f'id="show-photos-{staff}"' not in page and f'id="show-photos-{iid}"' in page
+    r = _resolve(w, iid, "yes")
+    assert r.status_code == 400 and r.get_json()["details"]["field"] == "show_photos"
+    with w["store"].session() as s:
+        assert s.get(m.Incident, iid).status == "in_progress"
+        assert [p.id for p in s.scalars(select(m.Photo).where(m.Photo.owner_id == iid))] == sent
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def test_migration_0016_keeps_resolve_photos_of_before_from_the_resident(tmp_path, backend):
+    """Before 0016 a resolve's photos were stored like the report's and shown on its status page; after
+    it they are staff photos (nobody chose to show them), and the report's own photos stay shown."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from gridmap.store.db import _alembic_config
+    app, cleanup = make_app(tmp_path, backend)
+    app.config["WTF_CSRF_ENABLED"] = False
+    store = world_.build(app.extensions["gridmap.store"])
+    try:
+        w = {"store": store, "snap": app.extensions["gridmap.snapshots"].get(), "app": app,
+             "clients": {"worker": world_.login(app, "worker")}}
+        iid, token, sent = _resident_report(w, (60, 140), "路灯不亮")
+        fixed = _resolve(w, iid, "1").get_json()["photos"]  # shown: the migration must still hide them
+        with store.engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), "0015")
+        store.upgrade()
+        with store.engine.connect() as conn:
+            rows = dict((r.id, (r.stage, bool(r.reporter_sees))) for r in conn.execute(
+                text("SELECT id, stage, reporter_sees FROM photo WHERE owner_id = :i"), {"i": iid}))
+        assert rows == {**{p: ("report", True) for p in sent}, **{p: ("resolve", False) for p in fixed}}
+    finally:
+        store.dispose()
+        cleanup()
