@@ -1,7 +1,7 @@
 """photo audience: which step of an incident a photo shows, and whether the report's link holder sees it
 
-Revision ID: 0016
-Revises: 0015 (0015_import_batches)
+Revision ID: 0017
+Revises: 0016 (0015_import_batches)
 Create Date: 2026-12-03 19:00:00
 
 Written by hand to match gridmap/store/models.py (Photo.stage, Photo.reporter_sees). A resident's
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0016'
-down_revision = '0015'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
