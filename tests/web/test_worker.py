@@ -523,8 +523,8 @@ def test_the_show_photos_box_is_offered_only_on_residents_reports_and_a_bad_flag
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
-def test_migration_0016_keeps_resolve_photos_of_before_from_the_resident(tmp_path, backend):
-    """Before 0016 a resolve's photos were stored like the report's and shown on its status page; after
+def test_migration_0017_keeps_resolve_photos_of_before_from_the_resident(tmp_path, backend):
+    """Before 0017 a resolve's photos were stored like the report's and shown on its status page; after
     it they are staff photos (nobody chose to show them), and the report's own photos stay shown."""
     from alembic import command
     from sqlalchemy import text
@@ -539,7 +539,7 @@ def test_migration_0016_keeps_resolve_photos_of_before_from_the_resident(tmp_pat
         iid, token, sent = _resident_report(w, (60, 140), "路灯不亮")
         fixed = _resolve(w, iid, "1").get_json()["photos"]  # shown: the migration must still hide them
         with store.engine.begin() as conn:
-            command.downgrade(_alembic_config(conn), "0015")
+            command.downgrade(_alembic_config(conn), "0016")
         store.upgrade()
         with store.engine.connect() as conn:
             rows = dict((r.id, (r.stage, bool(r.reporter_sees))) for r in conn.execute(
