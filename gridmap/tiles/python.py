@@ -17,7 +17,7 @@ from ..store import models as m
 from .layers import BUFFER, EXTENT, lonlat_bounds, mercator_bounds, tolerance
 
 R = 6378137.0
-_held = {}  # generation → {level: (frame columns, STRtree)}: one generation kept per process
+_held = {}  # (database, generation) → {level: (columns, STRtree)}: the newest generation of each database
 _lock = threading.Lock()
 
 
@@ -29,10 +29,11 @@ def to_mercator(geom):
     return shapely.transform(geom, fwd)
 
 
-def areas_in_memory(session, generation):
-    """The ``tile_area`` rows of ``generation`` by level, with a spatial index, read once a process."""
+def areas_in_memory(session, generation, database=""):
+    """The ``tile_area`` rows of ``generation`` by level, with a spatial index, read once a process
+    (per ``database``, the store's URL: tests and tools may hold several stores)."""
     with _lock:
-        held = _held.get(generation)
+        held = _held.get((database, generation))
         if held is not None:
             return held
     rows = session.execute(select(m.TileArea.level, m.TileArea.code, m.TileArea.name, m.TileArea.households,
@@ -47,8 +48,9 @@ def areas_in_memory(session, generation):
                         "open_public": [r.open_public for r in mine], "open_all": [r.open_all for r in mine],
                         "geom": geoms}, shapely.STRtree(geoms))
     with _lock:
-        _held.clear()  # an older generation is never asked for again
-        _held[generation] = held
+        for key in [k for k in _held if k[0] == database]:
+            del _held[key]  # an older generation is never asked for again
+        _held[(database, generation)] = held
     return held
 
 
@@ -92,9 +94,18 @@ def incident_tile(session, z, x, y, where):
 
 
 def _encode(layer, features, z, x, y):
+    """Quantise to the tile's 4096 grid here (y down, as MVT counts), not with the encoder's
+    ``quantize_bounds``, which goes through the deprecated ``shapely.ops.transform`` one point at a time."""
     if not features:
         return b""
+    minx, miny, maxx, maxy = mercator_bounds(z, x, y)
+    scale = EXTENT / (maxx - minx)
+
+    def to_tile(xy):
+        return np.rint(np.column_stack(((xy[:, 0] - minx) * scale, (maxy - xy[:, 1]) * scale)))
+    for f in features:
+        f["geometry"] = shapely.transform(f["geometry"], to_tile)
     return mapbox_vector_tile.encode(
         [{"name": layer, "features": features}],
-        default_options={"quantize_bounds": mercator_bounds(z, x, y), "extents": EXTENT,
+        default_options={"extents": EXTENT, "y_coord_down": True,
                          "on_invalid_geometry": mapbox_vector_tile.encoder.on_invalid_geometry_make_valid})
