@@ -128,7 +128,7 @@ def test_open_statuses_agree_with_dispatch():
     assert areas.OPEN_STATUSES == rules.OPEN_STATUSES
 
 
-@pytest.mark.parametrize("z", [13, 14, 15])
+@pytest.mark.parametrize("z", [14, 15, 16])
 def test_grid_tiles_hold_the_grids_the_oracle_finds_with_their_counts(world, z):
     store = world.extensions["gridmap.store"]
     grids = stored_grids(store)
@@ -181,7 +181,7 @@ def test_private_categories_are_counted_only_for_roles_that_see_private_statisti
     for role, column in ((None, "open_public"), ("planner", "open_public"), ("dispatcher", "open_public"),
                          ("admin", "open_all")):
         counted = {}
-        for t in tiles_over(grids, 13):
+        for t in tiles_over(grids, 14):
             answer = tiles.tile(store, "grids", t.z, t.x, t.y, role=role)
             assert answer.public == (column == "open_public")
             for f in decode(answer.data, "grids"):
@@ -206,7 +206,7 @@ def test_incident_points_only_for_roles_that_read_incidents_and_only_where(world
         inc = pd.DataFrame([(i.id, i.category, i.status, i.level, i.community_code, i.lon, i.lat)
                             for i in s.query(m.Incident)],
                            columns=["id", "category", "status", "level", "community", "lon", "lat"])
-    z = 13
+    z = 14
     t = mercantile.tile(inc["lon"].mean(), inc["lat"].mean(), z)
     r = client.get(f"/tiles/incidents/{z}/{t.x}/{t.y}.mvt")
     assert r.status_code == 401 and r.get_json()["error"] == "unauthorized"

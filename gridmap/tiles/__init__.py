@@ -22,7 +22,7 @@ from . import areas, postgis, python
 from .cache import DEFAULT_BYTES, TileCache
 from .layers import AREA_LEVELS, LAYERS, MAX_ZOOM, layer_of, lonlat_bounds, tile_address
 
-__all__ = ["AREA_LEVELS", "DEFAULT_BYTES", "LAYERS", "MAX_ZOOM", "Tile", "TileCache", "area_bounds", "tile",
+__all__ = ["AREA_LEVELS", "DEFAULT_BYTES", "LAYERS", "MAX_ZOOM", "PROPERTIES", "Tile", "TileCache", "area_bounds", "overview", "tile",
            "tile_address", "layer_of", "lonlat_bounds"]
 
 #: Incident points change without a publish: their tiles are kept this many seconds at most.
@@ -125,3 +125,54 @@ def area_bounds(store, level, code):
         raise NotFound(N_("There is no %(level)s area with code %(value)s."),
                        fix=N_("Use a code shown on the city map."), params={"level": level, "value": str(code)[:32]})
     return tuple(float(v) for v in row.geom.bounds)
+
+
+PROPERTIES = ("households", "workers", "open_incidents")
+_overviews = {}  # (database, generation, private) → overview
+
+
+def overview(store, *, role=None, area=None):
+    """What a city map needs before its first tile: the bounds of every area and, per level and
+    property, the class breaks of its colours (quintiles of the values, as the role sees them)."""
+    import numpy as np
+    from sqlalchemy import select
+    private = visibility("grids", role, area) == "all"
+    with store.session() as session:
+        gen = published_generation(session)
+    key = (str(store.url), gen, private)
+    if key in _overviews:
+        return _overviews[key]
+    areas.ensure_built(store, gen)
+    opened = m.TileArea.open_all if private else m.TileArea.open_public
+    with store.session() as session:
+        rows = session.execute(select(m.TileArea.level, m.TileArea.households, m.TileArea.workers, opened)
+                               .where(m.TileArea.generation == gen)).all()
+        bounds = None
+        for row in session.execute(select(m.TileArea.geom).where(m.TileArea.generation == gen,
+                                                                 m.TileArea.level == "districts")):
+            b = row.geom.bounds
+            bounds = b if bounds is None else (min(bounds[0], b[0]), min(bounds[1], b[1]),
+                                               max(bounds[2], b[2]), max(bounds[3], b[3]))
+    breaks = {}
+    for level in AREA_LEVELS:
+        values = np.array([r[1:] for r in rows if r[0] == level], dtype=float).reshape(-1, 3)
+        breaks[level] = {p: _quintiles(values[:, i]) for i, p in enumerate(PROPERTIES)}
+    out = {"generation": gen, "bounds": bounds, "breaks": breaks}
+    for k in [k for k in _overviews if k[0] == key[0]]:
+        del _overviews[k]
+    _overviews[key] = out
+    return out
+
+
+def _quintiles(values):
+    """Up to four rising class breaks splitting ``values`` into fifths (fewer when values repeat)."""
+    import numpy as np
+    if not len(values):
+        return []
+    qs = np.quantile(values, [0.2, 0.4, 0.6, 0.8])
+    out = []
+    for q in qs:
+        q = float(np.ceil(q))
+        if q > 0 and (not out or q > out[-1]):
+            out.append(q)
+    return out

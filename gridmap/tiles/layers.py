@@ -19,9 +19,12 @@ class Layer:
     areas: bool = True  # polygons built per generation (tile_area) or incident points read live
 
 
+# Each level becomes legible where its typical area is some 50 px across (a Dalian district
+# ~20 km, a street office ~4 km, a community ~1 km, a grid ~300 m); the city map drills down through
+# these bands: districts z8–9, streets z10–11, communities z12–13, grids from z14.
 LAYERS = {layer.name: layer for layer in (
-    Layer("districts", 8), Layer("streets", 10), Layer("communities", 12), Layer("grids", 13),
-    Layer("incidents", 13, areas=False))}
+    Layer("districts", 8), Layer("streets", 10), Layer("communities", 12), Layer("grids", 14),
+    Layer("incidents", 14, areas=False))}
 AREA_LEVELS = tuple(name for name, layer in LAYERS.items() if layer.areas)
 
 
