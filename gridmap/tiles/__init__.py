@@ -70,16 +70,24 @@ def incident_clause(role, area):
     return false()
 
 
-def tile(store, layer, z, x, y, *, role=None, area=None, cache=None, now=None):
+def _read_generation(store):
+    with store.session() as session:
+        return published_generation(session)
+
+
+def tile(store, layer, z, x, y, *, role=None, area=None, cache=None, now=None, check_seconds=0.0):
     """The tile ``layer``/z/x/y as the role sees it (a :class:`Tile`).
 
     Bad addresses raise InvalidInput, an unknown layer NotFound naming the layers; below a layer's
-    minimum zoom the tile is empty. Tiles are cached per generation in ``cache`` when given."""
+    minimum zoom the tile is empty. Tiles are cached per generation in ``cache`` when given, which
+    then reads the generation at most every ``check_seconds`` (a publish shows that much later)."""
     spec = layer_of(layer)
     z, x, y = tile_address(z, x, y)
     seen = visibility(layer, role, area)
-    with store.session() as session:
-        gen = published_generation(session)
+    if cache is not None:
+        gen = cache.generation(lambda: _read_generation(store), check_seconds)
+    else:
+        gen = _read_generation(store)
     epoch = gen if spec.areas else f"{gen}.{int((now or time.time()) // INCIDENT_SECONDS)}"
     key = (layer, z, x, y, gen, seen, epoch)
     etag = hashlib.sha1(repr(key).encode()).hexdigest()[:24]

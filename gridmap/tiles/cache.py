@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 DEFAULT_BYTES = 64 * 1024 * 1024
@@ -22,6 +23,17 @@ class TileCache:
         self._generation = None
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        self._seen = (None, 0.0)  # (generation, monotonic time it was read)
+
+    def generation(self, read, max_age):
+        """The published generation, read with ``read()`` at most every ``max_age`` seconds (the
+        snapshot's SNAPSHOT_CHECK_SECONDS): a cached tile then costs no query at all."""
+        gen, at = self._seen
+        now = time.monotonic()
+        if gen is None or now - at >= max_age:
+            gen = read()
+            self._seen = (gen, now)
+        return gen
 
     def get(self, key):
         with self._lock:

@@ -31,7 +31,7 @@ def tile_cache():
     cache = current_app.extensions.get("gridmap.tiles")
     if cache is None:
         cache = current_app.extensions["gridmap.tiles"] = tiles.TileCache(
-            current_app.config.get("TILE_CACHE_BYTES", tiles.DEFAULT_BYTES))
+            current_app.config["TILE_CACHE_BYTES"])
     return cache
 
 
@@ -39,8 +39,10 @@ def tile_cache():
 def tile(layer, z, x, y):
     """One vector tile of ``layer`` (districts, streets, communities, grids, incidents)."""
     role = current_role()
-    answer = tiles.tile(store(), layer, z, x, y, role=role, area=current_area() if role else None,
-                        cache=tile_cache())
+    # the area of the account matters to incident points only: the areas are the same for all
+    area = current_area() if role and layer == "incidents" else None
+    answer = tiles.tile(store(), layer, z, x, y, role=role, area=area,
+                        cache=tile_cache(), check_seconds=current_app.config.get("SNAPSHOT_CHECK_SECONDS", 2.0))
     if request.if_none_match.contains(answer.etag):
         response = current_app.response_class(status=304)
     elif answer.data:
