@@ -80,9 +80,10 @@ def area_rows(session):
 
 def _rows(level, frame):
     cols = ("households", "workers", "open_public", "open_all")
-    return [{"level": level, "code": code, "name": name or "", "geom": geom,
-             **{c: int(frame[c].iloc[i]) for c in cols}}
-            for i, (code, name, geom) in enumerate(zip(frame["code"], frame["name"], frame.geometry))
+    values = {c: frame[c].to_numpy(dtype=np.int64).tolist() for c in cols}
+    return [{"level": level, "code": code, "name": name or "", "geom": geom, **{c: values[c][i] for c in cols}}
+            for i, (code, name, geom) in enumerate(zip(frame["code"].tolist(), frame["name"].tolist(),
+                                                       frame.geometry.values))
             if geom is not None and not geom.is_empty]
 
 

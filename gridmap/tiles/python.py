@@ -103,8 +103,9 @@ def _encode(layer, features, z, x, y):
 
     def to_tile(xy):
         return np.rint(np.column_stack(((xy[:, 0] - minx) * scale, (maxy - xy[:, 1]) * scale)))
-    for f in features:
-        f["geometry"] = shapely.transform(f["geometry"], to_tile)
+    geoms = shapely.transform(np.array([f["geometry"] for f in features], dtype=object), to_tile)  # one call
+    for f, g in zip(features, geoms):
+        f["geometry"] = g
     return mapbox_vector_tile.encode(
         [{"name": layer, "features": features}],
         default_options={"extents": EXTENT, "y_coord_down": True,
