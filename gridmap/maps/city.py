@@ -1,6 +1,7 @@
-"""The city map: districts, streets, communities and grids drawn from the vector tiles
-(``/tiles/…``) by the vendored Leaflet.VectorGrid, coloured by a property with a legend, with
-drill-down by click. Embeddable: :func:`embed_parts` gives the head, the ``<div>`` and the script
+"""The city map over the vector tiles: districts, streets, communities and grids.
+
+Drawn from ``/tiles/…`` by the vendored Leaflet.VectorGrid, coloured by a property with a legend,
+with drill-down by click. Embeddable: :func:`embed_parts` gives the head, the ``<div>`` and the script
 for a page of one's own (the city page, a dashboard).
 
 The map's behaviour lives in ``static/city.js``; this module hands it its configuration (URLs,

@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import time
 
-from sqlalchemy import false, or_
+import numpy as np
+from sqlalchemy import false, or_, select
 
 from .. import access
+from ..errors import N_, NotFound
 from ..store import models as m
 from ..store.generations import generation as published_generation
 from . import areas, postgis, python
@@ -119,7 +121,6 @@ def _draw(store, spec, z, x, y, gen, seen, role, area):
 
 def area_bounds(store, level, code):
     """(minlon, minlat, maxlon, maxlat) of the area ``code`` of ``level``; NotFound otherwise."""
-    from ..errors import N_, NotFound
     if level not in AREA_LEVELS:
         layer_of(level)
         raise NotFound(N_("Tile layer %(value)s does not exist."), fix=N_("Use one of: %(layers)s."),
@@ -142,8 +143,6 @@ _overviews = {}  # (database, generation, private) → overview
 def overview(store, *, role=None, area=None):
     """What a city map needs before its first tile: the bounds of every area and, per level and
     property, the class breaks of its colours (quintiles of the values, as the role sees them)."""
-    import numpy as np
-    from sqlalchemy import select
     private = visibility("grids", role, area) == "all"
     with store.session() as session:
         gen = published_generation(session)
@@ -174,7 +173,6 @@ def overview(store, *, role=None, area=None):
 
 def _quintiles(values):
     """Up to four rising class breaks splitting ``values`` into fifths (fewer when values repeat)."""
-    import numpy as np
     if not len(values):
         return []
     qs = np.quantile(values, [0.2, 0.4, 0.6, 0.8])

@@ -11,6 +11,7 @@ import threading
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import delete, func, select, text
 
@@ -110,7 +111,6 @@ def _communities(session):
 
 def _grid_counts(session, grids):
     """households, workers, open_public, open_all per grid code (a frame indexed by code)."""
-    import pandas as pd
     index = pd.Index(grids["code"], name="code")
     out = pd.DataFrame(0, index=index, columns=["households", "workers", "open_public", "open_all"], dtype=np.int64)
     if not len(grids):

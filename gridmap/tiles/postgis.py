@@ -1,4 +1,6 @@
-"""Tiles drawn by PostGIS: ``ST_AsMVT`` over ``ST_AsMVTGeom`` in one query, nothing in Python.
+"""Tiles drawn by PostGIS: ``ST_AsMVT`` over ``ST_AsMVTGeom`` in one query.
+
+Nothing of the tile is drawn in Python.
 
 The steps match :mod:`.python`: clip to the tile and its buffer in degrees (a Web Mercator box is
 a box in degrees too), project, simplify for the zoom, then let ``ST_AsMVTGeom`` quantise to the
@@ -9,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..store import models as m
+from .areas import OPEN_STATUSES
 from .layers import BUFFER, EXTENT, lonlat_bounds, tolerance
 
 
@@ -38,7 +41,6 @@ def area_tile(session, generation, layer, z, x, y, *, private):
 
 
 def incident_tile(session, z, x, y, where):
-    from .areas import OPEN_STATUSES
     box = func.ST_MakeEnvelope(*lonlat_bounds(z, x, y, buffer=BUFFER), 4326)
     i = m.Incident.__table__
     geom = func.ST_AsMVTGeom(func.ST_Transform(i.c.geom, 3857), _envelope(z, x, y), EXTENT, BUFFER, True)

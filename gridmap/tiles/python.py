@@ -1,5 +1,7 @@
-"""Tiles drawn in Python (the SQLite backend): clip to the tile and its buffer, project to Web
-Mercator, simplify for the zoom and quantise to the 4096 grid with ``mapbox_vector_tile``.
+"""Tiles drawn in Python, for the SQLite backend, with ``mapbox_vector_tile``.
+
+Clip to the tile and its buffer, project to Web Mercator, simplify for the zoom and quantise to
+the 4096 grid.
 
 The same steps in the same order as :mod:`.postgis` (``ST_ClipByBox2D`` → ``ST_Transform`` →
 ``ST_SimplifyPreserveTopology`` → ``ST_AsMVTGeom``), so both backends give the same features.
@@ -14,6 +16,7 @@ import shapely
 from sqlalchemy import select
 
 from ..store import models as m
+from .areas import OPEN_STATUSES
 from .layers import BUFFER, EXTENT, lonlat_bounds, mercator_bounds, tolerance
 
 R = 6378137.0
@@ -77,7 +80,6 @@ def area_tile(held, layer, z, x, y, *, private):
 
 def incident_tile(session, z, x, y, where):
     """MVT bytes of the open incidents in tile z/x/y (id, category, status, level) within ``where``."""
-    from .areas import OPEN_STATUSES
     lon0, lat0, lon1, lat1 = lonlat_bounds(z, x, y, buffer=BUFFER)
     q = (select(m.Incident.id, m.Incident.category, m.Incident.status, m.Incident.level, m.Incident.geom)
          .where(m.Incident.status.in_(OPEN_STATUSES), m.Incident.lon.between(lon0, lon1),

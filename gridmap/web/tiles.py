@@ -1,5 +1,4 @@
-"""The city map's vector tiles (``/tiles/LAYER/Z/X/Y.mvt``), the bounds of an area for a drill-down,
-and the city map page.
+"""The city map: its vector tiles (``/tiles/LAYER/Z/X/Y.mvt``), an area's bounds, the /city page.
 
 Tiles are public for the area layers (a shared cache may keep them: ``Cache-Control: public``)
 and private for incident points; every answer carries an ETag of its generation and tile, and
