@@ -341,3 +341,19 @@ def test_sqlite_and_postgis_draw_the_same_tiles(tmp_path):
         for a, cleanup in apps:
             a.extensions["gridmap.store"].dispose()
             cleanup()
+
+
+def test_a_process_behind_by_a_publish_reads_the_newer_areas_and_never_rebuilds_the_older(world):
+    from gridmap.store.generations import generation
+    store = world.extensions["gridmap.store"]
+    with store.session() as s:
+        gen = generation(s)
+    assert areas.ensure_built(store, gen) == gen
+    assert areas.ensure_built(store, gen - 1) == gen  # asked by a process that has not seen the last publish
+    with store.session() as s:
+        held = {g for (g,) in s.query(m.TileArea.generation).distinct()}
+    assert held == {gen}
+    grids = stored_grids(store)
+    t = tiles_over(grids, 15)[0]
+    stale = tiles.tile(store, "grids", t.z, t.x, t.y)  # drawn from what tile_area holds
+    assert {f["properties"]["code"] for f in decode(stale.data, "grids")}

@@ -107,11 +107,12 @@ def tile(store, layer, z, x, y, *, role=None, area=None, cache=None, now=None, c
 
 def _draw(store, spec, z, x, y, gen, seen, role, area):
     if spec.areas:
-        areas.ensure_built(store, gen)
+        held = areas.ensure_built(store, gen)
         with store.session() as session:
             if store.is_postgis:
-                return postgis.area_tile(session, gen, spec.name, z, x, y, private=seen == "all")
-            return python.area_tile(python.areas_in_memory(session, gen, str(store.url)), spec.name, z, x, y, private=seen == "all")
+                return postgis.area_tile(session, held, spec.name, z, x, y, private=seen == "all")
+            return python.area_tile(python.areas_in_memory(session, held, str(store.url)), spec.name, z, x, y,
+                                    private=seen == "all")
     with store.session() as session:
         where = incident_clause(role, area)
         if store.is_postgis:
@@ -127,9 +128,9 @@ def area_bounds(store, level, code):
                        params={"value": level, "layers": ", ".join(AREA_LEVELS)})
     with store.session() as session:
         gen = published_generation(session)
-    areas.ensure_built(store, gen)
+    held = areas.ensure_built(store, gen)
     with store.session() as session:
-        row = session.get(m.TileArea, (gen, level, str(code)[:15]))
+        row = session.get(m.TileArea, (held, level, str(code)[:15]))
     if row is None:
         raise NotFound(N_("There is no %(level)s area with code %(value)s."),
                        fix=N_("Use a code shown on the city map."), params={"level": level, "value": str(code)[:32]})
@@ -149,7 +150,7 @@ def overview(store, *, role=None, area=None):
     key = (str(store.url), gen, private)
     if key in _overviews:
         return _overviews[key]
-    areas.ensure_built(store, gen)
+    gen = areas.ensure_built(store, gen)
     opened = m.TileArea.open_all if private else m.TileArea.open_public
     with store.session() as session:
         rows = session.execute(select(m.TileArea.level, m.TileArea.households, m.TileArea.workers, opened)

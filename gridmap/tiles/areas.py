@@ -34,15 +34,21 @@ def built_generation(session):
 
 
 def ensure_built(store, generation):
-    """Make ``tile_area`` hold ``generation``, building it unless another process already has."""
+    """Make ``tile_area`` hold ``generation`` or a newer one, building it unless another process
+    already has; returns the generation it holds.
+
+    A process that read the generation a moment before a publish asks for the older one: it gets
+    the newer areas, never a rebuild of the old ones over them."""
     with store.session() as session:
-        if built_generation(session) == generation:
-            return False
+        built = built_generation(session)
+    if built is not None and built >= generation:
+        return built
     with _local, store.transaction() as session:
         if store.is_postgis:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
-        if built_generation(session) == generation:
-            return False
+        built = built_generation(session)
+        if built is not None and built >= generation:
+            return built
         rows = area_rows(session)
         session.execute(delete(m.TileArea))
         if rows:
@@ -52,7 +58,7 @@ def ensure_built(store, generation):
             session.add(m.Meta(key=BUILT_KEY, value=str(generation)))
         else:
             meta.value = str(generation)
-    return True
+    return generation
 
 
 def area_rows(session):
