@@ -72,6 +72,9 @@ PERMISSIONS = {
     # the phone. A patrol is a worker record's walk: roles without one (admin, dispatcher) have none.
     "worker.use": {"grid_worker": SERVED},
     "patrol.use": {"grid_worker": SERVED},
+    # the city map: every area's outline and counts (public, as the resident map's grids are); its
+    # incident points still ask incident.read, where the role may
+    "city.read": {"admin": ANY, "planner": ANY, "dispatcher": ANY, "grid_worker": ANY},
     # correcting or retiring one imported record by hand (the register of every community at once)
     "record.edit": {"admin": ANY},
 }
@@ -85,7 +88,7 @@ _WHAT = {"plan.edit": "change grid plans", "data.import": "import data files", "
          "ledger.write": "write the service ledger", "stats.private": "see private statistics",
          "people.read": "see the people of a grid", "phone.read": "see full phone numbers",
          "worker.use": "use the grid worker's workbench", "patrol.use": "patrol and check in",
-         "record.edit": "correct or retire imported records"}
+         "record.edit": "correct or retire imported records", "city.read": "see the city map"}
 
 
 @dataclass(frozen=True)

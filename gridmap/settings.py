@@ -53,6 +53,8 @@ SETTINGS = [
             float),
     Setting("SNAPSHOT_CHECK_SECONDS", 2.0,
             "How often a web process checks the store for a newer published plan generation.", float),
+    Setting("TILE_CACHE_BYTES", 64 * 2**20,
+            "Most bytes of vector tiles a web process keeps in memory (the city map; least recently used out).", int),
     Setting("CONTACT_HOUSEHOLDS_PER_MEMBER", 15,
             "Most households one party member is linked to as contact households (党员联系户).", int),
     Setting("GRID_MAX_HOUSEHOLDS", 500,

@@ -328,6 +328,29 @@ class Meta(Base):
                                                     server_default=func.now())
 
 
+class TileArea(Base):
+    """The areas of the city map's vector tiles (gridmap.tiles), built once per published generation.
+
+    Districts and streets have no outline of their own (the union of their communities), and each
+    area's households, workers and open incidents are sums over its grids: both cost seconds at
+    city size, far too much inside a tile request. Built by the first process that asks for a
+    tile of a new generation and read by every process after, on PostGIS straight into
+    ``ST_AsMVT``; rows of older generations are deleted by the build.
+    """
+    __tablename__ = "tile_area"
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)  # districts | streets | communities | grids
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    workers: Mapped[int] = mapped_column(Integer, default=0)
+    # open incidents of the categories public in statistics, and of all categories (stats.private)
+    open_public: Mapped[int] = mapped_column(Integer, default=0)
+    open_all: Mapped[int] = mapped_column(Integer, default=0)
+    geom = mapped_column(Geometry("GEOMETRY"), nullable=False)
+    __table_args__ = (_gist("tile_area"),)
+
+
 # --- Assignments: answers of gridmap.assign, stored per plan generation ----------------------
 # Every row carries the plan it was computed against, so a retired plan keeps its answers
 # ("who was this member's branch under last year's grids") and re-running a plan replaces

@@ -11,7 +11,7 @@ from ..dispatch import Actor
 from .extensions import login_manager
 
 # Paths whose callers are scripts (the JSON API, the planner page's own calls): they always get JSON.
-_JSON_PREFIXES = ("/api/", "/planner/api/", "/worker/api/")
+_JSON_PREFIXES = ("/api/", "/planner/api/", "/worker/api/", "/tiles/")
 
 
 def store():

@@ -19,6 +19,7 @@ PAGES = (
     ("dispatch.stats", _l("Statistics")),
     ("planner.coverage_page", _l("Camera coverage")),
     ("admin.imports", _l("Imports")),
+    ("tiles.city", _l("City map")),
 )
 
 #: Where a sign-in lands when no ``next`` was asked for. Admins do everything; their busiest work

@@ -13,7 +13,7 @@ PAGES = [
     ("planner", "/planner"), ("planner", "/planner/coverage?name=210213013004"),
     ("dispatcher", "/dispatch/"), ("dispatcher", "/dispatch/stats"),
     ("dispatcher", "/planner"),  # the refusal page is a page too
-    ("worker", "/worker/"), ("admin", "/admin/imports"),
+    ("worker", "/worker/"), ("admin", "/admin/imports"), ("dispatcher", "/city"),
     (None, "/reports/{token}"),  # a resident's status page: the token of a report made for the run
 ]
 
