@@ -1,7 +1,7 @@
 """tile areas: the city map's districts, streets, communities and grids per published generation
 
-Revision ID: 0016
-Revises: 0015 (0015_import_batches)
+Revision ID: 0018
+Revises: 0017 (0015_import_batches)
 Create Date: 2026-12-03 19:00:00
 
 Written by hand to match gridmap/store/models.py (TileArea). Empty until the first tile is asked
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import gridmap.store.types
 
 
-revision = '0016'
-down_revision = '0015'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
