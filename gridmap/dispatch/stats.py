@@ -5,13 +5,14 @@ import datetime as dt
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 
 from .. import access, catalog
 from ..store import models as m
+from .areas import clause
 from .rules import OPEN_STATUSES, utcnow
+from .sqlexpr import hours_between, period_label
 
 
 def statistics(session, *, community=None, grid=None, period="day", start=None, end=None, now=None,
@@ -27,104 +28,106 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
     alone) count, in every figure and the heatmap, only where ``role`` may see private statistics
     within ``area`` (:mod:`gridmap.access`, "stats.private"): nowhere for the public, so no count
     tells of another area's SOS. ``private=True`` counts them all (the CLI, benchmarks).
+
+    Every figure is an aggregate the store computes (a few grouped queries); no incident row comes
+    into Python but as a heatmap point, one per distinct place with its count as weight.
     """
     now = now or utcnow()
-    q = select(m.Incident.id, m.Incident.category, m.Incident.status, m.Incident.level, m.Incident.community_code, m.Incident.grid_code,
-               m.Incident.reported_at, m.Incident.resolved_at, m.Incident.deadline_at, m.Incident.lon, m.Incident.lat)
-    for column, value in ((m.Incident.community_code, community), (m.Incident.grid_code, grid)):
+    inc = m.Incident.__table__
+    where = []
+    for column, value in ((inc.c.community_code, community), (inc.c.grid_code, grid)):
         if value is not None:
-            q = q.where(column == value)
+            where.append(column == value)
     if start is not None:
-        q = q.where(m.Incident.reported_at >= dt.datetime.combine(start, dt.time()))
+        where.append(inc.c.reported_at >= dt.datetime.combine(start, dt.time()))
     if end is not None:
-        q = q.where(m.Incident.reported_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
-    rows = session.execute(q).all()
-    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=["id", "category", "status", "level", "community", "grid", "reported_at", "resolved_at",
-                                     "deadline_at", "lon", "lat"])
-    for column in ("reported_at", "resolved_at", "deadline_at"):
-        df[column] = pd.to_datetime(df[column])
+        where.append(inc.c.reported_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
     if not private:
-        df = df[~_hidden(df, role, area)]
-    merged = df["status"] == "merged"
-    df = df[~merged]
-    resolved = df["status"] == "resolved"
-    open_ = df["status"].isin(OPEN_STATUSES)
-    df = df.assign(resolved=resolved, open=open_,
-                   overdue=open_ & df["deadline_at"].notna() & (df["deadline_at"] < now),
-                   hours=(df["resolved_at"] - df["reported_at"]).dt.total_seconds() / 3600.0)
-    hours = df.loc[resolved, "hours"].to_numpy(dtype=float)
-    df["period"] = _period_labels(df["reported_at"], period)
-    open_levels = df.loc[open_, "level"].value_counts()
+        seen = private_clause(role, area, "stats.private", grid_col=inc.c.grid_code,
+                              community_col=inc.c.community_code, category_col=inc.c.category)
+        if seen is not None:
+            where.append(seen)
+    kept = [*where, inc.c.status != "merged"]
+    f = _figures(inc, now)
 
+    head = session.execute(select(*f).where(*kept)).one()
+    duplicates = session.scalar(select(func.count()).where(*where, inc.c.status == "merged"))
+    hours = hours_between(inc.c.reported_at, inc.c.resolved_at)
+    done = [*kept, inc.c.status == "resolved", inc.c.resolved_at.is_not(None)]
+    count = head.resolved or 0
+    levels = dict(session.execute(select(inc.c.level, func.count()).where(*kept, inc.c.status.in_(OPEN_STATUSES))
+                                  .group_by(inc.c.level)).all())
+    label = period_label(inc.c.reported_at, period)
+    heat = session.execute(select(inc.c.lat, inc.c.lon, func.count()).where(
+        *kept, inc.c.lon.is_not(None), inc.c.lat.is_not(None)).group_by(inc.c.lat, inc.c.lon)
+        .order_by(inc.c.lat, inc.c.lon)).all()
+    total = head.total or 0
     return {"filters": {"community": community, "grid": grid, "period": period,
                         "start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-            "total": int(len(df)), "resolved": int(resolved.sum()), "open": int(open_.sum()),
-            "duplicates": int(merged.sum()), "resolution_rate": _rate(resolved.sum(), len(df)),
-            "hours_to_resolve": {"median": _pct(hours, 50), "p90": _pct(hours, 90), "count": int(len(hours))},
-            "open_by_level": {lv: int(open_levels.get(lv, 0)) for lv in catalog.LEVELS},
-            "overdue": int(df["overdue"].sum()),
-            "by_community": _groups(df, "community"), "by_grid": _groups(df, "grid"),
-            "by_period": _groups(df, "period"),
-            "heatmap": _heatmap(df)}
+            "total": int(total), "resolved": int(count), "open": int(head.open or 0),
+            "duplicates": int(duplicates or 0), "resolution_rate": _rate(count, total),
+            "hours_to_resolve": {"median": _percentile(session, hours, done, count, 0.5),
+                                 "p90": _percentile(session, hours, done, count, 0.9), "count": int(count)},
+            "open_by_level": {lv: int(levels.get(lv, 0)) for lv in catalog.LEVELS},
+            "overdue": int(head.overdue or 0),
+            "by_community": _groups(session, inc.c.community_code, "community", kept, f),
+            "by_grid": _groups(session, inc.c.grid_code, "grid", kept, f),
+            "by_period": _groups(session, label, "period", kept, f),
+            "heatmap": [[round(float(lat), 6), round(float(lon), 6), float(n)] for lat, lon, n in heat]}
 
 
-def _groups(df, key):
-    """Counts and the resolution rate per value of ``key``, sorted, a missing value last.
-
-    One ``groupby.agg`` for all the groups: a city has 15,000 grids, and a Python loop over
-    the groups (a sub-frame each) took seconds where this takes milliseconds.
-    """
-    agg = df.groupby(key, dropna=False, sort=True).agg(
-        total=("resolved", "size"), resolved=("resolved", "sum"), open=("open", "sum"), overdue=("overdue", "sum"))
-    missing = agg.index.isna()
-    keys = [None if gone else value for value, gone in zip(agg.index.tolist(), missing.tolist())]
-    return [{key: value, "total": int(total), "resolved": int(resolved), "open": int(open_), "overdue": int(overdue),
-             "resolution_rate": _rate(resolved, total)}
-            for value, total, resolved, open_, overdue in zip(keys, agg["total"].tolist(), agg["resolved"].tolist(),
-                                                               agg["open"].tolist(), agg["overdue"].tolist())]
+def _flag(condition):
+    return case((condition, 1), else_=0)
 
 
-def _hidden(df, role, area):
-    """Rows of a category that is not public, outside where ``role`` may see them."""
-    private = df["category"].isin([c.code for c in catalog.INCIDENT_CATEGORIES if not c.public])
-    if not access.can(role, "stats.private"):
-        return private
-    bound = access.bounds(role, "stats.private", area)
-    if bound is None:
-        return private & False
-    scope, area = bound
-    grid, community = df["grid"], df["community"]
-    if scope == access.SERVED:
-        seen = grid.isin(area.grids) | (grid.isna() & community.isin(area.served_communities))
-    else:
-        seen = community.isin(area.communities)
-    return private & ~seen
+def _figures(inc, now):
+    """The columns every group counts: total, resolved, open, overdue (merged rows are filtered out before)."""
+    open_ = inc.c.status.in_(OPEN_STATUSES)
+    return (func.count().label("total"), func.sum(_flag(inc.c.status == "resolved")).label("resolved"),
+            func.sum(_flag(open_)).label("open"),
+            func.sum(_flag(open_ & (inc.c.deadline_at < now))).label("overdue"))
 
 
-def _heatmap(df):
-    """[[lat, lon, weight], …] as Leaflet.heat and folium's HeatMap take them."""
-    keep = df["lon"].notna() & df["lat"].notna()
-    pts = df.loc[keep, ["lat", "lon"]].to_numpy(dtype=float).round(6)
-    return np.column_stack([pts, np.ones(len(pts))]).tolist()
+def _groups(session, key, name, where, figures):
+    """Counts and the resolution rate per value of ``key``, sorted, a missing value last: one GROUP BY."""
+    rows = session.execute(select(key.label("key"), *figures).where(*where).group_by(key)).all()
+    rows = sorted(rows, key=lambda r: (r.key is None, r.key or ""))
+    return [{name: r.key, "total": int(r.total), "resolved": int(r.resolved or 0), "open": int(r.open or 0),
+             "overdue": int(r.overdue or 0), "resolution_rate": _rate(r.resolved or 0, r.total)} for r in rows]
 
 
-def _period_labels(times, period):
-    if period == "day":
-        return times.dt.strftime("%Y-%m-%d")
-    if period == "month":
-        return times.dt.strftime("%Y-%m")
-    # ISO week, labelled by its Monday so labels sort as dates do
-    return (times.dt.normalize() - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
+def _percentile(session, values, where, n, q):
+    """The ``q`` quantile of ``values`` over ``where`` as numpy.percentile interpolates it (between the order
+    statistics at (n - 1) q), rounded to 0.01; None for no values.
+
+    PostgreSQL's percentile_cont is that definition; SQLite has no ordered-set aggregate, so it reads the one
+    or two order statistics it needs with ORDER BY … LIMIT 2 OFFSET k, still in the store."""
+    if not n:
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.scalar(select(func.percentile_cont(q).within_group(values)).where(*where))
+        return round(float(value), 2)
+    k = (n - 1) * q
+    lo = int(np.floor(k))
+    pair = session.scalars(select(values).where(*where).order_by(values).limit(2).offset(lo)).all()
+    value = pair[0] if len(pair) == 1 else pair[0] + (pair[1] - pair[0]) * (k - lo)
+    return round(float(value), 2)
+
+
+def private_clause(role, area, action, *, grid_col, community_col, category_col):
+    """A SQL condition keeping the categories that are not public only where ``role`` may ``action``
+    ("stats.private") within ``area``; None when it may everywhere."""
+    private = category_col.in_([c.code for c in catalog.INCIDENT_CATEGORIES if not c.public])
+    if not access.can(role, action):
+        return ~private
+    seen = clause(role, action, area, grid_col=grid_col, community_col=community_col)
+    if seen is None:
+        return None
+    return or_(~private, seen)
 
 
 def _rate(n, total):
     return round(float(n) / total, 4) if total else None
-
-
-def _pct(values, q):
-    return round(float(np.percentile(values, q)), 2) if len(values) else None
-
-
 
 
 def heat_cells(heatmap, metric, *, cell_m=100.0):
