@@ -288,7 +288,12 @@ class Incident(Base):
     lon: Mapped[Optional[float]] = mapped_column(Float)
     lat: Mapped[Optional[float]] = mapped_column(Float)
     __table_args__ = (_gist("incident"), Index("ix_incident_category_reported", "category", "reported_at"),
-                      Index("ix_incident_status_level", "status", "level"))
+                      Index("ix_incident_status_level", "status", "level"),
+                      # the dashboard's windows (gridmap.dispatch.kpis): the city's by day, an area's by day,
+                      # a grid's open load
+                      Index("ix_incident_reported", "reported_at"),
+                      Index("ix_incident_community_reported", "community_code", "reported_at"),
+                      Index("ix_incident_grid_status", "grid_code", "status"))
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -429,6 +434,8 @@ class IncidentEvent(Base):
     from_level: Mapped[Optional[str]] = mapped_column(String(16))
     to_level: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+    # which incidents were ever escalated, read without touching the other steps (the dashboard)
+    __table_args__ = (Index("ix_incident_event_action_incident", "action", "incident_id"),)
 
 
 class WhistleTask(Base):

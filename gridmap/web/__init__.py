@@ -7,7 +7,7 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import Forbidden, GridmapError
-from . import admin, api, auth, border, dispatch, limits, nav, open311, planner, reports, resident, security, worker
+from . import admin, api, auth, border, dashboard, dispatch, limits, nav, open311, planner, reports, resident, security, worker
 from .common import current_role, error_body, wants_json
 from .extensions import csrf, init_extensions
 
@@ -16,7 +16,7 @@ def register_blueprints(app):
     border.init_app(app)
     security.init_app(app)
     init_extensions(app)
-    for module in (auth, planner, resident, reports, api, dispatch, worker, admin):
+    for module in (auth, planner, resident, reports, api, dispatch, dashboard, worker, admin):
         app.register_blueprint(module.bp)
     # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send
     csrf.exempt(open311.bp)
