@@ -336,5 +336,5 @@ def test_the_page_shows_the_figures_and_links_each_child_area(world):
         assert f'data-level="community" data-code="{child["code"]}"' in html
     assert html.count('<rect class="bar"') == len(data["trend"])
     assert 'id="dashboard-map"' in html and "/dashboard?" in html
-    zh = admin.get("/dashboard", query_string={**q, "lang": "zh_Hans_CN"}).get_data(as_text=True)
+    zh = admin.get("/dashboard", query_string={**q, "lang": "zh_CN"}).get_data(as_text=True)
     assert "结案率" in zh and "按期结案率" in zh and "周" in zh

@@ -104,7 +104,8 @@ def period_labels(start, end, period):
         monday = start - dt.timedelta(days=start.weekday())
         return [(monday + dt.timedelta(weeks=i)).isoformat() for i in range((end - monday).days // 7 + 1)]
     months = (end.year - start.year) * 12 + end.month - start.month + 1
-    return [f"{start.year + (start.month - 1 + i) // 12:04d}-{(start.month - 1 + i) % 12 + 1:02d}" for i in range(months)]
+    first = start.year * 12 + start.month - 1
+    return [f"{(first + i) // 12:04d}-{(first + i) % 12 + 1:02d}" for i in range(months)]
 
 
 # --- where ----------------------------------------------------------------------------------------
@@ -127,7 +128,8 @@ def area_info(session, level, code):
     else:
         district = code
     if community is not None:
-        row = session.execute(select(m.Community.name, m.Community.street_code).where(m.Community.code == community)).first()
+        row = session.execute(select(m.Community.name, m.Community.street_code)
+                              .where(m.Community.code == community)).first()
         if row is None:
             raise _unknown("community", community)
         street = row.street_code
@@ -228,7 +230,8 @@ def _columns(scope, esc, whi):
     closed = status == "resolved"
     open_ = status.in_(OPEN_STATUSES)
     return (_flag(kept).label("reported"), _flag(closed).label("closed"),
-            _flag(closed & (_INC.c.deadline_at.is_(None) | (_INC.c.resolved_at <= _INC.c.deadline_at))).label("on_time"),
+            _flag(closed & (_INC.c.deadline_at.is_(None) | (_INC.c.resolved_at <= _INC.c.deadline_at)))
+            .label("on_time"),
             _flag(open_).label("open"), _flag(open_ & (_INC.c.deadline_at < scope.now)).label("overdue"),
             _flag(kept & esc.c.incident_id.is_not(None)).label("escalated"),
             _flag(kept & whi.c.incident_id.is_not(None)).label("whistled"),
@@ -304,8 +307,8 @@ def by_category(session, scope):
     out = []
     for r in rows:
         cat = catalog.CATEGORIES.get(r.category)
-        out.append({"category": r.category, "name": cat.zh if cat else r.category, "name_en": cat.en if cat else r.category,
-                    **_figures(r)})
+        out.append({"category": r.category, "name": cat.zh if cat else r.category,
+                    "name_en": cat.en if cat else r.category, **_figures(r)})
     return sorted(out, key=lambda c: (-c["reported"], c["category"]))
 
 

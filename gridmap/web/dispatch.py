@@ -9,6 +9,7 @@ from ..maps import cameras as camera_maps
 from ..maps import dispatch as dispatch_maps
 from ..pages import dispatcher as dispatcher_page
 from . import params
+from .dashboard import period_names
 from .common import current_area, current_role, requires, snapshot, store
 from .security import frameable, map_page
 
@@ -101,7 +102,8 @@ def stats():
     q, s = _statistics()
     snap = snapshot()
     return render_template("dispatch/stats.html", s=s, names=dispatcher_page.place_names(snap),
-                           periods=dispatch.PERIODS, levels=catalog.LEVELS, level_names=catalog.LEVEL_NAMES,
+                           periods=dispatch.PERIODS, period_names=period_names(), levels=catalog.LEVELS,
+                           level_names=catalog.LEVEL_NAMES,
                            communities=dispatcher_page.communities(snap),
                            map_url=url_for("dispatch.stats_map", **request.args))
 
