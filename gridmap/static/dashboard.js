@@ -5,9 +5,11 @@
   var config = JSON.parse(document.getElementById("dashboard-config").textContent);
 
   function go(level, code) {
-    var params = new URLSearchParams({level: level, from: config.window.from, to: config.window.to,
-                                      period: config.window.period});
+    var params = new URLSearchParams({level: level});
     if (code) params.set("code", code);
+    params.set("from", config.window.from);
+    params.set("to", config.window.to);
+    params.set("period", config.window.period);
     window.location.assign(config.page + "?" + params.toString());
   }
 
