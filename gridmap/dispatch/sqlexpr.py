@@ -1,5 +1,6 @@
-"""SQL expressions the statistics need that SQLite and PostgreSQL spell differently: hours between two
-times, the label of a report's day, week or month.
+"""SQL the statistics need that SQLite and PostgreSQL spell differently: hours between times, period labels.
+
+Hours from one time to another; the label of a report's day, week or month.
 
 Each is one construct compiled per dialect, with its format strings inline rather than bound: PostgreSQL
 then sees the same expression in SELECT and GROUP BY (two bound parameters would be two expressions).

@@ -30,7 +30,7 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
     tells of another area's SOS. ``private=True`` counts them all (the CLI, benchmarks).
 
     Every figure is an aggregate the store computes (a few grouped queries); no incident row comes
-    into Python but as a heatmap point, one per distinct place with its count as weight.
+    into Python but as a heatmap point (its two coordinates).
     """
     now = now or utcnow()
     inc = m.Incident.__table__
@@ -58,9 +58,10 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
     levels = dict(session.execute(select(inc.c.level, func.count()).where(*kept, inc.c.status.in_(OPEN_STATUSES))
                                   .group_by(inc.c.level)).all())
     label = period_label(inc.c.reported_at, period)
-    heat = session.execute(select(inc.c.lat, inc.c.lon, func.count()).where(
-        *kept, inc.c.lon.is_not(None), inc.c.lat.is_not(None)).group_by(inc.c.lat, inc.c.lon)
-        .order_by(inc.c.lat, inc.c.lon)).all()
+    # the heatmap is one point per incident by definition (its length is the count the map shows): only the
+    # two coordinates come out of the store, in report order
+    heat = session.execute(select(inc.c.lat, inc.c.lon).where(*kept, inc.c.lon.is_not(None), inc.c.lat.is_not(None))
+                           .order_by(inc.c.id)).all()
     total = head.total or 0
     return {"filters": {"community": community, "grid": grid, "period": period,
                         "start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
@@ -73,7 +74,7 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
             "by_community": _groups(session, inc.c.community_code, "community", kept, f),
             "by_grid": _groups(session, inc.c.grid_code, "grid", kept, f),
             "by_period": _groups(session, label, "period", kept, f),
-            "heatmap": [[round(float(lat), 6), round(float(lon), 6), float(n)] for lat, lon, n in heat]}
+            "heatmap": [[round(float(lat), 6), round(float(lon), 6), 1.0] for lat, lon in heat]}
 
 
 def _flag(condition):
