@@ -164,6 +164,8 @@ def fill(store, city, df, escalated, whistled, geoms):
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         from sqlalchemy import text
         conn.execute(text("VACUUM ANALYZE" if store.is_postgis else "ANALYZE"))
+        if store.is_sqlite:  # a WAL of the whole load would be consulted on every page read after
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     return time.perf_counter() - t0
 
 

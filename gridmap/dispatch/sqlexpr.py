@@ -7,7 +7,7 @@ then sees the same expression in SELECT and GROUP BY (two bound parameters would
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, String
+from sqlalchemy import DateTime, Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -83,3 +83,20 @@ PERIOD_LABELS = {"day": day_label, "week": week_label, "month": month_label}
 def period_label(column, period):
     """The SQL label of ``column``'s ``period`` (day, week, month)."""
     return PERIOD_LABELS[period](column)
+
+
+class no_index(FunctionElement):  # noqa: N801
+    """A time column SQLite must not use an index for (unary plus: the same value); the column itself elsewhere."""
+    type = DateTime()
+    name = "no_index"
+    inherit_cache = True
+
+
+@compiles(no_index)
+def _no_index_sqlite(element, compiler, **kw):
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+@compiles(no_index, "postgresql")
+def _no_index_pg(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
