@@ -327,7 +327,9 @@ def _names(session, level, codes):
 
 def by_category(session, scope):
     """The KPIs of each incident category (its names in both languages), most reported first."""
-    rows = _grouped(session, scope, (_INC.c.category.label("category"),))
+    # not grouped along ix_incident_category_reported: SQLite would walk the whole index in category order
+    # (for the grouping) and filter the area and window row by row
+    rows = _grouped(session, scope, (no_index(_INC.c.category).label("category"),))
     out = []
     for r in rows:
         cat = catalog.CATEGORIES.get(r.category)

@@ -7,7 +7,7 @@ then sees the same expression in SELECT and GROUP BY (two bound parameters would
 """
 from __future__ import annotations
 
-from sqlalchemy import DateTime, Float, String
+from sqlalchemy import Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -86,10 +86,13 @@ def period_label(column, period):
 
 
 class no_index(FunctionElement):  # noqa: N801
-    """A time column SQLite must not use an index for (unary plus: the same value); the column itself elsewhere."""
-    type = DateTime()
+    """A column SQLite must not use an index for (unary plus: the same value); the column itself elsewhere."""
     name = "no_index"
     inherit_cache = True
+
+    def __init__(self, column):
+        super().__init__(column)
+        self.type = column.type  # binds compared with it are written as the column's are
 
 
 @compiles(no_index)
