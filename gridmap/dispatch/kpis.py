@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import case, distinct, func, select
 
 from .. import access, catalog
 from ..errors import InvalidInput, N_, NotFound
@@ -373,14 +373,21 @@ def worker_load(session, scope, *, limit=MAX_WORKERS):
     mine = clause(scope.role, "dashboard.read", scope.area, grid_col=grid, community_col=community)
     if mine is not None:
         where.append(mine)
-    open_ = and_(_INC.c.grid_code == grid, _INC.c.status.in_(OPEN_STATUSES))
-    source = _GWG.join(_WORKER, _WORKER.c.id == _GWG.c.worker_id).outerjoin(_INC, open_)
-    n_open = func.count(_INC.c.id)
+    # the open incidents of the area per grid first (ix_incident_open_area), then onto the workers' grids
+    open_where = [_INC.c.status.in_(OPEN_STATUSES), _INC.c.grid_code.is_not(None)]
+    place = area_clause(scope.level, scope.code)
+    if place is not None:
+        open_where.append(place)
+    load = (select(_INC.c.grid_code, func.count().label("open"), _flag(_INC.c.deadline_at < scope.now).label("overdue"))
+            .where(*open_where).group_by(_INC.c.grid_code).subquery("load"))
+    source = _GWG.join(_WORKER, _WORKER.c.id == _GWG.c.worker_id).outerjoin(load, load.c.grid_code == grid)
+    n_open = func.coalesce(func.sum(load.c.open), 0)
     q = (select(_WORKER.c.id, _WORKER.c.name, _WORKER.c.community_code, func.count(distinct(grid)).label("grids"),
-                n_open.label("open"), _flag(_INC.c.deadline_at < scope.now).label("overdue"))
+                n_open.label("open"), func.coalesce(func.sum(load.c.overdue), 0).label("overdue"),
+                func.count().over().label("total"))  # every worker's row counted before the limit
          .select_from(source).where(*where).group_by(_WORKER.c.id, _WORKER.c.name, _WORKER.c.community_code))
-    total = session.scalar(select(func.count()).select_from(q.subquery()))
     rows = session.execute(q.order_by(n_open.desc(), _WORKER.c.id).limit(limit)).all()
+    total = rows[0].total if rows else 0
     return {"total": int(total or 0),
             "rows": [{"id": r.id, "name": access.name_for(scope.role, r.name, at=(None, r.community_code),
                                                           area=scope.area),

@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Optional
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-                        SmallInteger, String, Table, Text, UniqueConstraint, func)
+                        SmallInteger, String, Table, Text, UniqueConstraint, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import Geometry
@@ -37,6 +37,11 @@ class Sourced:
     retired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     row_hash: Mapped[Optional[int]] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+
+#: gridmap.dispatch.rules.OPEN_STATUSES as the partial index on open incidents says it (the store sits below
+#: dispatch; a test keeps the two the same)
+OPEN_SQL = "status IN ('reported', 'accepted', 'dispatched', 'in_progress')"
 
 
 def utcnow():
@@ -293,7 +298,10 @@ class Incident(Base):
                       # a grid's open load
                       Index("ix_incident_reported", "reported_at"),
                       Index("ix_incident_community_reported", "community_code", "reported_at"),
-                      Index("ix_incident_grid_status", "grid_code", "status"))
+                      Index("ix_incident_grid_status", "grid_code", "status"),
+                      # the open ones alone, by area: a worker's load is read from this index only
+                      Index("ix_incident_open_area", "community_code", "grid_code", "deadline_at",
+                            postgresql_where=text(OPEN_SQL), sqlite_where=text(OPEN_SQL)))
     __mapper_args__ = {"version_id_col": version}
 
 
