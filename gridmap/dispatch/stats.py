@@ -50,29 +50,35 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
     kept = [*where, inc.c.status != "merged"]
     f = _figures(inc, now)
 
-    head = session.execute(select(*f).where(*kept)).one()
-    duplicates = session.scalar(select(func.count()).where(*where, inc.c.status == "merged"))
+    # one scan for the head figures: counts per (status, level), at most 24 rows, summed here
+    parts = session.execute(select(inc.c.status, inc.c.level, *f).where(*where)
+                            .group_by(inc.c.status, inc.c.level)).all()
+    live = [r for r in parts if r.status != "merged"]
+    total, count = sum(r.total for r in live), sum(r.resolved or 0 for r in live)
+    duplicates = sum(r.total for r in parts if r.status == "merged")
+    levels = {}
+    for r in live:
+        if r.status in OPEN_STATUSES:
+            levels[r.level] = levels.get(r.level, 0) + r.total
     hours = hours_between(inc.c.reported_at, inc.c.resolved_at)
     done = [*kept, inc.c.status == "resolved", inc.c.resolved_at.is_not(None)]
-    count = head.resolved or 0
-    levels = dict(session.execute(select(inc.c.level, func.count()).where(*kept, inc.c.status.in_(OPEN_STATUSES))
-                                  .group_by(inc.c.level)).all())
+    median, p90 = _percentiles(session, hours, done, count, (0.5, 0.9))
+    # one scan for both tables by place: per (community, grid), at most a row per grid, summed per community here
+    pairs = session.execute(select(inc.c.community_code.label("community"), inc.c.grid_code.label("grid"), *f)
+                            .where(*kept).group_by(inc.c.community_code, inc.c.grid_code)).all()
     label = period_label(inc.c.reported_at, period)
     # the heatmap is one point per incident by definition (its length is the count the map shows): only the
     # two coordinates come out of the store, in report order
     heat = session.execute(select(inc.c.lat, inc.c.lon).where(*kept, inc.c.lon.is_not(None), inc.c.lat.is_not(None))
                            .order_by(inc.c.id)).all()
-    total = head.total or 0
     return {"filters": {"community": community, "grid": grid, "period": period,
                         "start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-            "total": int(total), "resolved": int(count), "open": int(head.open or 0),
-            "duplicates": int(duplicates or 0), "resolution_rate": _rate(count, total),
-            "hours_to_resolve": {"median": _percentile(session, hours, done, count, 0.5),
-                                 "p90": _percentile(session, hours, done, count, 0.9), "count": int(count)},
+            "total": int(total), "resolved": int(count), "open": int(sum(r.open or 0 for r in live)),
+            "duplicates": int(duplicates), "resolution_rate": _rate(count, total),
+            "hours_to_resolve": {"median": median, "p90": p90, "count": int(count)},
             "open_by_level": {lv: int(levels.get(lv, 0)) for lv in catalog.LEVELS},
-            "overdue": int(head.overdue or 0),
-            "by_community": _groups(session, inc.c.community_code, "community", kept, f),
-            "by_grid": _groups(session, inc.c.grid_code, "grid", kept, f),
+            "overdue": int(sum(r.overdue or 0 for r in live)),
+            "by_community": _rolled(pairs, "community"), "by_grid": _rolled(pairs, "grid"),
             "by_period": _groups(session, label, "period", kept, f),
             "heatmap": [[round(float(lat), 6), round(float(lon), 6), 1.0] for lat, lon in heat]}
 
@@ -97,22 +103,40 @@ def _groups(session, key, name, where, figures):
              "overdue": int(r.overdue or 0), "resolution_rate": _rate(r.resolved or 0, r.total)} for r in rows]
 
 
-def _percentile(session, values, where, n, q):
-    """The ``q`` quantile of ``values`` over ``where`` as numpy.percentile interpolates it (between the order
-    statistics at (n - 1) q), rounded to 0.01; None for no values.
+def _rolled(rows, key):
+    """Rows grouped by (community, grid) summed per ``key``, as :func:`_groups` gives them."""
+    sums = {}
+    for r in rows:
+        k = getattr(r, key)
+        acc = sums.setdefault(k, [0, 0, 0, 0])
+        for i, v in enumerate((r.total, r.resolved, r.open, r.overdue)):
+            acc[i] += v or 0
+    keys = sorted(sums, key=lambda k: (k is None, k or ""))
+    return [{key: k, "total": int(sums[k][0]), "resolved": int(sums[k][1]), "open": int(sums[k][2]),
+             "overdue": int(sums[k][3]), "resolution_rate": _rate(sums[k][1], sums[k][0])} for k in keys]
 
-    PostgreSQL's percentile_cont is that definition; SQLite has no ordered-set aggregate, so it reads the one
-    or two order statistics it needs with ORDER BY … LIMIT 2 OFFSET k, still in the store."""
+
+def _percentiles(session, values, where, n, qs):
+    """The ``qs`` quantiles of ``values`` over ``where`` as numpy.percentile interpolates them (between the
+    order statistics at (n - 1) q), rounded to 0.01; None for no values.
+
+    PostgreSQL's percentile_cont is that definition; SQLite has no ordered-set aggregate, so one sort numbers
+    the values (row_number) and only the order statistics needed come out, still in the store."""
     if not n:
-        return None
+        return tuple(None for _ in qs)
     if session.get_bind().dialect.name == "postgresql":
-        value = session.scalar(select(func.percentile_cont(q).within_group(values)).where(*where))
-        return round(float(value), 2)
-    k = (n - 1) * q
-    lo = int(np.floor(k))
-    pair = session.scalars(select(values).where(*where).order_by(values).limit(2).offset(lo)).all()
-    value = pair[0] if len(pair) == 1 else pair[0] + (pair[1] - pair[0]) * (k - lo)
-    return round(float(value), 2)
+        got = session.execute(select(*(func.percentile_cont(q).within_group(values) for q in qs)).where(*where)).one()
+        return tuple(round(float(v), 2) for v in got)
+    ks = [(n - 1) * q for q in qs]
+    wanted = sorted({int(np.floor(k)) + d for k in ks for d in (1, 2) if int(np.floor(k)) + d <= n})
+    ranked = select(values.label("v"), func.row_number().over(order_by=values).label("rn")).where(*where).subquery()
+    at = dict(session.execute(select(ranked.c.rn, ranked.c.v).where(ranked.c.rn.in_(wanted))).all())
+    out = []
+    for k in ks:
+        lo = int(np.floor(k))
+        a, b = at[lo + 1], at.get(lo + 2, at[lo + 1])
+        out.append(round(float(a + (b - a) * (k - lo)), 2))
+    return tuple(out)
 
 
 def private_clause(role, area, action, *, grid_col, community_col, category_col):
