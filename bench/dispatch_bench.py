@@ -20,9 +20,8 @@ On each store, fastest of ``--repeat`` runs:
 - the peer: the same figures from the database — totals, open by level, overdue, counts per
   grid / community / day, median and p90 hours to resolve — with GROUP BY queries (SQLite:
   window functions for the percentiles; PostgreSQL: ``percentile_cont``), no heatmap;
-- for the city, once: statistics() with its grouping done as before the rewrite (a Python loop
-  over ``groupby``, a sub-frame per grid), so before and after come from the same run
-  (``--skip-before`` leaves it out).
+- (statistics() before its rewrite to SQL aggregates, which read the rows into pandas, is timed beside
+  it by ``dashboard_bench.py --only stats`` from another checkout; ``--skip-before`` is kept as a no-op.)
 
 Both answers are compared figure by figure (percentiles to 0.01 h) and the run stops if they
 differ. Results also go to bench/out/dispatch-bench.json.
@@ -48,7 +47,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 import synthetic_city  # noqa: E402
 
 from gridmap import catalog, dispatch  # noqa: E402
-from gridmap.dispatch import stats as dispatch_stats  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/gridmap_test"
@@ -209,28 +207,6 @@ def compare(ours, peer):
     return out
 
 
-# -- before: the grouping as it was --------------------------------------------------------------
-
-def _loop_groups(df, key):
-    """``dispatch._groups`` as it was before one ``groupby.agg`` replaced it: a loop over the groups."""
-    import pandas as pd
-    out = []
-    for value, g in df.groupby(key, dropna=False, sort=True):
-        out.append({key: None if pd.isna(value) else value, "total": int(len(g)), "resolved": int(g["resolved"].sum()),
-                    "open": int(g["open"].sum()), "overdue": int(g["overdue"].sum()),
-                    "resolution_rate": dispatch_stats._rate(g["resolved"].sum(), len(g))})
-    return out
-
-
-def statistics_before(session, **kwargs):
-    """statistics() with the loop of before; the same answer."""
-    grouped, dispatch_stats._groups = dispatch_stats._groups, _loop_groups
-    try:
-        return dispatch.statistics(session, **kwargs)
-    finally:
-        dispatch_stats._groups = grouped
-
-
 # -- timing ----------------------------------------------------------------------------------------
 
 def best_of(fn, repeat):
@@ -267,10 +243,6 @@ def measure(store, community, repeat, before=True):
             t_sql, peer = best_of(lambda: sql_statistics(session, community=code), repeat)
             diff = compare(ours, peer)
             t_before = None
-            if before and code is None:
-                t_before, old = best_of(lambda: statistics_before(session, now=NOW, private=True), 1)
-                if old != ours:
-                    diff.append("statistics() before and after the rewrite differ")
             agreed &= not diff
             for d in diff[:5]:
                 print(f"  DIFFERENT ({name}, {scope}): {d}", flush=True)

@@ -64,6 +64,9 @@ PERMISSIONS = {
     "ledger.write": dict(_AREA),
     # the categories that are not public in statistics (an SOS dot marks where someone lives alone)
     "stats.private": dict(_AREA),
+    # the city dashboard's KPIs, loads and trends (worker names as "phone.read" says): staff, each where it
+    # works; a street or the city counts only the part of it a role works in
+    "dashboard.read": dict(_AREA),
     # the residents, party members and contact households of a grid; names in plan diffs
     "people.read": {"admin": ANY, "grid_worker": SERVED},
     # phone numbers and reporters' names unmasked
@@ -86,6 +89,7 @@ _WHAT = {"plan.edit": "change grid plans", "data.import": "import data files", "
          "incident.show_photos": "show resolve photos to the resident who reported",
          "whistle.report_in": "read or report on whistle tasks", "ledger.read": "read the service ledger",
          "ledger.write": "write the service ledger", "stats.private": "see private statistics",
+         "dashboard.read": "read the dashboard",
          "people.read": "see the people of a grid", "phone.read": "see full phone numbers",
          "worker.use": "use the grid worker's workbench", "patrol.use": "patrol and check in",
          "record.edit": "correct or retire imported records", "city.read": "see the city map"}

@@ -5,13 +5,14 @@ import datetime as dt
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 
 from .. import access, catalog
 from ..store import models as m
+from .areas import clause
 from .rules import OPEN_STATUSES, utcnow
+from .sqlexpr import hours_between, period_label
 
 
 def statistics(session, *, community=None, grid=None, period="day", start=None, end=None, now=None,
@@ -27,104 +28,131 @@ def statistics(session, *, community=None, grid=None, period="day", start=None, 
     alone) count, in every figure and the heatmap, only where ``role`` may see private statistics
     within ``area`` (:mod:`gridmap.access`, "stats.private"): nowhere for the public, so no count
     tells of another area's SOS. ``private=True`` counts them all (the CLI, benchmarks).
+
+    Every figure is an aggregate the store computes (a few grouped queries); no incident row comes
+    into Python but as a heatmap point (its two coordinates).
     """
     now = now or utcnow()
-    q = select(m.Incident.id, m.Incident.category, m.Incident.status, m.Incident.level, m.Incident.community_code, m.Incident.grid_code,
-               m.Incident.reported_at, m.Incident.resolved_at, m.Incident.deadline_at, m.Incident.lon, m.Incident.lat)
-    for column, value in ((m.Incident.community_code, community), (m.Incident.grid_code, grid)):
+    inc = m.Incident.__table__
+    where = []
+    for column, value in ((inc.c.community_code, community), (inc.c.grid_code, grid)):
         if value is not None:
-            q = q.where(column == value)
+            where.append(column == value)
     if start is not None:
-        q = q.where(m.Incident.reported_at >= dt.datetime.combine(start, dt.time()))
+        where.append(inc.c.reported_at >= dt.datetime.combine(start, dt.time()))
     if end is not None:
-        q = q.where(m.Incident.reported_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
-    rows = session.execute(q).all()
-    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=["id", "category", "status", "level", "community", "grid", "reported_at", "resolved_at",
-                                     "deadline_at", "lon", "lat"])
-    for column in ("reported_at", "resolved_at", "deadline_at"):
-        df[column] = pd.to_datetime(df[column])
+        where.append(inc.c.reported_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
     if not private:
-        df = df[~_hidden(df, role, area)]
-    merged = df["status"] == "merged"
-    df = df[~merged]
-    resolved = df["status"] == "resolved"
-    open_ = df["status"].isin(OPEN_STATUSES)
-    df = df.assign(resolved=resolved, open=open_,
-                   overdue=open_ & df["deadline_at"].notna() & (df["deadline_at"] < now),
-                   hours=(df["resolved_at"] - df["reported_at"]).dt.total_seconds() / 3600.0)
-    hours = df.loc[resolved, "hours"].to_numpy(dtype=float)
-    df["period"] = _period_labels(df["reported_at"], period)
-    open_levels = df.loc[open_, "level"].value_counts()
+        seen = private_clause(role, area, "stats.private", grid_col=inc.c.grid_code,
+                              community_col=inc.c.community_code, category_col=inc.c.category)
+        if seen is not None:
+            where.append(seen)
+    kept = [*where, inc.c.status != "merged"]
+    f = _figures(inc, now)
 
+    # one scan for the head figures: counts per (status, level), at most 24 rows, summed here
+    parts = session.execute(select(inc.c.status, inc.c.level, *f).where(*where)
+                            .group_by(inc.c.status, inc.c.level)).all()
+    live = [r for r in parts if r.status != "merged"]
+    total, count = sum(r.total for r in live), sum(r.resolved or 0 for r in live)
+    duplicates = sum(r.total for r in parts if r.status == "merged")
+    levels = {}
+    for r in live:
+        if r.status in OPEN_STATUSES:
+            levels[r.level] = levels.get(r.level, 0) + r.total
+    hours = hours_between(inc.c.reported_at, inc.c.resolved_at)
+    done = [*kept, inc.c.status == "resolved", inc.c.resolved_at.is_not(None)]
+    median, p90 = _percentiles(session, hours, done, count, (0.5, 0.9))
+    # one scan for both tables by place: per (community, grid), at most a row per grid, summed per community here
+    pairs = session.execute(select(inc.c.community_code.label("community"), inc.c.grid_code.label("grid"), *f)
+                            .where(*kept).group_by(inc.c.community_code, inc.c.grid_code)).all()
+    label = period_label(inc.c.reported_at, period)
+    # the heatmap is one point per incident by definition (its length is the count the map shows): only the
+    # two coordinates come out of the store, in report order
+    heat = session.execute(select(inc.c.lat, inc.c.lon).where(*kept, inc.c.lon.is_not(None), inc.c.lat.is_not(None))
+                           .order_by(inc.c.id)).all()
     return {"filters": {"community": community, "grid": grid, "period": period,
                         "start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-            "total": int(len(df)), "resolved": int(resolved.sum()), "open": int(open_.sum()),
-            "duplicates": int(merged.sum()), "resolution_rate": _rate(resolved.sum(), len(df)),
-            "hours_to_resolve": {"median": _pct(hours, 50), "p90": _pct(hours, 90), "count": int(len(hours))},
-            "open_by_level": {lv: int(open_levels.get(lv, 0)) for lv in catalog.LEVELS},
-            "overdue": int(df["overdue"].sum()),
-            "by_community": _groups(df, "community"), "by_grid": _groups(df, "grid"),
-            "by_period": _groups(df, "period"),
-            "heatmap": _heatmap(df)}
+            "total": int(total), "resolved": int(count), "open": int(sum(r.open or 0 for r in live)),
+            "duplicates": int(duplicates), "resolution_rate": _rate(count, total),
+            "hours_to_resolve": {"median": median, "p90": p90, "count": int(count)},
+            "open_by_level": {lv: int(levels.get(lv, 0)) for lv in catalog.LEVELS},
+            "overdue": int(sum(r.overdue or 0 for r in live)),
+            "by_community": _rolled(pairs, "community"), "by_grid": _rolled(pairs, "grid"),
+            "by_period": _groups(session, label, "period", kept, f),
+            "heatmap": [[round(float(lat), 6), round(float(lon), 6), 1.0] for lat, lon in heat]}
 
 
-def _groups(df, key):
-    """Counts and the resolution rate per value of ``key``, sorted, a missing value last.
-
-    One ``groupby.agg`` for all the groups: a city has 15,000 grids, and a Python loop over
-    the groups (a sub-frame each) took seconds where this takes milliseconds.
-    """
-    agg = df.groupby(key, dropna=False, sort=True).agg(
-        total=("resolved", "size"), resolved=("resolved", "sum"), open=("open", "sum"), overdue=("overdue", "sum"))
-    missing = agg.index.isna()
-    keys = [None if gone else value for value, gone in zip(agg.index.tolist(), missing.tolist())]
-    return [{key: value, "total": int(total), "resolved": int(resolved), "open": int(open_), "overdue": int(overdue),
-             "resolution_rate": _rate(resolved, total)}
-            for value, total, resolved, open_, overdue in zip(keys, agg["total"].tolist(), agg["resolved"].tolist(),
-                                                               agg["open"].tolist(), agg["overdue"].tolist())]
+def _flag(condition):
+    return case((condition, 1), else_=0)
 
 
-def _hidden(df, role, area):
-    """Rows of a category that is not public, outside where ``role`` may see them."""
-    private = df["category"].isin([c.code for c in catalog.INCIDENT_CATEGORIES if not c.public])
-    if not access.can(role, "stats.private"):
-        return private
-    bound = access.bounds(role, "stats.private", area)
-    if bound is None:
-        return private & False
-    scope, area = bound
-    grid, community = df["grid"], df["community"]
-    if scope == access.SERVED:
-        seen = grid.isin(area.grids) | (grid.isna() & community.isin(area.served_communities))
-    else:
-        seen = community.isin(area.communities)
-    return private & ~seen
+def _figures(inc, now):
+    """The columns every group counts: total, resolved, open, overdue (merged rows are filtered out before)."""
+    open_ = inc.c.status.in_(OPEN_STATUSES)
+    return (func.count().label("total"), func.sum(_flag(inc.c.status == "resolved")).label("resolved"),
+            func.sum(_flag(open_)).label("open"),
+            func.sum(_flag(open_ & (inc.c.deadline_at < now))).label("overdue"))
 
 
-def _heatmap(df):
-    """[[lat, lon, weight], …] as Leaflet.heat and folium's HeatMap take them."""
-    keep = df["lon"].notna() & df["lat"].notna()
-    pts = df.loc[keep, ["lat", "lon"]].to_numpy(dtype=float).round(6)
-    return np.column_stack([pts, np.ones(len(pts))]).tolist()
+def _groups(session, key, name, where, figures):
+    """Counts and the resolution rate per value of ``key``, sorted, a missing value last: one GROUP BY."""
+    rows = session.execute(select(key.label("key"), *figures).where(*where).group_by(key)).all()
+    rows = sorted(rows, key=lambda r: (r.key is None, r.key or ""))
+    return [{name: r.key, "total": int(r.total), "resolved": int(r.resolved or 0), "open": int(r.open or 0),
+             "overdue": int(r.overdue or 0), "resolution_rate": _rate(r.resolved or 0, r.total)} for r in rows]
 
 
-def _period_labels(times, period):
-    if period == "day":
-        return times.dt.strftime("%Y-%m-%d")
-    if period == "month":
-        return times.dt.strftime("%Y-%m")
-    # ISO week, labelled by its Monday so labels sort as dates do
-    return (times.dt.normalize() - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
+def _rolled(rows, key):
+    """Rows grouped by (community, grid) summed per ``key``, as :func:`_groups` gives them."""
+    sums = {}
+    for r in rows:
+        k = getattr(r, key)
+        acc = sums.setdefault(k, [0, 0, 0, 0])
+        for i, v in enumerate((r.total, r.resolved, r.open, r.overdue)):
+            acc[i] += v or 0
+    keys = sorted(sums, key=lambda k: (k is None, k or ""))
+    return [{key: k, "total": int(sums[k][0]), "resolved": int(sums[k][1]), "open": int(sums[k][2]),
+             "overdue": int(sums[k][3]), "resolution_rate": _rate(sums[k][1], sums[k][0])} for k in keys]
+
+
+def _percentiles(session, values, where, n, qs):
+    """The ``qs`` quantiles of ``values`` over ``where`` as numpy.percentile interpolates them (between the
+    order statistics at (n - 1) q), rounded to 0.01; None for no values.
+
+    PostgreSQL's percentile_cont is that definition; SQLite has no ordered-set aggregate, so one sort numbers
+    the values (row_number) and only the order statistics needed come out, still in the store."""
+    if not n:
+        return tuple(None for _ in qs)
+    if session.get_bind().dialect.name == "postgresql":
+        got = session.execute(select(*(func.percentile_cont(q).within_group(values) for q in qs)).where(*where)).one()
+        return tuple(round(float(v), 2) for v in got)
+    ks = [(n - 1) * q for q in qs]
+    wanted = sorted({int(np.floor(k)) + d for k in ks for d in (1, 2) if int(np.floor(k)) + d <= n})
+    ranked = select(values.label("v"), func.row_number().over(order_by=values).label("rn")).where(*where).subquery()
+    at = dict(session.execute(select(ranked.c.rn, ranked.c.v).where(ranked.c.rn.in_(wanted))).all())
+    out = []
+    for k in ks:
+        lo = int(np.floor(k))
+        a, b = at[lo + 1], at.get(lo + 2, at[lo + 1])
+        out.append(round(float(a + (b - a) * (k - lo)), 2))
+    return tuple(out)
+
+
+def private_clause(role, area, action, *, grid_col, community_col, category_col):
+    """A SQL condition keeping the categories that are not public only where ``role`` may ``action``
+    ("stats.private") within ``area``; None when it may everywhere."""
+    private = category_col.in_([c.code for c in catalog.INCIDENT_CATEGORIES if not c.public])
+    if not access.can(role, action):
+        return ~private
+    seen = clause(role, action, area, grid_col=grid_col, community_col=community_col)
+    if seen is None:
+        return None
+    return or_(~private, seen)
 
 
 def _rate(n, total):
     return round(float(n) / total, 4) if total else None
-
-
-def _pct(values, q):
-    return round(float(np.percentile(values, q)), 2) if len(values) else None
-
-
 
 
 def heat_cells(heatmap, metric, *, cell_m=100.0):

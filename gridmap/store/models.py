@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Optional
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-                        SmallInteger, String, Table, Text, UniqueConstraint, func)
+                        SmallInteger, String, Table, Text, UniqueConstraint, func, text)
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -38,6 +38,11 @@ class Sourced:
     retired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     row_hash: Mapped[Optional[int]] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+
+#: gridmap.dispatch.rules.OPEN_STATUSES as the partial index on open incidents says it (the store sits below
+#: dispatch; a test keeps the two the same)
+OPEN_SQL = "status IN ('reported', 'accepted', 'dispatched', 'in_progress')"
 
 
 def utcnow():
@@ -292,7 +297,15 @@ class Incident(Base):
     lon: Mapped[Optional[float]] = mapped_column(Float)
     lat: Mapped[Optional[float]] = mapped_column(Float)
     __table_args__ = (_gist("incident"), Index("ix_incident_category_reported", "category", "reported_at"),
-                      Index("ix_incident_status_level", "status", "level"))
+                      Index("ix_incident_status_level", "status", "level"),
+                      # the dashboard's windows (gridmap.dispatch.kpis): the city's by day, an area's by day,
+                      # a grid's open load
+                      Index("ix_incident_reported", "reported_at"),
+                      Index("ix_incident_community_reported", "community_code", "reported_at"),
+                      Index("ix_incident_grid_status", "grid_code", "status"),
+                      # the open ones alone, by area: a worker's load is read from this index only
+                      Index("ix_incident_open_area", "community_code", "grid_code", "deadline_at",
+                            postgresql_where=text(OPEN_SQL), sqlite_where=text(OPEN_SQL)))
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -456,6 +469,8 @@ class IncidentEvent(Base):
     from_level: Mapped[Optional[str]] = mapped_column(String(16))
     to_level: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+    # which incidents were ever escalated, read without touching the other steps (the dashboard)
+    __table_args__ = (Index("ix_incident_event_action_incident", "action", "incident_id"),)
 
 
 class WhistleTask(Base):

@@ -9,8 +9,8 @@ from werkzeug.exceptions import HTTPException
 from flask_babel import gettext as _
 
 from ..errors import Forbidden, GridmapError, N_
-from . import (admin, api, auth, border, dispatch, limits, nav, open311, places, planner, reports, resident, security,
-               tiles, worker)
+from . import (admin, api, auth, border, dashboard, dispatch, limits, nav, open311, places, planner, reports,
+               resident, security, tiles, worker)
 from .common import current_role, error_body, wants_json
 from .extensions import csrf, init_extensions
 
@@ -20,7 +20,7 @@ def register_blueprints(app):
     security.init_app(app)
     init_extensions(app)
     places.init_app(app)
-    for module in (auth, planner, resident, reports, api, dispatch, worker, admin, tiles):
+    for module in (auth, planner, resident, reports, api, dispatch, dashboard, worker, admin, tiles):
         app.register_blueprint(module.bp)
     # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send
     csrf.exempt(open311.bp)

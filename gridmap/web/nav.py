@@ -17,6 +17,7 @@ PAGES = (
     ("planner.index", _l("Grid planning")),
     ("dispatch.index", _l("Dispatch")),
     ("dispatch.stats", _l("Statistics")),
+    ("dashboard.index", _l("Dashboard")),
     ("planner.coverage_page", _l("Camera coverage")),
     ("admin.imports", _l("Imports")),
     ("tiles.city", _l("City map")),

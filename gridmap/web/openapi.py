@@ -158,6 +158,27 @@ SCHEMAS = {
             "by_period": {"type": "array", "items": _ref("Group")},
             "heatmap": {"type": "array", "description": "[lat, lon, weight] per incident, as Leaflet.heat takes them.",
                         "items": {"type": "array", "items": _NUM, "minItems": 3, "maxItems": 3}}}},
+    "Kpis": {
+        "type": "object", "description": "An area's (or a group's) figures over the incidents reported in the window.",
+        "required": ["reported", "closed", "closure_rate", "on_time", "on_time_rate", "open", "overdue", "escalated",
+                     "whistled", "duplicates"],
+        "properties": {**{k: {"type": "integer", "minimum": 0} for k in (
+            "reported", "closed", "on_time", "open", "overdue", "escalated", "whistled", "duplicates")},
+            "closure_rate": _nullable({"type": "number", "minimum": 0, "maximum": 1}),
+            "on_time_rate": _nullable({"type": "number", "minimum": 0, "maximum": 1})}},
+    "Dashboard": {
+        "type": "object", "required": ["area", "window", "kpis", "children", "categories", "trend", "workers"],
+        "properties": {
+            "area": {"type": "object", "required": ["level", "code", "breadcrumbs", "child_level", "partial"]},
+            "window": {"type": "object", "required": ["from", "to", "period", "now"]},
+            "kpis": _ref("Kpis"),
+            "children": {"type": "array", "items": {"allOf": [_ref("Kpis"), {"type": "object",
+                                                                             "required": ["code", "name"]}]}},
+            "categories": {"type": "array", "items": {"allOf": [_ref("Kpis"), {"type": "object",
+                                                                               "required": ["category"]}]}},
+            "trend": {"type": "array", "items": {"allOf": [_ref("Kpis"), {"type": "object",
+                                                                          "required": ["period"]}]}},
+            "workers": {"type": "object", "required": ["rows", "total"]}}},
 }
 
 
@@ -346,6 +367,17 @@ PATHS = {
                 _COMMUNITY, _GRID, _q("start", _DAY, "First day of reports (inclusive)."),
                 _q("end", _DAY, "Last day of reports (inclusive).")],
         ok=_ok(_ref("Stats")), tags=["statistics"])},
+    "/dashboard": {"get": _op(
+        "An area's KPIs (reported, closed, closure and on-time rates, open, overdue, escalated, whistled), per child "
+        "area, category, grid worker's load and period; computed in the store.",
+        params=[_q("level", {"type": "string", "enum": ["city", "district", "street", "community", "grid"],
+                             "default": "city"}, "The area's level."),
+                _q("code", {"type": "string", "pattern": r"^[0-9]{12}([0-9]{3})?$"},
+                   "The area's code: 12 digits (district, street, community) or 15 (grid); none for the city."),
+                _q("from", _DAY, "First day of reports (inclusive); 29 days before `to` by default."),
+                _q("to", _DAY, "Last day of reports (inclusive); today by default."),
+                _q("period", {"type": "string", "enum": list(PERIODS), "default": "day"}, "Period of the trend.")],
+        ok=_ok(_ref("Dashboard")), errors=("400", "403", "404"), tags=["statistics"], security=_SESSION)},
     "/openapi.json": {"get": _op("This document.", ok=_ok({"type": "object", "required": ["openapi", "paths"]}),
                                  errors=(), tags=["meta"])},
 }

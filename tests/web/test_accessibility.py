@@ -11,7 +11,7 @@ SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "hei
 PAGES = [
     (None, "/"), (None, "/login"), (None, "/?lang=en"),
     ("planner", "/planner"), ("planner", "/planner/coverage?name=210213013004"),
-    ("dispatcher", "/dispatch/"), ("dispatcher", "/dispatch/stats"),
+    ("dispatcher", "/dispatch/"), ("dispatcher", "/dispatch/stats"), ("dispatcher", "/dashboard"),
     ("dispatcher", "/planner"),  # the refusal page is a page too
     ("worker", "/worker/"), ("admin", "/admin/imports"), ("dispatcher", "/city"),
     (None, "/reports/{token}"),  # a resident's status page: the token of a report made for the run
