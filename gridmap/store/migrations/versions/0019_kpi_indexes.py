@@ -1,7 +1,7 @@
 """kpi indexes: the dashboard's aggregates by window, area and status, and escalations by action
 
-Revision ID: 0016
-Revises: 0015 (0015_import_batches)
+Revision ID: 0019
+Revises: 0018 (0015_import_batches)
 Create Date: 2026-12-03 19:00:00
 
 Written by hand to match gridmap/store/models.py (Incident, IncidentEvent). Indexes only: nothing to
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0016'
-down_revision = '0015'
+revision = '0019'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
