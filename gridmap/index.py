@@ -810,36 +810,157 @@ def _get_roads(f, meta):
 # -- one snapshot per process, and the snapshots of past days ----------------------------------
 
 class SnapshotCache:
-    """One Snapshot per process, rebuilt when the store's published generation moves on.
+    """The current generation's Snapshot for this process.
 
-    Every process polls the generation counter (one tiny query at most every
-    ``check_seconds``), so several web workers agree soon after a publish
-    without a restart or a message bus.
+    With a ``directory`` (the web app's ``SNAPSHOT_DIR``) every generation is built once into a
+    file of flat arrays (:mod:`gridmap.snapfile`) that every process maps read-only:
+
+    * the first process to see a new generation builds the file under a lock in the store
+      (``pg_try_advisory_lock`` on PostgreSQL, ``flock`` on SQLite); the others keep answering
+      from the generation they have and map the file when it appears;
+    * a process that has a snapshot never builds or maps inside a request: a background thread
+      does, and requests keep the previous generation until the new one is ready; only the
+      first request of a process with none waits;
+    * on PostgreSQL a listener thread (``LISTEN``) hears each publish at once; the generation
+      counter is polled every ``check_seconds`` on both backends (a lost notification or SQLite);
+    * a partial or corrupt file is refused and rebuilt; the two newest files are kept.
+
+    ``check_seconds=0`` (tests, one-off commands) checks and loads in the calling thread on
+    every call, so a publish is visible to the next call. Without a ``directory`` each process
+    builds its own snapshot from the store, as before files.
     """
 
-    def __init__(self, store, check_seconds=2.0):
+    #: how long a process without a snapshot waits for another's build before building its own
+    WAIT_FOR_BUILD_SECONDS = 900.0
+    KEEP_FILES = 2
+
+    def __init__(self, store, check_seconds=2.0, directory=None, listen=None):
         self.store = store
         self.check_seconds = check_seconds
+        self.directory = snapfile.folder_for(directory, store) if directory is not None else None
+        self.listen = (store.is_postgis and directory is not None and check_seconds > 0) if listen is None else listen
         self._snapshot = None
         self._checked = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one loader at a time in this process
+        self._wake = threading.Event()
+        self._stale = False
+        self._pid = None
+        self._worker = None
+        self._listener = None
+        self.builds = 0  # snapshots this process built from the store (tests and benchmarks read it)
 
     def get(self):
-        now = time.monotonic()
+        """The snapshot to answer with now: the newest loaded (see the class docstring)."""
         snap = self._snapshot
-        if snap is not None and now - self._checked < self.check_seconds:
+        if snap is not None and not self._stale and time.monotonic() - self._checked < self.check_seconds:
             return snap
+        if snap is None or self.check_seconds <= 0 or self.directory is None:
+            return self.refresh()
+        self._start_threads()
+        self._wake.set()
+        return snap
+
+    def refresh(self):
+        """Check the generation and load it here and now (mapping, building or waiting); the snapshot."""
         with self._lock:
+            self._stale = False
             with self.store.session() as session:
                 gen = generation(session)
                 if self._snapshot is None or self._snapshot.generation != gen:
-                    self._snapshot = Snapshot.from_store(session)
-            self._checked = now
+                    if self.directory is None:
+                        self.builds += 1
+                        self._snapshot = Snapshot.from_store(session)
+                    else:
+                        session.close()  # a build may take a while: hold no connection meanwhile
+                        self._snapshot = self._load(gen)
+            self._checked = time.monotonic()
             return self._snapshot
 
     def invalidate(self):
-        self._snapshot = None
+        """The store changed here: check the generation at the next :meth:`get`."""
+        self._stale = True
 
+    def close(self):
+        """Stop this process's background threads (tests; a web process just exits)."""
+        if self._listener is not None:
+            self._listener.stop()
+        self._pid = None
+        self._wake.set()
+
+    # -- loading ----------------------------------------------------------------------------
+    def _load(self, gen):
+        """The snapshot of generation ``gen`` (or newer): its file mapped, built first if nobody has."""
+        waited_since = time.monotonic()
+        while True:
+            snap = self._map(gen)
+            if snap is not None:
+                return snap
+            with snapfile.build_lock(self.store, self.directory, gen) as mine:
+                if mine:
+                    # whoever held the lock before may have finished while we looked
+                    return self._map(gen) or self._build()
+            if time.monotonic() - waited_since > self.WAIT_FOR_BUILD_SECONDS:
+                log.warning("no snapshot file for generation %s after %.0f s: building one here", gen,
+                            self.WAIT_FOR_BUILD_SECONDS)
+                return self._build(write=False)
+            time.sleep(0.05)  # another process is building it: its file appears when done
+
+    def _map(self, gen):
+        """The newest file of generation ``gen`` or later, mapped; None when there is none sound.
+
+        Later too: a build that started just before a publish reads the newer generation and
+        writes that file, never the one we asked for.
+        """
+        for g in reversed(snapfile.generations_in(self.directory)):
+            if g < gen:
+                return None
+            try:
+                return Snapshot.from_file(snapfile.path_for(self.directory, g))
+            except FileNotFoundError:
+                continue
+            except snapfile.BadSnapshotFile as err:
+                log.warning("snapshot file refused, rebuilding it: %s", err)
+                if g == gen:
+                    return None
+        return None
+
+    def _build(self, write=True):
+        self.builds += 1
+        with self.store.session() as session:
+            snap = Snapshot.from_store(session)
+        if not write:
+            return snap
+        path = snap.to_file(self.directory)
+        gens = snapfile.generations_in(self.directory)
+        keep = set([g for g in gens if g <= snap.generation][-self.KEEP_FILES:]) | {g for g in gens if g > snap.generation}
+        snapfile.remove_old(self.directory, keep)
+        # answer from the file too, so the builder shares its pages with everyone else
+        return Snapshot.from_file(path, verify=False)
+
+    # -- background -------------------------------------------------------------------------
+    def _start_threads(self):
+        if self._pid == os.getpid():
+            return
+        # threads do not survive gunicorn's fork: each worker starts its own on its first request
+        self._pid = os.getpid()
+        self._wake = threading.Event()
+        self._worker = threading.Thread(target=self._background, name="gridmap-snapshot", daemon=True)
+        self._worker.start()
+        if self.listen:
+            self._listener = snapfile.Listener(self.store, self._wake.set).start()
+
+    def _background(self):
+        pid = os.getpid()
+        while self._pid == pid:
+            self._wake.wait(max(self.check_seconds, 0.05))
+            self._wake.clear()
+            if self._pid != pid:
+                return
+            try:
+                self.refresh()
+            except Exception:  # a store that is down: keep serving what we have, try again later
+                log.exception("snapshot refresh failed; still serving generation %s",
+                              getattr(self._snapshot, "generation", None))
 
 SNAPSHOT_CACHE_SIZE = 8
 _snapshots = OrderedDict()
