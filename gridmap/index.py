@@ -847,6 +847,7 @@ class SnapshotCache:
         self._pid = None
         self._worker = None
         self._listener = None
+        self._closing = False
         self.builds = 0  # snapshots this process built from the store (tests and benchmarks read it)
 
     def get(self):
@@ -881,11 +882,16 @@ class SnapshotCache:
         self._stale = True
 
     def close(self):
-        """Stop this process's background threads (tests; a web process just exits)."""
-        if self._listener is not None:
-            self._listener.stop()
+        """Stop this process's background threads and wait for them (tests; a web process just exits)."""
         self._pid = None
+        self._closing = True
         self._wake.set()
+        for thread, stop in ((self._listener and self._listener.thread, self._listener and self._listener.stop),
+                             (self._worker, None)):
+            if stop is not None:
+                stop()
+            if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+                thread.join(30)
 
     # -- loading ----------------------------------------------------------------------------
     def _load(self, gen):
@@ -903,6 +909,8 @@ class SnapshotCache:
                 log.warning("no snapshot file for generation %s after %.0f s: building one here", gen,
                             self.WAIT_FOR_BUILD_SECONDS)
                 return self._build(write=False)
+            if self._closing:
+                raise _Closed()
             time.sleep(0.05)  # another process is building it: its file appears when done
 
     def _map(self, gen):
@@ -958,9 +966,15 @@ class SnapshotCache:
                 return
             try:
                 self.refresh()
+            except _Closed:
+                return
             except Exception:  # a store that is down: keep serving what we have, try again later
                 log.exception("snapshot refresh failed; still serving generation %s",
                               getattr(self._snapshot, "generation", None))
+
+class _Closed(Exception):
+    """The cache was closed while waiting for another process's build."""
+
 
 SNAPSHOT_CACHE_SIZE = 8
 _snapshots = OrderedDict()

@@ -187,11 +187,16 @@ class Mapped:
         try:
             self._open(size, verify)
         except BadSnapshotFile:
-            self._mm.close()
+            self._close()
             raise
         except Exception as err:  # a garbled header: whatever broke, the file is not a snapshot
-            self._mm.close()
+            self._close()
             raise BadSnapshotFile(f"{self.path}: {err}") from err
+
+    def _close(self):
+        self.arrays = {}
+        with contextlib.suppress(BufferError):  # views still held by a traceback: unmapped when they go
+            self._mm.close()
 
     def _open(self, size, verify):
         mm = self._mm
