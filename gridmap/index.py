@@ -852,12 +852,14 @@ class SnapshotCache:
 
     def get(self):
         """The snapshot to answer with now: the newest loaded (see the class docstring)."""
+        background = self.directory is not None and self.check_seconds > 0
+        if background:
+            self._start_threads()  # once per process (a pid check): the listener must run from the start
         snap = self._snapshot
         if snap is not None and not self._stale and time.monotonic() - self._checked < self.check_seconds:
             return snap
-        if snap is None or self.check_seconds <= 0 or self.directory is None:
+        if snap is None or not background:
             return self.refresh()
-        self._start_threads()
         self._wake.set()
         return snap
 

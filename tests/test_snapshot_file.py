@@ -234,7 +234,6 @@ _WATCHER = textwrap.dedent("""
     # polling once an hour: only a notification can bring the new generation in time
     cache = SnapshotCache(store, check_seconds=3600, directory=sys.argv[2])
     first = cache.get()
-    cache._start_threads()
     cache._listener.connected.wait(30)
     print("ready", first.generation, flush=True)
     deadline = time.monotonic() + 60
