@@ -242,6 +242,8 @@ class Snapshot:
     def __init__(self, grids, communities=None, responders=None, cameras=None, generation=0):
         self.generation = generation
         self.built_at = dt.datetime.now()
+        self._lazy = {}  # attribute → loader, for what a mapped snapshot makes on first use (from_file)
+        self._lazy_lock = threading.Lock()
         self.roads = None  # a geo.roads.RoadGraph when roads are imported (from_store)
         self.addresses = None  # a geo.addresses.AddressIndex over the building register (from_store)
         self.workers = {}  # grid code → [{id, name, phone}] (from_store)
@@ -358,10 +360,47 @@ class Snapshot:
         self._entities = _Entities.from_arrays(f, "entities", meta["entities"]) if "entities" in meta else None
         self._cameras = _Cameras.from_arrays(f, "cameras", meta["cameras"]) if "cameras" in meta else None
         self.workers, self.branches = meta["workers"], meta["branches"]
-        self.roads = _get_roads(f, meta["roads"]) if "roads" in meta else None
-        pickled = f.get("addresses.pickle")
-        self.addresses = pickle.loads(pickled) if pickled is not None else None
+        # the road graphs (CSR per mode, an STRtree) and the address index are made on first use, or
+        # by warm() in the cache's background thread: a new process answers its first locate sooner
+        self._lazy_lock = threading.Lock()
+        self._lazy = {"roads": (lambda: _get_roads(f, meta["roads"])) if "roads" in meta else (lambda: None),
+                      "addresses": lambda: _get_addresses(f)}
         return self
+
+    def warm(self):
+        """Make now what a mapped snapshot would otherwise make on first use (roads, addresses, grids in metres)."""
+        _ = self.roads, self.addresses
+        if len(self._grid_codes):
+            self._grids_in_metres()
+        return self
+
+    def _lazy_get(self, name):
+        if name in self._lazy:
+            with self._lazy_lock:
+                if name in self._lazy:
+                    self.__dict__["_" + name] = self._lazy[name]()
+                    del self._lazy[name]
+        return self.__dict__["_" + name]
+
+    @property
+    def roads(self):
+        """The road graph of every travel mode (:class:`~gridmap.geo.roads.RoadGraph`), None without roads."""
+        return self._lazy_get("roads")
+
+    @roads.setter
+    def roads(self, graph):
+        self._lazy.pop("roads", None)
+        self._roads = graph
+
+    @property
+    def addresses(self):
+        """The fuzzy address index over the building register, None without buildings."""
+        return self._lazy_get("addresses")
+
+    @addresses.setter
+    def addresses(self, index):
+        self._lazy.pop("addresses", None)
+        self._addresses = index
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -533,7 +572,7 @@ class Snapshot:
         so a point on a shared edge lists the neighbour at 0 m. Returns dicts ``code``, ``name``,
         ``community_code``, ``distance_m`` (0.1 m).
         """
-        if not len(self.grids):
+        if not len(self._grid_codes):
             return []
         x, y = self.metric.xy(lon, lat)
         if not (math.isfinite(x) and math.isfinite(y)):
@@ -797,6 +836,11 @@ def _put_roads(arrays, roads):
     return {"kinds": kinds.tolist(), "min_island_m": roads._min_island_m, "metric": _metric_centre(roads.metric)}
 
 
+def _get_addresses(f):
+    pickled = f.get("addresses.pickle")
+    return pickle.loads(pickled) if pickled is not None else None
+
+
 def _get_roads(f, meta):
     a = _prefixed(f, "roads")
     kinds = np.asarray(meta["kinds"], dtype=object)
@@ -863,8 +907,12 @@ class SnapshotCache:
         self._wake.set()
         return snap
 
-    def refresh(self):
-        """Check the generation and load it here and now (mapping, building or waiting); the snapshot."""
+    def refresh(self, *, warm=False):
+        """Check the generation and load it here and now (mapping, building or waiting); the snapshot.
+
+        With ``warm`` the new snapshot's road graphs and address index are made before it is
+        answered from (the background thread); otherwise a thread makes them meanwhile.
+        """
         with self._lock:
             self._stale = False
             with self.store.session() as session:
@@ -875,7 +923,12 @@ class SnapshotCache:
                         self._snapshot = Snapshot.from_store(session)
                     else:
                         session.close()  # a build may take a while: hold no connection meanwhile
-                        self._snapshot = self._load(gen)
+                        snap = self._load(gen)
+                        if warm:
+                            snap.warm()
+                        else:
+                            threading.Thread(target=snap.warm, name="gridmap-snapshot-warm", daemon=True).start()
+                        self._snapshot = snap
             self._checked = time.monotonic()
             return self._snapshot
 
@@ -967,7 +1020,7 @@ class SnapshotCache:
             if self._pid != pid:
                 return
             try:
-                self.refresh()
+                self.refresh(warm=True)
             except _Closed:
                 return
             except Exception:  # a store that is down: keep serving what we have, try again later
