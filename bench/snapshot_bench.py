@@ -10,7 +10,7 @@ every process builds its own snapshot from the store):
 1. build: ``Snapshot.from_store`` (the same in both), ``to_file``, the file's size;
 2. a new process: from its start to its first ``locate`` answered, mapping the file vs building
    from the store (imports counted apart);
-3. gunicorn with ``--workers`` workers and with 1, warmed up: each worker's unique set size
+3. gunicorn ``--preload`` with ``--workers`` workers and with 1, warmed up: each worker's unique set size
    (psutil ``memory_full_info().uss``; also PSS), files vs memory;
 4. a generation bump (what a publish or an import does) seen by ``--workers`` processes, each
    with its own ``SnapshotCache`` polling every 2 s (SQLite: no NOTIFY; on PostGIS a listener
@@ -83,20 +83,31 @@ def new_process(how, url, folder, point):
     return eval(out.stdout.strip().splitlines()[-1])  # our own dict literal from the child
 
 
+def start_gunicorn(url, folder, how, workers):
+    """gunicorn --preload (the workers share the imported modules' pages) on a free loopback port."""
+    port = http_bench.free_port()
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_INSTANCE_PATH": str(folder.parent),
+           "GRIDMAP_SECRET_KEY": "bench-only-secret", "PYTHONPATH": str(ROOT),
+           "GRIDMAP_SNAPSHOT_DIR": "memory" if how == "memory" else str(folder)}
+    cmd = [str(Path(sys.executable).parent / "gunicorn"), "--preload", "--workers", str(workers),
+           "--bind", f"{http_bench.HOST}:{port}", "--timeout", "300", "--log-level", "warning",
+           "gridmap:create_app()"]
+    log = open(ROOT / "bench" / "out" / "snapshot-gunicorn.log", "a")
+    proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT / "bench"), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return proc, port
+
+
 def worker_memory(url, folder, how, workers, paths):
     """USS / PSS / RSS (MB) of each gunicorn worker after every worker has answered requests."""
     import psutil
-    os.environ["GRIDMAP_SNAPSHOT_DIR"] = "memory" if how == "memory" else str(folder)
-    try:
-        proc, port = http_bench.start_server(url, workers=workers)
-    finally:
-        os.environ.pop("GRIDMAP_SNAPSHOT_DIR", None)
+    proc, port = start_gunicorn(url, folder, how, workers)
     try:
         http_bench.warm_up(port, paths, proc=proc, concurrency=workers * 2, fast_s=0.05)
-        # every worker must have loaded its snapshot: keep asking until each has used CPU on requests
         kids = psutil.Process(proc.pid).children()
-        for _ in range(3):
+        for _ in range(3):  # open-loop rounds with more callers than workers: every worker serves
             http_bench.open_loop(port, paths, rate=100, duration=3, threads=workers * 2)
+        time.sleep(3)  # the background threads finish warming (roads, addresses)
         out = []
         for k in kids:
             m = k.memory_full_info()
@@ -182,8 +193,9 @@ def main():
     # 3. gunicorn workers' memory
     if not args.skip_memory:
         for how in ("file", "memory"):
-            res[f"uss_{how}_1"] = worker_memory(url, work / f"mem-{how}", how, 1, paths)
-            res[f"uss_{how}_{args.workers}"] = worker_memory(url, work / f"mem-{how}", how, args.workers, paths)
+            # the file exists (step 2 made it): every worker maps it, none builds
+            res[f"uss_{how}_1"] = worker_memory(url, folder, how, 1, paths)
+            res[f"uss_{how}_{args.workers}"] = worker_memory(url, folder, how, args.workers, paths)
             print(how, res[f"uss_{how}_1"], res[f"uss_{how}_{args.workers}"], flush=True)
 
     # 4. a publish seen by every process
