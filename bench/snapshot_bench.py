@@ -233,7 +233,7 @@ def report(res):
         for how in ("file", "memory"):
             one, many = res[f"uss_{how}_1"], res[f"uss_{how}_{w}"]
             res[f"{how}_ratio"] = sum(x["uss_mb"] for x in many) / one[0]["uss_mb"]
-        rows += [(f"gunicorn 1 worker: USS (MB)", res["uss_file_1"][0]["uss_mb"], res["uss_memory_1"][0]["uss_mb"]),
+        rows += [("gunicorn 1 worker: USS (MB)", res["uss_file_1"][0]["uss_mb"], res["uss_memory_1"][0]["uss_mb"]),
                  (f"gunicorn {w} workers: USS each (MB)", " ".join(f"{x['uss_mb']:.0f}" for x in res[f"uss_file_{w}"]),
                   " ".join(f"{x['uss_mb']:.0f}" for x in res[f"uss_memory_{w}"])),
                  (f"gunicorn {w} workers: sum of USS / 1 worker's USS", res["file_ratio"], res["memory_ratio"]),
