@@ -64,7 +64,7 @@ from gridmap.store import Store
 url, folder = sys.argv[1], sys.argv[2]
 cache = SnapshotCache(Store(url), check_seconds=2.0, directory=folder)
 first = cache.get().generation
-print("ready", first, flush=True)
+print("ready", first, cache.builds, flush=True)
 while True:
     snap = cache.get()
     if snap.generation != first:
@@ -117,6 +117,30 @@ def worker_memory(url, folder, how, workers, paths):
         http_bench.stop_server(proc)
 
 
+def http_steady(url, folder, how, paths, *, rate, duration, workers=2):
+    """``GET /api/v1/locate`` open loop on gunicorn (2 workers) once the workers are idle after warming up."""
+    proc, port = start_gunicorn(url, folder, how, workers)
+    try:
+        http_bench.warm_up(port, paths[::-1], proc=proc, concurrency=workers, fast_s=0.05)
+        # wait for the background threads (roads, addresses) to finish: the server idle for 2 s
+        last, idle = http_bench.server_cpu_s(proc), 0
+        for _ in range(300):
+            time.sleep(1)
+            now = http_bench.server_cpu_s(proc)
+            idle = idle + 1 if now - last < 0.05 else 0
+            last = now
+            if idle >= 2:
+                break
+        cpu0 = http_bench.server_cpu_s(proc)
+        out = http_bench.open_loop(port, paths, rate=rate, duration=duration, threads=16)
+        out["server_cpu_ms_per_request"] = (http_bench.server_cpu_s(proc) - cpu0) * 1000 / max(out["completed"], 1)
+        out["load_average"] = os.getloadavg()
+        return {k: out.get(k) for k in ("p50_ms", "p99_ms", "completed", "errors", "server_cpu_ms_per_request",
+                                         "load_average")}
+    finally:
+        http_bench.stop_server(proc)
+
+
 def publish_latency(url, folder, n):
     """Start ``n`` watcher processes on one store and folder, bump the generation, time each one's switch."""
     from gridmap.store import Store
@@ -125,9 +149,11 @@ def publish_latency(url, folder, n):
     procs = [subprocess.Popen([sys.executable, "-c", _WATCHER, url, str(folder)], env=env, stdout=subprocess.PIPE,
                               text=True) for _ in range(n)]
     try:
+        before = 0
         for p in procs:
             line = p.stdout.readline().split()
             assert line and line[0] == "ready", line
+            before += int(line[2])
         store = Store(url)
         with store.transaction() as session:
             bump_generation(session)
@@ -136,7 +162,7 @@ def publish_latency(url, folder, n):
         seen = [eval(p.stdout.readline()) for p in procs]
         files = sorted(Path(folder).glob("*/gen-*.snap"))
         file_s = files[-1].stat().st_mtime - t0 if files else float("nan")
-        return {"seconds": [s["seen_at"] - t0 for s in seen], "builds": sum(s["builds"] for s in seen),
+        return {"seconds": [s["seen_at"] - t0 for s in seen], "builds": sum(s["builds"] for s in seen) - before,
                 "file_written_after_s": file_s}
     finally:
         for p in procs:
@@ -153,6 +179,7 @@ def main():
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--skip-http", action="store_true", help="no /api/v1/locate p99 run")
     ap.add_argument("--skip-memory", action="store_true", help="no gunicorn memory run")
+    ap.add_argument("--skip-build", action="store_true", help="reuse the figures of steps 1-2 from the last run")
     args = ap.parse_args()
 
     from gridmap.index import Snapshot
@@ -164,7 +191,15 @@ def main():
     res = {"scale": args.scale, "store": info, "workers": args.workers}
     work = Path(tempfile.mkdtemp(prefix="snapshot-bench-", dir=ROOT / "bench" / "out"))
 
-    # 1. build
+    last = ROOT / "bench" / "out" / f"snapshot_bench-{args.scale:g}.json"
+    if args.skip_build and last.exists():
+        res.update({k: v for k, v in json.loads(last.read_text()).items() if k not in ("publish",) and
+                    not k.startswith("http_") and (k.startswith(("new_process", "uss_")) or k in (
+                        "from_store_s", "nbytes_mb", "to_file_s", "file_mb", "from_file_in_process_s"))})
+    folder = work / "files"
+    if args.skip_build and "new_process_file" in res:
+        new_process("file", url, folder, point)  # the file the servers below map
+        return _rest(args, res, url, folder, paths)
     store = Store(url)
     t = time.perf_counter()
     with store.session() as session:
@@ -184,12 +219,15 @@ def main():
           flush=True)
 
     # 2. a new process's first answer: the file exists (made by a first process) vs today's build
-    folder = work / "files"
     new_process("file", url, folder, point)  # builds the file
     res["new_process_file"] = new_process("file", url, folder, point)
     res["new_process_memory"] = new_process("memory", url, folder, point)
     print("new process", res["new_process_file"], res["new_process_memory"], flush=True)
 
+    return _rest(args, res, url, folder, paths)
+
+
+def _rest(args, res, url, folder, paths):
     # 3. gunicorn workers' memory
     if not args.skip_memory:
         for how in ("file", "memory"):
@@ -199,21 +237,13 @@ def main():
             print(how, res[f"uss_{how}_1"], res[f"uss_{how}_{args.workers}"], flush=True)
 
     # 4. a publish seen by every process
-    res["publish"] = publish_latency(url, work / "publish", args.workers)
+    res["publish"] = publish_latency(url, folder, args.workers)
     print("publish", res["publish"], flush=True)
 
-    # 5. HTTP p99
+    # 5. HTTP p99 in the steady state: both after their snapshot is loaded and warmed
     if not args.skip_http:
         for how in ("memory", "file"):
-            if how == "memory":
-                os.environ["GRIDMAP_SNAPSHOT_DIR"] = "memory"
-            try:
-                out = http_bench.run(city, endpoint="locate", workers=2, rate=args.rate, duration=args.duration,
-                                     floor_s=0, verbose=False)
-            finally:
-                os.environ.pop("GRIDMAP_SNAPSHOT_DIR", None)
-            res[f"http_{how}"] = {k: out.get(k) for k in ("p50_ms", "p99_ms", "completed", "errors",
-                                                          "server_cpu_ms_per_request", "load_average")}
+            res[f"http_{how}"] = http_steady(url, folder, how, paths, rate=args.rate, duration=args.duration)
             print("http", how, res[f"http_{how}"], flush=True)
 
     (ROOT / "bench" / "out" / f"snapshot_bench-{args.scale:g}.json").write_text(json.dumps(res, indent=1, default=str))

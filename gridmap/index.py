@@ -104,7 +104,8 @@ class _Entities:
         return {f"{prefix}.{k}": v for k, v in arrays.items()}, meta
 
     @classmethod
-    def from_arrays(cls, f, prefix, meta):
+    def from_arrays(cls, f, prefix, meta, trees_of=None):
+        """The entities of :meth:`to_arrays`; ``trees_of``: entities with the same arrays, whose trees serve."""
         self = cls.__new__(cls)
         a = _prefixed(f, prefix)
         self.lon, self.lat, self.xy = a["lon"], a["lat"], a["xy"]
@@ -115,7 +116,10 @@ class _Entities:
         self.skill_names = list(meta["skill_names"])
         self.combo_skills = [list(c) for c in meta["combo_skills"]]
         self._bit = {s: i for i, s in enumerate(self.skill_names)}
-        self._trees()
+        if trees_of is not None:
+            self.tree, self.by_kind = trees_of.tree, trees_of.by_kind
+        else:
+            self._trees()
         return self
 
     def _trees(self):
@@ -181,15 +185,21 @@ class _Cameras:
         return {f"{prefix}.{k}": v for k, v in arrays.items()}, {"max_range": self.max_range}
 
     @classmethod
-    def from_arrays(cls, f, prefix, meta):
+    def from_arrays(cls, f, prefix, meta, tree_of=None):
+        """The cameras of :meth:`to_arrays`; ``tree_of``: cameras with the same arrays, whose tree and views serve."""
         self = cls.__new__(cls)
         a = _prefixed(f, prefix)
         self.lon, self.lat, self.xy = a["lon"], a["lat"], a["xy"]
         self.bearing, self.fov, self.range_m = a["bearing"], a["fov"], a["range_m"]
         self.ids, self.names = _get_values(a, "ids"), _get_values(a, "names")
         self.max_range = float(meta["max_range"])
-        self._views = _MappedViews(a["views.o"], a["views.b"])
-        self._scalars()
+        if tree_of is not None:
+            self._views = tree_of._views
+            self.tree, self._x, self._y, self._b, self._f, self._r = (tree_of.tree, tree_of._x, tree_of._y, tree_of._b,
+                                                                     tree_of._f, tree_of._r)
+        else:
+            self._views = _MappedViews(a["views.o"], a["views.b"])
+            self._scalars()
         return self
 
     @staticmethod
@@ -325,12 +335,20 @@ class Snapshot:
         return snapfile.write(directory, self.generation, arrays, meta)
 
     @classmethod
-    def from_file(cls, path, *, verify=True):
+    def from_file(cls, path, *, verify=True, previous=None):
         """The snapshot in the file :meth:`to_file` wrote, its arrays mapped read-only (not copied).
+
+        ``previous``: the mapped snapshot this one replaces. What it made per process (k-d trees,
+        road graphs, the address index, grids in metres) is reused where the file holds the same
+        arrays (equal checksums): publishing a plan changes no road, so no road graph is rebuilt.
 
         Raises :class:`gridmap.snapfile.BadSnapshotFile` for a partial or corrupt file.
         """
         f = snapfile.Mapped(path, verify=verify)
+        old = previous._file if previous is not None and getattr(previous, "source", None) is not None else None
+
+        def same(prefix):
+            return old is not None and old.key(prefix) == f.key(prefix) and old.meta.get(prefix) == f.meta.get(prefix)
         meta = f.meta
         self = cls.__new__(cls)
         self.generation = int(meta["generation"])
@@ -357,14 +375,25 @@ class Snapshot:
             self._community_codes = self.communities["code"].tolist()
             self._community_info = {row["code"]: _community_parts(row) for row in
                                     self.communities.drop(columns=self.communities.geometry.name).to_dict("records")}
-        self._entities = _Entities.from_arrays(f, "entities", meta["entities"]) if "entities" in meta else None
-        self._cameras = _Cameras.from_arrays(f, "cameras", meta["cameras"]) if "cameras" in meta else None
+        reuse = {"entities": previous._entities, "cameras": previous._cameras} if old is not None else {}
+        self._entities = _Entities.from_arrays(f, "entities", meta["entities"],
+                                               trees_of=reuse["entities"] if same("entities") else None) \
+            if "entities" in meta else None
+        self._cameras = _Cameras.from_arrays(f, "cameras", meta["cameras"],
+                                             tree_of=reuse["cameras"] if same("cameras") else None) \
+            if "cameras" in meta else None
         self.workers, self.branches = meta["workers"], meta["branches"]
+        if same("grids.metric") and previous._metric_grids is not None:
+            self._metric_grids = previous._metric_grids
         # the road graphs (CSR per mode, an STRtree) and the address index are made on first use, or
         # by warm() in the cache's background thread: a new process answers its first locate sooner
         self._lazy_lock = threading.Lock()
         self._lazy = {"roads": (lambda: _get_roads(f, meta["roads"])) if "roads" in meta else (lambda: None),
                       "addresses": lambda: _get_addresses(f)}
+        if same("roads") and "roads" not in previous._lazy:
+            self.roads = previous.roads
+        if same("addresses") and "addresses" not in previous._lazy:
+            self.addresses = previous.addresses
         return self
 
     def warm(self):
@@ -978,7 +1007,7 @@ class SnapshotCache:
             if g < gen:
                 return None
             try:
-                return Snapshot.from_file(snapfile.path_for(self.directory, g))
+                return Snapshot.from_file(snapfile.path_for(self.directory, g), previous=self._snapshot)
             except FileNotFoundError:
                 continue
             except snapfile.BadSnapshotFile as err:
@@ -998,7 +1027,7 @@ class SnapshotCache:
         keep = set([g for g in gens if g <= snap.generation][-self.KEEP_FILES:]) | {g for g in gens if g > snap.generation}
         snapfile.remove_old(self.directory, keep)
         # answer from the file too, so the builder shares its pages with everyone else
-        return Snapshot.from_file(path, verify=False)
+        return Snapshot.from_file(path, verify=False, previous=self._snapshot)
 
     # -- background -------------------------------------------------------------------------
     def _start_threads(self):

@@ -213,6 +213,7 @@ class Mapped:
         self.generation = int(head["generation"])
         self.meta = head["meta"]
         self.arrays = {}
+        self.crcs = {name: spec["crc"] for name, spec in head["arrays"].items()}
         for name, spec in head["arrays"].items():
             dtype = np.dtype(spec["dtype"])
             count = spec["nbytes"] // dtype.itemsize if dtype.itemsize else 0
@@ -224,6 +225,10 @@ class Mapped:
 
     def __getitem__(self, name):
         return self.arrays[name]
+
+    def key(self, prefix):
+        """What identifies the arrays named ``prefix.*``: their names and checksums (equal → same data)."""
+        return tuple(sorted((k, c) for k, c in self.crcs.items() if k.startswith(prefix + ".")))
 
     def get(self, name, default=None):
         return self.arrays.get(name, default)

@@ -122,6 +122,26 @@ def test_roads_and_addresses_come_back_from_the_file_answering_alike(demo_store)
         assert built.addresses.search(q, limit=5) == mapped.addresses.search(q, limit=5)
 
 
+def test_a_new_generation_reuses_what_did_not_change_and_rebuilds_what_did(demo_store, tmp_path):
+    """A responder imported: the responders' trees are new, the road graphs and the address index
+    (the same arrays in both files) are the previous generation's objects, and every answer is
+    the in-memory snapshot's."""
+    store, folder = demo_store
+    directory = folder.parent / f"reuse-{time.monotonic_ns()}"
+    with store.session() as session:
+        first = Snapshot.from_file(Snapshot.from_store(session).to_file(directory)).warm()
+    _import_responder(store, tmp_path, "新站", lon=float(first._entities.lon[0]), lat=float(first._entities.lat[0]))
+    with store.session() as session:
+        built = Snapshot.from_store(session)
+    second = Snapshot.from_file(built.to_file(directory), previous=first)
+    assert second.generation == first.generation + 1
+    assert second.roads is first.roads and second.addresses is first.addresses
+    assert second._cameras.tree is first._cameras.tree and second._entities.tree is not first._entities.tree
+    assert len(second._entities) == len(first._entities) + 1
+    for lon, lat in _probe_points(built, n=150).tolist():
+        assert _answers(built, lon, lat) == _answers(second, lon, lat), (lon, lat)
+
+
 def test_names_and_ids_round_trip_as_values_not_python_lists():
     offsets, blob = snapfile.pack_values(["网格一", None, 3, "", "a\"b", np.int64(7)])
     got = snapfile.PackedValues(offsets, blob)
