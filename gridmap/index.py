@@ -6,7 +6,10 @@ rebuilds it when the store's generation moves on, :func:`snapshot_on` the snapsh
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+import os
+import pickle
 import sys
 import threading
 import time
@@ -18,6 +21,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
+from . import snapfile
 from .geo.addresses import AddressIndex
 from .geo.crs import metric_for
 from .geo.errors import InvalidInput, NotFound
@@ -26,6 +30,8 @@ from .geo.roads import RoadGraph
 from .geo.viewshed import VIEW_REACH_M, sees
 from .store.generations import generation
 from .store.loaders import snapshot_frames
+
+log = logging.getLogger(__name__)
 
 EDGE_RULE = ("A point on an edge or vertex shared by several grids belongs to the one with the "
              "lowest grid code; the same rule picks the community.")
@@ -82,14 +88,48 @@ class _Entities:
         self.combo = np.asarray(codes, dtype=np.int32)  # which distinct skills value each row has
         self.combo_skills = lists or [[]]
         self._bit = bit
+        self._trees()
+
+    def __len__(self):
+        return len(self.xy)
+
+    def to_arrays(self, prefix):
+        arrays = {"lon": self.lon, "lat": self.lat, "xy": self.xy, "kind_code": self.kind_code,
+                  "available": np.asarray(self.available, dtype=bool), "skills": self.skills, "combo": self.combo}
+        _put_values(arrays, "ids", self.ids)
+        _put_values(arrays, "names", self.names)
+        _put_values(arrays, "phones", self.phones)
+        meta = {"kind_names": self.kind_names, "skill_names": self.skill_names,
+                "combo_skills": [list(c) for c in self.combo_skills]}
+        return {f"{prefix}.{k}": v for k, v in arrays.items()}, meta
+
+    @classmethod
+    def from_arrays(cls, f, prefix, meta, trees_of=None):
+        """The entities of :meth:`to_arrays`; ``trees_of``: entities with the same arrays, whose trees serve."""
+        self = cls.__new__(cls)
+        a = _prefixed(f, prefix)
+        self.lon, self.lat, self.xy = a["lon"], a["lat"], a["xy"]
+        self.kind_code, self.available, self.skills, self.combo = a["kind_code"], a["available"], a["skills"], a["combo"]
+        self.ids, self.names, self.phones = _get_values(a, "ids"), _get_values(a, "names"), _get_values(a, "phones")
+        self.kind_names = list(meta["kind_names"])
+        self.kinds = np.asarray(self.kind_names, dtype=str)
+        self.skill_names = list(meta["skill_names"])
+        self.combo_skills = [list(c) for c in meta["combo_skills"]]
+        self._bit = {s: i for i, s in enumerate(self.skill_names)}
+        if trees_of is not None:
+            self.tree, self.by_kind = trees_of.tree, trees_of.by_kind
+        else:
+            self._trees()
+        return self
+
+    def _trees(self):
+        # rebuilt in every process that maps a file (~0.1 s for 250,000 points): a k-d tree is
+        # not flat arrays, and pickling one copies it into each process anyway
         self.tree = cKDTree(self.xy)
         self.by_kind = {}
         for c, name in enumerate(self.kind_names):
             members = np.flatnonzero(self.kind_code == c)
             self.by_kind[name] = (cKDTree(self.xy[members]), members)
-
-    def __len__(self):
-        return len(self.xy)
 
     def skill_mask(self, rows, skill):
         b = self._bit[skill]
@@ -124,11 +164,43 @@ class _Cameras:
         self.fov = np.asarray(frame["fov"], dtype=np.float64)
         self.range_m = np.asarray(frame["range_m"], dtype=np.float64)
         self.max_range = float(np.nanmax(self.range_m)) if n else 0.0
-        self.tree = cKDTree(self.xy)
-        # plain Python lists: a query touches a handful of cameras, where list indexing beats numpy
-        self._x, self._y = self.xy[:, 0].tolist(), self.xy[:, 1].tolist()
-        self._b, self._f, self._r = self.bearing.tolist(), self.fov.tolist(), self.range_m.tolist()
         self._views = self._metric_views(frame, metric, n)
+        self._scalars()
+
+    def _scalars(self):
+        self.tree = cKDTree(self.xy)
+        # memoryviews index to plain Python floats: a query touches a handful of cameras, where
+        # this beats numpy scalars, and a mapped file's pages stay shared (lists would copy them)
+        self._x, self._y = memoryview(self.xy[:, 0].copy()), memoryview(self.xy[:, 1].copy())
+        self._b, self._f, self._r = (memoryview(np.ascontiguousarray(a)) for a in (self.bearing, self.fov,
+                                                                                   self.range_m))
+
+    def to_arrays(self, prefix):
+        arrays = {"lon": self.lon, "lat": self.lat, "xy": self.xy, "bearing": self.bearing, "fov": self.fov,
+                  "range_m": self.range_m}
+        _put_values(arrays, "ids", self.ids)
+        _put_values(arrays, "names", self.names)
+        arrays["views.o"], arrays["views.b"] = snapfile.pack_bytes(
+            [shapely.to_wkb(v) if v is not None else None for v in self._views])
+        return {f"{prefix}.{k}": v for k, v in arrays.items()}, {"max_range": self.max_range}
+
+    @classmethod
+    def from_arrays(cls, f, prefix, meta, tree_of=None):
+        """The cameras of :meth:`to_arrays`; ``tree_of``: cameras with the same arrays, whose tree and views serve."""
+        self = cls.__new__(cls)
+        a = _prefixed(f, prefix)
+        self.lon, self.lat, self.xy = a["lon"], a["lat"], a["xy"]
+        self.bearing, self.fov, self.range_m = a["bearing"], a["fov"], a["range_m"]
+        self.ids, self.names = _get_values(a, "ids"), _get_values(a, "names")
+        self.max_range = float(meta["max_range"])
+        if tree_of is not None:
+            self._views = tree_of._views
+            self.tree, self._x, self._y, self._b, self._f, self._r = (tree_of.tree, tree_of._x, tree_of._y, tree_of._b,
+                                                                     tree_of._f, tree_of._r)
+        else:
+            self._views = _MappedViews(a["views.o"], a["views.b"])
+            self._scalars()
+        return self
 
     @staticmethod
     def _metric_views(frame, metric, n):
@@ -163,7 +235,8 @@ class _Cameras:
 
     def nbytes(self):
         arrays = (self.lon, self.lat, self.xy, self.bearing, self.fov, self.range_m)
-        views = sum(int(shapely.get_num_coordinates(v)) * 16 + 200 for v in self._views if v is not None)
+        views = self._views.nbytes if isinstance(self._views, _MappedViews) else \
+            sum(int(shapely.get_num_coordinates(v)) * 16 + 200 for v in self._views if v is not None)
         return (sum(a.nbytes for a in arrays) + _tree_nbytes(self.tree) + 5 * 8 * len(self._x) + views
                 + _objects_nbytes(self.ids) + _objects_nbytes(self.names))
 
@@ -179,6 +252,8 @@ class Snapshot:
     def __init__(self, grids, communities=None, responders=None, cameras=None, generation=0):
         self.generation = generation
         self.built_at = dt.datetime.now()
+        self._lazy = {}  # attribute → loader, for what a mapped snapshot makes on first use (from_file)
+        self._lazy_lock = threading.Lock()
         self.roads = None  # a geo.roads.RoadGraph when roads are imported (from_store)
         self.addresses = None  # a geo.addresses.AddressIndex over the building register (from_store)
         self.workers = {}  # grid code → [{id, name, phone}] (from_store)
@@ -217,6 +292,144 @@ class Snapshot:
         self._cameras = _Cameras(cameras, self.metric) if cameras is not None else None
         self._metric_grids = None  # the grids in metres with an STRtree, made on the first grids_near
         self._metric_grids_lock = threading.Lock()
+        self.source = None  # the snapshot file this one maps, when it maps one (from_file)
+
+    @property
+    def grids(self):
+        """The grids as a GeoDataFrame (``code``, ``name``, ``community_code``, geometry), sorted by code."""
+        if self._grids is None:  # a mapped snapshot decodes its grids on first use: most lookups never do
+            with self._metric_grids_lock:
+                if self._grids is None:
+                    self._grids = self._grids_loader()
+        return self._grids
+
+    @grids.setter
+    def grids(self, frame):
+        self._grids = frame
+
+    # -- one file per generation, mapped by every process -------------------------------------
+    def to_file(self, directory):
+        """Write this snapshot as ``directory``/gen-<generation>.snap (see :mod:`gridmap.snapfile`); its path."""
+        arrays, meta = {}, {"format": 1, "generation": self.generation, "built_at": self.built_at.isoformat(),
+                            "metric": _metric_centre(self.metric)}
+        grid_arrays, meta["grid_index"] = self._grid_index.to_arrays()
+        arrays.update({f"grid_index.{k}": v for k, v in grid_arrays.items()})
+        meta["grid_columns"] = _put_frame(arrays, "grids", self.grids)
+        geoms, _ = self._grids_in_metres()
+        arrays["grids.metric.o"], arrays["grids.metric.b"] = snapfile.pack_bytes(shapely.to_wkb(geoms).tolist())
+        if self.communities is not None:
+            meta["community_columns"] = _put_frame(arrays, "communities", self.communities)
+        if self._community_index is not None:
+            community_arrays, meta["community_index"] = self._community_index.to_arrays()
+            arrays.update({f"community_index.{k}": v for k, v in community_arrays.items()})
+        for name, part in (("entities", self._entities), ("cameras", self._cameras)):
+            if part is not None:
+                part_arrays, meta[name] = part.to_arrays(name)
+                arrays.update(part_arrays)
+        meta["workers"], meta["branches"] = self.workers, self.branches
+        if self.roads is not None:
+            meta["roads"] = _put_roads(arrays, self.roads)
+        if self.addresses is not None:
+            # the fuzzy index is dicts of postings: unpickled per process (not shared), never rebuilt
+            arrays["addresses.pickle"] = np.frombuffer(pickle.dumps(self.addresses, protocol=5), dtype=np.uint8)
+        return snapfile.write(directory, self.generation, arrays, meta)
+
+    @classmethod
+    def from_file(cls, path, *, verify=True, previous=None):
+        """The snapshot in the file :meth:`to_file` wrote, its arrays mapped read-only (not copied).
+
+        ``previous``: the mapped snapshot this one replaces. What it made per process (k-d trees,
+        road graphs, the address index, grids in metres) is reused where the file holds the same
+        arrays (equal checksums): publishing a plan changes no road, so no road graph is rebuilt.
+
+        Raises :class:`gridmap.snapfile.BadSnapshotFile` for a partial or corrupt file.
+        """
+        f = snapfile.Mapped(path, verify=verify)
+        old = previous._file if previous is not None and getattr(previous, "source", None) is not None else None
+
+        def same(prefix):
+            return old is not None and old.key(prefix) == f.key(prefix) and old.meta.get(prefix) == f.meta.get(prefix)
+        meta = f.meta
+        self = cls.__new__(cls)
+        self.generation = int(meta["generation"])
+        self.built_at = dt.datetime.fromisoformat(meta["built_at"])
+        self.source = f.path
+        self._file = f  # keeps the mapping open as long as the snapshot lives
+        self.metric = metric_for(tuple(meta["metric"]))
+        self.metric_crs = self.metric.crs
+        self._metric_grids_lock = threading.Lock()
+        self._metric_grids = None
+        grid_arrays = _prefixed(f, "grid_index")
+        self._grids = None
+        self._grids_loader = lambda: _get_frame(f, "grids", meta["grid_columns"])
+        self._grid_index = PolygonIndex.from_arrays(grid_arrays, meta["grid_index"], lambda: self.grids.geometry.values)
+        self._grid_codes = _get_values(_prefixed(f, "grids"), "col.code")
+        self._grid_names = _get_values(_prefixed(f, "grids"), "col.name")
+        self._grid_community = _get_values(_prefixed(f, "grids"), "col.community_code")
+        self.communities = _get_frame(f, "communities", meta["community_columns"]) \
+            if "community_columns" in meta else None
+        self._community_index, self._community_info, self._community_codes = None, {}, []
+        if "community_index" in meta:
+            self._community_index = PolygonIndex.from_arrays(_prefixed(f, "community_index"), meta["community_index"],
+                                                             self.communities.geometry.values)
+            self._community_codes = self.communities["code"].tolist()
+            self._community_info = {row["code"]: _community_parts(row) for row in
+                                    self.communities.drop(columns=self.communities.geometry.name).to_dict("records")}
+        reuse = {"entities": previous._entities, "cameras": previous._cameras} if old is not None else {}
+        self._entities = _Entities.from_arrays(f, "entities", meta["entities"],
+                                               trees_of=reuse["entities"] if same("entities") else None) \
+            if "entities" in meta else None
+        self._cameras = _Cameras.from_arrays(f, "cameras", meta["cameras"],
+                                             tree_of=reuse["cameras"] if same("cameras") else None) \
+            if "cameras" in meta else None
+        self.workers, self.branches = meta["workers"], meta["branches"]
+        if same("grids.metric") and previous._metric_grids is not None:
+            self._metric_grids = previous._metric_grids
+        # the road graphs (CSR per mode, an STRtree) and the address index are made on first use, or
+        # by warm() in the cache's background thread: a new process answers its first locate sooner
+        self._lazy_lock = threading.Lock()
+        self._lazy = {"roads": (lambda: _get_roads(f, meta["roads"])) if "roads" in meta else (lambda: None),
+                      "addresses": lambda: _get_addresses(f)}
+        if same("roads") and "roads" not in previous._lazy:
+            self.roads = previous.roads
+        if same("addresses") and "addresses" not in previous._lazy:
+            self.addresses = previous.addresses
+        return self
+
+    def warm(self):
+        """Make now what a mapped snapshot would otherwise make on first use (roads, addresses, grids in metres)."""
+        _ = self.roads, self.addresses
+        if len(self._grid_codes):
+            self._grids_in_metres()
+        return self
+
+    def _lazy_get(self, name):
+        if name in self._lazy:
+            with self._lazy_lock:
+                if name in self._lazy:
+                    self.__dict__["_" + name] = self._lazy[name]()
+                    del self._lazy[name]
+        return self.__dict__["_" + name]
+
+    @property
+    def roads(self):
+        """The road graph of every travel mode (:class:`~gridmap.geo.roads.RoadGraph`), None without roads."""
+        return self._lazy_get("roads")
+
+    @roads.setter
+    def roads(self, graph):
+        self._lazy.pop("roads", None)
+        self._roads = graph
+
+    @property
+    def addresses(self):
+        """The fuzzy address index over the building register, None without buildings."""
+        return self._lazy_get("addresses")
+
+    @addresses.setter
+    def addresses(self, index):
+        self._lazy.pop("addresses", None)
+        self._addresses = index
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -388,7 +601,7 @@ class Snapshot:
         so a point on a shared edge lists the neighbour at 0 m. Returns dicts ``code``, ``name``,
         ``community_code``, ``distance_m`` (0.1 m).
         """
-        if not len(self.grids):
+        if not len(self._grid_codes):
             return []
         x, y = self.metric.xy(lon, lat)
         if not (math.isfinite(x) and math.isfinite(y)):
@@ -406,11 +619,17 @@ class Snapshot:
         return sorted(out, key=lambda g: (g["distance_m"], g["code"]))
 
     def _grids_in_metres(self):
-        # projected once per snapshot (a generation), not per request: a city's grids take a second
+        # projected once per snapshot (a generation), not per request: a city's grids take a second;
+        # a mapped snapshot reads them projected from its file (~0.05 s) instead
         if self._metric_grids is None:
+            grids = self.grids if self.source is None else None
             with self._metric_grids_lock:
                 if self._metric_grids is None:
-                    geoms = self.metric.project(self.grids.geometry.values)
+                    if self.source is None:
+                        geoms = self.metric.project(grids.geometry.values)
+                    else:
+                        a = _prefixed(self._file, "grids.metric")
+                        geoms = shapely.from_wkb(_unpack_bytes(a["o"], a["b"]))
                     self._metric_grids = (geoms, shapely.STRtree(geoms))
         return self._metric_grids
 
@@ -558,38 +777,287 @@ def _frame_nbytes(frame):
     return int(attrs + shapely.get_num_coordinates(geom).sum() * 16 + len(frame) * 200)
 
 
+# -- to and from a snapshot file -----------------------------------------------------------------
+
+def _prefixed(f, prefix):
+    """The arrays of ``f`` named ``prefix.*``, keyed without the prefix."""
+    cut = len(prefix) + 1
+    return {k[cut:]: v for k, v in f.arrays.items() if k.startswith(prefix + ".")}
+
+
+def _put_values(arrays, name, values):
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        arrays[name] = values
+    else:
+        arrays[name + ".o"], arrays[name + ".b"] = snapfile.pack_values(values)
+
+
+def _get_values(a, name):
+    return a[name] if name in a else snapfile.PackedValues(a[name + ".o"], a[name + ".b"])
+
+
+def _unpack_bytes(offsets, blob):
+    return [blob[offsets[i]:offsets[i + 1]].tobytes() or None for i in range(len(offsets) - 1)]
+
+
+def _put_frame(arrays, prefix, frame):
+    """A small GeoDataFrame's columns as JSON values and its geometry as WKB; returns the column order."""
+    geom = frame.geometry.name
+    for col in frame.columns:
+        if col != geom:
+            arrays[f"{prefix}.col.{col}.o"], arrays[f"{prefix}.col.{col}.b"] = snapfile.pack_values(
+                frame[col].tolist())
+    wkb = [shapely.to_wkb(g) if g is not None else None for g in frame.geometry.values]
+    arrays[f"{prefix}.geom.o"], arrays[f"{prefix}.geom.b"] = snapfile.pack_bytes(wkb)
+    return {"columns": [str(c) for c in frame.columns], "geometry": geom}
+
+
+def _get_frame(f, prefix, spec):
+    a = _prefixed(f, prefix)
+    geoms = shapely.from_wkb(_unpack_bytes(a["geom.o"], a["geom.b"]))
+    data = {c: _get_values(a, f"col.{c}").tolist() for c in spec["columns"] if c != spec["geometry"]}
+    frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+    frame = frame.rename_geometry(spec["geometry"]) if spec["geometry"] != "geometry" else frame
+    return frame[spec["columns"]]
+
+
+class _MappedViews:
+    """Camera view polygons (metres) read from a file's WKB one at a time, prepared and kept once read."""
+
+    def __init__(self, offsets, blob):
+        self._o, self._blob = offsets, blob
+        self._seen = {}
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self._o) - 1
+
+    def __getitem__(self, i):
+        try:
+            return self._seen[i]
+        except KeyError:
+            pass
+        with self._lock:  # shapely.prepare is not documented as thread-safe
+            raw = self._blob[self._o[i]:self._o[i + 1]].tobytes()
+            g = shapely.from_wkb(raw) if raw else None
+            if g is not None:
+                shapely.prepare(g)
+            self._seen[i] = g
+        return g
+
+    @property
+    def nbytes(self):
+        return self._blob.nbytes + self._o.nbytes
+
+
+def _metric_centre(metric):
+    params = {p.name: p.value for p in metric.crs.coordinate_operation.params}
+    return [params["Longitude of natural origin"], params["Latitude of natural origin"]]
+
+
+def _put_roads(arrays, roads):
+    seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir = roads._base
+    kinds, codes = np.unique(np.asarray(seg_kind).astype(str), return_inverse=True)
+    parts = {"seg_xy": seg_xy, "seg_u": seg_u, "seg_v": seg_v, "seg_len": seg_len, "seg_kind": codes.astype(np.int32),
+             "seg_dir": seg_dir, "seg_closed": roads._closed, "seg_bike_dir": roads._bike_dir,
+             "barrier_nodes": roads._barrier_nodes, "barrier_bits": roads._barrier_bits}
+    arrays.update({f"roads.{k}": np.asarray(v) for k, v in parts.items()})
+    return {"kinds": kinds.tolist(), "min_island_m": roads._min_island_m, "metric": _metric_centre(roads.metric)}
+
+
+def _get_addresses(f):
+    pickled = f.get("addresses.pickle")
+    return pickle.loads(pickled) if pickled is not None else None
+
+
+def _get_roads(f, meta):
+    a = _prefixed(f, "roads")
+    kinds = np.asarray(meta["kinds"], dtype=object)
+    graph = RoadGraph(metric=metric_for(tuple(meta["metric"])), seg_xy=a["seg_xy"], seg_u=a["seg_u"], seg_v=a["seg_v"],
+                      seg_len=a["seg_len"], seg_kind=kinds[a["seg_kind"]], seg_dir=a["seg_dir"],
+                      seg_closed=a["seg_closed"], seg_bike_dir=a["seg_bike_dir"], min_island_m=meta["min_island_m"],
+                      barrier_nodes=a["barrier_nodes"], barrier_bits=a["barrier_bits"])
+    return graph.prepare()
+
+
 # -- one snapshot per process, and the snapshots of past days ----------------------------------
 
 class SnapshotCache:
-    """One Snapshot per process, rebuilt when the store's published generation moves on.
+    """The current generation's Snapshot for this process.
 
-    Every process polls the generation counter (one tiny query at most every
-    ``check_seconds``), so several web workers agree soon after a publish
-    without a restart or a message bus.
+    With a ``directory`` (the web app's ``SNAPSHOT_DIR``) every generation is built once into a
+    file of flat arrays (:mod:`gridmap.snapfile`) that every process maps read-only:
+
+    * the first process to see a new generation builds the file under a lock in the store
+      (``pg_try_advisory_lock`` on PostgreSQL, ``flock`` on SQLite); the others keep answering
+      from the generation they have and map the file when it appears;
+    * a process that has a snapshot never builds or maps inside a request: a background thread
+      does, and requests keep the previous generation until the new one is ready; only the
+      first request of a process with none waits;
+    * on PostgreSQL a listener thread (``LISTEN``) hears each publish at once; the generation
+      counter is polled every ``check_seconds`` on both backends (a lost notification or SQLite);
+    * a partial or corrupt file is refused and rebuilt; the two newest files are kept.
+
+    ``check_seconds=0`` (tests, one-off commands) checks and loads in the calling thread on
+    every call, so a publish is visible to the next call. Without a ``directory`` each process
+    builds its own snapshot from the store, as before files.
     """
 
-    def __init__(self, store, check_seconds=2.0):
+    #: how long a process without a snapshot waits for another's build before building its own
+    WAIT_FOR_BUILD_SECONDS = 900.0
+    KEEP_FILES = 2
+
+    def __init__(self, store, check_seconds=2.0, directory=None, listen=None):
         self.store = store
         self.check_seconds = check_seconds
+        self.directory = snapfile.folder_for(directory, store) if directory is not None else None
+        self.listen = (store.is_postgis and directory is not None and check_seconds > 0) if listen is None else listen
         self._snapshot = None
         self._checked = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one loader at a time in this process
+        self._wake = threading.Event()
+        self._stale = False
+        self._pid = None
+        self._worker = None
+        self._listener = None
+        self._closing = False
+        self.builds = 0  # snapshots this process built from the store (tests and benchmarks read it)
 
     def get(self):
-        now = time.monotonic()
+        """The snapshot to answer with now: the newest loaded (see the class docstring)."""
+        background = self.directory is not None and self.check_seconds > 0
+        if background:
+            self._start_threads()  # once per process (a pid check): the listener must run from the start
         snap = self._snapshot
-        if snap is not None and now - self._checked < self.check_seconds:
+        if snap is not None and not self._stale and time.monotonic() - self._checked < self.check_seconds:
             return snap
+        if snap is None or not background:
+            return self.refresh()
+        self._wake.set()
+        return snap
+
+    def refresh(self, *, warm=False):
+        """Check the generation and load it here and now (mapping, building or waiting); the snapshot.
+
+        With ``warm`` the new snapshot's road graphs and address index are made before it is
+        answered from (the background thread); otherwise a thread makes them meanwhile.
+        """
         with self._lock:
+            self._stale = False
             with self.store.session() as session:
                 gen = generation(session)
                 if self._snapshot is None or self._snapshot.generation != gen:
-                    self._snapshot = Snapshot.from_store(session)
-            self._checked = now
+                    if self.directory is None:
+                        self.builds += 1
+                        self._snapshot = Snapshot.from_store(session)
+                    else:
+                        session.close()  # a build may take a while: hold no connection meanwhile
+                        snap = self._load(gen)
+                        if warm:
+                            snap.warm()
+                        else:
+                            threading.Thread(target=snap.warm, name="gridmap-snapshot-warm", daemon=True).start()
+                        self._snapshot = snap
+            self._checked = time.monotonic()
             return self._snapshot
 
     def invalidate(self):
-        self._snapshot = None
+        """The store changed here: check the generation at the next :meth:`get`."""
+        self._stale = True
+
+    def close(self):
+        """Stop this process's background threads and wait for them (tests; a web process just exits)."""
+        self._pid = None
+        self._closing = True
+        self._wake.set()
+        for thread, stop in ((self._listener and self._listener.thread, self._listener and self._listener.stop),
+                             (self._worker, None)):
+            if stop is not None:
+                stop()
+            if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+                thread.join(30)
+
+    # -- loading ----------------------------------------------------------------------------
+    def _load(self, gen):
+        """The snapshot of generation ``gen`` (or newer): its file mapped, built first if nobody has."""
+        waited_since = time.monotonic()
+        while True:
+            snap = self._map(gen)
+            if snap is not None:
+                return snap
+            with snapfile.build_lock(self.store, self.directory, gen) as mine:
+                if mine:
+                    # whoever held the lock before may have finished while we looked
+                    return self._map(gen) or self._build()
+            if time.monotonic() - waited_since > self.WAIT_FOR_BUILD_SECONDS:
+                log.warning("no snapshot file for generation %s after %.0f s: building one here", gen,
+                            self.WAIT_FOR_BUILD_SECONDS)
+                return self._build(write=False)
+            if self._closing:
+                raise _Closed()
+            time.sleep(0.05)  # another process is building it: its file appears when done
+
+    def _map(self, gen):
+        """The newest file of generation ``gen`` or later, mapped; None when there is none sound.
+
+        Later too: a build that started just before a publish reads the newer generation and
+        writes that file, never the one we asked for.
+        """
+        for g in reversed(snapfile.generations_in(self.directory)):
+            if g < gen:
+                return None
+            try:
+                return Snapshot.from_file(snapfile.path_for(self.directory, g), previous=self._snapshot)
+            except FileNotFoundError:
+                continue
+            except snapfile.BadSnapshotFile as err:
+                log.warning("snapshot file refused, rebuilding it: %s", err)
+                if g == gen:
+                    return None
+        return None
+
+    def _build(self, write=True):
+        self.builds += 1
+        with self.store.session() as session:
+            snap = Snapshot.from_store(session)
+        if not write:
+            return snap
+        path = snap.to_file(self.directory)
+        gens = snapfile.generations_in(self.directory)
+        keep = set([g for g in gens if g <= snap.generation][-self.KEEP_FILES:]) | {g for g in gens if g > snap.generation}
+        snapfile.remove_old(self.directory, keep)
+        # answer from the file too, so the builder shares its pages with everyone else
+        return Snapshot.from_file(path, verify=False, previous=self._snapshot)
+
+    # -- background -------------------------------------------------------------------------
+    def _start_threads(self):
+        if self._pid == os.getpid():
+            return
+        # threads do not survive gunicorn's fork: each worker starts its own on its first request
+        self._pid = os.getpid()
+        self._wake = threading.Event()
+        self._worker = threading.Thread(target=self._background, name="gridmap-snapshot", daemon=True)
+        self._worker.start()
+        if self.listen:
+            self._listener = snapfile.Listener(self.store, self._wake.set).start()
+
+    def _background(self):
+        pid = os.getpid()
+        while self._pid == pid:
+            self._wake.wait(max(self.check_seconds, 0.05))
+            self._wake.clear()
+            if self._pid != pid:
+                return
+            try:
+                self.refresh(warm=True)
+            except _Closed:
+                return
+            except Exception:  # a store that is down: keep serving what we have, try again later
+                log.exception("snapshot refresh failed; still serving generation %s",
+                              getattr(self._snapshot, "generation", None))
+
+class _Closed(Exception):
+    """The cache was closed while waiting for another process's build."""
 
 
 SNAPSHOT_CACHE_SIZE = 8

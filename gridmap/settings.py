@@ -55,6 +55,9 @@ SETTINGS = [
             "How often a web process checks the store for a newer published plan generation.", float),
     Setting("TILE_CACHE_BYTES", 64 * 2**20,
             "Most bytes of vector tiles a web process keeps in memory (the city map; least recently used out).", int),
+    Setting("SNAPSHOT_DIR", "",
+            "Folder of the snapshot files every web process maps (one per published generation, built once). "
+            "Default: instance/snapshots. 'memory' builds one snapshot per process in memory instead."),
     Setting("CONTACT_HOUSEHOLDS_PER_MEMBER", 15,
             "Most households one party member is linked to as contact households (党员联系户).", int),
     Setting("GRID_MAX_HOUSEHOLDS", 500,

@@ -164,6 +164,55 @@ class PolygonIndex:
         for name in self._ARRAYS:
             setattr(self, "_m" + name, memoryview(getattr(self, name).reshape(-1)))
 
+    # -- as flat arrays (a snapshot file maps them) ------------------------------------------
+    def to_arrays(self):
+        """(arrays, meta): the index as numpy arrays and a JSON-able dict, for :meth:`from_arrays`.
+
+        The polygons are not included: the caller stores them its own way (they are needed only
+        for points on or near an edge).
+        """
+        arrays = {name.lstrip("_"): getattr(self, name) for name in self._ARRAYS}
+        meta = {"x0": self._x0, "y0": self._y0, "nc": self._nc, "nr": self._nr, "cell_size": self.cell_size,
+                "inv": self._inv, "overlapping": bool(self._overlapping), "nboundary": int(self._nboundary),
+                "n": self.n}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays, meta, geoms):
+        """The index of :meth:`to_arrays` over ``arrays`` as given (memory-mapped arrays stay mapped).
+
+        ``geoms`` is the polygons in the same order, or a function returning them, called the first
+        time a point falls on or near an edge.
+        """
+        self = cls.__new__(cls)
+        if callable(geoms):
+            self._geoms_loader = geoms
+            self._geoms_lock = threading.Lock()  # not _lock: the GEOS paths hold it while reading geoms
+        else:
+            self.geoms = np.asarray(geoms, dtype=object).reshape(-1)
+        self.n = int(meta["n"])
+        self._prepared = False
+        self._tree = None
+        self._lock = threading.Lock()
+        self._x0, self._y0 = float(meta["x0"]), float(meta["y0"])
+        self._nc, self._nr = int(meta["nc"]), int(meta["nr"])
+        self.cell_size, self._inv = float(meta["cell_size"]), float(meta["inv"])
+        self._overlapping, self._nboundary = bool(meta["overlapping"]), int(meta["nboundary"])
+        for name in self._ARRAYS:
+            setattr(self, name, arrays[name.lstrip("_")])
+        self._has_default = bool((self._default >= 0).any())
+        self._views()
+        return self
+
+    def __getattr__(self, name):
+        # the polygons of an index made by from_arrays, decoded when an edge case first needs them
+        if name == "geoms" and "_geoms_loader" in self.__dict__:
+            with self.__dict__["_geoms_lock"]:
+                if "geoms" not in self.__dict__:
+                    self.__dict__["geoms"] = np.asarray(self._geoms_loader(), dtype=object).reshape(-1)
+            return self.__dict__["geoms"]
+        raise AttributeError(name)
+
     # -- questions --------------------------------------------------------------------------
     @property
     def nbytes(self):

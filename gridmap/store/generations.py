@@ -1,9 +1,11 @@
 """The published-data generation every web process watches: one counter in ``gridmap_meta``."""
-from sqlalchemy import Integer, String, cast, update
+from sqlalchemy import Integer, String, cast, text, update
 
 from . import models as m
 
 GENERATION_KEY = "published_generation"
+# PostgreSQL LISTEN/NOTIFY channel: web processes listening on it load the new generation at once
+CHANNEL = "gridmap_generation"
 
 
 def bump_generation(session):
@@ -17,6 +19,9 @@ def bump_generation(session):
     if done.rowcount == 0:
         session.add(m.Meta(key=GENERATION_KEY, value="1"))
         session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # delivered when (and only if) this transaction commits, so no listener sees a rolled-back bump
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 def generation(session):

@@ -1,4 +1,6 @@
 """Flask extensions, created unbound and attached to each app in init_extensions."""
+import os
+
 from flask import current_app, request, session
 from flask_babel import Babel, get_locale
 from flask_login import LoginManager, current_user
@@ -35,7 +37,8 @@ def init_extensions(app):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     app.extensions["gridmap.snapshots"] = SnapshotCache(app.extensions["gridmap.store"],
-                                                        app.config["SNAPSHOT_CHECK_SECONDS"])
+                                                        app.config["SNAPSHOT_CHECK_SECONDS"],
+                                                        directory=_snapshot_dir(app))
 
     @app.context_processor
     def _languages():
@@ -43,6 +46,14 @@ def init_extensions(app):
         lang = get_locale().language if get_locale() else "zh"
         return {"LANGUAGES": LANGUAGES, "current_locale": "en" if lang == "en" else "zh_CN", "can": _can,
                 "header_pages": nav.header_pages}
+
+
+def _snapshot_dir(app):
+    """Where the snapshot files go: SNAPSHOT_DIR, instance/snapshots by default, None for in memory."""
+    chosen = str(app.config.get("SNAPSHOT_DIR") or "")
+    if chosen.strip().lower() == "memory":
+        return None
+    return chosen or os.path.join(app.instance_path, "snapshots")
 
 
 def _can(action):
