@@ -32,6 +32,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -261,7 +262,6 @@ def remove_old(directory, keep):
     A process that still maps a deleted file keeps reading it (the kernel frees it at the last
     unmap), so removal never pulls a snapshot out from under a request.
     """
-    import time
     for gen in generations_in(directory):
         if gen not in keep:
             with contextlib.suppress(FileNotFoundError):

@@ -36,6 +36,7 @@ LAZY = {
     "gridmap/store/db.py": "Alembic (with Mako, Pygments) only to migrate; GeoAlchemy2 only on PostGIS",
     "gridmap/cli/common.py": "Babel's catalogue reader only when a command speaks",
     "gridmap/geo/names.py": "pypinyin's dictionary (~1 s) only when a place needs an English name",
+    "gridmap/snapfile.py": "psycopg only in the LISTEN thread, which only a PostgreSQL store starts",
 }
 
 
