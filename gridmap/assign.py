@@ -20,7 +20,7 @@ from .store.bulk import bulk_insert
 from .store import models as m
 
 __all__ = ["points_to_grids", "buildings_to_grids", "members_to_grids", "link_contact_households",
-           "group_parent_mismatches", "worker_load", "run", "compute", "write", "grid_members", "SLIVER_SHARE",
+           "group_parent_mismatches", "worker_load", "run", "compute", "compute_at", "write", "grid_members", "SLIVER_SHARE",
            "ENTITY_KINDS", "RUN_STEPS"]
 
 # A footprint's overlap with a grid below 0.1 % of its area is float noise, not a split: a
@@ -412,6 +412,26 @@ def compute(session, plan_ids=None, *, community=None, capacity=None, progress=N
                            unlinked, entities, mismatches, capacity)
     return {"plan_ids": [p.id for p in plans], "rows": _rows(plans, mine_b, mine_m, links, entities),
             "summaries": summaries}
+
+
+_STORES = {}  # one Store per database URL per process: a Dask worker computes many batches
+
+
+def compute_at(url, plan_ids, capacity):
+    """:func:`compute` for ``plan_ids`` in a read-only transaction of its own on the store at ``url``.
+
+    The task of one batch of ``gridmap assign --all`` on a Dask worker: it reads, the client writes
+    (SQLite takes one writer at a time; see :mod:`gridmap.cli.batch`).
+    """
+    from .store import Store
+    store = _STORES.get(url)
+    if store is None:
+        store = _STORES[url] = Store(url)
+    with store.session() as session:
+        try:
+            return compute(session, plan_ids, capacity=capacity)
+        finally:
+            session.rollback()  # nothing to keep: the client writes
 
 
 def write(session, result, *, started=None):
