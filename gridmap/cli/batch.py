@@ -25,9 +25,10 @@ import time
 
 import click
 
-#: batches per worker: enough to keep every worker busy to the end, few enough that each batch's
-#: fixed cost (reading the city's grids, members and entities) stays small
-BATCHES_PER_WORKER = 4
+#: batches per worker: enough to even out the workers' ends, few enough that each batch's fixed cost
+#: stays small (every batch reads the city's grids, party members and entities and places them all:
+#: the same answer in each batch, computed again)
+BATCHES_PER_WORKER = 2
 
 
 @contextlib.contextmanager

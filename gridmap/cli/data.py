@@ -243,7 +243,7 @@ _ASSIGN_COLUMNS = [("community", "community"), ("grids", "grids"), ("buildings",
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="With --all: run on this Dask cluster (its workers must reach the database).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="With --all on Dask: communities a task (default: about four tasks a worker).")
+              help="With --all on Dask: communities a task (default: about two tasks a worker).")
 @with_appcontext
 @reports_errors
 def assign_command(community, all_, workers, scheduler, batch_size):
