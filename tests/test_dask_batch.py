@@ -206,3 +206,17 @@ def test_join_reads_parquet_in_bounded_chunks(city, tmp_path):
     sizes = [len(c) for c in pointjoin.read_chunks(source, rows=2500)]
     assert sum(sizes) == 20_000 and max(sizes) <= 2500
     assert pq.ParquetFile(src).metadata.num_row_groups == 3
+
+
+def test_a_non_point_in_a_later_row_group_is_refused_by_its_row_in_the_file(sqlite_app, city, tmp_path):
+    _, grids_path, points = city
+    geoms = points.geometry.copy()
+    geoms.iloc[12_345] = shapely.LineString([(121.6, 38.9), (121.61, 38.91)])
+    src = tmp_path / "points.parquet"
+    gpd.GeoDataFrame({"id": points["id"]}, geometry=geoms, crs=4326).to_parquet(src, row_group_size=5000)
+    out = tmp_path / "joined.parquet"
+    for workers in ("1", "2"):
+        res = sqlite_app.test_cli_runner().invoke(args=["join", str(src), "--grids", str(grids_path), "--out",
+                                                        str(out), "--workers", workers])
+        assert res.exit_code == 2, res.output
+        assert "LineString at position 12345" in res.output and not out.exists()

@@ -147,39 +147,55 @@ def join_file(source, grids, out, *, workers=None, scheduler=None, rows=None, pr
 
 def _join_on_dask(source, payload, emit, workers, scheduler, rows):
     import dask
+    import numpy as np
     from distributed import wait
+
+    from ..geo import pointjoin
 
     with dask_client(workers, scheduler) as client:
         n = max(1, len(client.scheduler_info().get("workers", {})))
         grids = client.scatter(payload, broadcast=True)
         if source.kind == "parquet":
-            tasks = [(_join_row_group, (source, g, grids, rows)) for g, _ in source.chunks()]
+            # a worker reads its row group and sends back only the positions (4 bytes a point); this
+            # process reads the row group again to write it: reading Parquet is cheaper than shipping it
+            groups = source.chunks()
+            starts = np.cumsum([0] + [k for _, k in groups])
+            tasks = [(g, client.submit(_locate_row_group, source, g, int(starts[i]), grids, rows, pure=False))
+                     for i, (g, _) in enumerate(groups)]
         else:
             import dask.dataframe as dd
             parts = dd.read_csv(source.path, blocksize="64MB", dtype=_csv_dtypes(source)).to_delayed()
-            tasks = [(_join_csv_part, (part, source, grids)) for part in parts]
-        # at most two chunks a worker in flight, written in file order: memory stays bounded
+            tasks = [(None, dask.delayed(_join_csv_part)(part, source, grids)) for part in parts]
+        # at most two tasks a worker in flight, written in file order: memory stays bounded
         window, pending = 2 * n, []
-        for i, (fn, args) in enumerate(tasks):
-            pending.append(client.compute(dask.delayed(fn)(*args)) if fn is _join_csv_part
-                           else client.submit(fn, *args, pure=False))
+        for i, (group, task) in enumerate(tasks):
+            pending.append((group, task if group is not None else client.compute(task)))
             while len(pending) >= window or (i == len(tasks) - 1 and pending):
-                first = pending.pop(0)
+                group, first = pending.pop(0)
                 wait([first])
-                frame = first.result()
+                got = first.result()
                 first.release()
-                emit(frame)
+                if group is None:
+                    emit(got)
+                    continue
+                start = 0
+                for chunk in pointjoin.read_chunks(source, rows=rows, row_group=group):
+                    emit(pointjoin.with_codes(chunk, got[start:start + len(chunk)], payload))
+                    start += len(chunk)
         rss = client.run(peak_rss_mb)
     return {f"worker {k}": round(v, 1) for k, v in sorted(rss.items())}
 
 
-def _join_row_group(source, group, grids, rows):
-    import pandas as pd
+def _locate_row_group(source, group, offset, grids, rows):
+    """Positions of the points of one row group (``offset``: its first row's number in the file)."""
+    import numpy as np
 
     from ..geo import pointjoin
-    frames = [pointjoin.join_chunk(chunk, source, grids) for chunk in pointjoin.read_chunks(source, rows=rows,
-                                                                                          row_group=group)]
-    return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
+    parts = []
+    for chunk in pointjoin.read_chunks(source, rows=rows, row_group=group):
+        parts.append(pointjoin.locate_chunk(chunk, source, grids, offset))
+        offset += len(chunk)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
 def _join_csv_part(part, source, grids):

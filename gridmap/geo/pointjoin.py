@@ -26,7 +26,8 @@ import shapely
 from .errors import InvalidInput, NotFound, N_
 from .pointindex import PolygonIndex
 
-__all__ = ["PointSource", "open_points", "read_chunks", "prepare_grids", "join_chunk", "FORMATS", "CHUNK_ROWS"]
+__all__ = ["PointSource", "open_points", "read_chunks", "prepare_grids", "join_chunk", "locate_chunk", "with_codes",
+           "FORMATS", "CHUNK_ROWS"]
 
 FORMATS = (".parquet", ".geoparquet", ".pq", ".csv")
 CHUNK_ROWS = 1_000_000  # points per chunk: ~40 MB of a chunk in flight, ~0.1 s to look up
@@ -177,6 +178,11 @@ def join_chunk(frame, source, grids_payload, offset=0):
 
     ``offset`` numbers the chunk's rows in the file for errors.
     """
+    return with_codes(frame, locate_chunk(frame, source, grids_payload, offset), grids_payload)
+
+
+def locate_chunk(frame, source, grids_payload, offset=0):
+    """Position in the grids of the grid holding each point of ``frame`` (int32), -1 outside."""
     if source.geometry is not None:
         values = shapely.from_wkb(frame[source.geometry].to_numpy())
         kinds = shapely.get_type_id(values)
@@ -193,11 +199,15 @@ def join_chunk(frame, source, grids_payload, offset=0):
     else:
         x = pd.to_numeric(frame[source.x], errors="coerce").to_numpy(dtype=np.float64)
         y = pd.to_numeric(frame[source.y], errors="coerce").to_numpy(dtype=np.float64)
-    pos = _index(grids_payload).lookup(x, y)
+    return _index(grids_payload).lookup(x, y)
+
+
+def with_codes(frame, positions, grids_payload):
+    """``frame`` and its ``grid_code`` column from the positions :func:`locate_chunk` found."""
     codes = grids_payload[1]
+    col = np.full(len(positions), None, dtype=object)
+    hit = positions >= 0
+    col[hit] = codes[positions[hit]]
     out = frame.copy()
-    col = np.full(len(pos), None, dtype=object)
-    hit = pos >= 0
-    col[hit] = codes[pos[hit]]
     out[_GRID_COLUMN] = col
     return out
