@@ -220,3 +220,17 @@ def test_a_non_point_in_a_later_row_group_is_refused_by_its_row_in_the_file(sqli
                                                         str(out), "--workers", workers])
         assert res.exit_code == 2, res.output
         assert "LineString at position 12345" in res.output and not out.exists()
+
+
+def test_a_scheduler_that_does_not_answer_is_named_with_the_fix(sqlite_app, city, tmp_path, monkeypatch):
+    from gridmap.cli import batch
+    monkeypatch.setattr(batch, "SCHEDULER_TIMEOUT_S", 2)
+    _, grids_path, points = city
+    src = tmp_path / "points.parquet"
+    pd.DataFrame({"lon": points.geometry.x, "lat": points.geometry.y}).to_parquet(src)
+    out = tmp_path / "joined.parquet"
+    res = sqlite_app.test_cli_runner().invoke(args=["join", str(src), "--grids", str(grids_path), "--out", str(out),
+                                                    "--scheduler", "tcp://127.0.0.1:9"])
+    assert res.exit_code == 2, res.output
+    assert "tcp://127.0.0.1:9 does not answer" in res.output and "dask scheduler" in res.output
+    assert not out.exists()

@@ -29,21 +29,32 @@ import click
 #: stays small (every batch reads the city's grids, party members and entities and places them all:
 #: the same answer in each batch, computed again)
 BATCHES_PER_WORKER = 2
+SCHEDULER_TIMEOUT_S = 10
 
 
 @contextlib.contextmanager
 def dask_client(workers, scheduler):
     """A ``distributed.Client``: on the cluster at ``scheduler``, else on a LocalCluster of ``workers`` processes."""
-    from dask import config
+    import logging
+
     from distributed import Client, LocalCluster
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as err:
+            from ..errors import InvalidInput, N_
+            raise InvalidInput(N_("The Dask scheduler %(value)s does not answer (%(reason)s)."),
+                               fix=N_("Start it (dask scheduler) or give its address as tcp://HOST:PORT; "
+                                      "drop --scheduler to use this machine's cores."),
+                               params={"value": scheduler, "reason": type(err).__name__}) from None
+        with client:
             yield client
         return
+    # the cluster's chatter (a busy port, a worker killed at shutdown) is not the user's business
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     # one thread a worker: the jobs are compiled loops and GEOS calls, one process a core
-    with config.set({"distributed.worker.daemon": False, "logging.distributed": "error"}), \
-            LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                         dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
         yield client
 
 
