@@ -234,3 +234,20 @@ def test_a_scheduler_that_does_not_answer_is_named_with_the_fix(sqlite_app, city
     assert res.exit_code == 2, res.output
     assert "tcp://127.0.0.1:9 does not answer" in res.output and "dask scheduler" in res.output
     assert not out.exists()
+
+
+def test_a_chunk_wholly_outside_every_grid_still_writes_text_codes(sqlite_app, city, tmp_path):
+    grids, grids_path, points = city
+    far = pd.DataFrame({"lon": np.full(3000, 100.0), "lat": np.full(3000, 20.0)})   # first chunk: all outside
+    near = pd.DataFrame({"lon": points.geometry.x[:3000], "lat": points.geometry.y[:3000]})
+    frame = pd.concat([far, near], ignore_index=True)
+    src = tmp_path / "points.parquet"
+    frame.to_parquet(src)
+    out = tmp_path / "joined.parquet"
+    res = sqlite_app.test_cli_runner().invoke(args=["join", str(src), "--grids", str(grids_path), "--out", str(out),
+                                                    "--workers", "1", "--chunk-rows", "3000"])
+    assert res.exit_code == 0, res.output
+    got = pq.read_table(out)
+    assert str(got.schema.field("grid_code").type) == "string"
+    expected = _expected(gpd.GeoSeries(gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326), grids)
+    assert _codes(got.to_pandas()["grid_code"]) == expected and expected[:3000] == [None] * 3000

@@ -118,12 +118,16 @@ def join_file(source, grids, out, *, workers=None, scheduler=None, rows=None, pr
     def emit(frame):
         nonlocal writer
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        # a chunk wholly outside every grid has only nulls there: the column is text all the same
+        i = table.schema.get_field_index("grid_code")
+        table = table.set_column(i, "grid_code", pa.array(frame["grid_code"].to_numpy(dtype=object), type=pa.string()))
         if writer is None:
             meta = dict(table.schema.metadata or {})
             if source.geo_metadata is not None:
                 meta[b"geo"] = source.geo_metadata  # the geometry column is passed through: still GeoParquet
             writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
-        writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+        # every chunk in the first one's schema (a column of nulls in one chunk takes the file's type)
+        writer.write_table(table.cast(writer.schema))
         stats["points"] += len(frame)
         stats["matched"] += int(frame["grid_code"].notna().sum())
         stats["chunks"] += 1
