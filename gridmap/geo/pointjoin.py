@@ -50,7 +50,7 @@ class PointSource:
     geo_metadata: bytes | None = None
 
     def chunks(self, rows=CHUNK_ROWS):
-        """Describe the chunks as (row group, batch) work items for a cluster: Parquet only."""
+        """(row group, its rows) of a Parquet file: the units of work on a cluster."""
         import pyarrow.parquet as pq
         meta = pq.ParquetFile(self.path).metadata
         return [(g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
