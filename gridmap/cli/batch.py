@@ -120,7 +120,7 @@ def join_file(source, grids, out, *, workers=None, scheduler=None, rows=None, pr
         table = pa.Table.from_pandas(frame, preserve_index=False)
         # a chunk wholly outside every grid has only nulls there: the column is text all the same
         i = table.schema.get_field_index("grid_code")
-        table = table.set_column(i, "grid_code", pa.array(frame["grid_code"].to_numpy(dtype=object), type=pa.string()))
+        table = table.set_column(i, "grid_code", pa.array(frame["grid_code"], type=pa.string(), from_pandas=True))
         if writer is None:
             meta = dict(table.schema.metadata or {})
             if source.geo_metadata is not None:
