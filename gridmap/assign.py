@@ -20,7 +20,7 @@ from .store.bulk import bulk_insert
 from .store import models as m
 
 __all__ = ["points_to_grids", "buildings_to_grids", "members_to_grids", "link_contact_households",
-           "group_parent_mismatches", "worker_load", "run", "grid_members", "SLIVER_SHARE",
+           "group_parent_mismatches", "worker_load", "run", "compute", "compute_at", "write", "grid_members", "SLIVER_SHARE",
            "ENTITY_KINDS", "RUN_STEPS"]
 
 # A footprint's overlap with a grid below 0.1 % of its area is float noise, not a split: a
@@ -351,8 +351,27 @@ def run(session, plan_ids=None, *, community=None, capacity=None, progress=None)
     Grids of the plans assigned together with the published grids of every *other*
     community form the map: a building, member or camera belongs to the plan whose grid it
     lies in, so assigning one community or all of them gives the same answer per plan.
+    :func:`compute` and :func:`write` are the two halves, for runs that compute elsewhere
+    (the Dask batch of ``gridmap assign --all``) and write here.
     """
     t0 = time.perf_counter()
+    result = compute(session, plan_ids, community=community, capacity=capacity, progress=progress)
+    summaries = write(session, result, started=t0)
+    (progress or (lambda _name: None))("write")
+    return summaries
+
+
+def compute(session, plan_ids=None, *, community=None, capacity=None, progress=None):
+    """Every assignment of some plans, computed from the store but not written: the rows :func:`write` stores.
+
+    Parameters are those of :func:`run`; ``session`` is only read (any transaction will do).
+
+    Returns
+    -------
+    dict
+        ``plan_ids``, the ``rows`` per table (DataFrames ready for the store) and the ``summaries``;
+        plain data, so it pickles (a Dask worker sends it back to the client that writes it).
+    """
     capacity = _setting("CONTACT_HOUSEHOLDS_PER_MEMBER") if capacity is None else capacity
     step = progress or (lambda _name: None)
     plans = _target_plans(session, plan_ids, community)
@@ -389,14 +408,49 @@ def run(session, plan_ids=None, *, community=None, capacity=None, progress=None)
     entities = _entities(session, grids)
     step("entities")
 
-    _write(session, plans, mine_b, mine_m, links, entities)
     summaries = _summaries(session, plans, grids, buildings, mine_b, households, residents, mine_m, links,
                            unlinked, entities, mismatches, capacity)
+    return {"plan_ids": [p.id for p in plans], "rows": _rows(plans, mine_b, mine_m, links, entities),
+            "summaries": summaries}
+
+
+_STORES = {}  # one Store per database URL per process: a Dask worker computes many batches
+
+
+def compute_at(url, plan_ids, capacity):
+    """:func:`compute` for ``plan_ids`` in a read-only transaction of its own on the store at ``url``.
+
+    The task of one batch of ``gridmap assign --all`` on a Dask worker: it reads, the client writes
+    (SQLite takes one writer at a time; see :mod:`gridmap.cli.batch`).
+    """
+    from .store import Store
+    store = _STORES.get(url)
+    if store is None:
+        store = _STORES[url] = Store(url)
+    with store.session() as session:
+        try:
+            return compute(session, plan_ids, capacity=capacity)
+        finally:
+            session.rollback()  # nothing to keep: the client writes
+
+
+def write(session, result, *, started=None):
+    """Store what :func:`compute` found, replacing the plans' earlier rows, in the caller's transaction.
+
+    Returns the summaries, each with ``seconds`` since ``started`` (a ``time.perf_counter()``; default now).
+    """
+    ids = result["plan_ids"]
+    for model in (m.BuildingGrid, m.MemberGrid, m.ContactLink, m.EntityGrid, m.AssignmentRun):
+        session.execute(delete(model).where(model.plan_id.in_(ids)))
+    for model in (m.BuildingGrid, m.MemberGrid, m.ContactLink, m.EntityGrid):
+        rows = result["rows"][model.__tablename__]
+        if len(rows):
+            bulk_insert(session, model, rows)
+    seconds = round(time.perf_counter() - (time.perf_counter() if started is None else started), 3)
+    summaries = [{**s, "seconds": seconds} for s in result["summaries"]]
     for s in summaries:
-        s["seconds"] = round(time.perf_counter() - t0, 3)
         session.add(m.AssignmentRun(plan_id=s["plan_id"], summary=json.dumps(s, ensure_ascii=False)))
     session.flush()
-    step("write")
     return summaries
 
 
@@ -593,35 +647,33 @@ def _entities(session, grids):
             pd.DataFrame({"entity_kind": [], "entity_id": [], "grid_code": [], "plan_id": []}))
 
 
-def _write(session, plans, buildings, members, links, entities):
-    """Replace the target plans' rows; the caller's transaction makes it all-or-nothing."""
-    ids = [p.id for p in plans]
-    for model in (m.BuildingGrid, m.MemberGrid, m.ContactLink, m.EntityGrid, m.AssignmentRun):
-        session.execute(delete(model).where(model.plan_id.in_(ids)))
-    targets = set(ids)
+def _rows(plans, buildings, members, links, entities):
+    """The target plans' rows per table, as the store takes them (table name → DataFrame)."""
+    targets = {p.id for p in plans}
     b = buildings[buildings["plan_id"].isin(targets)]
-    bulk_insert(session, m.BuildingGrid, pd.DataFrame({
+    out = {}
+    out[m.BuildingGrid.__tablename__] = pd.DataFrame({
         "plan_id": b["plan_id"].astype(int).to_numpy(), "building_id": b.index.to_numpy(),
         "grid_code": b["grid_code"].to_numpy(), "share": b["share"].round(6).to_numpy(),
         "split": b["split"].astype(bool).to_numpy(),
-        "shares": [json.dumps(s, sort_keys=True) if s else _NO_SHARES for s in b["shares"]]}))
+        "shares": [json.dumps(s, sort_keys=True) if s else _NO_SHARES for s in b["shares"]]})
     mm = members[members["plan_id"].isin(targets)]
-    bulk_insert(session, m.MemberGrid, pd.DataFrame({
+    out[m.MemberGrid.__tablename__] = pd.DataFrame({
         "plan_id": mm["plan_id"].astype(int).to_numpy(), "member_id": mm.index.to_numpy(),
         "grid_code": mm["grid_code"].to_numpy(), "branch_id": mm["branch_id"].to_numpy(),
-        "distance_m": mm["distance_m"].round(3).to_numpy(), "outside": mm["outside"].astype(bool).to_numpy()}))
+        "distance_m": mm["distance_m"].round(3).to_numpy(), "outside": mm["outside"].astype(bool).to_numpy()})
     plan_of_grid = dict(zip(b["grid_code"], b["plan_id"].astype(int)))
     plan_of_grid.update(zip(mm["grid_code"], mm["plan_id"].astype(int)))
-    if len(links):
-        bulk_insert(session, m.ContactLink, pd.DataFrame({
-            "plan_id": links["grid_code"].map(plan_of_grid).astype(int).to_numpy(),
-            "household_id": links["household_id"].astype(int).to_numpy(),
-            "member_id": links["member_id"].astype(int).to_numpy(),
-            "distance_m": links["distance_m"].round(3).to_numpy()}))
+    out[m.ContactLink.__tablename__] = pd.DataFrame({
+        "plan_id": links["grid_code"].map(plan_of_grid).astype(int).to_numpy(),
+        "household_id": links["household_id"].astype(int).to_numpy(),
+        "member_id": links["member_id"].astype(int).to_numpy(),
+        "distance_m": links["distance_m"].round(3).to_numpy()}) if len(links) else pd.DataFrame()
     e = entities[entities["plan_id"].isin(targets)]
-    if len(e):
-        bulk_insert(session, m.EntityGrid, e[["plan_id", "entity_kind", "entity_id", "grid_code"]]
-                     .astype({"plan_id": int, "entity_id": int}))
+    out[m.EntityGrid.__tablename__] = (e[["plan_id", "entity_kind", "entity_id", "grid_code"]]
+                                       .astype({"plan_id": int, "entity_id": int}).reset_index(drop=True)
+                                       if len(e) else pd.DataFrame())
+    return out
 
 
 def _summaries(session, plans, grids, all_buildings, buildings, households, residents, members, links,

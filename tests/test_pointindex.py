@@ -324,3 +324,77 @@ def test_missing_and_empty_points_are_outside(three_by_three):
     pts = gpd.GeoSeries([shapely.Point(0.5, 0.5), None, shapely.Point(), shapely.Point(2.5, 0.5)], crs=3857)
     assert points_to_grids(pts, three_by_three).tolist() == [0, -1, -1, 2]
     assert points_to_grids(pts.iloc[:2], three_by_three).tolist() == [0, -1]
+
+
+# -- points in any CRS: the grids' vertices move, the points stay ------------------------------
+@pytest.fixture(params=["one thread", "helper threads"])
+def threading_mode(request, monkeypatch):
+    """Both paths of points_to_grids: small inputs run on the caller's thread, large ones on helpers."""
+    from gridmap.geo import pointindex
+    if request.param == "helper threads":
+        monkeypatch.setattr(pointindex, "_THREADED_FROM", 0)
+        monkeypatch.setattr(pointindex, "_CHUNK", 1000)  # many chunks read by the helpers
+        monkeypatch.setattr(pointindex.os, "cpu_count", lambda: 4)
+    return request.param
+
+
+def dalian_voronoi(n=300):
+    """A Voronoi tiling over 4 × 4 km of Dalian in WGS84 (made in UTM 51N, as the bench city is)."""
+    cells = gpd.GeoSeries(voronoi(n, 4000.0, seed=31, origin=(500_000.0, 4_300_000.0)), crs=32651)
+    return gpd.GeoDataFrame({"code": [f"{i:03d}" for i in range(n)]}, geometry=cells.to_crs(4326).values, crs=4326)
+
+
+def sjoin_frame(points, grids):
+    """sjoin of a points frame against ``grids`` (same CRS): the position per point, -1 where none."""
+    frame = gpd.GeoDataFrame(geometry=points.geometry.values, crs=points.crs)
+    joined = gpd.sjoin(frame, grids[[grids.geometry.name]].reset_index(drop=True), predicate="within", how="left")
+    return joined["index_right"].fillna(-1).astype(int).groupby(level=0).min().to_numpy()
+
+
+@pytest.mark.parametrize("points_crs", [4326, 32651, 3857])
+def test_points_in_any_crs_agree_with_sjoin_against_the_grids_moved_into_the_points_crs(points_crs,
+                                                                                        threading_mode):
+    grids = dalian_voronoi()
+    rng = np.random.default_rng(32)
+    x0, y0, x1, y1 = grids.total_bounds
+    lon = rng.uniform(x0 - 0.001, x1 + 0.001, 30_000)   # some outside every grid
+    lat = rng.uniform(y0 - 0.001, y1 + 0.001, 30_000)
+    points = gpd.GeoDataFrame({"n": range(len(lon))}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    points = points.to_crs(points_crs)
+    got = points_to_grids(points, grids)
+    expected = sjoin_frame(points, grids.to_crs(points_crs))
+    assert (got == expected).all()
+    assert (got == -1).sum() > 100 and (got >= 0).mean() > 0.9
+    assert (points_to_grids(points.geometry, grids) == got).all()
+
+
+@pytest.mark.parametrize("points_crs", [4326, 32651])
+def test_points_on_moved_vertices_and_edges_get_the_lowest_grid_covering_them(points_crs, threading_mode):
+    grids = dalian_voronoi(120)
+    moved = np.asarray(grids.to_crs(points_crs).geometry.values)
+    xy = shapely.get_coordinates(moved)                     # every vertex, shared by up to three grids
+    mids = (xy[:-1] + xy[1:]) / 2                           # on, or within an ulp of, an edge
+    pts = np.concatenate([xy, mids])
+    points = gpd.GeoSeries(gpd.points_from_xy(pts[:, 0], pts[:, 1]), crs=points_crs)
+    got = points_to_grids(points, grids)
+    assert (got == geos_closure(pts, moved)).all()
+    # sjoin's "within" leaves a point on a boundary out: everywhere it answers, the answers are equal
+    theirs = sjoin_frame(points, grids.to_crs(points_crs))
+    assert (got[theirs >= 0] == theirs[theirs >= 0]).all()
+    assert (got[:len(xy)] >= 0).all()  # the square's outline too: a vertex on one grid's rim belongs to it
+
+
+def test_points_outside_every_grid_and_empty_input_in_another_crs(threading_mode):
+    grids = dalian_voronoi(50)
+    far = gpd.GeoSeries(gpd.points_from_xy([500_000.0, 520_000.0], [4_290_000.0, 4_330_000.0]), crs=32651)
+    assert points_to_grids(far, grids).tolist() == [-1, -1]
+    assert points_to_grids(gpd.GeoSeries([], crs=32651), grids).tolist() == []
+    assert points_to_grids(gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=3857)), grids).dtype == np.int64
+
+
+def test_a_non_point_read_by_a_helper_thread_is_refused_by_its_own_position(threading_mode):
+    grids = dalian_voronoi(50)
+    geoms = np.array(shapely.points(np.full((5_000, 2), (121.6, 38.9))), dtype=object)
+    geoms[4_321] = shapely.LineString([(0, 0), (1, 1)])
+    with pytest.raises(InvalidInput, match="LineString at position 4321"):
+        points_to_grids(gpd.GeoSeries(geoms, crs=4326), grids)

@@ -36,6 +36,9 @@ COMMANDS = {
     "locate": Entry(f"{_D}:locate_command", "Print the community, grid and workers at LON LAT.", web=True),
     "assign": Entry(f"{_D}:assign_command", "Assign buildings, party members, contact households, cameras, "
                                             "volunteers and responders to grids."),
+    "join": Entry("gridmap.cli.batch:join_command",
+                  "Join every point of POINTS (Parquet, GeoParquet or CSV) to the grid holding it, into --out "
+                  "(Parquet)."),
     "partition": Entry(f"{_D}:partition_command", "Partition COMMUNITY's buildings into a new draft plan of "
                                                   "balanced, contiguous, compact grids."),
     "coverage": Entry(f"{_D}:coverage_command",

@@ -11,7 +11,7 @@ import time
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import assign, catalog, coverage, demo, dispatch, importer, lookup, plans
 from ..errors import GridmapError, InvalidInput, N_, NotFound
@@ -252,18 +252,45 @@ _ASSIGN_COLUMNS = [("community", "community"), ("grids", "grids"), ("buildings",
 @click.command("assign")
 @click.option("--community", help="12-digit code of the community whose published plan to assign.")
 @click.option("--all", "all_", is_flag=True, help="Assign every community's published plan.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="With --all: Dask worker processes (default: one a core); 1 runs in this process, "
+                   "in one transaction.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="With --all: run on this Dask cluster (its workers must reach the database).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="With --all on Dask: communities a task (default: about two tasks a worker).")
 @with_appcontext
 @reports_errors
-def assign_command(community, all_):
-    """Assign buildings, party members, contact households, cameras, volunteers and responders to grids."""
+def assign_command(community, all_, workers, scheduler, batch_size):
+    """Assign buildings, party members, contact households, cameras, volunteers and responders to grids.
+
+    With --all the communities are computed in batches on Dask (a LocalCluster of this machine's cores,
+    or --scheduler); workers read the store and this process writes each batch as it arrives, in a
+    transaction of its own. --workers 1 keeps the single-process path: one transaction for everything.
+    The stored rows are the same either way.
+    """
     if bool(community) == all_:
         fail(GridmapError("Say which communities to assign.", fix="Pass --community CODE or --all."))
+    if (workers or scheduler or batch_size) and not all_:
+        fail(InvalidInput(N_("--workers, --scheduler and --batch-size only apply to --all."),
+                          fix=N_("Drop them, or pass --all instead of --community.")))
+    if scheduler and workers:
+        fail(InvalidInput(N_("--workers and --scheduler %(value)s were both given."),
+                          fix=N_("A cluster has its own workers: drop --workers."), params={"value": scheduler}))
     store().upgrade()
-    with store().transaction() as session, \
-            click.progressbar(length=len(assign.RUN_STEPS), label="Assigning", file=sys.stderr) as bar:
-        summaries = assign.run(session, community=community,
-                               capacity=current_app.config["CONTACT_HOUSEHOLDS_PER_MEMBER"],
-                               progress=lambda _step: bar.update(1))
+    capacity = current_app.config["CONTACT_HOUSEHOLDS_PER_MEMBER"]
+    if all_ and (scheduler or workers != 1):
+        from . import batch
+        with store().session() as session:
+            total = session.scalar(select(func.count()).select_from(m.GridPlan).where(m.GridPlan.status == "published"))
+        with batch.progress_bar(total, "Assigning on Dask") as bar:
+            summaries = batch.assign_all(store(), capacity, workers=workers, scheduler=scheduler,
+                                         batch_size=batch_size, progress=bar.update)
+    else:
+        with store().transaction() as session, \
+                click.progressbar(length=len(assign.RUN_STEPS), label="Assigning", file=sys.stderr) as bar:
+            summaries = assign.run(session, community=community, capacity=capacity,
+                                   progress=lambda _step: bar.update(1))
     _print_assign_table(summaries)
 
 
