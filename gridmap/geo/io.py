@@ -208,7 +208,13 @@ def _read_ogr(path: Path, source: str, kind: str, layer, encoding, notes: list):
         kwargs["use_arrow"] = False  # pyogrio decodes custom encodings itself, not through Arrow
     try:
         info = pyogrio.read_info(path, layer=layer, encoding=kwargs.get("encoding"))
-        frame = pyogrio.read_dataframe(path, **kwargs)
+        try:
+            frame = pyogrio.read_dataframe(path, **kwargs)
+        except shapely.errors.GEOSException:
+            # Through Arrow the blobs reach Shapely as they are, and Shapely ≥ 2.2 refuses a malformed
+            # one for the whole layer; GDAL's own reader bounds WKB and hands such a row over without
+            # geometry, which the checks then name as that row's problem.
+            frame = pyogrio.read_dataframe(path, **{**kwargs, "use_arrow": False})
     except (DataSourceError, DataLayerError) as exc:
         raise _unreadable(source, kind, exc) from None
     except LookupError:  # unknown codec name
