@@ -4,9 +4,9 @@ The base vocabulary (``GridmapError``, ``InvalidInput``, ``NotFound``) lives in
 :mod:`gridmap.geo.errors`, the bottom layer, so that the pure geometry code raises the same
 errors as everything above it; this module re-exports it and adds the errors of the services.
 """
-from .geo.errors import GridmapError, InvalidInput, N_, NotFound
+from .geo.errors import GridmapError, InvalidInput, N_, NotFound, Said
 
-__all__ = ["GridmapError", "InvalidInput", "N_", "NotFound", "Conflict", "Forbidden", "Unauthenticated"]
+__all__ = ["GridmapError", "InvalidInput", "N_", "NotFound", "Said", "Conflict", "Forbidden", "Unauthenticated"]
 
 
 class Conflict(GridmapError):

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 
 from ..errors import GridmapError
-from ..geo.errors import N_, fill, problem_lines
+from ..geo.errors import N_, Said, fill, problem_lines
 
 #: The compiled catalogue each language reads (English is the templates themselves).
 _CATALOGUES = {"zh": "zh_Hans_CN"}
@@ -68,7 +68,7 @@ def say(template, params=None, **more):
     the commands that print a message)."""
     if not template:
         return template
-    params = {**(params or {}), **more}
+    params = {k: say(v.template, v.params) if isinstance(v, Said) else v for k, v in {**(params or {}), **more}.items()}
     catalogue = _catalogue(language())
     if catalogue is None:
         return fill(template, params)

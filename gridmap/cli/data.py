@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from .. import assign, catalog, coverage, demo, dispatch, importer, lookup, plans
-from ..errors import GridmapError, InvalidInput, N_, NotFound
+from ..errors import GridmapError, InvalidInput, N_, NotFound, Said
 from ..geo.warm import warm
 from ..store import loaders
 from ..store import models as m
@@ -190,7 +190,7 @@ def _print_summary(summary):
     for count in summary.read:  # what the file held, before validation (OSM extracts)
         click.echo(f"  {count.line()}")
     for note in summary.notes:
-        click.echo(f"  {note}")
+        click.echo(f"  {say(note.template, note.params) if isinstance(note, Said) else note}")
     for p in summary.rejected[:20]:
         message = say(p.get("template") or p["message"], p.get("params"))
         click.echo(say(N_("  rejected feature %(row)s: %(message)s"), row=p["row"], message=message))

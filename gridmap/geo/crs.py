@@ -14,7 +14,7 @@ from pyproj.crs import GeographicCRS, ProjectedCRS
 from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 from pyproj.exceptions import CRSError
 
-from .errors import InvalidInput, N_
+from .errors import InvalidInput, N_, Said
 
 __all__ = [
     "CrsSpec",
@@ -401,10 +401,14 @@ def datum_warnings(geoms, src):
     n_out = int((~inside).sum())
     if not n_out:
         return []
-    what = ("their coordinates were left as they were" if spec.kind == "gcj02"
-            else "only Baidu's BD-09 step was undone")
-    return [f"warning: {n_out} of {len(geoms)} features lie outside China, where GCJ-02 does not apply: "
-            f"--crs {spec.name} changed nothing there ({what}). If the file is WGS84, import it with --crs 4326."]
+    if spec.kind == "gcj02":
+        return [Said(N_("warning: %(outside)s of %(total)s features lie outside China, where GCJ-02 does not "
+                        "apply: --crs %(crs)s changed nothing there (their coordinates were left as they were). "
+                        "If the file is WGS84, import it with --crs 4326."),
+                     outside=n_out, total=len(geoms), crs=spec.name)]
+    return [Said(N_("warning: %(outside)s of %(total)s features lie outside China, where GCJ-02 does not apply: "
+                    "--crs %(crs)s changed nothing there (only Baidu's BD-09 step was undone). If the file is "
+                    "WGS84, import it with --crs 4326."), outside=n_out, total=len(geoms), crs=spec.name)]
 
 
 # --- generic transforms ------------------------------------------------------------

@@ -16,6 +16,30 @@ def N_(template):
     return template
 
 
+class Said(str):
+    """A sentence for people: its English text (what programs, logs and tests read, since it *is*
+    that ``str``) carrying the catalogue ``template`` and ``params`` it was made from, so a page or a
+    terminal can say it again in its own language. Notes of an import are made of these."""
+
+    def __new__(cls, template, **params):
+        said = super().__new__(cls, fill(template, {k: str(v) if isinstance(v, Said) else v
+                                                    for k, v in params.items()}))
+        said.template, said.params = template, params
+        return said
+
+    def to_dict(self):
+        """The sentence as JSON keeps it (an import job's state): text, template and plain params."""
+        return {"text": str(self), "template": self.template,
+                "params": {k: (v.to_dict() if isinstance(v, Said) else v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_dict(cls, d):
+        """A :meth:`to_dict` read back; a plain string stays a plain string."""
+        if not isinstance(d, dict):
+            return d
+        return cls(d["template"], **{k: cls.from_dict(v) for k, v in (d.get("params") or {}).items()})
+
+
 class GridmapError(Exception):
     """Base of every error gridmap raises on purpose.
 

@@ -29,6 +29,7 @@ import osmium
 import pandas as pd
 import shapely
 
+from .errors import N_, Said
 from .roads import barrier_closes, barrier_words
 
 __all__ = ["SourceCount", "LAYERS", "read_roads", "read_buildings", "compose_address", "floors_from_levels"]
@@ -271,12 +272,14 @@ def read_buildings(path: str):
     notes = []
     from_points = _addresses_from_points(frame, addr_points)
     if from_points:
-        notes.append(f"{from_points} buildings without addr:* of their own took the address points on or in them")
+        notes.append(Said(N_("%(count)s buildings without addr:* of their own took the address points on or in "
+                             "them"), count=from_points))
     unreadable = frame["building:levels"].notna() & frame["floors"].isna()
     if unreadable.any():
         example = frame.loc[unreadable, "building:levels"].iloc[0]
-        notes.append(f"{int(unreadable.sum())} buildings have a building:levels that is not a number of floors "
-                     f"(e.g. {example!r}); their floors are left empty")
+        notes.append(Said(N_("%(count)s buildings have a building:levels that is not a number of floors (e.g. "
+                             "%(example)s); their floors are left empty"), count=int(unreadable.sum()),
+                          example=repr(example)))
     frame["osm_address"] = frame["osm_address"].where(frame["osm_address"] != "", frame["name"].fillna(""))
     return frame, [ways, relations], notes
 

@@ -21,7 +21,7 @@ import shapely
 from sqlalchemy import func, or_, select, update
 
 from .. import coverage
-from ..errors import Conflict, InvalidInput, N_, NotFound
+from ..errors import Conflict, InvalidInput, N_, NotFound, Said
 from ..store import loaders
 from ..store import models as m
 from ..store.generations import bump_generation
@@ -187,7 +187,7 @@ def source_keys(spec, frame, raw, key=None):
                                fix=N_("Its columns are %(value)s."),
                                params={"key": key, "key2": repr(key),
                                        "value": [c for c in cols if c != raw.frame.geometry.name]})
-        keys, basis = _text(raw.frame[col].iloc[pos]), f"column {key}"
+        keys, basis = _text(raw.frame[col].iloc[pos]), Said(N_("column %(column)s"), column=key)
     elif "osm_id" in cols:
         src = raw.frame.iloc[pos]
         kind = src["osm_type"].astype(str).str[0] if "osm_type" in cols else pd.Series("w", index=src.index)
@@ -195,13 +195,13 @@ def source_keys(spec, frame, raw, key=None):
         if "osm_part" in cols:
             part = pd.to_numeric(src["osm_part"], errors="coerce").fillna(0).astype("int64")
             keys = keys.where(part <= 0, keys + "#" + part.astype(str))
-        keys, basis = keys.to_numpy(dtype=object), "OSM type and id"
+        keys, basis = keys.to_numpy(dtype=object), Said(N_("OSM type and id"))
     else:
         col = next((c for c in KEY_COLUMNS if c in cols), None)
         if col is not None:
-            keys, basis = _text(raw.frame[col].iloc[pos]), f"column {col}"
+            keys, basis = _text(raw.frame[col].iloc[pos]), Said(N_("column %(column)s"), column=col)
         else:
-            return _content_keys(spec, frame), "content (no key column: name one with --key)", []
+            return _content_keys(spec, frame), Said(N_("content (no key column: name one with --key)")), []
     problems = []
     labels = frame["_row"].to_numpy()
     series = pd.Series(keys, dtype=object)

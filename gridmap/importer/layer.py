@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import coverage
-from ..errors import InvalidInput, N_
+from ..errors import InvalidInput, N_, Said
 from ..geo import bounds as geo_bounds
 from ..geo import io as geo_io
 from ..geo import validate as geo_validate
@@ -173,7 +173,7 @@ def import_layer(session, kind, raw, *, skip_invalid=False, publish=False, max_a
         bounds = tuple(frame.total_bounds) if spec.name == "buildings" else None
         views = coverage.refresh_views(session, changed_bounds=bounds)
         if views:
-            notes = list(notes or []) + [f"{views} camera views computed"]
+            notes = list(notes or []) + [Said(N_("%(count)s camera views computed"), count=views)]
     bump_generation(session)  # web processes rebuild their snapshots with the new data
     summary.imported = len(frame)
     # the reader's decisions first (e.g. which text encoding a Shapefile was read in, and why)

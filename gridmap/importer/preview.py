@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..errors import GridmapError, InvalidInput
+from ..errors import GridmapError, InvalidInput, N_, Said
 from ..geo import validate as geo_validate
 from ..geo.crs import datum_warnings, to_wgs84
 from ..store import models as m
@@ -55,7 +55,7 @@ class Inspection:
     def to_dict(self):
         return {"kind": self.kind, "columns": self.columns, "rows": self.rows, "total": self.total,
                 "problems": self.problems, "bad_rows": self.bad_rows, "repaired": self.repaired,
-                "notes": self.notes, "error": self.error, "importable": self.importable, "drawn": self.drawn}
+                "notes": [n.to_dict() if isinstance(n, Said) else n for n in self.notes], "error": self.error, "importable": self.importable, "drawn": self.drawn}
 
 
 def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=None, department=None,
@@ -114,7 +114,7 @@ def inspect(session, kind, path, *, layer=None, crs=None, encoding=None, fields=
             out.error = _error(err)
             return out
         problems += key_problems
-        out.notes.append(f"records are matched by their key: {basis}")
+        out.notes.append(Said(N_("records are matched by their key: %(basis)s"), basis=basis))
     out.problems = [p.to_dict() for p in sorted(problems, key=lambda p: (p.row, p.field))]
     out.bad_rows = len({p.row for p in problems})
     out.repaired = len(repaired)

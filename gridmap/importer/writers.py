@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select
 
 from .. import plans
 from ..plans.names import import_name
-from ..errors import Conflict
+from ..errors import Conflict, N_, Said
 from ..geo.names import english
 from ..geo.roads import access_codes, oneway_value, road_layer
 from ..store import models as m
@@ -79,7 +79,9 @@ def write_grids(session, frame, publish=False, limits=None, **_):
                                fix="Nothing was written. Import without --publish to keep them as a draft "
                                    "(gridmap plan validate PLAN then lists each finding with its place), "
                                    "or fix the file and import again.", details=err.details) from None
-        notes.append(f"{code}: plan {plan.id} with {len(part)} grids{' published' if publish else ' (draft)'}")
+        notes.append(Said(N_("%(community)s: plan %(plan)s with %(count)s grids published") if publish else
+                          N_("%(community)s: plan %(plan)s with %(count)s grids (draft)"),
+                          community=code, plan=plan.id, count=len(part)))
     return notes
 
 
@@ -166,9 +168,10 @@ def write_department_grids(session, frame, department=None, **_):
     session.add_all([m.DepartmentGrid(department=department, community_code=r.community_code, code=r.code,
                                       name=r.name, geom=_multi(r.geometry)) for r in frame.itertuples(index=False)])
     session.flush()
-    notes = [f"{department}: {n} grids in {c}" for c, n in frame.groupby("community_code").size().items()]
+    notes = [Said(N_("%(department)s: %(count)s grids in %(community)s"), department=department, count=n, community=c)
+             for c, n in frame.groupby("community_code").size().items()]
     if replaced:
-        notes.append(f"replaced {replaced} earlier {department} grids")
+        notes.append(Said(N_("replaced %(count)s earlier %(department)s grids"), count=replaced, department=department))
     return notes
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import importer
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, Said
 from ..importer import jobs, preview, uploads
 from ..importer.kinds import LABELS
 from ..importer.upsert import MODES
@@ -158,6 +158,8 @@ def start_import(store, settings, folder, opts, *, user, expected=None):
         (Path(folder) / "features.json").unlink(missing_ok=True)  # the file's geometry, kept for the map only
         out = summary.to_dict()
         out["source"] = source  # not the private folder's path
+        # the page says each note in its reader's language: keep what it was made of, not only its English
+        out["notes"] = [n.to_dict() if isinstance(n, Said) else n for n in summary.notes]
         return out
 
     jobs.start(folder, "import", work, options=opts)

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from ..errors import Forbidden, GridmapError, N_
 from . import (admin, api, auth, border, dashboard, dispatch, limits, nav, open311, places, planner, reports,
                resident, security, tiles, worker)
-from .common import current_role, error_body, wants_json
+from .common import current_role, error_body, said, wants_json
 from .extensions import csrf, init_extensions
 
 
@@ -20,6 +20,7 @@ def register_blueprints(app):
     security.init_app(app)
     init_extensions(app)
     places.init_app(app)
+    app.add_template_filter(said, "said")  # an import's notes, in the page's language
     for module in (auth, planner, resident, reports, api, dispatch, dashboard, worker, admin, tiles):
         app.register_blueprint(module.bp)
     # Open311 clients are machines with an api_key, not browsers with a session: no CSRF token to send

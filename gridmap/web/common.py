@@ -6,7 +6,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from .. import access, accounts
-from ..geo.errors import fill
+from ..geo.errors import Said, fill
 from ..dispatch import Actor
 from .extensions import login_manager
 
@@ -78,8 +78,15 @@ def localized(template, params=None):
     if not template:
         return template
     # a "what" parameter names a kind of record (marked N_ where it is given): a word of the catalogue too
-    params = {k: gettext(v) if k == "what" and isinstance(v, str) else v for k, v in (params or {}).items()}
+    params = {k: localized(v.template, v.params) if isinstance(v, Said)
+              else gettext(v) if k == "what" and isinstance(v, str) else v for k, v in (params or {}).items()}
     return fill(gettext(template), params)  # gettext formats only with keyword arguments
+
+
+def said(note):
+    """A note (a :class:`Said`, its JSON dict, or a plain string) in the page's language."""
+    note = Said.from_dict(note)
+    return localized(note.template, note.params) if isinstance(note, Said) else note
 
 
 def error_body(err):

@@ -419,3 +419,16 @@ def test_the_dry_runs_problems_are_said_in_the_pages_language_and_the_csv_keeps_
     client.get("/?lang=zh_CN")
     assert "\\u4e0d\\u662f 0 \\u5230" in client.get(f"/admin/imports/{upload_id}/map").get_data(as_text=True) or \
         "不是 0 到 100000" in client.get(f"/admin/imports/{upload_id}/map").get_data(as_text=True)
+
+
+def test_the_dry_runs_notes_are_said_in_the_pages_language_too(world):
+    """A note (how records are matched) is made of a template and its params, like a problem: the
+    Chinese page says it, and the thing it names, in Chinese; the English page in English."""
+    client = client_as(world, "planner")
+    upload_id = upload(client, "楼栋注记.geojson", buildings_geojson()).get_json()["id"]
+    assert finished(world, upload_id)["status"] == "done"
+    zh = html_unescape(client.get(f"/admin/imports/{upload_id}?lang=zh_CN").get_data(as_text=True))
+    en = html_unescape(client.get(f"/admin/imports/{upload_id}?lang=en").get_data(as_text=True))
+    assert "记录按其键匹配：内容（没有键列：可用 --key 指定一列）" in zh and "records are matched" not in zh
+    assert "records are matched by their key: content (no key column: name one with --key)" in en
+    assert "记录按其键匹配" not in en
