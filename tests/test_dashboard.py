@@ -5,6 +5,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from shapely.geometry import MultiPolygon, Point, box
 from sqlalchemy import select
 
@@ -12,8 +14,10 @@ from gridmap import access, catalog, dispatch
 from gridmap.dispatch import kpis
 from gridmap.errors import Forbidden
 from gridmap.store import models as m
+from gridmap.store.db import Store, _alembic_config
 
 import dispatch_world as w
+from conftest import PG_URL, _drop_schema, _pg_schema_url, skip_or_fail
 from dispatch_world import COMMUNITY, G1, G2, T0, at, login, lonlat
 
 OTHER_DISTRICT, OTHER_STREET = "210203000000", "210203010000"
@@ -81,9 +85,12 @@ def _seed(app, n=500, seed=13):
             for action in steps:
                 s.add(m.IncidentEvent(incident_id=inc.id, at=reported, action=action, to_status=status,
                                       to_level=inc.level))
-            for _ in range(int(rng.choice([0, 0, 0, 1, 2]))):
+            whistles = int(rng.choice([0, 0, 0, 1, 2]))
+            for _ in range(whistles):
                 s.add(m.WhistleTask(incident_id=inc.id, department="城管", blown_at=reported,
                                     report_by=reported + dt.timedelta(hours=2)))
+            # the flags as the lifecycle keeps them; the oracle reads the steps and tasks instead
+            inc.escalated, inc.whistled = "escalate" in steps, whistles > 0
     # through the lifecycle, as the dispatcher's page records them
     snap = app.extensions["gridmap.snapshots"].get()
     worker = dispatch.Actor("worker", "grid_worker", access.Area(grids={G1}))
@@ -256,6 +263,91 @@ def test_names_and_breadcrumbs_of_a_grid(world):
     street = _ask(world, "street", "210213013000", T0.date(), (T0 + dt.timedelta(days=39)).date(), "month")
     assert {c["code"]: c["name"] for c in street["children"]} == {COMMUNITY: "城志社区", NEIGHBOUR: "邻里社区"}
     assert {r["name"] for r in street["workers"]["rows"]} == {"王网格", "李网格"}  # not the retired one
+
+
+# --- the flags the figures read (migration 0020) -----------------------------------------------------------
+
+def test_an_escalation_or_a_whistle_days_after_the_report_counts_in_the_reports_window(world):
+    snap = world.extensions["gridmap.snapshots"].get()
+    store = world.extensions["gridmap.store"]
+    worker = dispatch.Actor("worker", "grid_worker", access.Area(grids={G1}))
+    desk = dispatch.Actor("dispatcher", "dispatcher", access.Area(communities={COMMUNITY}))
+    reported = T0 + dt.timedelta(days=45)  # after every seeded incident: the window holds this one alone
+    day = reported.date()
+    with store.transaction() as s:
+        iid = dispatch.report(s, snap, category="noise", lon=at(20, 20)[0], lat=at(20, 20)[1], now=reported,
+                              actor=worker).id
+
+    def counts():
+        k = _ask(world, "grid", G1, day, day, "day")["kpis"]
+        with store.session() as s:
+            row = s.get(m.Incident, iid)
+            flags = (row.escalated, row.whistled)
+        return k["reported"], k["escalated"], k["whistled"], flags
+
+    assert counts() == (1, 0, 0, (False, False))
+    with store.transaction() as s:
+        version = s.get(m.Incident, iid).version
+        dispatch.transition(s, iid, "escalate", actor=desk, version=version, now=reported + dt.timedelta(days=2))
+    assert counts() == (1, 1, 0, (True, False))
+    with store.transaction() as s:  # now with the community, where the whistle may still be blown
+        dispatch.whistle(s, iid, actor=desk, now=reported + dt.timedelta(days=3))
+    assert counts() == (1, 1, 1, (True, True))
+    want = _oracle(world, "grid", G1, day, day, "day")  # from the steps and tasks, not the flags
+    assert _ask(world, "grid", G1, day, day, "day")["kpis"] == want["kpis"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store_at_0019(request, tmp_path):
+    """A store migrated up to 0019 only, as a deployment was before the flags."""
+    cleanup = lambda: None  # noqa: E731
+    if request.param == "postgis":
+        if not PG_URL:
+            skip_or_fail("GRIDMAP_TEST_DATABASE_URL is not set (PostgreSQL + PostGIS)")
+        url, schema = _pg_schema_url(PG_URL)
+        cleanup = lambda: _drop_schema(PG_URL, schema)  # noqa: E731
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    with store.engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0019")
+    yield store
+    store.dispose()
+    cleanup()
+
+
+def test_migration_0020_flags_the_incidents_escalated_or_whistled_before_it(store_at_0019):
+    store = store_at_0019
+    # the incident table as it was at 0019: the model's columns but the two flags
+    old = sa.Table("incident", sa.MetaData(), *[c._copy() for c in m.Incident.__table__.columns
+                                                 if c.name not in ("escalated", "whistled")])
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO district (code, name) VALUES ('210213000000', '金州区')"))
+        conn.execute(sa.text("INSERT INTO street (code, district_code, name) "
+                             "VALUES ('210213013000', '210213000000', '湾里街道')"))
+    with store.transaction() as s:
+        s.execute(sa.insert(m.Community.__table__).values(
+            code=COMMUNITY, street_code="210213013000", name="城志社区", service_centre="", service_address="",
+            service_phone="", name_en="", geom=MultiPolygon([lonlat(box(0, 0, 100, 100))])))
+        for i in range(1, 6):
+            s.execute(sa.insert(old).values(id=i, category="noise", status="reported", community_code=COMMUNITY,
+                                            grid_code=G1, reported_at=T0, updated_at=T0, geom=Point(*at(10, 10))))
+        # 1: escalated twice; 2: whistled; 3: both; 4: only other steps; 5: nothing but its report
+        steps = [(1, "report"), (1, "escalate"), (1, "escalate"), (2, "report"), (3, "escalate"), (4, "accept"),
+                 (4, "resolve"), (5, "report")]
+        s.execute(sa.insert(m.IncidentEvent.__table__), [{"incident_id": i, "at": T0, "action": a,
+                                                          "to_status": "reported", "to_level": "grid"}
+                                                         for i, a in steps])
+        s.execute(sa.insert(m.WhistleTask.__table__), [{"incident_id": i, "department": "城管", "blown_at": T0,
+                                                        "report_by": T0} for i in (2, 3, 3)])
+    store.upgrade()
+    assert store.current_revision() >= "0020"
+    with store.session() as s:
+        got = {r.id: (r.escalated, r.whistled) for r in s.execute(select(m.Incident.id, m.Incident.escalated,
+                                                                          m.Incident.whistled))}
+        k = kpis.summary(s, kpis.Scope(start=T0.date(), end=T0.date(), role="admin", now=NOW))
+    assert got == {1: (True, False), 2: (False, True), 3: (True, True), 4: (False, False), 5: (False, False)}
+    assert (k["reported"], k["escalated"], k["whistled"]) == (5, 2, 2)
 
 
 # --- who sees what -----------------------------------------------------------------------------------

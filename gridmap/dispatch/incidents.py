@@ -99,6 +99,7 @@ def _escalate(session, inc, now, **_):
                        details={"level": inc.level},
                        params={"id": inc.id})
     inc.level = catalog.LEVELS[i + 1]
+    inc.escalated = True  # the dashboard's count reads the flag, not the history (migration 0020)
     if inc.level == "department":
         inc.department = catalog.category(inc.category).department
     inc.deadline_at = deadline(inc.category, inc.level, now)
@@ -164,6 +165,7 @@ def whistle(session, incident_id, *, actor, department=None, note="", now=None):
                          report_by=now + dt.timedelta(hours=cat.whistle_hours), note=note)
     session.add(task)
     inc.updated_at = now
+    inc.whistled = True  # the dashboard's count reads the flag, not the whistle_task rows (migration 0020)
     _audit(session, inc, actor, "whistle", inc.status, inc.level, now,
            f"{department} to report by {iso(task.report_by)}" + (f": {note}" if note else ""))
     session.flush()  # the task's id, for the answer

@@ -7,10 +7,13 @@ in the page's language.
 from __future__ import annotations
 
 from ..dispatch import kpis
+from ..tiles import LAYERS
 
 CHART_W, CHART_H = 640, 220
 _PAD = {"left": 44, "right": 8, "top": 10, "bottom": 34}
 MAP_KPIS = ("reported", "closure_rate", "on_time_rate", "open", "overdue", "escalated", "whistled")
+#: the dashboard's area level → the city map's tile layer of it (gridmap.tiles.LAYERS)
+MAP_LAYERS = {"district": "districts", "street": "streets", "community": "communities", "grid": "grids"}
 
 
 def page(session, query, *, role=None, area=None, now=None):
@@ -19,7 +22,23 @@ def page(session, query, *, role=None, area=None, now=None):
     out = kpis.dashboard(session, query, role=role, area=area, now=now)
     out["chart"] = trend_chart(out["trend"])
     out["map_values"] = {k: {c["code"]: c[k] for c in out["children"] if c["code"] is not None} for k in MAP_KPIS}
+    out["map"] = map_focus(out["area"]["level"], out["area"]["code"])
     return out
+
+
+def map_focus(level, code):
+    """Where the embedded city map (:mod:`gridmap.maps.city`) shows an area of the dashboard.
+
+    ``layer`` is the tile layer the KPI colours (the area's children; the grid itself for a grid), ``band``
+    the zooms in which that layer is the one drawn filled and clickable (its ``min_zoom`` up to the next
+    layer's), ``area`` the tile layer of the area itself (None for the city), the one it is flown to by."""
+    child = kpis.CHILD[level]
+    layer = MAP_LAYERS[child or level]
+    order = [name for name in MAP_LAYERS.values()]
+    i = order.index(layer)
+    top = LAYERS[order[i + 1]].min_zoom - 1 if i + 1 < len(order) else None
+    return {"layer": layer, "band": [LAYERS[layer].min_zoom, top], "area": MAP_LAYERS.get(level), "code": code,
+            "drill": child is not None}
 
 
 def trend_chart(trend, *, width=CHART_W, height=CHART_H, max_labels=8):

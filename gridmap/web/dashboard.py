@@ -1,11 +1,15 @@
 """The city dashboard (一网统管): the page and its JSON, KPIs of an area computed in the store."""
+from urllib.parse import unquote
+
 from flask import Blueprint, jsonify, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from .. import access
 from ..dispatch import PERIODS, kpis
 from ..pages import dashboard as dashboard_page
 from .common import current_area, current_role, requires, store
+from .tiles import city_map_parts
 
 bp = Blueprint("dashboard", __name__)
 
@@ -31,10 +35,13 @@ def index():
     with store().session() as session:
         d = dashboard_page.page(session, q, role=current_role(), area=current_area())
     window = {"from": q["start"].isoformat(), "to": q["end"].isoformat(), "period": q["period"]}
+    # the city map (gridmap.maps.city through the tiles page's parts), for the roles the permission table shows it
+    city = city_map_parts() if access.can(current_role(), "city.read") else None
     return render_template("dashboard/index.html", d=d, q=q, window=window, labels=labels(),
                            periods=[(p, period_names()[p]) for p in PERIODS],
                            level_names=area_level_names(), map_kpis=dashboard_page.MAP_KPIS,
-                           api_url=url_for("dashboard.api"), zh=_is_zh())
+                           api_url=url_for("dashboard.api"), zh=_is_zh(), city=city,
+                           bounds_url=unquote(url_for("tiles.bounds", level="{level}", code="{code}")))
 
 
 def _is_zh():
