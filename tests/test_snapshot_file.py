@@ -122,6 +122,30 @@ def test_roads_and_addresses_come_back_from_the_file_answering_alike(demo_store)
         assert built.addresses.search(q, limit=5) == mapped.addresses.search(q, limit=5)
 
 
+def test_the_address_index_is_searched_in_the_files_own_pages_answering_alike(demo_store):
+    """The address index is flat arrays in the file (no pickle, nothing unpickled per process) and
+    answers every query — typed loosely, exact, by community, nearest a point — as the built one."""
+    store, folder = demo_store
+    with store.session() as session:
+        built = Snapshot.from_store(session)
+    mapped = Snapshot.from_file(built.to_file(folder / "addresses"))
+    f = mapped._file
+    assert "addresses.pickle" not in f.arrays and "addresses.rec.b" in f.arrays
+    a, b = built.addresses, mapped.addresses
+    recs = list(a._records)
+    assert len(b) == len(a) == len(recs) > 0
+    rng = np.random.default_rng(3)
+    picks = [recs[i] for i in rng.choice(len(recs), min(25, len(recs)), replace=False)]
+    queries = ["路", "1号", "社区", "号楼", "单元"] + [r.address for r in picks] + [r.address[2:-1] for r in picks]
+    communities = [None, picks[0].community, "no-such-community"]
+    for q in queries:
+        for c in communities:
+            assert a.search(q, community=c, limit=8) == b.search(q, community=c, limit=8)
+    assert any(a.search(r.address, limit=1)[0]["score"] == 100.0 for r in picks)  # the exact path ran
+    for r in picks:
+        assert a.nearest(r.lon, r.lat, max_m=30) == b.nearest(r.lon, r.lat, max_m=30)
+
+
 def test_mapped_road_graphs_answer_as_built_ones_from_the_files_own_pages(demo_store):
     """Every mode's graph comes from the file as it was finished (the arrays are read-only views of
     the mapping, nothing rebuilt), and answers — nearest segment and snap point, distances and
