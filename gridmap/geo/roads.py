@@ -1134,6 +1134,9 @@ def _segment_grid(seg_xy):
     w, h = float(hi_x.max()) - x0, float(hi_y.max()) - y0
     cs = max(math.sqrt(max(w * h, 1.0) / m) * 1.5, 1.0)
     nx, ny = int(w // cs) + 1, int(h // cs) + 1
+    while nx * ny > 4 * m + 64:  # long, thin networks (one road along a coast): few cells, not a 1 m mesh
+        cs *= 2
+        nx, ny = int(w // cs) + 1, int(h // cs) + 1
     i0 = np.clip(((lo_x - x0) // cs).astype(np.int64), 0, nx - 1)
     i1 = np.clip(((hi_x - x0) // cs).astype(np.int64), 0, nx - 1)
     j0 = np.clip(((lo_y - y0) // cs).astype(np.int64), 0, ny - 1)
