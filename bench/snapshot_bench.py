@@ -180,6 +180,8 @@ def main():
     ap.add_argument("--skip-http", action="store_true", help="no /api/v1/locate p99 run")
     ap.add_argument("--skip-memory", action="store_true", help="no gunicorn memory run")
     ap.add_argument("--skip-build", action="store_true", help="reuse the figures of steps 1-2 from the last run")
+    ap.add_argument("--hows", default="file,memory",
+                    help="which paths step 3 measures (file, memory); the other's figures come from the last run")
     args = ap.parse_args()
 
     from gridmap.index import Snapshot
@@ -192,6 +194,8 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="snapshot-bench-", dir=ROOT / "bench" / "out"))
 
     last = ROOT / "bench" / "out" / f"snapshot_bench-{args.scale:g}.json"
+    if last.exists():  # a path step 3 does not measure this time keeps its last figures
+        res.update({k: v for k, v in json.loads(last.read_text()).items() if k.startswith("uss_")})
     if args.skip_build and last.exists():
         res.update({k: v for k, v in json.loads(last.read_text()).items() if k not in ("publish",) and
                     not k.startswith("http_") and (k.startswith(("new_process", "uss_")) or k in (
@@ -230,7 +234,7 @@ def main():
 def _rest(args, res, url, folder, paths):
     # 3. gunicorn workers' memory
     if not args.skip_memory:
-        for how in ("file", "memory"):
+        for how in args.hows.split(","):
             # the file exists (step 2 made it): every worker maps it, none builds
             res[f"uss_{how}_1"] = worker_memory(url, folder, how, 1, paths)
             res[f"uss_{how}_{args.workers}"] = worker_memory(url, folder, how, args.workers, paths)
@@ -263,12 +267,17 @@ def report(res):
         for how in ("file", "memory"):
             one, many = res[f"uss_{how}_1"], res[f"uss_{how}_{w}"]
             res[f"{how}_ratio"] = sum(x["uss_mb"] for x in many) / one[0]["uss_mb"]
+            # PSS counts a shared page once across the processes mapping it: the machine's real cost
+            res[f"{how}_pss_ratio"] = sum(x["pss_mb"] for x in many) / one[0]["pss_mb"]
         rows += [("gunicorn 1 worker: USS (MB)", res["uss_file_1"][0]["uss_mb"], res["uss_memory_1"][0]["uss_mb"]),
                  (f"gunicorn {w} workers: USS each (MB)", " ".join(f"{x['uss_mb']:.0f}" for x in res[f"uss_file_{w}"]),
                   " ".join(f"{x['uss_mb']:.0f}" for x in res[f"uss_memory_{w}"])),
                  (f"gunicorn {w} workers: sum of USS / 1 worker's USS", res["file_ratio"], res["memory_ratio"]),
+                 ("gunicorn 1 worker: PSS (MB)", res["uss_file_1"][0]["pss_mb"], res["uss_memory_1"][0]["pss_mb"]),
                  (f"gunicorn {w} workers: sum of PSS (MB)", sum(x["pss_mb"] for x in res[f"uss_file_{w}"]),
-                  sum(x["pss_mb"] for x in res[f"uss_memory_{w}"]))]
+                  sum(x["pss_mb"] for x in res[f"uss_memory_{w}"])),
+                 (f"gunicorn {w} workers: sum of PSS / 1 worker's PSS", res["file_pss_ratio"],
+                  res["memory_pss_ratio"])]
     p = res["publish"]
     rows.append((f"generation bump → seen by each of {w} processes (s)",
                  " ".join(f"{s:.1f}" for s in p["seconds"]) + f" ({p['builds']} build)", "-"))

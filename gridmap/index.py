@@ -330,8 +330,9 @@ class Snapshot:
         if self.roads is not None:
             meta["roads"] = _put_roads(arrays, self.roads)
         if self.addresses is not None:
-            # the fuzzy index is dicts of postings: unpickled per process (not shared), never rebuilt
-            arrays["addresses.pickle"] = np.frombuffer(pickle.dumps(self.addresses, protocol=5), dtype=np.uint8)
+            # flat arrays searched in place: unpickled, a city's register was ~190 MB per process
+            address_arrays, meta["addresses"] = self.addresses.to_arrays()
+            arrays.update({f"addresses.{k}": v for k, v in address_arrays.items()})
         return snapfile.write(directory, self.generation, arrays, meta)
 
     @classmethod
@@ -856,28 +857,22 @@ def _metric_centre(metric):
 
 
 def _put_roads(arrays, roads):
-    seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir = roads._base
-    kinds, codes = np.unique(np.asarray(seg_kind).astype(str), return_inverse=True)
-    parts = {"seg_xy": seg_xy, "seg_u": seg_u, "seg_v": seg_v, "seg_len": seg_len, "seg_kind": codes.astype(np.int32),
-             "seg_dir": seg_dir, "seg_closed": roads._closed, "seg_bike_dir": roads._bike_dir,
-             "barrier_nodes": roads._barrier_nodes, "barrier_bits": roads._barrier_bits}
-    arrays.update({f"roads.{k}": np.asarray(v) for k, v in parts.items()})
-    return {"kinds": kinds.tolist(), "min_island_m": roads._min_island_m, "metric": _metric_centre(roads.metric)}
+    # every mode's finished graph goes in the file: workers map it rather than build it
+    parts, meta = roads.to_arrays()
+    arrays.update({f"roads.{k}": v for k, v in parts.items()})
+    return {**meta, "metric": _metric_centre(roads.metric)}
 
 
 def _get_addresses(f):
-    pickled = f.get("addresses.pickle")
+    if "addresses" in f.meta:
+        return AddressIndex.from_arrays(_prefixed(f, "addresses"), f.meta["addresses"])
+    pickled = f.get("addresses.pickle")  # a file of an older build
     return pickle.loads(pickled) if pickled is not None else None
 
 
 def _get_roads(f, meta):
-    a = _prefixed(f, "roads")
-    kinds = np.asarray(meta["kinds"], dtype=object)
-    graph = RoadGraph(metric=metric_for(tuple(meta["metric"])), seg_xy=a["seg_xy"], seg_u=a["seg_u"], seg_v=a["seg_v"],
-                      seg_len=a["seg_len"], seg_kind=kinds[a["seg_kind"]], seg_dir=a["seg_dir"],
-                      seg_closed=a["seg_closed"], seg_bike_dir=a["seg_bike_dir"], min_island_m=meta["min_island_m"],
-                      barrier_nodes=a["barrier_nodes"], barrier_bits=a["barrier_bits"])
-    return graph.prepare()
+    graph = RoadGraph.from_arrays(metric_for(tuple(meta["metric"])), _prefixed(f, "roads"), meta)
+    return graph.prepare()  # a file of an older build may lack a mode's graph: build it now
 
 
 # -- one snapshot per process, and the snapshots of past days ----------------------------------

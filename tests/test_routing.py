@@ -465,3 +465,24 @@ def test_a_long_road_is_found_behind_a_ring_of_short_ones():
         ring.append([(19.5 * c, 19.5 * s), (20.5 * c, 20.5 * s)])
     g = RoadGraph.from_lines(roads([(0, 10), (1000, 10)], *ring), min_island_m=0)
     assert g.snap(*lonlat(0, 0))["walk_m"] == pytest.approx(10.0, abs=1e-6)
+
+
+def test_the_grid_of_cells_finds_the_segment_geos_finds_nearest_even_far_off_and_on_thin_networks():
+    """The snapping index (a grid of cells) against GEOS's STRtree: the same nearest distance for
+    points inside, around and far outside a dense cluster joined to a 200 km straight road."""
+    from gridmap.geo.roads import _Net, _segment_grid
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 200_000, 401)
+    segs = np.vstack([np.column_stack([x[:-1], np.zeros(400), x[1:], np.zeros(400)]),
+                      rng.uniform(0, 5000, (3000, 4))])
+    net = _Net.__new__(_Net)
+    net.seg_xy = segs
+    net.grid, net.grid_frame = _segment_grid(segs)
+    assert net.grid_frame[3] * net.grid_frame[4] <= 4 * len(segs) + 64  # no 1 m mesh along the road
+    px = np.r_[rng.uniform(-3e5, 5e5, 1500), rng.uniform(0, 5000, 500)]
+    py = np.r_[rng.uniform(-3e5, 3e5, 1500), rng.uniform(0, 5000, 500)]
+    got = net.nearest_segments(px, py)
+    tree = shapely.STRtree(shapely.linestrings(segs.reshape(-1, 2, 2)))
+    p = shapely.points(px, py)
+    best = shapely.distance(p, tree.geometries[tree.query_nearest(p, all_matches=False)[1]])
+    assert np.allclose(shapely.distance(p, tree.geometries[got]), best, rtol=0, atol=1e-7)

@@ -122,6 +122,78 @@ def test_roads_and_addresses_come_back_from_the_file_answering_alike(demo_store)
         assert built.addresses.search(q, limit=5) == mapped.addresses.search(q, limit=5)
 
 
+def test_the_address_index_is_searched_in_the_files_own_pages_answering_alike(demo_store):
+    """The address index is flat arrays in the file (no pickle, nothing unpickled per process) and
+    answers every query — typed loosely, exact, by community, nearest a point — as the built one."""
+    store, folder = demo_store
+    with store.session() as session:
+        built = Snapshot.from_store(session)
+    mapped = Snapshot.from_file(built.to_file(folder / "addresses"))
+    f = mapped._file
+    assert "addresses.pickle" not in f.arrays and "addresses.rec.b" in f.arrays
+    a, b = built.addresses, mapped.addresses
+    recs = list(a._records)
+    assert len(b) == len(a) == len(recs) > 0
+    rng = np.random.default_rng(3)
+    picks = [recs[i] for i in rng.choice(len(recs), min(25, len(recs)), replace=False)]
+    queries = ["路", "1号", "社区", "号楼", "单元"] + [r.address for r in picks] + [r.address[2:-1] for r in picks]
+    communities = [None, picks[0].community, "no-such-community"]
+    for q in queries:
+        for c in communities:
+            assert a.search(q, community=c, limit=8) == b.search(q, community=c, limit=8)
+    assert any(a.search(r.address, limit=1)[0]["score"] == 100.0 for r in picks)  # the exact path ran
+    for r in picks:
+        assert a.nearest(r.lon, r.lat, max_m=30) == b.nearest(r.lon, r.lat, max_m=30)
+
+
+def test_mapped_road_graphs_answer_as_built_ones_from_the_files_own_pages(demo_store):
+    """Every mode's graph comes from the file as it was finished (the arrays are read-only views of
+    the mapping, nothing rebuilt), and answers — nearest segment and snap point, distances and
+    ETAs both ways — equal the in-memory graph's on random points and the demo's people; the grid
+    of cells finds the segment GEOS's STRtree says is nearest."""
+    from gridmap.geo.roads import MODES
+    store, folder = demo_store
+    with store.session() as session:
+        built = Snapshot.from_store(session)
+    mapped = Snapshot.from_file(built.to_file(folder / "roads"))
+    g, m = built.roads, mapped.roads
+    assert set(m._nets) == {None, *MODES}  # every mode came from the file
+    for net in m._nets.values():
+        for a in (net.seg_xy, net.seg_u, net.labels, *net.fwd, *net.rev, *net.grid):
+            assert not a.flags.writeable and not a.flags.owndata  # a view of the mapped file
+    assert m._base_parts is None  # the segments' kinds were never decoded
+    rng = np.random.default_rng(7)
+    xy = np.vstack([net.seg_xy for net in g._nets.values() if net is not None]).reshape(-1, 2)
+    lon, lat = g.metric.lonlat(xy[:, 0], xy[:, 1])
+    lo, hi = np.array([lon.min(), lat.min()]), np.array([lon.max(), lat.max()])
+    pad = 0.2 * (hi - lo)
+    pts = np.vstack([rng.uniform(lo - pad, hi + pad, (300, 2)),
+                     np.column_stack([built._entities.lon[:40], built._entities.lat[:40]]),
+                     np.column_stack([lon, lat])[rng.choice(len(lon), 60)]])  # on vertices: ties
+    for mode in (None, *MODES):
+        gn, mn = g._net(mode), m._net(mode)
+        if gn is None:
+            assert mn is None
+            continue
+        x, y = g.metric.xy(pts[:, 0], pts[:, 1])
+        seg = mn.nearest_segments(x, y)
+        assert np.array_equal(seg, gn.nearest_segments(x, y))
+        tree = shapely.STRtree(shapely.linestrings(np.asarray(gn.seg_xy).reshape(-1, 2, 2)))
+        p = shapely.points(x, y)
+        best = shapely.distance(p, tree.geometries[tree.query_nearest(p, all_matches=False)[1]])
+        got = shapely.distance(p, tree.geometries[seg])
+        assert np.allclose(got, best, rtol=0, atol=1e-7)
+        for lon_i, lat_i in pts[::9].tolist():
+            assert g.snap(lon_i, lat_i, mode=mode) == m.snap(lon_i, lat_i, mode=mode)
+        for lon_i, lat_i in pts[::37].tolist():
+            for inbound in (True, False):
+                a = g.routes(lon_i, lat_i, pts[:120], mode=mode, inbound=inbound)
+                b = m.routes(lon_i, lat_i, pts[:120], mode=mode, inbound=inbound)
+                assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1], equal_nan=True)
+                assert np.isfinite(a[0]).any()
+    assert (m.n_nodes, m.n_edges) == (g.n_nodes, g.n_edges)
+
+
 def test_a_new_generation_reuses_what_did_not_change_and_rebuilds_what_did(demo_store, tmp_path):
     """A responder imported: the responders' trees are new, the road graphs and the address index
     (the same arrays in both files) are the previous generation's objects, and every answer is

@@ -23,8 +23,10 @@ transverse Mercator CRS, then everything is metres) and kept for the life of a s
   modes it closes at that node: routes reach it from every side and pass it on none.
   ``mode=None`` is every kept road, both ways, distance only.
 
-Queries snap each point to the nearest point on the nearest segment (a
-:class:`shapely.STRtree` over the segments), walk the straight line to it, go along the
+Queries snap each point to the nearest point on the nearest segment (a uniform grid of cells
+listing the segments that cross them, searched ring by ring: flat arrays, so a snapshot file
+holds each mode's finished graph and every process maps it rather than building it, where an
+STRtree of LineStrings cost ~140 private bytes a segment in each), walk the straight line to it, go along the
 partial segment to either of its end nodes, and run Dijkstra over the CSR adjacency from those
 ends. The search stops as soon as every target's end nodes are settled, so one incident's
 responders nearby cost the few hundred nodes around it, not the whole city; and it touches only
@@ -379,15 +381,51 @@ class _Net:
         self.rev = fwd if not seg_dir.any() else _directed_csr(seg_v, seg_u, seg_len, seg_speed, seg_dir, n_nodes)
         self.labels = labels.astype(np.int32)
         self.n_nodes = n_nodes
-        self.tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
+        self.grid, self.grid_frame = _segment_grid(seg_xy)
         self.scratch = threading.local()
 
+    _ARRAYS = ("seg_xy", "seg_u", "seg_v", "seg_len", "seg_dir", "seg_speed", "labels")
+    _CSR = ("indptr", "indices", "length", "seconds")
+
+    def to_arrays(self):
+        """This mode's finished graph as flat arrays and a small JSON-able dict (see :meth:`from_arrays`)."""
+        arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        arrays.update({f"fwd.{k}": a for k, a in zip(self._CSR, self.fwd)})
+        if self.rev is not self.fwd:
+            arrays.update({f"rev.{k}": a for k, a in zip(self._CSR, self.rev)})
+        arrays["grid.ptr"], arrays["grid.seg"] = self.grid
+        return arrays, {"n_nodes": int(self.n_nodes), "grid": list(self.grid_frame), "rev": self.rev is not self.fwd}
+
+    @classmethod
+    def from_arrays(cls, arrays, meta):
+        """The graph :meth:`to_arrays` wrote, over the given arrays (memory-mapped ones stay mapped:
+        nothing here copies or builds anything the size of the graph)."""
+        self = cls.__new__(cls)
+        for k in cls._ARRAYS:
+            setattr(self, k, arrays[k])
+        self.fwd = tuple(arrays[f"fwd.{k}"] for k in cls._CSR)
+        self.rev = tuple(arrays[f"rev.{k}"] for k in cls._CSR) if meta["rev"] else self.fwd
+        self.n_nodes = int(meta["n_nodes"])
+        self.grid = (arrays["grid.ptr"], arrays["grid.seg"])
+        x0, y0, cs, nx, ny = meta["grid"]
+        self.grid_frame = (float(x0), float(y0), float(cs), int(nx), int(ny))
+        self.scratch = threading.local()
+        return self
+
+    def nearest_segments(self, x, y):
+        """Index of the nearest segment to each metric point (of equidistant ones the lowest)."""
+        out = np.empty(len(x), dtype=np.int64)
+        x0, y0, cs, nx, ny = self.grid_frame
+        _nearest_kernel()(self.seg_xy, self.grid[0], self.grid[1], x0, y0, cs, nx, ny,
+                          np.ascontiguousarray(x, dtype=float), np.ascontiguousarray(y, dtype=float), out)
+        return out
+
     def nbytes(self):
-        arrays = [self.seg_xy, self.seg_u, self.seg_v, self.seg_len, self.seg_dir, self.seg_speed, self.labels]
+        arrays = [self.seg_xy, self.seg_u, self.seg_v, self.seg_len, self.seg_dir, self.seg_speed, self.labels,
+                  *self.grid]
         for csr in {id(self.fwd): self.fwd, id(self.rev): self.rev}.values():
             arrays += list(csr)
-        # a 2-point LineString is ~100 bytes of GEOS and Python object; the tree ~40 bytes/entry
-        return int(sum(a.nbytes for a in arrays) + len(self.seg_len) * 140)
+        return int(sum(a.nbytes for a in arrays))
 
 
 class RoadGraph:
@@ -416,7 +454,7 @@ class RoadGraph:
         self._barrier_nodes = np.zeros(0, dtype=np.int64) if barrier_nodes is None else barrier_nodes
         self._barrier_bits = np.zeros(0, dtype=np.uint8) if barrier_bits is None else barrier_bits
         self.crs = metric.crs
-        self._base = (seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir)
+        self._base_parts = (seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir)
         self._closed = np.zeros(len(seg_len), dtype=np.uint8) if seg_closed is None else seg_closed
         self._bike_dir = seg_dir if seg_bike_dir is None else seg_bike_dir
         self._min_island_m = min_island_m
@@ -425,6 +463,76 @@ class RoadGraph:
         net = self._net(None)
         self.n_nodes = net.n_nodes
         self.n_edges = int(net.fwd[1].shape[0] // 2)
+
+    @property
+    def _base(self):
+        """The noded segments before any mode's choice: only building a mode's graph reads them
+        (a graph from :meth:`from_arrays` decodes its road kinds here, if ever)."""
+        if self._base_parts is None:
+            with self._base_lock:  # not _nets_lock: a mode's build (holding it) reads these
+                if self._base_parts is None:
+                    self._base_parts = self._base_loader()
+        return self._base_parts
+
+    # -- flat arrays, for a snapshot file ---------------------------------------------------
+    def to_arrays(self, modes=(None, *MODES)):
+        """Everything the graph answers from as flat arrays (name → ndarray) and a JSON-able dict:
+        the noded segments and, per mode of ``modes``, its finished graph (built now if not yet).
+
+        :meth:`from_arrays` over the same arrays (memory-mapped from a file, say) answers exactly as
+        this graph does without building anything."""
+        seg_xy, seg_u, seg_v, seg_len, seg_kind, seg_dir = self._base
+        kinds, codes = np.unique(np.asarray(seg_kind).astype(str), return_inverse=True)
+        arrays = {"seg_xy": seg_xy, "seg_u": seg_u, "seg_v": seg_v, "seg_len": seg_len,
+                  "seg_kind": codes.ravel().astype(np.int32), "seg_dir": seg_dir, "seg_closed": self._closed,
+                  "seg_bike_dir": self._bike_dir, "barrier_nodes": self._barrier_nodes,
+                  "barrier_bits": self._barrier_bits}
+        nets = {}
+        for mode in modes:
+            net = self._net(mode)
+            name = mode or "all"
+            if net is None:
+                nets[name] = None
+                continue
+            net_arrays, nets[name] = net.to_arrays()
+            arrays.update({f"net.{name}.{k}": v for k, v in net_arrays.items()})
+        meta = {"kinds": kinds.tolist(), "min_island_m": self._min_island_m, "nets": nets,
+                "n_nodes": int(self.n_nodes), "n_edges": int(self.n_edges)}
+        return {k: np.asarray(v) for k, v in arrays.items()}, meta
+
+    @classmethod
+    def from_arrays(cls, metric, arrays, meta):
+        """The graph :meth:`to_arrays` wrote, answering from ``arrays`` as they are (read-only
+        memory maps stay shared: each mode's adjacency, components and snapping grid are used in
+        place). A mode not stored is built from the segments on its first use, as ever."""
+        self = cls.__new__(cls)
+        self.metric = metric
+        self.crs = metric.crs
+        self._barrier_nodes, self._barrier_bits = arrays["barrier_nodes"], arrays["barrier_bits"]
+        self._closed, self._bike_dir = arrays["seg_closed"], arrays["seg_bike_dir"]
+        self._min_island_m = meta["min_island_m"]
+        self._nets_lock = threading.Lock()
+        self._base_lock = threading.Lock()
+        self._base_parts = None
+
+        def base():
+            kinds = np.asarray(meta["kinds"], dtype=object)
+            return (arrays["seg_xy"], arrays["seg_u"], arrays["seg_v"], arrays["seg_len"],
+                    kinds[arrays["seg_kind"]], arrays["seg_dir"])
+        self._base_loader = base
+        self._nets = {}
+        for name, net_meta in meta.get("nets", {}).items():
+            mode = None if name == "all" else name
+            if net_meta is None:
+                self._nets[mode] = None
+            else:
+                prefix = f"net.{name}."
+                self._nets[mode] = _Net.from_arrays({k[len(prefix):]: v for k, v in arrays.items()
+                                                     if k.startswith(prefix)}, net_meta)
+        net = self._net(None)
+        self.n_nodes = net.n_nodes
+        self.n_edges = int(net.fwd[1].shape[0] // 2)
+        return self
 
     # the mode-less graph's arrays under their former names (bench/routing_bench.py reads them)
     @property
@@ -667,7 +775,8 @@ class RoadGraph:
 
     def nbytes(self):
         """Estimated bytes held: the segment arrays, and per mode built its graph and snapping tree."""
-        base = sum(a.nbytes for a in self._base if a.dtype != object) + len(self._base[4]) * 8
+        parts = self._base_parts or ()
+        base = sum(a.nbytes for a in parts if a.dtype != object) + (len(parts[4]) * 8 if parts else 0)
         return int(base + sum(net.nbytes() for net in list(self._nets.values()) if net is not None))
 
     # -- internals --------------------------------------------------------------------------
@@ -683,10 +792,7 @@ class RoadGraph:
             raise InvalidInput(N_("Point lon=%(lon_i)s, lat=%(lat_i)s is too far from the roads to measure a distance."),
                                fix=N_("Give points in the area whose roads were imported."),
                                params={"lon_i": lon_i, "lat_i": lat_i})
-        pairs = net.tree.query_nearest(shapely.points(x, y))
-        # equidistant segments all come back; the first per point is as good as any
-        _, first = np.unique(pairs[0], return_index=True)
-        seg = pairs[1][first]
+        seg = net.nearest_segments(x, y)
         ax, ay, bx, by = net.seg_xy[seg].T
         dx, dy = bx - ax, by - ay
         ll = dx * dx + dy * dy
@@ -1009,6 +1115,100 @@ def _weak_labels(csr, n):
     _, labels = connected_components(csr_matrix((data, indices, indptr), shape=(n, n)), directed=True,
                                      connection="weak")
     return labels
+
+
+# -- nearest segment: a grid of cells over flat arrays ------------------------------------------
+
+def _segment_grid(seg_xy):
+    """Cells of a uniform grid over the segments (about two segments a cell) and the segments
+    whose bounding box touches each: ``(cell pointers, segment ids)`` (CSR, ids ascending within a
+    cell) and the frame ``(x0, y0, cell size, nx, ny)``."""
+    m = len(seg_xy)
+    if not m:
+        return (np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int32)), (0.0, 0.0, 1.0, 1, 1)
+    lo_x = np.minimum(seg_xy[:, 0], seg_xy[:, 2])
+    hi_x = np.maximum(seg_xy[:, 0], seg_xy[:, 2])
+    lo_y = np.minimum(seg_xy[:, 1], seg_xy[:, 3])
+    hi_y = np.maximum(seg_xy[:, 1], seg_xy[:, 3])
+    x0, y0 = float(lo_x.min()), float(lo_y.min())
+    w, h = float(hi_x.max()) - x0, float(hi_y.max()) - y0
+    cs = max(math.sqrt(max(w * h, 1.0) / m) * 1.5, 1.0)
+    nx, ny = int(w // cs) + 1, int(h // cs) + 1
+    while nx * ny > 4 * m + 64:  # long, thin networks (one road along a coast): few cells, not a 1 m mesh
+        cs *= 2
+        nx, ny = int(w // cs) + 1, int(h // cs) + 1
+    i0 = np.clip(((lo_x - x0) // cs).astype(np.int64), 0, nx - 1)
+    i1 = np.clip(((hi_x - x0) // cs).astype(np.int64), 0, nx - 1)
+    j0 = np.clip(((lo_y - y0) // cs).astype(np.int64), 0, ny - 1)
+    j1 = np.clip(((hi_y - y0) // cs).astype(np.int64), 0, ny - 1)
+    span = i1 - i0 + 1
+    counts = span * (j1 - j0 + 1)
+    seg = np.repeat(np.arange(m, dtype=np.int32), counts)
+    k = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    span_r = np.repeat(span, counts)
+    cell = (np.repeat(j0, counts) + k // span_r) * nx + np.repeat(i0, counts) + k % span_r
+    order = np.argsort(cell, kind="stable")
+    ptr = np.zeros(nx * ny + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cell, minlength=nx * ny), out=ptr[1:])
+    return (ptr, seg[order]), (x0, y0, cs, nx, ny)
+
+
+def _nearest_kernel():
+    return compiled(_nearest_in_grid)[0]
+
+
+def _nearest_in_grid(seg_xy, ptr, segs, x0, y0, cs, nx, ny, px, py, out):
+    """``out[k]`` = the segment nearest to ``(px[k], py[k])`` (compiled by numba); ties → lowest id.
+
+    Rings of cells around the point's cell are read outwards until the nearest segment found is
+    closer than any cell not yet read can be (a segment is listed in every cell its box touches).
+    The distance is the one ``RoadGraph._snap`` measures: to the clamped projection.
+    """
+    eps = 1e-9 * cs
+    for k in range(len(px)):
+        x = px[k]
+        y = py[k]
+        ci = int(math.floor((x - x0) / cs))
+        cj = int(math.floor((y - y0) / cs))
+        ci = min(max(ci, 0), nx - 1)
+        cj = min(max(cj, 0), ny - 1)
+        best = np.inf
+        best_s = -1
+        r = 0
+        while True:
+            lo_i, hi_i, lo_j, hi_j = ci - r, ci + r, cj - r, cj + r
+            for j in range(max(lo_j, 0), min(hi_j, ny - 1) + 1):
+                edge_row = j == lo_j or j == hi_j
+                for i in range(max(lo_i, 0), min(hi_i, nx - 1) + 1):
+                    if not edge_row and i != lo_i and i != hi_i:
+                        continue
+                    c = j * nx + i
+                    for e in range(ptr[c], ptr[c + 1]):
+                        s = segs[e]
+                        ax = seg_xy[s, 0]
+                        ay = seg_xy[s, 1]
+                        dx = seg_xy[s, 2] - ax
+                        dy = seg_xy[s, 3] - ay
+                        ll = dx * dx + dy * dy
+                        t = ((x - ax) * dx + (y - ay) * dy) / ll if ll > 0 else 0.0
+                        t = min(max(t, 0.0), 1.0)
+                        d = math.hypot(x - (ax + t * dx), y - (ay + t * dy))
+                        if d < best or (d == best and s < best_s):
+                            best = d
+                            best_s = s
+            bound = np.inf
+            if hi_i < nx - 1:
+                bound = min(bound, max(0.0, x0 + (hi_i + 1) * cs - x))
+            if lo_i > 0:
+                bound = min(bound, max(0.0, x - (x0 + lo_i * cs)))
+            if hi_j < ny - 1:
+                bound = min(bound, max(0.0, y0 + (hi_j + 1) * cs - y))
+            if lo_j > 0:
+                bound = min(bound, max(0.0, y - (y0 + lo_j * cs)))
+            if bound == np.inf or best < bound - eps:
+                break
+            r += 1
+        out[k] = best_s
 
 
 # -- compiled search ----------------------------------------------------------------------------
