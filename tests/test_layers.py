@@ -37,6 +37,10 @@ LAZY = {
     "gridmap/cli/common.py": "Babel's catalogue reader only when a command speaks",
     "gridmap/geo/names.py": "pypinyin's dictionary (~1 s) only when a place needs an English name",
     "gridmap/snapfile.py": "psycopg only in the LISTEN thread, which only a PostgreSQL store starts",
+    "gridmap/cli/batch.py": "Dask, distributed and pyarrow only inside the batch commands (assign --all, join)",
+    "gridmap/cli/data.py": "the batch module (and Dask with it) only when assign runs on a cluster",
+    "gridmap/geo/pointjoin.py": "pyarrow and pyproj only when a point file is joined",
+    "gridmap/assign.py": "a Dask worker opens its own store, in its own process, only there",
 }
 
 

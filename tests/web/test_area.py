@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+import mercantile
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
@@ -152,7 +153,10 @@ def _walk_values(w):
             "grid_code": B_GRID, "code": B_GRID, "plan_id": str(w["b_plan"]), "plan_a": str(w["b_plan"]),
             "plan_b": str(w["b_plan"]), "kind": "redraw", "request_id": str(w["sos"]),
             "token": w["token"], "photo_id": str(w["photo"]), "patrol_id": "1", "record_id": str(w["volunteer"]),
-            "upload_id": "x" * 22, "batch_id": "1"}
+            "upload_id": "x" * 22, "batch_id": "1",
+            # the incident points' tile over her home, at the zoom where incident points show
+            "layer": "incidents", **dict(zip("xyz", map(str, mercantile.tile(w["lon"], w["lat"], 16)))),
+            "level": "grids"}
 
 
 def _bodies(w):
