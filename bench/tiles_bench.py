@@ -17,10 +17,6 @@ the app takes to answer, with no network.
   minimum to 16, timed through ``gridmap.tiles.tile`` with an empty cache (cold: the per-generation
   areas already built) and again (cached), the generation read at most every 2 s as the app
   does (SNAPSHOT_CHECK_SECONDS). The areas' build per generation is timed apart.
-- After a publish (a generation bump): the first visitor of an app without background threads
-  (``SNAPSHOT_DIR=memory``: the areas built inside that visitor's requests, as before issue 13's
-  tile preparation), then of the app itself (the snapshot thread builds them after the publish):
-  a visitor arriving while it builds (served from the previous areas) and the first after it is done.
 - Peer: ``folium.Map`` + ``folium.GeoJson`` of every grid with its code and name, rendered to HTML.
 """
 from __future__ import annotations
@@ -46,13 +42,13 @@ def pct(values, q):
     return float(np.percentile(np.asarray(values) * 1000, q)) if len(values) else float("nan")
 
 
-def make_app(url, **config):
+def make_app(url):
     from gridmap import create_app
     instance = ROOT / "bench" / "out" / "instance"
     instance.mkdir(parents=True, exist_ok=True)
     os.environ["GRIDMAP_INSTANCE_PATH"] = str(instance)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-only-secret", "MAP_TILES": "none",
-                      "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False, **config})
+                      "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False})
     return app
 
 
@@ -108,58 +104,6 @@ def first_page(app, username, password):
     return {"html_bytes": len(html), "html_s": html_s, "static_bytes": static_bytes, "static_s": static_s,
             "zoom": z, "tiles": n, "tile_bytes": tile_bytes, "tile_s": tile_s,
             "total_bytes": len(html) + static_bytes + tile_bytes, "total_s": html_s + static_s + tile_s}
-
-
-def publish(store):
-    """What a publish does to the tiles: a new generation; the new areas' build as the app makes it."""
-    from gridmap.store.generations import bump_generation, generation
-    with store.transaction() as s:
-        bump_generation(s)
-    with store.session() as s:
-        return generation(s)
-
-
-def built(store):
-    from gridmap.tiles import areas
-    with store.session() as s:
-        return areas.built_generation(s)
-
-
-def after_publish_inline(url, who):
-    """The first visitor after a publish in an app without background threads: builds the areas."""
-    inline_app = make_app(url, SNAPSHOT_DIR="memory")
-    publish(inline_app.extensions["gridmap.store"])
-    page = first_page(inline_app, *who)
-    inline_app.extensions["gridmap.store"].dispose()
-    return page
-
-
-def settle(app):
-    """Start the app's snapshot thread and wait until it has loaded and prepared the current
-    generation, so that its first load does not run beside the timings."""
-    snapshots = app.extensions["gridmap.snapshots"]
-    snapshots.start()
-    deadline = time.monotonic() + 600
-    while snapshots._prepared is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def after_publish(app, who):
-    """The first visitor after a publish: while the background build runs, and after it is done;
-    the background's time from publish to areas built."""
-    out = {}
-    store = app.extensions["gridmap.store"]
-    settle(app)
-    deadline = time.monotonic() + 600
-    t0 = time.perf_counter()
-    gen = publish(store)
-    out["during"] = first_page(app, *who)
-    out["during"]["built_before"] = built(store) == gen
-    while built(store) != gen and time.monotonic() < deadline:
-        time.sleep(0.05)
-    out["ready_s"] = time.perf_counter() - t0
-    out["after"] = first_page(app, *who)
-    return out
 
 
 def sample_tiles(bounds, n, seed=1):
@@ -274,11 +218,7 @@ def main():
     store = app.extensions["gridmap.store"]
     sample = sample_tiles(tuple(city.grids.total_bounds), args.samples)
     sqlite = tile_times(store, sample)
-    # before this app's background thread starts, so that it does not build the areas meanwhile
-    inline = after_publish_inline(url, http_bench.DISPATCHER)
-    settle(app)
     pages = [first_page(app, *http_bench.DISPATCHER) for _ in range(2)]  # the first visitor, then the next
-    fresh = after_publish(app, http_bench.DISPATCHER)
     p = peer(city)
 
     print("\nfirst page of /city (HTML + scripts + styles + the first view's tiles), in-process:")
@@ -287,13 +227,6 @@ def main():
               f"(HTML {page['html_bytes'] / 1e3:.1f} KB in {page['html_s'] * 1000:.0f} ms; static "
               f"{page['static_bytes'] / 1e3:.0f} KB; {page['tiles']} tiles at z{page['zoom']}, "
               f"{page['tile_bytes'] / 1e3:.0f} KB in {page['tile_s'] * 1000:.0f} ms)")
-    for who, page in (("after publish, areas built in the request (no background)", inline),
-                      ("after publish, while the background builds", fresh["during"]),
-                      ("after publish, background build done", fresh["after"])):
-        print(f"  gridmap 1st visit {who}: server {page['total_s']:.3f} s (HTML {page['html_s'] * 1000:.0f} ms, "
-              f"tiles {page['tile_s'] * 1000:.0f} ms)")
-    print(f"  (background: publish to areas built {fresh['ready_s']:.1f} s, snapshot included; "
-          f"built before the 'while' visit ended: {fresh['during']['built_before']})")
     print(f"  peer              {p['bytes'] / 1e6:6.2f} MB  build  {p['s']:.3f} s   (folium.GeoJson of {len(city.grids):,} "
           f"grids; Leaflet and folium's CDN assets not counted)")
     print("\ntiles (gridmap.tiles.tile, dispatcher, cache empty then full):")

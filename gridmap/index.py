@@ -891,10 +891,7 @@ class SnapshotCache:
       first request of a process with none waits;
     * on PostgreSQL a listener thread (``LISTEN``) hears each publish at once; the generation
       counter is polled every ``check_seconds`` on both backends (a lost notification or SQLite);
-    * a partial or corrupt file is refused and rebuilt; the two newest files are kept;
-    * ``after_load`` callables (``f(generation)``) run in that background thread once per
-      generation it loads, after the snapshot is ready: work a generation needs that no request
-      should wait for (the city map's tile areas, :func:`gridmap.tiles.prepare`).
+    * a partial or corrupt file is refused and rebuilt; the two newest files are kept.
 
     ``check_seconds=0`` (tests, one-off commands) checks and loads in the calling thread on
     every call, so a publish is visible to the next call. Without a ``directory`` each process
@@ -920,18 +917,6 @@ class SnapshotCache:
         self._listener = None
         self._closing = False
         self.builds = 0  # snapshots this process built from the store (tests and benchmarks read it)
-        self.after_load = []
-        self._prepared = None  # the generation after_load last ran for in this process
-
-    @property
-    def background(self):
-        """Whether a background thread loads new generations (and runs ``after_load``)."""
-        return self.directory is not None and self.check_seconds > 0
-
-    def start(self):
-        """Start this process's background threads if they run and have not started (cheap)."""
-        if self.background:
-            self._start_threads()
 
     def get(self):
         """The snapshot to answer with now: the newest loaded (see the class docstring)."""
@@ -1065,20 +1050,6 @@ class SnapshotCache:
             except Exception:  # a store that is down: keep serving what we have, try again later
                 log.exception("snapshot refresh failed; still serving generation %s",
                               getattr(self._snapshot, "generation", None))
-                continue
-            self._run_after_load()
-
-    def _run_after_load(self):
-        gen = getattr(self._snapshot, "generation", None)
-        if gen is None or gen == self._prepared or self._closing:
-            return
-        try:
-            for hook in self.after_load:
-                hook(gen)
-        except Exception:  # tried again at the next wake; requests keep the previous generation's
-            log.exception("preparing generation %s failed", gen)
-            return
-        self._prepared = gen
 
 class _Closed(Exception):
     """The cache was closed while waiting for another process's build."""

@@ -2,8 +2,6 @@
 over the store's rows, tile bounds from mercantile), both backends, SQLite ≈ PostGIS, the cache
 and its invalidation by a publish, ETag/304, bad addresses, and incident points masked."""
 import datetime as dt
-import threading
-import time
 
 import geopandas as gpd
 import mapbox_vector_tile
@@ -12,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-import sqlalchemy
 from shapely.geometry import MultiPolygon, Point, box
 
 from gridmap import plans, tiles
@@ -360,133 +357,3 @@ def test_a_process_behind_by_a_publish_reads_the_newer_areas_and_never_rebuilds_
     t = tiles_over(grids, 15)[0]
     stale = tiles.tile(store, "grids", t.z, t.x, t.y)  # drawn from what tile_area holds
     assert {f["properties"]["code"] for f in decode(stale.data, "grids")}
-
-
-# -- the areas of a new generation are built in the background, never inside a request ------------
-
-@pytest.fixture
-def background_world(tmp_path, backend):
-    """A world on an app whose snapshot thread runs (snapshot files, checked every 50 ms)."""
-    app, cleanup = make_app(tmp_path, backend, SNAPSHOT_CHECK_SECONDS=0.05)
-    snapshots = app.extensions["gridmap.snapshots"]
-    assert snapshots.background
-    build_world(app.extensions["gridmap.store"])
-    yield app
-    snapshots.close()
-    app.extensions["gridmap.store"].dispose()
-    cleanup()
-
-
-def published(store):
-    from gridmap.store.generations import generation
-    with store.session() as s:
-        return generation(s)
-
-
-def built(store):
-    with store.session() as s:
-        return areas.built_generation(s)
-
-
-def wait_until(check, seconds=60):
-    """Poll ``check()`` until it is true, at most ``seconds``; its last value."""
-    deadline = time.monotonic() + seconds
-    while not (ok := check()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return ok
-
-
-def inline_tiles(store, wanted):
-    """The tiles ``wanted`` ((layer, tile) pairs) drawn after rebuilding the areas in this thread,
-    as before background builds: the oracle of what the background build must answer."""
-    with store.transaction() as s:
-        s.execute(sqlalchemy.delete(m.TileArea))
-        s.execute(sqlalchemy.delete(m.Meta).where(m.Meta.key == areas.BUILT_KEY))
-    return [tiles.tile(store, layer, t.z, t.x, t.y, role="admin").data for layer, t in wanted]
-
-
-def sample(store):
-    grids = stored_grids(store)
-    return [(layer, t) for layer, z in (("districts", 10), ("communities", 13), ("grids", 14)) for t in tiles_over(grids, z)]
-
-
-def test_after_a_publish_the_areas_are_built_without_any_tile_request(background_world):
-    store = background_world.extensions["gridmap.store"]
-    before = areas.builds
-    background_world.extensions["gridmap.snapshots"].start()  # what any first request of a process does
-    gen = published(store)
-    assert built(store) is None or built(store) < gen  # nothing built them yet
-    assert wait_until(lambda: built(store) == gen), (built(store), gen)
-    assert areas.builds > before
-    wanted = sample(store)
-    background = [tiles.tile(store, layer, t.z, t.x, t.y, role="admin", inline=False).data for layer, t in wanted]
-    assert areas.builds == before + 1  # the background's one build; no request built anything
-    assert any(background) and background == inline_tiles(store, wanted)
-
-
-def test_a_tile_request_during_the_build_is_served_from_the_previous_areas_and_builds_nothing(
-        background_world, monkeypatch):
-    store = background_world.extensions["gridmap.store"]
-    client = background_world.test_client()
-    background_world.extensions["gridmap.snapshots"].start()
-    old_gen = published(store)
-    assert wait_until(lambda: built(store) == old_gen)
-    grids = stored_grids(store)
-    t = tiles_over(grids, 14)[0]
-    url = f"/tiles/grids/{t.z}/{t.x}/{t.y}.mvt"
-    old = client.get(url)
-    codes = {f["properties"]["code"] for f in decode(old.data, "grids")}
-    community = sorted(codes)[0][:12]
-
-    started, release = threading.Event(), threading.Event()
-    real = areas.area_rows
-
-    def slow_rows(session):
-        started.set()
-        assert release.wait(60)
-        return real(session)
-
-    monkeypatch.setattr(areas, "area_rows", slow_rows)
-    builds = areas.builds
-    try:
-        with store.transaction() as s:  # renumber a community's grids and publish them
-            mine = grids[grids["code"].str.startswith(community)].sort_values("code")
-            frame = gpd.GeoDataFrame({"code": [f"{community}{n:03d}" for n in range(10, 10 + len(mine))]},
-                                     geometry=list(mine.geometry), crs=4326)
-            plans.publish_plan(s, plans.create_plan(s, community, frame).id, on=dt.date(2026, 7, 1))
-        assert started.wait(60)  # the background thread is building the new generation
-        answers = []
-        asker = threading.Thread(target=lambda: answers.extend(
-            [client.get(url), client.get(f"/tiles/bounds/grids/{sorted(codes)[0]}.json"), tiles.overview(store, inline=False)]))
-        asker.start()
-        asker.join(30)
-        assert not asker.is_alive(), "a request waited for the build"
-        during, bounds, overview = answers
-        assert areas.builds == builds + 1  # the background's, still running; none by the requests
-        assert during.data == old.data and during.headers["ETag"] == old.headers["ETag"]
-        assert bounds.json["bounds"][0] < bounds.json["bounds"][2]  # an old grid: the old areas answer
-        assert overview["generation"] == old_gen  # what /city shows first: the old areas' bounds and breaks
-    finally:
-        release.set()
-    new_gen = published(store)
-    assert wait_until(lambda: built(store) == new_gen)
-    assert wait_until(lambda: client.get(url).headers["ETag"] != old.headers["ETag"])
-    after = client.get(url)
-    now = {f["properties"]["code"] for f in decode(after.data, "grids")}
-    assert f"{community}010" in now and sorted(codes)[0] not in now
-    assert areas.builds == builds + 1
-    monkeypatch.setattr(areas, "area_rows", real)
-    assert after.data == inline_tiles(store, [("grids", t)])[0]
-
-
-def test_preparers_racing_for_a_generation_build_its_areas_once(world):
-    store = world.extensions["gridmap.store"]
-    gen, before = published(store), areas.builds
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(tiles.prepare(store, gen))) for _ in range(3)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
-    assert results == [gen] * 3 and areas.builds == before + 1
-    assert tiles.prepare(store, gen) == gen and areas.builds == before + 1  # idempotent

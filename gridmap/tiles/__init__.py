@@ -24,8 +24,7 @@ from . import areas, postgis, python
 from .cache import DEFAULT_BYTES, TileCache
 from .layers import AREA_LEVELS, LAYERS, MAX_ZOOM, layer_of, lonlat_bounds, tile_address
 
-__all__ = ["AREA_LEVELS", "DEFAULT_BYTES", "LAYERS", "MAX_ZOOM", "PROPERTIES", "Tile", "TileCache", "area_bounds", "overview", "prepare",
-           "tile",
+__all__ = ["AREA_LEVELS", "DEFAULT_BYTES", "LAYERS", "MAX_ZOOM", "PROPERTIES", "Tile", "TileCache", "area_bounds", "overview", "tile",
            "tile_address", "layer_of", "lonlat_bounds"]
 
 #: Incident points change without a publish: their tiles are kept this many seconds at most.
@@ -73,38 +72,24 @@ def incident_clause(role, area):
     return false()
 
 
-def _read_generation(store, inline=True):
-    """The generation of the areas to draw from (see :func:`.areas.ready`)."""
+def _read_generation(store):
     with store.session() as session:
-        gen = published_generation(session)
-    return areas.ready(store, gen, inline=inline)
+        return published_generation(session)
 
 
-def prepare(store, generation=None):
-    """Build the areas of ``generation`` (the published one by default) unless done already: the
-    snapshot's background thread calls it after loading a new generation, so no request waits
-    for it. Idempotent and safe when processes race (:func:`.areas.ensure_built`)."""
-    if generation is None:
-        with store.session() as session:
-            generation = published_generation(session)
-    return areas.ensure_built(store, generation)
-
-
-def tile(store, layer, z, x, y, *, role=None, area=None, cache=None, now=None, check_seconds=0.0, inline=True):
+def tile(store, layer, z, x, y, *, role=None, area=None, cache=None, now=None, check_seconds=0.0):
     """The tile ``layer``/z/x/y as the role sees it (a :class:`Tile`).
 
     Bad addresses raise InvalidInput, an unknown layer NotFound naming the layers; below a layer's
     minimum zoom the tile is empty. Tiles are cached per generation in ``cache`` when given, which
-    then reads the generation at most every ``check_seconds`` (a publish shows that much later).
-    The generation is that of the areas drawn from: with ``inline=False`` the newest built, the
-    previous one while a background build of the next runs (:func:`.areas.ready`)."""
+    then reads the generation at most every ``check_seconds`` (a publish shows that much later)."""
     spec = layer_of(layer)
     z, x, y = tile_address(z, x, y)
     seen = visibility(layer, role, area)
     if cache is not None:
-        gen = cache.generation(lambda: _read_generation(store, inline), check_seconds)
+        gen = cache.generation(lambda: _read_generation(store), check_seconds)
     else:
-        gen = _read_generation(store, inline)
+        gen = _read_generation(store)
     epoch = gen if spec.areas else f"{gen}.{int((now or time.time()) // INCIDENT_SECONDS)}"
     key = (layer, z, x, y, gen, seen, epoch)
     etag = hashlib.sha1(repr(key).encode()).hexdigest()[:24]
@@ -114,15 +99,15 @@ def tile(store, layer, z, x, y, *, role=None, area=None, cache=None, now=None, c
     hit = cache.get(key) if cache is not None else None
     if hit is not None:
         return Tile(hit[0], hit[1], public)
-    data = _draw(store, spec, z, x, y, gen, seen, role, area, inline)
+    data = _draw(store, spec, z, x, y, gen, seen, role, area)
     if cache is not None:
         cache.put(key, (data, etag))
     return Tile(data, etag, public)
 
 
-def _draw(store, spec, z, x, y, gen, seen, role, area, inline):
+def _draw(store, spec, z, x, y, gen, seen, role, area):
     if spec.areas:
-        held = areas.ready(store, gen, inline=inline)
+        held = areas.ensure_built(store, gen)
         with store.session() as session:
             if store.is_postgis:
                 return postgis.area_tile(session, held, spec.name, z, x, y, private=seen == "all")
@@ -135,13 +120,15 @@ def _draw(store, spec, z, x, y, gen, seen, role, area, inline):
         return python.incident_tile(session, z, x, y, where)
 
 
-def area_bounds(store, level, code, *, inline=True):
+def area_bounds(store, level, code):
     """(minlon, minlat, maxlon, maxlat) of the area ``code`` of ``level``; NotFound otherwise."""
     if level not in AREA_LEVELS:
         layer_of(level)
         raise NotFound(N_("Tile layer %(value)s does not exist."), fix=N_("Use one of: %(layers)s."),
                        params={"value": level, "layers": ", ".join(AREA_LEVELS)})
-    held = _read_generation(store, inline)
+    with store.session() as session:
+        gen = published_generation(session)
+    held = areas.ensure_built(store, gen)
     with store.session() as session:
         row = session.get(m.TileArea, (held, level, str(code)[:15]))
     if row is None:
@@ -154,14 +141,16 @@ PROPERTIES = ("households", "workers", "open_incidents")
 _overviews = {}  # (database, generation, private) → overview
 
 
-def overview(store, *, role=None, area=None, inline=True):
+def overview(store, *, role=None, area=None):
     """What a city map needs before its first tile: the bounds of every area and, per level and
     property, the class breaks of its colours (quintiles of the values, as the role sees them)."""
     private = visibility("grids", role, area) == "all"
-    gen = _read_generation(store, inline)
+    with store.session() as session:
+        gen = published_generation(session)
     key = (str(store.url), gen, private)
     if key in _overviews:
         return _overviews[key]
+    gen = areas.ensure_built(store, gen)
     opened = m.TileArea.open_all if private else m.TileArea.open_public
     with store.session() as session:
         rows = session.execute(select(m.TileArea.level, m.TileArea.households, m.TileArea.workers, opened)

@@ -7,9 +7,6 @@ a community shows the sum of its grids.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import threading
 
 import geopandas as gpd
@@ -29,7 +26,6 @@ BUILT_KEY = "tile_generation"  # gridmap_meta: the generation tile_area holds
 OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
 _LOCK_ID = 0x7469_6C65  # "tile": one builder at a time across PostGIS sessions
 _local = threading.Lock()
-builds = 0  # area builds this process made (tests and benchmarks read it)
 
 
 def built_generation(session):
@@ -37,43 +33,22 @@ def built_generation(session):
     return int(row.value) if row else None
 
 
-def ready(store, generation, *, inline=True):
-    """The generation whose areas a tile of published ``generation`` is drawn from, never waiting
-    for a build unless ``inline`` or the store never had areas.
-
-    With a background preparer (``inline=False``: :func:`gridmap.tiles.prepare` run by the snapshot
-    thread after a publish), a request that arrives before it is done is answered from the previous
-    generation's areas, which ``tile_area`` keeps until the new ones replace them in one commit. Only
-    a store that never had areas builds them here (the first start, once per database): a blank map
-    with a 503 would be worse than one slow first answer. ``inline=True`` (tests, one-off commands,
-    an app without background threads) builds what is asked, as before."""
-    with store.session() as session:
-        built = built_generation(session)
-    if built is not None and (built >= generation or not inline):
-        return built
-    return ensure_built(store, generation)
-
-
 def ensure_built(store, generation):
     """Make ``tile_area`` hold ``generation`` or a newer one, building it unless another process
     already has; returns the generation it holds.
 
-    One build per generation across processes: PostgreSQL waits on an advisory lock, SQLite on an
-    ``flock`` beside the database file; whoever waited finds the generation built and returns. A
-    process that read the generation a moment before a publish asks for the older one: it gets
+    A process that read the generation a moment before a publish asks for the older one: it gets
     the newer areas, never a rebuild of the old ones over them."""
-    global builds
     with store.session() as session:
         built = built_generation(session)
     if built is not None and built >= generation:
         return built
-    with _local, _file_lock(store), store.transaction() as session:
+    with _local, store.transaction() as session:
         if store.is_postgis:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
         built = built_generation(session)
         if built is not None and built >= generation:
             return built
-        builds += 1
         rows = area_rows(session)
         session.execute(delete(m.TileArea))
         if rows:
@@ -84,24 +59,6 @@ def ensure_built(store, generation):
         else:
             meta.value = str(generation)
     return generation
-
-
-@contextlib.contextmanager
-def _file_lock(store):
-    """SQLite: hold an ``flock`` beside the database file (other processes on it wait); else nothing.
-
-    Taken before the transaction starts, so the built generation read inside it is the one the
-    previous holder committed."""
-    path = None if store.is_postgis else store.url.database
-    if not path or path == ":memory:":
-        yield
-        return
-    fd = os.open(f"{path}.tiles.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 def area_rows(session):

@@ -1,5 +1,4 @@
 """Flask extensions, created unbound and attached to each app in init_extensions."""
-import functools
 import os
 
 from flask import current_app, request, session
@@ -7,7 +6,7 @@ from flask_babel import Babel, get_locale
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from .. import access, tiles
+from .. import access
 from . import nav
 from ..index import SnapshotCache
 
@@ -40,10 +39,6 @@ def init_extensions(app):
     app.extensions["gridmap.snapshots"] = SnapshotCache(app.extensions["gridmap.store"],
                                                         app.config["SNAPSHOT_CHECK_SECONDS"],
                                                         directory=_snapshot_dir(app))
-    # the city map's areas of a new generation are built by the snapshot's background thread,
-    # never inside the first tile request after a publish
-    app.extensions["gridmap.snapshots"].after_load.append(
-        functools.partial(tiles.prepare, app.extensions["gridmap.store"]))
 
     @app.context_processor
     def _languages():

@@ -34,14 +34,6 @@ def tile_cache():
     return cache
 
 
-def inline():
-    """Whether area builds happen in the request: only without a background thread to make them
-    (SNAPSHOT_CHECK_SECONDS 0 or snapshots in memory), or in a store that never had areas."""
-    snapshots = current_app.extensions["gridmap.snapshots"]
-    snapshots.start()  # a process serving only tiles must still prepare the next generation
-    return not snapshots.background
-
-
 @bp.get("/tiles/<layer>/<z>/<x>/<y>.mvt")
 def tile(layer, z, x, y):
     """One vector tile of ``layer`` (districts, streets, communities, grids, incidents)."""
@@ -49,8 +41,7 @@ def tile(layer, z, x, y):
     # the area of the account matters to incident points only: the areas are the same for all
     area = current_area() if role and layer == "incidents" else None
     answer = tiles.tile(store(), layer, z, x, y, role=role, area=area,
-                        cache=tile_cache(), check_seconds=current_app.config.get("SNAPSHOT_CHECK_SECONDS", 2.0),
-                        inline=inline())
+                        cache=tile_cache(), check_seconds=current_app.config.get("SNAPSHOT_CHECK_SECONDS", 2.0))
     if request.if_none_match.contains(answer.etag):
         response = current_app.response_class(status=304)
     elif answer.data:
@@ -69,7 +60,7 @@ def tile(layer, z, x, y):
 @bp.get("/tiles/bounds/<level>/<code>.json")
 def bounds(level, code):
     """The bounds (west, south, east, north) of one area of the city map, for zooming to it."""
-    west, south, east, north = tiles.area_bounds(store(), level, code, inline=inline())
+    west, south, east, north = tiles.area_bounds(store(), level, code)
     return jsonify({"level": level, "code": code, "bounds": [west, south, east, north]})
 
 
@@ -99,7 +90,7 @@ def city_map_parts(*, colour_by="households"):
     (the city page; a dashboard embeds it the same way), inline scripts carrying the request's nonce."""
     role = current_role()
     area = current_area() if role else None
-    overview = tiles.overview(store(), role=role, area=area, inline=inline())
+    overview = tiles.overview(store(), role=role, area=area)
     m = city_maps.city_map(
         overview, tile_url=unquote(url_for("tiles.tile", layer="{layer}", z="{z}", x="{x}", y="{y}")),
         bounds_url=unquote(url_for("tiles.bounds", level="{level}", code="{code}")),
