@@ -401,3 +401,28 @@ def a_resident_report(app):
             for model in (m.ResidentReport, m.IncidentEvent):
                 s.query(model).filter(model.incident_id == incident_id).delete()
             s.query(m.Incident).filter(m.Incident.id == incident_id).delete()
+
+
+@contextlib.contextmanager
+def store_at_revision(backend, tmp_path, revision):
+    """A store migrated up to ``revision`` only, as a deployment was before a later migration: on
+    SQLite a file, on PostGIS a private schema dropped afterwards."""
+    from alembic import command
+    from gridmap.store import Store
+    from gridmap.store.db import _alembic_config
+    cleanup = lambda: None  # noqa: E731
+    if backend == "postgis":
+        if not PG_URL:
+            skip_or_fail("GRIDMAP_TEST_DATABASE_URL is not set (PostgreSQL + PostGIS)")
+        url, schema = _pg_schema_url(PG_URL)
+        cleanup = lambda: _drop_schema(PG_URL, schema)  # noqa: E731
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    try:
+        with store.engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), revision)
+        yield store
+    finally:
+        store.dispose()
+        cleanup()

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from shapely.geometry import MultiPolygon, Point, box
 from sqlalchemy import select
 
@@ -14,10 +13,9 @@ from gridmap import access, catalog, dispatch
 from gridmap.dispatch import kpis
 from gridmap.errors import Forbidden
 from gridmap.store import models as m
-from gridmap.store.db import Store, _alembic_config
 
 import dispatch_world as w
-from conftest import PG_URL, _drop_schema, _pg_schema_url, skip_or_fail
+from conftest import store_at_revision
 from dispatch_world import COMMUNITY, G1, G2, T0, at, login, lonlat
 
 OTHER_DISTRICT, OTHER_STREET = "210203000000", "210203010000"
@@ -300,20 +298,8 @@ def test_an_escalation_or_a_whistle_days_after_the_report_counts_in_the_reports_
 @pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
 def store_at_0019(request, tmp_path):
     """A store migrated up to 0019 only, as a deployment was before the flags."""
-    cleanup = lambda: None  # noqa: E731
-    if request.param == "postgis":
-        if not PG_URL:
-            skip_or_fail("GRIDMAP_TEST_DATABASE_URL is not set (PostgreSQL + PostGIS)")
-        url, schema = _pg_schema_url(PG_URL)
-        cleanup = lambda: _drop_schema(PG_URL, schema)  # noqa: E731
-    else:
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    store = Store(url)
-    with store.engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0019")
-    yield store
-    store.dispose()
-    cleanup()
+    with store_at_revision(request.param, tmp_path, "0019") as store:
+        yield store
 
 
 def test_migration_0020_flags_the_incidents_escalated_or_whistled_before_it(store_at_0019):

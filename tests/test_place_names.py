@@ -7,16 +7,14 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from shapely.geometry import MultiPolygon, box
 
-from conftest import PG_URL, _drop_schema, _pg_schema_url, lonlat, skip_or_fail
+from conftest import store_at_revision, lonlat
 from gridmap import importer, plans
 from gridmap.cli.common import language, say
 from gridmap.geo.names import english, pinyin_english
 from gridmap.plans.names import generated
 from gridmap.store import models as m
-from gridmap.store.db import Store, _alembic_config
 
 C1 = "210213013004"
 
@@ -70,20 +68,8 @@ def test_an_official_english_name_is_kept_and_a_later_file_without_one_does_not_
 @pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
 def store_at_0015(request, tmp_path):
     """A store migrated up to 0015 only, as a deployment was before English names."""
-    cleanup = lambda: None  # noqa: E731
-    if request.param == "postgis":
-        if not PG_URL:
-            skip_or_fail("GRIDMAP_TEST_DATABASE_URL is not set (PostgreSQL + PostGIS)")
-        url, schema = _pg_schema_url(PG_URL)
-        cleanup = lambda: _drop_schema(PG_URL, schema)  # noqa: E731
-    else:
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    store = Store(url)
-    with store.engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0015")
-    yield store
-    store.dispose()
-    cleanup()
+    with store_at_revision(request.param, tmp_path, "0015") as store:
+        yield store
 
 
 def test_migration_0016_gives_every_stored_place_its_english_name(store_at_0015):
